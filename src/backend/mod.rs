@@ -1,0 +1,250 @@
+//! The backend traits every engine implements: a `Session` that runs SQL and streams rows, a
+//! `Dialect` that names the SQL differences as capabilities, and a `Backend` for the operations whose
+//! mechanics differ per engine (catalog, cloning, dropping constraints, swapping columns, bulk load).
+
+pub mod mysql;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use crate::error::{Error, Place, Result};
+use crate::ident::{self, QuoteStyle};
+use crate::model::{Schema, Table};
+use crate::options::UuidFormat;
+use crate::url::{DbUrl, Engine};
+
+/// One value as an engine returned it. MySQL's text protocol gives `Text` for every non-NULL value;
+/// SQLite keeps its storage classes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(Vec<u8>),
+    Blob(Vec<u8>),
+}
+
+impl Value {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+    /// The value as text, for catalog queries and keys.
+    pub fn as_string(&self) -> Option<String> {
+        match self {
+            Value::Null => None,
+            Value::Int(i) => Some(i.to_string()),
+            Value::Real(r) => Some(r.to_string()),
+            Value::Text(b) | Value::Blob(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        }
+    }
+    /// The value as an integer key (any integer type, signed or unsigned, up to 64 bits).
+    pub fn as_key(&self) -> Option<i128> {
+        match self {
+            Value::Int(i) => Some(*i as i128),
+            Value::Text(b) | Value::Blob(b) => std::str::from_utf8(b).ok()?.trim().parse().ok(),
+            _ => None,
+        }
+    }
+    pub fn as_u64(&self) -> Option<u64> {
+        self.as_key().and_then(|k| u64::try_from(k).ok())
+    }
+}
+
+/// A live connection to one database. Not shared between threads: parallel stages open one each.
+pub trait Session: Send {
+    /// Runs one statement; returns the number of affected rows.
+    fn execute(&mut self, sql: &str) -> Result<u64>;
+    /// Streams the rows of a query to `each`, without holding the result in memory.
+    fn query(&mut self, sql: &str, each: &mut dyn FnMut(&[Value]) -> Result<()>) -> Result<()>;
+    /// Inserts rows into `table` (already quoted and qualified) in batches, the engine's fastest
+    /// portable way. Returns the number of rows inserted.
+    fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        rows: &mut dyn Iterator<Item = Result<Vec<Value>>>,
+    ) -> Result<u64>;
+}
+
+impl dyn Session + '_ {
+    /// All rows of a small query (catalog reads, counts).
+    pub fn query_all(&mut self, sql: &str) -> Result<Vec<Vec<Value>>> {
+        let mut out = Vec::new();
+        self.query(sql, &mut |row| {
+            out.push(row.to_vec());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+    /// The first column of the first row as a number (COUNT(*) and the like).
+    pub fn query_u64(&mut self, sql: &str) -> Result<u64> {
+        let rows = self.query_all(sql)?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_u64)
+            .unwrap_or(0))
+    }
+}
+
+/// SQL differences between engines, as named capabilities (sqlparser-rs style).
+pub trait Dialect: Send + Sync {
+    fn quote_style(&self) -> QuoteStyle;
+    /// Backslash is an escape character inside string literals.
+    fn backslash_escapes(&self) -> bool;
+    /// Constraints and columns can be dropped with ALTER TABLE (else tables are rebuilt).
+    fn alters_in_place(&self) -> bool;
+    /// Several connections can write at once (SQLite has one writer per file).
+    fn parallel_writes(&self) -> bool;
+    /// The column type of a stored UUID in this engine, or why the format is not available.
+    fn uuid_type(&self, format: UuidFormat) -> Result<String>;
+    /// The value bound for a UUID of `format` in `insert_rows`.
+    fn uuid_value(&self, id: &uuid::Uuid, format: UuidFormat) -> Value;
+    /// `UPDATE target ... source ... SET col = expr`: MySQL writes UPDATE ... JOIN ... SET with
+    /// qualified targets, SQLite and PostgreSQL write UPDATE ... SET ... FROM ... WHERE.
+    /// `target` and `source` are quoted table names, `alias` the source's alias, `sets` pairs of
+    /// quoted target columns and expressions.
+    fn update_join(
+        &self,
+        target: &str,
+        source: &str,
+        alias: &str,
+        on: &str,
+        sets: &[(String, String)],
+    ) -> String;
+    /// Statements that put a session in bulk-load mode (no FK or unique checks where allowed).
+    fn bulk_session(&self) -> Vec<String>;
+    /// The integer type of a mapping table's old key, from the converted column's declared type.
+    fn map_key_type(&self, column_type: &str) -> String;
+
+    fn q(&self, name: &str) -> String {
+        ident::quote(self.quote_style(), name)
+    }
+    fn lit(&self, value: &str) -> String {
+        ident::literal(value, self.backslash_escapes())
+    }
+    /// A comma-separated list of quoted column names.
+    fn column_list(&self, columns: &[String]) -> String {
+        columns
+            .iter()
+            .map(|c| self.q(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// What unconstrain removes from one table of DB_DATA.
+#[derive(Debug, Clone, Default)]
+pub struct Unconstrain {
+    pub foreign_keys: Vec<String>,
+    pub primary_key: bool,
+    pub indexes: Vec<String>,
+}
+
+/// One converted column swap: `shadow` takes the place and name of `column`.
+#[derive(Debug, Clone)]
+pub struct Swap {
+    pub column: String,
+    pub shadow: String,
+    pub uuid_type: String,
+    pub nullable: bool,
+}
+
+/// Version, settings and account facts that preflight and load decide on.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ServerInfo {
+    pub version: String,
+    /// `Some(dir)` where server-side export files may go; `None` when the server forbids them.
+    pub outfile_dir: Option<String>,
+    pub local_infile: bool,
+    pub has_file_privilege: bool,
+    pub galera: bool,
+}
+
+/// One engine's implementation of the operations whose mechanics differ.
+pub trait Backend: Send + Sync {
+    fn url(&self) -> &DbUrl;
+    fn dialect(&self) -> &dyn Dialect;
+    /// A session on this database, waiting for a starting server per DB_MAX_RETRIES/DB_RETRY_DELAY.
+    fn connect(&self) -> Result<Box<dyn Session>>;
+    fn database_exists(&self) -> Result<bool>;
+    /// Creates the (empty) database; `like` gives the character set and collation to copy.
+    fn create_database(&self, like: Option<&Table>) -> Result<Vec<String>>;
+    fn drop_database(&self) -> Result<()>;
+    /// Runs one statement on the server without a database selected (CREATE DATABASE).
+    fn execute_on_server(&self, sql: &str) -> Result<()>;
+    /// Reads the catalog into the neutral model.
+    fn describe(&self, session: &mut dyn Session) -> Result<Schema>;
+    /// Makes `other` reachable from `session` and returns the qualifier its tables take in SQL
+    /// run there, or `None` when one session cannot read both (different servers).
+    fn reach(
+        &self,
+        session: &mut dyn Session,
+        other: &DbUrl,
+        alias: &str,
+    ) -> Result<Option<String>>;
+    /// Statements that create `table` (as described in the source reached under `from`) in this
+    /// database and copy its rows.
+    fn clone_table_sql(&self, from: &str, table: &Table) -> Vec<String>;
+    /// Statements that drop constraints and indexes from a table of DB_DATA.
+    fn unconstrain_sql(&self, table: &Table, what: &Unconstrain) -> Vec<String>;
+    /// Statements that swap shadow columns into place and drop `drop` columns, in one table whose
+    /// current shape is `table`. Must be correct when re-run on a half-swapped table.
+    fn swap_sql(&self, table: &Table, swaps: &[Swap], drop: &[String]) -> Vec<String>;
+    /// Statements that create `table` in an empty database with the given UUID swaps applied and all
+    /// constraints kept (derive-final).
+    fn derive_table_sql(&self, from: &str, table: &Table, swaps: &[Swap]) -> Vec<String>;
+    fn server_info(&self, session: &mut dyn Session) -> Result<ServerInfo>;
+    /// Copies every row of `table` from `data` (another database of this engine) into this one,
+    /// through the engine's bulk path. Returns the rows loaded.
+    fn load_table(&self, data: &dyn Backend, job: &LoadJob<'_>) -> Result<u64>;
+    /// Statement that removes a trigger.
+    fn drop_trigger_sql(&self, name: &str) -> String;
+}
+
+/// One table to load: its name, the columns to move (generated ones left out), and how.
+pub struct LoadJob<'a> {
+    pub table: &'a str,
+    pub columns: &'a [String],
+    /// Server-side export directory to use, when the server allows it for both databases.
+    pub outfile_dir: Option<&'a str>,
+    /// A name unique to this run and attempt, for export files.
+    pub file_tag: &'a str,
+    /// Called with the number of rows moved so far, when the engine can tell.
+    pub progress: &'a (dyn Fn(u64) + Sync),
+}
+
+/// Opens the backend for a URL: the URL scheme picks the engine.
+pub fn open(url: &DbUrl) -> Result<Arc<dyn Backend>> {
+    match url.engine {
+        Engine::Mysql => Ok(Arc::new(mysql::MysqlBackend::new(url.clone()))),
+        Engine::Sqlite => Ok(Arc::new(sqlite::SqliteBackend::new(url.clone()))),
+        Engine::Postgres => Err(Error::usage(
+            format!("{url}: the PostgreSQL backend is not available in this version of rekey."),
+            "Use a mysql:// or sqlite:// URL; PostgreSQL support is planned (docs/limitations.md).",
+        )),
+    }
+}
+
+/// Checks that the databases of one command can work together.
+pub fn check_same_engine(pairs: &[(&str, &DbUrl)]) -> Result<()> {
+    if let Some((first_name, first)) = pairs.first() {
+        for (name, url) in &pairs[1..] {
+            if url.engine != first.engine {
+                return Err(Error::usage(
+                    format!(
+                        "{first_name} is {} but {name} is {}; rekey moves data between databases of one engine.",
+                        first.engine, url.engine
+                    ),
+                    "Convert within one engine (for example mysql:// for SOURCE, DB_DATA and DB_FINAL); to change engines, load the result with the engine's own tools afterwards.",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Wraps a driver error with the place it happened and a next step.
+pub fn db_error(place: Place, what: &str, err: impl std::fmt::Display, hint: &str) -> Error {
+    Error::env(place, format!("{what}: {err}."), hint.to_string())
+}

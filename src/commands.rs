@@ -1,0 +1,305 @@
+//! The commands of the command line, as library calls: each one sets up the run (journal, identity,
+//! backends) and runs its stages in order.
+
+use std::io::Write;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rand::RngCore;
+
+use crate::backend::{check_same_engine, open, Backend};
+use crate::error::{Error, Result};
+use crate::journal::Journal;
+use crate::options::{ConversionOptions, RunOptions};
+use crate::progress::Progress;
+use crate::report::Report;
+use crate::stages::{self, Context};
+use crate::url::{DbUrl, ProcessEnv};
+use crate::uuidgen::SEEDED_BASE_MS;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Plan,
+    Convert,
+    DeriveFinal,
+    Compare,
+    Load,
+    Verify,
+    Run { derive_final: bool },
+    Clean,
+}
+
+impl Command {
+    /// The stages this command runs, in order.
+    pub fn stages(self) -> Vec<&'static str> {
+        use stages::*;
+        let convert = [
+            INTROSPECT,
+            PREFLIGHT,
+            CLONE,
+            SHADOW,
+            LINK,
+            UNCONSTRAIN,
+            SWAP,
+        ];
+        match self {
+            Command::Plan => vec![INTROSPECT],
+            Command::Convert => convert.to_vec(),
+            Command::DeriveFinal => vec![DERIVE],
+            Command::Compare => vec![COMPARE],
+            Command::Load => vec![LOAD],
+            Command::Verify => vec![VERIFY],
+            Command::Run { derive_final } => {
+                let mut v = convert.to_vec();
+                if derive_final {
+                    v.push(DERIVE);
+                }
+                v.extend([COMPARE, LOAD, VERIFY]);
+                v
+            }
+            Command::Clean => vec![],
+        }
+    }
+}
+
+/// One invocation: the command, the database URLs as given, and the options.
+pub struct Invocation {
+    pub command: Command,
+    pub source: Option<String>,
+    pub data: Option<String>,
+    pub final_db: Option<String>,
+    pub conversion: ConversionOptions,
+    pub run: RunOptions,
+}
+
+fn backend(url: &Option<String>) -> Result<Option<(DbUrl, Arc<dyn Backend>)>> {
+    url.as_deref()
+        .map(|u| {
+            let parsed = DbUrl::parse(u, &ProcessEnv)?;
+            let b = open(&parsed)?;
+            Ok((parsed, b))
+        })
+        .transpose()
+}
+
+/// Runs a command. Results go to `out`, progress to `progress`; `interrupted` is set by Ctrl-C.
+pub fn execute(
+    inv: Invocation,
+    out: Box<dyn Write + Send>,
+    progress: Progress,
+    interrupted: Arc<AtomicBool>,
+) -> Result<()> {
+    let source = backend(&inv.source)?;
+    let data = backend(&inv.data)?;
+    let final_db = backend(&inv.final_db)?;
+    let named: Vec<(&str, &DbUrl)> = [
+        ("SOURCE", &source),
+        ("DB_DATA", &data),
+        ("DB_FINAL", &final_db),
+    ]
+    .into_iter()
+    .filter_map(|(n, b)| b.as_ref().map(|(u, _)| (n, u)))
+    .collect();
+    check_same_engine(&named)?;
+    if let (Some((s, _)), Some((d, _))) = (&source, &data) {
+        if s == d {
+            return Err(Error::usage(
+                "SOURCE and DB_DATA are the same database.",
+                "rekey never writes SOURCE: give DB_DATA a new database name.",
+            ));
+        }
+    }
+    if let (Some((s, _)), Some((f, _))) = (&source, &final_db) {
+        if s == f {
+            return Err(Error::usage(
+                "SOURCE and DB_FINAL are the same database.",
+                "rekey never writes SOURCE: give DB_FINAL its own database.",
+            ));
+        }
+    }
+
+    let ephemeral = inv.run.dry_run || inv.command == Command::Plan;
+    let journal = if ephemeral {
+        Journal::in_memory()?
+    } else {
+        Journal::open(
+            &inv.run.run_dir,
+            inv.command != Command::Clean || inv.run.run_dir.exists(),
+        )?
+    };
+    let (run_id, seed, base_ms, conversion) = identity(&journal, &inv)?;
+
+    let ctx = Context {
+        source: source.map(|(_, b)| b),
+        data: data.map(|(_, b)| b),
+        final_db: final_db.map(|(_, b)| b),
+        conversion,
+        run: inv.run.clone(),
+        journal,
+        progress,
+        out: Mutex::new(out),
+        seed,
+        base_ms,
+        run_id,
+        interrupted,
+        source_schema: OnceLock::new(),
+    };
+    if !ephemeral {
+        for (key, b) in [
+            ("source", &ctx.source),
+            ("data", &ctx.data),
+            ("final", &ctx.final_db),
+        ] {
+            if let Some(b) = b {
+                ctx.journal.set(key, &b.url().to_string())?;
+            }
+        }
+    }
+
+    let result = run_stages(&ctx, inv.command);
+    if !ephemeral && inv.command != Command::Clean {
+        let warnings = ctx
+            .source_schema
+            .get()
+            .map(|p| p.1.warnings.clone())
+            .unwrap_or_default();
+        let report = Report::build(
+            &ctx.journal,
+            &warnings,
+            result.as_ref().err().map(|e| e.to_string()),
+        )?;
+        report.write(&inv.run.run_dir)?;
+        if result.is_ok() && matches!(inv.command, Command::Run { .. } | Command::Verify) {
+            ctx.say(&report.to_markdown());
+        }
+    }
+    result
+}
+
+/// The run's identity: a new one, or the journal's when the run dir holds this run already.
+fn identity(journal: &Journal, inv: &Invocation) -> Result<(String, u64, u64, ConversionOptions)> {
+    let stored: Option<ConversionOptions> = journal
+        .get("conversion")?
+        .and_then(|s| serde_json::from_str(&s).ok());
+    if let Some(stored) = stored {
+        let run_id = journal.get("run_id")?.unwrap_or_default();
+        let seed = journal
+            .get("seed")?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let base_ms = journal
+            .get("base_ms")?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let started: Vec<&str> = inv
+            .command
+            .stages()
+            .into_iter()
+            .filter(|s| {
+                journal
+                    .stages()
+                    .map(|all| all.iter().any(|r| r.name == *s))
+                    .unwrap_or(false)
+            })
+            .collect();
+        if !started.is_empty()
+            && !inv.run.resume
+            && !matches!(inv.command, Command::Compare | Command::Verify)
+        {
+            return Err(Error::usage(
+                format!("the run directory {} already holds a run that started {}.", inv.run.run_dir.display(), started.join(", ")),
+                "Add --resume to finish that run, `rekey clean --run-dir DIR` to undo it, or give another --run-dir.",
+            ));
+        }
+        if inv.command != Command::Clean
+            && stored != inv.conversion
+            && inv.conversion != ConversionOptions::default()
+        {
+            return Err(Error::usage(
+                "the conversion options differ from those the run in this run directory started with.",
+                "Resume with the same --exclude, --reference, --uuid-format, --uuid-version, --seed and --orphans (or none of them, to take the journal's), or use another --run-dir.",
+            ));
+        }
+        return Ok((run_id, seed, base_ms, stored));
+    }
+    if inv.run.resume {
+        return Err(Error::usage(
+            format!(
+                "--resume was given but {} holds no run to resume.",
+                inv.run.run_dir.display()
+            ),
+            "Give the --run-dir of the interrupted run, or drop --resume to start a new one.",
+        ));
+    }
+    let mut id = [0u8; 8];
+    rand::rng().fill_bytes(&mut id);
+    let run_id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let (seed, base_ms) = match inv.conversion.seed {
+        Some(s) => (s, SEEDED_BASE_MS),
+        None => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(SEEDED_BASE_MS);
+            (rand::rng().next_u64(), now)
+        }
+    };
+    if inv.command != Command::Plan && !inv.run.dry_run {
+        journal.set("run_id", &run_id)?;
+        journal.set("seed", &seed.to_string())?;
+        journal.set("base_ms", &base_ms.to_string())?;
+        journal.set(
+            "conversion",
+            &serde_json::to_string(&inv.conversion).unwrap_or_default(),
+        )?;
+    }
+    Ok((run_id, seed, base_ms, inv.conversion.clone()))
+}
+
+fn run_stages(ctx: &Context, command: Command) -> Result<()> {
+    use stages::*;
+    match command {
+        Command::Plan => {
+            let shared = introspect::load(ctx)?;
+            if ctx.run.json {
+                ctx.say(&serde_json::to_string_pretty(&shared.1).unwrap_or_default());
+            } else {
+                ctx.say(&shared.1.to_text());
+            }
+            return Ok(());
+        }
+        Command::Clean => {
+            for line in clean::run(ctx)? {
+                ctx.say(&line);
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
+    let derive_final = matches!(command, Command::Run { derive_final: true });
+    // Checks are never taken from an earlier run: compare and verify always look again.
+    if matches!(command, Command::Compare | Command::Verify) && !ctx.run.dry_run {
+        for stage in command.stages() {
+            ctx.journal.reset_stage(stage)?;
+        }
+    }
+    for stage in command.stages() {
+        match stage {
+            INTROSPECT => ctx.stage(INTROSPECT, introspect::run)?,
+            PREFLIGHT => ctx.stage(PREFLIGHT, |c| {
+                preflight::run(c, true, c.final_db.is_some() && !derive_final)
+            })?,
+            CLONE => ctx.stage(CLONE, clone::run)?,
+            SHADOW => ctx.stage(SHADOW, shadow::run)?,
+            LINK => ctx.stage(LINK, link::run)?,
+            UNCONSTRAIN => ctx.stage(UNCONSTRAIN, unconstrain::run)?,
+            SWAP => ctx.stage(SWAP, swap::run)?,
+            DERIVE => ctx.stage(DERIVE, derive::run)?,
+            COMPARE => ctx.stage(COMPARE, compare::run)?,
+            LOAD => ctx.stage(LOAD, load::run)?,
+            VERIFY => ctx.stage(VERIFY, verify::run)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,310 @@
+//! The run journal (`journal.sqlite` in the run directory): the run's identity and options, every
+//! completed stage and per-table step with timings and row counts, and what the run created.
+//! Resume reads it; `rekey clean` undoes what it lists.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::error::{Error, Place, Result};
+use crate::url::redact;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stage (
+    name TEXT PRIMARY KEY, status TEXT NOT NULL, started_at TEXT, finished_at TEXT,
+    seconds REAL, rows INTEGER, detail TEXT);
+CREATE TABLE IF NOT EXISTS step (
+    stage TEXT NOT NULL, item TEXT NOT NULL, status TEXT NOT NULL, rows INTEGER,
+    seconds REAL, detail TEXT, PRIMARY KEY (stage, item));
+CREATE TABLE IF NOT EXISTS artifact (
+    kind TEXT NOT NULL, name TEXT NOT NULL, detail TEXT, PRIMARY KEY (kind, name));
+";
+
+pub struct Journal {
+    conn: Mutex<Connection>,
+    path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageRecord {
+    pub name: String,
+    pub status: String,
+    pub seconds: f64,
+    pub rows: u64,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    pub stage: String,
+    pub item: String,
+    pub rows: u64,
+    pub seconds: f64,
+    pub detail: Option<String>,
+}
+
+fn journal_error(e: rusqlite::Error) -> Error {
+    Error::env(
+        Place::default(),
+        format!("the run journal could not be written: {e}."),
+        "Check that the run directory is on a writable disk with free space, then run again with --resume.",
+    )
+}
+
+fn now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    format!("{secs:.3}")
+}
+
+impl Journal {
+    /// Opens (creating when asked) the journal of a run directory.
+    pub fn open(run_dir: &Path, create: bool) -> Result<Journal> {
+        let path = run_dir.join("journal.sqlite");
+        if !create && !path.exists() {
+            return Err(Error::usage(
+                format!("{} holds no run journal.", run_dir.display()),
+                "Give the --run-dir of the run to resume or clean.",
+            ));
+        }
+        std::fs::create_dir_all(run_dir)
+            .map_err(|e| crate::error::io_error("create the run directory", run_dir, e))?;
+        let conn = Connection::open(&path).map_err(journal_error)?;
+        conn.execute_batch(SCHEMA).map_err(journal_error)?;
+        Ok(Journal {
+            conn: Mutex::new(conn),
+            path: Some(path),
+        })
+    }
+
+    /// A journal that lives in memory only (dry runs write nothing).
+    pub fn in_memory() -> Result<Journal> {
+        let conn = Connection::open_in_memory().map_err(journal_error)?;
+        conn.execute_batch(SCHEMA).map_err(journal_error)?;
+        Ok(Journal {
+            conn: Mutex::new(conn),
+            path: None,
+        })
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = self.conn.lock().map_err(|_| {
+            Error::env(
+                Place::default(),
+                "the run journal lock was poisoned by a failed thread.",
+                "Run again with --resume.",
+            )
+        })?;
+        f(&conn).map_err(journal_error)
+    }
+
+    pub fn get(&self, key: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row("SELECT value FROM run WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    pub fn set(&self, key: &str, value: &str) -> Result<()> {
+        let value = redact(value);
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO run (key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn stage_done(&self, name: &str) -> Result<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM stage WHERE name = ?1 AND status = 'done'",
+                [name],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+        })
+    }
+
+    pub fn stage_started(&self, name: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO stage (name, status, started_at) VALUES (?1, 'running', ?2)
+                 ON CONFLICT(name) DO UPDATE SET status = 'running', started_at = excluded.started_at",
+                params![name, now()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn stage_finished(
+        &self,
+        name: &str,
+        seconds: f64,
+        rows: u64,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        let detail = detail.map(redact);
+        self.with(|c| {
+            c.execute(
+                "UPDATE stage SET status = 'done', finished_at = ?2, seconds = ?3, rows = ?4, detail = ?5
+                 WHERE name = ?1",
+                params![name, now(), seconds, rows as i64, detail],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// A step is one table (or reference) of a stage; done steps are skipped on resume.
+    pub fn step_done(&self, stage: &str, item: &str) -> Result<Option<u64>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT rows FROM step WHERE stage = ?1 AND item = ?2 AND status = 'done'",
+                params![stage, item],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .optional()
+            .map(|o| o.map(|rows| rows.unwrap_or(0) as u64))
+        })
+    }
+
+    pub fn step_finished(
+        &self,
+        stage: &str,
+        item: &str,
+        rows: u64,
+        seconds: f64,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        let detail = detail.map(redact);
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO step (stage, item, status, rows, seconds, detail) VALUES (?1, ?2, 'done', ?3, ?4, ?5)
+                 ON CONFLICT(stage, item) DO UPDATE SET status = 'done', rows = excluded.rows,
+                   seconds = excluded.seconds, detail = excluded.detail",
+                params![stage, item, rows as i64, seconds, detail],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Forgets a stage and its steps, so it runs again in full.
+    pub fn reset_stage(&self, stage: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM step WHERE stage = ?1", [stage])?;
+            c.execute("DELETE FROM stage WHERE name = ?1", [stage])
+                .map(|_| ())
+        })
+    }
+
+    pub fn stages(&self) -> Result<Vec<StageRecord>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT name, status, COALESCE(seconds, 0), COALESCE(rows, 0), detail FROM stage ORDER BY started_at",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(StageRecord {
+                    name: r.get(0)?,
+                    status: r.get(1)?,
+                    seconds: r.get(2)?,
+                    rows: r.get::<_, i64>(3)? as u64,
+                    detail: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    pub fn steps(&self, stage: &str) -> Result<Vec<StepRecord>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT stage, item, COALESCE(rows, 0), COALESCE(seconds, 0), detail FROM step
+                 WHERE stage = ?1 AND status = 'done' ORDER BY item",
+            )?;
+            let rows = st.query_map([stage], |r| {
+                Ok(StepRecord {
+                    stage: r.get(0)?,
+                    item: r.get(1)?,
+                    rows: r.get::<_, i64>(2)? as u64,
+                    seconds: r.get(3)?,
+                    detail: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Records something the run created or must put back (a database, a dropped trigger).
+    pub fn add_artifact(&self, kind: &str, name: &str, detail: &str) -> Result<()> {
+        let detail = redact(detail);
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO artifact (kind, name, detail) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(kind, name) DO UPDATE SET detail = excluded.detail",
+                params![kind, name, detail],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn remove_artifact(&self, kind: &str, name: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM artifact WHERE kind = ?1 AND name = ?2",
+                params![kind, name],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn artifacts(&self, kind: &str) -> Result<Vec<(String, String)>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT name, COALESCE(detail, '') FROM artifact WHERE kind = ?1 ORDER BY rowid",
+            )?;
+            let rows = st.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_and_steps_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let j = Journal::open(dir.path(), true).unwrap();
+            j.stage_started("clone").unwrap();
+            j.step_finished("clone", "user", 50, 0.1, None).unwrap();
+            assert!(!j.stage_done("clone").unwrap());
+        }
+        let j = Journal::open(dir.path(), false).unwrap();
+        assert_eq!(j.step_done("clone", "user").unwrap(), Some(50));
+        assert_eq!(j.step_done("clone", "tag").unwrap(), None);
+        j.stage_finished("clone", 1.5, 50, None).unwrap();
+        assert!(j.stage_done("clone").unwrap());
+        assert_eq!(j.stages().unwrap()[0].rows, 50);
+    }
+
+    #[test]
+    fn journal_redacts_registered_passwords() {
+        crate::url::register_secret("hunter2secret");
+        let j = Journal::in_memory().unwrap();
+        j.set("source", "mysql://u:hunter2secret@h/db").unwrap();
+        assert!(!j.get("source").unwrap().unwrap().contains("hunter2secret"));
+    }
+}

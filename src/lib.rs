@@ -1,0 +1,19 @@
+//! rekey: converts a database from integer primary keys to UUID keys, every foreign key following,
+//! in staged, journaled, resumable passes. The library never prints: commands get a writer for
+//! their results and a progress handle.
+
+pub mod backend;
+pub mod commands;
+pub mod error;
+pub mod ident;
+pub mod journal;
+pub mod model;
+pub mod options;
+pub mod plan;
+pub mod progress;
+pub mod report;
+pub mod stages;
+pub mod url;
+pub mod uuidgen;
+
+pub use error::{Error, Result};

@@ -1,0 +1,156 @@
+//! The neutral schema model shared by every backend: tables, columns, keys, indexes, references,
+//! triggers and views, as the per-engine describers read them from the catalog.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Schema {
+    pub tables: Vec<Table>,
+    pub triggers: Vec<Trigger>,
+    pub views: Vec<View>,
+    pub routines: Vec<Routine>,
+}
+
+impl Schema {
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Table {
+    pub name: String,
+    /// Columns in their ordinal order.
+    pub columns: Vec<Column>,
+    /// Primary-key column names in key order; empty when the table has none.
+    pub primary_key: Vec<String>,
+    pub indexes: Vec<Index>,
+    pub foreign_keys: Vec<ForeignKey>,
+    /// Storage engine (InnoDB, MyISAM, ...) where the engine has several.
+    pub engine: Option<String>,
+    /// Table default character set and collation where the engine has them.
+    pub charset: Option<String>,
+    pub collation: Option<String>,
+    /// The catalog's estimate; exact counts come from COUNT(*) where they matter.
+    pub estimated_rows: u64,
+    /// The table's own CREATE statement where the engine keeps it (SQLite), for rebuilds.
+    pub create_sql: Option<String>,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+    /// Columns that can be written (generated columns are computed by the engine).
+    pub fn writable_columns(&self) -> impl Iterator<Item = &Column> {
+        self.columns.iter().filter(|c| c.generated.is_none())
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Column {
+    pub name: String,
+    /// Base type, lower case: `int`, `varchar`, `longtext`, `char`...
+    pub data_type: String,
+    /// Full declared type as the engine prints it: `int(10) unsigned`, `varchar(255)`, `CHAR(32)`.
+    pub column_type: String,
+    pub nullable: bool,
+    /// Default expression as the catalog shows it, `None` when there is none.
+    pub default: Option<String>,
+    pub max_length: Option<u64>,
+    pub numeric_precision: Option<u64>,
+    pub numeric_scale: Option<u64>,
+    pub charset: Option<String>,
+    pub collation: Option<String>,
+    pub auto_increment: bool,
+    /// `Some(expression)` for generated (virtual or stored) columns.
+    pub generated: Option<String>,
+    /// MariaDB INVISIBLE columns: not in SELECT *, so always listed by name.
+    pub invisible: bool,
+    pub comment: Option<String>,
+}
+
+impl Column {
+    /// Integer types that rekey converts when they form a table's single-column primary key.
+    pub fn is_integer(&self) -> bool {
+        matches!(
+            self.data_type.as_str(),
+            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint"
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Index {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub unique: bool,
+    /// BTREE, HASH, FULLTEXT, SPATIAL...
+    pub kind: String,
+    /// The index's own CREATE statement where the engine keeps it (SQLite).
+    pub create_sql: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ForeignKey {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub ref_table: String,
+    pub ref_columns: Vec<String>,
+    pub on_delete: String,
+    pub on_update: String,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct Trigger {
+    pub name: String,
+    pub table: String,
+    /// The full statement that recreates the trigger exactly as it was.
+    pub create_sql: String,
+    /// The sql_mode the trigger was created under (MySQL), restored with it.
+    pub sql_mode: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct View {
+    pub name: String,
+    pub definition: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Routine {
+    pub name: String,
+    pub kind: String,
+    pub definition: String,
+}
+
+/// Tables that belong to rekey itself inside DB_DATA: never compared, loaded or verified.
+pub const INTERNAL_PREFIX: &str = "_rekey_";
+
+pub fn is_internal(table: &str) -> bool {
+    table.starts_with(INTERNAL_PREFIX)
+}
+
+/// Migration tools' bookkeeping tables: in DB_FINAL they hold the new schema's own history and are
+/// never loaded from DB_DATA nor overwritten.
+pub const BOOKKEEPING_TABLES: &[&str] = &[
+    "alembic_version",
+    "django_migrations",
+    "schema_migrations",
+    "ar_internal_metadata",
+    "flyway_schema_history",
+    "databasechangelog",
+    "databasechangeloglock",
+    "knex_migrations",
+    "knex_migrations_lock",
+    "doctrine_migration_versions",
+    "migrations",
+    "__diesel_schema_migrations",
+    "_sqlx_migrations",
+    "__efmigrationshistory",
+];
+
+pub fn is_bookkeeping(table: &str) -> bool {
+    let lower = table.to_ascii_lowercase();
+    BOOKKEEPING_TABLES.contains(&lower.as_str())
+}

@@ -1,0 +1,140 @@
+//! The options every command shares, in their parsed, engine-neutral form.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How a UUID is stored (`--uuid-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum UuidFormat {
+    /// 32 lowercase hex characters, as SQLAlchemy/Django GUID types store them.
+    #[default]
+    Char32,
+    /// The hyphenated 36-character form.
+    Char36,
+    /// 16 raw bytes.
+    Binary16,
+    /// The engine's own UUID type (MariaDB 10.7+ `UUID`, PostgreSQL `uuid`).
+    Native,
+}
+
+impl UuidFormat {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "char32" => Ok(UuidFormat::Char32),
+            "char36" => Ok(UuidFormat::Char36),
+            "binary16" => Ok(UuidFormat::Binary16),
+            "native" => Ok(UuidFormat::Native),
+            other => Err(Error::usage(
+                format!("--uuid-format {other} is not a format rekey knows."),
+                "Use char32 (default), char36, binary16 or native.",
+            )),
+        }
+    }
+}
+
+/// Which UUID version new keys get (`--uuid-version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum UuidVersion {
+    /// Time-ordered, generated in old-key order so ORDER BY key keeps its meaning.
+    #[default]
+    V7,
+    V4,
+}
+
+/// What to do with a reference whose value has no parent row (`--orphans`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OrphanPolicy {
+    #[default]
+    Fail,
+    Null,
+}
+
+/// A reference the user declares for a column without a constraint (`--reference T.C=P.K`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclaredReference {
+    pub table: String,
+    pub column: String,
+    pub ref_table: String,
+    pub ref_column: String,
+}
+
+impl DeclaredReference {
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = || {
+            Error::usage(
+                format!("--reference {text} is not of the form TABLE.COLUMN=TABLE.COLUMN."),
+                "Write for example --reference content_item.parent_id=content_item.id.",
+            )
+        };
+        let (left, right) = text.split_once('=').ok_or_else(bad)?;
+        let (table, column) = left.trim().rsplit_once('.').ok_or_else(bad)?;
+        let (ref_table, ref_column) = right.trim().rsplit_once('.').ok_or_else(bad)?;
+        if [table, column, ref_table, ref_column]
+            .iter()
+            .any(|s| s.is_empty())
+        {
+            return Err(bad());
+        }
+        Ok(DeclaredReference {
+            table: table.into(),
+            column: column.into(),
+            ref_table: ref_table.into(),
+            ref_column: ref_column.into(),
+        })
+    }
+}
+
+/// Options that decide what a run does to the data; recorded in the journal so a resumed run
+/// does exactly what the interrupted one started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ConversionOptions {
+    pub exclude: Vec<String>,
+    pub references: Vec<DeclaredReference>,
+    pub uuid_format: UuidFormat,
+    pub uuid_version: UuidVersion,
+    pub seed: Option<u64>,
+    pub orphans: OrphanPolicy,
+}
+
+/// How a run is carried out; may differ between an interrupted run and its resumption.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub jobs: usize,
+    pub run_dir: PathBuf,
+    pub resume: bool,
+    pub dry_run: bool,
+    pub json: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            jobs: 2,
+            run_dir: PathBuf::from("rekey-run"),
+            resume: false,
+            dry_run: false,
+            json: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_declared_reference() {
+        let r = DeclaredReference::parse("content_item.parent_id=content_item.id").unwrap();
+        assert_eq!(r.table, "content_item");
+        assert_eq!(r.column, "parent_id");
+        assert_eq!(r.ref_column, "id");
+        assert!(DeclaredReference::parse("a.b").is_err());
+        assert!(DeclaredReference::parse("a=b.c").is_err());
+    }
+}

@@ -1,0 +1,431 @@
+//! The conversion plan: which tables get UUID keys, which columns follow them as references, what is
+//! excluded, and what the maintainer should look at before the cutover.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::error::{Error, Place, Result};
+use crate::model::{is_internal, Schema, Table};
+use crate::options::ConversionOptions;
+
+/// A table whose single integer primary key becomes a UUID.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Converted {
+    pub table: String,
+    pub column: String,
+    pub column_type: String,
+    /// Set when the key is itself a reference (one-to-one tables): the key takes the parent row's
+    /// UUID instead of a new one.
+    pub follows: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// A FOREIGN KEY constraint in the catalog.
+    Constraint,
+    /// Declared with --reference.
+    Declared,
+}
+
+/// A column that holds keys of a converted table and so becomes a UUID column too.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Reference {
+    pub table: String,
+    pub column: String,
+    pub ref_table: String,
+    pub ref_column: String,
+    pub nullable: bool,
+    pub origin: Origin,
+    /// The constraint's name, when there is one.
+    pub constraint: Option<String>,
+    /// The column is also its table's converted primary key (see `Converted::follows`).
+    pub is_primary_key: bool,
+}
+
+impl Reference {
+    pub fn label(&self) -> String {
+        format!(
+            "{}.{} -> {}.{}",
+            self.table, self.column, self.ref_table, self.ref_column
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Warning {
+    pub kind: &'static str,
+    pub table: String,
+    pub column: Option<String>,
+    pub message: String,
+}
+
+/// A table that keeps its keys, and why.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Kept {
+    pub table: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Plan {
+    pub converted: Vec<Converted>,
+    pub references: Vec<Reference>,
+    pub excluded: Vec<String>,
+    pub kept: Vec<Kept>,
+    pub warnings: Vec<Warning>,
+}
+
+impl Plan {
+    /// Builds the plan from SOURCE's catalog and the user's options. Fails on options that name
+    /// tables or columns that do not exist, or declared references that cannot be followed.
+    pub fn build(schema: &Schema, options: &ConversionOptions) -> Result<Plan> {
+        let place = Place::stage("introspect");
+        for t in &options.exclude {
+            if schema.table(t).is_none() {
+                return Err(Error::usage(
+                    format!("--exclude names the table `{t}`, which SOURCE does not have."),
+                    "Check the spelling against `rekey plan --source URL`.",
+                ));
+            }
+        }
+        let excluded: BTreeSet<&str> = options.exclude.iter().map(String::as_str).collect();
+        let mut plan = Plan {
+            excluded: options.exclude.clone(),
+            ..Plan::default()
+        };
+        for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
+            if excluded.contains(t.name.as_str()) {
+                continue;
+            }
+            match single_integer_key(t) {
+                Some(col) => plan.converted.push(Converted {
+                    table: t.name.clone(),
+                    column: col.to_string(),
+                    column_type: t
+                        .column(col)
+                        .map(|c| c.column_type.clone())
+                        .unwrap_or_default(),
+                    follows: None,
+                }),
+                None => plan.kept.push(Kept {
+                    table: t.name.clone(),
+                    reason: if t.primary_key.is_empty() {
+                        "no primary key".into()
+                    } else if t.primary_key.len() > 1 {
+                        "composite primary key".into()
+                    } else {
+                        "primary key is not an integer".into()
+                    },
+                }),
+            }
+        }
+
+        for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
+            for fk in &t.foreign_keys {
+                let target = plan
+                    .converted
+                    .iter()
+                    .find(|c| c.table == fk.ref_table)
+                    .cloned();
+                match target {
+                    Some(c) if fk.columns.len() == 1 && fk.ref_columns[0] == c.column => {
+                        plan.add_reference(t, &fk.columns[0], &c, Origin::Constraint, Some(&fk.name));
+                    }
+                    Some(c) => plan.warnings.push(Warning {
+                        kind: "reference-not-to-key",
+                        table: t.name.clone(),
+                        column: Some(fk.columns.join(",")),
+                        message: format!(
+                            "foreign key {} points at {}({}), not at the converted key {}; its columns keep their values",
+                            fk.name, fk.ref_table, fk.ref_columns.join(","), c.column
+                        ),
+                    }),
+                    None => {}
+                }
+            }
+        }
+
+        for d in &options.references {
+            let Some(t) = schema.table(&d.table) else {
+                return Err(Error::usage(
+                    format!(
+                        "--reference names the table `{}`, which SOURCE does not have.",
+                        d.table
+                    ),
+                    "Check the spelling against `rekey plan --source URL`.",
+                ));
+            };
+            if t.column(&d.column).is_none() {
+                return Err(Error::usage(
+                    format!(
+                        "--reference names the column `{}.{}`, which SOURCE does not have.",
+                        d.table, d.column
+                    ),
+                    "Check the spelling against `rekey plan --source URL`.",
+                ));
+            }
+            let Some(c) = plan
+                .converted
+                .iter()
+                .find(|c| c.table == d.ref_table)
+                .cloned()
+            else {
+                return Err(Error::input(
+                    place.clone().table(&d.table).column(&d.column),
+                    format!("the declared reference points at `{}`, which is not a converted table (excluded, missing, or without a single integer primary key).", d.ref_table),
+                    "Declare references only to converted tables' keys, or drop the --reference.",
+                ));
+            };
+            if c.column != d.ref_column {
+                return Err(Error::input(
+                    place.clone().table(&d.table).column(&d.column),
+                    format!(
+                        "the declared reference points at `{}.{}`, but that table's key is `{}`.",
+                        d.ref_table, d.ref_column, c.column
+                    ),
+                    format!(
+                        "Write --reference {}.{}={}.{}.",
+                        d.table, d.column, d.ref_table, c.column
+                    ),
+                ));
+            }
+            if plan
+                .references
+                .iter()
+                .any(|r| r.table == d.table && r.column == d.column)
+            {
+                continue; // already a constraint
+            }
+            plan.add_reference(t, &d.column, &c, Origin::Declared, None);
+        }
+
+        for r in plan.references.iter().filter(|r| r.is_primary_key) {
+            if let Some(c) = plan.converted.iter_mut().find(|c| c.table == r.table) {
+                c.follows = Some(r.ref_table.clone());
+            }
+        }
+        plan.check_follow_chains()?;
+        plan.add_warnings(schema);
+        Ok(plan)
+    }
+
+    fn add_reference(
+        &mut self,
+        table: &Table,
+        column: &str,
+        target: &Converted,
+        origin: Origin,
+        constraint: Option<&str>,
+    ) {
+        let nullable = table.column(column).map(|c| c.nullable).unwrap_or(true);
+        let is_primary_key = self
+            .converted
+            .iter()
+            .any(|c| c.table == table.name && c.column == column);
+        self.references.push(Reference {
+            table: table.name.clone(),
+            column: column.to_string(),
+            ref_table: target.table.clone(),
+            ref_column: target.column.clone(),
+            nullable,
+            origin,
+            constraint: constraint.map(str::to_string),
+            is_primary_key,
+        });
+    }
+
+    /// A key that follows a parent's key needs that parent's UUIDs first; a cycle of such keys
+    /// (or a table following itself) has no first table.
+    fn check_follow_chains(&self) -> Result<()> {
+        for c in &self.converted {
+            let mut seen = BTreeSet::new();
+            let mut at = c;
+            while let Some(parent) = &at.follows {
+                if !seen.insert(at.table.clone()) || parent == &c.table {
+                    return Err(Error::input(
+                        Place::stage("introspect").table(&c.table).column(&c.column),
+                        "the primary key references itself, directly or through other tables' keys, so no table of the chain can give the first UUIDs.",
+                        "Exclude one table of the chain with --exclude.",
+                    ));
+                }
+                match self.converted.iter().find(|p| &p.table == parent) {
+                    Some(p) => at = p,
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn add_warnings(&mut self, schema: &Schema) {
+        for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
+            if t.engine
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case("myisam"))
+            {
+                self.warnings.push(Warning {
+                    kind: "myisam",
+                    table: t.name.clone(),
+                    column: None,
+                    message: "MyISAM table: it has no foreign keys, so declare its references with --reference".into(),
+                });
+            }
+            for c in t.columns.iter().filter(|c| c.is_integer()) {
+                let looks_like_ref = c.name.to_ascii_lowercase().ends_with("_id");
+                let is_key = t.primary_key.len() == 1 && t.primary_key[0] == c.name;
+                let covered = self
+                    .references
+                    .iter()
+                    .any(|r| r.table == t.name && r.column == c.name)
+                    || t.foreign_keys.iter().any(|f| f.columns.contains(&c.name));
+                if looks_like_ref && !is_key && !covered {
+                    self.warnings.push(Warning {
+                        kind: "undeclared-reference",
+                        table: t.name.clone(),
+                        column: Some(c.name.clone()),
+                        message: format!(
+                            "integer column {}.{} has no foreign key; if it holds keys of a converted table, declare it with --reference {}.{}=TABLE.KEY, or it keeps its integer values",
+                            t.name, c.name, t.name, c.name
+                        ),
+                    });
+                }
+            }
+        }
+        let converted: Vec<&Converted> = self.converted.iter().collect();
+        let mentions = |text: &str| -> Option<String> {
+            converted
+                .iter()
+                .find(|c| text.contains(&c.table))
+                .map(|c| c.table.clone())
+        };
+        for tr in &schema.triggers {
+            if let Some(t) = mentions(&tr.create_sql) {
+                self.warnings.push(Warning {
+                    kind: "trigger",
+                    table: tr.table.clone(),
+                    column: None,
+                    message: format!("trigger {} mentions converted table {t}; check that it still works with UUID keys", tr.name),
+                });
+            }
+        }
+        for v in &schema.views {
+            if let Some(t) = mentions(&v.definition) {
+                self.warnings.push(Warning {
+                    kind: "view",
+                    table: v.name.clone(),
+                    column: None,
+                    message: format!("view {} mentions converted table {t}; check that it still works with UUID keys", v.name),
+                });
+            }
+        }
+        for r in &schema.routines {
+            if let Some(t) = mentions(&r.definition) {
+                self.warnings.push(Warning {
+                    kind: "routine",
+                    table: r.name.clone(),
+                    column: None,
+                    message: format!("{} {} mentions converted table {t}; check that it still works with UUID keys", r.kind.to_lowercase(), r.name),
+                });
+            }
+        }
+    }
+
+    pub fn converted(&self, table: &str) -> Option<&Converted> {
+        self.converted.iter().find(|c| c.table == table)
+    }
+
+    /// References held by columns of `table` that are not its own key.
+    pub fn references_from<'a>(&'a self, table: &'a str) -> impl Iterator<Item = &'a Reference> {
+        self.references
+            .iter()
+            .filter(move |r| r.table == table && !r.is_primary_key)
+    }
+
+    /// Every column of `table` that holds UUIDs after the conversion, with the table whose keys it
+    /// holds (itself for its own key).
+    pub fn uuid_columns(&self, table: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Some(c) = self.converted(table) {
+            out.push((c.column.clone(), c.table.clone()));
+        }
+        for r in self.references_from(table) {
+            out.push((r.column.clone(), r.ref_table.clone()));
+        }
+        out
+    }
+
+    /// Converted tables, parents of one-to-one keys before the tables that follow them.
+    pub fn converted_in_follow_order(&self) -> Vec<&Converted> {
+        let mut done: Vec<&Converted> = Vec::new();
+        let mut rest: Vec<&Converted> = self.converted.iter().collect();
+        while !rest.is_empty() {
+            let before = rest.len();
+            rest.retain(|c| {
+                let ready = match &c.follows {
+                    None => true,
+                    Some(p) => done.iter().any(|d| &d.table == p) || self.converted(p).is_none(),
+                };
+                if ready {
+                    done.push(c);
+                }
+                !ready
+            });
+            if rest.len() == before {
+                done.append(&mut rest); // unreachable after check_follow_chains
+            }
+        }
+        done
+    }
+
+    /// The plan as text for `rekey plan`.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        s.push_str(&format!("Converted tables ({}):\n", self.converted.len()));
+        for c in &self.converted {
+            match &c.follows {
+                Some(p) => s.push_str(&format!(
+                    "  {}.{} ({}) takes the UUID of its {} row\n",
+                    c.table, c.column, c.column_type, p
+                )),
+                None => s.push_str(&format!("  {}.{} ({})\n", c.table, c.column, c.column_type)),
+            }
+        }
+        s.push_str(&format!("References ({}):\n", self.references.len()));
+        for r in &self.references {
+            let how = match (&r.origin, &r.constraint) {
+                (Origin::Constraint, Some(n)) => format!("constraint {n}"),
+                (Origin::Constraint, None) => "constraint".into(),
+                (Origin::Declared, _) => "declared".into(),
+            };
+            s.push_str(&format!(
+                "  {}{} [{how}]\n",
+                r.label(),
+                if r.nullable { ", nullable" } else { "" }
+            ));
+        }
+        if !self.excluded.is_empty() {
+            s.push_str(&format!("Excluded tables: {}\n", self.excluded.join(", ")));
+        }
+        if !self.kept.is_empty() {
+            s.push_str("Tables that keep their keys:\n");
+            for k in &self.kept {
+                s.push_str(&format!("  {} ({})\n", k.table, k.reason));
+            }
+        }
+        s.push_str(&format!("Warnings ({}):\n", self.warnings.len()));
+        for w in &self.warnings {
+            s.push_str(&format!("  [{}] {}\n", w.kind, w.message));
+        }
+        s
+    }
+}
+
+fn single_integer_key(t: &Table) -> Option<&str> {
+    if t.primary_key.len() != 1 {
+        return None;
+    }
+    let col = t.column(&t.primary_key[0])?;
+    col.is_integer().then_some(col.name.as_str())
+}

@@ -1,0 +1,37 @@
+//! Stage 1: read SOURCE's catalog and build the plan.
+
+use std::sync::Arc;
+
+use super::{Context, Outcome};
+use crate::error::Result;
+use crate::plan::Plan;
+
+/// Reads SOURCE's catalog into the context (every later stage needs it, also on resume, so this
+/// runs even when the journal has it done; it only reads).
+pub fn load(ctx: &Context) -> Result<Arc<(crate::model::Schema, Plan)>> {
+    if let Some(p) = ctx.source_schema.get() {
+        return Ok(p.clone());
+    }
+    let source = ctx.source()?;
+    let mut session = source.connect()?;
+    let schema = source.describe(session.as_mut())?;
+    let plan = Plan::build(&schema, &ctx.conversion)?;
+    let shared = Arc::new((schema, plan));
+    let _ = ctx.source_schema.set(shared.clone());
+    Ok(shared)
+}
+
+pub fn run(ctx: &Context) -> Result<Outcome> {
+    let shared = load(ctx)?;
+    let (schema, plan) = &*shared;
+    Ok(Outcome {
+        rows: schema.tables.len() as u64,
+        detail: Some(format!(
+            "{} tables, {} converted, {} references, {} warnings",
+            schema.tables.len(),
+            plan.converted.len(),
+            plan.references.len(),
+            plan.warnings.len()
+        )),
+    })
+}

@@ -1,0 +1,62 @@
+//! Stage 5: give every referencing column a shadow `<col>_ufk_copy` holding the referenced row's
+//! UUID, set-based through the parent's mapping table. NULLs (and orphans under `--orphans null`)
+//! stay NULL.
+
+use std::collections::BTreeMap;
+
+use super::{map_table_name, ufk, Context, Outcome};
+use crate::error::Result;
+use crate::plan::Reference;
+
+pub fn run(ctx: &Context) -> Result<Outcome> {
+    let shared = super::introspect::load(ctx)?;
+    let (_, plan) = &*shared;
+    let data = ctx.data()?;
+    let current = super::unconstrain::describe_data(ctx)?;
+    let mut by_table: BTreeMap<&str, Vec<&Reference>> = BTreeMap::new();
+    for r in plan.references.iter().filter(|r| !r.is_primary_key) {
+        by_table.entry(r.table.as_str()).or_default().push(r);
+    }
+    let groups: Vec<(&str, Vec<&Reference>)> = by_table.into_iter().collect();
+    let rows = ctx.steps(
+        super::LINK,
+        &groups,
+        |(t, _)| t.to_string(),
+        data.dialect().parallel_writes(),
+        |(t, refs)| {
+            let d = data.dialect();
+            let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
+            let table = d.q(t);
+            let existing = current.table(t);
+            let mut session = ctx.writer(data.as_ref())?;
+            let bar =
+                ctx.progress
+                    .table("link", t, existing.map(|x| x.estimated_rows).unwrap_or(0));
+            let mut rows = 0;
+            for r in refs {
+                let shadow = ufk(&r.column);
+                if existing.and_then(|x| x.column(&shadow)).is_none() {
+                    ctx.exec(
+                        &mut session,
+                        &format!(
+                            "ALTER TABLE {table} ADD COLUMN {} {uuid_type} NULL",
+                            d.q(&shadow)
+                        ),
+                    )?;
+                }
+                let sql = d.update_join(
+                    &table,
+                    &d.q(&map_table_name(&r.ref_table)),
+                    "m",
+                    &format!("m.old_id = {table}.{}", d.q(&r.column)),
+                    &[(d.q(&shadow), "m.new_id".into())],
+                );
+                rows += ctx.exec(&mut session, &sql)?;
+                bar.set(rows);
+            }
+            bar.finish(rows);
+            Ok(rows)
+        },
+    )?;
+    Ok(Outcome { rows, detail: None })
+}

@@ -1,0 +1,267 @@
+//! The staged passes and what they share: the run context, the journaled step runner that skips
+//! finished work on resume and runs tables in parallel, and the dry-run executor.
+
+pub mod clean;
+pub mod clone;
+pub mod compare;
+pub mod derive;
+pub mod introspect;
+pub mod link;
+pub mod load;
+pub mod preflight;
+pub mod shadow;
+pub mod swap;
+pub mod unconstrain;
+pub mod verify;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::backend::{Backend, Session};
+use crate::error::{Error, Place, Result};
+use crate::journal::Journal;
+use crate::model::Schema;
+use crate::options::{ConversionOptions, RunOptions};
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::url::redact;
+
+/// Stage names, in pipeline order; they are the journal's keys and the report's headings.
+pub const INTROSPECT: &str = "introspect";
+pub const PREFLIGHT: &str = "preflight";
+pub const CLONE: &str = "clone";
+pub const SHADOW: &str = "shadow";
+pub const LINK: &str = "link";
+pub const UNCONSTRAIN: &str = "unconstrain";
+pub const SWAP: &str = "swap";
+pub const DERIVE: &str = "derive-final";
+pub const COMPARE: &str = "compare";
+pub const LOAD: &str = "load";
+pub const VERIFY: &str = "verify";
+
+/// What a stage did, for the journal and the report.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub rows: u64,
+    pub detail: Option<String>,
+}
+
+/// Everything a stage may use. Built once per command; shared by parallel table jobs.
+pub struct Context {
+    pub source: Option<Arc<dyn Backend>>,
+    pub data: Option<Arc<dyn Backend>>,
+    pub final_db: Option<Arc<dyn Backend>>,
+    pub conversion: ConversionOptions,
+    pub run: RunOptions,
+    pub journal: Journal,
+    pub progress: Progress,
+    pub out: Mutex<Box<dyn Write + Send>>,
+    /// The seed the UUIDs come from, and the v7 timestamp base (both recorded in the journal).
+    pub seed: u64,
+    pub base_ms: u64,
+    pub run_id: String,
+    pub interrupted: Arc<AtomicBool>,
+    /// SOURCE's catalog and the plan, set by introspect.
+    pub source_schema: OnceLock<Arc<(Schema, Plan)>>,
+}
+
+impl Context {
+    pub fn source(&self) -> Result<&Arc<dyn Backend>> {
+        self.source
+            .as_ref()
+            .ok_or_else(|| Error::usage("this command needs --source URL.", "Add --source."))
+    }
+    pub fn data(&self) -> Result<&Arc<dyn Backend>> {
+        self.data
+            .as_ref()
+            .ok_or_else(|| Error::usage("this command needs --data URL.", "Add --data."))
+    }
+    pub fn final_db(&self) -> Result<&Arc<dyn Backend>> {
+        self.final_db
+            .as_ref()
+            .ok_or_else(|| Error::usage("this command needs --final URL.", "Add --final."))
+    }
+
+    /// SOURCE's schema and plan (introspect must have run in this process).
+    pub fn plan(&self) -> Result<Arc<(Schema, Plan)>> {
+        self.source_schema.get().cloned().ok_or_else(|| {
+            Error::env(
+                Place::default(),
+                "internal: a stage ran before introspect.",
+                "Report this as a bug.",
+            )
+        })
+    }
+
+    /// Writes a line of the command's result (plan text, differences, dry-run SQL).
+    pub fn say(&self, line: &str) {
+        if let Ok(mut o) = self.out.lock() {
+            let _ = writeln!(o, "{}", redact(line));
+        }
+    }
+
+    /// Runs a write statement, or prints it in a dry run (where no session is opened).
+    pub fn exec(&self, session: &mut Option<Box<dyn Session>>, sql: &str) -> Result<u64> {
+        match session {
+            Some(s) if !self.run.dry_run => s.execute(sql),
+            _ => {
+                self.say(&format!("    {sql};"));
+                Ok(0)
+            }
+        }
+    }
+
+    /// Runs a write statement on an open session, or prints it in a dry run.
+    pub fn exec_on(&self, session: &mut dyn Session, sql: &str) -> Result<u64> {
+        if self.run.dry_run {
+            self.say(&format!("    {sql};"));
+            return Ok(0);
+        }
+        session.execute(sql)
+    }
+
+    /// A session on `backend` for writes, or none in a dry run.
+    pub fn writer(&self, backend: &dyn Backend) -> Result<Option<Box<dyn Session>>> {
+        if self.run.dry_run {
+            Ok(None)
+        } else {
+            backend.connect().map(Some)
+        }
+    }
+
+    pub fn map_dir(&self) -> PathBuf {
+        self.run.run_dir.join("map")
+    }
+
+    pub fn check_interrupt(&self, after: &str) -> Result<()> {
+        if self.interrupted.load(Ordering::SeqCst) {
+            return Err(Error::Interrupted {
+                after: after.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs `f` as the stage `name` unless the journal has it done; records timing and rows.
+    pub fn stage(
+        &self,
+        name: &'static str,
+        f: impl FnOnce(&Context) -> Result<Outcome>,
+    ) -> Result<()> {
+        if !self.run.dry_run && self.journal.stage_done(name)? {
+            self.progress
+                .note(&format!("{name}: done in an earlier run, skipped"));
+            return Ok(());
+        }
+        self.check_interrupt(&format!("the stage before {name}"))?;
+        if self.run.dry_run {
+            self.say(&format!("-- stage {name}"));
+        } else {
+            self.progress.note(&format!("{name}: started"));
+            self.journal.stage_started(name)?;
+        }
+        let started = Instant::now();
+        let outcome = f(self).map_err(|e| e.at(&Place::stage(name)))?;
+        let secs = started.elapsed().as_secs_f64();
+        if !self.run.dry_run {
+            self.journal
+                .stage_finished(name, secs, outcome.rows, outcome.detail.as_deref())?;
+            self.progress.note(&format!(
+                "{name}: done, {} rows in {secs:.2} s",
+                outcome.rows
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs one journaled step per item (a table, a reference group), in parallel when `parallel`,
+    /// skipping items the journal has done. `f` returns the rows the item touched.
+    pub fn steps<T: Sync>(
+        &self,
+        stage: &'static str,
+        items: &[T],
+        key: impl Fn(&T) -> String + Sync,
+        parallel: bool,
+        f: impl Fn(&T) -> Result<u64> + Sync,
+    ) -> Result<u64> {
+        let one = |item: &T| -> Result<u64> {
+            let k = key(item);
+            if !self.run.dry_run {
+                if let Some(rows) = self.journal.step_done(stage, &k)? {
+                    return Ok(rows);
+                }
+            }
+            self.check_interrupt(&format!("{stage} of {k}"))?;
+            let started = Instant::now();
+            let rows = f(item).map_err(|e| e.at(&Place::stage(stage).table(&k)))?;
+            if !self.run.dry_run {
+                self.journal.step_finished(
+                    stage,
+                    &k,
+                    rows,
+                    started.elapsed().as_secs_f64(),
+                    None,
+                )?;
+            }
+            Ok(rows)
+        };
+        if parallel && self.run.jobs > 1 && !self.run.dry_run {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(self.run.jobs)
+                .build()
+                .map_err(|e| {
+                    Error::env(
+                        Place::stage(stage),
+                        format!("cannot start worker threads: {e}."),
+                        "Lower --jobs.",
+                    )
+                })?;
+            let results: Vec<Result<u64>> = pool.install(|| items.par_iter().map(one).collect());
+            let mut total = 0;
+            let mut first_error = None;
+            for r in results {
+                match r {
+                    Ok(n) => total += n,
+                    Err(e) if first_error.is_none() => first_error = Some(e),
+                    Err(_) => {}
+                }
+            }
+            match first_error {
+                Some(e) => Err(e),
+                None => Ok(total),
+            }
+        } else {
+            items.iter().map(one).sum()
+        }
+    }
+}
+
+/// `_rekey_map_<table>`, shortened with a hash when the engine's 64-character limit needs it.
+pub fn map_table_name(table: &str) -> String {
+    let name = format!("{}map_{table}", crate::model::INTERNAL_PREFIX);
+    if name.chars().count() <= 64 {
+        return name;
+    }
+    let head: String = table.chars().take(40).collect();
+    format!(
+        "{}map_{head}_{:08x}",
+        crate::model::INTERNAL_PREFIX,
+        xxhash_rust::xxh3::xxh3_64(table.as_bytes()) as u32
+    )
+}
+
+/// Shadow column names (SPEC: `<pk>_ipk_copy`, `<pk>_upk_copy`, `<col>_ufk_copy`).
+pub fn ipk(column: &str) -> String {
+    format!("{column}_ipk_copy")
+}
+pub fn upk(column: &str) -> String {
+    format!("{column}_upk_copy")
+}
+pub fn ufk(column: &str) -> String {
+    format!("{column}_ufk_copy")
+}

@@ -1,0 +1,220 @@
+//! Stage 4: give each converted table its new keys: a mapping table `_rekey_map_<table>` (old key,
+//! UUID) and `map/<table>.csv` in the run directory, then `<pk>_ipk_copy` (the old key) and
+//! `<pk>_upk_copy` (the UUID) on every row.
+
+use std::path::Path;
+
+use super::{ipk, map_table_name, upk, Context, Outcome};
+use crate::backend::{Dialect, Session, Value};
+use crate::error::{io_error, Result};
+use crate::model::Table;
+use crate::plan::Converted;
+use crate::uuidgen::{to_text, UuidGen};
+
+/// Keys read per round trip while generating UUIDs: bounds memory whatever the table size.
+const KEY_BATCH: usize = 20_000;
+
+pub fn run(ctx: &Context) -> Result<Outcome> {
+    let shared = super::introspect::load(ctx)?;
+    let (_, plan) = &*shared;
+    let data = ctx.data()?;
+    let current = super::unconstrain::describe_data(ctx)?;
+    let ordered = plan.converted_in_follow_order();
+    // Tables with fresh keys are independent; one-to-one tables need their parent's map first.
+    let (fresh, following): (Vec<&Converted>, Vec<&Converted>) =
+        ordered.into_iter().partition(|c| c.follows.is_none());
+    let parallel = data.dialect().parallel_writes();
+    let step = |c: &&Converted| -> Result<u64> {
+        let table = current.table(&c.table).cloned().unwrap_or_default();
+        shadow_table(ctx, c, &table)
+    };
+    let mut rows = ctx.steps(super::SHADOW, &fresh, |c| c.table.clone(), parallel, step)?;
+    rows += ctx.steps(super::SHADOW, &following, |c| c.table.clone(), false, step)?;
+    Ok(Outcome { rows, detail: None })
+}
+
+fn shadow_table(ctx: &Context, c: &Converted, current: &Table) -> Result<u64> {
+    let data = ctx.data()?;
+    let d = data.dialect();
+    let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
+    let map = d.q(&map_table_name(&c.table));
+    let table = d.q(&c.table);
+    let key = d.q(&c.column);
+    let mut session = ctx.writer(data.as_ref())?;
+    ctx.exec(&mut session, &format!("DROP TABLE IF EXISTS {map}"))?;
+    ctx.exec(
+        &mut session,
+        &format!(
+            "CREATE TABLE {map} (old_id {} NOT NULL PRIMARY KEY, new_id {uuid_type} NOT NULL)",
+            d.map_key_type(&c.column_type)
+        ),
+    )?;
+    let bar = ctx
+        .progress
+        .table("shadow", &c.table, current.estimated_rows);
+    let rows = match (&c.follows, session.as_deref_mut()) {
+        (_, None) => {
+            ctx.say(&format!("    -- generate one UUID per row of {table} in {key} order into {map} and map/{}.csv", c.table));
+            0
+        }
+        (Some(parent), Some(s)) => {
+            let pmap = d.q(&map_table_name(parent));
+            let n = s.execute(&format!(
+                "INSERT INTO {map} (old_id, new_id) SELECT t.{key}, p.new_id FROM {table} t JOIN {pmap} p ON p.old_id = t.{key}"
+            ))?;
+            write_map_file(ctx, s, d, &map, &c.table)?;
+            n
+        }
+        (None, Some(s)) => generate(ctx, s, d, c, &map, &bar)?,
+    };
+    for (col, ty) in [
+        (ipk(&c.column), d.map_key_type(&c.column_type)),
+        (upk(&c.column), uuid_type.clone()),
+    ] {
+        if current.column(&col).is_none() {
+            ctx.exec(
+                &mut session,
+                &format!(
+                    "ALTER TABLE {table} ADD COLUMN {} {} NULL",
+                    d.q(&col),
+                    ty.trim()
+                ),
+            )?;
+        }
+    }
+    let sql = d.update_join(
+        &table,
+        &map,
+        "m",
+        &format!("m.old_id = {table}.{key}"),
+        &[
+            (d.q(&ipk(&c.column)), format!("{table}.{key}")),
+            (d.q(&upk(&c.column)), "m.new_id".into()),
+        ],
+    );
+    ctx.exec(&mut session, &sql)?;
+    bar.finish(rows);
+    Ok(rows)
+}
+
+/// Streams the old keys in ascending order, gives each a UUID, and writes both the mapping table
+/// and the map file. Keyset pagination keeps memory at one batch.
+fn generate(
+    ctx: &Context,
+    s: &mut dyn Session,
+    d: &dyn Dialect,
+    c: &Converted,
+    map: &str,
+    bar: &crate::progress::TableProgress,
+) -> Result<u64> {
+    let mut generator = UuidGen::new(ctx.seed, &c.table, ctx.conversion.uuid_version, ctx.base_ms);
+    let (path, part) = map_paths(ctx, &c.table);
+    let mut csv = csv_writer(&part)?;
+    let table = d.q(&c.table);
+    let key = d.q(&c.column);
+    let mut last: Option<String> = None;
+    let mut total = 0u64;
+    loop {
+        let filter = last
+            .as_ref()
+            .map(|k| format!(" WHERE {key} > {k}"))
+            .unwrap_or_default();
+        let keys: Vec<Value> = s
+            .query_all(&format!(
+                "SELECT {key} FROM {table}{filter} ORDER BY {key} LIMIT {KEY_BATCH}"
+            ))?
+            .into_iter()
+            .filter_map(|mut r| r.pop())
+            .collect();
+        if keys.is_empty() {
+            break;
+        }
+        let mut rows = Vec::with_capacity(keys.len());
+        for k in &keys {
+            let id = generator.next_uuid();
+            let old = k.as_string().unwrap_or_default();
+            csv.write_record([old.as_str(), &to_text(&id, ctx.conversion.uuid_format)])
+                .map_err(|e| io_error("write", &part, e.into()))?;
+            rows.push(Ok(vec![
+                k.clone(),
+                d.uuid_value(&id, ctx.conversion.uuid_format),
+            ]));
+        }
+        total += s.insert_rows(
+            map,
+            &["old_id".into(), "new_id".into()],
+            &mut rows.into_iter(),
+        )?;
+        bar.set(total);
+        last = keys.last().and_then(Value::as_string);
+        if keys.len() < KEY_BATCH {
+            break;
+        }
+    }
+    finish_csv(csv, &part, &path)?;
+    Ok(total)
+}
+
+/// Writes `map/<table>.csv` from a mapping table (one-to-one tables, whose UUIDs come from SQL).
+fn write_map_file(
+    ctx: &Context,
+    s: &mut dyn Session,
+    d: &dyn Dialect,
+    map: &str,
+    table: &str,
+) -> Result<()> {
+    let (path, part) = map_paths(ctx, table);
+    let mut csv = csv_writer(&part)?;
+    let format = ctx.conversion.uuid_format;
+    let mut failed = None;
+    s.query(
+        &format!("SELECT old_id, new_id FROM {map} ORDER BY old_id"),
+        &mut |row| {
+            let old = row[0].as_string().unwrap_or_default();
+            let new = match &row[1] {
+                Value::Blob(b) | Value::Text(b) => crate::uuidgen::parse_stored(b, format)
+                    .map(|u| to_text(&u, format))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            if let Err(e) = csv.write_record([old, new]) {
+                failed = Some(e);
+            }
+            Ok(())
+        },
+    )?;
+    if let Some(e) = failed {
+        return Err(io_error("write", &part, e.into()));
+    }
+    let _ = d;
+    finish_csv(csv, &part, &path)
+}
+
+pub fn map_paths(ctx: &Context, table: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = ctx.map_dir();
+    (
+        dir.join(format!("{table}.csv")),
+        dir.join(format!("{table}.csv.part")),
+    )
+}
+
+fn csv_writer(part: &Path) -> Result<csv::Writer<std::fs::File>> {
+    if let Some(dir) = part.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
+    }
+    let file = std::fs::File::create(part).map_err(|e| io_error("create", part, e))?;
+    let mut w = csv::Writer::from_writer(file);
+    w.write_record(["old_id", "new_id"])
+        .map_err(|e| io_error("write", part, e.into()))?;
+    Ok(w)
+}
+
+/// The map file appears under its final name only when complete.
+fn finish_csv(mut w: csv::Writer<std::fs::File>, part: &Path, path: &Path) -> Result<()> {
+    w.flush().map_err(|e| io_error("write", part, e))?;
+    let file = w
+        .into_inner()
+        .map_err(|e| io_error("write", part, e.into_error()))?;
+    file.sync_all().map_err(|e| io_error("sync", part, e))?;
+    std::fs::rename(part, path).map_err(|e| io_error("rename", part, e))
+}

@@ -1,0 +1,92 @@
+//! Stage 6: drop, in DB_DATA, the foreign keys, and the primary keys and indexes that include
+//! converted columns, so the integer columns can go.
+
+use super::{Context, Outcome};
+use crate::backend::Unconstrain;
+use crate::error::Result;
+use crate::model::{is_internal, Schema};
+
+/// DB_DATA's catalog as it is now (stages inspect it so that re-running them is safe).
+pub fn describe_data(ctx: &Context) -> Result<Schema> {
+    let data = ctx.data()?;
+    if ctx.run.dry_run && !data.database_exists()? {
+        return Ok(Schema::default());
+    }
+    let mut s = data.connect()?;
+    data.describe(s.as_mut())
+}
+
+pub fn run(ctx: &Context) -> Result<Outcome> {
+    let shared = super::introspect::load(ctx)?;
+    let (source_schema, plan) = &*shared;
+    let data = ctx.data()?;
+    let mut current = describe_data(ctx)?;
+    if ctx.run.dry_run && current.tables.is_empty() {
+        current = source_schema.clone();
+    }
+    let work: Vec<(crate::model::Table, Unconstrain)> = current
+        .tables
+        .iter()
+        .filter(|t| !is_internal(&t.name))
+        .map(|t| {
+            let converted: Vec<String> = plan
+                .uuid_columns(&t.name)
+                .into_iter()
+                .map(|(c, _)| c)
+                .collect();
+            let touches = |cols: &[String]| cols.iter().any(|c| converted.contains(c));
+            let what = Unconstrain {
+                foreign_keys: t.foreign_keys.iter().map(|f| f.name.clone()).collect(),
+                primary_key: touches(&t.primary_key),
+                indexes: t
+                    .indexes
+                    .iter()
+                    .filter(|i| touches(&i.columns))
+                    .map(|i| i.name.clone())
+                    .collect(),
+            };
+            (t.clone(), what)
+        })
+        .filter(|(_, w)| !w.foreign_keys.is_empty() || w.primary_key || !w.indexes.is_empty())
+        .collect();
+    let d = data.dialect();
+    if d.alters_in_place() {
+        // Every foreign key goes first: a key cannot be dropped while another table's
+        // constraint still needs it.
+        for (t, w) in work.iter().filter(|(_, w)| !w.foreign_keys.is_empty()) {
+            let fks_only = Unconstrain {
+                foreign_keys: w.foreign_keys.clone(),
+                ..Unconstrain::default()
+            };
+            let mut s = ctx.writer(data.as_ref())?;
+            for sql in data.unconstrain_sql(t, &fks_only) {
+                ctx.exec(&mut s, &sql)?;
+            }
+        }
+    }
+    let rows = ctx.steps(
+        super::UNCONSTRAIN,
+        &work,
+        |(t, _)| t.name.clone(),
+        d.parallel_writes(),
+        |(t, w)| {
+            let rest = if d.alters_in_place() {
+                Unconstrain {
+                    foreign_keys: Vec::new(),
+                    ..w.clone()
+                }
+            } else {
+                w.clone()
+            };
+            let mut s = ctx.writer(data.as_ref())?;
+            for sql in data.unconstrain_sql(t, &rest) {
+                ctx.exec(&mut s, &sql)?;
+            }
+            Ok(0)
+        },
+    )?;
+    Ok(Outcome {
+        rows,
+        detail: Some(format!("{} tables changed", work.len())),
+    })
+}

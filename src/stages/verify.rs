@@ -1,0 +1,429 @@
+//! Stage 10: an independent end-to-end check of SOURCE against DB_FINAL through the map files: per
+//! table, row counts and an order-independent hash of every row (converted columns compared through
+//! the id mapping, so every child/parent pair must be the same pair); every UUID well formed and
+//! every new key unique. It never reads DB_DATA.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use xxhash_rust::xxh3::{xxh3_128, xxh3_128_with_seed};
+
+use super::{Context, Outcome};
+use crate::backend::Value;
+use crate::error::{io_error, Error, Place, Result};
+use crate::model::{is_bookkeeping, is_internal, Table};
+use crate::options::{OrphanPolicy, UuidFormat};
+use crate::uuidgen::parse_stored;
+
+/// One table's verification, as the report shows it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct TableCheck {
+    pub table: String,
+    pub source_rows: u64,
+    pub final_rows: u64,
+    pub ok: bool,
+    pub problems: Vec<String>,
+}
+
+/// A converted table's mapping, sorted by old key.
+struct Map(Vec<(i128, u128)>);
+
+impl Map {
+    fn get(&self, key: i128) -> Option<u128> {
+        self.0
+            .binary_search_by_key(&key, |(k, _)| *k)
+            .ok()
+            .map(|i| self.0[i].1)
+    }
+}
+
+fn map_reader(path: &Path) -> Result<impl Iterator<Item = Result<(i128, u128)>>> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        Error::usage(
+            format!("the map file {} cannot be read ({e}).", path.display()),
+            "verify needs the map files of the run: give the same --run-dir as the conversion.",
+        )
+    })?;
+    let reader = csv::Reader::from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+    let p = path.to_path_buf();
+    Ok(reader.into_records().map(move |rec| {
+        let rec = rec.map_err(|e| io_error("read", &p, e.into()))?;
+        let bad = || {
+            Error::input(
+                Place::stage(super::VERIFY),
+                format!("the map file {} has a malformed line.", p.display()),
+                "The map files must not be edited; run the conversion again.",
+            )
+        };
+        let old: i128 = rec.get(0).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        let new = rec
+            .get(1)
+            .and_then(|s| uuid::Uuid::try_parse(s).ok())
+            .ok_or_else(bad)?;
+        Ok((old, new.as_u128()))
+    }))
+}
+
+/// Parent mappings, loaded once and shared by the parallel table checks.
+struct Maps {
+    dir: std::path::PathBuf,
+    loaded: Mutex<HashMap<String, Arc<Map>>>,
+}
+
+impl Maps {
+    fn get(&self, table: &str) -> Result<Arc<Map>> {
+        if let Some(m) = self.loaded.lock().ok().and_then(|l| l.get(table).cloned()) {
+            return Ok(m);
+        }
+        let mut pairs = Vec::new();
+        for p in map_reader(&self.dir.join(format!("{table}.csv")))? {
+            pairs.push(p?);
+        }
+        pairs.sort_unstable_by_key(|(k, _)| *k);
+        let m = Arc::new(Map(pairs));
+        if let Ok(mut l) = self.loaded.lock() {
+            l.insert(table.to_string(), m.clone());
+        }
+        Ok(m)
+    }
+}
+
+/// Multiset digest of a table: the row count, the sum of row hashes, and the sum per column.
+#[derive(Default, PartialEq)]
+struct Digest {
+    rows: u64,
+    sum: u128,
+    columns: Vec<u128>,
+}
+
+impl Digest {
+    fn new(n: usize) -> Self {
+        Digest {
+            rows: 0,
+            sum: 0,
+            columns: vec![0; n],
+        }
+    }
+    fn add(&mut self, row: &[Canon], buf: &mut Vec<u8>) {
+        buf.clear();
+        for (i, v) in row.iter().enumerate() {
+            let start = buf.len();
+            v.encode(buf);
+            self.columns[i] =
+                self.columns[i].wrapping_add(xxh3_128_with_seed(&buf[start..], i as u64));
+        }
+        self.rows += 1;
+        self.sum = self.sum.wrapping_add(xxh3_128(buf));
+    }
+}
+
+/// A value in the form both sides share: raw values as the engine returned them, UUID columns as
+/// the 128-bit UUID.
+enum Canon<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Bytes(u8, &'a [u8]),
+    Uuid(u128),
+}
+
+impl Canon<'_> {
+    fn encode(&self, buf: &mut Vec<u8>) {
+        match self {
+            Canon::Null => buf.push(0),
+            Canon::Int(i) => {
+                buf.push(1);
+                buf.extend_from_slice(&i.to_le_bytes());
+            }
+            Canon::Real(r) => {
+                buf.push(2);
+                buf.extend_from_slice(&r.to_bits().to_le_bytes());
+            }
+            Canon::Bytes(tag, b) => {
+                buf.push(*tag);
+                buf.extend_from_slice(&(b.len() as u64).to_le_bytes());
+                buf.extend_from_slice(b);
+            }
+            Canon::Uuid(u) => {
+                buf.push(5);
+                buf.extend_from_slice(&u.to_le_bytes());
+            }
+        }
+    }
+}
+
+fn raw(v: &Value) -> Canon<'_> {
+    match v {
+        Value::Null => Canon::Null,
+        Value::Int(i) => Canon::Int(*i),
+        Value::Real(r) => Canon::Real(*r),
+        Value::Text(b) => Canon::Bytes(3, b),
+        Value::Blob(b) => Canon::Bytes(4, b),
+    }
+}
+
+/// A bookkeeping table that DB_FINAL has itself holds the new schema's history, not SOURCE's rows.
+fn loaded_elsewhere(table: &str, final_schema: &crate::model::Schema) -> bool {
+    is_bookkeeping(table) && final_schema.table(table).is_some()
+}
+
+pub fn run(ctx: &Context) -> Result<Outcome> {
+    let shared = super::introspect::load(ctx)?;
+    let (schema, _) = &*shared;
+    let fin = ctx.final_db()?;
+    let mut fs = fin.connect()?;
+    let final_schema = fin.describe(fs.as_mut())?;
+    let maps = Maps {
+        dir: ctx.map_dir(),
+        loaded: Mutex::default(),
+    };
+    let checks: Mutex<Vec<TableCheck>> = Mutex::default();
+    let tables: Vec<&Table> = schema
+        .tables
+        .iter()
+        .filter(|t| !is_internal(&t.name) && !loaded_elsewhere(&t.name, &final_schema))
+        .collect();
+    if ctx.run.dry_run {
+        for t in &tables {
+            ctx.say(&format!("    -- verify {}: count, hash every row of SOURCE (keys through map/*.csv) and DB_FINAL", t.name));
+        }
+        return Ok(Outcome::default());
+    }
+    let rows = ctx.steps(
+        super::VERIFY,
+        &tables,
+        |t| t.name.clone(),
+        true,
+        |t| {
+            let check = verify_table(ctx, t, final_schema.table(&t.name), &maps)?;
+            ctx.journal.add_artifact(
+                "verify",
+                &t.name,
+                &serde_json::to_string(&check).unwrap_or_default(),
+            )?;
+            let rows = check.source_rows;
+            let ok = check.ok;
+            if let Ok(mut c) = checks.lock() {
+                c.push(check);
+            }
+            if ok {
+                Ok(rows)
+            } else {
+                Err(Error::mismatch(
+                    Place::stage(super::VERIFY).table(&t.name),
+                    "differs between SOURCE and DB_FINAL (see the report).",
+                ))
+            }
+        },
+    );
+    let checks = checks.into_inner().unwrap_or_default();
+    let failed: Vec<&TableCheck> = checks.iter().filter(|c| !c.ok).collect();
+    for c in &failed {
+        for p in &c.problems {
+            ctx.say(&format!("{}: {p}", c.table));
+        }
+    }
+    let rows = rows?;
+    Ok(Outcome {
+        rows,
+        detail: Some(format!("{} tables verified", tables.len())),
+    })
+}
+
+fn verify_table(ctx: &Context, t: &Table, ft: Option<&Table>, maps: &Maps) -> Result<TableCheck> {
+    let (_, plan) = &*ctx.plan()?;
+    let mut check = TableCheck {
+        table: t.name.clone(),
+        source_rows: 0,
+        final_rows: 0,
+        ok: false,
+        problems: Vec::new(),
+    };
+    let Some(ft) = ft else {
+        check.problems.push("table missing in DB_FINAL".into());
+        return Ok(check);
+    };
+    let source = ctx.source()?;
+    let fin = ctx.final_db()?;
+    let d = source.dialect();
+    let columns: Vec<String> = t
+        .columns
+        .iter()
+        .filter(|c| ft.column(&c.name).is_some())
+        .map(|c| c.name.clone())
+        .collect();
+    for c in &t.columns {
+        if ft.column(&c.name).is_none() {
+            check
+                .problems
+                .push(format!("column {} missing in DB_FINAL", c.name));
+        }
+    }
+    let uuid_cols = plan.uuid_columns(&t.name);
+    let own_key = plan.converted(&t.name).map(|c| c.column.clone());
+    // Per column: None for raw, Some(parent map) for a reference, and the own key by merge.
+    let mut parents: Vec<Option<Arc<Map>>> = Vec::with_capacity(columns.len());
+    let mut is_uuid = Vec::with_capacity(columns.len());
+    for c in &columns {
+        let role = uuid_cols.iter().find(|(col, _)| col == c);
+        is_uuid.push(role.is_some());
+        parents.push(match role {
+            Some((col, parent)) if Some(col) != own_key.as_ref() => Some(maps.get(parent)?),
+            _ => None,
+        });
+    }
+    let own_index = own_key
+        .as_ref()
+        .and_then(|k| columns.iter().position(|c| c == k));
+    let format = ctx.conversion.uuid_format;
+    let orphans_null = ctx.conversion.orphans == OrphanPolicy::Null;
+    let list = d.column_list(&columns);
+    let table = d.q(&t.name);
+
+    // SOURCE, in old-key order so the table's own map file can be merged without loading it.
+    let mut src_digest = Digest::new(columns.len());
+    let mut own_map = match &own_key {
+        Some(_) => Some(map_reader(&ctx.map_dir().join(format!("{}.csv", t.name)))?.peekable()),
+        None => None,
+    };
+    let order = own_key
+        .as_ref()
+        .map(|k| format!(" ORDER BY {}", d.q(k)))
+        .unwrap_or_default();
+    let mut problems: Vec<String> = Vec::new();
+    let mut buf = Vec::new();
+    let mut canon: Vec<Canon> = Vec::with_capacity(columns.len());
+    let mut ss = source.connect()?;
+    ss.query(&format!("SELECT {list} FROM {table}{order}"), &mut |row| {
+        let mut canon_row: Vec<Canon> = Vec::with_capacity(row.len());
+        for (i, v) in row.iter().enumerate() {
+            if !is_uuid[i] || v.is_null() {
+                canon_row.push(raw(v));
+                continue;
+            }
+            let key = v.as_key().unwrap_or(i128::MIN);
+            let mapped = if Some(i) == own_index {
+                let m = own_map
+                    .as_mut()
+                    .expect("own map exists for a converted table");
+                loop {
+                    match m.peek() {
+                        Some(Ok((k, _))) if *k < key => {
+                            m.next();
+                        }
+                        Some(Ok((k, u))) if *k == key => break Some(*u),
+                        Some(Err(_)) => {
+                            if let Some(Err(e)) = m.next() {
+                                return Err(e);
+                            }
+                        }
+                        _ => break None,
+                    }
+                }
+            } else {
+                parents[i].as_ref().and_then(|p| p.get(key))
+            };
+            match mapped {
+                Some(u) => canon_row.push(Canon::Uuid(u)),
+                None if orphans_null && Some(i) != own_index => canon_row.push(Canon::Null),
+                None => {
+                    if problems.len() < 5 {
+                        problems.push(format!(
+                            "{} = {key} in SOURCE has no entry in the id mapping",
+                            columns[i]
+                        ));
+                    }
+                    canon_row.push(Canon::Int(0));
+                }
+            }
+        }
+        src_digest.add(&canon_row, &mut buf);
+        Ok(())
+    })?;
+    canon.clear();
+
+    // DB_FINAL, in any order.
+    let mut fin_digest = Digest::new(columns.len());
+    let mut malformed = 0u64;
+    let mut fs = fin.connect()?;
+    fs.query(
+        &format!("SELECT {list} FROM {}", fin.dialect().q(&t.name)),
+        &mut |row| {
+            let mut canon_row: Vec<Canon> = Vec::with_capacity(row.len());
+            for (i, v) in row.iter().enumerate() {
+                if !is_uuid[i] {
+                    canon_row.push(raw(v));
+                    continue;
+                }
+                match v {
+                    Value::Null => canon_row.push(Canon::Null),
+                    Value::Text(b) | Value::Blob(b) => match parse_stored(b, format) {
+                        Some(u) => canon_row.push(Canon::Uuid(u.as_u128())),
+                        None => {
+                            malformed += 1;
+                            canon_row.push(Canon::Null);
+                        }
+                    },
+                    _ => {
+                        malformed += 1;
+                        canon_row.push(Canon::Null);
+                    }
+                }
+            }
+            fin_digest.add(&canon_row, &mut buf);
+            Ok(())
+        },
+    )?;
+
+    check.source_rows = src_digest.rows;
+    check.final_rows = fin_digest.rows;
+    check.problems.extend(problems);
+    if malformed > 0 {
+        check.problems.push(format!(
+            "{malformed} values in UUID columns are not well-formed {} UUIDs",
+            format_name(format)
+        ));
+    }
+    if src_digest.rows != fin_digest.rows {
+        check.problems.push(format!(
+            "{} rows in SOURCE, {} in DB_FINAL",
+            src_digest.rows, fin_digest.rows
+        ));
+    }
+    if src_digest.sum != fin_digest.sum {
+        let cols: Vec<&str> = columns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| src_digest.columns[*i] != fin_digest.columns[*i])
+            .map(|(_, c)| c.as_str())
+            .collect();
+        check.problems.push(if cols.is_empty() {
+            "rows differ: the same values are paired differently".into()
+        } else {
+            format!("values differ in {}", cols.join(", "))
+        });
+    }
+    if let Some(k) = &own_key {
+        let q = fin.dialect().q(k);
+        let dup = fs.query_u64(&format!(
+            "SELECT COUNT(*) - COUNT(DISTINCT {q}) FROM {}",
+            fin.dialect().q(&t.name)
+        ))?;
+        if dup > 0 {
+            check.problems.push(format!("{dup} duplicate keys in {k}"));
+        }
+    }
+    check.ok = check.problems.is_empty();
+    Ok(check)
+}
+
+fn format_name(f: UuidFormat) -> &'static str {
+    match f {
+        UuidFormat::Char32 => "char32",
+        UuidFormat::Char36 => "char36",
+        UuidFormat::Binary16 => "binary16",
+        UuidFormat::Native => "native",
+    }
+}

@@ -1,0 +1,373 @@
+//! Database URLs: parsing, completion of bare names from the application's DB_* environment, and the
+//! one helper that redacts passwords from anything rekey writes.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// The engines rekey knows. The URL scheme picks one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Mysql,
+    Sqlite,
+    Postgres,
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Engine::Mysql => "mysql",
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        })
+    }
+}
+
+/// A parsed database location. `Display` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DbUrl {
+    pub engine: Engine,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub host: String,
+    pub port: u16,
+    /// Database name (MySQL, PostgreSQL) or file path (SQLite).
+    pub database: String,
+    /// How often and how long to wait for a server that is still starting.
+    pub retries: u32,
+    pub retry_delay: Duration,
+}
+
+impl fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DbUrl({self})")
+    }
+}
+
+impl fmt::Display for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.engine {
+            Engine::Sqlite => write!(f, "sqlite://{}", self.database),
+            _ => {
+                write!(f, "{}://", self.engine)?;
+                if let Some(u) = &self.user {
+                    write!(f, "{u}")?;
+                    if self.password.is_some() {
+                        write!(f, ":***")?;
+                    }
+                    write!(f, "@")?;
+                }
+                write!(f, "{}:{}/{}", self.host, self.port, self.database)
+            }
+        }
+    }
+}
+
+fn secrets() -> &'static Mutex<BTreeSet<String>> {
+    static SECRETS: OnceLock<Mutex<BTreeSet<String>>> = OnceLock::new();
+    SECRETS.get_or_init(|| Mutex::new(BTreeSet::new()))
+}
+
+/// Remembers a password so that `redact` removes it from every text rekey writes.
+pub fn register_secret(secret: &str) {
+    if secret.len() >= 2 {
+        if let Ok(mut set) = secrets().lock() {
+            set.insert(secret.to_string());
+        }
+    }
+}
+
+/// Replaces every known password (and the password part of any URL) in `text` by `***`.
+/// Everything that leaves rekey (errors, reports, the journal, progress lines) passes through here.
+pub fn redact(text: &str) -> String {
+    let mut out = text.to_string();
+    if let Ok(set) = secrets().lock() {
+        // Longest first so that a password containing another one is removed whole.
+        let mut all: Vec<&String> = set.iter().collect();
+        all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for s in all {
+            out = out.replace(s.as_str(), "***");
+        }
+    }
+    redact_url_passwords(&out)
+}
+
+/// `scheme://user:pass@host` -> `scheme://user:***@host`, for URLs rekey did not parse itself.
+fn redact_url_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("://") {
+        let (head, tail) = rest.split_at(pos + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == '/' || c == '\'' || c == '"')
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match (authority.rfind('@'), authority.find(':')) {
+            (Some(at), Some(colon)) if colon < at => {
+                out.push_str(&authority[..colon]);
+                out.push_str(":***");
+                out.push_str(&authority[at..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The environment a bare database name is completed from. Injected so tests need not touch the
+/// process environment.
+pub trait Env {
+    fn get(&self, key: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl DbUrl {
+    /// Parses `mysql://user:pass@host:port/db`, `sqlite://path`, `postgres://...`, or a bare database
+    /// name completed from DB_TYPE, DB_HOST, DB_PORT, DB_USER, DB_PASS.
+    pub fn parse(text: &str, env: &dyn Env) -> Result<DbUrl> {
+        let retries = env
+            .get("DB_MAX_RETRIES")
+            .map(|v| parse_env_number(&v, "DB_MAX_RETRIES"))
+            .transpose()?
+            .unwrap_or(5) as u32;
+        let retry_delay = Duration::from_secs(
+            env.get("DB_RETRY_DELAY")
+                .map(|v| parse_env_number(&v, "DB_RETRY_DELAY"))
+                .transpose()?
+                .unwrap_or(2),
+        );
+        let mut parsed = if let Some(path) = text.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(Error::usage(
+                    "the SQLite URL `sqlite://` names no file.",
+                    "Write sqlite://path/to/file.db (relative) or sqlite:///abs/path.db.",
+                ));
+            }
+            DbUrl::sqlite(PathBuf::from(path))
+        } else if text.contains("://") {
+            parse_server_url(text)?
+        } else {
+            from_env(text, env)?
+        };
+        parsed.retries = retries;
+        parsed.retry_delay = retry_delay;
+        if let Some(p) = &parsed.password {
+            register_secret(p);
+        }
+        Ok(parsed)
+    }
+
+    pub fn sqlite(path: PathBuf) -> DbUrl {
+        DbUrl {
+            engine: Engine::Sqlite,
+            user: None,
+            password: None,
+            host: String::new(),
+            port: 0,
+            database: path.to_string_lossy().into_owned(),
+            retries: 0,
+            retry_delay: Duration::from_secs(0),
+        }
+    }
+
+    /// The same server (and so one connection can reach both databases).
+    pub fn same_server(&self, other: &DbUrl) -> bool {
+        self.engine == other.engine
+            && self.engine != Engine::Sqlite
+            && normal_host(&self.host) == normal_host(&other.host)
+            && self.port == other.port
+    }
+
+    /// The server runs on this machine, so files it writes can be reached (and removed) by rekey.
+    pub fn is_local_host(&self) -> bool {
+        matches!(normal_host(&self.host), "127.0.0.1")
+    }
+
+    /// The same location with another database name (used for scratch names in tests and clean).
+    pub fn with_database(&self, database: &str) -> DbUrl {
+        DbUrl {
+            database: database.to_string(),
+            ..self.clone()
+        }
+    }
+}
+
+fn normal_host(host: &str) -> &str {
+    match host {
+        "localhost" | "127.0.0.1" | "::1" | "[::1]" | "" => "127.0.0.1",
+        h => h,
+    }
+}
+
+fn parse_env_number(value: &str, name: &str) -> Result<u64> {
+    value.trim().parse().map_err(|_| {
+        Error::usage(
+            format!("{name}={value} is not a whole number."),
+            format!("Set {name} to a number such as 5, or unset it."),
+        )
+    })
+}
+
+fn parse_server_url(text: &str) -> Result<DbUrl> {
+    let bad = |why: &str| {
+        Error::usage(
+            format!("the database URL `{}` {why}.", redact_url_passwords(text)),
+            "Write it as mysql://user:pass@host:port/database, postgres://user:pass@host:port/database or sqlite://path/to/file.db.",
+        )
+    };
+    let parsed = url::Url::parse(text).map_err(|e| bad(&format!("cannot be parsed ({e})")))?;
+    let engine = match parsed.scheme() {
+        "mysql" | "mariadb" => Engine::Mysql,
+        "postgres" | "postgresql" => Engine::Postgres,
+        other => return Err(bad(&format!("has the unknown scheme `{other}`"))),
+    };
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let user = Some(decode(parsed.username())).filter(|u| !u.is_empty());
+    let password = parsed.password().map(decode);
+    let host = parsed.host_str().unwrap_or("127.0.0.1").to_string();
+    let port = parsed.port().unwrap_or(match engine {
+        Engine::Postgres => 5432,
+        _ => 3306,
+    });
+    let database = decode(parsed.path().trim_start_matches('/'));
+    if database.is_empty() {
+        return Err(bad("names no database"));
+    }
+    Ok(DbUrl {
+        engine,
+        user,
+        password,
+        host,
+        port,
+        database,
+        retries: 0,
+        retry_delay: Duration::from_secs(0),
+    })
+}
+
+fn from_env(name: &str, env: &dyn Env) -> Result<DbUrl> {
+    let db_type = env.get("DB_TYPE").ok_or_else(|| {
+        Error::usage(
+            format!("`{name}` is a bare database name but DB_TYPE is not set."),
+            "Give a full URL (mysql://user:pass@host:port/db, sqlite://file.db) or set DB_TYPE=mysql|sqlite|postgresql with DB_HOST, DB_PORT, DB_USER, DB_PASS.",
+        )
+    })?;
+    let engine = match db_type.to_ascii_lowercase().as_str() {
+        "mysql" | "mariadb" => Engine::Mysql,
+        "sqlite" | "sqlite3" => Engine::Sqlite,
+        "postgresql" | "postgres" => Engine::Postgres,
+        other => {
+            return Err(Error::usage(
+                format!("DB_TYPE={other} is not an engine rekey knows."),
+                "Set DB_TYPE to mysql, sqlite or postgresql.",
+            ))
+        }
+    };
+    if engine == Engine::Sqlite {
+        return Ok(DbUrl::sqlite(PathBuf::from(name)));
+    }
+    let port = match env.get("DB_PORT") {
+        Some(p) => parse_env_number(&p, "DB_PORT")? as u16,
+        None if engine == Engine::Postgres => 5432,
+        None => 3306,
+    };
+    Ok(DbUrl {
+        engine,
+        user: env.get("DB_USER"),
+        password: env.get("DB_PASS"),
+        host: env.get("DB_HOST").unwrap_or_else(|| "127.0.0.1".into()),
+        port,
+        database: name.to_string(),
+        retries: 0,
+        retry_delay: Duration::from_secs(0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct MapEnv(HashMap<&'static str, &'static str>);
+    impl Env for MapEnv {
+        fn get(&self, key: &str) -> Option<String> {
+            self.0.get(key).map(|s| s.to_string())
+        }
+    }
+
+    #[test]
+    fn parses_mysql_url_and_hides_password() {
+        let u = DbUrl::parse(
+            "mysql://app:s3cr%40t@db.example:3307/shop",
+            &MapEnv(HashMap::new()),
+        )
+        .unwrap();
+        assert_eq!(u.engine, Engine::Mysql);
+        assert_eq!(u.password.as_deref(), Some("s3cr@t"));
+        assert_eq!(u.port, 3307);
+        assert_eq!(u.database, "shop");
+        assert_eq!(u.to_string(), "mysql://app:***@db.example:3307/shop");
+        assert!(!redact("failed for s3cr@t").contains("s3cr@t"));
+    }
+
+    #[test]
+    fn completes_bare_name_from_env() {
+        let env = MapEnv(HashMap::from([
+            ("DB_TYPE", "mysql"),
+            ("DB_HOST", "10.0.0.5"),
+            ("DB_PORT", "3310"),
+            ("DB_USER", "migrator"),
+            ("DB_PASS", "envpass99"),
+            ("DB_MAX_RETRIES", "7"),
+        ]));
+        let u = DbUrl::parse("blog", &env).unwrap();
+        assert_eq!(u.host, "10.0.0.5");
+        assert_eq!(u.port, 3310);
+        assert_eq!(u.user.as_deref(), Some("migrator"));
+        assert_eq!(u.retries, 7);
+        assert_eq!(redact("x envpass99 y"), "x *** y");
+    }
+
+    #[test]
+    fn bare_name_without_db_type_is_usage_error() {
+        let err = DbUrl::parse("blog", &MapEnv(HashMap::new())).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn sqlite_urls() {
+        let u = DbUrl::parse("sqlite://dir/a.db", &MapEnv(HashMap::new())).unwrap();
+        assert_eq!(u.engine, Engine::Sqlite);
+        assert_eq!(u.database, "dir/a.db");
+        let u = DbUrl::parse("sqlite:///abs/a.db", &MapEnv(HashMap::new())).unwrap();
+        assert_eq!(u.database, "/abs/a.db");
+    }
+
+    #[test]
+    fn redacts_foreign_urls() {
+        assert_eq!(
+            redact_url_passwords("see mysql://u:pw@h:1/d now"),
+            "see mysql://u:***@h:1/d now"
+        );
+    }
+}
