@@ -109,6 +109,9 @@ pub struct Trigger {
     pub create_sql: String,
     /// The sql_mode the trigger was created under (MySQL), restored with it.
     pub sql_mode: Option<String>,
+    /// The account the trigger runs as (MySQL `user@host`), which recreating it must be allowed to name.
+    #[serde(default)]
+    pub definer: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Place, Result};
 use crate::ident::{self, QuoteStyle};
-use crate::model::{Schema, Table};
+use crate::model::{Column, Schema, Table};
 use crate::options::UuidFormat;
 use crate::url::{DbUrl, Engine};
 
@@ -117,6 +117,40 @@ pub trait Dialect: Send + Sync {
     /// The integer type of a mapping table's old key, from the converted column's declared type.
     fn map_key_type(&self, column_type: &str) -> String;
 
+    /// Whether a cloned table keeps its foreign keys (MySQL's CREATE TABLE ... LIKE drops them).
+    fn clone_keeps_foreign_keys(&self) -> bool {
+        true
+    }
+
+    /// How the catalog describes a column declared as `declared` in `table`: used to predict
+    /// DB_DATA's shape in a dry run, before DB_DATA exists.
+    fn predict_column(&self, name: &str, declared: &str, nullable: bool, table: &Table) -> Column {
+        let base = declared
+            .split('(')
+            .next()
+            .unwrap_or(declared)
+            .trim()
+            .to_ascii_lowercase();
+        let max_length = declared
+            .split_once('(')
+            .and_then(|(_, rest)| rest.trim_end_matches(')').trim().parse().ok());
+        let textual = base.contains("char") || base.contains("text");
+        Column {
+            name: name.to_string(),
+            data_type: base,
+            column_type: declared.to_string(),
+            nullable,
+            max_length,
+            charset: if textual { table.charset.clone() } else { None },
+            collation: if textual {
+                table.collation.clone()
+            } else {
+                None
+            },
+            ..Column::default()
+        }
+    }
+
     fn q(&self, name: &str) -> String {
         ident::quote(self.quote_style(), name)
     }
@@ -200,6 +234,11 @@ pub trait Backend: Send + Sync {
     fn load_table(&self, data: &dyn Backend, job: &LoadJob<'_>) -> Result<u64>;
     /// Statement that removes a trigger.
     fn drop_trigger_sql(&self, name: &str) -> String;
+    /// Whether this session's account may create a trigger that runs as `definer` (MySQL needs
+    /// SET USER or SUPER for another account's). Engines without definers always may.
+    fn may_define_as(&self, _session: &mut dyn Session, _definer: &str) -> Result<bool> {
+        Ok(true)
+    }
 }
 
 /// One table to load: its name, the columns to move (generated ones left out), and how.

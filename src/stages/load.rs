@@ -16,8 +16,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         .map(|s| s.item)
         .collect();
     let final_schema = super::preflight::check_final_empty(ctx, fin.as_ref(), &loaded)?;
-    let mut ds = data.connect()?;
-    let data_schema = data.describe(ds.as_mut())?;
+    let data_schema = super::unconstrain::data_or_predicted(ctx)?;
     let mut fs = fin.connect()?;
     let d = fin.dialect();
 
@@ -29,6 +28,17 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         .into_iter()
         .filter_map(|(_, def)| serde_json::from_str(&def).ok())
         .collect();
+    for t in &final_schema.triggers {
+        if let Some(definer) = &t.definer {
+            if !fin.may_define_as(fs.as_mut(), definer)? {
+                return Err(Error::env(
+                    Place::stage(super::LOAD).table(&t.table),
+                    format!("DB_FINAL's trigger {} runs as {definer}; rekey sets triggers aside during the load and must recreate it afterwards, which this account may not do for another account.", t.name),
+                    format!("GRANT SET USER ON *.* TO the migration account (or SUPER on MySQL), or run the load as {definer}; nothing was changed."),
+                ));
+            }
+        }
+    }
     for t in &final_schema.triggers {
         if !saved.iter().any(|s| s.name == t.name) {
             ctx.journal.add_artifact(

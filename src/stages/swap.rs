@@ -26,11 +26,15 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         d.parallel_writes(),
         |t| {
             let (swaps, drop) = swaps_for(ctx, t, &uuid_type)?;
-            let shape = current
-                .table(t)
-                .or_else(|| source_schema.table(t))
-                .cloned()
-                .unwrap_or_default();
+            let shape = match current.table(t) {
+                Some(shape) => shape.clone(),
+                // Dry run: DB_DATA does not exist; swap what shadow and link would have added.
+                None => with_shadows(
+                    source_schema.table(t).cloned().unwrap_or_default(),
+                    &swaps,
+                    &drop,
+                ),
+            };
             let mut s = ctx.writer(data.as_ref())?;
             for sql in data.swap_sql(&shape, &swaps, &drop) {
                 ctx.exec(&mut s, &sql)?;
@@ -80,4 +84,47 @@ pub fn swaps_for(ctx: &Context, table: &str, uuid_type: &str) -> Result<(Vec<Swa
         swaps.sort_by_key(|s| t.columns.iter().position(|c| c.name == s.column));
     }
     Ok((swaps, drop))
+}
+
+fn with_shadows(
+    mut table: crate::model::Table,
+    swaps: &[Swap],
+    drop: &[String],
+) -> crate::model::Table {
+    for name in swaps.iter().map(|s| &s.shadow).chain(drop) {
+        table.columns.push(crate::model::Column {
+            name: name.clone(),
+            ..Default::default()
+        });
+    }
+    table
+}
+
+/// The shape DB_DATA will have after swap, predicted from SOURCE (a dry run compares and plans
+/// the load against it before DB_DATA exists).
+pub fn predicted_data_schema(ctx: &Context) -> Result<crate::model::Schema> {
+    let shared = super::introspect::load(ctx)?;
+    let (schema, _) = &*shared;
+    let d = ctx.data()?.dialect();
+    let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
+    let mut out = crate::model::Schema::default();
+    for t in schema
+        .tables
+        .iter()
+        .filter(|t| !crate::model::is_internal(&t.name))
+    {
+        let (swaps, _) = swaps_for(ctx, &t.name, &uuid_type)?;
+        let mut table = t.clone();
+        for s in &swaps {
+            let predicted = d.predict_column(&s.column, &s.uuid_type, s.nullable, t);
+            if let Some(c) = table.columns.iter_mut().find(|c| c.name == s.column) {
+                *c = predicted;
+            }
+        }
+        if !d.clone_keeps_foreign_keys() {
+            table.foreign_keys.clear();
+        }
+        out.tables.push(table);
+    }
+    Ok(out)
 }

@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::model::{is_internal, Schema};
 
 /// DB_DATA's catalog as it is now (stages inspect it so that re-running them is safe).
+/// Empty in a dry run before DB_DATA exists.
 pub fn describe_data(ctx: &Context) -> Result<Schema> {
     let data = ctx.data()?;
     if ctx.run.dry_run && !data.database_exists()? {
@@ -16,6 +17,15 @@ pub fn describe_data(ctx: &Context) -> Result<Schema> {
     data.describe(s.as_mut())
 }
 
+/// DB_DATA's catalog, or in a dry run before it exists, the shape the conversion would give it.
+pub fn data_or_predicted(ctx: &Context) -> Result<Schema> {
+    let current = describe_data(ctx)?;
+    if ctx.run.dry_run && current.tables.is_empty() {
+        return super::swap::predicted_data_schema(ctx);
+    }
+    Ok(current)
+}
+
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
     let (source_schema, plan) = &*shared;
@@ -23,6 +33,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let mut current = describe_data(ctx)?;
     if ctx.run.dry_run && current.tables.is_empty() {
         current = source_schema.clone();
+        if !data.dialect().clone_keeps_foreign_keys() {
+            current
+                .tables
+                .iter_mut()
+                .for_each(|t| t.foreign_keys.clear());
+        }
     }
     let work: Vec<(crate::model::Table, Unconstrain)> = current
         .tables

@@ -83,6 +83,35 @@ impl Dialect for MysqlDialect {
     fn map_key_type(&self, column_type: &str) -> String {
         column_type.to_string()
     }
+    fn clone_keeps_foreign_keys(&self) -> bool {
+        false
+    }
+    fn predict_column(&self, name: &str, declared: &str, nullable: bool, table: &Table) -> Column {
+        let base = declared
+            .split('(')
+            .next()
+            .unwrap_or(declared)
+            .trim()
+            .to_ascii_lowercase();
+        let max_length = declared
+            .split_once('(')
+            .and_then(|(_, rest)| rest.trim_end_matches(')').trim().parse().ok());
+        let textual = base == "char";
+        Column {
+            name: name.to_string(),
+            data_type: base,
+            column_type: declared.to_ascii_lowercase(),
+            nullable,
+            max_length,
+            charset: if textual { table.charset.clone() } else { None },
+            collation: if textual {
+                table.collation.clone()
+            } else {
+                None
+            },
+            ..Column::default()
+        }
+    }
 }
 
 static DIALECT: MysqlDialect = MysqlDialect;
@@ -448,6 +477,7 @@ impl Backend for MysqlBackend {
                 table: text(&row[1]),
                 create_sql: text(&def[2]),
                 sql_mode: opt_text(&def[1]),
+                definer: opt_text(&row[2]),
             });
         }
         for row in self.catalog(session, VIEWS_SQL)? {
@@ -711,6 +741,27 @@ impl Backend for MysqlBackend {
 
     fn drop_trigger_sql(&self, name: &str) -> String {
         format!("DROP TRIGGER IF EXISTS {}", DIALECT.q(name))
+    }
+
+    fn may_define_as(&self, session: &mut dyn Session, definer: &str) -> Result<bool> {
+        let current = session
+            .query_all("SELECT CURRENT_USER()")?
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_string)
+            .unwrap_or_default();
+        let unquote = |s: &str| s.replace(['`', '\'', '"'], "");
+        if unquote(&current) == unquote(definer) {
+            return Ok(true);
+        }
+        let grants = session.query_all("SHOW GRANTS")?;
+        Ok(grants.iter().any(|g| {
+            let line = g.first().and_then(Value::as_string).unwrap_or_default();
+            line.contains(" ON *.* ")
+                && (line.contains("ALL PRIVILEGES")
+                    || line.contains("SUPER")
+                    || line.contains("SET USER"))
+        }))
     }
 }
 

@@ -1,0 +1,255 @@
+//! Shared helpers of the MariaDB integration tests: a reachable server (or a loud failure in CI),
+//! throwaway databases per test, fixtures, running the binary, and table fingerprints.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, Opts, OptsBuilder};
+
+pub const BLOG_SOURCE: &str = include_str!("../../fixtures/blog/mysql/source.sql");
+pub const BLOG_FINAL: &str = include_str!("../../fixtures/blog/mysql/final.sql");
+
+/// The server under test: REKEY_TEST_MYSQL_URL, or root on 127.0.0.1:3306. Returns None (test
+/// skipped, said on stderr) only when neither REKEY_REQUIRE_MYSQL nor CI is set; scripts/test.sh
+/// sets REKEY_REQUIRE_MYSQL, so in CI an unreachable server fails every test.
+pub fn server() -> Option<String> {
+    let url = std::env::var("REKEY_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+    let url = url.trim_end_matches('/').to_string();
+    match Conn::new(opts(&url, None)) {
+        Ok(_) => Some(url),
+        Err(e) => {
+            let required =
+                std::env::var("REKEY_REQUIRE_MYSQL").is_ok() || std::env::var("CI").is_ok();
+            if required {
+                panic!("MariaDB is required but unreachable at {url}: {e}");
+            }
+            eprintln!("SKIPPED: no MariaDB at {url} ({e}); run scripts/test.sh to start one");
+            None
+        }
+    }
+}
+
+pub fn opts(server: &str, db: Option<&str>) -> Opts {
+    let base = Opts::from_url(&format!("{server}/")).expect("valid test server URL");
+    OptsBuilder::from_opts(base)
+        .db_name(db)
+        .prefer_socket(false)
+        .into()
+}
+
+pub fn conn(server: &str, db: Option<&str>) -> Conn {
+    let mut c = Conn::new(opts(server, db)).expect("connect to the test server");
+    c.query_drop("SET NAMES utf8mb4").unwrap();
+    c
+}
+
+/// Runs a fixture: statements end with `;` at the end of a line.
+pub fn load_sql(server: &str, db: &str, sql: &str) {
+    let mut c = conn(server, Some(db));
+    for stmt in sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+        let stmt = stmt.trim_end_matches(';');
+        let body: String = stmt
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if body.trim().is_empty() {
+            continue;
+        }
+        c.query_drop(stmt)
+            .unwrap_or_else(|e| panic!("fixture statement failed: {e}\n{stmt}"));
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Three database names for one test (source, data, final), dropped when the test ends, and a
+/// run directory.
+pub struct Dbs {
+    pub server: String,
+    pub source: String,
+    pub data: String,
+    pub final_db: String,
+    pub dir: tempfile::TempDir,
+    extra: Vec<String>,
+}
+
+impl Dbs {
+    pub fn new(server: &str, tag: &str) -> Dbs {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let prefix = format!("rk_{tag}_{}_{n}", std::process::id());
+        let d = Dbs {
+            server: server.to_string(),
+            source: format!("{prefix}_src"),
+            data: format!("{prefix}_data"),
+            final_db: format!("{prefix}_final"),
+            dir: tempfile::tempdir().unwrap(),
+            extra: Vec::new(),
+        };
+        let mut c = conn(server, None);
+        for db in [&d.source, &d.data, &d.final_db] {
+            c.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+                .unwrap();
+        }
+        c.query_drop(format!(
+            "CREATE DATABASE `{}` DEFAULT CHARSET utf8mb4 COLLATE utf8mb4_general_ci",
+            d.source
+        ))
+        .unwrap();
+        c.query_drop(format!(
+            "CREATE DATABASE `{}` DEFAULT CHARSET utf8mb4 COLLATE utf8mb4_general_ci",
+            d.final_db
+        ))
+        .unwrap();
+        d
+    }
+
+    /// The blog fixture in SOURCE and the application's schema in DB_FINAL.
+    pub fn blog(server: &str, tag: &str) -> Dbs {
+        let d = Dbs::new(server, tag);
+        load_sql(server, &d.source, BLOG_SOURCE);
+        load_sql(server, &d.final_db, BLOG_FINAL);
+        d
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("{}/{db}", self.server)
+    }
+    pub fn src_url(&self) -> String {
+        self.url(&self.source)
+    }
+    pub fn data_url(&self) -> String {
+        self.url(&self.data)
+    }
+    pub fn final_url(&self) -> String {
+        self.url(&self.final_db)
+    }
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+    pub fn conn(&self, db: &str) -> Conn {
+        conn(&self.server, Some(db))
+    }
+    /// A database name dropped with the others.
+    pub fn extra(&mut self, suffix: &str) -> String {
+        let name = format!("{}_{suffix}", self.source.trim_end_matches("_src"));
+        self.extra.push(name.clone());
+        name
+    }
+
+    /// `rekey run` from SOURCE through DB_DATA into DB_FINAL, with extra arguments.
+    pub fn run(&self, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "run".to_string(),
+            "--source".into(),
+            self.src_url(),
+            "--data".into(),
+            self.data_url(),
+            "--final".into(),
+            self.final_url(),
+            "--run-dir".into(),
+            self.run_dir().to_string_lossy().into_owned(),
+            "--quiet".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        rekey(&args)
+    }
+}
+
+impl Drop for Dbs {
+    fn drop(&mut self) {
+        if let Ok(mut c) = Conn::new(opts(&self.server, None)) {
+            for db in [&self.source, &self.data, &self.final_db]
+                .into_iter()
+                .chain(self.extra.iter())
+            {
+                let _ = c.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"));
+            }
+        }
+    }
+}
+
+/// Runs the rekey binary.
+pub fn rekey<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(args)
+        .env_remove("DB_TYPE")
+        .output()
+        .expect("run rekey")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts an exit code, showing the output when it differs.
+pub fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "exit code\nstdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// A fingerprint of a whole database: every table's definition and every row's bytes, in key
+/// order. Equal fingerprints mean byte-for-byte equal contents.
+pub fn fingerprint(
+    server: &str,
+    db: &str,
+) -> BTreeMap<String, (String, Vec<Vec<Option<Vec<u8>>>>)> {
+    let mut c = conn(server, Some(db));
+    c.query_drop("SET SESSION character_set_results = binary")
+        .unwrap();
+    let tables: Vec<Vec<u8>> = c.query(format!("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' ORDER BY 1")).unwrap();
+    let mut out = BTreeMap::new();
+    for t in tables {
+        let t = String::from_utf8(t).unwrap();
+        let create: (Vec<u8>, Vec<u8>) = c
+            .query_first(format!("SHOW CREATE TABLE `{t}`"))
+            .unwrap()
+            .unwrap();
+        let rows: Vec<mysql::Row> = c
+            .query(format!("SELECT * FROM `{t}` ORDER BY 1, 2"))
+            .unwrap_or_else(|_| c.query(format!("SELECT * FROM `{t}` ORDER BY 1")).unwrap());
+        let rows = rows
+            .into_iter()
+            .map(|r| {
+                r.unwrap()
+                    .into_iter()
+                    .map(|v| match v {
+                        mysql::Value::NULL => None,
+                        mysql::Value::Bytes(b) => Some(b),
+                        other => Some(other.as_sql(true).into_bytes()),
+                    })
+                    .collect()
+            })
+            .collect();
+        out.insert(t, (String::from_utf8_lossy(&create.1).into_owned(), rows));
+    }
+    out
+}
+
+/// `map/<table>.csv` as old id -> new id.
+pub fn mapping(run_dir: &Path, table: &str) -> BTreeMap<String, String> {
+    let mut r = csv::Reader::from_path(run_dir.join("map").join(format!("{table}.csv"))).unwrap();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            (rec[0].to_string(), rec[1].to_string())
+        })
+        .collect()
+}
+
+pub fn report(run_dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap()).unwrap()
+}

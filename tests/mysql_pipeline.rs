@@ -1,0 +1,756 @@
+//! The cutover pipeline against a real MariaDB server, on the blog fixture: every test builds its
+//! own throwaway databases and drops them afterwards.
+
+mod common;
+
+use common::*;
+use mysql::prelude::Queryable;
+
+macro_rules! server_or_skip {
+    () => {
+        match server() {
+            Some(s) => s,
+            None => return,
+        }
+    };
+}
+
+#[test]
+fn blog_run_ends_verified_and_source_is_unchanged() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "e2e");
+    let before = fingerprint(&server, &dbs.source);
+    let out = dbs.run(&[]);
+    assert_exit(&out, 0);
+    assert_eq!(fingerprint(&server, &dbs.source), before, "SOURCE changed");
+
+    let report = report(&dbs.run_dir());
+    assert_eq!(report["status"], "ok");
+    let checks = report["verification"].as_array().unwrap();
+    assert_eq!(
+        checks.len(),
+        9,
+        "every table but the bookkeeping one is verified"
+    );
+    assert!(checks.iter().all(|c| c["ok"] == true));
+    let stages: Vec<&str> = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "introspect",
+            "preflight",
+            "clone",
+            "shadow",
+            "link",
+            "unconstrain",
+            "swap",
+            "compare",
+            "load",
+            "verify"
+        ]
+    );
+    let load = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "load")
+        .unwrap();
+    assert_eq!(load["rows"], 21417);
+    assert!(load["detail"]
+        .as_str()
+        .unwrap()
+        .contains("kept DB_FINAL's own alembic_version"));
+
+    // The new schema's own migration history is left as it was.
+    let mut f = dbs.conn(&dbs.final_db);
+    let versions: Vec<String> = f.query("SELECT version_num FROM alembic_version").unwrap();
+    assert_eq!(versions, ["f00dfeed0001"]);
+}
+
+#[test]
+fn every_value_and_reference_round_trips_through_the_mapping() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "values");
+    assert_exit(&dbs.run(&[]), 0);
+    let users = mapping(&dbs.run_dir(), "user");
+    let items = mapping(&dbs.run_dir(), "content_item");
+    let comments = mapping(&dbs.run_dir(), "comment");
+    let map = |m: &std::collections::BTreeMap<String, String>, v: Option<String>| {
+        v.map(|k| {
+            m.get(&k)
+                .unwrap_or_else(|| panic!("no mapping for {k}"))
+                .clone()
+        })
+    };
+
+    type Row = (String, String, Option<String>, Option<String>, Vec<u8>);
+    let q = "SELECT CAST(comment_id AS CHAR), CAST(content_item_id AS CHAR), CAST(parent_comment_id AS CHAR), CAST(user_id AS CHAR), CAST(body AS BINARY) FROM comment";
+    let mut s = dbs.conn(&dbs.source);
+    let mut f = dbs.conn(&dbs.final_db);
+    let source: Vec<Row> = s.query(q).unwrap();
+    let fin: std::collections::BTreeMap<String, (String, Option<String>, Option<String>, Vec<u8>)> =
+        f.query::<Row, _>(q)
+            .unwrap()
+            .into_iter()
+            .map(|(id, item, parent, user, body)| (id, (item, parent, user, body)))
+            .collect();
+    assert_eq!(source.len(), fin.len());
+    let mut tricky = 0;
+    for (id, item, parent, user, body) in source {
+        let (f_item, f_parent, f_user, f_body) = &fin[&comments[&id]];
+        assert_eq!(f_item, &items[&item], "comment {id}: content item");
+        assert_eq!(
+            f_parent,
+            &map(&comments, parent),
+            "comment {id}: parent comment (self reference)"
+        );
+        assert_eq!(
+            f_user,
+            &map(&users, user),
+            "comment {id}: user (nullable reference)"
+        );
+        assert_eq!(f_body, &body, "comment {id}: body bytes");
+        if body.is_empty()
+            || body == b"\\N"
+            || body == b"NULL"
+            || body.contains(&0)
+            || body.contains(&b'\t')
+        {
+            tricky += 1;
+        }
+    }
+    assert!(
+        tricky >= 4,
+        "the fixture carries the tricky values ({tricky})"
+    );
+
+    // BLOB bytes, emoji text and doubles, compared as the server stores them.
+    let q = "SELECT CAST(id AS CHAR), HEX(payload), HEX(body), CAST(score AS CHAR), CAST(price AS CHAR) FROM content_item";
+    let src: Vec<(
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )> = s.query(q).unwrap();
+    let fin: std::collections::BTreeMap<
+        String,
+        (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        ),
+    > = f
+        .query::<(
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        ), _>(q)
+        .unwrap()
+        .into_iter()
+        .map(|(a, b, c, d, e)| (a, (b, c, d, e)))
+        .collect();
+    for (id, payload, body, score, price) in src {
+        assert_eq!(
+            fin[&items[&id]],
+            (payload, body, score, price),
+            "content_item {id}"
+        );
+    }
+}
+
+#[test]
+fn null_foreign_key_stays_null() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "nullfk");
+    assert_exit(&dbs.run(&[]), 0);
+    let count = |db: &str, sql: &str| -> u64 { dbs.conn(db).query_first(sql).unwrap().unwrap() };
+    let q = "SELECT COUNT(*) FROM content_item WHERE author_id IS NULL AND parent_id IS NULL";
+    let in_source = count(&dbs.source, q);
+    assert!(in_source > 0, "fixture has NULL references");
+    assert_eq!(count(&dbs.final_db, q), in_source);
+    let q = "SELECT COUNT(*) FROM mail_message WHERE recipient_id IS NULL";
+    assert_eq!(count(&dbs.final_db, q), count(&dbs.source, q));
+}
+
+#[test]
+fn compare_reports_a_changed_column_type_and_exits_1() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "compare");
+    dbs.conn(&dbs.final_db)
+        .query_drop("ALTER TABLE content_item_translation MODIFY intro LONGTEXT NULL")
+        .unwrap();
+    let run_dir = dbs.run_dir();
+    let dir = run_dir.to_str().unwrap();
+    assert_exit(
+        &rekey(&[
+            "convert",
+            "--source",
+            &dbs.src_url(),
+            "--data",
+            &dbs.data_url(),
+            "--run-dir",
+            dir,
+            "-q",
+        ]),
+        0,
+    );
+    let out = rekey(&[
+        "compare",
+        "--data",
+        &dbs.data_url(),
+        "--final",
+        &dbs.final_url(),
+        "--run-dir",
+        dir,
+        "-q",
+    ]);
+    assert_exit(&out, 1);
+    assert_eq!(
+        stdout(&out).trim(),
+        "content_item_translation.intro: data type text in DB_DATA, longtext in DB_FINAL"
+    );
+    // And the full run stops at compare: nothing is loaded.
+    let out = dbs.run(&["--resume"]);
+    assert_exit(&out, 1);
+    let rows: u64 = dbs
+        .conn(&dbs.final_db)
+        .query_first("SELECT COUNT(*) FROM user")
+        .unwrap()
+        .unwrap();
+    assert_eq!(rows, 0);
+}
+
+#[test]
+fn load_refuses_a_non_empty_final() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "nonempty");
+    dbs.conn(&dbs.final_db)
+        .query_drop("INSERT INTO tag (id, label) VALUES (REPEAT('a', 32), 'left over')")
+        .unwrap();
+    let out = dbs.run(&[]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("DB_FINAL") && stderr(&out).contains("not empty"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("tag"),
+        "names the table: {}",
+        stderr(&out)
+    );
+    // Refused before anything was written: DB_DATA was never created.
+    let exists: u64 = dbs
+        .conn(&dbs.source)
+        .query_first(format!(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}'",
+            dbs.data
+        ))
+        .unwrap()
+        .unwrap();
+    assert_eq!(exists, 0);
+}
+
+#[test]
+fn verify_detects_a_changed_value_in_final() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "tamper");
+    assert_exit(&dbs.run(&[]), 0);
+    dbs.conn(&dbs.final_db)
+        .query_drop("UPDATE user SET name = CONCAT(name, '!') ORDER BY id LIMIT 1")
+        .unwrap();
+    let dir = dbs.run_dir();
+    let out = rekey(&[
+        "verify",
+        "--source",
+        &dbs.src_url(),
+        "--final",
+        &dbs.final_url(),
+        "--run-dir",
+        dir.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("user: values differ in name"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn verify_detects_a_reference_pointing_at_another_parent() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "repoint");
+    assert_exit(&dbs.run(&[]), 0);
+    // Swap the authors of two items: every value still exists, only the pairs changed.
+    let mut f = dbs.conn(&dbs.final_db);
+    let ids: Vec<(String, String)> = f.query("SELECT id, author_id FROM content_item WHERE author_id IS NOT NULL ORDER BY id LIMIT 2").unwrap();
+    let (a, b) = (&ids[0], &ids[1]);
+    assert_ne!(a.1, b.1);
+    f.exec_drop(
+        "UPDATE content_item SET author_id = ? WHERE id = ?",
+        (&b.1, &a.0),
+    )
+    .unwrap();
+    f.exec_drop(
+        "UPDATE content_item SET author_id = ? WHERE id = ?",
+        (&a.1, &b.0),
+    )
+    .unwrap();
+    let dir = dbs.run_dir();
+    let out = rekey(&[
+        "verify",
+        "--source",
+        &dbs.src_url(),
+        "--final",
+        &dbs.final_url(),
+        "--run-dir",
+        dir.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_exit(&out, 1);
+    assert!(stdout(&out).contains("content_item"), "{}", stdout(&out));
+}
+
+#[test]
+fn account_without_file_privilege_loads_through_the_client_side_stream() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "nofile");
+    let user = format!("rk_nofile_{}", std::process::id());
+    let mut root = conn(&server, None);
+    root.query_drop(format!("DROP USER IF EXISTS '{user}'@'%'"))
+        .unwrap();
+    root.query_drop(format!(
+        "CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-nofile-1'"
+    ))
+    .unwrap();
+    for db in [&dbs.source, &dbs.data, &dbs.final_db] {
+        root.query_drop(format!("GRANT ALL PRIVILEGES ON `{db}`.* TO '{user}'@'%'"))
+            .unwrap();
+    }
+    // DB_FINAL's trigger belongs to root: putting it back after the load needs SET USER (not FILE).
+    root.query_drop(format!("GRANT SET USER ON *.* TO '{user}'@'%'"))
+        .unwrap();
+    let with_user = |db: &str| {
+        server.replacen("mysql://root@", &format!("mysql://{user}:pw-nofile-1@"), 1) + "/" + db
+    };
+    assert!(
+        with_user("x").contains(&user),
+        "test server URL must use root@: {server}"
+    );
+    let dir = dbs.run_dir();
+    let out = rekey(&[
+        "run",
+        "--source",
+        &with_user(&dbs.source),
+        "--data",
+        &with_user(&dbs.data),
+        "--final",
+        &with_user(&dbs.final_db),
+        "--run-dir",
+        dir.to_str().unwrap(),
+        "-q",
+    ]);
+    root.query_drop(format!("DROP USER IF EXISTS '{user}'@'%'"))
+        .unwrap();
+    assert_exit(&out, 0);
+    let report = report(&dir);
+    let load = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "load")
+        .unwrap();
+    assert!(
+        load["detail"]
+            .as_str()
+            .unwrap()
+            .contains("client-side stream"),
+        "{load}"
+    );
+    let text = std::fs::read_to_string(dir.join("report.json")).unwrap()
+        + &std::fs::read_to_string(dir.join("report.md")).unwrap()
+        + &stdout(&out)
+        + &stderr(&out);
+    assert!(!text.contains("pw-nofile-1"), "password leaked");
+    let journal = std::fs::read(dir.join("journal.sqlite")).unwrap();
+    assert!(
+        !journal.windows(11).any(|w| w == b"pw-nofile-1"),
+        "password in the journal"
+    );
+}
+
+#[test]
+fn root_loads_through_server_side_outfile() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "outfile");
+    assert_exit(&dbs.run(&[]), 0);
+    let report = report(&dbs.run_dir());
+    let load = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "load")
+        .unwrap();
+    assert!(
+        load["detail"]
+            .as_str()
+            .unwrap()
+            .contains("server-side OUTFILE/INFILE"),
+        "{load}"
+    );
+}
+
+#[test]
+fn final_triggers_do_not_fire_and_come_back_identical() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "trigger");
+    let mut f = dbs.conn(&dbs.final_db);
+    f.query_drop("CREATE TABLE audit (n INT)").unwrap();
+    // final.sql's own schema plus a table for the trigger to write; compare must still pass, so
+    // the audit table exists in SOURCE too.
+    dbs.conn(&dbs.source)
+        .query_drop("CREATE TABLE audit (n INT)")
+        .unwrap();
+    f.query_drop(
+        "CREATE TRIGGER user_ai AFTER INSERT ON user FOR EACH ROW INSERT INTO audit VALUES (1)",
+    )
+    .unwrap();
+    let show = |f: &mut mysql::Conn| -> Vec<(String, String, String)> {
+        f.query("SELECT TRIGGER_NAME, ACTION_STATEMENT, SQL_MODE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() ORDER BY 1").unwrap()
+    };
+    let before = show(&mut f);
+    assert_eq!(before.len(), 2);
+    assert_exit(&dbs.run(&[]), 0);
+    let mut f = dbs.conn(&dbs.final_db);
+    assert_eq!(show(&mut f), before);
+    let fired: u64 = f
+        .query_first("SELECT COUNT(*) FROM audit")
+        .unwrap()
+        .unwrap();
+    assert_eq!(fired, 0, "the INSERT trigger fired during the load");
+}
+
+#[test]
+fn plan_lists_converted_tables_references_and_kept_tables() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "plan");
+    let out = rekey(&["plan", "--source", &dbs.src_url(), "--json"]);
+    assert_exit(&out, 0);
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let converted: Vec<String> = plan["converted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}.{}",
+                c["table"].as_str().unwrap(),
+                c["column"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(converted.len(), 8);
+    assert!(
+        converted.contains(&"comment.comment_id".to_string()),
+        "keys named anything: {converted:?}"
+    );
+    let refs: Vec<String> = plan["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}.{}",
+                r["table"].as_str().unwrap(),
+                r["column"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for r in [
+        "content_item.parent_id",
+        "comment.parent_comment_id",
+        "user_mtm_user_group.user_id",
+        "user_mtm_user_group.user_group_id",
+    ] {
+        assert!(refs.contains(&r.to_string()), "{r} in {refs:?}");
+    }
+    assert_eq!(plan["kept"][0]["table"], "alembic_version");
+
+    let out = rekey(&[
+        "plan",
+        "--source",
+        &dbs.src_url(),
+        "--exclude",
+        "page_request",
+    ]);
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("Excluded tables: page_request"));
+}
+
+#[test]
+fn plan_warns_about_integer_id_columns_without_constraint() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "warn");
+    dbs.conn(&dbs.source)
+        .query_drop("ALTER TABLE tag ADD COLUMN legacy_owner_id INT NULL")
+        .unwrap();
+    let out = rekey(&["plan", "--source", &dbs.src_url()]);
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("[undeclared-reference] integer column tag.legacy_owner_id"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn same_seed_gives_identical_mapping_files() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "seed");
+    let run = |dir: &std::path::Path, data: &str| {
+        rekey(&[
+            "convert",
+            "--source",
+            &dbs.src_url(),
+            "--data",
+            &dbs.url(data),
+            "--run-dir",
+            dir.to_str().unwrap(),
+            "--seed",
+            "42",
+            "-q",
+        ])
+    };
+    let (a, b) = (dbs.dir.path().join("a"), dbs.dir.path().join("b"));
+    let mut dbs2 = Dbs::new(&server, "seed2");
+    let data2 = dbs2.extra("data2");
+    assert_exit(&run(&a, &dbs.data), 0);
+    let data2_url = format!("{}/{data2}", server);
+    assert_exit(
+        &rekey(&[
+            "convert",
+            "--source",
+            &dbs.src_url(),
+            "--data",
+            &data2_url,
+            "--run-dir",
+            b.to_str().unwrap(),
+            "--seed",
+            "42",
+            "-q",
+        ]),
+        0,
+    );
+    for t in ["user", "content_item", "page_request"] {
+        let fa = std::fs::read(a.join("map").join(format!("{t}.csv"))).unwrap();
+        let fb = std::fs::read(b.join("map").join(format!("{t}.csv"))).unwrap();
+        assert_eq!(
+            fa, fb,
+            "map/{t}.csv differs between two rehearsals with one seed"
+        );
+    }
+    drop(dbs2);
+}
+
+#[test]
+fn an_existing_data_database_of_another_run_is_refused() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "owner");
+    let first = dbs.dir.path().join("first");
+    assert_exit(
+        &rekey(&[
+            "convert",
+            "--source",
+            &dbs.src_url(),
+            "--data",
+            &dbs.data_url(),
+            "--run-dir",
+            first.to_str().unwrap(),
+            "-q",
+        ]),
+        0,
+    );
+    let second = dbs.dir.path().join("second");
+    let out = rekey(&[
+        "convert",
+        "--source",
+        &dbs.src_url(),
+        "--data",
+        &dbs.data_url(),
+        "--run-dir",
+        second.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("already exists from another rekey run"),
+        "{}",
+        stderr(&out)
+    );
+    // The same run directory without --resume is refused too.
+    let out = rekey(&[
+        "convert",
+        "--source",
+        &dbs.src_url(),
+        "--data",
+        &dbs.data_url(),
+        "--run-dir",
+        first.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("--resume"), "{}", stderr(&out));
+}
+
+#[test]
+fn unreachable_server_is_retried_then_reported() {
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["plan", "--source", "mysql://root:secretpw99@127.0.0.1:1/x"])
+        .env("DB_MAX_RETRIES", "2")
+        .env("DB_RETRY_DELAY", "1")
+        .output()
+        .unwrap();
+    assert_exit(&out, 3);
+    let err = stderr(&out);
+    assert!(err.contains("Gave up after 2 retries"), "{err}");
+    assert!(!err.contains("secretpw99"), "{err}");
+    assert!(
+        started.elapsed().as_secs() >= 2,
+        "the retries waited DB_RETRY_DELAY"
+    );
+}
+
+#[test]
+fn wrong_credentials_fail_at_once_with_a_clear_message() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "creds");
+    let url = dbs
+        .src_url()
+        .replacen("mysql://root@", "mysql://root:definitely-wrong-77@", 1);
+    let out = rekey(&["plan", "--source", &url]);
+    assert_exit(&out, 3);
+    let err = stderr(&out);
+    assert!(err.contains("refused the user name or password"), "{err}");
+    assert!(!err.contains("definitely-wrong-77"), "{err}");
+}
+
+#[test]
+fn bare_database_name_is_completed_from_the_environment() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "env");
+    let opts = mysql::Opts::from_url(&format!("{server}/")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["plan", "--source", &dbs.source])
+        .env("DB_TYPE", "mysql")
+        .env("DB_HOST", opts.get_ip_or_hostname().to_string())
+        .env("DB_PORT", opts.get_tcp_port().to_string())
+        .env("DB_USER", opts.get_user().unwrap_or("root"))
+        .env("DB_PASS", opts.get_pass().unwrap_or(""))
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("Converted tables (8)"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn dry_run_prints_the_sql_and_writes_nothing() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "dry");
+    let before_src = fingerprint(&server, &dbs.source);
+    let before_final = fingerprint(&server, &dbs.final_db);
+    let out = dbs.run(&["--dry-run"]);
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    assert!(text.contains("-- stage clone"), "{text}");
+    assert!(text.contains("CREATE TABLE `user` LIKE"), "{text}");
+    assert!(
+        text.contains("ADD COLUMN `id_upk_copy`") || text.contains("`id_upk_copy`"),
+        "{text}"
+    );
+    assert_eq!(fingerprint(&server, &dbs.source), before_src);
+    assert_eq!(fingerprint(&server, &dbs.final_db), before_final);
+    let exists: u64 = dbs
+        .conn(&dbs.source)
+        .query_first(format!(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}'",
+            dbs.data
+        ))
+        .unwrap()
+        .unwrap();
+    assert_eq!(exists, 0, "dry run created DB_DATA");
+    assert!(
+        !dbs.run_dir().join("journal.sqlite").exists(),
+        "dry run wrote a journal"
+    );
+}
+
+#[test]
+fn a_trigger_the_account_cannot_recreate_stops_the_load_before_anything_changes() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "definer");
+    let user = format!("rk_definer_{}", std::process::id());
+    let mut root = conn(&server, None);
+    root.query_drop(format!("DROP USER IF EXISTS '{user}'@'%'"))
+        .unwrap();
+    root.query_drop(format!(
+        "CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-definer-2'"
+    ))
+    .unwrap();
+    for db in [&dbs.source, &dbs.data, &dbs.final_db] {
+        root.query_drop(format!("GRANT ALL PRIVILEGES ON `{db}`.* TO '{user}'@'%'"))
+            .unwrap();
+    }
+    let with_user = |db: &str| {
+        server.replacen("mysql://root@", &format!("mysql://{user}:pw-definer-2@"), 1) + "/" + db
+    };
+    let dir = dbs.run_dir();
+    let out = rekey(&[
+        "run",
+        "--source",
+        &with_user(&dbs.source),
+        "--data",
+        &with_user(&dbs.data),
+        "--final",
+        &with_user(&dbs.final_db),
+        "--run-dir",
+        dir.to_str().unwrap(),
+        "-q",
+    ]);
+    root.query_drop(format!("DROP USER IF EXISTS '{user}'@'%'"))
+        .unwrap();
+    assert_exit(&out, 3);
+    assert!(
+        stderr(&out).contains("GRANT SET USER ON *.*"),
+        "{}",
+        stderr(&out)
+    );
+    let mut f = dbs.conn(&dbs.final_db);
+    let triggers: u64 = f
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()",
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        triggers, 1,
+        "the trigger was dropped although it could not be put back"
+    );
+    let rows: u64 = f.query_first("SELECT COUNT(*) FROM user").unwrap().unwrap();
+    assert_eq!(rows, 0);
+}
