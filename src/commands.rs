@@ -156,6 +156,19 @@ pub fn execute(
         }
     }
 
+    if inv.run.resume && !inv.run.dry_run {
+        // A killed run may have left statements running on the server; they must end before
+        // the same tables are touched again.
+        for b in [&ctx.data, &ctx.final_db].into_iter().flatten() {
+            let stopped = b.stop_leftovers(&ctx.run_id)?;
+            if stopped > 0 {
+                ctx.progress.note(&format!(
+                    "stopped {stopped} statements left running by the interrupted run on {}",
+                    b.url()
+                ));
+            }
+        }
+    }
     let result = run_stages(&ctx, inv.command);
     if !ephemeral && inv.command != Command::Clean {
         let warnings = ctx

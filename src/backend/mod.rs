@@ -236,6 +236,12 @@ pub trait Backend: Send + Sync {
     fn drop_trigger_sql(&self, name: &str) -> String;
     /// Whether this session's account may create a trigger that runs as `definer` (MySQL needs
     /// SET USER or SUPER for another account's). Engines without definers always may.
+    /// Stops statements that a killed earlier process of run `run_id` left running on the server
+    /// (they carry its marker). Returns how many were stopped. Engines without a server have none.
+    fn stop_leftovers(&self, _run_id: &str) -> Result<u32> {
+        Ok(0)
+    }
+
     fn may_define_as(&self, _session: &mut dyn Session, _definer: &str) -> Result<bool> {
         Ok(true)
     }
@@ -249,6 +255,8 @@ pub struct LoadJob<'a> {
     pub outfile_dir: Option<&'a str>,
     /// A name unique to this run and attempt, for export files.
     pub file_tag: &'a str,
+    /// The comment that tags this run's statements (see `Context::marker`).
+    pub marker: &'a str,
     /// Called with the number of rows moved so far, when the engine can tell.
     pub progress: &'a (dyn Fn(u64) + Sync),
 }

@@ -9,13 +9,18 @@ use crate::model::{is_bookkeeping, is_internal, Trigger};
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let data = ctx.data()?;
     let fin = ctx.final_db()?;
-    let loaded: Vec<String> = ctx
-        .journal
-        .steps(super::LOAD)?
-        .into_iter()
-        .map(|s| s.item)
-        .collect();
-    let final_schema = super::preflight::check_final_empty(ctx, fin.as_ref(), &loaded)?;
+    // A resumed load finds its own rows in DB_FINAL; only the first attempt needs it empty.
+    let resumed = !ctx.journal.artifacts("load-started")?.is_empty();
+    let final_schema = if resumed {
+        let mut s = fin.connect()?;
+        fin.describe(s.as_mut())?
+    } else {
+        super::preflight::check_final_empty(fin.as_ref())?
+    };
+    if !ctx.run.dry_run {
+        ctx.journal
+            .add_artifact("load-started", "final", &fin.url().to_string())?;
+    }
     let data_schema = super::unconstrain::data_or_predicted(ctx)?;
     let mut fs = fin.connect()?;
     let d = fin.dialect();
@@ -114,11 +119,13 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             let bar = ctx.progress.table("load", t, *estimate);
             let tag = format!("{}-{}-{}", ctx.run_id, sanitize(t), std::process::id());
             let set = |n: u64| bar.set(n);
+            let marker = ctx.marker();
             let job = LoadJob {
                 table: t,
                 columns,
                 outfile_dir: outfile_dir.as_deref(),
                 file_tag: &tag,
+                marker: &marker,
                 progress: &set,
             };
             let rows = fin.load_table(data.as_ref(), &job)?;

@@ -108,7 +108,7 @@ impl Context {
     /// Runs a write statement, or prints it in a dry run (where no session is opened).
     pub fn exec(&self, session: &mut Option<Box<dyn Session>>, sql: &str) -> Result<u64> {
         match session {
-            Some(s) if !self.run.dry_run => s.execute(sql),
+            Some(s) if !self.run.dry_run => s.execute(&format!("{}{sql}", self.marker())),
             _ => {
                 self.say(&format!("    {sql};"));
                 Ok(0)
@@ -123,6 +123,12 @@ impl Context {
             return Ok(0);
         }
         session.execute(sql)
+    }
+
+    /// A comment that tags every statement of this run, so that a resumed run can find (and stop)
+    /// statements that a killed process left running on the server.
+    pub fn marker(&self) -> String {
+        format!("/* rekey:{} */ ", self.run_id)
     }
 
     /// A session on `backend` for writes, or none in a dry run.
@@ -179,6 +185,26 @@ impl Context {
         Ok(())
     }
 
+    /// Test hook for the resume tests: with REKEY_TEST_STALL_AFTER_STEP=<stage>, the first step of
+    /// that stage does its work, then stalls before its journal entry (the worst moment for a
+    /// kill), after creating `<run-dir>/stalled` so the test knows when to kill. Ctrl-C ends the
+    /// stall so the safe-point stop can be tested too.
+    fn test_stall(&self, stage: &str) {
+        if std::env::var("REKEY_TEST_STALL_AFTER_STEP").ok().as_deref() != Some(stage) {
+            return;
+        }
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        let mut first = false;
+        ONCE.call_once(|| first = true);
+        if !first {
+            return;
+        }
+        let _ = std::fs::write(self.run.run_dir.join("stalled"), stage);
+        while !self.interrupted.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Runs one journaled step per item (a table, a reference group), in parallel when `parallel`,
     /// skipping items the journal has done. `f` returns the rows the item touched.
     pub fn steps<T: Sync>(
@@ -199,6 +225,7 @@ impl Context {
             self.check_interrupt(&format!("{stage} of {k}"))?;
             let started = Instant::now();
             let rows = f(item).map_err(|e| e.at(&Place::stage(stage).table(&k)))?;
+            self.test_stall(stage);
             if !self.run.dry_run {
                 self.journal.step_finished(
                     stage,

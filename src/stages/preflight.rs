@@ -75,7 +75,7 @@ pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome
     }
     if check_final {
         let f = ctx.final_db()?;
-        check_final_empty(ctx, f.as_ref(), &[])?;
+        check_final_empty(f.as_ref())?;
     }
     Ok(Outcome {
         rows: orphans.iter().map(|o| o.rows).sum(),
@@ -157,9 +157,8 @@ fn check_data_db(ctx: &Context) -> Result<()> {
     }
 }
 
-/// DB_FINAL must be empty except the migration tool's bookkeeping tables and tables already loaded
-/// by this run (`loaded`).
-pub fn check_final_empty(ctx: &Context, f: &dyn Backend, loaded: &[String]) -> Result<Schema> {
+/// DB_FINAL must be empty except the migration tool's bookkeeping tables.
+pub fn check_final_empty(f: &dyn Backend) -> Result<Schema> {
     if !f.database_exists()? {
         return Err(Error::input(
             Place::stage(super::PREFLIGHT),
@@ -170,7 +169,7 @@ pub fn check_final_empty(ctx: &Context, f: &dyn Backend, loaded: &[String]) -> R
     let mut s = f.connect()?;
     let schema = f.describe(s.as_mut())?;
     for t in &schema.tables {
-        if is_bookkeeping(&t.name) || is_internal(&t.name) || loaded.contains(&t.name) {
+        if is_bookkeeping(&t.name) || is_internal(&t.name) {
             continue;
         }
         let rows = s.query_u64(&format!("SELECT COUNT(*) FROM {}", f.dialect().q(&t.name)))?;
@@ -182,6 +181,5 @@ pub fn check_final_empty(ctx: &Context, f: &dyn Backend, loaded: &[String]) -> R
             ));
         }
     }
-    let _ = ctx;
     Ok(schema)
 }

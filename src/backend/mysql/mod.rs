@@ -683,11 +683,13 @@ impl Backend for MysqlBackend {
             let path = format!("{}/rekey-{}.tsv", dir.trim_end_matches('/'), job.file_tag);
             let _ = std::fs::remove_file(&path);
             fin.execute(&format!(
-                "SELECT {cols} FROM {data_db}.{table} INTO OUTFILE {} {format}",
+                "{}SELECT {cols} FROM {data_db}.{table} INTO OUTFILE {} {format}",
+                job.marker,
                 DIALECT.lit(&path)
             ))?;
             let loaded = fin.execute(&format!(
-                "LOAD DATA INFILE {} INTO TABLE {table} {format} ({cols})",
+                "{}LOAD DATA INFILE {} INTO TABLE {table} {format} ({cols})",
+                job.marker,
                 DIALECT.lit(&path)
             ));
             let _ = std::fs::remove_file(&path);
@@ -728,7 +730,8 @@ impl Backend for MysqlBackend {
                 out.flush()
             })));
         let loaded = fin.execute(&format!(
-            "LOAD DATA LOCAL INFILE 'rekey-stream' INTO TABLE {table} {format} ({cols})"
+            "{}LOAD DATA LOCAL INFILE 'rekey-stream' INTO TABLE {table} {format} ({cols})",
+            job.marker
         ));
         if let Some(e) = stream_error.lock().ok().and_then(|mut s| s.take()) {
             return Err(e);
@@ -741,6 +744,34 @@ impl Backend for MysqlBackend {
 
     fn drop_trigger_sql(&self, name: &str) -> String {
         format!("DROP TRIGGER IF EXISTS {}", DIALECT.q(name))
+    }
+
+    fn stop_leftovers(&self, run_id: &str) -> Result<u32> {
+        let mut s = self.server_session()?;
+        let find = format!(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE {} AND ID <> CONNECTION_ID()",
+            DIALECT.lit(&format!("%rekey:{run_id} */%"))
+        );
+        let ids: Vec<u64> = (&mut s as &mut dyn Session)
+            .query_all(&find)?
+            .iter()
+            .filter_map(|r| r.first().and_then(Value::as_u64))
+            .collect();
+        for id in &ids {
+            // The statement may have ended meanwhile; that is what we want anyway.
+            let _ = s.execute(&format!("KILL CONNECTION {id}"));
+        }
+        for _ in 0..600 {
+            if (&mut s as &mut dyn Session).query_all(&find)?.is_empty() {
+                return Ok(ids.len() as u32);
+            }
+            thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Err(Error::env(
+            Place::default(),
+            format!("statements of the interrupted run {run_id} are still running on {} after being killed.", self.url),
+            "Wait until SHOW PROCESSLIST no longer shows them (they may be rolling back), then resume again.",
+        ))
     }
 
     fn may_define_as(&self, session: &mut dyn Session, definer: &str) -> Result<bool> {

@@ -1,0 +1,184 @@
+//! Resume after a kill: a real `rekey run` (the binary) is killed with SIGKILL in each of clone,
+//! link, swap and load, at the worst moment (a step's work done, its journal entry not written),
+//! then `rekey run --resume` must finish with a verified DB_FINAL, nothing duplicated or lost.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use mysql::prelude::Queryable;
+
+fn spawn_stalling(dbs: &Dbs, stage: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args([
+            "run",
+            "--source",
+            &dbs.src_url(),
+            "--data",
+            &dbs.data_url(),
+            "--final",
+            &dbs.final_url(),
+        ])
+        .args([
+            "--run-dir",
+            dbs.run_dir().to_str().unwrap(),
+            "-q",
+            "--jobs",
+            "2",
+        ])
+        .env("REKEY_TEST_STALL_AFTER_STEP", stage)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for_stall(dbs: &Dbs, child: &mut Child) {
+    let started = Instant::now();
+    while !dbs.run_dir().join("stalled").exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("rekey ended ({status}) before reaching the stall point");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no stall after 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stage_status(dbs: &Dbs, stage: &str) -> Option<String> {
+    let j = rusqlite::Connection::open(dbs.run_dir().join("journal.sqlite")).unwrap();
+    j.query_row("SELECT status FROM stage WHERE name = ?1", [stage], |r| {
+        r.get(0)
+    })
+    .ok()
+}
+
+fn table_counts(dbs: &Dbs, db: &str) -> Vec<(String, u64)> {
+    let mut c = dbs.conn(db);
+    let tables: Vec<String> = c.query(format!("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME NOT LIKE '\\_rekey\\_%' AND TABLE_NAME <> 'alembic_version' ORDER BY 1")).unwrap();
+    tables
+        .into_iter()
+        .map(|t| {
+            let n: u64 = c
+                .query_first(format!("SELECT COUNT(*) FROM `{t}`"))
+                .unwrap()
+                .unwrap();
+            (t, n)
+        })
+        .collect()
+}
+
+fn kill_and_resume(stage: &str) {
+    let Some(server) = server() else { return };
+    let dbs = Dbs::blog(&server, &format!("kill_{stage}"));
+    let source_before = fingerprint(&server, &dbs.source);
+    let mut child = spawn_stalling(&dbs, stage);
+    wait_for_stall(&dbs, &mut child);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(
+        stage_status(&dbs, stage).as_deref(),
+        Some("running"),
+        "the kill landed inside {stage}"
+    );
+
+    let out = dbs.run(&["--resume"]);
+    assert_exit(&out, 0);
+    let report = report(&dbs.run_dir());
+    assert_eq!(report["status"], "ok");
+    let checks = report["verification"].as_array().unwrap();
+    assert_eq!(checks.len(), 9);
+    assert!(checks.iter().all(|c| c["ok"] == true), "{checks:?}");
+    // Nothing duplicated or lost: DB_FINAL has exactly SOURCE's rows.
+    assert_eq!(
+        table_counts(&dbs, &dbs.final_db),
+        table_counts(&dbs, &dbs.source)
+    );
+    assert_eq!(
+        fingerprint(&server, &dbs.source),
+        source_before,
+        "SOURCE changed"
+    );
+    let triggers: u64 = dbs
+        .conn(&dbs.final_db)
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()",
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(triggers, 1, "DB_FINAL's trigger is back");
+}
+
+#[test]
+fn sigkill_during_clone_then_resume() {
+    kill_and_resume("clone");
+}
+
+#[test]
+fn sigkill_during_link_then_resume() {
+    kill_and_resume("link");
+}
+
+#[test]
+fn sigkill_during_swap_then_resume() {
+    kill_and_resume("swap");
+}
+
+#[test]
+fn sigkill_during_load_then_resume() {
+    kill_and_resume("load");
+}
+
+#[test]
+fn ctrl_c_stops_at_a_safe_point_and_says_how_to_resume() {
+    let Some(server) = server() else { return };
+    let dbs = Dbs::blog(&server, "ctrlc");
+    let mut child = spawn_stalling(&dbs, "shadow");
+    wait_for_stall(&dbs, &mut child);
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("interrupted at a safe point") && err.contains("--resume"),
+        "{err}"
+    );
+    assert_eq!(stage_status(&dbs, "shadow").as_deref(), Some("running"));
+    assert_exit(&dbs.run(&["--resume"]), 0);
+    assert_eq!(report(&dbs.run_dir())["status"], "ok");
+}
+
+#[test]
+fn resume_without_a_journal_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rekey(&[
+        "convert",
+        "--source",
+        "sqlite://nowhere.db",
+        "--data",
+        "sqlite://nowhere2.db",
+        "--run-dir",
+        dir.path().join("x").to_str().unwrap(),
+        "--resume",
+    ]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("holds no run to resume"),
+        "{}",
+        stderr(&out)
+    );
+}
