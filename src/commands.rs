@@ -27,6 +27,7 @@ pub enum Command {
     Verify,
     Run { derive_final: bool },
     Clean,
+    Check { derive_final: bool },
 }
 
 impl Command {
@@ -57,7 +58,7 @@ impl Command {
                 v.extend([COMPARE, LOAD, VERIFY]);
                 v
             }
-            Command::Clean => vec![],
+            Command::Clean | Command::Check { .. } => vec![],
         }
     }
 }
@@ -118,7 +119,7 @@ pub fn execute(
         }
     }
 
-    let ephemeral = inv.run.dry_run || inv.command == Command::Plan;
+    let ephemeral = inv.run.dry_run || matches!(inv.command, Command::Plan | Command::Check { .. });
     let journal = if ephemeral {
         Journal::in_memory()?
     } else {
@@ -287,6 +288,7 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
             }
             return Ok(());
         }
+        Command::Check { derive_final } => return check(ctx, derive_final),
         _ => {}
     }
     let derive_final = matches!(command, Command::Run { derive_final: true });
@@ -315,4 +317,45 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `rekey check`: every preflight check, one line each, without writing anything.
+fn check(ctx: &Context, derive_final: bool) -> Result<()> {
+    use stages::preflight;
+    let mut findings = preflight::environment(ctx, derive_final)?;
+    let mut input_problems = Vec::new();
+    if ctx.source.is_some() {
+        let shared = stages::introspect::load(ctx)?;
+        let s = ctx.source()?;
+        let mut session = s.connect()?;
+        let orphans = preflight::find_orphans(ctx, session.as_mut(), &shared.1.references)?;
+        if orphans.is_empty() {
+            findings.push(preflight::Finding { ok: true, subject: "orphans".into(), detail: format!("none in {} references", shared.1.references.len()), fix: None });
+        }
+        for o in orphans {
+            let detail = format!("{}: {} rows without a parent, e.g. {}", o.reference, o.rows, o.samples.join(", "));
+            input_problems.push(detail.clone());
+            findings.push(preflight::Finding { ok: false, subject: "orphans".into(), detail, fix: Some("fix or delete them in the snapshot, or use --orphans null for nullable columns".into()) });
+        }
+        if ctx.data.is_some() {
+            if let Err(e) = preflight::check_data_db(ctx) {
+                input_problems.push(e.to_string());
+                findings.push(preflight::Finding { ok: false, subject: "DB_DATA".into(), detail: e.to_string(), fix: None });
+            }
+        }
+    }
+    if let (Some(f), false) = (&ctx.final_db, derive_final) {
+        if let Err(e) = preflight::check_final_empty(f.as_ref()) {
+            input_problems.push(e.to_string());
+            findings.push(preflight::Finding { ok: false, subject: "DB_FINAL".into(), detail: e.to_string(), fix: None });
+        }
+    }
+    if ctx.run.json {
+        ctx.say(&serde_json::to_string_pretty(&findings).unwrap_or_default());
+    } else {
+        for f in &findings {
+            ctx.say(&f.line());
+        }
+    }
+    preflight::require(&findings).map_err(|e| if input_problems.is_empty() { e } else { Error::input(crate::error::Place::stage(stages::PREFLIGHT), format!("{} problems with the databases themselves.", input_problems.len()), "See the FAIL lines above.") })
 }

@@ -242,9 +242,72 @@ pub trait Backend: Send + Sync {
         Ok(0)
     }
 
+    /// A session on the server without a database selected (the database may not exist yet).
+    fn connect_server(&self) -> Result<Box<dyn Session>> {
+        self.connect()
+    }
+
+    /// How this database (as DB_FINAL) would receive rows from `data`, or what to change so it can.
+    fn load_path(&self, _session: &mut dyn Session, _data: &DbUrl) -> Result<LoadPath> {
+        Ok(LoadPath::Direct)
+    }
+
+    /// The account this session runs as (`'user'@'host'`), for GRANT statements in advice.
+    fn account(&self, _session: &mut dyn Session) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    /// Which of `needs` (privilege names such as SELECT, ALTER) the session's account lacks on
+    /// this database. Engines without privileges lack none.
+    fn missing_privileges(
+        &self,
+        _session: &mut dyn Session,
+        _needs: &[&str],
+    ) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    /// Bytes the database takes (data and indexes), its estimated rows, and the local directory
+    /// holding it when that is on this machine (for free-space checks).
+    fn footprint(&self, _session: &mut dyn Session) -> Result<Footprint> {
+        Ok(Footprint::default())
+    }
+
     fn may_define_as(&self, _session: &mut dyn Session, _definer: &str) -> Result<bool> {
         Ok(true)
     }
+}
+
+/// The way rows reach DB_FINAL in the load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadPath {
+    /// Server-side export and import files in this directory (MySQL OUTFILE/INFILE).
+    ServerFiles(String),
+    /// Rows streamed through rekey (MySQL LOAD DATA LOCAL INFILE).
+    ClientStream,
+    /// One statement reads DB_DATA directly (SQLite ATTACH).
+    Direct,
+    /// No way is open; the text says what to change.
+    Unavailable(String),
+}
+
+impl LoadPath {
+    pub fn describe(&self) -> &'static str {
+        match self {
+            LoadPath::ServerFiles(_) => "server-side OUTFILE/INFILE",
+            LoadPath::ClientStream => "client-side stream",
+            LoadPath::Direct => "direct INSERT ... SELECT",
+            LoadPath::Unavailable(_) => "no load path",
+        }
+    }
+}
+
+/// How big a database is and where it lives.
+#[derive(Debug, Clone, Default)]
+pub struct Footprint {
+    pub bytes: u64,
+    pub rows: u64,
+    pub local_dir: Option<std::path::PathBuf>,
 }
 
 /// One table to load: its name, the columns to move (generated ones left out), and how.

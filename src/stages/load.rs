@@ -2,7 +2,7 @@
 //! DB_FINAL's triggers set aside during the load and put back exactly as they were.
 
 use super::{Context, Outcome};
-use crate::backend::LoadJob;
+use crate::backend::{LoadJob, LoadPath};
 use crate::error::{Error, Place, Result};
 use crate::model::{is_bookkeeping, is_internal, Trigger};
 
@@ -17,13 +17,23 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     } else {
         super::preflight::check_final_empty(fin.as_ref())?
     };
-    if !ctx.run.dry_run {
-        ctx.journal
-            .add_artifact("load-started", "final", &fin.url().to_string())?;
-    }
     let data_schema = super::unconstrain::data_or_predicted(ctx)?;
     let mut fs = fin.connect()?;
     let d = fin.dialect();
+
+    let load_path = fin.load_path(fs.as_mut(), data.url())?;
+    if let LoadPath::Unavailable(fix) = &load_path {
+        return Err(Error::env(
+            Place::stage(super::LOAD),
+            "DB_FINAL cannot receive rows by any bulk path.",
+            fix.clone(),
+        ));
+    }
+    let outfile_dir = match &load_path {
+        LoadPath::ServerFiles(dir) => Some(dir.clone()),
+        _ => None,
+    };
+    let path = load_path.describe();
 
     // Triggers go before the first row and come back after the last; the journal keeps their
     // definitions so an interrupted load can still put them back.
@@ -44,6 +54,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             }
         }
     }
+    // From here on DB_FINAL changes: a later attempt is a resumed load.
+    if !ctx.run.dry_run {
+        ctx.journal
+            .add_artifact("load-started", "final", &fin.url().to_string())?;
+    }
+
     for t in &final_schema.triggers {
         if !saved.iter().any(|s| s.name == t.name) {
             ctx.journal.add_artifact(
@@ -55,18 +71,6 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         }
         ctx.exec_on(fs.as_mut(), &fin.drop_trigger_sql(&t.name))?;
     }
-
-    let info = fin.server_info(fs.as_mut())?;
-    let outfile_dir = (data.url().same_server(fin.url())
-        && data.url().is_local_host()
-        && info.has_file_privilege)
-        .then_some(info.outfile_dir.clone())
-        .flatten();
-    let path = if outfile_dir.is_some() {
-        "server-side OUTFILE/INFILE"
-    } else {
-        "client-side stream"
-    };
 
     let mut bookkeeping = Vec::new();
     let mut jobs = Vec::new();

@@ -2,7 +2,7 @@
 //! SOURCE, an existing DB_DATA from another run, a non-empty DB_FINAL, server versions.
 
 use super::{Context, Outcome};
-use crate::backend::{Backend, Session};
+use crate::backend::{Backend, LoadPath, Session};
 use crate::error::{Error, Place, Result};
 use crate::model::{is_bookkeeping, is_internal, Schema};
 use crate::options::OrphanPolicy;
@@ -17,6 +17,144 @@ pub struct Orphans {
     pub reference: String,
     pub rows: u64,
     pub samples: Vec<String>,
+}
+
+/// One line of `rekey check`: what was checked, whether it passed, and the fix when it did not.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Finding {
+    pub ok: bool,
+    pub subject: String,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    fn ok(subject: impl Into<String>, detail: impl Into<String>) -> Self {
+        Finding { ok: true, subject: subject.into(), detail: detail.into(), fix: None }
+    }
+    fn fail(subject: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Finding { ok: false, subject: subject.into(), detail: detail.into(), fix: Some(fix.into()) }
+    }
+    pub fn line(&self) -> String {
+        let mut s = format!("{} {}: {}", if self.ok { "ok  " } else { "FAIL" }, self.subject, self.detail);
+        if let Some(f) = &self.fix {
+            s.push_str(&format!("\n       fix: {f}"));
+        }
+        s
+    }
+}
+
+/// Privileges the migration account needs on each database (docs/cutover.md lists the GRANTs).
+pub const SOURCE_PRIVILEGES: &[&str] = &["SELECT"];
+pub const DATA_PRIVILEGES: &[&str] = &["SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX"];
+pub const FINAL_PRIVILEGES: &[&str] = &["SELECT", "INSERT", "DELETE"];
+pub const FINAL_TRIGGER_PRIVILEGES: &[&str] = &["TRIGGER"];
+pub const DERIVE_PRIVILEGES: &[&str] = &["CREATE", "ALTER", "INDEX", "REFERENCES", "TRIGGER"];
+
+/// Room DB_DATA and DB_FINAL need next to SOURCE's size: the UUID columns are wider than the
+/// integers they replace, and both copies exist at once on a rehearsal server.
+const SPACE_FACTOR: f64 = 2.5;
+/// Bytes per row of the map files.
+const MAP_BYTES_PER_ROW: u64 = 60;
+
+/// Versions, privileges, the load path, free space and cluster settings, as findings. Only errors
+/// that stop the checking itself (an unreachable server) are returned as errors.
+pub fn environment(ctx: &Context, derive: bool) -> Result<Vec<Finding>> {
+    let mut out = Vec::new();
+    let final_needs: Vec<&str> = {
+        let mut v = FINAL_PRIVILEGES.to_vec();
+        v.extend(FINAL_TRIGGER_PRIVILEGES);
+        if derive {
+            v.extend(DERIVE_PRIVILEGES);
+        }
+        v
+    };
+    let endpoints: [(&str, &Option<std::sync::Arc<dyn Backend>>, &[&str]); 3] = [
+        ("SOURCE", &ctx.source, SOURCE_PRIVILEGES),
+        ("DB_DATA", &ctx.data, DATA_PRIVILEGES),
+        ("DB_FINAL", &ctx.final_db, &final_needs),
+    ];
+    let mut source_size = None;
+    for (name, backend, needs) in endpoints {
+        let Some(b) = backend else { continue };
+        let mut s = b.connect_server()?;
+        let info = b.server_info(s.as_mut())?;
+        out.push(Finding::ok(format!("{name} server"), format!("{} {}", b.url(), info.version)));
+        let missing = b.missing_privileges(s.as_mut(), needs)?;
+        if missing.is_empty() {
+            out.push(Finding::ok(format!("{name} privileges"), needs.join(", ")));
+        } else {
+            let account = b.account(s.as_mut())?.unwrap_or_else(|| "the migration account".into());
+            let db = b.dialect().q(&b.url().database);
+            out.push(Finding::fail(
+                format!("{name} privileges"),
+                format!("the account lacks {} on {db}", missing.join(", ")),
+                format!("GRANT {} ON {db}.* TO {account};", missing.join(", ")),
+            ));
+        }
+        if info.galera {
+            out.push(Finding::ok(
+                format!("{name} cluster"),
+                "Galera (wsrep_on=ON): each table is copied and loaded in one transaction, which must fit wsrep_max_ws_rows and wsrep_max_ws_size (docs/limitations.md)",
+            ));
+        }
+        if name == "SOURCE" && b.database_exists()? {
+            let mut ss = b.connect()?;
+            source_size = Some(b.footprint(ss.as_mut())?);
+        }
+    }
+    if let (Some(d), Some(f)) = (&ctx.data, &ctx.final_db) {
+        let mut s = f.connect_server()?;
+        match f.load_path(s.as_mut(), d.url())? {
+            LoadPath::Unavailable(fix) => out.push(Finding::fail("load path", "DB_FINAL cannot receive rows by any bulk path", fix)),
+            LoadPath::ServerFiles(dir) => out.push(Finding::ok("load path", format!("server-side OUTFILE/INFILE in {dir}"))),
+            p => out.push(Finding::ok("load path", p.describe())),
+        }
+    }
+    if let (Some(size), Some(data)) = (&source_size, &ctx.data) {
+        let mut s = data.connect_server()?;
+        let target = data.footprint(s.as_mut())?;
+        let dir = target.local_dir.or_else(|| std::path::Path::new(&data.url().database).parent().map(|p| if p.as_os_str().is_empty() { std::path::PathBuf::from(".") } else { p.to_path_buf() }).filter(|p| p.exists()));
+        let need = (size.bytes as f64 * SPACE_FACTOR) as u64;
+        match dir.and_then(|d| fs4::available_space(&d).ok().map(|free| (d, free))) {
+            Some((d, free)) if free >= need => out.push(Finding::ok("disk space", format!("{} free in {}, about {} needed", mb(free), d.display(), mb(need)))),
+            Some((d, free)) => out.push(Finding::fail(
+                "disk space",
+                format!("{} free in {}, but DB_DATA and DB_FINAL need about {} ({SPACE_FACTOR}x SOURCE's {})", mb(free), d.display(), mb(need), mb(size.bytes)),
+                "Free space on the server's data volume, or put DB_DATA on a server with room.",
+            )),
+            None => out.push(Finding::ok("disk space", format!("not measurable from here (remote server); DB_DATA and DB_FINAL need about {}", mb(need)))),
+        }
+        let map_need = size.rows * MAP_BYTES_PER_ROW;
+        let run_dir = if ctx.run.run_dir.exists() { ctx.run.run_dir.clone() } else { std::path::PathBuf::from(".") };
+        if let Ok(free) = fs4::available_space(&run_dir) {
+            if free < map_need {
+                out.push(Finding::fail("run directory space", format!("{} free, map files need about {}", mb(free), mb(map_need)), "Give a --run-dir on a disk with room."));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+/// Fails with every failing finding in one paragraph.
+pub fn require(findings: &[Finding]) -> Result<()> {
+    let failed: Vec<String> = findings
+        .iter()
+        .filter(|f| !f.ok)
+        .map(|f| format!("{}: {} (fix: {})", f.subject, f.detail, f.fix.as_deref().unwrap_or("")))
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::env(
+        Place::stage(super::PREFLIGHT),
+        format!("the environment is not ready: {}.", failed.join("; ")),
+        "Apply the fixes (`rekey check` lists every check), then run again; nothing was written.",
+    ))
 }
 
 pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome> {
@@ -70,6 +208,7 @@ pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome
         }
         detail.push(format!("orphans stored as NULL: {}", listing.join("; ")));
     }
+    require(&environment(ctx, !check_final && ctx.final_db.is_some())?)?;
     if check_data {
         check_data_db(ctx)?;
     }
@@ -123,7 +262,7 @@ pub fn find_orphans(
 }
 
 /// DB_DATA must not exist, or must be the one this run (being resumed) built.
-fn check_data_db(ctx: &Context) -> Result<()> {
+pub fn check_data_db(ctx: &Context) -> Result<()> {
     let data = ctx.data()?;
     if !data.database_exists()? {
         return Ok(());

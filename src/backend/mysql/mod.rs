@@ -9,7 +9,9 @@ use std::thread;
 use mysql::prelude::Queryable;
 use mysql::{Conn, LocalInfileHandler, OptsBuilder};
 
-use super::{Backend, Dialect, LoadJob, ServerInfo, Session, Swap, Unconstrain, Value};
+use super::{
+    Backend, Dialect, Footprint, LoadJob, LoadPath, ServerInfo, Session, Swap, Unconstrain, Value,
+};
 use crate::error::{Error, Place, Result};
 use crate::ident::QuoteStyle;
 use crate::model::{Column, ForeignKey, Index, Schema, Table, Trigger, View};
@@ -25,6 +27,8 @@ const VIEWS_SQL: &str = include_str!("views.sql");
 const ROUTINES_SQL: &str = include_str!("routines.sql");
 const SERVER_INFO_SQL: &str = include_str!("server_info.sql");
 const BULK_SESSION_SQL: &str = include_str!("bulk_session.sql");
+const PRIVILEGES_SQL: &str = include_str!("privileges.sql");
+const SIZE_SQL: &str = include_str!("size.sql");
 
 /// Rows per multi-row INSERT in `insert_rows`: large enough to amortise round trips, small enough
 /// to stay far below max_allowed_packet with CHAR(36) keys.
@@ -772,6 +776,80 @@ impl Backend for MysqlBackend {
             format!("statements of the interrupted run {run_id} are still running on {} after being killed.", self.url),
             "Wait until SHOW PROCESSLIST no longer shows them (they may be rolling back), then resume again.",
         ))
+    }
+
+    fn connect_server(&self) -> Result<Box<dyn Session>> {
+        Ok(Box::new(self.server_session()?))
+    }
+
+    fn load_path(&self, session: &mut dyn Session, data: &DbUrl) -> Result<LoadPath> {
+        let info = self.server_info(session)?;
+        if let Some(dir) = info.outfile_dir.clone() {
+            // The export file is written by the server and removed by rekey: both must see it.
+            if data.same_server(&self.url) && self.url.is_local_host() && info.has_file_privilege {
+                return Ok(LoadPath::ServerFiles(dir));
+            }
+        }
+        if info.local_infile {
+            return Ok(LoadPath::ClientStream);
+        }
+        let account = self
+            .account(session)?
+            .unwrap_or_else(|| "the migration account".into());
+        Ok(LoadPath::Unavailable(format!(
+            "the server has local_infile OFF and the account cannot use server-side files: SET GLOBAL local_infile = 1; or, with DB_DATA on the same server, GRANT FILE ON *.* TO {account};"
+        )))
+    }
+
+    fn account(&self, session: &mut dyn Session) -> Result<Option<String>> {
+        let current = session
+            .query_all("SELECT CURRENT_USER()")?
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_string);
+        Ok(current.map(|c| match c.rsplit_once('@') {
+            Some((user, host)) => format!("{}@{}", DIALECT.lit(user), DIALECT.lit(host)),
+            None => DIALECT.lit(&c),
+        }))
+    }
+
+    fn missing_privileges(&self, session: &mut dyn Session, needs: &[&str]) -> Result<Vec<String>> {
+        let Some(grantee) = self.account(session)? else {
+            return Ok(needs.iter().map(|n| n.to_string()).collect());
+        };
+        let sql = PRIVILEGES_SQL
+            .replace("{grantee}", &DIALECT.lit(&grantee))
+            .replace("{schema}", &self.schema_literal());
+        let have: Vec<String> = session
+            .query_all(&sql)?
+            .iter()
+            .filter_map(|r| r.first().and_then(Value::as_string))
+            .collect();
+        Ok(needs
+            .iter()
+            .filter(|n| !have.iter().any(|h| h.eq_ignore_ascii_case(n)))
+            .map(|n| n.to_string())
+            .collect())
+    }
+
+    fn footprint(&self, session: &mut dyn Session) -> Result<Footprint> {
+        let row = self
+            .catalog(session, SIZE_SQL)?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let get = |i: usize| row.get(i).and_then(Value::as_u64).unwrap_or(0);
+        let local_dir = row
+            .get(2)
+            .and_then(Value::as_string)
+            .filter(|_| self.url.is_local_host())
+            .map(std::path::PathBuf::from)
+            .filter(|p| p.exists());
+        Ok(Footprint {
+            bytes: get(0),
+            rows: get(1),
+            local_dir,
+        })
     }
 
     fn may_define_as(&self, session: &mut dyn Session, definer: &str) -> Result<bool> {
