@@ -35,6 +35,8 @@ pub struct Table {
     pub estimated_rows: u64,
     /// The table's own CREATE statement where the engine keeps it (SQLite), for rebuilds.
     pub create_sql: Option<String>,
+    /// `METHOD(expression)` of a partitioned table.
+    pub partitioning: Option<String>,
 }
 
 impl Table {
@@ -118,6 +120,8 @@ pub struct Trigger {
 pub struct View {
     pub name: String,
     pub definition: String,
+    /// The statement that recreates the view in another database of the same engine.
+    pub create_sql: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

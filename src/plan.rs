@@ -207,6 +207,7 @@ impl Plan {
             }
         }
         plan.check_follow_chains()?;
+        plan.check_partitioning(schema)?;
         plan.add_warnings(schema);
         Ok(plan)
     }
@@ -253,6 +254,27 @@ impl Plan {
                 match self.converted.iter().find(|p| &p.table == parent) {
                     Some(p) => at = p,
                     None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A partition function cannot take a UUID column; the engine would refuse the swap halfway.
+    fn check_partitioning(&self, schema: &Schema) -> Result<()> {
+        for t in &schema.tables {
+            let Some(p) = &t.partitioning else { continue };
+            for (col, _) in self.uuid_columns(&t.name) {
+                if p.contains(&format!("`{col}`"))
+                    || p.contains(&format!("({col})"))
+                    || p.split(|c: char| !c.is_alphanumeric() && c != '_')
+                        .any(|w| w == col)
+                {
+                    return Err(Error::input(
+                        Place::stage("introspect").table(&t.name).column(&col),
+                        format!("the table is partitioned by {p}, and {col} becomes a UUID, which a partition function cannot use."),
+                        format!("Remove the partitioning in the snapshot (ALTER TABLE {} REMOVE PARTITIONING) before the cutover and add a new one afterwards, or --exclude {} to keep its integer key.", t.name, t.name),
+                    ));
                 }
             }
         }

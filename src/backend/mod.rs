@@ -117,6 +117,18 @@ pub trait Dialect: Send + Sync {
     /// The integer type of a mapping table's old key, from the converted column's declared type.
     fn map_key_type(&self, column_type: &str) -> String;
 
+    /// The type to declare for a column that shadow or link adds to `table` (its current shape,
+    /// when known): SQLite's STRICT tables accept only their own type names.
+    fn added_column_type(&self, _table: Option<&Table>, declared: &str) -> String {
+        declared.to_string()
+    }
+
+    /// Statements that turn constraint checks back on in a session (MariaDB records an ON DELETE
+    /// RESTRICT added without checks as NO ACTION).
+    fn checked_session(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Whether a cloned table keeps its foreign keys (MySQL's CREATE TABLE ... LIKE drops them).
     fn clone_keeps_foreign_keys(&self) -> bool {
         true
@@ -149,6 +161,12 @@ pub trait Dialect: Send + Sync {
             },
             ..Column::default()
         }
+    }
+
+    /// A select expression that renders `column`'s value exactly in this engine's text protocol
+    /// (MariaDB prints FLOAT with 6 digits; as DOUBLE it is exact).
+    fn exact_select(&self, column: &Column) -> String {
+        self.q(&column.name)
     }
 
     fn q(&self, name: &str) -> String {
@@ -228,6 +246,11 @@ pub trait Backend: Send + Sync {
     /// Statements that create `table` in an empty database with the given UUID swaps applied and all
     /// constraints kept (derive-final).
     fn derive_table_sql(&self, from: &str, table: &Table, swaps: &[Swap]) -> Vec<String>;
+    /// Statements that add `table`'s foreign keys in DB_FINAL once every table of derive-final
+    /// exists with its final column types (engines that declare them inline return none).
+    fn derive_constraints_sql(&self, _table: &Table) -> Vec<String> {
+        Vec::new()
+    }
     fn server_info(&self, session: &mut dyn Session) -> Result<ServerInfo>;
     /// Copies every row of `table` from `data` (another database of this engine) into this one,
     /// through the engine's bulk path. Returns the rows loaded.
@@ -314,6 +337,8 @@ pub struct Footprint {
 pub struct LoadJob<'a> {
     pub table: &'a str,
     pub columns: &'a [String],
+    /// The same columns as DB_FINAL describes them (types decide how values travel).
+    pub models: &'a [Column],
     /// Server-side export directory to use, when the server allows it for both databases.
     pub outfile_dir: Option<&'a str>,
     /// A name unique to this run and attempt, for export files.

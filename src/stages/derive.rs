@@ -55,6 +55,40 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         }
         count += 1;
     }
+    // Foreign keys last: a column cannot change type while a constraint uses it.
+    // With checks on, so rules are recorded as written; the tables are empty, so nothing fails.
+    for sql in d.checked_session() {
+        ctx.exec(&mut s, &sql)?;
+    }
+    for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
+        for sql in fin.derive_constraints_sql(t) {
+            ctx.exec(&mut s, &sql)?;
+        }
+    }
+    // Views may use each other: create in passes until none is left or no pass makes progress.
+    let mut pending: Vec<&crate::model::View> = schema
+        .views
+        .iter()
+        .filter(|v| v.create_sql.is_some())
+        .collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut failed = Vec::new();
+        let mut last_error = None;
+        for v in pending {
+            let sql = v.create_sql.as_deref().unwrap_or_default();
+            if let Err(e) = ctx.exec(&mut s, sql) {
+                last_error = Some(e);
+                failed.push(v);
+            }
+        }
+        if failed.len() == before {
+            if let Some(e) = last_error {
+                return Err(e);
+            }
+        }
+        pending = failed;
+    }
     for tr in &schema.triggers {
         if let Some(mode) = &tr.sql_mode {
             ctx.exec(&mut s, &format!("SET SESSION sql_mode = {}", d.lit(mode)))?;

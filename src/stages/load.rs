@@ -89,12 +89,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 "Run `rekey compare` and make the schemas match before loading.",
             ));
         };
-        let columns: Vec<String> = t
+        let models: Vec<crate::model::Column> = t
             .writable_columns()
             .filter(|c| dt.column(&c.name).is_some())
-            .map(|c| c.name.clone())
+            .cloned()
             .collect();
-        jobs.push((t.name.clone(), columns, dt.estimated_rows));
+        jobs.push((t.name.clone(), models, dt.estimated_rows));
     }
     // Largest tables first, so the parallel jobs finish together.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.2));
@@ -104,7 +104,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         &jobs,
         |(t, _, _)| t.clone(),
         d.parallel_writes(),
-        |(t, columns, estimate)| {
+        |(t, models, estimate)| {
+            let columns: Vec<String> = models.iter().map(|c| c.name.clone()).collect();
             if ctx.run.dry_run {
                 ctx.say(&format!(
                     "    -- load {t} ({} columns) from DB_DATA by {path}",
@@ -126,7 +127,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             let marker = ctx.marker();
             let job = LoadJob {
                 table: t,
-                columns,
+                columns: &columns,
+                models,
                 outfile_dir: outfile_dir.as_deref(),
                 file_tag: &tag,
                 marker: &marker,

@@ -279,7 +279,9 @@ fn verify_table(ctx: &Context, t: &Table, ft: Option<&Table>, maps: &Maps) -> Re
         .and_then(|k| columns.iter().position(|c| c == k));
     let format = ctx.conversion.uuid_format;
     let orphans_null = ctx.conversion.orphans == OrphanPolicy::Null;
-    let list = d.column_list(&columns);
+    // Each side renders its own column types exactly (a FLOAT's text form drops digits).
+    let list = exact_list(d, t, &columns);
+    let final_list = exact_list(fin.dialect(), ft, &columns);
     let table = d.q(&t.name);
 
     // SOURCE, in old-key order so the table's own map file can be merged without loading it.
@@ -349,7 +351,7 @@ fn verify_table(ctx: &Context, t: &Table, ft: Option<&Table>, maps: &Maps) -> Re
     let mut malformed = 0u64;
     let mut fs = fin.connect()?;
     fs.query(
-        &format!("SELECT {list} FROM {}", fin.dialect().q(&t.name)),
+        &format!("SELECT {final_list} FROM {}", fin.dialect().q(&t.name)),
         &mut |row| {
             let mut canon_row: Vec<Canon> = Vec::with_capacity(row.len());
             for (i, v) in row.iter().enumerate() {
@@ -417,6 +419,17 @@ fn verify_table(ctx: &Context, t: &Table, ft: Option<&Table>, maps: &Maps) -> Re
     }
     check.ok = check.problems.is_empty();
     Ok(check)
+}
+
+fn exact_list(d: &dyn crate::backend::Dialect, t: &Table, columns: &[String]) -> String {
+    columns
+        .iter()
+        .map(|c| match t.column(c) {
+            Some(col) => d.exact_select(col),
+            None => d.q(c),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn format_name(f: UuidFormat) -> &'static str {

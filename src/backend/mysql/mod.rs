@@ -27,6 +27,7 @@ const VIEWS_SQL: &str = include_str!("views.sql");
 const ROUTINES_SQL: &str = include_str!("routines.sql");
 const SERVER_INFO_SQL: &str = include_str!("server_info.sql");
 const BULK_SESSION_SQL: &str = include_str!("bulk_session.sql");
+const PARTITIONS_SQL: &str = include_str!("partitions.sql");
 const PRIVILEGES_SQL: &str = include_str!("privileges.sql");
 const SIZE_SQL: &str = include_str!("size.sql");
 
@@ -87,8 +88,17 @@ impl Dialect for MysqlDialect {
     fn map_key_type(&self, column_type: &str) -> String {
         column_type.to_string()
     }
+    fn exact_select(&self, column: &Column) -> String {
+        match column.data_type.as_str() {
+            "float" => format!("CAST({} AS DOUBLE)", self.q(&column.name)),
+            _ => self.q(&column.name),
+        }
+    }
     fn clone_keeps_foreign_keys(&self) -> bool {
         false
+    }
+    fn checked_session(&self) -> Vec<String> {
+        vec!["SET SESSION foreign_key_checks = 1".into()]
     }
     fn predict_column(&self, name: &str, declared: &str, nullable: bool, table: &Table) -> Column {
         let base = declared
@@ -152,6 +162,11 @@ impl MysqlBackend {
                 "SET NAMES utf8mb4",
                 "SET SESSION character_set_results = binary",
                 "SET SESSION group_concat_max_len = 1048576",
+                // TIMESTAMP values travel as text: in UTC no local time is ambiguous.
+                "SET SESSION time_zone = '+00:00'",
+                // Zero dates copy as they are, and a 0 key stays 0 instead of taking an
+                // AUTO_INCREMENT value; strict, so a value that does not fit is an error.
+                "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
             ])
     }
 
@@ -484,10 +499,28 @@ impl Backend for MysqlBackend {
                 definer: opt_text(&row[2]),
             });
         }
+        for row in self.catalog(session, PARTITIONS_SQL)? {
+            if let Some(ti) = index_of(&schema, &text(&row[0])) {
+                let exprs: Vec<String> = [opt_text(&row[2]), opt_text(&row[3])]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                schema.tables[ti].partitioning =
+                    Some(format!("{}({})", text(&row[1]), exprs.join(", ")));
+            }
+        }
         for row in self.catalog(session, VIEWS_SQL)? {
+            let name = text(&row[0]);
+            // Unqualified because the session's database is the view's: it recreates elsewhere.
+            let create_sql = session
+                .query_all(&format!("SHOW CREATE VIEW {}", DIALECT.q(&name)))?
+                .first()
+                .and_then(|r| r.get(1))
+                .and_then(Value::as_string);
             schema.views.push(View {
-                name: text(&row[0]),
+                name,
                 definition: text(&row[1]),
+                create_sql,
             });
         }
         for row in self.catalog(session, ROUTINES_SQL)? {
@@ -610,36 +643,62 @@ impl Backend for MysqlBackend {
     fn derive_table_sql(&self, from: &str, table: &Table, swaps: &[Swap]) -> Vec<String> {
         let name = DIALECT.q(&table.name);
         let mut out = vec![format!("CREATE TABLE {name} LIKE {from}.{name}")];
-        let mut clauses = Vec::new();
-        for s in swaps {
-            let comment = table
-                .column(&s.column)
-                .and_then(|c| c.comment.as_deref())
-                .map(|c| format!(" COMMENT {}", DIALECT.lit(c)))
-                .unwrap_or_default();
-            clauses.push(format!(
-                "MODIFY {} {} {}{}",
-                DIALECT.q(&s.column),
-                s.uuid_type,
-                if s.nullable { "NULL" } else { "NOT NULL" },
-                comment
-            ));
-        }
-        for fk in &table.foreign_keys {
-            clauses.push(format!(
-                "ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
-                DIALECT.q(&fk.name),
-                DIALECT.column_list(&fk.columns),
-                DIALECT.q(&fk.ref_table),
-                DIALECT.column_list(&fk.ref_columns),
-                fk.on_delete,
-                fk.on_update
-            ));
+        let clauses: Vec<String> = swaps
+            .iter()
+            .map(|s| {
+                let comment = table
+                    .column(&s.column)
+                    .and_then(|c| c.comment.as_deref())
+                    .map(|c| format!(" COMMENT {}", DIALECT.lit(c)))
+                    .unwrap_or_default();
+                format!(
+                    "MODIFY {} {} {}{}",
+                    DIALECT.q(&s.column),
+                    s.uuid_type,
+                    if s.nullable { "NULL" } else { "NOT NULL" },
+                    comment
+                )
+            })
+            .collect();
+        // MariaDB converts no integer to its UUID type, not even in an empty table; text can.
+        let via_text: Vec<String> = swaps
+            .iter()
+            .filter(|s| s.uuid_type.eq_ignore_ascii_case("uuid"))
+            .map(|s| format!("MODIFY {} CHAR(36) NULL", DIALECT.q(&s.column)))
+            .collect();
+        if !via_text.is_empty() {
+            out.push(format!("ALTER TABLE {name} {}", via_text.join(", ")));
         }
         if !clauses.is_empty() {
             out.push(format!("ALTER TABLE {name} {}", clauses.join(", ")));
         }
         out
+    }
+
+    fn derive_constraints_sql(&self, table: &Table) -> Vec<String> {
+        let clauses: Vec<String> = table
+            .foreign_keys
+            .iter()
+            .map(|fk| {
+                format!(
+                    "ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
+                    DIALECT.q(&fk.name),
+                    DIALECT.column_list(&fk.columns),
+                    DIALECT.q(&fk.ref_table),
+                    DIALECT.column_list(&fk.ref_columns),
+                    fk.on_delete,
+                    fk.on_update
+                )
+            })
+            .collect();
+        if clauses.is_empty() {
+            return Vec::new();
+        }
+        vec![format!(
+            "ALTER TABLE {} {}",
+            DIALECT.q(&table.name),
+            clauses.join(", ")
+        )]
     }
 
     fn server_info(&self, session: &mut dyn Session) -> Result<ServerInfo> {
@@ -679,7 +738,7 @@ impl Backend for MysqlBackend {
         for s in DIALECT.bulk_session() {
             fin.execute(&s)?;
         }
-        let cols = DIALECT.column_list(job.columns);
+        let (select, targets) = transfer_lists(job.models);
         let table = DIALECT.q(job.table);
         let data_db = DIALECT.q(&data.url().database);
         let format = "CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'";
@@ -687,12 +746,12 @@ impl Backend for MysqlBackend {
             let path = format!("{}/rekey-{}.tsv", dir.trim_end_matches('/'), job.file_tag);
             let _ = std::fs::remove_file(&path);
             fin.execute(&format!(
-                "{}SELECT {cols} FROM {data_db}.{table} INTO OUTFILE {} {format}",
+                "{}SELECT {select} FROM {data_db}.{table} INTO OUTFILE {} {format}",
                 job.marker,
                 DIALECT.lit(&path)
             ))?;
             let loaded = fin.execute(&format!(
-                "{}LOAD DATA INFILE {} INTO TABLE {table} {format} ({cols})",
+                "{}LOAD DATA INFILE {} INTO TABLE {table} {format} {targets}",
                 job.marker,
                 DIALECT.lit(&path)
             ));
@@ -706,7 +765,7 @@ impl Backend for MysqlBackend {
         let mut source = MysqlSession {
             conn: MysqlBackend::new(data.url().clone()).raw_connect(true)?,
         };
-        let select = format!("SELECT {cols} FROM {table}");
+        let select = format!("SELECT {select} FROM {table}");
         let counter = Arc::new(AtomicU64::new(0));
         let stream_error: Arc<std::sync::Mutex<Option<Error>>> = Arc::default();
         let (c2, e2) = (counter.clone(), stream_error.clone());
@@ -734,7 +793,7 @@ impl Backend for MysqlBackend {
                 out.flush()
             })));
         let loaded = fin.execute(&format!(
-            "{}LOAD DATA LOCAL INFILE 'rekey-stream' INTO TABLE {table} {format} ({cols})",
+            "{}LOAD DATA LOCAL INFILE 'rekey-stream' INTO TABLE {table} {format} {targets}",
             job.marker
         ));
         if let Some(e) = stream_error.lock().ok().and_then(|mut s| s.take()) {
@@ -872,6 +931,60 @@ impl Backend for MysqlBackend {
                     || line.contains("SET USER"))
         }))
     }
+}
+
+/// What the export selects and where LOAD DATA puts it, per column type: the text format is exact
+/// for most types, but FLOAT prints with 6 digits (sent as DOUBLE, exact), BIT and spatial
+/// values are raw bytes that OUTFILE does not escape (sent as a number and as hex), and UUID/INET
+/// parse only from text, not from the binary character set.
+fn transfer_lists(columns: &[Column]) -> (String, String) {
+    let mut select = Vec::new();
+    let mut targets = Vec::new();
+    let mut sets = Vec::new();
+    for (i, c) in columns.iter().enumerate() {
+        let q = DIALECT.q(&c.name);
+        match c.data_type.as_str() {
+            "bit" => {
+                select.push(format!("CAST({q} AS UNSIGNED)"));
+                targets.push(format!("@v{i}"));
+                sets.push(format!("{q} = CAST(@v{i} AS UNSIGNED)"));
+            }
+            // Text-parsed types refuse the binary character set the load uses for every column.
+            "uuid" | "inet6" | "inet4" => {
+                select.push(q.clone());
+                targets.push(format!("@v{i}"));
+                sets.push(format!("{q} = CONVERT(@v{i} USING ascii)"));
+            }
+            t if is_spatial(t) => {
+                select.push(format!("HEX({q})"));
+                targets.push(format!("@v{i}"));
+                sets.push(format!("{q} = UNHEX(@v{i})"));
+            }
+            _ => {
+                select.push(DIALECT.exact_select(c));
+                targets.push(q);
+            }
+        }
+    }
+    let mut into = format!("({})", targets.join(", "));
+    if !sets.is_empty() {
+        into.push_str(&format!(" SET {}", sets.join(", ")));
+    }
+    (select.join(", "), into)
+}
+
+fn is_spatial(data_type: &str) -> bool {
+    matches!(
+        data_type,
+        "geometry"
+            | "point"
+            | "linestring"
+            | "polygon"
+            | "multipoint"
+            | "multilinestring"
+            | "multipolygon"
+            | "geometrycollection"
+    )
 }
 
 /// LOAD DATA turns a value it cannot store exactly into a warning; rekey turns it into an error.
