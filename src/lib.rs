@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod commands;
+pub mod demo;
 pub mod error;
 pub mod ident;
 pub mod journal;

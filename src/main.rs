@@ -51,8 +51,25 @@ enum Cmd {
         #[arg(long)]
         derive_final: bool,
     },
+    /// Every preflight check (versions, privileges, load path, disk, orphans, DB_DATA, DB_FINAL); writes nothing.
+    Check {
+        #[command(flatten)]
+        common: Common,
+        /// Check for a run that creates DB_FINAL itself.
+        #[arg(long)]
+        derive_final: bool,
+    },
     /// Undo what a run created (DB_DATA, a derived DB_FINAL, map files), from its journal.
     Clean(Common),
+    /// Run every stage on a small blog database in SQLite files: nothing to install.
+    Demo {
+        /// Where the demo's databases and run directory go (only the demo's own files there are replaced).
+        #[arg(long, default_value = "target/rekey-demo")]
+        dir: PathBuf,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -156,8 +173,25 @@ fn main() -> ExitCode {
             derive_final,
         } => (Command::Run { derive_final }, common),
         Cmd::Clean(c) => (Command::Clean, c),
+        Cmd::Check {
+            common,
+            derive_final,
+        } => (Command::Check { derive_final }, common),
+        Cmd::Demo { dir, quiet } => {
+            let (progress, interrupted) = handles(quiet);
+            let out = Box::new(std::io::stdout());
+            return exit(rekey::demo::run(&dir, out, progress, interrupted));
+        }
     };
-    let progress = if common.quiet {
+    let (progress, interrupted) = handles(common.quiet);
+    let result = invocation(command, common)
+        .and_then(|inv| execute(inv, Box::new(std::io::stdout()), progress, interrupted));
+    exit(result)
+}
+
+/// Progress output for this terminal and the flag that Ctrl-C sets.
+fn handles(quiet: bool) -> (Progress, Arc<AtomicBool>) {
+    let progress = if quiet {
         Progress::quiet()
     } else if std::io::stderr().is_terminal() {
         Progress::bars()
@@ -173,8 +207,10 @@ fn main() -> ExitCode {
         }
         eprintln!("rekey: stopping at the next safe point (Ctrl-C again to stop now)");
     });
-    let result = invocation(command, common)
-        .and_then(|inv| execute(inv, Box::new(std::io::stdout()), progress, interrupted));
+    (progress, interrupted)
+}
+
+fn exit(result: Result<(), Error>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -72,17 +72,25 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         d.parallel_writes(),
         |t| {
             let bar = ctx.progress.table("clone", &t.name, t.estimated_rows);
+            // A table left half-copied by an interrupted run is copied again from scratch. The
+            // drop runs before SOURCE is reachable: SQLite resolves an unqualified name that
+            // DB_DATA lacks in the attached SOURCE.
+            let mut plain = ctx.writer(data.as_ref())?;
+            ctx.exec(
+                &mut plain,
+                &format!("DROP TABLE IF EXISTS {}", d.q(&t.name)),
+            )?;
+            drop(plain);
             let (mut s, from) = if ctx.run.dry_run {
                 (None, d.q(&source.url().database))
             } else {
                 let (s, q) = reach(data.as_ref(), source.as_ref(), SOURCE_ALIAS, super::CLONE)?;
                 (Some(s), q)
             };
-            // A table left half-copied by an interrupted run is copied again from scratch.
-            ctx.exec(&mut s, &format!("DROP TABLE IF EXISTS {}", d.q(&t.name)))?;
             let mut rows = 0;
             for sql in data.clone_table_sql(&from, t) {
-                rows = ctx.exec(&mut s, &sql)?;
+                // Only the copy changes rows; CREATE statements add nothing.
+                rows += ctx.exec(&mut s, &sql)?;
             }
             bar.finish(rows);
             Ok(rows)

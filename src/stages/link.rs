@@ -39,8 +39,9 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                     ctx.exec(
                         &mut session,
                         &format!(
-                            "ALTER TABLE {table} ADD COLUMN {} {uuid_type} NULL",
-                            d.q(&shadow)
+                            "ALTER TABLE {table} ADD COLUMN {} {} NULL",
+                            d.q(&shadow),
+                            d.added_column_type(existing, &uuid_type)
                         ),
                     )?;
                 }

@@ -30,13 +30,28 @@ pub struct Finding {
 
 impl Finding {
     fn ok(subject: impl Into<String>, detail: impl Into<String>) -> Self {
-        Finding { ok: true, subject: subject.into(), detail: detail.into(), fix: None }
+        Finding {
+            ok: true,
+            subject: subject.into(),
+            detail: detail.into(),
+            fix: None,
+        }
     }
     fn fail(subject: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Self {
-        Finding { ok: false, subject: subject.into(), detail: detail.into(), fix: Some(fix.into()) }
+        Finding {
+            ok: false,
+            subject: subject.into(),
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
     }
     pub fn line(&self) -> String {
-        let mut s = format!("{} {}: {}", if self.ok { "ok  " } else { "FAIL" }, self.subject, self.detail);
+        let mut s = format!(
+            "{} {}: {}",
+            if self.ok { "ok  " } else { "FAIL" },
+            self.subject,
+            self.detail
+        );
         if let Some(f) = &self.fix {
             s.push_str(&format!("\n       fix: {f}"));
         }
@@ -44,9 +59,14 @@ impl Finding {
     }
 }
 
+/// A database of the run, when the command names it.
+type Endpoint = Option<std::sync::Arc<dyn Backend>>;
+
 /// Privileges the migration account needs on each database (docs/cutover.md lists the GRANTs).
 pub const SOURCE_PRIVILEGES: &[&str] = &["SELECT"];
-pub const DATA_PRIVILEGES: &[&str] = &["SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX"];
+pub const DATA_PRIVILEGES: &[&str] = &[
+    "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX",
+];
 pub const FINAL_PRIVILEGES: &[&str] = &["SELECT", "INSERT", "DELETE"];
 pub const FINAL_TRIGGER_PRIVILEGES: &[&str] = &["TRIGGER"];
 pub const DERIVE_PRIVILEGES: &[&str] = &["CREATE", "ALTER", "INDEX", "REFERENCES", "TRIGGER"];
@@ -69,7 +89,7 @@ pub fn environment(ctx: &Context, derive: bool) -> Result<Vec<Finding>> {
         }
         v
     };
-    let endpoints: [(&str, &Option<std::sync::Arc<dyn Backend>>, &[&str]); 3] = [
+    let endpoints: [(&str, &Endpoint, &[&str]); 3] = [
         ("SOURCE", &ctx.source, SOURCE_PRIVILEGES),
         ("DB_DATA", &ctx.data, DATA_PRIVILEGES),
         ("DB_FINAL", &ctx.final_db, &final_needs),
@@ -79,12 +99,17 @@ pub fn environment(ctx: &Context, derive: bool) -> Result<Vec<Finding>> {
         let Some(b) = backend else { continue };
         let mut s = b.connect_server()?;
         let info = b.server_info(s.as_mut())?;
-        out.push(Finding::ok(format!("{name} server"), format!("{} {}", b.url(), info.version)));
+        out.push(Finding::ok(
+            format!("{name} server"),
+            format!("{} {}", b.url(), info.version),
+        ));
         let missing = b.missing_privileges(s.as_mut(), needs)?;
         if missing.is_empty() {
             out.push(Finding::ok(format!("{name} privileges"), needs.join(", ")));
         } else {
-            let account = b.account(s.as_mut())?.unwrap_or_else(|| "the migration account".into());
+            let account = b
+                .account(s.as_mut())?
+                .unwrap_or_else(|| "the migration account".into());
             let db = b.dialect().q(&b.url().database);
             out.push(Finding::fail(
                 format!("{name} privileges"),
@@ -106,15 +131,33 @@ pub fn environment(ctx: &Context, derive: bool) -> Result<Vec<Finding>> {
     if let (Some(d), Some(f)) = (&ctx.data, &ctx.final_db) {
         let mut s = f.connect_server()?;
         match f.load_path(s.as_mut(), d.url())? {
-            LoadPath::Unavailable(fix) => out.push(Finding::fail("load path", "DB_FINAL cannot receive rows by any bulk path", fix)),
-            LoadPath::ServerFiles(dir) => out.push(Finding::ok("load path", format!("server-side OUTFILE/INFILE in {dir}"))),
+            LoadPath::Unavailable(fix) => out.push(Finding::fail(
+                "load path",
+                "DB_FINAL cannot receive rows by any bulk path",
+                fix,
+            )),
+            LoadPath::ServerFiles(dir) => out.push(Finding::ok(
+                "load path",
+                format!("server-side OUTFILE/INFILE in {dir}"),
+            )),
             p => out.push(Finding::ok("load path", p.describe())),
         }
     }
     if let (Some(size), Some(data)) = (&source_size, &ctx.data) {
         let mut s = data.connect_server()?;
         let target = data.footprint(s.as_mut())?;
-        let dir = target.local_dir.or_else(|| std::path::Path::new(&data.url().database).parent().map(|p| if p.as_os_str().is_empty() { std::path::PathBuf::from(".") } else { p.to_path_buf() }).filter(|p| p.exists()));
+        let dir = target.local_dir.or_else(|| {
+            std::path::Path::new(&data.url().database)
+                .parent()
+                .map(|p| {
+                    if p.as_os_str().is_empty() {
+                        std::path::PathBuf::from(".")
+                    } else {
+                        p.to_path_buf()
+                    }
+                })
+                .filter(|p| p.exists())
+        });
         let need = (size.bytes as f64 * SPACE_FACTOR) as u64;
         match dir.and_then(|d| fs4::available_space(&d).ok().map(|free| (d, free))) {
             Some((d, free)) if free >= need => out.push(Finding::ok("disk space", format!("{} free in {}, about {} needed", mb(free), d.display(), mb(need)))),
@@ -126,10 +169,18 @@ pub fn environment(ctx: &Context, derive: bool) -> Result<Vec<Finding>> {
             None => out.push(Finding::ok("disk space", format!("not measurable from here (remote server); DB_DATA and DB_FINAL need about {}", mb(need)))),
         }
         let map_need = size.rows * MAP_BYTES_PER_ROW;
-        let run_dir = if ctx.run.run_dir.exists() { ctx.run.run_dir.clone() } else { std::path::PathBuf::from(".") };
+        let run_dir = if ctx.run.run_dir.exists() {
+            ctx.run.run_dir.clone()
+        } else {
+            std::path::PathBuf::from(".")
+        };
         if let Ok(free) = fs4::available_space(&run_dir) {
             if free < map_need {
-                out.push(Finding::fail("run directory space", format!("{} free, map files need about {}", mb(free), mb(map_need)), "Give a --run-dir on a disk with room."));
+                out.push(Finding::fail(
+                    "run directory space",
+                    format!("{} free, map files need about {}", mb(free), mb(map_need)),
+                    "Give a --run-dir on a disk with room.",
+                ));
             }
         }
     }
@@ -145,7 +196,14 @@ pub fn require(findings: &[Finding]) -> Result<()> {
     let failed: Vec<String> = findings
         .iter()
         .filter(|f| !f.ok)
-        .map(|f| format!("{}: {} (fix: {})", f.subject, f.detail, f.fix.as_deref().unwrap_or("")))
+        .map(|f| {
+            format!(
+                "{}: {} (fix: {})",
+                f.subject,
+                f.detail,
+                f.fix.as_deref().unwrap_or("")
+            )
+        })
         .collect();
     if failed.is_empty() {
         return Ok(());

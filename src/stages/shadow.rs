@@ -77,7 +77,7 @@ fn shadow_table(ctx: &Context, c: &Converted, current: &Table) -> Result<u64> {
                 &format!(
                     "ALTER TABLE {table} ADD COLUMN {} {} NULL",
                     d.q(&col),
-                    ty.trim()
+                    d.added_column_type(Some(current), ty.trim())
                 ),
             )?;
         }

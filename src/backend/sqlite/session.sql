@@ -1,0 +1,3 @@
+PRAGMA foreign_keys = OFF;
+PRAGMA legacy_alter_table = ON;
+PRAGMA cache_size = -65536;

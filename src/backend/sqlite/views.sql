@@ -1,0 +1,4 @@
+SELECT name, sql
+FROM main.sqlite_schema
+WHERE type = 'view'
+ORDER BY name

@@ -1,0 +1,710 @@
+//! The whole pipeline on real SQLite files (the embedded default): the blog fixture converted,
+//! loaded and verified, every value compared between SOURCE and DB_FINAL through the map files,
+//! SOURCE byte-identical afterwards, derive-final, and a tampered DB_FINAL caught by verify.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command as Process;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::types::Value as Sql;
+use rusqlite::Connection;
+
+use rekey::backend::open;
+use rekey::commands::{execute, Command, Invocation};
+use rekey::options::{ConversionOptions, RunOptions};
+use rekey::progress::Progress;
+use rekey::url::DbUrl;
+
+const SOURCE_SQL: &str = include_str!("../fixtures/blog/sqlite/source.sql");
+const FINAL_SQL: &str = include_str!("../fixtures/blog/sqlite/final.sql");
+
+/// Tables of the blog fixture whose integer key becomes a UUID.
+const CONVERTED: [&str; 8] = [
+    "user",
+    "user_group",
+    "content_item",
+    "content_item_translation",
+    "comment",
+    "mail_message",
+    "page_request",
+    "tag",
+];
+
+/// What a command wrote to its result writer.
+#[derive(Clone, Default)]
+struct Output(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Output {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// A directory with the blog fixture's SOURCE (and, unless derived, the application's DB_FINAL).
+struct Blog {
+    dir: tempfile::TempDir,
+}
+
+impl Blog {
+    fn new(with_final: bool) -> Blog {
+        let blog = Blog {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        Connection::open(blog.path("source.db"))
+            .unwrap()
+            .execute_batch(SOURCE_SQL)
+            .unwrap();
+        if with_final {
+            Connection::open(blog.path("final.db"))
+                .unwrap()
+                .execute_batch(FINAL_SQL)
+                .unwrap();
+        }
+        blog
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn url(&self, name: &str) -> String {
+        format!("sqlite://{}", self.path(name).display())
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        self.path("run")
+    }
+
+    /// Runs a command through the library; returns what it printed, or its error.
+    fn execute(&self, command: Command) -> Result<String, rekey::Error> {
+        self.execute_with(command, false)
+    }
+
+    fn execute_with(&self, command: Command, resume: bool) -> Result<String, rekey::Error> {
+        let out = Output::default();
+        let invocation = Invocation {
+            command,
+            source: Some(self.url("source.db")),
+            data: Some(self.url("data.db")),
+            final_db: Some(self.url("final.db")),
+            conversion: ConversionOptions {
+                seed: Some(7),
+                ..ConversionOptions::default()
+            },
+            run: RunOptions {
+                run_dir: self.run_dir(),
+                resume,
+                ..RunOptions::default()
+            },
+        };
+        execute(
+            invocation,
+            Box::new(out.clone()),
+            Progress::quiet(),
+            Arc::new(AtomicBool::new(false)),
+        )
+        .map(|()| out.text())
+    }
+
+    /// `rekey run` on the fixture, which must succeed.
+    fn converted(derive_final: bool) -> Blog {
+        let blog = Blog::new(!derive_final);
+        let out = blog
+            .execute(Command::Run { derive_final })
+            .unwrap_or_else(|e| panic!("rekey run failed: {e}"));
+        assert!(out.contains("status: **ok**"), "{out}");
+        blog
+    }
+
+    fn open(&self, name: &str) -> Connection {
+        Connection::open(self.path(name)).unwrap()
+    }
+
+    /// `map/<table>.csv`: old key -> new key.
+    fn map(&self, table: &str) -> HashMap<i64, String> {
+        let text = std::fs::read_to_string(self.run_dir().join("map").join(format!("{table}.csv")))
+            .unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("old_id,new_id"));
+        lines
+            .map(|l| {
+                let (old, new) = l.split_once(',').unwrap();
+                assert_eq!(new.len(), 32, "{l}");
+                assert!(new
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+                (old.parse().unwrap(), new.to_string())
+            })
+            .collect()
+    }
+
+    fn report_status(&self) -> String {
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(self.run_dir().join("report.json")).unwrap(),
+        )
+        .unwrap();
+        json["status"].as_str().unwrap().to_string()
+    }
+}
+
+fn rows(conn: &Connection, sql: &str) -> Vec<Vec<Sql>> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let width = stmt.column_count();
+    stmt.query_map([], |r| (0..width).map(|i| r.get::<_, Sql>(i)).collect())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn columns(conn: &Connection, table: &str) -> Vec<String> {
+    rows(
+        conn,
+        &format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"),
+    )
+    .into_iter()
+    .map(|r| match &r[0] {
+        Sql::Text(s) => s.clone(),
+        other => panic!("{other:?}"),
+    })
+    .collect()
+}
+
+/// The same value, REAL compared bit for bit (so -0.0, subnormals and extremes count).
+fn same(a: &Sql, b: &Sql) -> bool {
+    match (a, b) {
+        (Sql::Real(x), Sql::Real(y)) => x.to_bits() == y.to_bits(),
+        _ => a == b,
+    }
+}
+
+fn text(s: &str) -> Sql {
+    Sql::Text(s.to_string())
+}
+
+/// Every row of SOURCE, keys and references put through the map files, must be a row of
+/// DB_FINAL with the same values, and DB_FINAL must have no other row.
+fn assert_all_values_round_trip(blog: &Blog) {
+    let src = blog.open("source.db");
+    let fin = blog.open("final.db");
+    let maps: HashMap<&str, HashMap<i64, String>> =
+        CONVERTED.iter().map(|t| (*t, blog.map(t))).collect();
+    for table in CONVERTED.iter().copied().chain(["user_mtm_user_group"]) {
+        let cols = columns(&src, table);
+        assert_eq!(cols, columns(&fin, table), "{table}: columns");
+        let mut uuid_cols: HashMap<String, &str> = HashMap::new();
+        if CONVERTED.contains(&table) {
+            let key = if table == "comment" {
+                "comment_id"
+            } else {
+                "id"
+            };
+            uuid_cols.insert(key.to_string(), table);
+        }
+        for fk in rows(
+            &src,
+            &format!("SELECT \"from\", \"table\" FROM pragma_foreign_key_list('{table}')"),
+        ) {
+            let (Sql::Text(from), Sql::Text(parent)) = (&fk[0], &fk[1]) else {
+                panic!()
+            };
+            let parent = CONVERTED.iter().find(|c| *c == parent).unwrap();
+            uuid_cols.insert(from.clone(), parent);
+        }
+        let list = cols
+            .iter()
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let select = format!("SELECT {list} FROM \"{table}\"");
+        let expected: Vec<Vec<Sql>> = rows(&src, &select)
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .zip(&cols)
+                    .map(|(v, c)| match (uuid_cols.get(c), v) {
+                        (Some(parent), Sql::Integer(k)) => text(&maps[parent][&k]),
+                        (Some(_), Sql::Null) => Sql::Null,
+                        (Some(_), other) => panic!("{table}.{c}: {other:?} is not a key"),
+                        (None, v) => v,
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut actual = rows(&fin, &select);
+        assert_eq!(expected.len(), actual.len(), "{table}: row count");
+        assert!(!expected.is_empty(), "{table} is empty");
+        for want in &expected {
+            let at = actual
+                .iter()
+                .position(|got| {
+                    got.len() == want.len() && got.iter().zip(want).all(|(g, w)| same(g, w))
+                })
+                .unwrap_or_else(|| panic!("{table}: no row {want:?} in DB_FINAL"));
+            actual.swap_remove(at);
+        }
+    }
+}
+
+/// One value of DB_FINAL, found through the old key of SOURCE.
+fn final_value(blog: &Blog, table: &str, old_id: i64, column: &str) -> Sql {
+    let new = &blog.map(table)[&old_id];
+    let key = if table == "comment" {
+        "comment_id"
+    } else {
+        "id"
+    };
+    let fin = blog.open("final.db");
+    let mut found = rows(
+        &fin,
+        &format!("SELECT \"{column}\" FROM \"{table}\" WHERE \"{key}\" = '{new}'"),
+    );
+    assert_eq!(found.len(), 1, "{table} {old_id}");
+    found.remove(0).remove(0)
+}
+
+#[test]
+fn run_on_the_blog_fixture_verifies_and_every_value_round_trips() {
+    let blog = Blog::converted(false);
+    assert_eq!(blog.report_status(), "ok");
+    assert_all_values_round_trip(&blog);
+
+    // The tricky values, one by one.
+    let v = |t: &str, id: i64, c: &str| final_value(&blog, t, id, c);
+    assert_eq!(v("user", 1, "bio"), Sql::Null);
+    assert_eq!(v("user", 2, "bio"), text(""));
+    assert_eq!(v("user", 3, "bio"), text("\\N"));
+    assert_eq!(v("user", 4, "bio"), text("NULL"));
+    assert_eq!(v("user", 2, "avatar"), Sql::Blob(Vec::new()));
+    assert_eq!(v("user", 5, "avatar"), Sql::Blob((0..=255).collect()));
+    assert_eq!(v("user", 5, "bio"), text("line1\nline2\r\ncr\ronly\ttab"));
+    assert_eq!(v("user", 7, "bio"), text("before\0after"));
+    assert_eq!(v("user", 8, "name"), text("Emoji 😀"));
+    assert_eq!(v("comment", 4, "body"), text("tab\tlf\ncr\rcrlf\r\nend"));
+    assert_eq!(v("comment", 6, "body"), text("nul\0inside\0text"));
+    let real = |t: &str, id: i64, c: &str| match v(t, id, c) {
+        Sql::Real(r) => r.to_bits(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(real("content_item", 3, "score"), f64::MAX.to_bits());
+    assert_eq!(real("content_item", 4, "score"), 4.9e-324f64.to_bits());
+    assert_eq!(real("content_item", 8, "score"), f64::MIN.to_bits());
+    // Keys above 2^32 convert like any other.
+    assert_eq!(blog.map("page_request").len(), 5000);
+    assert!(blog.map("page_request").contains_key(&4_294_972_296));
+}
+
+#[test]
+fn final_database_passes_foreign_key_and_integrity_checks() {
+    let blog = Blog::converted(false);
+    let fin = blog.open("final.db");
+    assert!(rows(&fin, "PRAGMA foreign_key_check").is_empty());
+    assert_eq!(rows(&fin, "PRAGMA integrity_check"), [[text("ok")]]);
+    // Foreign keys are really there to check: a dangling reference is reported.
+    fin.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+    fin.execute("UPDATE comment SET user_id = 'ffffffffffffffffffffffffffffffff' WHERE user_id IS NOT NULL AND rowid = (SELECT MIN(rowid) FROM comment WHERE user_id IS NOT NULL)", [])
+        .unwrap();
+    assert_eq!(rows(&fin, "PRAGMA foreign_key_check").len(), 1);
+    // The trigger set aside for the load is back, exactly as it was.
+    let trigger = rows(&fin, "SELECT sql FROM sqlite_schema WHERE type = 'trigger'");
+    assert_eq!(
+        trigger,
+        [[text("CREATE TRIGGER comment_ai AFTER INSERT ON comment BEGIN UPDATE tag SET label = label WHERE 0; END")]]
+    );
+    // DB_FINAL's own migration history is kept, not SOURCE's.
+    assert_eq!(
+        rows(&fin, "SELECT version_num FROM alembic_version"),
+        [[text("f00dfeed0001")]]
+    );
+}
+
+/// (old child key, old parent key) pairs of SOURCE, as (new, new) keys.
+fn mapped_pairs(
+    blog: &Blog,
+    table: &str,
+    key: &str,
+    column: &str,
+    parent: &str,
+) -> BTreeSet<(String, String)> {
+    let own = blog.map(table);
+    let parents = blog.map(parent);
+    rows(
+        &blog.open("source.db"),
+        &format!("SELECT \"{key}\", \"{column}\" FROM \"{table}\" WHERE \"{column}\" IS NOT NULL"),
+    )
+    .into_iter()
+    .map(|r| match (&r[0], &r[1]) {
+        (Sql::Integer(k), Sql::Integer(p)) => (own[k].clone(), parents[p].clone()),
+        other => panic!("{other:?}"),
+    })
+    .collect()
+}
+
+fn final_pairs(blog: &Blog, table: &str, key: &str, column: &str) -> BTreeSet<(String, String)> {
+    rows(
+        &blog.open("final.db"),
+        &format!("SELECT \"{key}\", \"{column}\" FROM \"{table}\" WHERE \"{column}\" IS NOT NULL"),
+    )
+    .into_iter()
+    .map(|r| match (&r[0], &r[1]) {
+        (Sql::Text(k), Sql::Text(p)) => (k.clone(), p.clone()),
+        other => panic!("{other:?}"),
+    })
+    .collect()
+}
+
+#[test]
+fn self_references_many_to_many_and_unreferenced_tables_keep_their_pairs() {
+    let blog = Blog::converted(false);
+    // Self references: every parent link is the same link, through the new keys.
+    for (table, key, column) in [
+        ("content_item", "id", "parent_id"),
+        ("comment", "comment_id", "parent_comment_id"),
+    ] {
+        let expected = mapped_pairs(&blog, table, key, column, table);
+        assert!(expected.len() > 100, "{table}: {}", expected.len());
+        assert_eq!(expected, final_pairs(&blog, table, key, column), "{table}");
+    }
+    // The many-to-many table with a composite key made of two references.
+    let users = blog.map("user");
+    let groups = blog.map("user_group");
+    let expected: BTreeSet<(String, String)> = rows(
+        &blog.open("source.db"),
+        "SELECT user_id, user_group_id FROM user_mtm_user_group",
+    )
+    .into_iter()
+    .map(|r| match (&r[0], &r[1]) {
+        (Sql::Integer(u), Sql::Integer(g)) => (users[u].clone(), groups[g].clone()),
+        other => panic!("{other:?}"),
+    })
+    .collect();
+    assert_eq!(expected.len(), 100);
+    assert_eq!(
+        expected,
+        final_pairs(&blog, "user_mtm_user_group", "user_id", "user_group_id")
+    );
+    let fin = blog.open("final.db");
+    assert_eq!(
+        rows(
+            &fin,
+            "SELECT COUNT(*) FROM pragma_index_list('user_mtm_user_group') WHERE origin = 'pk'"
+        ),
+        [[Sql::Integer(1)]],
+        "the composite primary key is DB_FINAL's own"
+    );
+    // A table nothing references: new keys, same labels, in old-key order (v7 UUIDs).
+    let tags = blog.map("tag");
+    let old: Vec<i64> = vec![1, 2, 3, 5, 8, 13, 21, 34, 55, 89];
+    let mut keys: Vec<&i64> = tags.keys().collect();
+    keys.sort();
+    assert_eq!(keys, old.iter().collect::<Vec<_>>());
+    let src_labels: Vec<Sql> = rows(&blog.open("source.db"), "SELECT label FROM tag ORDER BY id")
+        .into_iter()
+        .map(|mut r| r.remove(0))
+        .collect();
+    let fin_labels: Vec<Sql> = rows(&fin, "SELECT label FROM tag ORDER BY id")
+        .into_iter()
+        .map(|mut r| r.remove(0))
+        .collect();
+    assert_eq!(src_labels, fin_labels);
+    for (old_id, new_id) in &tags {
+        let label = final_value(&blog, "tag", *old_id, "label");
+        let want = rows(
+            &blog.open("source.db"),
+            &format!("SELECT label FROM tag WHERE id = {old_id}"),
+        );
+        assert_eq!(label, want[0][0], "tag {old_id} -> {new_id}");
+    }
+}
+
+#[test]
+fn source_file_is_byte_identical_after_runs_that_succeed_and_fail() {
+    let blog = Blog::new(true);
+    let before = std::fs::read(blog.path("source.db")).unwrap();
+    blog.execute(Command::Run {
+        derive_final: false,
+    })
+    .unwrap();
+    assert_eq!(blog.report_status(), "ok");
+    assert!(before == std::fs::read(blog.path("source.db")).unwrap());
+    // A second run into the now loaded DB_FINAL fails, and still only reads SOURCE.
+    std::fs::remove_dir_all(blog.run_dir()).unwrap();
+    std::fs::remove_file(blog.path("data.db")).unwrap();
+    let err = blog
+        .execute(Command::Run {
+            derive_final: false,
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("not empty"), "{err}");
+    assert!(before == std::fs::read(blog.path("source.db")).unwrap());
+    for side in ["source.db-journal", "source.db-wal", "source.db-shm"] {
+        assert!(!blog.path(side).exists(), "{side}");
+    }
+    // SOURCE is reached read-only: an unqualified statement that SQLite resolves in the attached
+    // SOURCE (DB_DATA lacks the table) cannot change it.
+    let data = open(&DbUrl::sqlite(blog.path("scratch.db"))).unwrap();
+    data.create_database(None).unwrap();
+    let mut s = data.connect().unwrap();
+    let source = DbUrl::sqlite(blog.path("source.db"));
+    let q = data.reach(s.as_mut(), &source, "src").unwrap().unwrap();
+    assert_eq!(
+        s.query_u64(&format!("SELECT COUNT(*) FROM {q}.tag"))
+            .unwrap(),
+        10
+    );
+    assert!(s.execute("DROP TABLE IF EXISTS tag").is_err());
+    assert!(s.execute(&format!("DELETE FROM {q}.tag")).is_err());
+    drop(s);
+    assert!(before == std::fs::read(blog.path("source.db")).unwrap());
+}
+
+#[test]
+fn resumed_run_redoes_nothing_already_done_and_verifies() {
+    let blog = Blog::new(true);
+    blog.execute(Command::Convert).unwrap();
+    // A crash after unconstrain and swap committed, before the journal recorded them: resume
+    // runs them again on tables that are already done.
+    let journal = blog.open("run/journal.sqlite");
+    journal
+        .execute_batch(
+            "DELETE FROM stage WHERE name IN ('unconstrain', 'swap');
+             DELETE FROM step WHERE stage IN ('unconstrain', 'swap');",
+        )
+        .unwrap();
+    drop(journal);
+    let data_schema = || {
+        rows(
+            &blog.open("data.db"),
+            "SELECT name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite%' ORDER BY name",
+        )
+    };
+    let before = data_schema();
+    let out = blog
+        .execute_with(
+            Command::Run {
+                derive_final: false,
+            },
+            true,
+        )
+        .unwrap();
+    assert!(out.contains("status: **ok**"), "{out}");
+    assert_eq!(before, data_schema(), "nothing rebuilt twice");
+    assert_all_values_round_trip(&blog);
+}
+
+#[test]
+fn derive_final_builds_a_final_schema_that_matches_and_verifies() {
+    let blog = Blog::converted(true);
+    assert_eq!(blog.report_status(), "ok");
+    assert_all_values_round_trip(&blog);
+    // compare, run on its own, finds DB_DATA and the derived DB_FINAL equal.
+    blog.execute(Command::Compare).unwrap();
+    let fin = blog.open("final.db");
+    let key = rows(
+        &fin,
+        "SELECT type, \"notnull\", pk FROM pragma_table_info('comment') WHERE name = 'comment_id'",
+    );
+    assert_eq!(key, [[text("CHAR(32)"), Sql::Integer(1), Sql::Integer(1)]]);
+    let fks = rows(
+        &fin,
+        "SELECT \"table\", \"from\", on_delete FROM pragma_foreign_key_list('comment') ORDER BY \"from\"",
+    );
+    assert_eq!(
+        fks,
+        [
+            [
+                text("content_item"),
+                text("content_item_id"),
+                text("CASCADE")
+            ],
+            [text("comment"), text("parent_comment_id"), text("CASCADE")],
+            [text("user"), text("user_id"), text("SET NULL")],
+        ]
+    );
+    let unique = rows(
+        &fin,
+        "SELECT COUNT(*) FROM pragma_index_list('content_item_translation') WHERE origin = 'u'",
+    );
+    assert_eq!(unique, [[Sql::Integer(1)]]);
+    let indexes = rows(
+        &fin,
+        "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'comment' AND sql IS NOT NULL ORDER BY name",
+    );
+    assert_eq!(indexes.len(), 3);
+    let autoincrement = rows(
+        &fin,
+        "SELECT COUNT(*) FROM sqlite_schema WHERE sql LIKE '%AUTOINCREMENT%'",
+    );
+    assert_eq!(autoincrement, [[Sql::Integer(0)]]);
+    assert!(rows(&fin, "PRAGMA foreign_key_check").is_empty());
+    assert_eq!(rows(&fin, "PRAGMA integrity_check"), [[text("ok")]]);
+}
+
+fn verify_with_binary(blog: &Blog) -> (i32, String) {
+    let out = Process::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["verify", "--quiet", "--source"])
+        .arg(blog.url("source.db"))
+        .arg("--final")
+        .arg(blog.url("final.db"))
+        .arg("--run-dir")
+        .arg(blog.run_dir())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn verify_detects_a_value_changed_in_final() {
+    let blog = Blog::converted(false);
+    let (code, out) = verify_with_binary(&blog);
+    assert_eq!(code, 0, "{out}");
+    blog.open("final.db")
+        .execute("UPDATE tag SET label = 'rust!' WHERE label = 'rust'", [])
+        .unwrap();
+    let (code, out) = verify_with_binary(&blog);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("tag: values differ in label"), "{out}");
+    assert_eq!(blog.report_status(), "failed");
+}
+
+#[test]
+fn demo_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    std::fs::create_dir_all(&demo).unwrap();
+    std::fs::write(demo.join("keep.txt"), "not the demo's").unwrap();
+    let out = Process::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["demo", "--quiet", "--dir"])
+        .arg(&demo)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("status: **ok**"), "{stdout}");
+    assert!(stdout.contains("9 of 9 tables identical"), "{stdout}");
+    assert!(demo.join("keep.txt").exists());
+    // A second demo in the same directory starts afresh.
+    let again = Process::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["demo", "--quiet", "--dir"])
+        .arg(&demo)
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
+
+/// Row counts of every table of a file, rekey's own and the bookkeeping table left out.
+fn table_counts(conn: &Connection) -> Vec<(String, i64)> {
+    rows(
+        conn,
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite%' AND name NOT LIKE '\\_rekey\\_%' ESCAPE '\\' AND name <> 'alembic_version' ORDER BY name",
+    )
+    .into_iter()
+    .map(|r| match &r[0] {
+        Sql::Text(t) => {
+            let n = conn
+                .query_row(&format!("SELECT COUNT(*) FROM \"{t}\""), [], |r| r.get(0))
+                .unwrap();
+            (t.clone(), n)
+        }
+        other => panic!("{other:?}"),
+    })
+    .collect()
+}
+
+/// The binary is killed (SIGKILL) in `stage` after a step's work and before its journal entry,
+/// then `rekey run --resume` must end verified with exactly SOURCE's rows in DB_FINAL.
+fn kill_and_resume(stage: &str) {
+    let blog = Blog::new(true);
+    let source_before = std::fs::read(blog.path("source.db")).unwrap();
+    let args = |cmd: &mut Process| {
+        cmd.args(["run", "--quiet", "--source"])
+            .arg(blog.url("source.db"))
+            .arg("--data")
+            .arg(blog.url("data.db"))
+            .arg("--final")
+            .arg(blog.url("final.db"))
+            .arg("--run-dir")
+            .arg(blog.run_dir());
+    };
+    let mut cmd = Process::new(env!("CARGO_BIN_EXE_rekey"));
+    args(&mut cmd);
+    let mut child = cmd
+        .env("REKEY_TEST_STALL_AFTER_STEP", stage)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !blog.run_dir().join("stalled").exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("rekey ended ({status}) before stalling in {stage}");
+        }
+        assert!(started.elapsed().as_secs() < 120, "no stall in {stage}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let status: String = blog
+        .open("run/journal.sqlite")
+        .query_row("SELECT status FROM stage WHERE name = ?1", [stage], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(status, "running", "the kill landed inside {stage}");
+
+    let mut cmd = Process::new(env!("CARGO_BIN_EXE_rekey"));
+    args(&mut cmd);
+    let out = cmd.arg("--resume").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(blog.report_status(), "ok");
+    assert_eq!(
+        table_counts(&blog.open("final.db")),
+        table_counts(&blog.open("source.db"))
+    );
+    assert_all_values_round_trip(&blog);
+    assert!(source_before == std::fs::read(blog.path("source.db")).unwrap());
+    let triggers = rows(
+        &blog.open("final.db"),
+        "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'trigger'",
+    );
+    assert_eq!(triggers, [[Sql::Integer(1)]], "DB_FINAL's trigger is back");
+}
+
+#[test]
+fn sigkill_in_each_stage_then_resume_ends_verified() {
+    for stage in ["clone", "shadow", "link", "unconstrain", "swap", "load"] {
+        kill_and_resume(stage);
+    }
+}
