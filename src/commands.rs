@@ -330,24 +330,44 @@ fn check(ctx: &Context, derive_final: bool) -> Result<()> {
         let mut session = s.connect()?;
         let orphans = preflight::find_orphans(ctx, session.as_mut(), &shared.1.references)?;
         if orphans.is_empty() {
-            findings.push(preflight::Finding { ok: true, subject: "orphans".into(), detail: format!("none in {} references", shared.1.references.len()), fix: None });
+            findings.push(preflight::Finding {
+                ok: true,
+                subject: "orphans".into(),
+                detail: format!("none in {} references", shared.1.references.len()),
+                fix: None,
+            });
         }
         for o in orphans {
-            let detail = format!("{}: {} rows without a parent, e.g. {}", o.reference, o.rows, o.samples.join(", "));
+            let detail = format!(
+                "{}: {} rows without a parent, e.g. {}",
+                o.reference,
+                o.rows,
+                o.samples.join(", ")
+            );
             input_problems.push(detail.clone());
             findings.push(preflight::Finding { ok: false, subject: "orphans".into(), detail, fix: Some("fix or delete them in the snapshot, or use --orphans null for nullable columns".into()) });
         }
         if ctx.data.is_some() {
             if let Err(e) = preflight::check_data_db(ctx) {
                 input_problems.push(e.to_string());
-                findings.push(preflight::Finding { ok: false, subject: "DB_DATA".into(), detail: e.to_string(), fix: None });
+                findings.push(preflight::Finding {
+                    ok: false,
+                    subject: "DB_DATA".into(),
+                    detail: e.to_string(),
+                    fix: None,
+                });
             }
         }
     }
     if let (Some(f), false) = (&ctx.final_db, derive_final) {
         if let Err(e) = preflight::check_final_empty(f.as_ref()) {
             input_problems.push(e.to_string());
-            findings.push(preflight::Finding { ok: false, subject: "DB_FINAL".into(), detail: e.to_string(), fix: None });
+            findings.push(preflight::Finding {
+                ok: false,
+                subject: "DB_FINAL".into(),
+                detail: e.to_string(),
+                fix: None,
+            });
         }
     }
     if ctx.run.json {
@@ -357,5 +377,18 @@ fn check(ctx: &Context, derive_final: bool) -> Result<()> {
             ctx.say(&f.line());
         }
     }
-    preflight::require(&findings).map_err(|e| if input_problems.is_empty() { e } else { Error::input(crate::error::Place::stage(stages::PREFLIGHT), format!("{} problems with the databases themselves.", input_problems.len()), "See the FAIL lines above.") })
+    preflight::require(&findings).map_err(|e| {
+        if input_problems.is_empty() {
+            e
+        } else {
+            Error::input(
+                crate::error::Place::stage(stages::PREFLIGHT),
+                format!(
+                    "{} problems with the databases themselves.",
+                    input_problems.len()
+                ),
+                "See the FAIL lines above.",
+            )
+        }
+    })
 }

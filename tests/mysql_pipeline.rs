@@ -93,12 +93,13 @@ fn every_value_and_reference_round_trips_through_the_mapping() {
     let mut s = dbs.conn(&dbs.source);
     let mut f = dbs.conn(&dbs.final_db);
     let source: Vec<Row> = s.query(q).unwrap();
-    let fin: std::collections::BTreeMap<String, (String, Option<String>, Option<String>, Vec<u8>)> =
-        f.query::<Row, _>(q)
-            .unwrap()
-            .into_iter()
-            .map(|(id, item, parent, user, body)| (id, (item, parent, user, body)))
-            .collect();
+    type Linked = (String, Option<String>, Option<String>, Vec<u8>);
+    let fin: std::collections::BTreeMap<String, Linked> = f
+        .query::<Row, _>(q)
+        .unwrap()
+        .into_iter()
+        .map(|(id, item, parent, user, body)| (id, (item, parent, user, body)))
+        .collect();
     assert_eq!(source.len(), fin.len());
     let mut tricky = 0;
     for (id, item, parent, user, body) in source {
@@ -131,29 +132,11 @@ fn every_value_and_reference_round_trips_through_the_mapping() {
 
     // BLOB bytes, emoji text and doubles, compared as the server stores them.
     let q = "SELECT CAST(id AS CHAR), HEX(payload), HEX(body), CAST(score AS CHAR), CAST(price AS CHAR) FROM content_item";
-    let src: Vec<(
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )> = s.query(q).unwrap();
-    let fin: std::collections::BTreeMap<
-        String,
-        (
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        ),
-    > = f
-        .query::<(
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        ), _>(q)
+    type Opt = Option<String>;
+    type ItemRow = (String, Opt, Opt, Opt, Opt);
+    let src: Vec<ItemRow> = s.query(q).unwrap();
+    let fin: std::collections::BTreeMap<String, (Opt, Opt, Opt, Opt)> = f
+        .query::<ItemRow, _>(q)
         .unwrap()
         .into_iter()
         .map(|(a, b, c, d, e)| (a, (b, c, d, e)))

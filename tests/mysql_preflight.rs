@@ -24,16 +24,29 @@ impl Account {
     fn new(server: &str, tag: &str, grants: &[String]) -> Account {
         let name = format!("rk_{tag}_{}", std::process::id());
         let mut root = conn(server, None);
-        root.query_drop(format!("DROP USER IF EXISTS '{name}'@'%'")).unwrap();
-        root.query_drop(format!("CREATE USER '{name}'@'%' IDENTIFIED BY 'pw-{tag}-9'")).unwrap();
+        root.query_drop(format!("DROP USER IF EXISTS '{name}'@'%'"))
+            .unwrap();
+        root.query_drop(format!(
+            "CREATE USER '{name}'@'%' IDENTIFIED BY 'pw-{tag}-9'"
+        ))
+        .unwrap();
         for g in grants {
-            root.query_drop(g.replace("{user}", &format!("'{name}'@'%'"))).unwrap();
+            root.query_drop(g.replace("{user}", &format!("'{name}'@'%'")))
+                .unwrap();
         }
-        Account { server: server.to_string(), name }
+        Account {
+            server: server.to_string(),
+            name,
+        }
     }
     fn url(&self, db: &str) -> String {
         let tag = self.name.split('_').nth(1).unwrap();
-        self.server.replacen("mysql://root@", &format!("mysql://{}:pw-{tag}-9@", self.name), 1) + "/" + db
+        self.server.replacen(
+            "mysql://root@",
+            &format!("mysql://{}:pw-{tag}-9@", self.name),
+            1,
+        ) + "/"
+            + db
     }
 }
 
@@ -49,10 +62,23 @@ impl Drop for Account {
 fn check_passes_on_a_ready_environment() {
     let server = server_or_skip!();
     let dbs = Dbs::blog(&server, "checkok");
-    let out = rekey(&["check", "--source", &dbs.src_url(), "--data", &dbs.data_url(), "--final", &dbs.final_url()]);
+    let out = rekey(&[
+        "check",
+        "--source",
+        &dbs.src_url(),
+        "--data",
+        &dbs.data_url(),
+        "--final",
+        &dbs.final_url(),
+    ]);
     assert_exit(&out, 0);
     let text = stdout(&out);
-    for line in ["ok   SOURCE privileges: SELECT", "ok   DB_DATA privileges:", "ok   load path: server-side OUTFILE/INFILE", "ok   orphans: none in 12 references"] {
+    for line in [
+        "ok   SOURCE privileges: SELECT",
+        "ok   DB_DATA privileges:",
+        "ok   load path: server-side OUTFILE/INFILE",
+        "ok   orphans: none in 12 references",
+    ] {
         assert!(text.contains(line), "{line} in\n{text}");
     }
     assert!(!text.contains("FAIL"), "{text}");
@@ -62,20 +88,52 @@ fn check_passes_on_a_ready_environment() {
 fn missing_privileges_are_named_with_the_grant_that_fixes_them() {
     let server = server_or_skip!();
     let dbs = Dbs::blog(&server, "grants");
-    let acct = Account::new(&server, "grants", &[format!("GRANT SELECT ON `{}`.* TO {{user}}", dbs.source), format!("GRANT SELECT, INSERT ON `{}`.* TO {{user}}", dbs.data)]);
-    let out = rekey(&["check", "--source", &acct.url(&dbs.source), "--data", &acct.url(&dbs.data)]);
+    let acct = Account::new(
+        &server,
+        "grants",
+        &[
+            format!("GRANT SELECT ON `{}`.* TO {{user}}", dbs.source),
+            format!("GRANT SELECT, INSERT ON `{}`.* TO {{user}}", dbs.data),
+        ],
+    );
+    let out = rekey(&[
+        "check",
+        "--source",
+        &acct.url(&dbs.source),
+        "--data",
+        &acct.url(&dbs.data),
+    ]);
     assert_exit(&out, 3);
     let text = stdout(&out);
     assert!(text.contains("ok   SOURCE privileges: SELECT"), "{text}");
-    let expected = format!("GRANT UPDATE, DELETE, CREATE, DROP, ALTER, INDEX ON `{}`.* TO '{}'@'%';", dbs.data, acct.name);
+    let expected = format!(
+        "GRANT UPDATE, DELETE, CREATE, DROP, ALTER, INDEX ON `{}`.* TO '{}'@'%';",
+        dbs.data, acct.name
+    );
     assert!(text.contains(&expected), "{expected} in\n{text}");
 
     // convert refuses in preflight, before DB_DATA exists.
     let dir = dbs.run_dir();
-    let out = rekey(&["convert", "--source", &acct.url(&dbs.source), "--data", &acct.url(&dbs.data), "--run-dir", dir.to_str().unwrap(), "-q"]);
+    let out = rekey(&[
+        "convert",
+        "--source",
+        &acct.url(&dbs.source),
+        "--data",
+        &acct.url(&dbs.data),
+        "--run-dir",
+        dir.to_str().unwrap(),
+        "-q",
+    ]);
     assert_exit(&out, 3);
     assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
-    let exists: u64 = dbs.conn(&dbs.source).query_first(format!("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}'", dbs.data)).unwrap().unwrap();
+    let exists: u64 = dbs
+        .conn(&dbs.source)
+        .query_first(format!(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}'",
+            dbs.data
+        ))
+        .unwrap()
+        .unwrap();
     assert_eq!(exists, 0);
 }
 
@@ -83,7 +141,8 @@ fn add_orphans(dbs: &Dbs) {
     let mut s = dbs.conn(&dbs.source);
     s.query_drop("SET SESSION foreign_key_checks = 0").unwrap();
     // Two comments by users who no longer exist (nullable column), one translation of a missing item (NOT NULL).
-    s.query_drop("UPDATE comment SET user_id = 90001 ORDER BY comment_id LIMIT 2").unwrap();
+    s.query_drop("UPDATE comment SET user_id = 90001 ORDER BY comment_id LIMIT 2")
+        .unwrap();
 }
 
 #[test]
@@ -94,13 +153,29 @@ fn orphans_fail_the_run_with_a_listing_before_anything_is_written() {
     let out = dbs.run(&[]);
     assert_exit(&out, 2);
     let err = stderr(&out);
-    assert!(err.contains("comment.user_id -> user.id: 2 rows, e.g. 90001"), "{err}");
+    assert!(
+        err.contains("comment.user_id -> user.id: 2 rows, e.g. 90001"),
+        "{err}"
+    );
     assert!(err.contains("--orphans null"), "{err}");
-    let exists: u64 = dbs.conn(&dbs.source).query_first(format!("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}'", dbs.data)).unwrap().unwrap();
+    let exists: u64 = dbs
+        .conn(&dbs.source)
+        .query_first(format!(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}'",
+            dbs.data
+        ))
+        .unwrap()
+        .unwrap();
     assert_eq!(exists, 0, "DB_DATA was created although preflight failed");
     let out = rekey(&["check", "--source", &dbs.src_url()]);
     assert_exit(&out, 2);
-    assert!(stdout(&out).contains("FAIL orphans: comment.user_id -> user.id: 2 rows without a parent, e.g. 90001"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(
+            "FAIL orphans: comment.user_id -> user.id: 2 rows without a parent, e.g. 90001"
+        ),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -108,17 +183,27 @@ fn orphans_null_stores_null_and_lists_every_one_in_the_report() {
     let server = server_or_skip!();
     let dbs = Dbs::blog(&server, "orphnull");
     add_orphans(&dbs);
-    let null_before: u64 = dbs.conn(&dbs.source).query_first("SELECT COUNT(*) FROM comment WHERE user_id IS NULL").unwrap().unwrap();
+    let null_before: u64 = dbs
+        .conn(&dbs.source)
+        .query_first("SELECT COUNT(*) FROM comment WHERE user_id IS NULL")
+        .unwrap()
+        .unwrap();
     let out = dbs.run(&["--orphans", "null"]);
     assert_exit(&out, 0);
-    let null_after: u64 = dbs.conn(&dbs.final_db).query_first("SELECT COUNT(*) FROM comment WHERE user_id IS NULL").unwrap().unwrap();
+    let null_after: u64 = dbs
+        .conn(&dbs.final_db)
+        .query_first("SELECT COUNT(*) FROM comment WHERE user_id IS NULL")
+        .unwrap()
+        .unwrap();
     assert_eq!(null_after, null_before + 2);
     let report = report(&dbs.run_dir());
     let orphans = report["orphans_nulled"].as_array().unwrap();
     assert_eq!(orphans.len(), 1);
     assert_eq!(orphans[0]["reference"], "comment.user_id -> user.id");
     assert_eq!(orphans[0]["rows"], 2);
-    assert!(std::fs::read_to_string(dbs.run_dir().join("report.md")).unwrap().contains("Orphans stored as NULL"));
+    assert!(std::fs::read_to_string(dbs.run_dir().join("report.md"))
+        .unwrap()
+        .contains("Orphans stored as NULL"));
 }
 
 #[test]
@@ -127,8 +212,13 @@ fn orphans_in_a_not_null_column_cannot_be_nulled() {
     let dbs = Dbs::blog(&server, "orphnn");
     let mut s = dbs.conn(&dbs.source);
     s.query_drop("SET SESSION foreign_key_checks = 0").unwrap();
-    s.query_drop("UPDATE mail_message SET sender_id = 777777 ORDER BY id LIMIT 1").unwrap();
+    s.query_drop("UPDATE mail_message SET sender_id = 777777 ORDER BY id LIMIT 1")
+        .unwrap();
     let out = dbs.run(&["--orphans", "null"]);
     assert_exit(&out, 2);
-    assert!(stderr(&out).contains("mail_message.sender_id cannot hold NULL"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("mail_message.sender_id cannot hold NULL"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -201,12 +201,12 @@ pub fn assert_exit(o: &Output, code: i32) {
     );
 }
 
+/// Per table: its CREATE statement and every row's bytes.
+pub type Fingerprint = BTreeMap<String, (String, Vec<Vec<Option<Vec<u8>>>>)>;
+
 /// A fingerprint of a whole database: every table's definition and every row's bytes, in key
 /// order. Equal fingerprints mean byte-for-byte equal contents.
-pub fn fingerprint(
-    server: &str,
-    db: &str,
-) -> BTreeMap<String, (String, Vec<Vec<Option<Vec<u8>>>>)> {
+pub fn fingerprint(server: &str, db: &str) -> Fingerprint {
     let mut c = conn(server, Some(db));
     c.query_drop("SET SESSION character_set_results = binary")
         .unwrap();
