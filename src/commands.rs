@@ -326,9 +326,7 @@ fn check(ctx: &Context, derive_final: bool) -> Result<()> {
     let mut input_problems = Vec::new();
     if ctx.source.is_some() {
         let shared = stages::introspect::load(ctx)?;
-        let s = ctx.source()?;
-        let mut session = s.connect()?;
-        let orphans = preflight::find_orphans(ctx, session.as_mut(), &shared.1.references)?;
+        let orphans = preflight::find_orphans(ctx, &shared.1.references)?;
         if orphans.is_empty() {
             findings.push(preflight::Finding {
                 ok: true,

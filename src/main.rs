@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use rekey::backend::LoadChoice;
 use rekey::commands::{execute, Command, Invocation};
 use rekey::options::{
     ConversionOptions, DeclaredReference, OrphanPolicy, RunOptions, UuidFormat, UuidVersion,
@@ -116,6 +117,10 @@ struct Common {
     /// Orphan references: fail (default), or null to store NULL in nullable columns.
     #[arg(long, default_value = "fail", value_parser = ["fail", "null"])]
     orphans: String,
+    /// How the load moves rows: auto (fastest available), direct (INSERT ... SELECT on one
+    /// server), files (server-side OUTFILE/INFILE), stream (LOAD DATA LOCAL fed by rekey).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "direct", "files", "stream"])]
+    load_path: String,
     /// No progress output.
     #[arg(long, short)]
     quiet: bool,
@@ -155,6 +160,12 @@ fn invocation(command: Command, c: Common) -> Result<Invocation, Error> {
             resume: c.resume,
             dry_run: c.dry_run,
             json: c.json,
+            load_path: match c.load_path.as_str() {
+                "direct" => LoadChoice::Direct,
+                "files" => LoadChoice::Files,
+                "stream" => LoadChoice::Stream,
+                _ => LoadChoice::Auto,
+            },
         },
     })
 }

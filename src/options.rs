@@ -110,6 +110,8 @@ pub struct RunOptions {
     pub resume: bool,
     pub dry_run: bool,
     pub json: bool,
+    /// How rows travel in the load (`--load-path`).
+    pub load_path: crate::backend::LoadChoice,
 }
 
 impl Default for RunOptions {
@@ -120,6 +122,7 @@ impl Default for RunOptions {
             resume: false,
             dry_run: false,
             json: false,
+            load_path: crate::backend::LoadChoice::Auto,
         }
     }
 }

@@ -343,6 +343,8 @@ fn account_without_file_privilege_loads_through_the_client_side_stream() {
         "--run-dir",
         dir.to_str().unwrap(),
         "-q",
+        "--load-path",
+        "stream",
     ]);
     root.query_drop(format!("DROP USER IF EXISTS '{user}'@'%'"))
         .unwrap();
@@ -374,10 +376,87 @@ fn account_without_file_privilege_loads_through_the_client_side_stream() {
 }
 
 #[test]
+fn the_default_load_on_one_server_is_a_direct_insert_select() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "direct");
+    assert_exit(&dbs.run(&[]), 0);
+    let report = report(&dbs.run_dir());
+    let load = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "load")
+        .unwrap();
+    assert!(
+        load["detail"]
+            .as_str()
+            .unwrap()
+            .contains("direct INSERT ... SELECT"),
+        "{load}"
+    );
+}
+
+#[test]
+fn server_side_files_without_the_file_privilege_are_refused_with_the_grant() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "nofilegrant");
+    let user = format!("rk_nofile2_{}", std::process::id());
+    let mut root = conn(&server, None);
+    root.query_drop(format!("DROP USER IF EXISTS '{user}'@'%'"))
+        .unwrap();
+    root.query_drop(format!(
+        "CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-nofile-3'"
+    ))
+    .unwrap();
+    for db in [&dbs.source, &dbs.data, &dbs.final_db] {
+        root.query_drop(format!("GRANT ALL PRIVILEGES ON `{db}`.* TO '{user}'@'%'"))
+            .unwrap();
+    }
+    let with_user = |db: &str| {
+        server.replacen("mysql://root@", &format!("mysql://{user}:pw-nofile-3@"), 1) + "/" + db
+    };
+    let dir = dbs.run_dir();
+    let out = rekey(&[
+        "run",
+        "--source",
+        &with_user(&dbs.source),
+        "--data",
+        &with_user(&dbs.data),
+        "--final",
+        &with_user(&dbs.final_db),
+        "--run-dir",
+        dir.to_str().unwrap(),
+        "-q",
+        "--load-path",
+        "files",
+    ]);
+    root.query_drop(format!("DROP USER IF EXISTS '{user}'@'%'"))
+        .unwrap();
+    assert_exit(&out, 3);
+    assert!(
+        stderr(&out).contains(&format!("GRANT FILE ON *.* TO '{user}'@'%'")),
+        "{}",
+        stderr(&out)
+    );
+    let exists: u64 = dbs
+        .conn(&dbs.source)
+        .query_first(format!(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}'",
+            dbs.data
+        ))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        exists, 0,
+        "refused in preflight, before DB_DATA was created"
+    );
+}
+
+#[test]
 fn root_loads_through_server_side_outfile() {
     let server = server_or_skip!();
     let dbs = Dbs::blog(&server, "outfile");
-    assert_exit(&dbs.run(&[]), 0);
+    assert_exit(&dbs.run(&["--load-path", "files"]), 0);
     let report = report(&dbs.run_dir());
     let load = report["stages"]
         .as_array()

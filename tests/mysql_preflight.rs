@@ -76,7 +76,7 @@ fn check_passes_on_a_ready_environment() {
     for line in [
         "ok   SOURCE privileges: SELECT",
         "ok   DB_DATA privileges:",
-        "ok   load path: server-side OUTFILE/INFILE",
+        "ok   load path: direct INSERT ... SELECT",
         "ok   orphans: none in 12 references",
     ] {
         assert!(text.contains(line), "{line} in\n{text}");

@@ -129,6 +129,11 @@ pub trait Dialect: Send + Sync {
         Vec::new()
     }
 
+    /// Removes every row of a table (quoted) quickly; MySQL's TRUNCATE recreates it.
+    fn empty_table_sql(&self, table: &str) -> String {
+        format!("DELETE FROM {table}")
+    }
+
     /// Whether a cloned table keeps its foreign keys (MySQL's CREATE TABLE ... LIKE drops them).
     fn clone_keeps_foreign_keys(&self) -> bool {
         true
@@ -236,8 +241,8 @@ pub trait Backend: Send + Sync {
         alias: &str,
     ) -> Result<Option<String>>;
     /// Statements that create `table` (as described in the source reached under `from`) in this
-    /// database and copy its rows.
-    fn clone_table_sql(&self, from: &str, table: &Table) -> Vec<String>;
+    /// database, without rows: swap fills it once, with its new keys.
+    fn create_table_sql(&self, from: &str, table: &Table) -> Vec<String>;
     /// Statements that drop constraints and indexes from a table of DB_DATA.
     fn unconstrain_sql(&self, table: &Table, what: &Unconstrain) -> Vec<String>;
     /// Statements that swap shadow columns into place and drop `drop` columns, in one table whose
@@ -270,8 +275,14 @@ pub trait Backend: Send + Sync {
         self.connect()
     }
 
-    /// How this database (as DB_FINAL) would receive rows from `data`, or what to change so it can.
-    fn load_path(&self, _session: &mut dyn Session, _data: &DbUrl) -> Result<LoadPath> {
+    /// How this database (as DB_FINAL) would receive rows from `data` given the user's choice,
+    /// or what to change so it can.
+    fn load_path(
+        &self,
+        _session: &mut dyn Session,
+        _data: &DbUrl,
+        _choice: LoadChoice,
+    ) -> Result<LoadPath> {
         Ok(LoadPath::Direct)
     }
 
@@ -301,6 +312,16 @@ pub trait Backend: Send + Sync {
     }
 }
 
+/// The load path the user asks for (`--load-path`); `Auto` takes the fastest one available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadChoice {
+    #[default]
+    Auto,
+    Direct,
+    Files,
+    Stream,
+}
+
 /// The way rows reach DB_FINAL in the load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoadPath {
@@ -308,7 +329,7 @@ pub enum LoadPath {
     ServerFiles(String),
     /// Rows streamed through rekey (MySQL LOAD DATA LOCAL INFILE).
     ClientStream,
-    /// One statement reads DB_DATA directly (SQLite ATTACH).
+    /// One INSERT ... SELECT reads DB_DATA directly (same MySQL server, or SQLite ATTACH).
     Direct,
     /// No way is open; the text says what to change.
     Unavailable(String),
@@ -339,8 +360,8 @@ pub struct LoadJob<'a> {
     pub columns: &'a [String],
     /// The same columns as DB_FINAL describes them (types decide how values travel).
     pub models: &'a [Column],
-    /// Server-side export directory to use, when the server allows it for both databases.
-    pub outfile_dir: Option<&'a str>,
+    /// How the rows travel (chosen once per load by `Backend::load_path`).
+    pub path: &'a LoadPath,
     /// A name unique to this run and attempt, for export files.
     pub file_tag: &'a str,
     /// The comment that tags this run's statements (see `Context::marker`).

@@ -1,4 +1,5 @@
-//! Stage 3: copy SOURCE's tables and rows into a new DB_DATA (no views, triggers or routines).
+//! Stage 3: create DB_DATA and SOURCE's tables in it (no views, triggers or routines). The rows
+//! follow in swap, in one INSERT ... SELECT per table that writes each row once with its new keys.
 //! SOURCE is only ever read.
 
 use super::preflight::RUN_MARKER;
@@ -65,16 +66,15 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         .iter()
         .filter(|t| !is_internal(&t.name))
         .collect();
-    let rows = ctx.steps(
+    ctx.steps(
         super::CLONE,
         &tables,
         |t| t.name.clone(),
         d.parallel_writes(),
         |t| {
-            let bar = ctx.progress.table("clone", &t.name, t.estimated_rows);
-            // A table left half-copied by an interrupted run is copied again from scratch. The
-            // drop runs before SOURCE is reachable: SQLite resolves an unqualified name that
-            // DB_DATA lacks in the attached SOURCE.
+            // A table left by an interrupted run is created again. The drop runs before SOURCE is
+            // reachable: SQLite resolves an unqualified name that DB_DATA lacks in the attached
+            // SOURCE.
             let mut plain = ctx.writer(data.as_ref())?;
             ctx.exec(
                 &mut plain,
@@ -87,16 +87,16 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 let (s, q) = reach(data.as_ref(), source.as_ref(), SOURCE_ALIAS, super::CLONE)?;
                 (Some(s), q)
             };
-            let mut rows = 0;
-            for sql in data.clone_table_sql(&from, t) {
-                // Only the copy changes rows; CREATE statements add nothing.
-                rows += ctx.exec(&mut s, &sql)?;
+            for sql in data.create_table_sql(&from, t) {
+                ctx.exec(&mut s, &sql)?;
             }
-            bar.finish(rows);
-            Ok(rows)
+            Ok(0)
         },
     )?;
-    Ok(Outcome { rows, detail: None })
+    Ok(Outcome {
+        rows: 0,
+        detail: Some(format!("{} tables created", tables.len())),
+    })
 }
 
 /// Runs a statement on the server of `b` without a database selected (CREATE DATABASE).

@@ -21,7 +21,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let mut fs = fin.connect()?;
     let d = fin.dialect();
 
-    let load_path = fin.load_path(fs.as_mut(), data.url())?;
+    let load_path = fin.load_path(fs.as_mut(), data.url(), ctx.run.load_path)?;
     if let LoadPath::Unavailable(fix) = &load_path {
         return Err(Error::env(
             Place::stage(super::LOAD),
@@ -29,10 +29,6 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             fix.clone(),
         ));
     }
-    let outfile_dir = match &load_path {
-        LoadPath::ServerFiles(dir) => Some(dir.clone()),
-        _ => None,
-    };
     let path = load_path.describe();
 
     // Triggers go before the first row and come back after the last; the journal keeps their
@@ -129,7 +125,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 table: t,
                 columns: &columns,
                 models,
-                outfile_dir: outfile_dir.as_deref(),
+                path: &load_path,
                 file_tag: &tag,
                 marker: &marker,
                 progress: &set,

@@ -16,11 +16,9 @@ pub mod verify;
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
-
-use rayon::prelude::*;
 
 use crate::backend::{Backend, Session};
 use crate::error::{Error, Place, Result};
@@ -237,35 +235,69 @@ impl Context {
             }
             Ok(rows)
         };
-        if parallel && self.run.jobs > 1 && !self.run.dry_run {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(self.run.jobs)
-                .build()
-                .map_err(|e| {
-                    Error::env(
-                        Place::stage(stage),
-                        format!("cannot start worker threads: {e}."),
-                        "Lower --jobs.",
-                    )
-                })?;
-            let results: Vec<Result<u64>> = pool.install(|| items.par_iter().map(one).collect());
-            let mut total = 0;
-            let mut first_error = None;
-            for r in results {
-                match r {
-                    Ok(n) => total += n,
-                    Err(e) if first_error.is_none() => first_error = Some(e),
-                    Err(_) => {}
+        let jobs = if parallel && !self.run.dry_run {
+            self.run.jobs
+        } else {
+            1
+        };
+        Ok(greedy(jobs, items, one)?.into_iter().sum())
+    }
+}
+
+/// Runs `f` on every item with `jobs` workers, each taking the next item in the caller's order
+/// (callers put the largest tables first): greedy scheduling keeps the workers busy together,
+/// where splitting the list in halves would queue the big tables behind each other on one worker.
+/// Stops handing out items after the first error, which it returns.
+pub fn greedy<T: Sync, R: Send>(
+    jobs: usize,
+    items: &[T],
+    f: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    if jobs <= 1 || items.len() <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.min(items.len()))
+        .build()
+        .map_err(|e| {
+            Error::env(
+                Place::default(),
+                format!("cannot start worker threads: {e}."),
+                "Lower --jobs.",
+            )
+        })?;
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    pool.broadcast(|_| loop {
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        if i >= items.len() || failed.load(Ordering::SeqCst) {
+            break;
+        }
+        match f(&items[i]) {
+            Ok(r) => {
+                if let Ok(mut all) = results.lock() {
+                    all[i] = Some(r);
                 }
             }
-            match first_error {
-                Some(e) => Err(e),
-                None => Ok(total),
+            Err(e) => {
+                failed.store(true, Ordering::SeqCst);
+                if let Ok(mut slot) = first_error.lock() {
+                    slot.get_or_insert(e);
+                }
             }
-        } else {
-            items.iter().map(one).sum()
         }
+    });
+    if let Some(e) = first_error.into_inner().ok().flatten() {
+        return Err(e);
     }
+    Ok(results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 /// `_rekey_map_<table>`, shortened with a hash when the engine's 64-character limit needs it.

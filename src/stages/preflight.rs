@@ -2,7 +2,7 @@
 //! SOURCE, an existing DB_DATA from another run, a non-empty DB_FINAL, server versions.
 
 use super::{Context, Outcome};
-use crate::backend::{Backend, LoadPath, Session};
+use crate::backend::{Backend, LoadPath};
 use crate::error::{Error, Place, Result};
 use crate::model::{is_bookkeeping, is_internal, Schema};
 use crate::options::OrphanPolicy;
@@ -130,7 +130,7 @@ pub fn environment(ctx: &Context, derive: bool) -> Result<Vec<Finding>> {
     }
     if let (Some(d), Some(f)) = (&ctx.data, &ctx.final_db) {
         let mut s = f.connect_server()?;
-        match f.load_path(s.as_mut(), d.url())? {
+        match f.load_path(s.as_mut(), d.url(), ctx.run.load_path)? {
             LoadPath::Unavailable(fix) => out.push(Finding::fail(
                 "load path",
                 "DB_FINAL cannot receive rows by any bulk path",
@@ -218,9 +218,7 @@ pub fn require(findings: &[Finding]) -> Result<()> {
 pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
     let (_, plan) = &*shared;
-    let source = ctx.source()?;
-    let mut session = source.connect()?;
-    let orphans = find_orphans(ctx, session.as_mut(), &plan.references)?;
+    let orphans = find_orphans(ctx, &plan.references)?;
     let mut detail = Vec::new();
     if !orphans.is_empty() {
         let listing: Vec<String> = orphans
@@ -280,29 +278,37 @@ pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome
     })
 }
 
-/// Counts, per reference, the non-NULL values that have no parent row in SOURCE.
-pub fn find_orphans(
-    ctx: &Context,
-    session: &mut dyn Session,
-    refs: &[Reference],
-) -> Result<Vec<Orphans>> {
-    let d = ctx.source()?.dialect();
-    let mut out = Vec::new();
-    for r in refs {
+/// Counts, per reference, the non-NULL values that have no parent row in SOURCE. One query per
+/// reference (it reads the referencing column's index, not the table), references in parallel.
+pub fn find_orphans(ctx: &Context, refs: &[Reference]) -> Result<Vec<Orphans>> {
+    let source = ctx.source()?;
+    let d = source.dialect();
+    let mut ordered: Vec<&Reference> = refs.iter().collect();
+    if let Some(shared) = ctx.source_schema.get() {
+        ordered.sort_by_key(|r| {
+            std::cmp::Reverse(
+                shared
+                    .0
+                    .table(&r.table)
+                    .map(|t| t.estimated_rows)
+                    .unwrap_or(0),
+            )
+        });
+    }
+    let found = super::greedy(ctx.run.jobs, &ordered, |r| {
         let from = format!(
-            "FROM {} c LEFT JOIN {} p ON p.{} = c.{} WHERE c.{} IS NOT NULL AND p.{} IS NULL",
+            "FROM {} c LEFT JOIN {} p ON p.{key} = c.{col} WHERE c.{col} IS NOT NULL AND p.{key} IS NULL",
             d.q(&r.table),
             d.q(&r.ref_table),
-            d.q(&r.ref_column),
-            d.q(&r.column),
-            d.q(&r.column),
-            d.q(&r.ref_column)
+            col = d.q(&r.column),
+            key = d.q(&r.ref_column),
         );
-        let count = session.query_u64(&format!("SELECT COUNT(*) {from}"))?;
+        let mut s = source.connect()?;
+        let count = s.query_u64(&format!("SELECT COUNT(*) {from}"))?;
         if count == 0 {
-            continue;
+            return Ok(None);
         }
-        let samples = session
+        let samples = s
             .query_all(&format!(
                 "SELECT DISTINCT c.{} {from} ORDER BY 1 LIMIT 5",
                 d.q(&r.column)
@@ -310,13 +316,16 @@ pub fn find_orphans(
             .iter()
             .filter_map(|row| row.first().and_then(|v| v.as_string()))
             .collect();
-        out.push(Orphans {
+        Ok(Some(Orphans {
             reference: r.label(),
             rows: count,
             samples,
-        });
-    }
-    Ok(out)
+        }))
+    })?;
+    // Reported in the plan's order, whatever order the workers finished in.
+    let mut all: Vec<Orphans> = found.into_iter().flatten().collect();
+    all.sort_by_key(|o| refs.iter().position(|r| r.label() == o.reference));
+    Ok(all)
 }
 
 /// DB_DATA must not exist, or must be the one this run (being resumed) built.

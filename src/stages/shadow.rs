@@ -1,6 +1,7 @@
-//! Stage 4: give each converted table its new keys: a mapping table `_rekey_map_<table>` (old key,
-//! UUID) and `map/<table>.csv` in the run directory, then `<pk>_ipk_copy` (the old key) and
-//! `<pk>_upk_copy` (the UUID) on every row.
+//! Stage 4: give each converted table its new keys: one UUID per SOURCE row, in old-key order, into
+//! a mapping table `_rekey_map_<table>` (old key, UUID) and `map/<table>.csv` in the run directory;
+//! and the shadow columns `<pk>_ipk_copy` (old key) and `<pk>_upk_copy` (UUID) on the table. Rows
+//! get their values through the mapping table when swap fills the table: each row is written once.
 
 use std::path::Path;
 
@@ -12,17 +13,25 @@ use crate::plan::Converted;
 use crate::uuidgen::{to_text, UuidGen};
 
 /// Keys read per round trip while generating UUIDs: bounds memory whatever the table size.
-const KEY_BATCH: usize = 20_000;
+const KEY_BATCH: usize = 50_000;
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
-    let (_, plan) = &*shared;
+    let (schema, plan) = &*shared;
     let data = ctx.data()?;
     let current = super::unconstrain::describe_data(ctx)?;
     let ordered = plan.converted_in_follow_order();
     // Tables with fresh keys are independent; one-to-one tables need their parent's map first.
     let (fresh, following): (Vec<&Converted>, Vec<&Converted>) =
         ordered.into_iter().partition(|c| c.follows.is_none());
+    let size = |c: &Converted| {
+        schema
+            .table(&c.table)
+            .map(|t| t.estimated_rows)
+            .unwrap_or(0)
+    };
+    let mut fresh = fresh;
+    fresh.sort_by_key(|c| std::cmp::Reverse(size(c)));
     let parallel = data.dialect().parallel_writes();
     let step = |c: &&Converted| -> Result<u64> {
         let table = current.table(&c.table).cloned().unwrap_or_default();
@@ -40,7 +49,18 @@ fn shadow_table(ctx: &Context, c: &Converted, current: &Table) -> Result<u64> {
     let map = d.q(&map_table_name(&c.table));
     let table = d.q(&c.table);
     let key = d.q(&c.column);
-    let mut session = ctx.writer(data.as_ref())?;
+    // The keys come from SOURCE; the mapping table goes into DB_DATA.
+    let (mut session, from) = if ctx.run.dry_run {
+        (None, d.q(&ctx.source()?.url().database))
+    } else {
+        let (s, q) = super::clone::reach(
+            data.as_ref(),
+            ctx.source()?.as_ref(),
+            super::clone::SOURCE_ALIAS,
+            super::SHADOW,
+        )?;
+        (Some(s), q)
+    };
     ctx.exec(&mut session, &format!("DROP TABLE IF EXISTS {map}"))?;
     ctx.exec(
         &mut session,
@@ -60,12 +80,12 @@ fn shadow_table(ctx: &Context, c: &Converted, current: &Table) -> Result<u64> {
         (Some(parent), Some(s)) => {
             let pmap = d.q(&map_table_name(parent));
             let n = s.execute(&format!(
-                "INSERT INTO {map} (old_id, new_id) SELECT t.{key}, p.new_id FROM {table} t JOIN {pmap} p ON p.old_id = t.{key}"
+                "INSERT INTO {map} (old_id, new_id) SELECT t.{key}, p.new_id FROM {from}.{table} t JOIN {pmap} p ON p.old_id = t.{key}"
             ))?;
             write_map_file(ctx, s, d, &map, &c.table)?;
             n
         }
-        (None, Some(s)) => generate(ctx, s, d, c, &map, &bar)?,
+        (None, Some(s)) => generate(ctx, s, d, c, &from, &map, &bar)?,
     };
     for (col, ty) in [
         (ipk(&c.column), d.map_key_type(&c.column_type)),
@@ -82,17 +102,6 @@ fn shadow_table(ctx: &Context, c: &Converted, current: &Table) -> Result<u64> {
             )?;
         }
     }
-    let sql = d.update_join(
-        &table,
-        &map,
-        "m",
-        &format!("m.old_id = {table}.{key}"),
-        &[
-            (d.q(&ipk(&c.column)), format!("{table}.{key}")),
-            (d.q(&upk(&c.column)), "m.new_id".into()),
-        ],
-    );
-    ctx.exec(&mut session, &sql)?;
     bar.finish(rows);
     Ok(rows)
 }
@@ -104,13 +113,14 @@ fn generate(
     s: &mut dyn Session,
     d: &dyn Dialect,
     c: &Converted,
+    from: &str,
     map: &str,
     bar: &crate::progress::TableProgress,
 ) -> Result<u64> {
     let mut generator = UuidGen::new(ctx.seed, &c.table, ctx.conversion.uuid_version, ctx.base_ms);
     let (path, part) = map_paths(ctx, &c.table);
     let mut csv = csv_writer(&part)?;
-    let table = d.q(&c.table);
+    let table = format!("{from}.{}", d.q(&c.table));
     let key = d.q(&c.column);
     let mut last: Option<String> = None;
     let mut total = 0u64;

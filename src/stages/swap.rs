@@ -1,52 +1,124 @@
 //! Stage 7: the shadow UUID columns take the names and positions of the integer key columns, which
-//! are dropped with the temporary `<pk>_ipk_copy`. DB_DATA then holds all data in the right columns.
+//! are dropped with the temporary `<pk>_ipk_copy`; then each table is filled in one INSERT ...
+//! SELECT from SOURCE joined to the mapping tables, writing every row once. DB_DATA then holds all
+//! data in the right columns.
 
-use super::{ipk, ufk, upk, Context, Outcome};
+use super::{ipk, map_table_name, ufk, upk, Context, Outcome};
 use crate::backend::Swap;
 use crate::error::Result;
+use crate::model::{is_internal, Table};
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
-    let (source_schema, plan) = &*shared;
+    let (source_schema, _) = &*shared;
     let data = ctx.data()?;
+    let source = ctx.source()?;
     let d = data.dialect();
     let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
     let current = super::unconstrain::describe_data(ctx)?;
-    let mut tables: Vec<String> = plan.converted.iter().map(|c| c.table.clone()).collect();
-    for r in &plan.references {
-        if !tables.contains(&r.table) {
-            tables.push(r.table.clone());
-        }
-    }
-    tables.sort();
+    let mut tables: Vec<&Table> = source_schema
+        .tables
+        .iter()
+        .filter(|t| !is_internal(&t.name))
+        .collect();
+    // Largest first, so parallel jobs finish together.
+    tables.sort_by_key(|t| std::cmp::Reverse(t.estimated_rows));
     let rows = ctx.steps(
         super::SWAP,
         &tables,
-        |t| t.clone(),
+        |t| t.name.clone(),
         d.parallel_writes(),
         |t| {
-            let (swaps, drop) = swaps_for(ctx, t, &uuid_type)?;
-            let shape = match current.table(t) {
+            let (swaps, drop) = swaps_for(ctx, &t.name, &uuid_type)?;
+            let shape = match current.table(&t.name) {
                 Some(shape) => shape.clone(),
                 // Dry run: DB_DATA does not exist; swap what shadow and link would have added.
-                None => with_shadows(
-                    source_schema.table(t).cloned().unwrap_or_default(),
-                    &swaps,
-                    &drop,
-                ),
+                None => with_shadows((*t).clone(), &swaps, &drop),
             };
-            let mut s = ctx.writer(data.as_ref())?;
+            let (mut s, from) = if ctx.run.dry_run {
+                (None, d.q(&source.url().database))
+            } else {
+                let (s, q) = super::clone::reach(
+                    data.as_ref(),
+                    source.as_ref(),
+                    super::clone::SOURCE_ALIAS,
+                    super::SWAP,
+                )?;
+                (Some(s), q)
+            };
             for sql in data.swap_sql(&shape, &swaps, &drop) {
                 ctx.exec(&mut s, &sql)?;
             }
-            Ok(0)
+            let bar = ctx.progress.table("swap", &t.name, t.estimated_rows);
+            if let Some(session) = s.as_deref_mut() {
+                for sql in d.bulk_session() {
+                    session.execute(&sql)?;
+                }
+                // A table half-filled by an interrupted run is filled again from empty.
+                let table = d.q(&t.name);
+                if !session
+                    .query_all(&format!("SELECT 1 FROM {table} LIMIT 1"))?
+                    .is_empty()
+                {
+                    session.execute(&d.empty_table_sql(&table))?;
+                }
+            }
+            let rows = ctx.exec(&mut s, &fill_sql(ctx, t, &from)?)?;
+            bar.finish(rows);
+            Ok(rows)
         },
     )?;
-    let _ = plan;
     Ok(Outcome {
         rows,
-        detail: Some(format!("{} tables swapped", tables.len())),
+        detail: Some(format!("{} tables swapped and filled", tables.len())),
     })
+}
+
+/// The one statement that writes a table's rows into DB_DATA: SOURCE's rows, the key through the
+/// table's own mapping and every reference through its parent's (a LEFT JOIN, so NULL stays NULL),
+/// in old-key order so the new keys arrive in ascending order.
+fn fill_sql(ctx: &Context, t: &Table, from: &str) -> Result<String> {
+    let (_, plan) = &*ctx.plan()?;
+    let d = ctx.data()?.dialect();
+    let own = plan.converted(&t.name);
+    let refs: Vec<&crate::plan::Reference> = plan.references_from(&t.name).collect();
+    let mut columns = Vec::new();
+    let mut exprs = Vec::new();
+    let mut joins = Vec::new();
+    if let Some(c) = own {
+        joins.push(format!(
+            " JOIN {} m ON m.old_id = s.{}",
+            d.q(&map_table_name(&t.name)),
+            d.q(&c.column)
+        ));
+    }
+    for (i, c) in t.writable_columns().enumerate() {
+        columns.push(d.q(&c.name));
+        if own.is_some_and(|o| o.column == c.name) {
+            exprs.push("m.new_id".to_string());
+        } else if let Some(r) = refs.iter().find(|r| r.column == c.name) {
+            let alias = format!("p{i}");
+            joins.push(format!(
+                " LEFT JOIN {} {alias} ON {alias}.old_id = s.{}",
+                d.q(&map_table_name(&r.ref_table)),
+                d.q(&c.name)
+            ));
+            exprs.push(format!("{alias}.new_id"));
+        } else {
+            exprs.push(format!("s.{}", d.q(&c.name)));
+        }
+    }
+    let order = own
+        .map(|c| format!(" ORDER BY s.{}", d.q(&c.column)))
+        .unwrap_or_default();
+    Ok(format!(
+        "INSERT INTO {} ({}) SELECT {} FROM {from}.{} s{}{order}",
+        d.q(&t.name),
+        columns.join(", "),
+        exprs.join(", "),
+        d.q(&t.name),
+        joins.concat()
+    ))
 }
 
 /// The swaps of one table: its own key (`<pk>_upk_copy`) and its references (`<col>_ufk_copy`).

@@ -1,5 +1,6 @@
-//! Stage 6: drop, in DB_DATA, the foreign keys, and the primary keys and indexes that include
-//! converted columns, so the integer columns can go.
+//! Stage 6: drop, in DB_DATA, every foreign key, primary key and index, so the integer key columns
+//! can go and the table is filled without maintaining any index (DB_DATA is a staging copy; DB_FINAL
+//! has the constraints).
 
 use super::{Context, Outcome};
 use crate::backend::Unconstrain;
@@ -28,7 +29,7 @@ pub fn data_or_predicted(ctx: &Context) -> Result<Schema> {
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
-    let (source_schema, plan) = &*shared;
+    let (source_schema, _) = &*shared;
     let data = ctx.data()?;
     let mut current = describe_data(ctx)?;
     if ctx.run.dry_run && current.tables.is_empty() {
@@ -45,21 +46,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         .iter()
         .filter(|t| !is_internal(&t.name))
         .map(|t| {
-            let converted: Vec<String> = plan
-                .uuid_columns(&t.name)
-                .into_iter()
-                .map(|(c, _)| c)
-                .collect();
-            let touches = |cols: &[String]| cols.iter().any(|c| converted.contains(c));
+            // DB_DATA holds no keys at all: the integer key columns can go, and swap's single
+            // INSERT per table maintains no index.
             let what = Unconstrain {
                 foreign_keys: t.foreign_keys.iter().map(|f| f.name.clone()).collect(),
-                primary_key: touches(&t.primary_key),
-                indexes: t
-                    .indexes
-                    .iter()
-                    .filter(|i| touches(&i.columns))
-                    .map(|i| i.name.clone())
-                    .collect(),
+                primary_key: !t.primary_key.is_empty(),
+                indexes: t.indexes.iter().map(|i| i.name.clone()).collect(),
             };
             (t.clone(), what)
         })

@@ -10,7 +10,8 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, LocalInfileHandler, OptsBuilder};
 
 use super::{
-    Backend, Dialect, Footprint, LoadJob, LoadPath, ServerInfo, Session, Swap, Unconstrain, Value,
+    Backend, Dialect, Footprint, LoadChoice, LoadJob, LoadPath, ServerInfo, Session, Swap,
+    Unconstrain, Value,
 };
 use crate::error::{Error, Place, Result};
 use crate::ident::QuoteStyle;
@@ -30,6 +31,10 @@ const BULK_SESSION_SQL: &str = include_str!("bulk_session.sql");
 const PARTITIONS_SQL: &str = include_str!("partitions.sql");
 const PRIVILEGES_SQL: &str = include_str!("privileges.sql");
 const SIZE_SQL: &str = include_str!("size.sql");
+
+/// The text format of every export and LOAD DATA: raw bytes, tab-separated, backslash escapes.
+const LOAD_FORMAT: &str =
+    "CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'";
 
 /// Rows per multi-row INSERT in `insert_rows`: large enough to amortise round trips, small enough
 /// to stay far below max_allowed_packet with CHAR(36) keys.
@@ -96,6 +101,9 @@ impl Dialect for MysqlDialect {
     }
     fn clone_keeps_foreign_keys(&self) -> bool {
         false
+    }
+    fn empty_table_sql(&self, table: &str) -> String {
+        format!("TRUNCATE TABLE {table}")
     }
     fn checked_session(&self) -> Vec<String> {
         vec!["SET SESSION foreign_key_checks = 1".into()]
@@ -186,9 +194,7 @@ impl MysqlBackend {
     }
 
     fn server_session(&self) -> Result<MysqlSession> {
-        Ok(MysqlSession {
-            conn: self.raw_connect(false)?,
-        })
+        Ok(MysqlSession::new(self.raw_connect(false)?))
     }
 
     fn schema_literal(&self) -> String {
@@ -287,6 +293,61 @@ fn sql_literal(v: &Value) -> String {
 
 pub struct MysqlSession {
     conn: Conn,
+    /// Whether LOAD DATA LOCAL works on this server (unknown until first tried).
+    local_infile: Option<bool>,
+}
+
+impl MysqlSession {
+    fn new(conn: Conn) -> Self {
+        MysqlSession {
+            conn,
+            local_infile: None,
+        }
+    }
+
+    /// Loads rows through LOAD DATA LOCAL INFILE from memory; `Ok(None)` when the server refuses
+    /// LOCAL (then the caller inserts them with plain INSERTs).
+    fn load_local(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        rows: &[Vec<Value>],
+    ) -> Result<Option<u64>> {
+        let mut buf = Vec::with_capacity(rows.len() * 64);
+        for row in rows {
+            write_load_data_row(&mut buf, row).map_err(|e| {
+                Error::env(
+                    Place::default(),
+                    format!("could not encode rows: {e}."),
+                    "Report this as a bug.",
+                )
+            })?;
+        }
+        self.conn
+            .set_local_infile_handler(Some(LocalInfileHandler::new(move |_, w| w.write_all(&buf))));
+        // Text values are text (a UUID column parses them only from a text character set);
+        // byte values must not be converted.
+        let charset = if rows.iter().flatten().any(|v| matches!(v, Value::Blob(_))) {
+            "binary"
+        } else {
+            "utf8mb4"
+        };
+        let format = LOAD_FORMAT.replacen("binary", charset, 1);
+        let sql = format!(
+            "LOAD DATA LOCAL INFILE 'rekey-rows' INTO TABLE {table} {format} ({})",
+            DIALECT.column_list(columns)
+        );
+        let result = self.conn.query_iter(&sql).map(|r| r.affected_rows());
+        self.conn.set_local_infile_handler(None);
+        match result {
+            Ok(n) => {
+                check_warnings(self, table)?;
+                Ok(Some(n))
+            }
+            Err(mysql::Error::MySqlError(me)) if matches!(me.code, 1148 | 3948 | 4166) => Ok(None),
+            Err(e) => Err(sql_error(e, &sql)),
+        }
+    }
 }
 
 impl Session for MysqlSession {
@@ -315,28 +376,33 @@ impl Session for MysqlSession {
         columns: &[String],
         rows: &mut dyn Iterator<Item = Result<Vec<Value>>>,
     ) -> Result<u64> {
+        // Callers pass one bounded batch at a time (shadow: one keyset page).
+        let rows: Vec<Vec<Value>> = rows.collect::<Result<_>>()?;
+        if self.local_infile != Some(false) {
+            match self.load_local(table, columns, &rows)? {
+                Some(n) => {
+                    self.local_infile = Some(true);
+                    return Ok(n);
+                }
+                None => self.local_infile = Some(false),
+            }
+        }
         let head = format!(
             "INSERT INTO {table} ({}) VALUES ",
             DIALECT.column_list(columns)
         );
         let mut total = 0u64;
-        let mut sql = String::new();
-        let mut in_batch = 0usize;
-        for row in rows {
-            let row = row?;
-            sql.push_str(if in_batch == 0 { &head } else { "," });
-            sql.push('(');
-            sql.push_str(&row.iter().map(sql_literal).collect::<Vec<_>>().join(","));
-            sql.push(')');
-            in_batch += 1;
-            if in_batch == INSERT_BATCH {
-                total += self.execute(&sql)?;
-                sql.clear();
-                in_batch = 0;
-            }
-        }
-        if in_batch > 0 {
-            total += self.execute(&sql)?;
+        for batch in rows.chunks(INSERT_BATCH) {
+            let values: Vec<String> = batch
+                .iter()
+                .map(|row| {
+                    format!(
+                        "({})",
+                        row.iter().map(sql_literal).collect::<Vec<_>>().join(",")
+                    )
+                })
+                .collect();
+            total += self.execute(&format!("{head}{}", values.join(",")))?;
         }
         Ok(total)
     }
@@ -360,9 +426,7 @@ impl Backend for MysqlBackend {
     }
 
     fn connect(&self) -> Result<Box<dyn Session>> {
-        Ok(Box::new(MysqlSession {
-            conn: self.raw_connect(true)?,
-        }))
+        Ok(Box::new(MysqlSession::new(self.raw_connect(true)?)))
     }
 
     fn database_exists(&self) -> Result<bool> {
@@ -545,14 +609,9 @@ impl Backend for MysqlBackend {
             .then(|| DIALECT.q(&other.database)))
     }
 
-    fn clone_table_sql(&self, from: &str, table: &Table) -> Vec<String> {
-        let cols: Vec<String> = table.writable_columns().map(|c| c.name.clone()).collect();
-        let list = DIALECT.column_list(&cols);
+    fn create_table_sql(&self, from: &str, table: &Table) -> Vec<String> {
         let name = DIALECT.q(&table.name);
-        vec![
-            format!("CREATE TABLE {name} LIKE {from}.{name}"),
-            format!("INSERT INTO {name} ({list}) SELECT {list} FROM {from}.{name}"),
-        ]
+        vec![format!("CREATE TABLE {name} LIKE {from}.{name}")]
     }
 
     fn unconstrain_sql(&self, table: &Table, what: &Unconstrain) -> Vec<String> {
@@ -732,17 +791,24 @@ impl Backend for MysqlBackend {
     }
 
     fn load_table(&self, data: &dyn Backend, job: &LoadJob<'_>) -> Result<u64> {
-        let mut fin = MysqlSession {
-            conn: self.raw_connect(true)?,
-        };
+        let mut fin = MysqlSession::new(self.raw_connect(true)?);
         for s in DIALECT.bulk_session() {
             fin.execute(&s)?;
         }
         let (select, targets) = transfer_lists(job.models);
         let table = DIALECT.q(job.table);
         let data_db = DIALECT.q(&data.url().database);
-        let format = "CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'";
-        if let Some(dir) = job.outfile_dir {
+        let format = LOAD_FORMAT;
+        if *job.path == LoadPath::Direct {
+            let columns = DIALECT.column_list(job.columns);
+            let loaded = fin.execute(&format!(
+                "{}INSERT INTO {table} ({columns}) SELECT {columns} FROM {data_db}.{table}",
+                job.marker
+            ))?;
+            (job.progress)(loaded);
+            return Ok(loaded);
+        }
+        if let LoadPath::ServerFiles(dir) = job.path {
             let path = format!("{}/rekey-{}.tsv", dir.trim_end_matches('/'), job.file_tag);
             let _ = std::fs::remove_file(&path);
             fin.execute(&format!(
@@ -762,9 +828,8 @@ impl Backend for MysqlBackend {
             return Ok(loaded);
         }
         // Client-side: stream DB_DATA's rows into LOAD DATA LOCAL, no temporary file.
-        let mut source = MysqlSession {
-            conn: MysqlBackend::new(data.url().clone()).raw_connect(true)?,
-        };
+        let mut source =
+            MysqlSession::new(MysqlBackend::new(data.url().clone()).raw_connect(true)?);
         let select = format!("SELECT {select} FROM {table}");
         let counter = Arc::new(AtomicU64::new(0));
         let stream_error: Arc<std::sync::Mutex<Option<Error>>> = Arc::default();
@@ -841,23 +906,45 @@ impl Backend for MysqlBackend {
         Ok(Box::new(self.server_session()?))
     }
 
-    fn load_path(&self, session: &mut dyn Session, data: &DbUrl) -> Result<LoadPath> {
+    fn load_path(
+        &self,
+        session: &mut dyn Session,
+        data: &DbUrl,
+        choice: LoadChoice,
+    ) -> Result<LoadPath> {
         let info = self.server_info(session)?;
-        if let Some(dir) = info.outfile_dir.clone() {
-            // The export file is written by the server and removed by rekey: both must see it.
-            if data.same_server(&self.url) && self.url.is_local_host() && info.has_file_privilege {
-                return Ok(LoadPath::ServerFiles(dir));
-            }
-        }
-        if info.local_infile {
-            return Ok(LoadPath::ClientStream);
-        }
+        let same = data.same_server(&self.url);
         let account = self
             .account(session)?
             .unwrap_or_else(|| "the migration account".into());
-        Ok(LoadPath::Unavailable(format!(
-            "the server has local_infile OFF and the account cannot use server-side files: SET GLOBAL local_infile = 1; or, with DB_DATA on the same server, GRANT FILE ON *.* TO {account};"
-        )))
+        // Measured (docs/performance.md): INSERT ... SELECT on one server is the fastest, then
+        // server-side files, then streaming through rekey.
+        let direct = same.then_some(LoadPath::Direct);
+        // The export file is written by the server and removed by rekey: both must see it.
+        let files = info
+            .outfile_dir
+            .clone()
+            .filter(|_| same && self.url.is_local_host() && info.has_file_privilege)
+            .map(LoadPath::ServerFiles);
+        let stream = info.local_infile.then_some(LoadPath::ClientStream);
+        let unavailable = |why: String| Ok(LoadPath::Unavailable(why));
+        match choice {
+            LoadChoice::Auto => match direct.or(files).or(stream) {
+                Some(p) => Ok(p),
+                None => unavailable("DB_DATA is on another server and this one has local_infile OFF: SET GLOBAL local_infile = 1; (or put DB_DATA on the server of DB_FINAL)".to_string()),
+            },
+            LoadChoice::Direct => direct.map(Ok).unwrap_or_else(|| {
+                unavailable("--load-path direct needs DB_DATA and DB_FINAL on one server".into())
+            }),
+            LoadChoice::Files => files.map(Ok).unwrap_or_else(|| {
+                unavailable(format!(
+                    "--load-path files needs DB_DATA and DB_FINAL on one server on this machine, secure_file_priv allowing exports, and GRANT FILE ON *.* TO {account};"
+                ))
+            }),
+            LoadChoice::Stream => stream.map(Ok).unwrap_or_else(|| {
+                unavailable("--load-path stream needs local_infile: SET GLOBAL local_infile = 1;".into())
+            }),
+        }
     }
 
     fn account(&self, session: &mut dyn Session) -> Result<Option<String>> {
@@ -1005,12 +1092,12 @@ fn check_warnings(session: &mut MysqlSession, table: &str) -> Result<()> {
         })
         .collect();
     Err(Error::input(
-        Place::stage("load").table(table),
+        Place::default().table(table),
         format!(
-            "the load raised {count} warning(s), so some values would not be stored exactly: {}.",
+            "the server raised {count} warning(s) while storing rows, so some values would not be stored exactly: {}.",
             text.join("; ")
         ),
-        "Compare the column definitions of DB_DATA and DB_FINAL (rekey compare), fix DB_FINAL, empty it and run again with --resume.",
+        "Check the column definitions named there (rekey compare lists DB_DATA/DB_FINAL differences), fix them, and run again with --resume.",
     ))
 }
 

@@ -903,15 +903,10 @@ impl Backend for SqliteBackend {
         Ok(Some(q(alias)))
     }
 
-    fn clone_table_sql(&self, from: &str, table: &Table) -> Vec<String> {
+    fn create_table_sql(&self, _from: &str, table: &Table) -> Vec<String> {
         let name = q(&table.name);
         let def = table_def(table);
-        let cols: Vec<String> = table.writable_columns().map(|c| c.name.clone()).collect();
-        let list = DIALECT.column_list(&cols);
-        let mut out = vec![
-            format!("CREATE TABLE main.{name} {}", def.body),
-            format!("INSERT INTO main.{name} ({list}) SELECT {list} FROM {from}.{name}"),
-        ];
+        let mut out = vec![format!("CREATE TABLE main.{name} {}", def.body)];
         out.extend(table.indexes.iter().filter_map(|i| i.create_sql.clone()));
         out
     }
