@@ -75,6 +75,11 @@ impl Journal {
         std::fs::create_dir_all(run_dir)
             .map_err(|e| crate::error::io_error("create the run directory", run_dir, e))?;
         let conn = Connection::open(&path).map_err(journal_error)?;
+        // WAL with NORMAL sync: a commit survives the process being killed (the case resume is
+        // for) without two fsyncs per finished table; after a power loss the last steps may be
+        // forgotten, and every step is safe to run again.
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            .map_err(journal_error)?;
         conn.execute_batch(SCHEMA).map_err(journal_error)?;
         Ok(Journal {
             conn: Mutex::new(conn),

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use xxhash_rust::xxh3::{xxh3_128, xxh3_128_with_seed};
+use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
 
 use super::{Context, Outcome};
 use crate::backend::Value;
@@ -95,10 +95,12 @@ impl Maps {
 struct Digest {
     rows: u64,
     sum: u128,
-    columns: Vec<u128>,
+    /// Only to name the column that differs; the 128-bit row sum is the check.
+    columns: Vec<u64>,
 }
 
 impl Digest {
+    /// `n` columns to track one by one, or 0 for the row sum alone (the fast first pass).
     fn new(n: usize) -> Self {
         Digest {
             rows: 0,
@@ -106,16 +108,19 @@ impl Digest {
             columns: vec![0; n],
         }
     }
-    fn add(&mut self, row: &[Canon], buf: &mut Vec<u8>) {
-        buf.clear();
-        for (i, v) in row.iter().enumerate() {
-            let start = buf.len();
-            v.encode(buf);
-            self.columns[i] =
-                self.columns[i].wrapping_add(xxh3_128_with_seed(&buf[start..], i as u64));
+    /// Adds column `i` of the current row (columns come in order, the row's encoding grows in
+    /// `buf`, which `end_row` hashes and clears: no allocation per row).
+    fn push(&mut self, i: usize, v: Canon, buf: &mut Vec<u8>) {
+        let start = buf.len();
+        v.encode(buf);
+        if let Some(c) = self.columns.get_mut(i) {
+            *c = c.wrapping_add(xxh3_64_with_seed(&buf[start..], i as u64));
         }
+    }
+    fn end_row(&mut self, buf: &mut Vec<u8>) {
         self.rows += 1;
         self.sum = self.sum.wrapping_add(xxh3_128(buf));
+        buf.clear();
     }
 }
 
@@ -197,7 +202,11 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         |t| t.name.clone(),
         true,
         |t| {
-            let check = verify_table(ctx, t, final_schema.table(&t.name), &maps)?;
+            let mut check = verify_table(ctx, t, final_schema.table(&t.name), &maps, false)?;
+            if !check.ok {
+                // Read both sides again, digesting each column, to name what differs.
+                check = verify_table(ctx, t, final_schema.table(&t.name), &maps, true)?;
+            }
             ctx.journal.add_artifact(
                 "verify",
                 &t.name,
@@ -232,7 +241,13 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     })
 }
 
-fn verify_table(ctx: &Context, t: &Table, ft: Option<&Table>, maps: &Maps) -> Result<TableCheck> {
+fn verify_table(
+    ctx: &Context,
+    t: &Table,
+    ft: Option<&Table>,
+    maps: &Maps,
+    per_column: bool,
+) -> Result<TableCheck> {
     let (_, plan) = &*ctx.plan()?;
     let mut check = TableCheck {
         table: t.name.clone(),
@@ -285,7 +300,8 @@ fn verify_table(ctx: &Context, t: &Table, ft: Option<&Table>, maps: &Maps) -> Re
     let table = d.q(&t.name);
 
     // SOURCE, in old-key order so the table's own map file can be merged without loading it.
-    let mut src_digest = Digest::new(columns.len());
+    let tracked = if per_column { columns.len() } else { 0 };
+    let mut src_digest = Digest::new(tracked);
     let mut own_map = match &own_key {
         Some(_) => Some(map_reader(&ctx.map_dir().join(format!("{}.csv", t.name)))?.peekable()),
         None => None,
@@ -296,13 +312,11 @@ fn verify_table(ctx: &Context, t: &Table, ft: Option<&Table>, maps: &Maps) -> Re
         .unwrap_or_default();
     let mut problems: Vec<String> = Vec::new();
     let mut buf = Vec::new();
-    let mut canon: Vec<Canon> = Vec::with_capacity(columns.len());
     let mut ss = source.connect()?;
     ss.query(&format!("SELECT {list} FROM {table}{order}"), &mut |row| {
-        let mut canon_row: Vec<Canon> = Vec::with_capacity(row.len());
         for (i, v) in row.iter().enumerate() {
             if !is_uuid[i] || v.is_null() {
-                canon_row.push(raw(v));
+                src_digest.push(i, raw(v), &mut buf);
                 continue;
             }
             let key = v.as_key().unwrap_or(i128::MIN);
@@ -328,8 +342,10 @@ fn verify_table(ctx: &Context, t: &Table, ft: Option<&Table>, maps: &Maps) -> Re
                 parents[i].as_ref().and_then(|p| p.get(key))
             };
             match mapped {
-                Some(u) => canon_row.push(Canon::Uuid(u)),
-                None if orphans_null && Some(i) != own_index => canon_row.push(Canon::Null),
+                Some(u) => src_digest.push(i, Canon::Uuid(u), &mut buf),
+                None if orphans_null && Some(i) != own_index => {
+                    src_digest.push(i, Canon::Null, &mut buf)
+                }
                 None => {
                     if problems.len() < 5 {
                         problems.push(format!(
@@ -337,44 +353,42 @@ fn verify_table(ctx: &Context, t: &Table, ft: Option<&Table>, maps: &Maps) -> Re
                             columns[i]
                         ));
                     }
-                    canon_row.push(Canon::Int(0));
+                    src_digest.push(i, Canon::Int(0), &mut buf);
                 }
             }
         }
-        src_digest.add(&canon_row, &mut buf);
+        src_digest.end_row(&mut buf);
         Ok(())
     })?;
-    canon.clear();
 
     // DB_FINAL, in any order.
-    let mut fin_digest = Digest::new(columns.len());
+    let mut fin_digest = Digest::new(tracked);
     let mut malformed = 0u64;
     let mut fs = fin.connect()?;
     fs.query(
         &format!("SELECT {final_list} FROM {}", fin.dialect().q(&t.name)),
         &mut |row| {
-            let mut canon_row: Vec<Canon> = Vec::with_capacity(row.len());
             for (i, v) in row.iter().enumerate() {
                 if !is_uuid[i] {
-                    canon_row.push(raw(v));
+                    fin_digest.push(i, raw(v), &mut buf);
                     continue;
                 }
                 match v {
-                    Value::Null => canon_row.push(Canon::Null),
+                    Value::Null => fin_digest.push(i, Canon::Null, &mut buf),
                     Value::Text(b) | Value::Blob(b) => match parse_stored(b, format) {
-                        Some(u) => canon_row.push(Canon::Uuid(u.as_u128())),
+                        Some(u) => fin_digest.push(i, Canon::Uuid(u.as_u128()), &mut buf),
                         None => {
                             malformed += 1;
-                            canon_row.push(Canon::Null);
+                            fin_digest.push(i, Canon::Null, &mut buf);
                         }
                     },
                     _ => {
                         malformed += 1;
-                        canon_row.push(Canon::Null);
+                        fin_digest.push(i, Canon::Null, &mut buf);
                     }
                 }
             }
-            fin_digest.add(&canon_row, &mut buf);
+            fin_digest.end_row(&mut buf);
             Ok(())
         },
     )?;
@@ -398,7 +412,7 @@ fn verify_table(ctx: &Context, t: &Table, ft: Option<&Table>, maps: &Maps) -> Re
         let cols: Vec<&str> = columns
             .iter()
             .enumerate()
-            .filter(|(i, _)| src_digest.columns[*i] != fin_digest.columns[*i])
+            .filter(|(i, _)| src_digest.columns.get(*i) != fin_digest.columns.get(*i))
             .map(|(_, c)| c.as_str())
             .collect();
         check.problems.push(if cols.is_empty() {

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Benchmark: rekey end to end against a plain parallel copy of the same database.
+#   scripts/bench.sh [SCALE] [RUNS]      (defaults: scale 1 = ~1.5M rows / 80 tables, 3 runs)
+# Generates a seed-like MariaDB database (scripts/bench/generate.sh) once per scale, then runs,
+# RUNS times each: (a) mydumper + myloader with 2 threads (the yardstick), and (b) `rekey run`
+# (SOURCE -> DB_DATA -> compare -> DB_FINAL, verified). Prints per-stage seconds and
+# rows/s of the median rekey run, rekey's peak RSS, and the ratio of the medians (b)/(a).
+# DB_FINAL's empty schema is created before each timed run (in a cutover the application's
+# migrations create it before the site goes down), with `rekey derive-final`.
+# Both use the server as it is configured; its settings are printed with the results.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/lib/mariadb.sh
+source scripts/lib/mariadb.sh
+
+scale=${1:-1}
+runs=${2:-3}
+src=bench_src
+tag=$(printf '%s' "$scale" | tr -c 'a-zA-Z0-9' '_')
+out_dir=${TMPDIR:-/tmp}/rekey-bench
+mkdir -p "$out_dir"
+
+ensure_mariadb
+need_pkgs=()
+have mydumper || need_pkgs+=(mydumper)
+[[ -x /usr/bin/time ]] || need_pkgs+=(time)
+have python3 || need_pkgs+=(python3)
+have bc || need_pkgs+=(bc)
+if ((${#need_pkgs[@]})); then
+    log "installing ${need_pkgs[*]} (apt-get)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+log "building rekey (release)"
+cargo build --release -j 2 -q
+rekey=target/release/rekey
+
+sql() { sql_tcp "$1"; }
+
+if [[ $(sql "SELECT scale FROM $src.bench_meta" 2>/dev/null || true) != "$scale" ]]; then
+    log "generating $src at scale $scale"
+    sql "DROP DATABASE IF EXISTS $src; CREATE DATABASE $src DEFAULT CHARSET utf8mb4"
+    start=$(date +%s.%N)
+    scripts/bench/generate.sh "$scale" | "$(client_bin)" --protocol=TCP -h"$DB_HOST" -P"$DB_PORT" -uroot "$src"
+    log "generated in $(echo "$(date +%s.%N) - $start" | bc) s"
+fi
+read -r tables rows bytes < <(sql "SELECT COUNT(*), SUM(TABLE_ROWS), SUM(DATA_LENGTH + INDEX_LENGTH) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$src' AND TABLE_NAME <> 'bench_meta'")
+exact_rows=0
+while read -r t; do
+    exact_rows=$((exact_rows + $(sql "SELECT COUNT(*) FROM $src.\`$t\`")))
+done < <(sql "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$src' AND TABLE_NAME <> 'bench_meta'")
+log "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(sql 'SELECT VERSION()'); innodb_buffer_pool_size=$(sql 'SELECT @@innodb_buffer_pool_size'); innodb_log_file_size=$(sql 'SELECT @@innodb_log_file_size')"
+log "scale $scale: $tables tables, $exact_rows rows, $((bytes / 1000000)) MB (data + indexes)"
+
+copy_times=()
+rekey_times=()
+for ((i = 1; i <= runs; i++)); do
+    # (a) the yardstick: a plain parallel copy with mydumper/myloader, 2 threads.
+    rm -rf "$out_dir/dump"
+    sql "DROP DATABASE IF EXISTS bench_copy"
+    start=$(date +%s.%N)
+    mydumper -h "$DB_HOST" -P "$DB_PORT" -u root -B "$src" -t 2 -o "$out_dir/dump" >/dev/null 2>&1
+    myloader -h "$DB_HOST" -P "$DB_PORT" -u root -d "$out_dir/dump" -B bench_copy -t 2 -o >/dev/null 2>&1
+    copy=$(echo "$(date +%s.%N) - $start" | bc)
+    copy_times+=("$copy")
+    sql "DROP DATABASE IF EXISTS bench_copy"
+    rm -rf "$out_dir/dump"
+
+    # (b) rekey end to end, verified.
+    sql "DROP DATABASE IF EXISTS bench_data; DROP DATABASE IF EXISTS bench_final"
+    run_dir="$out_dir/run-$tag-$i"
+    rm -rf "$run_dir"
+    # DB_FINAL's empty schema is the application's migrations' work, done before the downtime
+    # starts; derive-final stands in for them here and is not timed.
+    "$rekey" derive-final --source "mysql://root@$DB_HOST:$DB_PORT/$src" \
+        --final "mysql://root@$DB_HOST:$DB_PORT/bench_final" --run-dir "$run_dir" -q >/dev/null
+    start=$(date +%s.%N)
+    /usr/bin/time -f '%M' -o "$out_dir/rss-$i" "$rekey" run \
+        --source "mysql://root@$DB_HOST:$DB_PORT/$src" --data "mysql://root@$DB_HOST:$DB_PORT/bench_data" \
+        --final "mysql://root@$DB_HOST:$DB_PORT/bench_final" --jobs 2 --run-dir "$run_dir" -q >/dev/null
+    took=$(echo "$(date +%s.%N) - $start" | bc)
+    rekey_times+=("$took")
+    log "run $i: plain copy $(printf '%.2f' "$copy") s; rekey $(printf '%.2f' "$took") s, peak RSS $(($(cat "$out_dir/rss-$i") / 1024)) MB"
+done
+sql "DROP DATABASE IF EXISTS bench_data; DROP DATABASE IF EXISTS bench_final"
+
+python3 - "$out_dir" "$tag" "$exact_rows" "${copy_times[*]}" "${rekey_times[*]}" <<'PY'
+import json, statistics, sys
+out_dir, tag, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
+copies = [float(x) for x in sys.argv[4].split()]
+rekeys = [float(x) for x in sys.argv[5].split()]
+median = statistics.median_low(rekeys)
+run = rekeys.index(median) + 1
+report = json.load(open(f"{out_dir}/run-{tag}-{run}/report.json"))
+assert report["status"] == "ok", report.get("error")
+assert all(v["ok"] for v in report["verification"]), "verification failed"
+rss = max(int(open(f"{out_dir}/rss-{i}").read().split()[-1]) for i in range(1, len(rekeys) + 1)) / 1024
+print(f"\nrekey run (median of {len(rekeys)}, run {run}), verified: {len(report['verification'])} tables identical")
+print(f"{'stage':14}{'seconds':>10}{'rows':>12}{'rows/s':>12}")
+for s in report["stages"]:
+    rate = f"{s['rows'] / s['seconds']:.0f}" if s["seconds"] > 0 and s["rows"] else "-"
+    note = "   (before the run: not timed)" if s["name"] == "derive-final" else ""
+    print(f"{s['name']:14}{s['seconds']:>10.2f}{s['rows']:>12}{rate:>12}{note}")
+copy = statistics.median(copies)
+print(f"\nplain copy (mydumper + myloader, 2 threads): median {copy:.2f} s  runs {' '.join(f'{c:.2f}' for c in copies)}")
+print(f"rekey end to end:                            median {median:.2f} s  runs {' '.join(f'{r:.2f}' for r in rekeys)}")
+print(f"rows: {rows}; rekey {median / rows * 1e6:.2f} s per million rows; peak RSS {rss:.0f} MB")
+print(f"ratio rekey / plain copy: {median / copy:.2f}")
+PY
