@@ -275,10 +275,21 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
     match command {
         Command::Plan => {
             let shared = introspect::load(ctx)?;
+            let estimate = match &ctx.run.estimate_from {
+                Some(dir) => Some(downtime_estimate(ctx, dir)?),
+                None => None,
+            };
             if ctx.run.json {
-                ctx.say(&serde_json::to_string_pretty(&shared.1).unwrap_or_default());
+                let mut value = serde_json::to_value(&shared.1).unwrap_or_default();
+                if let Some(e) = &estimate {
+                    value["estimate"] = serde_json::to_value(e).unwrap_or_default();
+                }
+                ctx.say(&serde_json::to_string_pretty(&value).unwrap_or_default());
             } else {
                 ctx.say(&shared.1.to_text());
+                if let Some(e) = &estimate {
+                    ctx.say(&e.to_text());
+                }
             }
             return Ok(());
         }
@@ -389,4 +400,29 @@ fn check(ctx: &Context, derive_final: bool) -> Result<()> {
             )
         }
     })
+}
+
+/// Scales a rehearsal's figures to SOURCE's current row counts (the catalog's estimates, or exact
+/// counts where the engine keeps none).
+fn downtime_estimate(
+    ctx: &Context,
+    rehearsal: &std::path::Path,
+) -> Result<crate::estimate::Estimate> {
+    let report = crate::estimate::read_report(rehearsal)?;
+    let shared = stages::introspect::load(ctx)?;
+    let source = ctx.source()?;
+    let mut session = source.connect()?;
+    let mut rows = std::collections::BTreeMap::new();
+    for t in &shared.0.tables {
+        let n = if t.estimated_rows > 0 {
+            t.estimated_rows
+        } else {
+            session.query_u64(&format!(
+                "SELECT COUNT(*) FROM {}",
+                source.dialect().q(&t.name)
+            ))?
+        };
+        rows.insert(t.name.clone(), n);
+    }
+    Ok(crate::estimate::estimate(&report, &rows))
 }

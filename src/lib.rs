@@ -6,6 +6,7 @@ pub mod backend;
 pub mod commands;
 pub mod demo;
 pub mod error;
+pub mod estimate;
 pub mod ident;
 pub mod journal;
 pub mod model;

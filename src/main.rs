@@ -121,6 +121,9 @@ struct Common {
     /// server), files (server-side OUTFILE/INFILE), stream (LOAD DATA LOCAL fed by rekey).
     #[arg(long, default_value = "auto", value_parser = ["auto", "direct", "files", "stream"])]
     load_path: String,
+    /// plan: scale this rehearsal's timings (its --run-dir) to SOURCE's row counts.
+    #[arg(long)]
+    estimate_from: Option<PathBuf>,
     /// No progress output.
     #[arg(long, short)]
     quiet: bool,
@@ -166,6 +169,7 @@ fn invocation(command: Command, c: Common) -> Result<Invocation, Error> {
                 "stream" => LoadChoice::Stream,
                 _ => LoadChoice::Auto,
             },
+            estimate_from: c.estimate_from,
         },
     })
 }

@@ -97,6 +97,9 @@ pub struct Index {
 pub struct ForeignKey {
     pub name: String,
     pub columns: Vec<String>,
+    /// The database of the referenced table when it is not the table's own.
+    #[serde(default)]
+    pub ref_schema: Option<String>,
     pub ref_table: String,
     pub ref_columns: Vec<String>,
     pub on_delete: String,

@@ -112,6 +112,8 @@ pub struct RunOptions {
     pub json: bool,
     /// How rows travel in the load (`--load-path`).
     pub load_path: crate::backend::LoadChoice,
+    /// A rehearsal's run directory to scale into a downtime estimate (`plan --estimate-from`).
+    pub estimate_from: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -123,6 +125,7 @@ impl Default for RunOptions {
             dry_run: false,
             json: false,
             load_path: crate::backend::LoadChoice::Auto,
+            estimate_from: None,
         }
     }
 }

@@ -124,6 +124,18 @@ impl Plan {
 
         for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
             for fk in &t.foreign_keys {
+                if let Some(other) = &fk.ref_schema {
+                    plan.warnings.push(Warning {
+                        kind: "foreign-database",
+                        table: t.name.clone(),
+                        column: Some(fk.columns.join(",")),
+                        message: format!(
+                            "foreign key {} points at {other}.{}, outside SOURCE; its columns keep their values",
+                            fk.name, fk.ref_table
+                        ),
+                    });
+                    continue;
+                }
                 let target = plan
                     .converted
                     .iter()

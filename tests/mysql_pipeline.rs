@@ -816,3 +816,179 @@ fn a_trigger_the_account_cannot_recreate_stops_the_load_before_anything_changes(
     let rows: u64 = f.query_first("SELECT COUNT(*) FROM user").unwrap().unwrap();
     assert_eq!(rows, 0);
 }
+
+fn db_exists(dbs: &Dbs, name: &str) -> bool {
+    let n: u64 = dbs
+        .conn(&dbs.source)
+        .query_first(format!(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}'"
+        ))
+        .unwrap()
+        .unwrap();
+    n > 0
+}
+
+#[test]
+fn dry_run_of_every_command_writes_nothing() {
+    let server = server_or_skip!();
+    let mut dbs = Dbs::blog(&server, "dryall");
+    let derived = dbs.extra("derived");
+    let dir = dbs.run_dir();
+    let d = dir.to_str().unwrap();
+    let (src, data, fin) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
+    let derived_url = dbs.url(&derived);
+    let before = (
+        fingerprint(&server, &dbs.source),
+        fingerprint(&server, &dbs.final_db),
+    );
+    for args in [
+        vec!["convert", "--source", &src, "--data", &data],
+        vec!["derive-final", "--source", &src, "--final", &derived_url],
+    ] {
+        let out = rekey(&[args.as_slice(), &["--run-dir", d, "--dry-run", "-q"]].concat());
+        assert_exit(&out, 0);
+        assert!(stdout(&out).contains("-- stage"), "{}", stdout(&out));
+    }
+    assert!(!db_exists(&dbs, &dbs.data) && !db_exists(&dbs, &derived));
+    assert!(!dir.join("journal.sqlite").exists());
+
+    // With DB_DATA built for real, the later commands' dry runs change nothing either.
+    assert_exit(
+        &rekey(&[
+            "convert",
+            "--source",
+            &src,
+            "--data",
+            &data,
+            "--run-dir",
+            d,
+            "-q",
+        ]),
+        0,
+    );
+    let data_before = fingerprint(&server, &dbs.data);
+    for args in [
+        vec!["compare", "--data", &data, "--final", &fin],
+        vec!["load", "--data", &data, "--final", &fin],
+        vec!["verify", "--source", &src, "--final", &fin],
+        vec!["clean", "--data", &data, "--final", &fin],
+    ] {
+        let out = rekey(&[args.as_slice(), &["--run-dir", d, "--dry-run", "-q"]].concat());
+        assert_exit(&out, 0);
+    }
+    assert_eq!(
+        (
+            fingerprint(&server, &dbs.source),
+            fingerprint(&server, &dbs.final_db)
+        ),
+        before
+    );
+    assert_eq!(fingerprint(&server, &dbs.data), data_before);
+    assert!(
+        dir.join("map/user.csv").exists(),
+        "clean --dry-run removed the map files"
+    );
+}
+
+#[test]
+fn clean_drops_what_the_run_created_and_nothing_else() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "clean");
+    let source_before = fingerprint(&server, &dbs.source);
+    assert_exit(&dbs.run(&[]), 0);
+    let loaded = fingerprint(&server, &dbs.final_db);
+    let dir = dbs.run_dir();
+    let out = rekey(&[
+        "clean",
+        "--run-dir",
+        dir.to_str().unwrap(),
+        "--data",
+        &dbs.data_url(),
+        "--final",
+        &dbs.final_url(),
+    ]);
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("dropped data database"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!db_exists(&dbs, &dbs.data), "DB_DATA is gone");
+    assert!(!dir.join("map").exists(), "map files are gone");
+    assert_eq!(
+        fingerprint(&server, &dbs.source),
+        source_before,
+        "SOURCE untouched"
+    );
+    assert_eq!(
+        fingerprint(&server, &dbs.final_db),
+        loaded,
+        "a DB_FINAL the run did not create stays"
+    );
+
+    // A DB_FINAL that derive-final created is the run's own: clean drops it.
+    let dbs = Dbs::blog(&server, "cleanderived");
+    dbs.conn(&dbs.final_db)
+        .query_drop(format!("DROP DATABASE `{}`", dbs.final_db))
+        .unwrap();
+    assert_exit(&dbs.run(&["--derive-final"]), 0);
+    let dir = dbs.run_dir();
+    assert_exit(
+        &rekey(&[
+            "clean",
+            "--run-dir",
+            dir.to_str().unwrap(),
+            "--data",
+            &dbs.data_url(),
+            "--final",
+            &dbs.final_url(),
+        ]),
+        0,
+    );
+    assert!(!db_exists(&dbs, &dbs.final_db) && !db_exists(&dbs, &dbs.data));
+    assert!(db_exists(&dbs, &dbs.source));
+}
+
+#[test]
+fn the_downtime_estimate_scales_a_rehearsal_to_a_bigger_snapshot() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "estimate");
+    assert_exit(&dbs.run(&[]), 0);
+    // Production grew: four times the page requests.
+    let mut s = dbs.conn(&dbs.source);
+    s.query_drop("SET SESSION foreign_key_checks = 0").unwrap();
+    for _ in 0..2 {
+        s.query_drop("INSERT INTO page_request (content_item_id, user_id, path, status, duration_ms, requested_at) SELECT content_item_id, user_id, path, status, duration_ms, requested_at FROM page_request").unwrap();
+    }
+    s.query_drop("ANALYZE TABLE page_request").unwrap();
+    let dir = dbs.run_dir();
+    let out = rekey(&[
+        "plan",
+        "--source",
+        &dbs.src_url(),
+        "--estimate-from",
+        dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_exit(&out, 0);
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let e = &plan["estimate"];
+    assert!(
+        e["production_rows"].as_u64().unwrap() > 2 * e["rehearsal_rows"].as_u64().unwrap(),
+        "{e}"
+    );
+    assert!(
+        e["estimated_seconds"].as_f64().unwrap() > e["rehearsal_seconds"].as_f64().unwrap(),
+        "{e}"
+    );
+    let load = e["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "load")
+        .unwrap();
+    assert!(
+        load["estimated_seconds"].as_f64().unwrap() > load["rehearsal_seconds"].as_f64().unwrap(),
+        "{load}"
+    );
+}

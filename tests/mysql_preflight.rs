@@ -107,7 +107,7 @@ fn missing_privileges_are_named_with_the_grant_that_fixes_them() {
     let text = stdout(&out);
     assert!(text.contains("ok   SOURCE privileges: SELECT"), "{text}");
     let expected = format!(
-        "GRANT UPDATE, DELETE, CREATE, DROP, ALTER, INDEX ON `{}`.* TO '{}'@'%';",
+        "GRANT DELETE, CREATE, DROP, ALTER, INDEX ON `{}`.* TO '{}'@'%';",
         dbs.data, acct.name
     );
     assert!(text.contains(&expected), "{expected} in\n{text}");

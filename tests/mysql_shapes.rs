@@ -431,3 +431,58 @@ fn uuid_formats_binary16_and_native() {
         );
     }
 }
+
+#[test]
+fn a_foreign_key_into_another_database_keeps_its_values() {
+    let Some(server) = server() else { return };
+    let mut dbs = Dbs::blog(&server, "otherdb");
+    let other = dbs.extra("other");
+    let mut root = conn(&server, None);
+    root.query_drop(format!("CREATE DATABASE `{other}`"))
+        .unwrap();
+    // Same table name as a SOURCE table, in another database: it must not be taken for SOURCE's.
+    root.query_drop(format!(
+        "CREATE TABLE `{other}`.user (id INT NOT NULL PRIMARY KEY)"
+    ))
+    .unwrap();
+    root.query_drop(format!("INSERT INTO `{other}`.user VALUES (7), (8)"))
+        .unwrap();
+    dbs.conn(&dbs.source).query_drop(format!("CREATE TABLE ext_ref (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, other_user_id INT NULL, CONSTRAINT fk_ext FOREIGN KEY (other_user_id) REFERENCES `{other}`.user (id))")).unwrap();
+    dbs.conn(&dbs.source)
+        .query_drop("INSERT INTO ext_ref (other_user_id) VALUES (7), (8), (NULL)")
+        .unwrap();
+    let out = rekey(&["plan", "--source", &dbs.src_url(), "--json"]);
+    assert_exit(&out, 0);
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(
+        !plan["references"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["table"] == "ext_ref"),
+        "{plan}"
+    );
+    assert!(
+        plan["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["kind"] == "foreign-database" && w["table"] == "ext_ref"),
+        "{plan}"
+    );
+    // derive-final keeps the constraint pointing at the other database, and the values verify.
+    dbs.conn(&dbs.final_db)
+        .query_drop(format!("DROP DATABASE `{}`", dbs.final_db))
+        .unwrap();
+    assert_exit(&dbs.run(&["--derive-final"]), 0);
+    let refs = rows(&dbs, &dbs.final_db, "SELECT REFERENCED_TABLE_SCHEMA FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = DATABASE() AND CONSTRAINT_NAME = 'fk_ext'");
+    assert_eq!(refs[0][0].as_deref(), Some(other.as_str()));
+    assert_eq!(
+        rows(
+            &dbs,
+            &dbs.final_db,
+            "SELECT other_user_id FROM ext_ref ORDER BY 1"
+        ),
+        vec![vec![None], vec![Some("7".into())], vec![Some("8".into())]]
+    );
+}

@@ -65,11 +65,18 @@ type Endpoint = Option<std::sync::Arc<dyn Backend>>;
 /// Privileges the migration account needs on each database (docs/cutover.md lists the GRANTs).
 pub const SOURCE_PRIVILEGES: &[&str] = &["SELECT"];
 pub const DATA_PRIVILEGES: &[&str] = &[
-    "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX",
+    "SELECT", "INSERT", "DELETE", "CREATE", "DROP", "ALTER", "INDEX",
 ];
 pub const FINAL_PRIVILEGES: &[&str] = &["SELECT", "INSERT", "DELETE"];
 pub const FINAL_TRIGGER_PRIVILEGES: &[&str] = &["TRIGGER"];
-pub const DERIVE_PRIVILEGES: &[&str] = &["CREATE", "ALTER", "INDEX", "REFERENCES", "TRIGGER"];
+pub const DERIVE_PRIVILEGES: &[&str] = &[
+    "CREATE",
+    "ALTER",
+    "INDEX",
+    "REFERENCES",
+    "TRIGGER",
+    "CREATE VIEW",
+];
 
 /// Room DB_DATA and DB_FINAL need next to SOURCE's size: the UUID columns are wider than the
 /// integers they replace, and both copies exist at once on a rehearsal server.

@@ -540,6 +540,7 @@ impl Backend for MysqlBackend {
                 None => table.foreign_keys.push(ForeignKey {
                     name,
                     columns: vec![text(&row[2])],
+                    ref_schema: opt_text(&row[7]).filter(|s| *s != self.url.database),
                     ref_table: text(&row[3]),
                     ref_columns: vec![text(&row[4])],
                     on_delete: text(&row[5]),
@@ -743,7 +744,7 @@ impl Backend for MysqlBackend {
                     "ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
                     DIALECT.q(&fk.name),
                     DIALECT.column_list(&fk.columns),
-                    DIALECT.q(&fk.ref_table),
+                    crate::ident::qualified(DIALECT.quote_style(), fk.ref_schema.as_deref(), &fk.ref_table),
                     DIALECT.column_list(&fk.ref_columns),
                     fk.on_delete,
                     fk.on_update

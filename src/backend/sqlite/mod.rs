@@ -748,6 +748,7 @@ impl SqliteBackend {
                     ForeignKey {
                         name: String::new(),
                         columns: vec![from],
+                        ref_schema: None,
                         ref_table: text(&row[3]),
                         ref_columns: vec![to],
                         on_delete: text(&row[7]),

@@ -1,0 +1,132 @@
+//! The production downtime estimate: a rehearsal's per-stage, per-table timings scaled by the row
+//! counts of the snapshot to convert (cost grows linearly with rows; docs/performance.md).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{io_error, Error, Result};
+
+/// One stage: what the rehearsal took and what the bigger (or smaller) snapshot should take.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StageEstimate {
+    pub stage: String,
+    pub rehearsal_seconds: f64,
+    pub estimated_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Estimate {
+    pub rehearsal_rows: u64,
+    pub production_rows: u64,
+    pub stages: Vec<StageEstimate>,
+    pub rehearsal_seconds: f64,
+    pub estimated_seconds: f64,
+}
+
+/// Reads a rehearsal's report.json.
+pub fn read_report(run_dir: &Path) -> Result<serde_json::Value> {
+    let path = run_dir.join("report.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| io_error("read", &path, e))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::usage(
+            format!("{} is not a rekey report ({e}).", path.display()),
+            "Give --estimate-from the --run-dir of a finished rehearsal.",
+        )
+    })
+}
+
+/// Scales each stage by its tables: a table's seconds grow with its rows. Stages without per-table
+/// rows (catalog work, DDL) keep their time.
+pub fn estimate(report: &serde_json::Value, production_rows: &BTreeMap<String, u64>) -> Estimate {
+    let stages = report["stages"].as_array().cloned().unwrap_or_default();
+    let mut rehearsal_rows: BTreeMap<String, u64> = BTreeMap::new();
+    let mut out = Vec::new();
+    for s in &stages {
+        let name = s["name"].as_str().unwrap_or_default().to_string();
+        let seconds = s["seconds"].as_f64().unwrap_or(0.0);
+        let tables = s["tables"].as_array().cloned().unwrap_or_default();
+        let mut spent = 0.0;
+        let mut scaled = 0.0;
+        for t in &tables {
+            let item = t["item"].as_str().unwrap_or_default();
+            let rows = t["rows"].as_u64().unwrap_or(0);
+            let secs = t["seconds"].as_f64().unwrap_or(0.0);
+            let factor = match (rows, production_rows.get(item)) {
+                (0, _) | (_, None) => 1.0,
+                (r, Some(p)) => {
+                    rehearsal_rows.insert(item.to_string(), r);
+                    *p as f64 / r as f64
+                }
+            };
+            spent += secs;
+            scaled += secs * factor;
+        }
+        // The stage's wall time includes parallelism and fixed costs; scale it by how much its
+        // tables' work grows.
+        let ratio = if spent > 0.0 { scaled / spent } else { 1.0 };
+        out.push(StageEstimate {
+            stage: name,
+            rehearsal_seconds: seconds,
+            estimated_seconds: seconds * ratio,
+        });
+    }
+    let production: u64 = rehearsal_rows
+        .keys()
+        .filter_map(|t| production_rows.get(t))
+        .sum();
+    Estimate {
+        rehearsal_rows: rehearsal_rows.values().sum(),
+        production_rows: production,
+        rehearsal_seconds: out.iter().map(|s| s.rehearsal_seconds).sum(),
+        estimated_seconds: out.iter().map(|s| s.estimated_seconds).sum(),
+        stages: out,
+    }
+}
+
+impl Estimate {
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "Downtime estimate: {:.0} s for {} rows (the rehearsal took {:.0} s for {} rows)\n",
+            self.estimated_seconds,
+            self.production_rows,
+            self.rehearsal_seconds,
+            self.rehearsal_rows
+        );
+        s.push_str(&format!(
+            "  {:<14}{:>12}{:>12}\n",
+            "stage", "rehearsal", "estimate"
+        ));
+        for st in &self.stages {
+            s.push_str(&format!(
+                "  {:<14}{:>11.1}s{:>11.1}s\n",
+                st.stage, st.rehearsal_seconds, st.estimated_seconds
+            ));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scales_table_work_by_rows_and_keeps_fixed_costs() {
+        let report = serde_json::json!({"stages": [
+            {"name": "introspect", "seconds": 0.5, "tables": []},
+            {"name": "swap", "seconds": 10.0, "tables": [
+                {"item": "big", "rows": 1000, "seconds": 8.0},
+                {"item": "small", "rows": 10, "seconds": 2.0}]}
+        ]});
+        let prod = BTreeMap::from([("big".to_string(), 3000), ("small".to_string(), 10)]);
+        let e = estimate(&report, &prod);
+        assert_eq!(e.stages[0].estimated_seconds, 0.5);
+        // big triples (24 s of work), small stays (2 s): 26/10 of the stage's 10 s.
+        assert!((e.stages[1].estimated_seconds - 26.0).abs() < 1e-9);
+        assert_eq!(e.rehearsal_rows, 1010);
+        assert_eq!(e.production_rows, 3010);
+        assert!((e.estimated_seconds - 26.5).abs() < 1e-9);
+    }
+}
