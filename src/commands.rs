@@ -172,14 +172,9 @@ pub fn execute(
     }
     let result = run_stages(&ctx, inv.command);
     if !ephemeral && inv.command != Command::Clean {
-        let warnings = ctx
-            .source_schema
-            .get()
-            .map(|p| p.1.warnings.clone())
-            .unwrap_or_default();
         let report = Report::build(
             &ctx.journal,
-            &warnings,
+            ctx.source_schema.get().map(|p| p.as_ref()),
             result.as_ref().err().map(|e| e.to_string()),
         )?;
         report.write(&inv.run.run_dir)?;

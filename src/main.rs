@@ -13,7 +13,8 @@ use clap::{Args, Parser, Subcommand};
 use rekey::backend::LoadChoice;
 use rekey::commands::{execute, Command, Invocation};
 use rekey::options::{
-    ConversionOptions, DeclaredReference, OrphanPolicy, RunOptions, UuidFormat, UuidVersion,
+    read_reference_file, ConversionOptions, DeclaredReference, OrphanPolicy, RunOptions,
+    UuidFormat, UuidVersion,
 };
 use rekey::progress::Progress;
 use rekey::url::redact;
@@ -90,6 +91,9 @@ struct Common {
     /// A reference without a constraint, TABLE.COL=TABLE.KEY (repeatable).
     #[arg(long = "reference")]
     references: Vec<String>,
+    /// A file of references without constraints, one TABLE.COL=TABLE.KEY per line (# comments).
+    #[arg(long)]
+    reference_file: Option<PathBuf>,
     /// How UUIDs are stored: char32, char36, binary16, native.
     #[arg(long, default_value = "char32")]
     uuid_format: String,
@@ -130,11 +134,14 @@ struct Common {
 }
 
 fn invocation(command: Command, c: Common) -> Result<Invocation, Error> {
-    let references = c
+    let mut references = c
         .references
         .iter()
         .map(|r| DeclaredReference::parse(r))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(file) = &c.reference_file {
+        references.extend(read_reference_file(file)?);
+    }
     let conversion = ConversionOptions {
         exclude: c.exclude.into_iter().filter(|s| !s.is_empty()).collect(),
         references,

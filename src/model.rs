@@ -33,6 +33,8 @@ pub struct Table {
     pub collation: Option<String>,
     /// The catalog's estimate; exact counts come from COUNT(*) where they matter.
     pub estimated_rows: u64,
+    /// Data and index bytes, where the catalog tells.
+    pub bytes: u64,
     /// The table's own CREATE statement where the engine keeps it (SQLite), for rebuilds.
     pub create_sql: Option<String>,
     /// `METHOD(expression)` of a partitioned table.

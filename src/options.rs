@@ -90,6 +90,32 @@ impl DeclaredReference {
     }
 }
 
+/// Reads declared references from a file: one `TABLE.COLUMN=TABLE.COLUMN` per line, blank lines
+/// and `#` comments ignored (`--reference-file`).
+pub fn read_reference_file(path: &std::path::Path) -> Result<Vec<DeclaredReference>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::usage(
+            format!("--reference-file {} cannot be read ({e}).", path.display()),
+            "Give a readable file with one TABLE.COLUMN=TABLE.KEY per line.",
+        )
+    })?;
+    parse_references(&text).map_err(|e| match e {
+        Error::Usage { message, hint } => {
+            Error::usage(format!("{}: {message}", path.display()), hint)
+        }
+        other => other,
+    })
+}
+
+/// One `TABLE.COLUMN=TABLE.COLUMN` per line; blank lines and `#` comments are skipped.
+pub fn parse_references(text: &str) -> Result<Vec<DeclaredReference>> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(DeclaredReference::parse)
+        .collect()
+}
+
 /// Options that decide what a run does to the data; recorded in the journal so a resumed run
 /// does exactly what the interrupted one started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -142,5 +168,14 @@ mod tests {
         assert_eq!(r.ref_column, "id");
         assert!(DeclaredReference::parse("a.b").is_err());
         assert!(DeclaredReference::parse("a=b.c").is_err());
+    }
+
+    #[test]
+    fn reference_file_lines_and_comments() {
+        let refs = parse_references("# legacy columns\nnode.parent_id=node.id\n\n  legacy_note.node_id = node.id  # MyISAM\n").unwrap();
+        assert_eq!(refs.len(), 2);
+        assert_eq!(refs[1].table, "legacy_note");
+        assert_eq!(refs[1].ref_column, "id");
+        assert!(parse_references("node.parent_id").is_err());
     }
 }

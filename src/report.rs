@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use crate::error::{io_error, Result};
 use crate::journal::{Journal, StageRecord, StepRecord};
-use crate::plan::Warning;
+use crate::model::Schema;
+use crate::plan::{Plan, Warning};
 use crate::stages::verify::TableCheck;
 use crate::url::redact;
 
@@ -25,6 +26,17 @@ pub struct Report {
     pub warnings: Vec<Warning>,
     pub orphans_nulled: Vec<serde_json::Value>,
     pub verification: Vec<TableCheck>,
+    /// SOURCE's tables: rows (as counted by the run, else the catalog's estimate) and bytes.
+    pub tables: Vec<TableFacts>,
+    /// Seconds per million rows of the whole run, the basis of `plan --estimate-from`.
+    pub seconds_per_million_rows: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TableFacts {
+    pub table: String,
+    pub rows: u64,
+    pub bytes: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -35,7 +47,11 @@ pub struct StageReport {
 }
 
 impl Report {
-    pub fn build(journal: &Journal, warnings: &[Warning], error: Option<String>) -> Result<Report> {
+    pub fn build(
+        journal: &Journal,
+        source: Option<&(Schema, Plan)>,
+        error: Option<String>,
+    ) -> Result<Report> {
         let stages = journal
             .stages()?
             .into_iter()
@@ -54,6 +70,29 @@ impl Report {
             .into_iter()
             .filter_map(|(_, d)| serde_json::from_str(&d).ok())
             .collect();
+        // The rows a stage wrote per table are exact; the catalog's count is an estimate.
+        let counted: std::collections::BTreeMap<String, u64> = stages
+            .iter()
+            .filter(|s| matches!(s.stage.name.as_str(), "swap" | "load" | "verify"))
+            .flat_map(|s| s.tables.iter().map(|t| (t.item.clone(), t.rows)))
+            .collect();
+        let tables: Vec<TableFacts> = source
+            .map(|(schema, _)| {
+                schema
+                    .tables
+                    .iter()
+                    .filter(|t| !crate::model::is_internal(&t.name))
+                    .map(|t| TableFacts {
+                        table: t.name.clone(),
+                        rows: counted.get(&t.name).copied().unwrap_or(t.estimated_rows),
+                        bytes: t.bytes,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let total_rows: u64 = tables.iter().map(|t| t.rows).sum();
+        let total_seconds: f64 = stages.iter().map(|s| s.stage.seconds).sum();
+        let warnings: Vec<Warning> = source.map(|(_, p)| p.warnings.clone()).unwrap_or_default();
         let status = match &error {
             Some(_) => "failed".to_string(),
             None => "ok".to_string(),
@@ -65,11 +104,14 @@ impl Report {
             final_db: journal.get("final")?,
             status,
             error: error.map(|e| redact(&e)),
-            total_seconds: stages.iter().map(|s| s.stage.seconds).sum(),
+            total_seconds,
             stages,
-            warnings: warnings.to_vec(),
+            warnings,
             orphans_nulled,
             verification,
+            seconds_per_million_rows: (total_rows > 0)
+                .then(|| total_seconds / total_rows as f64 * 1e6),
+            tables,
         })
     }
 
@@ -117,6 +159,16 @@ impl Report {
             for t in &st.tables {
                 s.push_str(&format!("| {} | {} | {:.2} |\n", t.item, t.rows, t.seconds));
             }
+        }
+        if !self.tables.is_empty() {
+            let rows: u64 = self.tables.iter().map(|t| t.rows).sum();
+            let bytes: u64 = self.tables.iter().map(|t| t.bytes).sum();
+            s.push_str(&format!(
+                "\n## Size and downtime\n\n{} tables, {rows} rows, {:.1} MB in SOURCE; {:.2} s per million rows. For a bigger snapshot: `rekey plan --source URL --estimate-from RUN_DIR`.\n",
+                self.tables.len(),
+                bytes as f64 / 1e6,
+                self.seconds_per_million_rows.unwrap_or(0.0)
+            ));
         }
         if !self.verification.is_empty() {
             let ok = self.verification.iter().filter(|v| v.ok).count();

@@ -486,3 +486,43 @@ fn a_foreign_key_into_another_database_keeps_its_values() {
         vec![vec![None], vec![Some("7".into())], vec![Some("8".into())]]
     );
 }
+
+#[test]
+fn declared_references_from_a_file() {
+    let Some(server) = server() else { return };
+    let dbs = Dbs::new(&server, "reffile");
+    load_sql(&server, &dbs.source, SHAPES);
+    let file = dbs.dir.path().join("refs.txt");
+    std::fs::write(&file, "# columns without constraints\nnode.parent_id=node.id\nlegacy_note.node_id = node.id   # MyISAM\n").unwrap();
+    let out = rekey(&[
+        "plan",
+        "--source",
+        &dbs.src_url(),
+        "--reference-file",
+        file.to_str().unwrap(),
+    ]);
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    assert!(
+        text.contains("node.parent_id -> node.id, nullable [declared]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("legacy_note.node_id -> node.id, nullable [declared]"),
+        "{text}"
+    );
+    std::fs::write(&file, "node.parent_id\n").unwrap();
+    let out = rekey(&[
+        "plan",
+        "--source",
+        &dbs.src_url(),
+        "--reference-file",
+        file.to_str().unwrap(),
+    ]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("TABLE.COLUMN=TABLE.COLUMN"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -472,6 +472,7 @@ impl Backend for MysqlBackend {
                     .map(str::to_string),
                 collation,
                 estimated_rows: row[3].as_u64().unwrap_or(0),
+                bytes: row[5].as_u64().unwrap_or(0),
                 ..Table::default()
             });
         }

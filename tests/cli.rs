@@ -1,0 +1,57 @@
+//! Command-line refusals that need no server: engines that cannot work together, unknown schemes,
+//! bad options. Each one exits 2 with a message that says what to do.
+
+use std::process::Command;
+
+fn rekey(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(args)
+        .env_remove("DB_TYPE")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn databases_of_different_engines_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err) = rekey(&[
+        "convert",
+        "--source",
+        "sqlite://a.db",
+        "--data",
+        "mysql://u:topsecret@127.0.0.1:1/d",
+        "--run-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("SOURCE is sqlite but DB_DATA is mysql"),
+        "{err}"
+    );
+    assert!(!err.contains("topsecret"), "{err}");
+}
+
+#[test]
+fn postgres_urls_say_the_backend_is_missing() {
+    let (code, err) = rekey(&["plan", "--source", "postgres://u@127.0.0.1/db"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("PostgreSQL backend is not available"), "{err}");
+}
+
+#[test]
+fn a_bare_name_without_db_type_is_refused() {
+    let (code, err) = rekey(&["plan", "--source", "shop"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("DB_TYPE is not set"), "{err}");
+}
+
+#[test]
+fn an_unknown_uuid_format_is_refused() {
+    let (code, err) = rekey(&["plan", "--source", "sqlite://x.db", "--uuid-format", "hex"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--uuid-format hex"), "{err}");
+}
