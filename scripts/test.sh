@@ -49,5 +49,8 @@ export REKEY_REQUIRE_MYSQL=1
 log "REKEY_TEST_MYSQL_URL=$REKEY_TEST_MYSQL_URL REKEY_REQUIRE_MYSQL=$REKEY_REQUIRE_MYSQL"
 
 log "cargo test --release -j 2 -- --test-threads=2 $*"
-cargo test --release -j 2 -- --test-threads=2 "$@"
-log "all checks passed"
+test_log=$(mktemp)
+trap 'rm -f "$test_log"' EXIT
+cargo test --release -j 2 -- --test-threads=2 "$@" 2>&1 | tee "$test_log"
+# One closing line for the whole suite, summed over every test binary.
+awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$test_log"

@@ -309,45 +309,10 @@ fn verify_detects_a_reference_pointing_at_another_parent() {
 fn account_without_file_privilege_loads_through_the_client_side_stream() {
     let server = server_or_skip!();
     let dbs = Dbs::blog(&server, "nofile");
-    let user = format!("rk_nofile_{}", std::process::id());
-    let mut root = conn(&server, None);
-    root.query_drop(format!("DROP USER IF EXISTS '{user}'@'%'"))
-        .unwrap();
-    root.query_drop(format!(
-        "CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-nofile-1'"
-    ))
-    .unwrap();
-    for db in [&dbs.source, &dbs.data, &dbs.final_db] {
-        root.query_drop(format!("GRANT ALL PRIVILEGES ON `{db}`.* TO '{user}'@'%'"))
-            .unwrap();
-    }
     // DB_FINAL's trigger belongs to root: putting it back after the load needs SET USER (not FILE).
-    root.query_drop(format!("GRANT SET USER ON *.* TO '{user}'@'%'"))
-        .unwrap();
-    let with_user = |db: &str| {
-        server.replacen("mysql://root@", &format!("mysql://{user}:pw-nofile-1@"), 1) + "/" + db
-    };
-    assert!(
-        with_user("x").contains(&user),
-        "test server URL must use root@: {server}"
-    );
+    let acct = Account::for_run(&dbs, "nofile", &["GRANT SET USER ON *.* TO {user}"]);
     let dir = dbs.run_dir();
-    let out = rekey(&[
-        "run",
-        "--source",
-        &with_user(&dbs.source),
-        "--data",
-        &with_user(&dbs.data),
-        "--final",
-        &with_user(&dbs.final_db),
-        "--run-dir",
-        dir.to_str().unwrap(),
-        "-q",
-        "--load-path",
-        "stream",
-    ]);
-    root.query_drop(format!("DROP USER IF EXISTS '{user}'@'%'"))
-        .unwrap();
+    let out = acct.run(&dbs, &["--load-path", "stream"]);
     assert_exit(&out, 0);
     let report = report(&dir);
     let load = report["stages"]
@@ -367,10 +332,12 @@ fn account_without_file_privilege_loads_through_the_client_side_stream() {
         + &std::fs::read_to_string(dir.join("report.md")).unwrap()
         + &stdout(&out)
         + &stderr(&out);
-    assert!(!text.contains("pw-nofile-1"), "password leaked");
+    assert!(!text.contains(&acct.password), "password leaked");
     let journal = std::fs::read(dir.join("journal.sqlite")).unwrap();
     assert!(
-        !journal.windows(11).any(|w| w == b"pw-nofile-1"),
+        !journal
+            .windows(acct.password.len())
+            .any(|w| w == acct.password.as_bytes()),
         "password in the journal"
     );
 }
@@ -400,41 +367,11 @@ fn the_default_load_on_one_server_is_a_direct_insert_select() {
 fn server_side_files_without_the_file_privilege_are_refused_with_the_grant() {
     let server = server_or_skip!();
     let dbs = Dbs::blog(&server, "nofilegrant");
-    let user = format!("rk_nofile2_{}", std::process::id());
-    let mut root = conn(&server, None);
-    root.query_drop(format!("DROP USER IF EXISTS '{user}'@'%'"))
-        .unwrap();
-    root.query_drop(format!(
-        "CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-nofile-3'"
-    ))
-    .unwrap();
-    for db in [&dbs.source, &dbs.data, &dbs.final_db] {
-        root.query_drop(format!("GRANT ALL PRIVILEGES ON `{db}`.* TO '{user}'@'%'"))
-            .unwrap();
-    }
-    let with_user = |db: &str| {
-        server.replacen("mysql://root@", &format!("mysql://{user}:pw-nofile-3@"), 1) + "/" + db
-    };
-    let dir = dbs.run_dir();
-    let out = rekey(&[
-        "run",
-        "--source",
-        &with_user(&dbs.source),
-        "--data",
-        &with_user(&dbs.data),
-        "--final",
-        &with_user(&dbs.final_db),
-        "--run-dir",
-        dir.to_str().unwrap(),
-        "-q",
-        "--load-path",
-        "files",
-    ]);
-    root.query_drop(format!("DROP USER IF EXISTS '{user}'@'%'"))
-        .unwrap();
+    let acct = Account::for_run(&dbs, "nofilegrant", &[]);
+    let out = acct.run(&dbs, &["--load-path", "files"]);
     assert_exit(&out, 3);
     assert!(
-        stderr(&out).contains(&format!("GRANT FILE ON *.* TO '{user}'@'%'")),
+        stderr(&out).contains(&format!("GRANT FILE ON *.* TO '{}'@'%'", acct.name)),
         "{}",
         stderr(&out)
     );
@@ -766,36 +703,8 @@ fn dry_run_prints_the_sql_and_writes_nothing() {
 fn a_trigger_the_account_cannot_recreate_stops_the_load_before_anything_changes() {
     let server = server_or_skip!();
     let dbs = Dbs::blog(&server, "definer");
-    let user = format!("rk_definer_{}", std::process::id());
-    let mut root = conn(&server, None);
-    root.query_drop(format!("DROP USER IF EXISTS '{user}'@'%'"))
-        .unwrap();
-    root.query_drop(format!(
-        "CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-definer-2'"
-    ))
-    .unwrap();
-    for db in [&dbs.source, &dbs.data, &dbs.final_db] {
-        root.query_drop(format!("GRANT ALL PRIVILEGES ON `{db}`.* TO '{user}'@'%'"))
-            .unwrap();
-    }
-    let with_user = |db: &str| {
-        server.replacen("mysql://root@", &format!("mysql://{user}:pw-definer-2@"), 1) + "/" + db
-    };
-    let dir = dbs.run_dir();
-    let out = rekey(&[
-        "run",
-        "--source",
-        &with_user(&dbs.source),
-        "--data",
-        &with_user(&dbs.data),
-        "--final",
-        &with_user(&dbs.final_db),
-        "--run-dir",
-        dir.to_str().unwrap(),
-        "-q",
-    ]);
-    root.query_drop(format!("DROP USER IF EXISTS '{user}'@'%'"))
-        .unwrap();
+    let acct = Account::for_run(&dbs, "definer", &[]);
+    let out = acct.run(&dbs, &[]);
     assert_exit(&out, 3);
     assert!(
         stderr(&out).contains("GRANT SET USER ON *.*"),

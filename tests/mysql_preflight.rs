@@ -15,49 +15,6 @@ macro_rules! server_or_skip {
     };
 }
 
-struct Account {
-    server: String,
-    name: String,
-}
-
-impl Account {
-    fn new(server: &str, tag: &str, grants: &[String]) -> Account {
-        let name = format!("rk_{tag}_{}", std::process::id());
-        let mut root = conn(server, None);
-        root.query_drop(format!("DROP USER IF EXISTS '{name}'@'%'"))
-            .unwrap();
-        root.query_drop(format!(
-            "CREATE USER '{name}'@'%' IDENTIFIED BY 'pw-{tag}-9'"
-        ))
-        .unwrap();
-        for g in grants {
-            root.query_drop(g.replace("{user}", &format!("'{name}'@'%'")))
-                .unwrap();
-        }
-        Account {
-            server: server.to_string(),
-            name,
-        }
-    }
-    fn url(&self, db: &str) -> String {
-        let tag = self.name.split('_').nth(1).unwrap();
-        self.server.replacen(
-            "mysql://root@",
-            &format!("mysql://{}:pw-{tag}-9@", self.name),
-            1,
-        ) + "/"
-            + db
-    }
-}
-
-impl Drop for Account {
-    fn drop(&mut self) {
-        if let Ok(mut c) = mysql::Conn::new(opts(&self.server, None)) {
-            let _ = c.query_drop(format!("DROP USER IF EXISTS '{}'@'%'", self.name));
-        }
-    }
-}
-
 #[test]
 fn check_passes_on_a_ready_environment() {
     let server = server_or_skip!();

@@ -98,20 +98,13 @@ pub trait Dialect: Send + Sync {
     fn parallel_writes(&self) -> bool;
     /// The column type of a stored UUID in this engine, or why the format is not available.
     fn uuid_type(&self, format: UuidFormat) -> Result<String>;
-    /// The value bound for a UUID of `format` in `insert_rows`.
-    fn uuid_value(&self, id: &uuid::Uuid, format: UuidFormat) -> Value;
-    /// `UPDATE target ... source ... SET col = expr`: MySQL writes UPDATE ... JOIN ... SET with
-    /// qualified targets, SQLite and PostgreSQL write UPDATE ... SET ... FROM ... WHERE.
-    /// `target` and `source` are quoted table names, `alias` the source's alias, `sets` pairs of
-    /// quoted target columns and expressions.
-    fn update_join(
-        &self,
-        target: &str,
-        source: &str,
-        alias: &str,
-        on: &str,
-        sets: &[(String, String)],
-    ) -> String;
+    /// The value bound for a UUID of `format` in `insert_rows`: bytes for binary16, else text.
+    fn uuid_value(&self, id: &uuid::Uuid, format: UuidFormat) -> Value {
+        match format {
+            UuidFormat::Binary16 => Value::Blob(id.as_bytes().to_vec()),
+            f => Value::Text(crate::uuidgen::to_text(id, f).into_bytes()),
+        }
+    }
     /// Statements that put a session in bulk-load mode (no FK or unique checks where allowed).
     fn bulk_session(&self) -> Vec<String>;
     /// The integer type of a mapping table's old key, from the converted column's declared type.
@@ -139,6 +132,11 @@ pub trait Dialect: Send + Sync {
         true
     }
 
+    /// A declared type as the catalog prints it (MySQL: lower case).
+    fn catalog_type(&self, declared: &str) -> String {
+        declared.to_string()
+    }
+
     /// How the catalog describes a column declared as `declared` in `table`: used to predict
     /// DB_DATA's shape in a dry run, before DB_DATA exists.
     fn predict_column(&self, name: &str, declared: &str, nullable: bool, table: &Table) -> Column {
@@ -155,7 +153,7 @@ pub trait Dialect: Send + Sync {
         Column {
             name: name.to_string(),
             data_type: base,
-            column_type: declared.to_string(),
+            column_type: self.catalog_type(declared),
             nullable,
             max_length,
             charset: if textual { table.charset.clone() } else { None },

@@ -253,3 +253,89 @@ pub fn mapping(run_dir: &Path, table: &str) -> BTreeMap<String, String> {
 pub fn report(run_dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap()).unwrap()
 }
+
+/// A MySQL account of one test (not root), dropped when the test ends.
+pub struct Account {
+    server: String,
+    pub name: String,
+    pub password: String,
+}
+
+impl Account {
+    /// Creates the account; `{user}` in each grant stands for it.
+    pub fn new(server: &str, tag: &str, grants: &[String]) -> Account {
+        let name = format!("rk_{tag}_{}", std::process::id());
+        let password = format!("pw-{tag}-9");
+        let mut root = conn(server, None);
+        root.query_drop(format!("DROP USER IF EXISTS '{name}'@'%'"))
+            .unwrap();
+        root.query_drop(format!(
+            "CREATE USER '{name}'@'%' IDENTIFIED BY '{password}'"
+        ))
+        .unwrap();
+        for g in grants {
+            root.query_drop(g.replace("{user}", &format!("'{name}'@'%'")))
+                .unwrap();
+        }
+        assert!(
+            server.contains("mysql://root@"),
+            "the test server URL must use root@: {server}"
+        );
+        Account {
+            server: server.to_string(),
+            name,
+            password,
+        }
+    }
+
+    /// ALL PRIVILEGES on the test's three databases, plus `extra` grants.
+    pub fn for_run(dbs: &Dbs, tag: &str, extra: &[&str]) -> Account {
+        let mut grants: Vec<String> = [&dbs.source, &dbs.data, &dbs.final_db]
+            .iter()
+            .map(|db| format!("GRANT ALL PRIVILEGES ON `{db}`.* TO {{user}}"))
+            .collect();
+        grants.extend(extra.iter().map(|g| g.to_string()));
+        Account::new(&dbs.server, tag, &grants)
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        self.server.replacen(
+            "mysql://root@",
+            &format!("mysql://{}:{}@", self.name, self.password),
+            1,
+        ) + "/"
+            + db
+    }
+
+    /// `rekey run` on the test's databases as this account.
+    pub fn run(&self, dbs: &Dbs, extra: &[&str]) -> Output {
+        let (src, data, fin) = (
+            self.url(&dbs.source),
+            self.url(&dbs.data),
+            self.url(&dbs.final_db),
+        );
+        let dir = dbs.run_dir();
+        let mut args = vec![
+            "run",
+            "--source",
+            &src,
+            "--data",
+            &data,
+            "--final",
+            &fin,
+            "--run-dir",
+            dir.to_str().unwrap(),
+            "-q",
+        ];
+        args.extend(extra);
+        rekey(&args)
+    }
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        if let Ok(mut c) = Conn::new(opts(&self.server, None)) {
+            let _ = c.query_drop(format!("DROP USER IF EXISTS '{}'@'%'", self.name));
+        }
+    }
+}

@@ -64,29 +64,6 @@ impl Dialect for MysqlDialect {
         }
         .to_string())
     }
-    fn uuid_value(&self, id: &uuid::Uuid, format: UuidFormat) -> Value {
-        match format {
-            UuidFormat::Binary16 => Value::Blob(id.as_bytes().to_vec()),
-            f => Value::Text(crate::uuidgen::to_text(id, f).into_bytes()),
-        }
-    }
-    fn update_join(
-        &self,
-        target: &str,
-        source: &str,
-        alias: &str,
-        on: &str,
-        sets: &[(String, String)],
-    ) -> String {
-        let sets: Vec<String> = sets
-            .iter()
-            .map(|(col, expr)| format!("{target}.{col} = {expr}"))
-            .collect();
-        format!(
-            "UPDATE {target} JOIN {source} AS {alias} ON {on} SET {}",
-            sets.join(", ")
-        )
-    }
     fn bulk_session(&self) -> Vec<String> {
         split_statements(BULK_SESSION_SQL)
     }
@@ -108,31 +85,8 @@ impl Dialect for MysqlDialect {
     fn checked_session(&self) -> Vec<String> {
         vec!["SET SESSION foreign_key_checks = 1".into()]
     }
-    fn predict_column(&self, name: &str, declared: &str, nullable: bool, table: &Table) -> Column {
-        let base = declared
-            .split('(')
-            .next()
-            .unwrap_or(declared)
-            .trim()
-            .to_ascii_lowercase();
-        let max_length = declared
-            .split_once('(')
-            .and_then(|(_, rest)| rest.trim_end_matches(')').trim().parse().ok());
-        let textual = base == "char";
-        Column {
-            name: name.to_string(),
-            data_type: base,
-            column_type: declared.to_ascii_lowercase(),
-            nullable,
-            max_length,
-            charset: if textual { table.charset.clone() } else { None },
-            collation: if textual {
-                table.collation.clone()
-            } else {
-                None
-            },
-            ..Column::default()
-        }
+    fn catalog_type(&self, declared: &str) -> String {
+        declared.to_ascii_lowercase()
     }
 }
 
@@ -617,16 +571,12 @@ impl Backend for MysqlBackend {
     }
 
     fn unconstrain_sql(&self, table: &Table, what: &Unconstrain) -> Vec<String> {
-        let name = DIALECT.q(&table.name);
-        let mut out = Vec::new();
-        if !what.foreign_keys.is_empty() {
-            let drops: Vec<String> = what
-                .foreign_keys
-                .iter()
-                .map(|f| format!("DROP FOREIGN KEY {}", DIALECT.q(f)))
-                .collect();
-            out.push(format!("ALTER TABLE {name} {}", drops.join(", ")));
-        }
+        let drops: Vec<String> = what
+            .foreign_keys
+            .iter()
+            .map(|f| format!("DROP FOREIGN KEY {}", DIALECT.q(f)))
+            .collect();
+        let mut out = alter(&table.name, &drops);
         let mut clauses = Vec::new();
         if what.primary_key {
             // AUTO_INCREMENT must go before the key it needs.
@@ -642,9 +592,7 @@ impl Backend for MysqlBackend {
         for ix in &what.indexes {
             clauses.push(format!("DROP INDEX {}", DIALECT.q(ix)));
         }
-        if !clauses.is_empty() {
-            out.push(format!("ALTER TABLE {name} {}", clauses.join(", ")));
-        }
+        out.extend(alter(&table.name, &clauses));
         out
     }
 
@@ -691,14 +639,7 @@ impl Backend for MysqlBackend {
                 clauses.push(format!("DROP COLUMN {}", DIALECT.q(d)));
             }
         }
-        if clauses.is_empty() {
-            return Vec::new();
-        }
-        vec![format!(
-            "ALTER TABLE {} {}",
-            DIALECT.q(&table.name),
-            clauses.join(", ")
-        )]
+        alter(&table.name, &clauses)
     }
 
     fn derive_table_sql(&self, from: &str, table: &Table, swaps: &[Swap]) -> Vec<String> {
@@ -727,12 +668,8 @@ impl Backend for MysqlBackend {
             .filter(|s| s.uuid_type.eq_ignore_ascii_case("uuid"))
             .map(|s| format!("MODIFY {} CHAR(36) NULL", DIALECT.q(&s.column)))
             .collect();
-        if !via_text.is_empty() {
-            out.push(format!("ALTER TABLE {name} {}", via_text.join(", ")));
-        }
-        if !clauses.is_empty() {
-            out.push(format!("ALTER TABLE {name} {}", clauses.join(", ")));
-        }
+        out.extend(alter(&table.name, &via_text));
+        out.extend(alter(&table.name, &clauses));
         out
     }
 
@@ -752,14 +689,7 @@ impl Backend for MysqlBackend {
                 )
             })
             .collect();
-        if clauses.is_empty() {
-            return Vec::new();
-        }
-        vec![format!(
-            "ALTER TABLE {} {}",
-            DIALECT.q(&table.name),
-            clauses.join(", ")
-        )]
+        alter(&table.name, &clauses)
     }
 
     fn server_info(&self, session: &mut dyn Session) -> Result<ServerInfo> {
@@ -1020,6 +950,18 @@ impl Backend for MysqlBackend {
                     || line.contains("SET USER"))
         }))
     }
+}
+
+/// One ALTER TABLE with every clause (one statement, so the change is atomic), or nothing.
+fn alter(table: &str, clauses: &[String]) -> Vec<String> {
+    if clauses.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "ALTER TABLE {} {}",
+        DIALECT.q(table),
+        clauses.join(", ")
+    )]
 }
 
 /// What the export selects and where LOAD DATA puts it, per column type: the text format is exact

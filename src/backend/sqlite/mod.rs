@@ -69,26 +69,6 @@ impl Dialect for SqliteDialect {
             )),
         }
     }
-    fn uuid_value(&self, id: &uuid::Uuid, format: UuidFormat) -> Value {
-        match format {
-            UuidFormat::Binary16 => Value::Blob(id.as_bytes().to_vec()),
-            f => Value::Text(crate::uuidgen::to_text(id, f).into_bytes()),
-        }
-    }
-    fn update_join(
-        &self,
-        target: &str,
-        source: &str,
-        alias: &str,
-        on: &str,
-        sets: &[(String, String)],
-    ) -> String {
-        let sets: Vec<String> = sets.iter().map(|(c, e)| format!("{c} = {e}")).collect();
-        format!(
-            "UPDATE {target} SET {} FROM {source} AS {alias} WHERE {on}",
-            sets.join(", ")
-        )
-    }
     fn bulk_session(&self) -> Vec<String> {
         vec!["PRAGMA foreign_keys = OFF".into()]
     }
