@@ -163,10 +163,15 @@ impl Report {
         if !self.tables.is_empty() {
             let rows: u64 = self.tables.iter().map(|t| t.rows).sum();
             let bytes: u64 = self.tables.iter().map(|t| t.bytes).sum();
+            // Engines that keep no sizes in their catalog (SQLite) report 0 bytes: say nothing then.
+            let size = if bytes > 0 {
+                format!(", {:.1} MB", bytes as f64 / 1e6)
+            } else {
+                String::new()
+            };
             s.push_str(&format!(
-                "\n## Size and downtime\n\n{} tables, {rows} rows, {:.1} MB in SOURCE; {:.2} s per million rows. For a bigger snapshot: `rekey plan --source URL --estimate-from RUN_DIR`.\n",
+                "\n## Size and downtime\n\n{} tables, {rows} rows{size} in SOURCE; {:.2} s per million rows. For a bigger snapshot: `rekey plan --source URL --estimate-from RUN_DIR`.\n",
                 self.tables.len(),
-                bytes as f64 / 1e6,
                 self.seconds_per_million_rows.unwrap_or(0.0)
             ));
         }

@@ -198,14 +198,6 @@ impl DbUrl {
     pub fn is_local_host(&self) -> bool {
         matches!(normal_host(&self.host), "127.0.0.1")
     }
-
-    /// The same location with another database name (used for scratch names in tests and clean).
-    pub fn with_database(&self, database: &str) -> DbUrl {
-        DbUrl {
-            database: database.to_string(),
-            ..self.clone()
-        }
-    }
 }
 
 fn normal_host(host: &str) -> &str {

@@ -6,15 +6,6 @@ mod common;
 use common::*;
 use mysql::prelude::Queryable;
 
-macro_rules! server_or_skip {
-    () => {
-        match server() {
-            Some(s) => s,
-            None => return,
-        }
-    };
-}
-
 #[test]
 fn blog_run_ends_verified_and_source_is_unchanged() {
     let server = server_or_skip!();
@@ -54,12 +45,7 @@ fn blog_run_ends_verified_and_source_is_unchanged() {
             "verify"
         ]
     );
-    let load = report["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "load")
-        .unwrap();
+    let load = stage(&report, "load");
     assert_eq!(load["rows"], 21417);
     assert!(load["detail"]
         .as_str()
@@ -315,12 +301,7 @@ fn account_without_file_privilege_loads_through_the_client_side_stream() {
     let out = acct.run(&dbs, &["--load-path", "stream"]);
     assert_exit(&out, 0);
     let report = report(&dir);
-    let load = report["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "load")
-        .unwrap();
+    let load = stage(&report, "load");
     assert!(
         load["detail"]
             .as_str()
@@ -348,12 +329,7 @@ fn the_default_load_on_one_server_is_a_direct_insert_select() {
     let dbs = Dbs::blog(&server, "direct");
     assert_exit(&dbs.run(&[]), 0);
     let report = report(&dbs.run_dir());
-    let load = report["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "load")
-        .unwrap();
+    let load = stage(&report, "load");
     assert!(
         load["detail"]
             .as_str()
@@ -395,12 +371,7 @@ fn root_loads_through_server_side_outfile() {
     let dbs = Dbs::blog(&server, "outfile");
     assert_exit(&dbs.run(&["--load-path", "files"]), 0);
     let report = report(&dbs.run_dir());
-    let load = report["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "load")
-        .unwrap();
+    let load = stage(&report, "load");
     assert!(
         load["detail"]
             .as_str()

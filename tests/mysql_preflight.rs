@@ -6,15 +6,6 @@ mod common;
 use common::*;
 use mysql::prelude::Queryable;
 
-macro_rules! server_or_skip {
-    () => {
-        match server() {
-            Some(s) => s,
-            None => return,
-        }
-    };
-}
-
 #[test]
 fn check_passes_on_a_ready_environment() {
     let server = server_or_skip!();

@@ -34,7 +34,6 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
     let (schema, _) = &*shared;
     let data = ctx.data()?;
-    let source = ctx.source()?;
     let d = data.dialect();
     if ctx.run.dry_run || !data.database_exists()? {
         for sql in data.create_database(schema.tables.first())? {
@@ -81,12 +80,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 &format!("DROP TABLE IF EXISTS {}", d.q(&t.name)),
             )?;
             drop(plain);
-            let (mut s, from) = if ctx.run.dry_run {
-                (None, d.q(&source.url().database))
-            } else {
-                let (s, q) = reach(data.as_ref(), source.as_ref(), SOURCE_ALIAS, super::CLONE)?;
-                (Some(s), q)
-            };
+            let (mut s, from) = ctx.reaching_source(data.as_ref(), super::CLONE)?;
             for sql in data.create_table_sql(&from, t) {
                 ctx.exec(&mut s, &sql)?;
             }

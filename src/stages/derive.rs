@@ -9,7 +9,6 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
     let (schema, _) = &*shared;
     let fin = ctx.final_db()?;
-    let source = ctx.source()?;
     let d = fin.dialect();
     let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
     if !ctx.run.dry_run && fin.database_exists()? {
@@ -33,17 +32,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         ctx.journal
             .add_artifact("database", "final", &fin.url().to_string())?;
     }
-    let (mut s, from) = if ctx.run.dry_run {
-        (None, d.q(&source.url().database))
-    } else {
-        let (s, q) = super::clone::reach(
-            fin.as_ref(),
-            source.as_ref(),
-            super::clone::SOURCE_ALIAS,
-            super::DERIVE,
-        )?;
-        (Some(s), q)
-    };
+    let (mut s, from) = ctx.reaching_source(fin.as_ref(), super::DERIVE)?;
     for sql in d.bulk_session() {
         ctx.exec(&mut s, &sql)?;
     }

@@ -129,6 +129,21 @@ impl Context {
         format!("/* rekey:{} */ ", self.run_id)
     }
 
+    /// A write session on `on` that can also read SOURCE, with the qualifier SOURCE's tables take
+    /// there; in a dry run no session, and SOURCE's database name as the qualifier.
+    pub fn reaching_source(
+        &self,
+        on: &dyn Backend,
+        stage: &'static str,
+    ) -> Result<(Option<Box<dyn Session>>, String)> {
+        let source = self.source()?;
+        if self.run.dry_run {
+            return Ok((None, on.dialect().q(&source.url().database)));
+        }
+        let (s, q) = clone::reach(on, source.as_ref(), clone::SOURCE_ALIAS, stage)?;
+        Ok((Some(s), q))
+    }
+
     /// A session on `backend` for writes, or none in a dry run.
     pub fn writer(&self, backend: &dyn Backend) -> Result<Option<Box<dyn Session>>> {
         if self.run.dry_run {

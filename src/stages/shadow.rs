@@ -50,17 +50,7 @@ fn shadow_table(ctx: &Context, c: &Converted, current: &Table) -> Result<u64> {
     let table = d.q(&c.table);
     let key = d.q(&c.column);
     // The keys come from SOURCE; the mapping table goes into DB_DATA.
-    let (mut session, from) = if ctx.run.dry_run {
-        (None, d.q(&ctx.source()?.url().database))
-    } else {
-        let (s, q) = super::clone::reach(
-            data.as_ref(),
-            ctx.source()?.as_ref(),
-            super::clone::SOURCE_ALIAS,
-            super::SHADOW,
-        )?;
-        (Some(s), q)
-    };
+    let (mut session, from) = ctx.reaching_source(data.as_ref(), super::SHADOW)?;
     ctx.exec(&mut session, &format!("DROP TABLE IF EXISTS {map}"))?;
     ctx.exec(
         &mut session,

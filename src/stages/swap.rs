@@ -12,7 +12,6 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
     let (source_schema, _) = &*shared;
     let data = ctx.data()?;
-    let source = ctx.source()?;
     let d = data.dialect();
     let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
     let current = super::unconstrain::describe_data(ctx)?;
@@ -35,17 +34,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 // Dry run: DB_DATA does not exist; swap what shadow and link would have added.
                 None => with_shadows((*t).clone(), &swaps, &drop),
             };
-            let (mut s, from) = if ctx.run.dry_run {
-                (None, d.q(&source.url().database))
-            } else {
-                let (s, q) = super::clone::reach(
-                    data.as_ref(),
-                    source.as_ref(),
-                    super::clone::SOURCE_ALIAS,
-                    super::SWAP,
-                )?;
-                (Some(s), q)
-            };
+            let (mut s, from) = ctx.reaching_source(data.as_ref(), super::SWAP)?;
             for sql in data.swap_sql(&shape, &swaps, &drop) {
                 ctx.exec(&mut s, &sql)?;
             }

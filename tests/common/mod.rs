@@ -10,6 +10,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder};
 
+/// The test server's URL, or return from the test (only outside CI; see `server`).
+#[macro_export]
+macro_rules! server_or_skip {
+    () => {
+        match $crate::common::server() {
+            Some(s) => s,
+            None => return,
+        }
+    };
+}
+
 pub const BLOG_SOURCE: &str = include_str!("../../fixtures/blog/mysql/source.sql");
 pub const BLOG_FINAL: &str = include_str!("../../fixtures/blog/mysql/final.sql");
 
@@ -338,4 +349,12 @@ impl Drop for Account {
             let _ = c.query_drop(format!("DROP USER IF EXISTS '{}'@'%'", self.name));
         }
     }
+}
+
+/// One stage's entry in report.json.
+pub fn stage<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["stages"]
+        .as_array()
+        .and_then(|stages| stages.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("no stage {name} in the report"))
 }
