@@ -218,15 +218,7 @@ fn load_refuses_a_non_empty_final() {
         stderr(&out)
     );
     // Refused before anything was written: DB_DATA was never created.
-    let exists: u64 = dbs
-        .conn(&dbs.source)
-        .query_first(format!(
-            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}'",
-            dbs.data
-        ))
-        .unwrap()
-        .unwrap();
-    assert_eq!(exists, 0);
+    assert!(!dbs.exists(&dbs.data));
 }
 
 #[test]
@@ -328,15 +320,8 @@ fn the_default_load_on_one_server_is_a_direct_insert_select() {
     let server = server_or_skip!();
     let dbs = Dbs::blog(&server, "direct");
     assert_exit(&dbs.run(&[]), 0);
-    let report = report(&dbs.run_dir());
-    let load = stage(&report, "load");
-    assert!(
-        load["detail"]
-            .as_str()
-            .unwrap()
-            .contains("direct INSERT ... SELECT"),
-        "{load}"
-    );
+    let load = load_detail(&dbs);
+    assert!(load.contains("direct INSERT ... SELECT"), "{load}");
 }
 
 #[test]
@@ -351,16 +336,8 @@ fn server_side_files_without_the_file_privilege_are_refused_with_the_grant() {
         "{}",
         stderr(&out)
     );
-    let exists: u64 = dbs
-        .conn(&dbs.source)
-        .query_first(format!(
-            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}'",
-            dbs.data
-        ))
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        exists, 0,
+    assert!(
+        !dbs.exists(&dbs.data),
         "refused in preflight, before DB_DATA was created"
     );
 }
@@ -370,15 +347,8 @@ fn root_loads_through_server_side_outfile() {
     let server = server_or_skip!();
     let dbs = Dbs::blog(&server, "outfile");
     assert_exit(&dbs.run(&["--load-path", "files"]), 0);
-    let report = report(&dbs.run_dir());
-    let load = stage(&report, "load");
-    assert!(
-        load["detail"]
-            .as_str()
-            .unwrap()
-            .contains("server-side OUTFILE/INFILE"),
-        "{load}"
-    );
+    let load = load_detail(&dbs);
+    assert!(load.contains("server-side OUTFILE/INFILE"), "{load}");
 }
 
 #[test]
@@ -655,15 +625,7 @@ fn dry_run_prints_the_sql_and_writes_nothing() {
     );
     assert_eq!(fingerprint(&server, &dbs.source), before_src);
     assert_eq!(fingerprint(&server, &dbs.final_db), before_final);
-    let exists: u64 = dbs
-        .conn(&dbs.source)
-        .query_first(format!(
-            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}'",
-            dbs.data
-        ))
-        .unwrap()
-        .unwrap();
-    assert_eq!(exists, 0, "dry run created DB_DATA");
+    assert!(!dbs.exists(&dbs.data), "dry run created DB_DATA");
     assert!(
         !dbs.run_dir().join("journal.sqlite").exists(),
         "dry run wrote a journal"
@@ -697,17 +659,6 @@ fn a_trigger_the_account_cannot_recreate_stops_the_load_before_anything_changes(
     assert_eq!(rows, 0);
 }
 
-fn db_exists(dbs: &Dbs, name: &str) -> bool {
-    let n: u64 = dbs
-        .conn(&dbs.source)
-        .query_first(format!(
-            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}'"
-        ))
-        .unwrap()
-        .unwrap();
-    n > 0
-}
-
 #[test]
 fn dry_run_of_every_command_writes_nothing() {
     let server = server_or_skip!();
@@ -729,7 +680,7 @@ fn dry_run_of_every_command_writes_nothing() {
         assert_exit(&out, 0);
         assert!(stdout(&out).contains("-- stage"), "{}", stdout(&out));
     }
-    assert!(!db_exists(&dbs, &dbs.data) && !db_exists(&dbs, &derived));
+    assert!(!dbs.exists(&dbs.data) && !dbs.exists(&derived));
     assert!(!dir.join("journal.sqlite").exists());
 
     // With DB_DATA built for real, the later commands' dry runs change nothing either.
@@ -793,7 +744,7 @@ fn clean_drops_what_the_run_created_and_nothing_else() {
         "{}",
         stdout(&out)
     );
-    assert!(!db_exists(&dbs, &dbs.data), "DB_DATA is gone");
+    assert!(!dbs.exists(&dbs.data), "DB_DATA is gone");
     assert!(!dir.join("map").exists(), "map files are gone");
     assert_eq!(
         fingerprint(&server, &dbs.source),
@@ -825,8 +776,8 @@ fn clean_drops_what_the_run_created_and_nothing_else() {
         ]),
         0,
     );
-    assert!(!db_exists(&dbs, &dbs.final_db) && !db_exists(&dbs, &dbs.data));
-    assert!(db_exists(&dbs, &dbs.source));
+    assert!(!dbs.exists(&dbs.final_db) && !dbs.exists(&dbs.data));
+    assert!(dbs.exists(&dbs.source));
 }
 
 #[test]

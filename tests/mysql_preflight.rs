@@ -74,15 +74,7 @@ fn missing_privileges_are_named_with_the_grant_that_fixes_them() {
     ]);
     assert_exit(&out, 3);
     assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
-    let exists: u64 = dbs
-        .conn(&dbs.source)
-        .query_first(format!(
-            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}'",
-            dbs.data
-        ))
-        .unwrap()
-        .unwrap();
-    assert_eq!(exists, 0);
+    assert!(!dbs.exists(&dbs.data));
 }
 
 fn add_orphans(dbs: &Dbs) {
@@ -106,15 +98,10 @@ fn orphans_fail_the_run_with_a_listing_before_anything_is_written() {
         "{err}"
     );
     assert!(err.contains("--orphans null"), "{err}");
-    let exists: u64 = dbs
-        .conn(&dbs.source)
-        .query_first(format!(
-            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}'",
-            dbs.data
-        ))
-        .unwrap()
-        .unwrap();
-    assert_eq!(exists, 0, "DB_DATA was created although preflight failed");
+    assert!(
+        !dbs.exists(&dbs.data),
+        "DB_DATA was created although preflight failed"
+    );
     let out = rekey(&["check", "--source", &dbs.src_url()]);
     assert_exit(&out, 2);
     assert!(

@@ -146,6 +146,17 @@ impl Dbs {
     pub fn conn(&self, db: &str) -> Conn {
         conn(&self.server, Some(db))
     }
+    /// Whether a database of this name exists on the server.
+    pub fn exists(&self, name: &str) -> bool {
+        let n: u64 = conn(&self.server, None)
+            .query_first(format!(
+                "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}'"
+            ))
+            .unwrap()
+            .unwrap();
+        n > 0
+    }
+
     /// A database name dropped with the others.
     pub fn extra(&mut self, suffix: &str) -> String {
         let name = format!("{}_{suffix}", self.source.trim_end_matches("_src"));
@@ -357,4 +368,13 @@ pub fn stage<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::V
         .as_array()
         .and_then(|stages| stages.iter().find(|s| s["name"] == name))
         .unwrap_or_else(|| panic!("no stage {name} in the report"))
+}
+
+/// The load stage's detail line of a finished run (it names the load path).
+pub fn load_detail(dbs: &Dbs) -> String {
+    let report = report(&dbs.run_dir());
+    stage(&report, "load")["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
