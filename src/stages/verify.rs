@@ -320,11 +320,8 @@ fn verify_table(
                 continue;
             }
             let key = v.as_key().unwrap_or(i128::MIN);
-            let mapped = if Some(i) == own_index {
-                let m = own_map
-                    .as_mut()
-                    .expect("own map exists for a converted table");
-                loop {
+            let mapped = match own_map.as_mut().filter(|_| Some(i) == own_index) {
+                Some(m) => loop {
                     match m.peek() {
                         Some(Ok((k, _))) if *k < key => {
                             m.next();
@@ -337,9 +334,8 @@ fn verify_table(
                         }
                         _ => break None,
                     }
-                }
-            } else {
-                parents[i].as_ref().and_then(|p| p.get(key))
+                },
+                None => parents[i].as_ref().and_then(|p| p.get(key)),
             };
             match mapped {
                 Some(u) => src_digest.push(i, Canon::Uuid(u), &mut buf),
