@@ -89,10 +89,8 @@ fn show(v: Option<u64>) -> String {
 }
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
-    let data = ctx.data()?;
     let fin = ctx.final_db()?;
     let data_schema = super::unconstrain::data_or_predicted(ctx)?;
-    let _ = data;
     let mut fs = fin.connect()?;
     let final_schema = fin.describe(fs.as_mut())?;
     let diffs = differences(&data_schema, &final_schema);

@@ -72,7 +72,7 @@ fn shadow_table(ctx: &Context, c: &Converted, current: &Table) -> Result<u64> {
             let n = s.execute(&format!(
                 "INSERT INTO {map} (old_id, new_id) SELECT t.{key}, p.new_id FROM {from}.{table} t JOIN {pmap} p ON p.old_id = t.{key}"
             ))?;
-            write_map_file(ctx, s, d, &map, &c.table)?;
+            write_map_file(ctx, s, &map, &c.table)?;
             n
         }
         (None, Some(s)) => generate(ctx, s, d, c, &from, &map, &bar)?,
@@ -156,17 +156,10 @@ fn generate(
 }
 
 /// Writes `map/<table>.csv` from a mapping table (one-to-one tables, whose UUIDs come from SQL).
-fn write_map_file(
-    ctx: &Context,
-    s: &mut dyn Session,
-    d: &dyn Dialect,
-    map: &str,
-    table: &str,
-) -> Result<()> {
+fn write_map_file(ctx: &Context, s: &mut dyn Session, map: &str, table: &str) -> Result<()> {
     let (path, part) = map_paths(ctx, table);
     let mut csv = csv_writer(&part)?;
     let format = ctx.conversion.uuid_format;
-    let mut failed = None;
     s.query(
         &format!("SELECT old_id, new_id FROM {map} ORDER BY old_id"),
         &mut |row| {
@@ -177,16 +170,10 @@ fn write_map_file(
                     .unwrap_or_default(),
                 _ => String::new(),
             };
-            if let Err(e) = csv.write_record([old, new]) {
-                failed = Some(e);
-            }
-            Ok(())
+            csv.write_record([old, new])
+                .map_err(|e| io_error("write", &part, e.into()))
         },
     )?;
-    if let Some(e) = failed {
-        return Err(io_error("write", &part, e.into()));
-    }
-    let _ = d;
     finish_csv(csv, &part, &path)
 }
 
