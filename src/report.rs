@@ -188,7 +188,20 @@ impl Report {
         if !self.orphans_nulled.is_empty() {
             s.push_str("\n## Orphans stored as NULL\n\n");
             for o in &self.orphans_nulled {
-                s.push_str(&format!("- {o}\n"));
+                s.push_str(&format!(
+                    "- {}: {} rows, e.g. {}; every one in `{}`\n",
+                    o["reference"].as_str().unwrap_or_default(),
+                    o["rows"],
+                    o["samples"]
+                        .as_array()
+                        .map(|v| v
+                            .iter()
+                            .filter_map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "))
+                        .unwrap_or_default(),
+                    o["file"].as_str().unwrap_or("(not written)")
+                ));
             }
         }
         if !self.warnings.is_empty() {

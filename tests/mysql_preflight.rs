@@ -136,6 +136,12 @@ fn orphans_null_stores_null_and_lists_every_one_in_the_report() {
     assert_eq!(orphans.len(), 1);
     assert_eq!(orphans[0]["reference"], "comment.user_id -> user.id");
     assert_eq!(orphans[0]["rows"], 2);
+    let listed =
+        std::fs::read_to_string(dbs.run_dir().join("orphans/comment.user_id.csv")).unwrap();
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines[0], "comment_id,user_id");
+    assert_eq!(lines.len(), 3, "every orphan listed: {listed}");
+    assert!(lines[1..].iter().all(|l| l.ends_with(",90001")), "{listed}");
     assert!(std::fs::read_to_string(dbs.run_dir().join("report.md"))
         .unwrap()
         .contains("Orphans stored as NULL"));

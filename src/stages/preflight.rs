@@ -17,6 +17,8 @@ pub struct Orphans {
     pub reference: String,
     pub rows: u64,
     pub samples: Vec<String>,
+    /// With `--orphans null`: the run directory's file that lists every one of them.
+    pub file: Option<String>,
 }
 
 /// One line of `rekey check`: what was checked, whether it passed, and the fix when it did not.
@@ -225,7 +227,7 @@ pub fn require(findings: &[Finding]) -> Result<()> {
 pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
     let (_, plan) = &*shared;
-    let orphans = find_orphans(ctx, &plan.references)?;
+    let mut orphans = find_orphans(ctx, &plan.references)?;
     let mut detail = Vec::new();
     if !orphans.is_empty() {
         let listing: Vec<String> = orphans
@@ -262,7 +264,10 @@ pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome
                 hint,
             ));
         }
-        for o in &orphans {
+        for o in &mut orphans {
+            if let Some(r) = plan.references.iter().find(|r| r.label() == o.reference) {
+                o.file = list_orphans(ctx, r)?;
+            }
             ctx.journal.add_artifact(
                 "orphans-nulled",
                 &o.reference,
@@ -327,12 +332,62 @@ pub fn find_orphans(ctx: &Context, refs: &[Reference]) -> Result<Vec<Orphans>> {
             reference: r.label(),
             rows: count,
             samples,
+            file: None,
         }))
     })?;
     // Reported in the plan's order, whatever order the workers finished in.
     let mut all: Vec<Orphans> = found.into_iter().flatten().collect();
     all.sort_by_key(|o| refs.iter().position(|r| r.label() == o.reference));
     Ok(all)
+}
+
+/// Writes every orphan of `r` (the row's key and the value that will become NULL) to
+/// `orphans/<table>.<column>.csv` in the run directory, so no lost reference goes unlisted.
+fn list_orphans(ctx: &Context, r: &Reference) -> Result<Option<String>> {
+    if ctx.run.dry_run {
+        return Ok(None);
+    }
+    let source = ctx.source()?;
+    let d = source.dialect();
+    let shared = super::introspect::load(ctx)?;
+    let key: Vec<String> = shared
+        .0
+        .table(&r.table)
+        .map(|t| t.primary_key.clone())
+        .unwrap_or_default();
+    let relative = format!("orphans/{}.{}.csv", r.table, r.column);
+    let path = ctx.run.run_dir.join(&relative);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| crate::error::io_error("create", dir, e))?;
+    }
+    let mut csv = csv::Writer::from_path(&path)
+        .map_err(|e| crate::error::io_error("create", &path, e.into()))?;
+    let mut header = key.clone();
+    header.push(r.column.clone());
+    csv.write_record(&header)
+        .map_err(|e| crate::error::io_error("write", &path, e.into()))?;
+    let selected: Vec<String> = header.iter().map(|c| format!("c.{}", d.q(c))).collect();
+    let sql = format!(
+        "SELECT {} FROM {} c LEFT JOIN {} p ON p.{key} = c.{col} WHERE c.{col} IS NOT NULL AND p.{key} IS NULL ORDER BY {}",
+        selected.join(", "),
+        d.q(&r.table),
+        d.q(&r.ref_table),
+        selected.join(", "),
+        col = d.q(&r.column),
+        key = d.q(&r.ref_column),
+    );
+    let mut s = source.connect()?;
+    s.query(&sql, &mut |row| {
+        let fields: Vec<String> = row
+            .iter()
+            .map(|v| v.as_string().unwrap_or_default())
+            .collect();
+        csv.write_record(&fields)
+            .map_err(|e| crate::error::io_error("write", &path, e.into()))
+    })?;
+    csv.flush()
+        .map_err(|e| crate::error::io_error("write", &path, e))?;
+    Ok(Some(relative))
 }
 
 /// DB_DATA must not exist, or must be the one this run (being resumed) built.
