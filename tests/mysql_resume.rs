@@ -182,3 +182,35 @@ fn resume_without_a_journal_is_refused() {
         stderr(&out)
     );
 }
+
+#[test]
+fn resume_stops_statements_the_killed_run_left_on_the_server() {
+    let Some(server) = server() else { return };
+    let dbs = Dbs::blog(&server, "leftover");
+    let mut child = spawn_stalling(&dbs, "swap");
+    wait_for_stall(&dbs, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let run_id: String = rusqlite::Connection::open(dbs.run_dir().join("journal.sqlite"))
+        .unwrap()
+        .query_row("SELECT value FROM run WHERE key = 'run_id'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    // A statement of the killed run still running on the server, tagged as rekey tags its own.
+    let mut leftover = dbs.conn(&dbs.source);
+    let sleeper = std::thread::spawn(move || {
+        let started = Instant::now();
+        let result = leftover.query_drop(format!("/* rekey:{run_id} */ SELECT SLEEP(120)"));
+        (result.is_err(), started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let out = dbs.run(&["--resume"]);
+    assert_exit(&out, 0);
+    let (killed, took) = sleeper.join().unwrap();
+    assert!(
+        killed && took < Duration::from_secs(60),
+        "the leftover statement was not stopped ({took:?})"
+    );
+    assert_eq!(report(&dbs.run_dir())["status"], "ok");
+}
