@@ -229,17 +229,7 @@ fn verify_detects_a_changed_value_in_final() {
     dbs.conn(&dbs.final_db)
         .query_drop("UPDATE user SET name = CONCAT(name, '!') ORDER BY id LIMIT 1")
         .unwrap();
-    let dir = dbs.run_dir();
-    let out = rekey(&[
-        "verify",
-        "--source",
-        &dbs.src_url(),
-        "--final",
-        &dbs.final_url(),
-        "--run-dir",
-        dir.to_str().unwrap(),
-        "-q",
-    ]);
+    let out = dbs.verify();
     assert_exit(&out, 1);
     assert!(
         stdout(&out).contains("user: values differ in name"),
@@ -268,17 +258,7 @@ fn verify_detects_a_reference_pointing_at_another_parent() {
         (&a.1, &b.0),
     )
     .unwrap();
-    let dir = dbs.run_dir();
-    let out = rekey(&[
-        "verify",
-        "--source",
-        &dbs.src_url(),
-        "--final",
-        &dbs.final_url(),
-        "--run-dir",
-        dir.to_str().unwrap(),
-        "-q",
-    ]);
+    let out = dbs.verify();
     assert_exit(&out, 1);
     assert!(stdout(&out).contains("content_item"), "{}", stdout(&out));
 }

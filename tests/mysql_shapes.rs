@@ -49,11 +49,7 @@ fn rows(dbs: &Dbs, db: &str, sql: &str) -> Vec<Vec<Option<String>>> {
         .map(|r| {
             r.unwrap()
                 .into_iter()
-                .map(|v| match v {
-                    mysql::Value::NULL => None,
-                    mysql::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-                    other => Some(other.as_sql(true)),
-                })
+                .map(|v| cell(v).map(|b| String::from_utf8_lossy(&b).into_owned()))
                 .collect()
         })
         .collect()

@@ -164,6 +164,21 @@ impl Dbs {
         name
     }
 
+    /// `rekey verify` of SOURCE against DB_FINAL with this run's map files.
+    pub fn verify(&self) -> Output {
+        let dir = self.run_dir();
+        rekey(&[
+            "verify",
+            "--source",
+            &self.src_url(),
+            "--final",
+            &self.final_url(),
+            "--run-dir",
+            dir.to_str().unwrap(),
+            "-q",
+        ])
+    }
+
     /// `rekey run` from SOURCE through DB_DATA into DB_FINAL, with extra arguments.
     pub fn run(&self, extra: &[&str]) -> Output {
         let mut args = vec![
@@ -245,20 +260,20 @@ pub fn fingerprint(server: &str, db: &str) -> Fingerprint {
             .unwrap_or_else(|_| c.query(format!("SELECT * FROM `{t}` ORDER BY 1")).unwrap());
         let rows = rows
             .into_iter()
-            .map(|r| {
-                r.unwrap()
-                    .into_iter()
-                    .map(|v| match v {
-                        mysql::Value::NULL => None,
-                        mysql::Value::Bytes(b) => Some(b),
-                        other => Some(other.as_sql(true).into_bytes()),
-                    })
-                    .collect()
-            })
+            .map(|r| r.unwrap().into_iter().map(cell).collect())
             .collect();
         out.insert(t, (String::from_utf8_lossy(&create.1).into_owned(), rows));
     }
     out
+}
+
+/// One value as the server sent it: its bytes, or None for NULL.
+pub fn cell(v: mysql::Value) -> Option<Vec<u8>> {
+    match v {
+        mysql::Value::NULL => None,
+        mysql::Value::Bytes(b) => Some(b),
+        other => Some(other.as_sql(true).into_bytes()),
+    }
 }
 
 /// `map/<table>.csv` as old id -> new id.
