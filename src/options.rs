@@ -128,6 +128,15 @@ pub struct ConversionOptions {
     pub orphans: OrphanPolicy,
 }
 
+impl ConversionOptions {
+    /// Whether the new keys sort in the same order as the old ones when stored: v7 UUIDs are
+    /// generated in old-key order, and the text and binary formats compare byte by byte (the
+    /// native UUID type has an order of its own).
+    pub fn new_keys_ascend(&self) -> bool {
+        self.uuid_version == UuidVersion::V7 && self.uuid_format != UuidFormat::Native
+    }
+}
+
 /// How a run is carried out; may differ between an interrupted run and its resumption.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -177,5 +186,18 @@ mod tests {
         assert_eq!(refs[1].table, "legacy_note");
         assert_eq!(refs[1].ref_column, "id");
         assert!(parse_references("node.parent_id").is_err());
+    }
+
+    #[test]
+    fn new_keys_ascend_only_for_v7_in_a_byte_ordered_format() {
+        let with = |uuid_format, uuid_version| ConversionOptions {
+            uuid_format,
+            uuid_version,
+            ..Default::default()
+        };
+        assert!(with(UuidFormat::Char32, UuidVersion::V7).new_keys_ascend());
+        assert!(with(UuidFormat::Binary16, UuidVersion::V7).new_keys_ascend());
+        assert!(!with(UuidFormat::Char32, UuidVersion::V4).new_keys_ascend());
+        assert!(!with(UuidFormat::Native, UuidVersion::V7).new_keys_ascend());
     }
 }

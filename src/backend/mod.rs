@@ -105,8 +105,10 @@ pub trait Dialect: Send + Sync {
             f => Value::Text(crate::uuidgen::to_text(id, f).into_bytes()),
         }
     }
-    /// Statements that put a session in bulk-load mode (no FK or unique checks where allowed).
-    fn bulk_session(&self) -> Vec<String>;
+    /// Statements that put a session in bulk-load mode for writing rows into an empty table that
+    /// arrive as `arrival` says: constraint checks off where allowed, and the engine's sorted
+    /// bulk-build path only where it pays for itself.
+    fn bulk_session(&self, arrival: Arrival) -> Vec<String>;
     /// The integer type of a mapping table's old key, from the converted column's declared type.
     fn map_key_type(&self, column_type: &str) -> String;
 
@@ -114,6 +116,22 @@ pub trait Dialect: Send + Sync {
     /// when known): SQLite's STRICT tables accept only their own type names.
     fn added_column_type(&self, _table: Option<&Table>, declared: &str) -> String {
         declared.to_string()
+    }
+
+    /// Statements that add nullable columns `(name, declared type)` to an existing table: one
+    /// ALTER per column, or one for all where the engine takes several clauses (each DDL
+    /// statement on MariaDB costs a dictionary write, and rekey runs hundreds).
+    fn add_columns_sql(&self, table: &str, columns: &[(String, String)]) -> Vec<String> {
+        columns
+            .iter()
+            .map(|(name, ty)| {
+                format!(
+                    "ALTER TABLE {} ADD COLUMN {} {ty} NULL",
+                    self.q(table),
+                    self.q(name)
+                )
+            })
+            .collect()
     }
 
     /// Statements that turn constraint checks back on in a session (MariaDB records an ON DELETE
@@ -256,8 +274,8 @@ pub trait Backend: Send + Sync {
     }
     fn server_info(&self, session: &mut dyn Session) -> Result<ServerInfo>;
     /// Copies every row of `table` from `data` (another database of this engine) into this one,
-    /// through the engine's bulk path. Returns the rows loaded.
-    fn load_table(&self, data: &dyn Backend, job: &LoadJob<'_>) -> Result<u64>;
+    /// through the engine's bulk path. Returns the rows read and the rows stored.
+    fn load_table(&self, data: &dyn Backend, job: &LoadJob<'_>) -> Result<Moved>;
     /// Statement that removes a trigger.
     fn drop_trigger_sql(&self, name: &str) -> String;
     /// Whether this session's account may create a trigger that runs as `definer` (MySQL needs
@@ -353,8 +371,56 @@ pub struct Footprint {
 }
 
 /// One table to load: its name, the columns to move (generated ones left out), and how.
+/// What one table's load moved, as the statements that moved it counted: rows read from DB_DATA
+/// and rows DB_FINAL stored. A single INSERT ... SELECT stores every row it reads or fails, so
+/// both counts are its own; an export and a load (or a stream) count each side separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    pub read: u64,
+    pub written: u64,
+}
+
+impl Moved {
+    /// One statement that read and stored `rows`.
+    pub fn whole(rows: u64) -> Moved {
+        Moved {
+            read: rows,
+            written: rows,
+        }
+    }
+}
+
+/// How rows reach an empty table in a bulk write, relative to the table's indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// The table has at most one index and the rows come in its order: each row is an append.
+    InKeyOrder,
+    /// Secondary indexes to build, or keys out of order: worth sorting before building.
+    Unordered,
+}
+
+impl Arrival {
+    /// How rows in old-key order arrive in `table` (DB_FINAL's shape): in key order when the
+    /// table has no index, or only a primary key on `ascending`, a column whose new values
+    /// ascend with the old keys.
+    pub fn into_table(table: &crate::model::Table, ascending: Option<&str>) -> Arrival {
+        let only_key = match table.primary_key.as_slice() {
+            [] => true,
+            [pk] => ascending == Some(pk.as_str()),
+            _ => false,
+        };
+        if table.indexes.is_empty() && only_key {
+            Arrival::InKeyOrder
+        } else {
+            Arrival::Unordered
+        }
+    }
+}
+
 pub struct LoadJob<'a> {
     pub table: &'a str,
+    /// How DB_DATA's rows arrive relative to DB_FINAL's indexes (picks the bulk mode).
+    pub arrival: Arrival,
     pub columns: &'a [String],
     /// The same columns as DB_FINAL describes them (types decide how values travel).
     pub models: &'a [Column],
@@ -401,4 +467,64 @@ pub fn check_same_engine(pairs: &[(&str, &DbUrl)]) -> Result<()> {
 /// Wraps a driver error with the place it happened and a next step.
 pub fn db_error(place: Place, what: &str, err: impl std::fmt::Display, hint: &str) -> Error {
     Error::env(place, format!("{what}: {err}."), hint.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Index, Table};
+
+    fn table(primary_key: &[&str], indexes: &[&str]) -> Table {
+        Table {
+            name: "t".into(),
+            primary_key: primary_key.iter().map(|c| c.to_string()).collect(),
+            indexes: indexes
+                .iter()
+                .map(|c| Index {
+                    name: format!("ix_{c}"),
+                    columns: vec![c.to_string()],
+                    unique: false,
+                    kind: "BTREE".into(),
+                    create_sql: None,
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rows_arrive_in_key_order_only_into_a_lone_ascending_key() {
+        let in_order = Arrival::InKeyOrder;
+        assert_eq!(
+            Arrival::into_table(&table(&["id"], &[]), Some("id")),
+            in_order
+        );
+        assert_eq!(Arrival::into_table(&table(&[], &[]), None), in_order);
+        let unordered = Arrival::Unordered;
+        assert_eq!(
+            Arrival::into_table(&table(&["id"], &["user_id"]), Some("id")),
+            unordered
+        );
+        assert_eq!(Arrival::into_table(&table(&["id"], &[]), None), unordered);
+        assert_eq!(
+            Arrival::into_table(&table(&["code"], &[]), Some("id")),
+            unordered
+        );
+        assert_eq!(
+            Arrival::into_table(&table(&["a", "b"], &[]), Some("a")),
+            unordered
+        );
+        assert_eq!(Arrival::into_table(&table(&[], &["x"]), None), unordered);
+    }
+
+    #[test]
+    fn one_alter_per_added_column_by_default() {
+        let cols = [
+            ("a".to_string(), "TEXT".to_string()),
+            ("b".to_string(), "TEXT".to_string()),
+        ];
+        let sql = sqlite::SqliteDialect.add_columns_sql("t", &cols);
+        assert_eq!(sql.len(), 2, "{sql:?}");
+        assert!(sql[1].contains("ADD COLUMN \"b\" TEXT NULL"), "{sql:?}");
+    }
 }

@@ -33,7 +33,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             .add_artifact("database", "final", &fin.url().to_string())?;
     }
     let (mut s, from) = ctx.reaching_source(fin.as_ref(), super::DERIVE)?;
-    for sql in d.bulk_session() {
+    for sql in d.bulk_session(crate::backend::Arrival::Unordered) {
         ctx.exec(&mut s, &sql)?;
     }
     let mut count = 0;

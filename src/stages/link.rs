@@ -26,21 +26,16 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         |(t, refs)| {
             let d = data.dialect();
             let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
-            let table = d.q(t);
             let existing = current.table(t);
+            let missing: Vec<(String, String)> = refs
+                .iter()
+                .map(|r| ufk(&r.column))
+                .filter(|shadow| existing.and_then(|x| x.column(shadow)).is_none())
+                .map(|shadow| (shadow, d.added_column_type(existing, &uuid_type)))
+                .collect();
             let mut session = ctx.writer(data.as_ref())?;
-            for r in refs {
-                let shadow = ufk(&r.column);
-                if existing.and_then(|x| x.column(&shadow)).is_none() {
-                    ctx.exec(
-                        &mut session,
-                        &format!(
-                            "ALTER TABLE {table} ADD COLUMN {} {} NULL",
-                            d.q(&shadow),
-                            d.added_column_type(existing, &uuid_type)
-                        ),
-                    )?;
-                }
+            for sql in d.add_columns_sql(t, &missing) {
+                ctx.exec(&mut session, &sql)?;
             }
             Ok(0)
         },

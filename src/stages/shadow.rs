@@ -7,12 +7,13 @@ use std::path::Path;
 
 use super::{ipk, map_table_name, upk, Context, Outcome};
 use crate::backend::{Dialect, Session, Value};
-use crate::error::{io_error, Result};
+use crate::error::{io_error, Error, Place, Result};
 use crate::model::Table;
 use crate::plan::Converted;
 use crate::uuidgen::{to_text, UuidGen};
+use uuid::Uuid;
 
-/// Keys read per round trip while generating UUIDs: bounds memory whatever the table size.
+/// Keys per batch of mapping rows (one insert each): bounds memory whatever the table size.
 const KEY_BATCH: usize = 50_000;
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
@@ -75,84 +76,104 @@ fn shadow_table(ctx: &Context, c: &Converted, current: &Table) -> Result<u64> {
             write_map_file(ctx, s, &map, &c.table)?;
             n
         }
-        (None, Some(s)) => generate(ctx, s, d, c, &from, &map, &bar)?,
+        (None, Some(s)) => generate(ctx, s, d, c, &map, &bar)?,
     };
-    for (col, ty) in [
+    let missing: Vec<(String, String)> = [
         (ipk(&c.column), d.map_key_type(&c.column_type)),
         (upk(&c.column), uuid_type.clone()),
-    ] {
-        if current.column(&col).is_none() {
-            ctx.exec(
-                &mut session,
-                &format!(
-                    "ALTER TABLE {table} ADD COLUMN {} {} NULL",
-                    d.q(&col),
-                    d.added_column_type(Some(current), ty.trim())
-                ),
-            )?;
-        }
+    ]
+    .into_iter()
+    .filter(|(col, _)| current.column(col).is_none())
+    .map(|(col, ty)| (col, d.added_column_type(Some(current), ty.trim())))
+    .collect();
+    for sql in d.add_columns_sql(&c.table, &missing) {
+        ctx.exec(&mut session, &sql)?;
     }
     bar.finish(rows);
     Ok(rows)
 }
 
-/// Streams the old keys in ascending order, gives each a UUID, and writes both the mapping table
-/// and the map file. Keyset pagination keeps memory at one batch.
+/// Streams the old keys in ascending order from SOURCE, gives each a UUID, and writes both the
+/// map file and the mapping table. Reading and generating run on their own thread, one batch
+/// ahead of the inserts, so the server loads one batch while the next is produced; at most two
+/// batches are in memory whatever the table size.
 fn generate(
     ctx: &Context,
     s: &mut dyn Session,
     d: &dyn Dialect,
     c: &Converted,
-    from: &str,
     map: &str,
     bar: &crate::progress::TableProgress,
 ) -> Result<u64> {
     let mut generator = UuidGen::new(ctx.seed, &c.table, ctx.conversion.uuid_version, ctx.base_ms);
+    let format = ctx.conversion.uuid_format;
     let (path, part) = map_paths(ctx, &c.table);
     let mut csv = csv_writer(&part)?;
-    let table = format!("{from}.{}", d.q(&c.table));
-    let key = d.q(&c.column);
-    let mut last: Option<String> = None;
-    let mut total = 0u64;
-    loop {
-        let filter = last
-            .as_ref()
-            .map(|k| format!(" WHERE {key} > {k}"))
-            .unwrap_or_default();
-        let keys: Vec<Value> = s
-            .query_all(&format!(
-                "SELECT {key} FROM {table}{filter} ORDER BY {key} LIMIT {KEY_BATCH}"
-            ))?
-            .into_iter()
-            .filter_map(|mut r| r.pop())
-            .collect();
-        if keys.is_empty() {
-            break;
-        }
-        let mut rows = Vec::with_capacity(keys.len());
-        for k in &keys {
-            let id = generator.next_uuid();
-            let old = k.as_string().unwrap_or_default();
-            csv.write_record([old.as_str(), &to_text(&id, ctx.conversion.uuid_format)])
-                .map_err(|e| io_error("write", &part, e.into()))?;
-            rows.push(Ok(vec![
-                k.clone(),
-                d.uuid_value(&id, ctx.conversion.uuid_format),
-            ]));
-        }
-        total += s.insert_rows(
-            map,
-            &["old_id".into(), "new_id".into()],
-            &mut rows.into_iter(),
-        )?;
-        bar.set(total);
-        last = keys.last().and_then(Value::as_string);
-        if keys.len() < KEY_BATCH {
-            break;
-        }
-    }
-    finish_csv(csv, &part, &path)?;
-    Ok(total)
+    let source = ctx.source()?;
+    let sd = source.dialect();
+    let select = format!(
+        "SELECT {key} FROM {} ORDER BY {key}",
+        sd.q(&c.table),
+        key = sd.q(&c.column)
+    );
+    let (batches, received) = std::sync::mpsc::sync_channel::<Vec<(Value, Uuid)>>(1);
+    let columns = ["old_id".to_string(), "new_id".to_string()];
+    let stopped = || {
+        Error::env(
+            Place::stage(super::SHADOW).table(&c.table),
+            "the inserts into the mapping table stopped.",
+            "See the error reported with this one, then run again with --resume.",
+        )
+    };
+    std::thread::scope(|scope| {
+        let producer = scope.spawn(move || -> Result<()> {
+            let mut keys = source.connect()?;
+            let mut batch = Vec::with_capacity(KEY_BATCH);
+            keys.query(&select, &mut |row| {
+                let key = row.first().cloned().unwrap_or(Value::Null);
+                let id = generator.next_uuid();
+                let old = key.as_string().unwrap_or_default();
+                csv.write_record([old.as_str(), &to_text(&id, format)])
+                    .map_err(|e| io_error("write", &part, e.into()))?;
+                batch.push((key, id));
+                if batch.len() == KEY_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(KEY_BATCH));
+                    // A closed channel means the inserts failed; their error is the one to report.
+                    if batches.send(full).is_err() {
+                        return Err(stopped());
+                    }
+                }
+                Ok(())
+            })?;
+            if !batch.is_empty() && batches.send(batch).is_err() {
+                return Err(stopped());
+            }
+            drop(batches);
+            finish_csv(csv, &part, &path)
+        });
+        let mut total = 0u64;
+        let inserted = (|| -> Result<u64> {
+            for batch in received {
+                let mut rows = batch
+                    .into_iter()
+                    .map(|(key, id)| Ok(vec![key, d.uuid_value(&id, format)]));
+                total += s.insert_rows(map, &columns, &mut rows)?;
+                bar.set(total);
+            }
+            Ok(total)
+        })();
+        let produced = producer.join().unwrap_or_else(|_| {
+            Err(Error::env(
+                Place::stage(super::SHADOW).table(&c.table),
+                "the thread reading SOURCE's keys stopped unexpectedly.",
+                "Run again with --resume.",
+            ))
+        });
+        // The insert error first: it is what made the reader stop.
+        let total = inserted?;
+        produced?;
+        Ok(total)
+    })
 }
 
 /// Writes `map/<table>.csv` from a mapping table (one-to-one tables, whose UUIDs come from SQL).

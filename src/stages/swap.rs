@@ -4,7 +4,7 @@
 //! data in the right columns.
 
 use super::{ipk, map_table_name, ufk, upk, Context, Outcome};
-use crate::backend::Swap;
+use crate::backend::{Arrival, Swap};
 use crate::error::Result;
 use crate::model::{is_internal, Table};
 
@@ -40,7 +40,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             }
             let bar = ctx.progress.table("swap", &t.name, t.estimated_rows);
             if let Some(session) = s.as_deref_mut() {
-                for sql in d.bulk_session() {
+                // Unconstrain left DB_DATA's tables without any index: every row is an append.
+                for sql in d.bulk_session(Arrival::InKeyOrder) {
                     session.execute(&sql)?;
                 }
                 // A table half-filled by an interrupted run is filled again from empty.

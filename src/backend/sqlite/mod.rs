@@ -12,7 +12,10 @@ use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Batch, Connection, ErrorCode, OpenFlags, ToSql};
 
-use super::{Backend, Dialect, Footprint, LoadJob, ServerInfo, Session, Swap, Unconstrain, Value};
+use super::{
+    Arrival, Backend, Dialect, Footprint, LoadJob, Moved, ServerInfo, Session, Swap, Unconstrain,
+    Value,
+};
 use crate::error::{Error, Place, Result};
 use crate::ident::QuoteStyle;
 use crate::model::{Column, ForeignKey, Index, Schema, Table, Trigger, View, INTERNAL_PREFIX};
@@ -69,7 +72,7 @@ impl Dialect for SqliteDialect {
             )),
         }
     }
-    fn bulk_session(&self) -> Vec<String> {
+    fn bulk_session(&self, _arrival: Arrival) -> Vec<String> {
         vec!["PRAGMA foreign_keys = OFF".into()]
     }
     fn map_key_type(&self, _column_type: &str) -> String {
@@ -1127,7 +1130,7 @@ impl Backend for SqliteBackend {
         })
     }
 
-    fn load_table(&self, data: &dyn Backend, job: &LoadJob<'_>) -> Result<u64> {
+    fn load_table(&self, data: &dyn Backend, job: &LoadJob<'_>) -> Result<Moved> {
         let mut session = self.open()?;
         let s: &mut dyn Session = &mut session;
         let from = self.reach(s, data.url(), DATA_ALIAS)?.ok_or_else(|| {
@@ -1136,7 +1139,7 @@ impl Backend for SqliteBackend {
                 "Give DB_DATA and DB_FINAL as sqlite:// URLs.",
             )
         })?;
-        for sql in DIALECT.bulk_session() {
+        for sql in DIALECT.bulk_session(job.arrival) {
             s.execute(&sql)?;
         }
         let cols = DIALECT.column_list(job.columns);
@@ -1158,7 +1161,7 @@ impl Backend for SqliteBackend {
         }
         s.execute("COMMIT")?;
         (job.progress)(rows);
-        Ok(rows)
+        Ok(Moved::whole(rows))
     }
 
     fn drop_trigger_sql(&self, name: &str) -> String {
