@@ -403,12 +403,14 @@ fn a_table_partitioned_by_its_key_is_refused_with_the_fix() {
 }
 
 #[test]
-fn uuid_formats_binary16_and_native() {
+fn uuid_formats_and_their_mapping_tables() {
     let Some(server) = server() else { return };
-    for (format, data_type) in [
-        ("binary16", "binary"),
-        ("native", "uuid"),
-        ("char36", "char"),
+    // The mapping tables keep 16 bytes whatever the text format of the columns.
+    for (format, data_type, map_type) in [
+        ("binary16", "binary", "binary"),
+        ("native", "uuid", "uuid"),
+        ("char36", "char", "binary"),
+        ("char32", "char", "binary"),
     ] {
         let dbs = Dbs::blog(&server, &format!("fmt{format}"));
         dbs.conn(&dbs.final_db)
@@ -419,6 +421,8 @@ fn uuid_formats_binary16_and_native() {
         assert_eq!(report(&dbs.run_dir())["status"], "ok");
         let t = rows(&dbs, &dbs.final_db, "SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'comment' AND COLUMN_NAME = 'user_id'");
         assert_eq!(t[0][0].as_deref(), Some(data_type), "{format}");
+        let m = rows(&dbs, &dbs.data, "SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '_rekey_map_user' AND COLUMN_NAME = 'new_id'");
+        assert_eq!(m[0][0].as_deref(), Some(map_type), "{format}");
         let users = map_of(&dbs, "user");
         let stored = rows(&dbs, &dbs.final_db, "SELECT COUNT(*) FROM user");
         assert_eq!(

@@ -76,6 +76,12 @@ impl dyn Session + '_ {
         })?;
         Ok(out)
     }
+    /// Whether a table (quoted, possibly qualified) holds any row, without counting them all.
+    pub fn has_rows(&mut self, table: &str) -> Result<bool> {
+        Ok(!self
+            .query_all(&format!("SELECT 1 FROM {table} LIMIT 1"))?
+            .is_empty())
+    }
     /// The first column of the first row as a number (COUNT(*) and the like).
     pub fn query_u64(&mut self, sql: &str) -> Result<u64> {
         let rows = self.query_all(sql)?;
@@ -104,6 +110,16 @@ pub trait Dialect: Send + Sync {
             UuidFormat::Binary16 => Value::Blob(id.as_bytes().to_vec()),
             f => Value::Text(crate::uuidgen::to_text(id, f).into_bytes()),
         }
+    }
+    /// The format mapping tables store new keys in, for columns of `column_format`: the
+    /// column's own unless the engine has a smaller one that converts back exactly.
+    fn map_format(&self, column_format: UuidFormat) -> UuidFormat {
+        column_format
+    }
+    /// SQL turning `expr`, a mapping table's stored key, into the column format (NULL stays
+    /// NULL: references without a parent come through a LEFT JOIN).
+    fn map_to_column_sql(&self, expr: &str, _map: UuidFormat, _column: UuidFormat) -> String {
+        expr.to_string()
     }
     /// Statements that put a session in bulk-load mode for writing rows into an empty table that
     /// arrive as `arrival` says: constraint checks off where allowed, and the engine's sorted

@@ -124,10 +124,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             }
             let mut s = fin.connect()?;
             // A table half-loaded by an interrupted run starts again from empty.
-            if !s
-                .query_all(&format!("SELECT 1 FROM {} LIMIT 1", d.q(t)))?
-                .is_empty()
-            {
+            if s.has_rows(&d.q(t))? {
                 for sql in d.bulk_session(Arrival::Unordered) {
                     s.execute(&sql)?;
                 }

@@ -47,6 +47,7 @@ fn shadow_table(ctx: &Context, c: &Converted, current: &Table) -> Result<u64> {
     let data = ctx.data()?;
     let d = data.dialect();
     let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
+    let map_type = d.uuid_type(d.map_format(ctx.conversion.uuid_format))?;
     let map = d.q(&map_table_name(&c.table));
     let table = d.q(&c.table);
     let key = d.q(&c.column);
@@ -56,7 +57,7 @@ fn shadow_table(ctx: &Context, c: &Converted, current: &Table) -> Result<u64> {
     ctx.exec(
         &mut session,
         &format!(
-            "CREATE TABLE {map} (old_id {} NOT NULL PRIMARY KEY, new_id {uuid_type} NOT NULL)",
+            "CREATE TABLE {map} (old_id {} NOT NULL PRIMARY KEY, new_id {map_type} NOT NULL)",
             d.map_key_type(&c.column_type)
         ),
     )?;
@@ -107,6 +108,7 @@ fn generate(
 ) -> Result<u64> {
     let mut generator = UuidGen::new(ctx.seed, &c.table, ctx.conversion.uuid_version, ctx.base_ms);
     let format = ctx.conversion.uuid_format;
+    let stored = d.map_format(format);
     let (path, part) = map_paths(ctx, &c.table);
     let mut csv = csv_writer(&part)?;
     let source = ctx.source()?;
@@ -156,7 +158,7 @@ fn generate(
             for batch in received {
                 let mut rows = batch
                     .into_iter()
-                    .map(|(key, id)| Ok(vec![key, d.uuid_value(&id, format)]));
+                    .map(|(key, id)| Ok(vec![key, d.uuid_value(&id, stored)]));
                 total += s.insert_rows(map, &columns, &mut rows)?;
                 bar.set(total);
             }
@@ -181,17 +183,23 @@ fn write_map_file(ctx: &Context, s: &mut dyn Session, map: &str, table: &str) ->
     let (path, part) = map_paths(ctx, table);
     let mut csv = csv_writer(&part)?;
     let format = ctx.conversion.uuid_format;
+    let stored = ctx.data()?.dialect().map_format(format);
     s.query(
         &format!("SELECT old_id, new_id FROM {map} ORDER BY old_id"),
         &mut |row| {
             let old = row[0].as_string().unwrap_or_default();
             let new = match &row[1] {
-                Value::Blob(b) | Value::Text(b) => crate::uuidgen::parse_stored(b, format)
-                    .map(|u| to_text(&u, format))
-                    .unwrap_or_default(),
-                _ => String::new(),
-            };
-            csv.write_record([old, new])
+                Value::Blob(b) | Value::Text(b) => crate::uuidgen::parse_stored(b, stored),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                Error::input(
+                    Place::stage(super::SHADOW).table(table),
+                    format!("the mapping table {map} holds a malformed UUID for key {old}."),
+                    "Mapping tables must not be edited: run the conversion again from clone.",
+                )
+            })?;
+            csv.write_record([old, to_text(&new, format)])
                 .map_err(|e| io_error("write", &part, e.into()))
         },
     )?;

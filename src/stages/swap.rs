@@ -46,10 +46,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 }
                 // A table half-filled by an interrupted run is filled again from empty.
                 let table = d.q(&t.name);
-                if !session
-                    .query_all(&format!("SELECT 1 FROM {table} LIMIT 1"))?
-                    .is_empty()
-                {
+                if session.has_rows(&table)? {
                     session.execute(&d.empty_table_sql(&table))?;
                 }
             }
@@ -71,6 +68,9 @@ fn fill_sql(ctx: &Context, t: &Table, from: &str) -> Result<String> {
     let (_, plan) = &*ctx.plan()?;
     let d = ctx.data()?.dialect();
     let own = plan.converted(&t.name);
+    let format = ctx.conversion.uuid_format;
+    let stored = d.map_format(format);
+    let new_key = |alias: &str| d.map_to_column_sql(&format!("{alias}.new_id"), stored, format);
     let refs: Vec<&crate::plan::Reference> = plan.references_from(&t.name).collect();
     let mut columns = Vec::new();
     let mut exprs = Vec::new();
@@ -85,7 +85,7 @@ fn fill_sql(ctx: &Context, t: &Table, from: &str) -> Result<String> {
     for (i, c) in t.writable_columns().enumerate() {
         columns.push(d.q(&c.name));
         if own.is_some_and(|o| o.column == c.name) {
-            exprs.push("m.new_id".to_string());
+            exprs.push(new_key("m"));
         } else if let Some(r) = refs.iter().find(|r| r.column == c.name) {
             let alias = format!("p{i}");
             joins.push(format!(
@@ -93,7 +93,7 @@ fn fill_sql(ctx: &Context, t: &Table, from: &str) -> Result<String> {
                 d.q(&map_table_name(&r.ref_table)),
                 d.q(&c.name)
             ));
-            exprs.push(format!("{alias}.new_id"));
+            exprs.push(new_key(&alias));
         } else {
             exprs.push(format!("s.{}", d.q(&c.name)));
         }

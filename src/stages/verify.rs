@@ -299,95 +299,116 @@ fn verify_table(
     let final_list = exact_list(fin.dialect(), ft, &columns);
     let table = d.q(&t.name);
 
-    // SOURCE, in old-key order so the table's own map file can be merged without loading it.
     let tracked = if per_column { columns.len() } else { 0 };
-    let mut src_digest = Digest::new(tracked);
-    let mut own_map = match &own_key {
-        Some(_) => Some(map_reader(&ctx.map_dir().join(format!("{}.csv", t.name)))?.peekable()),
-        None => None,
-    };
-    let order = own_key
-        .as_ref()
-        .map(|k| format!(" ORDER BY {}", d.q(k)))
-        .unwrap_or_default();
-    let mut problems: Vec<String> = Vec::new();
-    let mut buf = Vec::new();
-    let mut ss = source.connect()?;
-    ss.query(&format!("SELECT {list} FROM {table}{order}"), &mut |row| {
-        for (i, v) in row.iter().enumerate() {
-            if !is_uuid[i] || v.is_null() {
-                src_digest.push(i, raw(v), &mut buf);
-                continue;
-            }
-            let key = v.as_key().unwrap_or(i128::MIN);
-            let mapped = match own_map.as_mut().filter(|_| Some(i) == own_index) {
-                Some(m) => loop {
-                    match m.peek() {
-                        Some(Ok((k, _))) if *k < key => {
-                            m.next();
-                        }
-                        Some(Ok((k, u))) if *k == key => break Some(*u),
-                        Some(Err(_)) => {
-                            if let Some(Err(e)) = m.next() {
-                                return Err(e);
-                            }
-                        }
-                        _ => break None,
-                    }
-                },
-                None => parents[i].as_ref().and_then(|p| p.get(key)),
-            };
-            match mapped {
-                Some(u) => src_digest.push(i, Canon::Uuid(u), &mut buf),
-                None if orphans_null && Some(i) != own_index => {
-                    src_digest.push(i, Canon::Null, &mut buf)
-                }
-                None => {
-                    if problems.len() < 5 {
-                        problems.push(format!(
-                            "{} = {key} in SOURCE has no entry in the id mapping",
-                            columns[i]
-                        ));
-                    }
-                    src_digest.push(i, Canon::Int(0), &mut buf);
-                }
-            }
-        }
-        src_digest.end_row(&mut buf);
-        Ok(())
-    })?;
-
-    // DB_FINAL, in any order.
-    let mut fin_digest = Digest::new(tracked);
-    let mut malformed = 0u64;
-    let mut fs = fin.connect()?;
-    fs.query(
-        &format!("SELECT {final_list} FROM {}", fin.dialect().q(&t.name)),
-        &mut |row| {
+    // Both sides are read at once, each on its own connection: a big table's check takes the
+    // longer of the two reads, not their sum.
+    // SOURCE, in old-key order so the table's own map file can be merged without loading it.
+    let read_source = || -> Result<(Digest, Vec<String>)> {
+        let mut src_digest = Digest::new(tracked);
+        let mut own_map = match &own_key {
+            Some(_) => Some(map_reader(&ctx.map_dir().join(format!("{}.csv", t.name)))?.peekable()),
+            None => None,
+        };
+        let order = own_key
+            .as_ref()
+            .map(|k| format!(" ORDER BY {}", d.q(k)))
+            .unwrap_or_default();
+        let mut problems: Vec<String> = Vec::new();
+        let mut buf = Vec::new();
+        let mut ss = source.connect()?;
+        ss.query(&format!("SELECT {list} FROM {table}{order}"), &mut |row| {
             for (i, v) in row.iter().enumerate() {
-                if !is_uuid[i] {
-                    fin_digest.push(i, raw(v), &mut buf);
+                if !is_uuid[i] || v.is_null() {
+                    src_digest.push(i, raw(v), &mut buf);
                     continue;
                 }
-                match v {
-                    Value::Null => fin_digest.push(i, Canon::Null, &mut buf),
-                    Value::Text(b) | Value::Blob(b) => match parse_stored(b, format) {
-                        Some(u) => fin_digest.push(i, Canon::Uuid(u.as_u128()), &mut buf),
-                        None => {
+                let key = v.as_key().unwrap_or(i128::MIN);
+                let mapped = match own_map.as_mut().filter(|_| Some(i) == own_index) {
+                    Some(m) => loop {
+                        match m.peek() {
+                            Some(Ok((k, _))) if *k < key => {
+                                m.next();
+                            }
+                            Some(Ok((k, u))) if *k == key => break Some(*u),
+                            Some(Err(_)) => {
+                                if let Some(Err(e)) = m.next() {
+                                    return Err(e);
+                                }
+                            }
+                            _ => break None,
+                        }
+                    },
+                    None => parents[i].as_ref().and_then(|p| p.get(key)),
+                };
+                match mapped {
+                    Some(u) => src_digest.push(i, Canon::Uuid(u), &mut buf),
+                    None if orphans_null && Some(i) != own_index => {
+                        src_digest.push(i, Canon::Null, &mut buf)
+                    }
+                    None => {
+                        if problems.len() < 5 {
+                            problems.push(format!(
+                                "{} = {key} in SOURCE has no entry in the id mapping",
+                                columns[i]
+                            ));
+                        }
+                        src_digest.push(i, Canon::Int(0), &mut buf);
+                    }
+                }
+            }
+            src_digest.end_row(&mut buf);
+            Ok(())
+        })?;
+        Ok((src_digest, problems))
+    };
+    // DB_FINAL, in any order.
+    let read_final = || -> Result<(Digest, u64, Box<dyn crate::backend::Session>)> {
+        let mut buf = Vec::new();
+        let mut fin_digest = Digest::new(tracked);
+        let mut malformed = 0u64;
+        let mut fs = fin.connect()?;
+        fs.query(
+            &format!("SELECT {final_list} FROM {}", fin.dialect().q(&t.name)),
+            &mut |row| {
+                for (i, v) in row.iter().enumerate() {
+                    if !is_uuid[i] {
+                        fin_digest.push(i, raw(v), &mut buf);
+                        continue;
+                    }
+                    match v {
+                        Value::Null => fin_digest.push(i, Canon::Null, &mut buf),
+                        Value::Text(b) | Value::Blob(b) => match parse_stored(b, format) {
+                            Some(u) => fin_digest.push(i, Canon::Uuid(u.as_u128()), &mut buf),
+                            None => {
+                                malformed += 1;
+                                fin_digest.push(i, Canon::Null, &mut buf);
+                            }
+                        },
+                        _ => {
                             malformed += 1;
                             fin_digest.push(i, Canon::Null, &mut buf);
                         }
-                    },
-                    _ => {
-                        malformed += 1;
-                        fin_digest.push(i, Canon::Null, &mut buf);
                     }
                 }
-            }
-            fin_digest.end_row(&mut buf);
-            Ok(())
-        },
-    )?;
+                fin_digest.end_row(&mut buf);
+                Ok(())
+            },
+        )?;
+        Ok((fin_digest, malformed, fs))
+    };
+    let (source_side, final_side) = std::thread::scope(|scope| {
+        let final_side = scope.spawn(read_final);
+        let source_side = read_source();
+        (source_side, final_side.join())
+    });
+    let (src_digest, problems) = source_side?;
+    let (fin_digest, malformed, mut fs) = final_side.unwrap_or_else(|_| {
+        Err(Error::env(
+            Place::stage(super::VERIFY).table(&t.name),
+            "the thread reading DB_FINAL stopped unexpectedly.",
+            "Run `rekey verify` again.",
+        ))
+    })?;
 
     check.source_rows = src_digest.rows;
     check.final_rows = fin_digest.rows;

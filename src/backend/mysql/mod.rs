@@ -93,6 +93,25 @@ impl Dialect for MysqlDialect {
     fn checked_session(&self) -> Vec<String> {
         vec!["SET SESSION foreign_key_checks = 1".into()]
     }
+    fn map_format(&self, column_format: UuidFormat) -> UuidFormat {
+        // 16 bytes instead of 32 or 36 characters: a mapping row is a third smaller, so more
+        // of the parents' mappings stay in the buffer pool while swap looks up every reference
+        // (page_request's fill at scale 10: 54 s against 67 s).
+        match column_format {
+            UuidFormat::Native => UuidFormat::Native,
+            _ => UuidFormat::Binary16,
+        }
+    }
+    fn map_to_column_sql(&self, expr: &str, map: UuidFormat, column: UuidFormat) -> String {
+        match (map, column) {
+            (UuidFormat::Binary16, UuidFormat::Char32) => format!("LOWER(HEX({expr}))"),
+            // INSERT, not CONCAT_WS: CONCAT_WS skips NULLs and would turn a NULL into "----".
+            (UuidFormat::Binary16, UuidFormat::Char36) => format!(
+                "LOWER(INSERT(INSERT(INSERT(INSERT(HEX({expr}), 21, 0, '-'), 17, 0, '-'), 13, 0, '-'), 9, 0, '-'))"
+            ),
+            _ => expr.to_string(),
+        }
+    }
     fn add_columns_sql(&self, table: &str, columns: &[(String, String)]) -> Vec<String> {
         let clauses: Vec<String> = columns
             .iter()
