@@ -96,8 +96,8 @@ fn shadow_table(ctx: &Context, c: &Converted, current: &Table) -> Result<u64> {
 
 /// Streams the old keys in ascending order from SOURCE, gives each a UUID, and writes both the
 /// map file and the mapping table. Reading and generating run on their own thread, one batch
-/// ahead of the inserts, so the server loads one batch while the next is produced; at most two
-/// batches are in memory whatever the table size.
+/// ahead of the inserts, so the server loads one batch while the next is produced; at most three
+/// batches (one inserting, one queued, one filling) are in memory whatever the table size.
 fn generate(
     ctx: &Context,
     s: &mut dyn Session,
