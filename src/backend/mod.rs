@@ -386,7 +386,6 @@ pub struct Footprint {
     pub local_dir: Option<std::path::PathBuf>,
 }
 
-/// One table to load: its name, the columns to move (generated ones left out), and how.
 /// What one table's load moved, as the statements that moved it counted: rows read from DB_DATA
 /// and rows DB_FINAL stored. A single INSERT ... SELECT stores every row it reads or fails, so
 /// both counts are its own; an export and a load (or a stream) count each side separately.
@@ -433,6 +432,7 @@ impl Arrival {
     }
 }
 
+/// One table to load: its name, the columns to move (generated ones left out), and how.
 pub struct LoadJob<'a> {
     pub table: &'a str,
     /// How DB_DATA's rows arrive relative to DB_FINAL's indexes (picks the bulk mode).

@@ -259,6 +259,18 @@ impl Context {
     }
 }
 
+/// The result of a helper thread that reads while its stage's thread writes (or reads the other
+/// side): a panic there becomes an error naming `what` stopped, instead of taking rekey down.
+pub fn joined<T>(result: std::thread::Result<Result<T>>, place: Place, what: &str) -> Result<T> {
+    result.unwrap_or_else(|_| {
+        Err(Error::env(
+            place,
+            format!("{what} stopped unexpectedly."),
+            "Run the command again with --resume.",
+        ))
+    })
+}
+
 /// Runs `f` on every item with `jobs` workers, each taking the next item in the caller's order
 /// (callers put the largest tables first): greedy scheduling keeps the workers busy together,
 /// where splitting the list in halves would queue the big tables behind each other on one worker.
@@ -338,4 +350,22 @@ pub fn upk(column: &str) -> String {
 }
 pub fn ufk(column: &str) -> String {
     format!("{column}_ufk_copy")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_helper_thread_that_panics_is_an_environment_error() {
+        let handle = std::thread::spawn(|| -> Result<u64> { panic!("lost the connection") });
+        let err = joined(handle.join(), Place::stage(VERIFY).table("t"), "the reader").unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(
+            err.to_string().contains("the reader stopped unexpectedly"),
+            "{err}"
+        );
+        let ok = std::thread::spawn(|| -> Result<u64> { Ok(4) });
+        assert_eq!(joined(ok.join(), Place::default(), "x").ok(), Some(4));
+    }
 }

@@ -164,13 +164,11 @@ fn generate(
             }
             Ok(total)
         })();
-        let produced = producer.join().unwrap_or_else(|_| {
-            Err(Error::env(
-                Place::stage(super::SHADOW).table(&c.table),
-                "the thread reading SOURCE's keys stopped unexpectedly.",
-                "Run again with --resume.",
-            ))
-        });
+        let produced = super::joined(
+            producer.join(),
+            Place::stage(super::SHADOW).table(&c.table),
+            "the thread reading SOURCE's keys",
+        );
         // The insert error first: it is what made the reader stop.
         let total = inserted?;
         produced?;

@@ -402,13 +402,11 @@ fn verify_table(
         (source_side, final_side.join())
     });
     let (src_digest, problems) = source_side?;
-    let (fin_digest, malformed, mut fs) = final_side.unwrap_or_else(|_| {
-        Err(Error::env(
-            Place::stage(super::VERIFY).table(&t.name),
-            "the thread reading DB_FINAL stopped unexpectedly.",
-            "Run `rekey verify` again.",
-        ))
-    })?;
+    let (fin_digest, malformed, mut fs) = super::joined(
+        final_side,
+        Place::stage(super::VERIFY).table(&t.name),
+        "the thread reading DB_FINAL",
+    )?;
 
     check.source_rows = src_digest.rows;
     check.final_rows = fin_digest.rows;
