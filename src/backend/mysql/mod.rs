@@ -365,7 +365,7 @@ impl Session for MysqlSession {
         columns: &[String],
         rows: &mut dyn Iterator<Item = Result<Vec<Value>>>,
     ) -> Result<u64> {
-        // Callers pass one bounded batch at a time (shadow: one keyset page).
+        // Callers pass one bounded batch at a time (shadow: one batch of mapping rows).
         let rows: Vec<Vec<Value>> = rows.collect::<Result<_>>()?;
         if self.local_infile != Some(false) {
             match self.load_local(table, columns, &rows)? {
