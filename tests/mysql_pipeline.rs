@@ -487,31 +487,21 @@ fn same_seed_gives_identical_mapping_files() {
 fn an_existing_data_database_of_another_run_is_refused() {
     let server = server_or_skip!();
     let dbs = Dbs::blog(&server, "owner");
-    let first = dbs.dir.path().join("first");
-    assert_exit(
-        &rekey(&[
+    let convert = |dir: &std::path::Path| {
+        rekey(&[
             "convert",
             "--source",
             &dbs.src_url(),
             "--data",
             &dbs.data_url(),
             "--run-dir",
-            first.to_str().unwrap(),
+            dir.to_str().unwrap(),
             "-q",
-        ]),
-        0,
-    );
-    let second = dbs.dir.path().join("second");
-    let out = rekey(&[
-        "convert",
-        "--source",
-        &dbs.src_url(),
-        "--data",
-        &dbs.data_url(),
-        "--run-dir",
-        second.to_str().unwrap(),
-        "-q",
-    ]);
+        ])
+    };
+    let first = dbs.dir.path().join("first");
+    assert_exit(&convert(&first), 0);
+    let out = convert(&dbs.dir.path().join("second"));
     assert_exit(&out, 2);
     assert!(
         stderr(&out).contains("already exists from another rekey run"),
@@ -519,16 +509,7 @@ fn an_existing_data_database_of_another_run_is_refused() {
         stderr(&out)
     );
     // The same run directory without --resume is refused too.
-    let out = rekey(&[
-        "convert",
-        "--source",
-        &dbs.src_url(),
-        "--data",
-        &dbs.data_url(),
-        "--run-dir",
-        first.to_str().unwrap(),
-        "-q",
-    ]);
+    let out = convert(&first);
     assert_exit(&out, 2);
     assert!(stderr(&out).contains("--resume"), "{}", stderr(&out));
 }
@@ -704,20 +685,23 @@ fn dry_run_of_every_command_writes_nothing() {
 #[test]
 fn clean_drops_what_the_run_created_and_nothing_else() {
     let server = server_or_skip!();
+    let clean = |dbs: &Dbs| {
+        rekey(&[
+            "clean",
+            "--run-dir",
+            dbs.run_dir().to_str().unwrap(),
+            "--data",
+            &dbs.data_url(),
+            "--final",
+            &dbs.final_url(),
+        ])
+    };
     let dbs = Dbs::blog(&server, "clean");
     let source_before = fingerprint(&server, &dbs.source);
     assert_exit(&dbs.run(&[]), 0);
     let loaded = fingerprint(&server, &dbs.final_db);
     let dir = dbs.run_dir();
-    let out = rekey(&[
-        "clean",
-        "--run-dir",
-        dir.to_str().unwrap(),
-        "--data",
-        &dbs.data_url(),
-        "--final",
-        &dbs.final_url(),
-    ]);
+    let out = clean(&dbs);
     assert_exit(&out, 0);
     assert!(
         stdout(&out).contains("dropped data database"),
@@ -743,19 +727,7 @@ fn clean_drops_what_the_run_created_and_nothing_else() {
         .query_drop(format!("DROP DATABASE `{}`", dbs.final_db))
         .unwrap();
     assert_exit(&dbs.run(&["--derive-final"]), 0);
-    let dir = dbs.run_dir();
-    assert_exit(
-        &rekey(&[
-            "clean",
-            "--run-dir",
-            dir.to_str().unwrap(),
-            "--data",
-            &dbs.data_url(),
-            "--final",
-            &dbs.final_url(),
-        ]),
-        0,
-    );
+    assert_exit(&clean(&dbs), 0);
     assert!(!dbs.exists(&dbs.final_db) && !dbs.exists(&dbs.data));
     assert!(dbs.exists(&dbs.source));
 }
