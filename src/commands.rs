@@ -13,7 +13,7 @@ use crate::journal::Journal;
 use crate::options::{ConversionOptions, RunOptions};
 use crate::progress::Progress;
 use crate::report::Report;
-use crate::stages::{self, Context};
+use crate::stages::{self, Context, Stage};
 use crate::url::{DbUrl, ProcessEnv};
 use crate::uuidgen::SEEDED_BASE_MS;
 
@@ -32,32 +32,18 @@ pub enum Command {
 
 impl Command {
     /// The stages this command runs, in order.
-    pub fn stages(self) -> Vec<&'static str> {
-        use stages::*;
-        let convert = [
-            INTROSPECT,
-            PREFLIGHT,
-            CLONE,
-            SHADOW,
-            LINK,
-            UNCONSTRAIN,
-            SWAP,
-        ];
+    pub fn stages(self) -> Vec<Stage> {
         match self {
-            Command::Plan => vec![INTROSPECT],
-            Command::Convert => convert.to_vec(),
-            Command::DeriveFinal => vec![DERIVE],
-            Command::Compare => vec![COMPARE],
-            Command::Load => vec![LOAD],
-            Command::Verify => vec![VERIFY],
-            Command::Run { derive_final } => {
-                let mut v = convert.to_vec();
-                if derive_final {
-                    v.push(DERIVE);
-                }
-                v.extend([COMPARE, LOAD, VERIFY]);
-                v
-            }
+            Command::Plan => vec![Stage::Introspect],
+            Command::Convert => Stage::CONVERT.to_vec(),
+            Command::DeriveFinal => vec![Stage::DeriveFinal],
+            Command::Compare => vec![Stage::Compare],
+            Command::Load => vec![Stage::Load],
+            Command::Verify => vec![Stage::Verify],
+            Command::Run { derive_final } => Stage::ALL
+                .into_iter()
+                .filter(|s| derive_final || *s != Stage::DeriveFinal)
+                .collect(),
             Command::Clean | Command::Check { .. } => vec![],
         }
     }
@@ -207,9 +193,10 @@ fn identity(journal: &Journal, inv: &Invocation) -> Result<(String, u64, u64, Co
             .filter(|s| {
                 journal
                     .stages()
-                    .map(|all| all.iter().any(|r| r.name == *s))
+                    .map(|all| all.iter().any(|r| r.name == s.name()))
                     .unwrap_or(false)
             })
+            .map(Stage::name)
             .collect();
         if !started.is_empty()
             && !inv.run.resume
@@ -301,25 +288,24 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
     // Checks are never taken from an earlier run: compare and verify always look again.
     if matches!(command, Command::Compare | Command::Verify) && !ctx.run.dry_run {
         for stage in command.stages() {
-            ctx.journal.reset_stage(stage)?;
+            ctx.journal.reset_stage(stage.name())?;
         }
     }
     for stage in command.stages() {
         match stage {
-            INTROSPECT => ctx.stage(INTROSPECT, introspect::run)?,
-            PREFLIGHT => ctx.stage(PREFLIGHT, |c| {
+            Stage::Introspect => ctx.stage(stage, introspect::run)?,
+            Stage::Preflight => ctx.stage(stage, |c| {
                 preflight::run(c, true, c.final_db.is_some() && !derive_final)
             })?,
-            CLONE => ctx.stage(CLONE, clone::run)?,
-            SHADOW => ctx.stage(SHADOW, shadow::run)?,
-            LINK => ctx.stage(LINK, link::run)?,
-            UNCONSTRAIN => ctx.stage(UNCONSTRAIN, unconstrain::run)?,
-            SWAP => ctx.stage(SWAP, swap::run)?,
-            DERIVE => ctx.stage(DERIVE, derive::run)?,
-            COMPARE => ctx.stage(COMPARE, compare::run)?,
-            LOAD => ctx.stage(LOAD, load::run)?,
-            VERIFY => ctx.stage(VERIFY, verify::run)?,
-            _ => {}
+            Stage::Clone => ctx.stage(stage, clone::run)?,
+            Stage::Shadow => ctx.stage(stage, shadow::run)?,
+            Stage::Link => ctx.stage(stage, link::run)?,
+            Stage::Unconstrain => ctx.stage(stage, unconstrain::run)?,
+            Stage::Swap => ctx.stage(stage, swap::run)?,
+            Stage::DeriveFinal => ctx.stage(stage, derive::run)?,
+            Stage::Compare => ctx.stage(stage, compare::run)?,
+            Stage::Load => ctx.stage(stage, load::run)?,
+            Stage::Verify => ctx.stage(stage, verify::run)?,
         }
     }
     Ok(())
@@ -386,7 +372,7 @@ fn check(ctx: &Context, derive_final: bool) -> Result<()> {
             e
         } else {
             Error::input(
-                crate::error::Place::stage(stages::PREFLIGHT),
+                crate::error::Place::stage(Stage::Preflight),
                 format!(
                     "{} problems with the databases themselves.",
                     input_problems.len()

@@ -2,16 +2,18 @@
 
 use std::fmt;
 
+use crate::stages::Stage;
+
 /// Where an error happened. Every field is optional because some errors (a bad URL) have no table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Place {
-    pub stage: Option<&'static str>,
+    pub stage: Option<Stage>,
     pub table: Option<String>,
     pub column: Option<String>,
 }
 
 impl Place {
-    pub fn stage(stage: &'static str) -> Self {
+    pub fn stage(stage: Stage) -> Self {
         Place {
             stage: Some(stage),
             ..Place::default()

@@ -114,11 +114,18 @@ pub struct Trigger {
     pub table: String,
     /// The full statement that recreates the trigger exactly as it was.
     pub create_sql: String,
-    /// The sql_mode the trigger was created under (MySQL), restored with it.
-    pub sql_mode: Option<String>,
-    /// The account the trigger runs as (MySQL `user@host`), which recreating it must be allowed to name.
+    /// Statements that recreate the session the trigger was defined under, run before
+    /// `create_sql` (MySQL's sql_mode); empty where the engine keeps no such state.
     #[serde(default)]
-    pub definer: Option<String>,
+    pub setup: Vec<String>,
+    /// The account the trigger runs as (MySQL's DEFINER), which recreating it must be allowed
+    /// to name; `None` where triggers run as whoever fires them.
+    #[serde(default)]
+    pub runs_as: Option<String>,
+    /// How the engine has the trigger enabled, where it has states (PostgreSQL: O, D, R, A),
+    /// restored exactly after the load.
+    #[serde(default)]
+    pub enabled: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -129,11 +129,11 @@ pub struct ConversionOptions {
 }
 
 impl ConversionOptions {
-    /// Whether the new keys sort in the same order as the old ones when stored: v7 UUIDs are
-    /// generated in old-key order, and the text and binary formats compare byte by byte (the
-    /// native UUID type has an order of its own).
-    pub fn new_keys_ascend(&self) -> bool {
-        self.uuid_version == UuidVersion::V7 && self.uuid_format != UuidFormat::Native
+    /// Whether the new keys sort in the same order as the old ones when stored by an engine
+    /// with dialect `d`: v7 UUIDs are generated in old-key order, and keep it where the engine
+    /// compares the stored form byte by byte.
+    pub fn new_keys_ascend(&self, d: &dyn crate::backend::Dialect) -> bool {
+        self.uuid_version == UuidVersion::V7 && d.uuid_sorts_by_bytes(self.uuid_format)
     }
 }
 
@@ -190,14 +190,19 @@ mod tests {
 
     #[test]
     fn new_keys_ascend_only_for_v7_in_a_byte_ordered_format() {
+        use crate::backend::mysql::MysqlDialect;
+        use crate::backend::sqlite::SqliteDialect;
         let with = |uuid_format, uuid_version| ConversionOptions {
             uuid_format,
             uuid_version,
             ..Default::default()
         };
-        assert!(with(UuidFormat::Char32, UuidVersion::V7).new_keys_ascend());
-        assert!(with(UuidFormat::Binary16, UuidVersion::V7).new_keys_ascend());
-        assert!(!with(UuidFormat::Char32, UuidVersion::V4).new_keys_ascend());
-        assert!(!with(UuidFormat::Native, UuidVersion::V7).new_keys_ascend());
+        let mariadb = MysqlDialect;
+        assert!(with(UuidFormat::Char32, UuidVersion::V7).new_keys_ascend(&mariadb));
+        assert!(with(UuidFormat::Binary16, UuidVersion::V7).new_keys_ascend(&mariadb));
+        assert!(!with(UuidFormat::Char32, UuidVersion::V4).new_keys_ascend(&mariadb));
+        // MariaDB's UUID type compares its groups in another order than its bytes.
+        assert!(!with(UuidFormat::Native, UuidVersion::V7).new_keys_ascend(&mariadb));
+        assert!(with(UuidFormat::Char36, UuidVersion::V7).new_keys_ascend(&SqliteDialect));
     }
 }

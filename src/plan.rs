@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::error::{Error, Place, Result};
 use crate::model::{is_internal, Schema, Table};
 use crate::options::ConversionOptions;
+use crate::stages::Stage;
 
 /// A table whose single integer primary key becomes a UUID.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -81,7 +82,7 @@ impl Plan {
     /// Builds the plan from SOURCE's catalog and the user's options. Fails on options that name
     /// tables or columns that do not exist, or declared references that cannot be followed.
     pub fn build(schema: &Schema, options: &ConversionOptions) -> Result<Plan> {
-        let place = Place::stage("introspect");
+        let place = Place::stage(Stage::Introspect);
         for t in &options.exclude {
             if schema.table(t).is_none() {
                 return Err(Error::usage(
@@ -219,7 +220,6 @@ impl Plan {
             }
         }
         plan.check_follow_chains()?;
-        plan.check_partitioning(schema)?;
         plan.add_warnings(schema);
         Ok(plan)
     }
@@ -258,7 +258,7 @@ impl Plan {
             while let Some(parent) = &at.follows {
                 if !seen.insert(at.table.clone()) || parent == &c.table {
                     return Err(Error::input(
-                        Place::stage("introspect").table(&c.table).column(&c.column),
+                        Place::stage(Stage::Introspect).table(&c.table).column(&c.column),
                         "the primary key references itself, directly or through other tables' keys, so no table of the chain can give the first UUIDs.",
                         "Exclude one table of the chain with --exclude.",
                     ));
@@ -272,40 +272,8 @@ impl Plan {
         Ok(())
     }
 
-    /// A partition function cannot take a UUID column; the engine would refuse the swap halfway.
-    fn check_partitioning(&self, schema: &Schema) -> Result<()> {
-        for t in &schema.tables {
-            let Some(p) = &t.partitioning else { continue };
-            for (col, _) in self.uuid_columns(&t.name) {
-                if p.contains(&format!("`{col}`"))
-                    || p.contains(&format!("({col})"))
-                    || p.split(|c: char| !c.is_alphanumeric() && c != '_')
-                        .any(|w| w == col)
-                {
-                    return Err(Error::input(
-                        Place::stage("introspect").table(&t.name).column(&col),
-                        format!("the table is partitioned by {p}, and {col} becomes a UUID, which a partition function cannot use."),
-                        format!("Remove the partitioning in the snapshot (ALTER TABLE {} REMOVE PARTITIONING) before the cutover and add a new one afterwards, or --exclude {} to keep its integer key.", t.name, t.name),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
     fn add_warnings(&mut self, schema: &Schema) {
         for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
-            if t.engine
-                .as_deref()
-                .is_some_and(|e| e.eq_ignore_ascii_case("myisam"))
-            {
-                self.warnings.push(Warning {
-                    kind: "myisam",
-                    table: t.name.clone(),
-                    column: None,
-                    message: "MyISAM table: it has no foreign keys, so declare its references with --reference".into(),
-                });
-            }
             for c in t.columns.iter().filter(|c| c.is_integer()) {
                 let looks_like_ref = c.name.to_ascii_lowercase().ends_with("_id");
                 let is_key = t.primary_key.len() == 1 && t.primary_key[0] == c.name;

@@ -221,3 +221,14 @@ impl Report {
         std::fs::write(&mp, redact(&self.to_markdown())).map_err(|e| io_error("write", &mp, e))
     }
 }
+
+/// `word`, or its plural for any count but one ("1 trigger", "2 triggers").
+pub fn plural(count: usize, word: &str) -> String {
+    if count == 1 {
+        word.to_string()
+    } else if word.ends_with('s') || word.ends_with('x') {
+        format!("{word}es")
+    } else {
+        format!("{word}s")
+    }
+}

@@ -12,11 +12,9 @@ use std::sync::{Arc, Mutex};
 use rusqlite::types::Value as Sql;
 use rusqlite::Connection;
 
-use rekey::backend::open;
 use rekey::commands::{execute, Command, Invocation};
 use rekey::options::{ConversionOptions, RunOptions};
 use rekey::progress::Progress;
-use rekey::url::DbUrl;
 
 const SOURCE_SQL: &str = include_str!("../fixtures/blog/sqlite/source.sql");
 const FINAL_SQL: &str = include_str!("../fixtures/blog/sqlite/final.sql");
@@ -452,22 +450,6 @@ fn source_file_is_byte_identical_after_runs_that_succeed_and_fail() {
     for side in ["source.db-journal", "source.db-wal", "source.db-shm"] {
         assert!(!blog.path(side).exists(), "{side}");
     }
-    // SOURCE is reached read-only: an unqualified statement that SQLite resolves in the attached
-    // SOURCE (DB_DATA lacks the table) cannot change it.
-    let data = open(&DbUrl::sqlite(blog.path("scratch.db"))).unwrap();
-    data.create_database(None).unwrap();
-    let mut s = data.connect().unwrap();
-    let source = DbUrl::sqlite(blog.path("source.db"));
-    let q = data.reach(s.as_mut(), &source, "src").unwrap().unwrap();
-    assert_eq!(
-        s.query_u64(&format!("SELECT COUNT(*) FROM {q}.tag"))
-            .unwrap(),
-        10
-    );
-    assert!(s.execute("DROP TABLE IF EXISTS tag").is_err());
-    assert!(s.execute(&format!("DELETE FROM {q}.tag")).is_err());
-    drop(s);
-    assert!(before == std::fs::read(blog.path("source.db")).unwrap());
 }
 
 #[test]

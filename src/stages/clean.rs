@@ -1,7 +1,7 @@
 //! `rekey clean`: undo what a run created (DB_DATA, a derived DB_FINAL, triggers set aside), from
 //! its journal. Never SOURCE, never a DB_FINAL the run did not create.
 
-use super::Context;
+use super::{Context, Stage};
 use crate::backend::open;
 use crate::error::Result;
 use crate::url::{DbUrl, ProcessEnv};
@@ -14,19 +14,11 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
     if !triggers.is_empty() {
         let fin = ctx.final_db()?;
         let mut s = fin.connect()?;
-        for (name, def) in triggers {
-            if let Ok(t) = serde_json::from_str::<crate::model::Trigger>(&def) {
-                if let Some(mode) = &t.sql_mode {
-                    ctx.exec_on(
-                        s.as_mut(),
-                        &format!("SET SESSION sql_mode = {}", fin.dialect().lit(mode)),
-                    )?;
-                }
-                ctx.exec_on(s.as_mut(), &t.create_sql)?;
-                ctx.journal.remove_artifact("trigger", &name)?;
-                done.push(format!("restored trigger {name} in DB_FINAL"));
-            }
-        }
+        let restored = super::load::restore_triggers(ctx, s.as_mut())?;
+        done.push(format!(
+            "restored {restored} {} in DB_FINAL",
+            crate::report::plural(restored, "trigger")
+        ));
     }
     for (which, url) in ctx.journal.artifacts("database")? {
         let backend = match (which.as_str(), &ctx.data, &ctx.final_db) {
@@ -47,20 +39,8 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
             std::fs::remove_dir_all(&map).map_err(|e| crate::error::io_error("remove", &map, e))?;
             done.push(format!("removed {}", map.display()));
         }
-        for stage in [
-            super::INTROSPECT,
-            super::PREFLIGHT,
-            super::CLONE,
-            super::SHADOW,
-            super::LINK,
-            super::UNCONSTRAIN,
-            super::SWAP,
-            super::DERIVE,
-            super::COMPARE,
-            super::LOAD,
-            super::VERIFY,
-        ] {
-            ctx.journal.reset_stage(stage)?;
+        for stage in Stage::ALL {
+            ctx.journal.reset_stage(stage.name())?;
         }
         ctx.journal.set("status", "cleaned")?;
     }

@@ -1,7 +1,7 @@
 //! Stage 8: DB_DATA and DB_FINAL must have the same tables and columns (names, data types, lengths,
 //! nullability, character sets). Constraints are not compared. One line per difference.
 
-use super::{Context, Outcome};
+use super::{Context, Outcome, Stage};
 use crate::error::{Error, Place, Result};
 use crate::model::{is_bookkeeping, is_internal, Column, Schema};
 
@@ -90,7 +90,7 @@ fn show(v: Option<u64>) -> String {
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let fin = ctx.final_db()?;
-    let data_schema = super::unconstrain::data_or_predicted(ctx)?;
+    let data_schema = super::data_shape::data_or_predicted(ctx)?;
     let mut fs = fin.connect()?;
     let final_schema = fin.describe(fs.as_mut())?;
     let diffs = differences(&data_schema, &final_schema);
@@ -111,7 +111,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     ctx.journal
         .add_artifact("compare-differences", "all", &diffs.join("\n"))?;
     Err(Error::mismatch(
-        Place::stage(super::COMPARE),
+        Place::stage(Stage::Compare),
         format!(
             "DB_DATA and DB_FINAL differ in {} places (listed above); nothing was loaded. Change the application's schema (or the conversion options) so they match, then run again with --resume.",
             diffs.len()

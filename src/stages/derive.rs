@@ -1,7 +1,7 @@
 //! derive-final: DB_FINAL without an ORM migration: SOURCE's schema with UUID key and reference
-//! columns, every index, unique key and foreign key (with its rules) and trigger kept.
+//! columns, every index, unique key and foreign key (with its rules), view and trigger kept.
 
-use super::{Context, Outcome};
+use super::{Context, Outcome, Stage};
 use crate::error::{Error, Place, Result};
 use crate::model::is_internal;
 
@@ -9,6 +9,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
     let (schema, _) = &*shared;
     let fin = ctx.final_db()?;
+    let source = ctx.source()?;
     let d = fin.dialect();
     let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
     if !ctx.run.dry_run && fin.database_exists()? {
@@ -16,30 +17,29 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         let existing = fin.describe(s.as_mut())?;
         if !existing.tables.is_empty() {
             return Err(Error::input(
-                Place::stage(super::DERIVE),
+                Place::stage(Stage::DeriveFinal),
                 format!("DB_FINAL {} already exists and has {} tables.", fin.url(), existing.tables.len()),
                 "derive-final creates DB_FINAL itself: give the name of a database that does not exist yet, or drop that one.",
             ));
         }
     } else {
-        for sql in fin.create_database(schema.tables.first())? {
-            if ctx.run.dry_run {
+        let statements = fin.create_database(schema.tables.first(), ctx.run.dry_run)?;
+        if ctx.run.dry_run {
+            for sql in statements {
                 ctx.say(&format!("    {sql};"));
-            } else {
-                fin.execute_on_server(&sql)?;
             }
         }
         ctx.journal
             .add_artifact("database", "final", &fin.url().to_string())?;
     }
-    let (mut s, from) = ctx.reaching_source(fin.as_ref(), super::DERIVE)?;
+    let mut s = ctx.writer(fin.as_ref())?;
     for sql in d.bulk_session(crate::backend::Arrival::Unordered) {
         ctx.exec(&mut s, &sql)?;
     }
     let mut count = 0;
     for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
-        let (swaps, _) = super::swap::swaps_for(ctx, &t.name, &uuid_type)?;
-        for sql in fin.derive_table_sql(&from, t, &swaps) {
+        let (swaps, _) = super::data_shape::swaps_for(ctx, d, &t.name, &uuid_type)?;
+        for sql in fin.derive_table_sql(source.url(), t, &swaps)? {
             ctx.exec(&mut s, &sql)?;
         }
         count += 1;
@@ -79,16 +79,17 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         pending = failed;
     }
     for tr in &schema.triggers {
-        if let Some(mode) = &tr.sql_mode {
-            ctx.exec(&mut s, &format!("SET SESSION sql_mode = {}", d.lit(mode)))?;
+        for sql in fin.create_trigger_sql(tr) {
+            ctx.exec(&mut s, &sql)?;
         }
-        ctx.exec(&mut s, &tr.create_sql)?;
     }
     Ok(Outcome {
         rows: 0,
         detail: Some(format!(
-            "{count} tables, {} triggers created",
-            schema.triggers.len()
+            "{count} {}, {} {} created",
+            crate::report::plural(count, "table"),
+            schema.triggers.len(),
+            crate::report::plural(schema.triggers.len(), "trigger")
         )),
     })
 }

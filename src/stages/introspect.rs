@@ -15,7 +15,8 @@ pub fn load(ctx: &Context) -> Result<Arc<(crate::model::Schema, Plan)>> {
     let source = ctx.source()?;
     let mut session = source.connect()?;
     let schema = source.describe(session.as_mut())?;
-    let plan = Plan::build(&schema, &ctx.conversion)?;
+    let mut plan = Plan::build(&schema, &ctx.conversion)?;
+    source.review_plan(&schema, &mut plan)?;
     let shared = Arc::new((schema, plan));
     let _ = ctx.source_schema.set(shared.clone());
     Ok(shared)

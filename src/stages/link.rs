@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{ufk, Context, Outcome};
+use super::names::ufk;
+use super::{Context, Outcome, Stage};
 use crate::error::Result;
 use crate::plan::Reference;
 
@@ -12,14 +13,14 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
     let (_, plan) = &*shared;
     let data = ctx.data()?;
-    let current = super::unconstrain::describe_data(ctx)?;
+    let current = super::data_shape::describe_data(ctx)?;
     let mut by_table: BTreeMap<&str, Vec<&Reference>> = BTreeMap::new();
     for r in plan.references.iter().filter(|r| !r.is_primary_key) {
         by_table.entry(r.table.as_str()).or_default().push(r);
     }
     let groups: Vec<(&str, Vec<&Reference>)> = by_table.into_iter().collect();
     ctx.steps(
-        super::LINK,
+        Stage::Link,
         &groups,
         |(t, _)| t.to_string(),
         data.dialect().parallel_writes(),
@@ -29,7 +30,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             let existing = current.table(t);
             let missing: Vec<(String, String)> = refs
                 .iter()
-                .map(|r| ufk(&r.column))
+                .map(|r| ufk(d, &r.column))
                 .filter(|shadow| existing.and_then(|x| x.column(shadow)).is_none())
                 .map(|shadow| (shadow, d.added_column_type(existing, &uuid_type)))
                 .collect();

@@ -1,10 +1,20 @@
 //! Stage 9: bulk-load every table of DB_DATA into the empty DB_FINAL, tables in parallel, with
 //! DB_FINAL's triggers set aside during the load and put back exactly as they were.
 
-use super::{Context, Outcome};
-use crate::backend::{Arrival, LoadJob, LoadPath, Moved};
+use serde::{Deserialize, Serialize};
+
+use super::{Context, Outcome, Stage};
+use crate::backend::{Arrival, LoadJob, LoadPath, Moved, Session};
 use crate::error::{Error, Place, Result};
-use crate::model::{is_bookkeeping, is_internal, Trigger};
+use crate::model::{is_bookkeeping, is_internal};
+
+/// A trigger of DB_FINAL set aside during the load, as the journal keeps it: the exact statements
+/// that put it back, so an interrupted load (or `rekey clean`) can restore it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetAside {
+    pub table: String,
+    pub restore: Vec<String>,
+}
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let data = ctx.data()?;
@@ -17,37 +27,30 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     } else {
         super::preflight::check_final_empty(fin.as_ref())?
     };
-    let data_schema = super::unconstrain::data_or_predicted(ctx)?;
+    let data_schema = super::data_shape::data_or_predicted(ctx)?;
     let mut fs = fin.connect()?;
     let d = fin.dialect();
 
     let load_path = fin.load_path(fs.as_mut(), data.url(), ctx.run.load_path)?;
     if let LoadPath::Unavailable(fix) = &load_path {
         return Err(Error::env(
-            Place::stage(super::LOAD),
+            Place::stage(Stage::Load),
             "DB_FINAL cannot receive rows by any bulk path.",
             fix.clone(),
         ));
     }
     let path = load_path.describe();
 
-    // Triggers go before the first row and come back after the last; the journal keeps their
-    // definitions so an interrupted load can still put them back.
-    let mut saved: Vec<Trigger> = ctx
-        .journal
-        .artifacts("trigger")?
-        .into_iter()
-        .filter_map(|(_, def)| serde_json::from_str(&def).ok())
-        .collect();
+    // Triggers go before the first row and come back after the last; the journal keeps the
+    // statements that restore them, so an interrupted load can still put them back. Whether they
+    // can be put back is checked before anything changes.
     for t in &final_schema.triggers {
-        if let Some(definer) = &t.definer {
-            if !fin.may_define_as(fs.as_mut(), definer)? {
-                return Err(Error::env(
-                    Place::stage(super::LOAD).table(&t.table),
-                    format!("DB_FINAL's trigger {} runs as {definer}; rekey sets triggers aside during the load and must recreate it afterwards, which this account may not do for another account.", t.name),
-                    format!("GRANT SET USER ON *.* TO the migration account (or SUPER on MySQL), or run the load as {definer}; nothing was changed."),
-                ));
-            }
+        if let Some(fix) = fin.may_recreate(fs.as_mut(), t)? {
+            return Err(Error::env(
+                Place::stage(Stage::Load).table(&t.table),
+                format!("DB_FINAL's trigger {} runs as {}; rekey sets triggers aside during the load and must recreate it afterwards, which this account may not do.", t.name, t.runs_as.as_deref().unwrap_or("another account")),
+                format!("{fix}; nothing was changed."),
+            ));
         }
     }
     // From here on DB_FINAL changes: a later attempt is a resumed load.
@@ -55,17 +58,29 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         ctx.journal
             .add_artifact("load-started", "final", &fin.url().to_string())?;
     }
-
+    let mut set_aside = 0usize;
     for t in &final_schema.triggers {
-        if !saved.iter().any(|s| s.name == t.name) {
+        let saved = SetAside {
+            table: t.table.clone(),
+            restore: fin.restore_trigger_sql(t),
+        };
+        // A resumed load keeps what the first attempt saved: the trigger is already aside.
+        if !ctx
+            .journal
+            .artifacts("trigger")?
+            .iter()
+            .any(|(name, _)| name == &t.name)
+        {
             ctx.journal.add_artifact(
                 "trigger",
                 &t.name,
-                &serde_json::to_string(t).unwrap_or_default(),
+                &serde_json::to_string(&saved).unwrap_or_default(),
             )?;
-            saved.push(t.clone());
         }
-        ctx.exec_on(fs.as_mut(), &fin.drop_trigger_sql(&t.name))?;
+        for sql in fin.set_aside_trigger_sql(t) {
+            ctx.exec_on(fs.as_mut(), &sql)?;
+        }
+        set_aside += 1;
     }
 
     // Which keys are new comes from SOURCE's plan; a load run without --source loads the same
@@ -86,7 +101,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         }
         let Some(dt) = data_schema.table(&t.name) else {
             return Err(Error::input(
-                Place::stage(super::LOAD).table(&t.name),
+                Place::stage(Stage::Load).table(&t.name),
                 "DB_FINAL has this table but DB_DATA does not.",
                 "Run `rekey compare` and make the schemas match before loading.",
             ));
@@ -100,20 +115,26 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         let ascending = plan
             .as_ref()
             .and_then(|p| p.1.converted(&t.name))
-            .filter(|_| ctx.conversion.new_keys_ascend())
+            .filter(|_| ctx.conversion.new_keys_ascend(d))
             .map(|c| c.column.as_str());
         let arrival = Arrival::into_table(t, ascending);
-        jobs.push((t.name.clone(), models, dt.estimated_rows, arrival));
+        let unique: Vec<String> = t
+            .indexes
+            .iter()
+            .filter(|i| i.unique)
+            .map(|i| i.name.clone())
+            .collect();
+        jobs.push((t.name.clone(), models, dt.estimated_rows, arrival, unique));
     }
     // Largest tables first, so the parallel jobs finish together.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.2));
 
     let result = ctx.steps(
-        super::LOAD,
+        Stage::Load,
         &jobs,
-        |(t, _, _, _)| t.clone(),
+        |(t, _, _, _, _)| t.clone(),
         d.parallel_writes(),
-        |(t, models, estimate, arrival)| {
+        |(t, models, estimate, arrival, unique)| {
             let columns: Vec<String> = models.iter().map(|c| c.name.clone()).collect();
             if ctx.run.dry_run {
                 ctx.say(&format!(
@@ -139,6 +160,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 arrival: *arrival,
                 columns: &columns,
                 models,
+                unique_keys: unique,
                 path: &load_path,
                 file_tag: &tag,
                 marker: &marker,
@@ -153,20 +175,28 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     );
 
     // Triggers come back whether or not every table loaded.
-    let restored = restore_triggers(ctx, fs.as_mut(), &saved);
+    let restored = restore_triggers(ctx, fs.as_mut());
     let rows = result?;
-    restored?;
-    let mut detail = format!("{} tables by {path}", jobs.len());
+    let restored = restored?;
+    for sql in fin.after_load_sql(&final_schema) {
+        ctx.exec_on(fs.as_mut(), &sql)?;
+    }
+    let mut detail = format!(
+        "{} {} by {path}",
+        jobs.len(),
+        crate::report::plural(jobs.len(), "table")
+    );
     if !bookkeeping.is_empty() {
         detail.push_str(&format!(
             "; kept DB_FINAL's own {} (not loaded from DB_DATA)",
             bookkeeping.join(", ")
         ));
     }
-    if !saved.is_empty() {
+    if set_aside > 0 || restored > 0 {
         detail.push_str(&format!(
-            "; {} triggers set aside and restored",
-            saved.len()
+            "; {} {} set aside and restored",
+            restored.max(set_aside),
+            crate::report::plural(restored.max(set_aside), "trigger")
         ));
     }
     Ok(Outcome {
@@ -175,34 +205,32 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     })
 }
 
-fn restore_triggers(
-    ctx: &Context,
-    s: &mut dyn crate::backend::Session,
-    saved: &[Trigger],
-) -> Result<()> {
-    for t in saved {
-        if let Some(mode) = &t.sql_mode {
-            ctx.exec_on(
-                s,
-                &format!(
-                    "SET SESSION sql_mode = {}",
-                    ctx.final_db()?.dialect().lit(mode)
-                ),
-            )?;
+/// Puts back every trigger the journal says is set aside, with the statements saved when it was,
+/// and forgets each once it is back. Returns how many came back. `rekey clean` runs this too.
+pub fn restore_triggers(ctx: &Context, s: &mut dyn Session) -> Result<usize> {
+    let mut count = 0;
+    for (name, saved) in ctx.journal.artifacts("trigger")? {
+        let saved: SetAside = serde_json::from_str(&saved).map_err(|e| {
+            Error::env(
+                Place::stage(Stage::Load).table(&name),
+                format!("the journal's record of trigger {name} cannot be read ({e})."),
+                "The journal must not be edited: restore the trigger from the application's migrations.",
+            )
+        })?;
+        for sql in &saved.restore {
+            ctx.exec_on(s, sql)?;
         }
-        ctx.exec_on(s, &t.create_sql)?;
-        if !ctx.run.dry_run {
-            ctx.journal.remove_artifact("trigger", &t.name)?;
-        }
+        ctx.journal.remove_artifact("trigger", &name)?;
+        count += 1;
     }
-    Ok(())
+    Ok(count)
 }
 
 /// The rows DB_FINAL stored, when they are all the rows read from DB_DATA.
 fn same_count(table: &str, moved: Moved) -> Result<u64> {
     if moved.read != moved.written {
         return Err(Error::mismatch(
-            Place::stage(super::LOAD).table(table),
+            Place::stage(Stage::Load).table(table),
             format!(
                 "{} rows were read from DB_DATA but DB_FINAL stored {}.",
                 moved.read, moved.written

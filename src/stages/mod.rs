@@ -4,15 +4,20 @@
 pub mod clean;
 pub mod clone;
 pub mod compare;
+pub mod data_shape;
 pub mod derive;
 pub mod introspect;
 pub mod link;
 pub mod load;
+pub mod names;
 pub mod preflight;
 pub mod shadow;
+mod stage;
 pub mod swap;
 pub mod unconstrain;
 pub mod verify;
+
+pub use stage::Stage;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,19 +33,6 @@ use crate::options::{ConversionOptions, RunOptions};
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::url::redact;
-
-/// Stage names, in pipeline order; they are the journal's keys and the report's headings.
-pub const INTROSPECT: &str = "introspect";
-pub const PREFLIGHT: &str = "preflight";
-pub const CLONE: &str = "clone";
-pub const SHADOW: &str = "shadow";
-pub const LINK: &str = "link";
-pub const UNCONSTRAIN: &str = "unconstrain";
-pub const SWAP: &str = "swap";
-pub const DERIVE: &str = "derive-final";
-pub const COMPARE: &str = "compare";
-pub const LOAD: &str = "load";
-pub const VERIFY: &str = "verify";
 
 /// What a stage did, for the journal and the report.
 #[derive(Debug, Default)]
@@ -129,21 +121,6 @@ impl Context {
         format!("/* rekey:{} */ ", self.run_id)
     }
 
-    /// A write session on `on` that can also read SOURCE, with the qualifier SOURCE's tables take
-    /// there; in a dry run no session, and SOURCE's database name as the qualifier.
-    pub fn reaching_source(
-        &self,
-        on: &dyn Backend,
-        stage: &'static str,
-    ) -> Result<(Option<Box<dyn Session>>, String)> {
-        let source = self.source()?;
-        if self.run.dry_run {
-            return Ok((None, on.dialect().q(&source.url().database)));
-        }
-        let (s, q) = clone::reach(on, source.as_ref(), clone::SOURCE_ALIAS, stage)?;
-        Ok((Some(s), q))
-    }
-
     /// A session on `backend` for writes, or none in a dry run.
     pub fn writer(&self, backend: &dyn Backend) -> Result<Option<Box<dyn Session>>> {
         if self.run.dry_run {
@@ -167,11 +144,8 @@ impl Context {
     }
 
     /// Runs `f` as the stage `name` unless the journal has it done; records timing and rows.
-    pub fn stage(
-        &self,
-        name: &'static str,
-        f: impl FnOnce(&Context) -> Result<Outcome>,
-    ) -> Result<()> {
+    pub fn stage(&self, stage: Stage, f: impl FnOnce(&Context) -> Result<Outcome>) -> Result<()> {
+        let name = stage.name();
         if !self.run.dry_run && self.journal.stage_done(name)? {
             self.progress
                 .note(&format!("{name}: done in an earlier run, skipped"));
@@ -185,7 +159,7 @@ impl Context {
             self.journal.stage_started(name)?;
         }
         let started = Instant::now();
-        let outcome = f(self).map_err(|e| e.at(&Place::stage(name)))?;
+        let outcome = f(self).map_err(|e| e.at(&Place::stage(stage)))?;
         let secs = started.elapsed().as_secs_f64();
         if !self.run.dry_run {
             self.journal
@@ -202,8 +176,8 @@ impl Context {
     /// that stage does its work, then stalls before its journal entry (the worst moment for a
     /// kill), after creating `<run-dir>/stalled` so the test knows when to kill. Ctrl-C ends the
     /// stall so the safe-point stop can be tested too.
-    fn test_stall(&self, stage: &str) {
-        if std::env::var("REKEY_TEST_STALL_AFTER_STEP").ok().as_deref() != Some(stage) {
+    fn test_stall(&self, stage: Stage) {
+        if std::env::var("REKEY_TEST_STALL_AFTER_STEP").ok().as_deref() != Some(stage.name()) {
             return;
         }
         static ONCE: std::sync::Once = std::sync::Once::new();
@@ -212,7 +186,7 @@ impl Context {
         if !first {
             return;
         }
-        let _ = std::fs::write(self.run.run_dir.join("stalled"), stage);
+        let _ = std::fs::write(self.run.run_dir.join("stalled"), stage.name());
         while !self.interrupted.load(Ordering::SeqCst) {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
@@ -222,7 +196,7 @@ impl Context {
     /// skipping items the journal has done. `f` returns the rows the item touched.
     pub fn steps<T: Sync>(
         &self,
-        stage: &'static str,
+        stage: Stage,
         items: &[T],
         key: impl Fn(&T) -> String + Sync,
         parallel: bool,
@@ -231,7 +205,7 @@ impl Context {
         let one = |item: &T| -> Result<u64> {
             let k = key(item);
             if !self.run.dry_run {
-                if let Some(rows) = self.journal.step_done(stage, &k)? {
+                if let Some(rows) = self.journal.step_done(stage.name(), &k)? {
                     return Ok(rows);
                 }
             }
@@ -241,7 +215,7 @@ impl Context {
             self.test_stall(stage);
             if !self.run.dry_run {
                 self.journal.step_finished(
-                    stage,
+                    stage.name(),
                     &k,
                     rows,
                     started.elapsed().as_secs_f64(),
@@ -327,31 +301,6 @@ pub fn greedy<T: Sync, R: Send>(
         .collect())
 }
 
-/// `_rekey_map_<table>`, shortened with a hash when the engine's 64-character limit needs it.
-pub fn map_table_name(table: &str) -> String {
-    let name = format!("{}map_{table}", crate::model::INTERNAL_PREFIX);
-    if name.chars().count() <= 64 {
-        return name;
-    }
-    let head: String = table.chars().take(40).collect();
-    format!(
-        "{}map_{head}_{:08x}",
-        crate::model::INTERNAL_PREFIX,
-        xxhash_rust::xxh3::xxh3_64(table.as_bytes()) as u32
-    )
-}
-
-/// Shadow column names (SPEC: `<pk>_ipk_copy`, `<pk>_upk_copy`, `<col>_ufk_copy`).
-pub fn ipk(column: &str) -> String {
-    format!("{column}_ipk_copy")
-}
-pub fn upk(column: &str) -> String {
-    format!("{column}_upk_copy")
-}
-pub fn ufk(column: &str) -> String {
-    format!("{column}_ufk_copy")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,7 +308,12 @@ mod tests {
     #[test]
     fn a_helper_thread_that_panics_is_an_environment_error() {
         let handle = std::thread::spawn(|| -> Result<u64> { panic!("lost the connection") });
-        let err = joined(handle.join(), Place::stage(VERIFY).table("t"), "the reader").unwrap_err();
+        let err = joined(
+            handle.join(),
+            Place::stage(Stage::Verify).table("t"),
+            "the reader",
+        )
+        .unwrap_err();
         assert_eq!(err.exit_code(), 3);
         assert!(
             err.to_string().contains("the reader stopped unexpectedly"),

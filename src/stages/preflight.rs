@@ -1,8 +1,9 @@
 //! Stage 2: everything that can be checked before anything is written: orphan references in
 //! SOURCE, an existing DB_DATA from another run, a non-empty DB_FINAL, server versions.
 
-use super::{Context, Outcome};
-use crate::backend::{Backend, LoadPath};
+use super::{Context, Outcome, Stage};
+pub use crate::backend::Finding;
+use crate::backend::{Backend, LoadPath, Role};
 use crate::error::{Error, Place, Result};
 use crate::model::{is_bookkeeping, is_internal, Schema};
 use crate::options::OrphanPolicy;
@@ -21,64 +22,8 @@ pub struct Orphans {
     pub file: Option<String>,
 }
 
-/// One line of `rekey check`: what was checked, whether it passed, and the fix when it did not.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Finding {
-    pub ok: bool,
-    pub subject: String,
-    pub detail: String,
-    pub fix: Option<String>,
-}
-
-impl Finding {
-    fn ok(subject: impl Into<String>, detail: impl Into<String>) -> Self {
-        Finding {
-            ok: true,
-            subject: subject.into(),
-            detail: detail.into(),
-            fix: None,
-        }
-    }
-    fn fail(subject: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Self {
-        Finding {
-            ok: false,
-            subject: subject.into(),
-            detail: detail.into(),
-            fix: Some(fix.into()),
-        }
-    }
-    pub fn line(&self) -> String {
-        let mut s = format!(
-            "{} {}: {}",
-            if self.ok { "ok  " } else { "FAIL" },
-            self.subject,
-            self.detail
-        );
-        if let Some(f) = &self.fix {
-            s.push_str(&format!("\n       fix: {f}"));
-        }
-        s
-    }
-}
-
 /// A database of the run, when the command names it.
 type Endpoint = Option<std::sync::Arc<dyn Backend>>;
-
-/// Privileges the migration account needs on each database (docs/cutover.md lists the GRANTs).
-pub const SOURCE_PRIVILEGES: &[&str] = &["SELECT"];
-pub const DATA_PRIVILEGES: &[&str] = &[
-    "SELECT", "INSERT", "DELETE", "CREATE", "DROP", "ALTER", "INDEX",
-];
-pub const FINAL_PRIVILEGES: &[&str] = &["SELECT", "INSERT", "DELETE"];
-pub const FINAL_TRIGGER_PRIVILEGES: &[&str] = &["TRIGGER"];
-pub const DERIVE_PRIVILEGES: &[&str] = &[
-    "CREATE",
-    "ALTER",
-    "INDEX",
-    "REFERENCES",
-    "TRIGGER",
-    "CREATE VIEW",
-];
 
 /// Room DB_DATA and DB_FINAL need next to SOURCE's size: the UUID columns are wider than the
 /// integers they replace, and both copies exist at once on a rehearsal server.
@@ -90,21 +35,13 @@ const MAP_BYTES_PER_ROW: u64 = 60;
 /// that stop the checking itself (an unreachable server) are returned as errors.
 pub fn environment(ctx: &Context, derive: bool) -> Result<Vec<Finding>> {
     let mut out = Vec::new();
-    let final_needs: Vec<&str> = {
-        let mut v = FINAL_PRIVILEGES.to_vec();
-        v.extend(FINAL_TRIGGER_PRIVILEGES);
-        if derive {
-            v.extend(DERIVE_PRIVILEGES);
-        }
-        v
-    };
-    let endpoints: [(&str, &Endpoint, &[&str]); 3] = [
-        ("SOURCE", &ctx.source, SOURCE_PRIVILEGES),
-        ("DB_DATA", &ctx.data, DATA_PRIVILEGES),
-        ("DB_FINAL", &ctx.final_db, &final_needs),
+    let endpoints: [(&str, &Endpoint, Role); 3] = [
+        ("SOURCE", &ctx.source, Role::Source),
+        ("DB_DATA", &ctx.data, Role::Data),
+        ("DB_FINAL", &ctx.final_db, Role::Final { derive }),
     ];
     let mut source_size = None;
-    for (name, backend, needs) in endpoints {
+    for (name, backend, role) in endpoints {
         let Some(b) = backend else { continue };
         let mut s = b.connect_server()?;
         let info = b.server_info(s.as_mut())?;
@@ -112,25 +49,12 @@ pub fn environment(ctx: &Context, derive: bool) -> Result<Vec<Finding>> {
             format!("{name} server"),
             format!("{} {}", b.url(), info.version),
         ));
-        let missing = b.missing_privileges(s.as_mut(), needs)?;
-        if missing.is_empty() {
-            out.push(Finding::ok(format!("{name} privileges"), needs.join(", ")));
-        } else {
-            let account = b
-                .account(s.as_mut())?
-                .unwrap_or_else(|| "the migration account".into());
-            let db = b.dialect().q(&b.url().database);
-            out.push(Finding::fail(
-                format!("{name} privileges"),
-                format!("the account lacks {} on {db}", missing.join(", ")),
-                format!("GRANT {} ON {db}.* TO {account};", missing.join(", ")),
-            ));
-        }
-        if info.galera {
-            out.push(Finding::ok(
-                format!("{name} cluster"),
-                "Galera (wsrep_on=ON): each table is copied and loaded in one transaction, which must fit wsrep_max_ws_rows and wsrep_max_ws_size (docs/limitations.md)",
-            ));
+        let mut privileges = b.check_privileges(s.as_mut(), role)?;
+        privileges.subject = format!("{name} {}", privileges.subject);
+        out.push(privileges);
+        for mut f in b.findings(s.as_mut())? {
+            f.subject = format!("{name} {}", f.subject);
+            out.push(f);
         }
         if name == "SOURCE" && b.database_exists()? {
             let mut ss = b.connect()?;
@@ -155,18 +79,7 @@ pub fn environment(ctx: &Context, derive: bool) -> Result<Vec<Finding>> {
     if let (Some(size), Some(data)) = (&source_size, &ctx.data) {
         let mut s = data.connect_server()?;
         let target = data.footprint(s.as_mut())?;
-        let dir = target.local_dir.or_else(|| {
-            std::path::Path::new(&data.url().database)
-                .parent()
-                .map(|p| {
-                    if p.as_os_str().is_empty() {
-                        std::path::PathBuf::from(".")
-                    } else {
-                        p.to_path_buf()
-                    }
-                })
-                .filter(|p| p.exists())
-        });
+        let dir = target.local_dir;
         let need = (size.bytes as f64 * SPACE_FACTOR) as u64;
         match dir.and_then(|d| fs4::available_space(&d).ok().map(|free| (d, free))) {
             Some((d, free)) if free >= need => out.push(Finding::ok("disk space", format!("{} free in {}, about {} needed", mb(free), d.display(), mb(need)))),
@@ -218,7 +131,7 @@ pub fn require(findings: &[Finding]) -> Result<()> {
         return Ok(());
     }
     Err(Error::env(
-        Place::stage(super::PREFLIGHT),
+        Place::stage(Stage::Preflight),
         format!("the environment is not ready: {}.", failed.join("; ")),
         "Apply the fixes (`rekey check` lists every check), then run again; nothing was written.",
     ))
@@ -256,7 +169,7 @@ pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome
                 )
             };
             return Err(Error::input(
-                Place::stage(super::PREFLIGHT),
+                Place::stage(Stage::Preflight),
                 format!(
                     "SOURCE has references whose value has no parent row: {}.",
                     listing.join("; ")
@@ -412,13 +325,13 @@ pub fn check_data_db(ctx: &Context) -> Result<()> {
     match owner {
         Some(id) if id == ctx.run_id => Ok(()),
         Some(id) => Err(Error::input(
-            Place::stage(super::PREFLIGHT),
+            Place::stage(Stage::Preflight),
             format!("DB_DATA {} already exists from another rekey run ({id}).", data.url()),
             "Drop it with `rekey clean --run-dir DIR` for that run (or DROP DATABASE), or give another --data.",
         )),
         None if schema.tables.is_empty() => Ok(()),
         None => Err(Error::input(
-            Place::stage(super::PREFLIGHT),
+            Place::stage(Stage::Preflight),
             format!("DB_DATA {} already exists and holds {} tables that rekey did not create.", data.url(), schema.tables.len()),
             "rekey never writes into a database it did not create: give another --data, or drop that database yourself.",
         )),
@@ -429,7 +342,7 @@ pub fn check_data_db(ctx: &Context) -> Result<()> {
 pub fn check_final_empty(f: &dyn Backend) -> Result<Schema> {
     if !f.database_exists()? {
         return Err(Error::input(
-            Place::stage(super::PREFLIGHT),
+            Place::stage(Stage::Preflight),
             format!("DB_FINAL {} does not exist.", f.url()),
             "Create it with the application's migrations (or `rekey derive-final`), then run again.",
         ));
@@ -443,7 +356,7 @@ pub fn check_final_empty(f: &dyn Backend) -> Result<Schema> {
         let rows = s.query_u64(&format!("SELECT COUNT(*) FROM {}", f.dialect().q(&t.name)))?;
         if rows > 0 {
             return Err(Error::input(
-                Place::stage(super::PREFLIGHT).table(&t.name),
+                Place::stage(Stage::Preflight).table(&t.name),
                 format!("DB_FINAL {} is not empty: {} holds {rows} rows.", f.url(), t.name),
                 "rekey loads only into an empty schema: recreate DB_FINAL from the application's migrations (or empty its tables), then run again.",
             ));

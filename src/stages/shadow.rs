@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use super::{ipk, map_table_name, upk, Context, Outcome};
+use super::names::{ipk, map_table, upk};
+use super::{Context, Outcome, Stage};
 use crate::backend::{Dialect, Session, Value};
 use crate::error::{io_error, Error, Place, Result};
 use crate::model::Table;
@@ -20,7 +21,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
     let (schema, plan) = &*shared;
     let data = ctx.data()?;
-    let current = super::unconstrain::describe_data(ctx)?;
+    let current = super::data_shape::describe_data(ctx)?;
     let ordered = plan.converted_in_follow_order();
     // Tables with fresh keys are independent; one-to-one tables need their parent's map first.
     let (fresh, following): (Vec<&Converted>, Vec<&Converted>) =
@@ -38,8 +39,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         let table = current.table(&c.table).cloned().unwrap_or_default();
         shadow_table(ctx, c, &table)
     };
-    let mut rows = ctx.steps(super::SHADOW, &fresh, |c| c.table.clone(), parallel, step)?;
-    rows += ctx.steps(super::SHADOW, &following, |c| c.table.clone(), false, step)?;
+    let mut rows = ctx.steps(Stage::Shadow, &fresh, |c| c.table.clone(), parallel, step)?;
+    rows += ctx.steps(Stage::Shadow, &following, |c| c.table.clone(), false, step)?;
     Ok(Outcome { rows, detail: None })
 }
 
@@ -48,11 +49,11 @@ fn shadow_table(ctx: &Context, c: &Converted, current: &Table) -> Result<u64> {
     let d = data.dialect();
     let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
     let map_type = d.uuid_type(d.map_format(ctx.conversion.uuid_format))?;
-    let map = d.q(&map_table_name(&c.table));
+    let map = d.q(&map_table(d, &c.table));
     let table = d.q(&c.table);
     let key = d.q(&c.column);
-    // The keys come from SOURCE; the mapping table goes into DB_DATA.
-    let (mut session, from) = ctx.reaching_source(data.as_ref(), super::SHADOW)?;
+    // The keys come from SOURCE on its own session; the mapping table goes into DB_DATA.
+    let mut session = ctx.writer(data.as_ref())?;
     ctx.exec(&mut session, &format!("DROP TABLE IF EXISTS {map}"))?;
     ctx.exec(
         &mut session,
@@ -64,24 +65,23 @@ fn shadow_table(ctx: &Context, c: &Converted, current: &Table) -> Result<u64> {
     let bar = ctx
         .progress
         .table("shadow", &c.table, current.estimated_rows);
-    let rows = match (&c.follows, session.as_deref_mut()) {
-        (_, None) => {
-            ctx.say(&format!("    -- generate one UUID per row of {table} in {key} order into {map} and map/{}.csv", c.table));
+    let rows = match session.as_deref_mut() {
+        None => {
+            let how = match &c.follows {
+                Some(parent) => format!("the UUID of its {parent} row"),
+                None => "one new UUID per row".into(),
+            };
+            ctx.say(&format!(
+                "    -- give each row of {table} {how}, in {key} order, into {map} and map/{}.csv",
+                c.table
+            ));
             0
         }
-        (Some(parent), Some(s)) => {
-            let pmap = d.q(&map_table_name(parent));
-            let n = s.execute(&format!(
-                "INSERT INTO {map} (old_id, new_id) SELECT t.{key}, p.new_id FROM {from}.{table} t JOIN {pmap} p ON p.old_id = t.{key}"
-            ))?;
-            write_map_file(ctx, s, &map, &c.table)?;
-            n
-        }
-        (None, Some(s)) => generate(ctx, s, d, c, &map, &bar)?,
+        Some(s) => generate(ctx, s, d, c, &map, &bar)?,
     };
     let missing: Vec<(String, String)> = [
-        (ipk(&c.column), d.map_key_type(&c.column_type)),
-        (upk(&c.column), uuid_type.clone()),
+        (ipk(d, &c.column), d.map_key_type(&c.column_type)),
+        (upk(d, &c.column), uuid_type.clone()),
     ]
     .into_iter()
     .filter(|(col, _)| current.column(col).is_none())
@@ -106,7 +106,20 @@ fn generate(
     map: &str,
     bar: &crate::progress::TableProgress,
 ) -> Result<u64> {
-    let mut generator = UuidGen::new(ctx.seed, &c.table, ctx.conversion.uuid_version, ctx.base_ms);
+    // A one-to-one table's key takes its parent's UUID: both lists ascend by old key, so the
+    // parent's map file is merged, never loaded.
+    let mut ids = match &c.follows {
+        None => NewIds::Fresh(Box::new(UuidGen::new(
+            ctx.seed,
+            &c.table,
+            ctx.conversion.uuid_version,
+            ctx.base_ms,
+        ))),
+        Some(parent) => NewIds::Parent(
+            read_map(&map_paths(ctx, parent).0)?.peekable(),
+            parent.clone(),
+        ),
+    };
     let format = ctx.conversion.uuid_format;
     let stored = d.map_format(format);
     let (path, part) = map_paths(ctx, &c.table);
@@ -122,7 +135,7 @@ fn generate(
     let columns = ["old_id".to_string(), "new_id".to_string()];
     let stopped = || {
         Error::env(
-            Place::stage(super::SHADOW).table(&c.table),
+            Place::stage(Stage::Shadow).table(&c.table),
             "the inserts into the mapping table stopped.",
             "See the error reported with this one, then run again with --resume.",
         )
@@ -133,7 +146,7 @@ fn generate(
             let mut batch = Vec::with_capacity(KEY_BATCH);
             keys.query(&select, &mut |row| {
                 let key = row.first().cloned().unwrap_or(Value::Null);
-                let id = generator.next_uuid();
+                let id = ids.next(&key, &c.table)?;
                 let old = key.as_string().unwrap_or_default();
                 csv.write_record([old.as_str(), &to_text(&id, format)])
                     .map_err(|e| io_error("write", &part, e.into()))?;
@@ -166,7 +179,7 @@ fn generate(
         })();
         let produced = super::joined(
             producer.join(),
-            Place::stage(super::SHADOW).table(&c.table),
+            Place::stage(Stage::Shadow).table(&c.table),
             "the thread reading SOURCE's keys",
         );
         // The insert error first: it is what made the reader stop.
@@ -174,34 +187,6 @@ fn generate(
         produced?;
         Ok(total)
     })
-}
-
-/// Writes `map/<table>.csv` from a mapping table (one-to-one tables, whose UUIDs come from SQL).
-fn write_map_file(ctx: &Context, s: &mut dyn Session, map: &str, table: &str) -> Result<()> {
-    let (path, part) = map_paths(ctx, table);
-    let mut csv = csv_writer(&part)?;
-    let format = ctx.conversion.uuid_format;
-    let stored = ctx.data()?.dialect().map_format(format);
-    s.query(
-        &format!("SELECT old_id, new_id FROM {map} ORDER BY old_id"),
-        &mut |row| {
-            let old = row[0].as_string().unwrap_or_default();
-            let new = match &row[1] {
-                Value::Blob(b) | Value::Text(b) => crate::uuidgen::parse_stored(b, stored),
-                _ => None,
-            }
-            .ok_or_else(|| {
-                Error::input(
-                    Place::stage(super::SHADOW).table(table),
-                    format!("the mapping table {map} holds a malformed UUID for key {old}."),
-                    "Mapping tables must not be edited: run the conversion again from clone.",
-                )
-            })?;
-            csv.write_record([old, to_text(&new, format)])
-                .map_err(|e| io_error("write", &part, e.into()))
-        },
-    )?;
-    finish_csv(csv, &part, &path)
 }
 
 pub fn map_paths(ctx: &Context, table: &str) -> (std::path::PathBuf, std::path::PathBuf) {
@@ -231,4 +216,72 @@ fn finish_csv(mut w: csv::Writer<std::fs::File>, part: &Path, path: &Path) -> Re
         .map_err(|e| io_error("write", part, e.into_error()))?;
     file.sync_all().map_err(|e| io_error("sync", part, e))?;
     std::fs::rename(part, path).map_err(|e| io_error("rename", part, e))
+}
+
+/// Where a converted table's new keys come from, key by key in ascending old-key order.
+enum NewIds<I: Iterator<Item = Result<(i128, u128)>>> {
+    Fresh(Box<UuidGen>),
+    /// The parent's map file, and the parent's name.
+    Parent(std::iter::Peekable<I>, String),
+}
+
+impl<I: Iterator<Item = Result<(i128, u128)>>> NewIds<I> {
+    fn next(&mut self, key: &Value, table: &str) -> Result<Uuid> {
+        let (map, parent) = match self {
+            NewIds::Fresh(generator) => return Ok(generator.next_uuid()),
+            NewIds::Parent(map, parent) => (map, parent),
+        };
+        let wanted = key.as_key();
+        loop {
+            match map.peek() {
+                Some(Ok((k, _))) if Some(*k) < wanted => {
+                    map.next();
+                }
+                Some(Ok((k, u))) if Some(*k) == wanted => return Ok(Uuid::from_u128(*u)),
+                Some(Err(_)) => {
+                    if let Some(Err(e)) = map.next() {
+                        return Err(e);
+                    }
+                }
+                _ => {
+                    return Err(Error::input(
+                        Place::stage(Stage::Shadow).table(table),
+                        format!(
+                            "key {} has no {parent} row to take its UUID from.",
+                            key.as_string().unwrap_or_default()
+                        ),
+                        format!("Its key references {parent}: fix or delete that row in the snapshot, or --exclude {table}."),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Reads a map file (`old_id,new_id`, in ascending old-key order) one pair at a time.
+pub fn read_map(path: &Path) -> Result<impl Iterator<Item = Result<(i128, u128)>>> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        Error::usage(
+            format!("the map file {} cannot be read ({e}).", path.display()),
+            "The map files of the run are needed: give the same --run-dir as the conversion.",
+        )
+    })?;
+    let reader = csv::Reader::from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+    let p = path.to_path_buf();
+    Ok(reader.into_records().map(move |rec| {
+        let rec = rec.map_err(|e| io_error("read", &p, e.into()))?;
+        let bad = || {
+            Error::input(
+                Place::default(),
+                format!("the map file {} has a malformed line.", p.display()),
+                "The map files must not be edited; run the conversion again.",
+            )
+        };
+        let old: i128 = rec.get(0).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        let new = rec
+            .get(1)
+            .and_then(|s| uuid::Uuid::try_parse(s).ok())
+            .ok_or_else(bad)?;
+        Ok((old, new.as_u128()))
+    }))
 }

@@ -5,27 +5,10 @@
 use super::{Context, Outcome};
 use crate::backend::Unconstrain;
 use crate::error::Result;
-use crate::model::{is_internal, Schema};
+use crate::model::is_internal;
 
-/// DB_DATA's catalog as it is now (stages inspect it so that re-running them is safe).
-/// Empty in a dry run before DB_DATA exists.
-pub fn describe_data(ctx: &Context) -> Result<Schema> {
-    let data = ctx.data()?;
-    if ctx.run.dry_run && !data.database_exists()? {
-        return Ok(Schema::default());
-    }
-    let mut s = data.connect()?;
-    data.describe(s.as_mut())
-}
-
-/// DB_DATA's catalog, or in a dry run before it exists, the shape the conversion would give it.
-pub fn data_or_predicted(ctx: &Context) -> Result<Schema> {
-    let current = describe_data(ctx)?;
-    if ctx.run.dry_run && current.tables.is_empty() {
-        return super::swap::predicted_data_schema(ctx);
-    }
-    Ok(current)
-}
+use super::data_shape::describe_data;
+use super::Stage;
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
@@ -73,7 +56,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         }
     }
     let rows = ctx.steps(
-        super::UNCONSTRAIN,
+        Stage::Unconstrain,
         &work,
         |(t, _)| t.name.clone(),
         d.parallel_writes(),

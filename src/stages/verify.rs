@@ -4,15 +4,15 @@
 //! every new key unique. It never reads DB_DATA.
 
 use std::collections::HashMap;
-use std::path::Path;
+
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
 
-use super::{Context, Outcome};
+use super::{Context, Outcome, Stage};
 use crate::backend::Value;
-use crate::error::{io_error, Error, Place, Result};
+use crate::error::{Error, Place, Result};
 use crate::model::{is_bookkeeping, is_internal, Table};
 use crate::options::{OrphanPolicy, UuidFormat};
 use crate::uuidgen::parse_stored;
@@ -39,33 +39,6 @@ impl Map {
     }
 }
 
-fn map_reader(path: &Path) -> Result<impl Iterator<Item = Result<(i128, u128)>>> {
-    let file = std::fs::File::open(path).map_err(|e| {
-        Error::usage(
-            format!("the map file {} cannot be read ({e}).", path.display()),
-            "verify needs the map files of the run: give the same --run-dir as the conversion.",
-        )
-    })?;
-    let reader = csv::Reader::from_reader(std::io::BufReader::with_capacity(1 << 20, file));
-    let p = path.to_path_buf();
-    Ok(reader.into_records().map(move |rec| {
-        let rec = rec.map_err(|e| io_error("read", &p, e.into()))?;
-        let bad = || {
-            Error::input(
-                Place::stage(super::VERIFY),
-                format!("the map file {} has a malformed line.", p.display()),
-                "The map files must not be edited; run the conversion again.",
-            )
-        };
-        let old: i128 = rec.get(0).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-        let new = rec
-            .get(1)
-            .and_then(|s| uuid::Uuid::try_parse(s).ok())
-            .ok_or_else(bad)?;
-        Ok((old, new.as_u128()))
-    }))
-}
-
 /// Parent mappings, loaded once and shared by the parallel table checks.
 struct Maps {
     dir: std::path::PathBuf,
@@ -78,7 +51,7 @@ impl Maps {
             return Ok(m);
         }
         let mut pairs = Vec::new();
-        for p in map_reader(&self.dir.join(format!("{table}.csv")))? {
+        for p in super::shadow::read_map(&self.dir.join(format!("{table}.csv")))? {
             pairs.push(p?);
         }
         pairs.sort_unstable_by_key(|(k, _)| *k);
@@ -197,7 +170,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         return Ok(Outcome::default());
     }
     let rows = ctx.steps(
-        super::VERIFY,
+        Stage::Verify,
         &tables,
         |t| t.name.clone(),
         true,
@@ -221,7 +194,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 Ok(rows)
             } else {
                 Err(Error::mismatch(
-                    Place::stage(super::VERIFY).table(&t.name),
+                    Place::stage(Stage::Verify).table(&t.name),
                     "differs between SOURCE and DB_FINAL (see the report).",
                 ))
             }
@@ -306,7 +279,9 @@ fn verify_table(
     let read_source = || -> Result<(Digest, Vec<String>)> {
         let mut src_digest = Digest::new(tracked);
         let mut own_map = match &own_key {
-            Some(_) => Some(map_reader(&ctx.map_dir().join(format!("{}.csv", t.name)))?.peekable()),
+            Some(_) => Some(
+                super::shadow::read_map(&ctx.map_dir().join(format!("{}.csv", t.name)))?.peekable(),
+            ),
             None => None,
         };
         let order = own_key
@@ -404,7 +379,7 @@ fn verify_table(
     let (src_digest, problems) = source_side?;
     let (fin_digest, malformed, mut fs) = super::joined(
         final_side,
-        Place::stage(super::VERIFY).table(&t.name),
+        Place::stage(Stage::Verify).table(&t.name),
         "the thread reading DB_FINAL",
     )?;
 

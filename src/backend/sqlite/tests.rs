@@ -3,7 +3,11 @@
 
 use std::path::Path;
 
+use super::dialect::type_facts;
 use super::*;
+use crate::backend::{Admin, Catalog, Ddl, Session, Swap, Unconstrain, Value};
+use crate::model::Column;
+use crate::url::DbUrl;
 
 const SOURCE_SQL: &str = include_str!("../../../fixtures/blog/sqlite/source.sql");
 
@@ -14,7 +18,7 @@ fn backend(path: &Path) -> SqliteBackend {
 /// A new database file built from `script`.
 fn database(dir: &Path, name: &str, script: &str) -> SqliteBackend {
     let b = backend(&dir.join(name));
-    b.create_database(None).unwrap();
+    b.create_database(None, false).unwrap();
     b.connect().unwrap().execute(script).unwrap();
     b
 }
@@ -198,7 +202,7 @@ fn a_missing_file_is_an_error_until_created() {
         !path.exists(),
         "connect must not create a database nobody asked for"
     );
-    assert!(b.create_database(None).unwrap().is_empty());
+    assert!(b.create_database(None, false).unwrap().is_empty());
     b.connect().unwrap();
     assert!(b.database_exists().unwrap());
     b.drop_database().unwrap();
@@ -361,7 +365,7 @@ fn derived_table_has_uuid_keys_and_keeps_constraints() {
     let mut s = src.connect().unwrap();
     let schema = src.describe(s.as_mut()).unwrap();
     let fin = backend(&dir.path().join("final.db"));
-    fin.create_database(None).unwrap();
+    fin.create_database(None, false).unwrap();
     let mut f = fin.connect().unwrap();
     for t in &schema.tables {
         let mut t = t.clone();
@@ -375,7 +379,10 @@ fn derived_table_has_uuid_keys_and_keeps_constraints() {
                 nullable: false,
             }],
         };
-        run_all(f.as_mut(), &fin.derive_table_sql("\"src\"", &t, &sw));
+        run_all(
+            f.as_mut(),
+            &fin.derive_table_sql(src.url(), &t, &sw).unwrap(),
+        );
     }
     let derived = fin.describe(f.as_mut()).unwrap();
     let p = derived.table("p").unwrap();
@@ -400,7 +407,7 @@ fn derived_table_has_uuid_keys_and_keeps_constraints() {
 }
 
 #[test]
-fn reach_attaches_read_only() {
+fn attach_is_read_only() {
     let dir = tempfile::tempdir().unwrap();
     let src = database(
         dir.path(),
@@ -408,16 +415,16 @@ fn reach_attaches_read_only() {
         "CREATE TABLE t (x); INSERT INTO t VALUES (1);",
     );
     let data = backend(&dir.path().join("data.db"));
-    data.create_database(None).unwrap();
+    data.create_database(None, false).unwrap();
     let mut s = data.connect().unwrap();
-    let q = data.reach(s.as_mut(), src.url(), "src").unwrap().unwrap();
+    let q = data.attach(s.as_mut(), src.url(), "src").unwrap().unwrap();
     assert_eq!(q, "\"src\"");
     // Reaching twice is fine.
-    data.reach(s.as_mut(), src.url(), "src").unwrap();
+    data.attach(s.as_mut(), src.url(), "src").unwrap();
     assert_eq!(s.query_u64("SELECT COUNT(*) FROM \"src\".t").unwrap(), 1);
     assert!(s.execute("DELETE FROM \"src\".t").is_err());
     assert!(s.execute("DROP TABLE IF EXISTS t").is_err());
     assert_eq!(s.query_u64("SELECT COUNT(*) FROM \"src\".t").unwrap(), 1);
     // A database never reaches itself.
-    assert!(data.reach(s.as_mut(), data.url(), "me").is_err());
+    assert!(data.attach(s.as_mut(), data.url(), "me").is_err());
 }

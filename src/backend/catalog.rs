@@ -1,0 +1,24 @@
+//! Reading an engine's catalog into the neutral schema model, and the engine's own review of a
+//! plan (shapes it refuses, things worth a warning that only it knows about).
+
+use super::Session;
+use crate::error::Result;
+use crate::model::Schema;
+use crate::plan::Plan;
+
+/// Version facts that reports and preflight show.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ServerInfo {
+    pub version: String,
+}
+
+pub trait Catalog {
+    /// Reads the catalog into the neutral model.
+    fn describe(&self, session: &mut dyn Session) -> Result<Schema>;
+    fn server_info(&self, session: &mut dyn Session) -> Result<ServerInfo>;
+    /// Refuses what this engine cannot convert (a partition function over a converted column on
+    /// MySQL) and adds the warnings only it can give (MyISAM tables without foreign keys).
+    fn review_plan(&self, _schema: &Schema, _plan: &mut Plan) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,61 @@
+//! The statements that change schemas: creating DB_DATA's tables, dropping their constraints,
+//! swapping columns, deriving DB_FINAL, and setting triggers aside and back.
+
+use crate::error::Result;
+use crate::model::{Table, Trigger};
+use crate::url::DbUrl;
+
+/// What unconstrain removes from one table of DB_DATA.
+#[derive(Debug, Clone, Default)]
+pub struct Unconstrain {
+    pub foreign_keys: Vec<String>,
+    pub primary_key: bool,
+    pub indexes: Vec<String>,
+}
+
+/// One converted column swap: `shadow` takes the place and name of `column`.
+#[derive(Debug, Clone)]
+pub struct Swap {
+    pub column: String,
+    pub shadow: String,
+    pub uuid_type: String,
+    pub nullable: bool,
+}
+
+pub trait Ddl {
+    /// Statements that create `table` (as SOURCE at `source` describes it) in this database,
+    /// without rows: swap fills it once, with its new keys. Neither defaults nor identities tied
+    /// to SOURCE's sequences come along.
+    fn clone_table_sql(&self, source: &DbUrl, table: &Table) -> Result<Vec<String>>;
+    /// Statements that drop constraints and indexes from a table of DB_DATA.
+    fn unconstrain_sql(&self, table: &Table, what: &Unconstrain) -> Vec<String>;
+    /// Statements that swap shadow columns into place and drop `drop` columns, in one table whose
+    /// current shape is `table`. Must be correct when re-run on a half-swapped table.
+    fn swap_sql(&self, table: &Table, swaps: &[Swap], drop: &[String]) -> Vec<String>;
+    /// Statements that create `table` of SOURCE in an empty database with the given UUID swaps
+    /// applied and all constraints kept (derive-final).
+    fn derive_table_sql(
+        &self,
+        source: &DbUrl,
+        table: &Table,
+        swaps: &[Swap],
+    ) -> Result<Vec<String>>;
+    /// Statements that add `table`'s foreign keys in DB_FINAL once every table of derive-final
+    /// exists with its final column types (engines that declare them inline return none).
+    fn derive_constraints_sql(&self, _table: &Table) -> Vec<String> {
+        Vec::new()
+    }
+    /// Statements that create `trigger` as it was described: the session settings it was
+    /// defined under first (MySQL's sql_mode), then its definition.
+    fn create_trigger_sql(&self, trigger: &Trigger) -> Vec<String> {
+        let mut out = trigger.setup.clone();
+        out.push(trigger.create_sql.clone());
+        out
+    }
+    /// Statements that stop `trigger` from firing during the load.
+    fn set_aside_trigger_sql(&self, trigger: &Trigger) -> Vec<String>;
+    /// Statements that put `trigger` back exactly as it was after `set_aside_trigger_sql`.
+    fn restore_trigger_sql(&self, trigger: &Trigger) -> Vec<String> {
+        self.create_trigger_sql(trigger)
+    }
+}

@@ -1,0 +1,150 @@
+//! SQL differences between engines as named capabilities (sqlparser-rs style): stages ask these
+//! questions instead of testing which engine they talk to.
+
+use super::{Arrival, Value};
+use crate::error::Result;
+use crate::ident::{self, QuoteStyle};
+use crate::model::{Column, Table};
+use crate::options::UuidFormat;
+
+pub trait Dialect: Send + Sync {
+    fn quote_style(&self) -> QuoteStyle;
+    /// Backslash is an escape character inside string literals.
+    fn backslash_escapes(&self) -> bool;
+    /// Constraints and columns can be dropped with ALTER TABLE (else tables are rebuilt).
+    fn alters_in_place(&self) -> bool;
+    /// Several connections can write at once (SQLite has one writer per file).
+    fn parallel_writes(&self) -> bool;
+    /// The column type of a stored UUID in this engine, or why the format is not available.
+    fn uuid_type(&self, format: UuidFormat) -> Result<String>;
+
+    /// Whether stored UUIDs of `format` sort in the order of their bytes, so that v7 keys
+    /// generated in old-key order keep it in the engine (MariaDB's UUID type compares its groups
+    /// in another order; PostgreSQL's uuid compares bytes).
+    fn uuid_sorts_by_bytes(&self, _format: UuidFormat) -> bool {
+        true
+    }
+
+    /// Whether `name` is short enough to be an identifier (MySQL: 64 characters, PostgreSQL: 63
+    /// bytes; SQLite has no limit).
+    fn fits_identifier(&self, _name: &str) -> bool {
+        true
+    }
+
+    /// The value bound for a UUID of `format` in `insert_rows`: bytes for binary16, else text.
+    fn uuid_value(&self, id: &uuid::Uuid, format: UuidFormat) -> Value {
+        match format {
+            UuidFormat::Binary16 => Value::Blob(id.as_bytes().to_vec()),
+            f => Value::Text(crate::uuidgen::to_text(id, f).into_bytes()),
+        }
+    }
+    /// The format mapping tables store new keys in, for columns of `column_format`: the
+    /// column's own unless the engine has a smaller one that converts back exactly.
+    fn map_format(&self, column_format: UuidFormat) -> UuidFormat {
+        column_format
+    }
+    /// SQL turning `expr`, a mapping table's stored key, into the column format (NULL stays
+    /// NULL: references without a parent come through a LEFT JOIN).
+    fn map_to_column_sql(&self, expr: &str, _map: UuidFormat, _column: UuidFormat) -> String {
+        expr.to_string()
+    }
+    /// Statements that put a session in bulk-load mode for writing rows into an empty table that
+    /// arrive as `arrival` says: constraint checks off where allowed, and the engine's sorted
+    /// bulk-build path only where it pays for itself.
+    fn bulk_session(&self, arrival: Arrival) -> Vec<String>;
+    /// The integer type of a mapping table's old key, from the converted column's declared type.
+    fn map_key_type(&self, column_type: &str) -> String;
+
+    /// The type to declare for a column that shadow or link adds to `table` (its current shape,
+    /// when known): SQLite's STRICT tables accept only their own type names.
+    fn added_column_type(&self, _table: Option<&Table>, declared: &str) -> String {
+        declared.to_string()
+    }
+
+    /// Statements that add nullable columns `(name, declared type)` to an existing table: one
+    /// ALTER per column, or one for all where the engine takes several clauses (each DDL
+    /// statement on MariaDB costs a dictionary write, and rekey runs hundreds).
+    fn add_columns_sql(&self, table: &str, columns: &[(String, String)]) -> Vec<String> {
+        columns
+            .iter()
+            .map(|(name, ty)| {
+                format!(
+                    "ALTER TABLE {} ADD COLUMN {} {ty} NULL",
+                    self.q(table),
+                    self.q(name)
+                )
+            })
+            .collect()
+    }
+
+    /// Statements that turn constraint checks back on in a session (MariaDB records an ON DELETE
+    /// RESTRICT added without checks as NO ACTION).
+    fn checked_session(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Removes every row of a table (quoted) quickly; MySQL's TRUNCATE recreates it.
+    fn empty_table_sql(&self, table: &str) -> String {
+        format!("DELETE FROM {table}")
+    }
+
+    /// Whether a cloned table keeps its foreign keys (MySQL's CREATE TABLE ... LIKE drops them).
+    fn clone_keeps_foreign_keys(&self) -> bool {
+        true
+    }
+
+    /// A declared type as the catalog prints it (MySQL: lower case).
+    fn catalog_type(&self, declared: &str) -> String {
+        declared.to_string()
+    }
+
+    /// How the catalog describes a column declared as `declared` in `table`: used to predict
+    /// DB_DATA's shape in a dry run, before DB_DATA exists.
+    fn predict_column(&self, name: &str, declared: &str, nullable: bool, table: &Table) -> Column {
+        let base = declared
+            .split('(')
+            .next()
+            .unwrap_or(declared)
+            .trim()
+            .to_ascii_lowercase();
+        let max_length = declared
+            .split_once('(')
+            .and_then(|(_, rest)| rest.trim_end_matches(')').trim().parse().ok());
+        let textual = base.contains("char") || base.contains("text");
+        Column {
+            name: name.to_string(),
+            data_type: base,
+            column_type: self.catalog_type(declared),
+            nullable,
+            max_length,
+            charset: if textual { table.charset.clone() } else { None },
+            collation: if textual {
+                table.collation.clone()
+            } else {
+                None
+            },
+            ..Column::default()
+        }
+    }
+
+    /// A select expression that renders `column`'s value exactly in this engine's protocol
+    /// (MariaDB prints FLOAT with 6 digits; as DOUBLE it is exact).
+    fn exact_select(&self, column: &Column) -> String {
+        self.q(&column.name)
+    }
+
+    fn q(&self, name: &str) -> String {
+        ident::quote(self.quote_style(), name)
+    }
+    fn lit(&self, value: &str) -> String {
+        ident::literal(value, self.backslash_escapes())
+    }
+    /// A comma-separated list of quoted column names.
+    fn column_list(&self, columns: &[String]) -> String {
+        columns
+            .iter()
+            .map(|c| self.q(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}

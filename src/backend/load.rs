@@ -1,0 +1,217 @@
+//! Moving rows: swap's fill of DB_DATA from SOURCE (keys through the mapping tables), and the
+//! bulk load of DB_FINAL from DB_DATA.
+
+use super::{Backend, Dialect, Session};
+use crate::error::Result;
+use crate::model::{Column, Schema, Table};
+use crate::options::UuidFormat;
+use crate::url::DbUrl;
+
+/// The load path the user asks for (`--load-path`); `Auto` takes the fastest one available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadChoice {
+    #[default]
+    Auto,
+    Direct,
+    Files,
+    Stream,
+}
+
+/// The way rows reach DB_FINAL in the load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadPath {
+    /// Server-side export and import files in this directory (MySQL OUTFILE/INFILE).
+    ServerFiles(String),
+    /// Rows streamed through rekey (MySQL LOAD DATA LOCAL INFILE, PostgreSQL binary COPY).
+    ClientStream,
+    /// One INSERT ... SELECT reads DB_DATA directly (same MySQL server, or SQLite ATTACH).
+    Direct,
+    /// No way is open; the text says what to change.
+    Unavailable(String),
+}
+
+impl LoadPath {
+    pub fn describe(&self) -> &'static str {
+        match self {
+            LoadPath::ServerFiles(_) => "server-side OUTFILE/INFILE",
+            LoadPath::ClientStream => "client-side stream",
+            LoadPath::Direct => "direct INSERT ... SELECT",
+            LoadPath::Unavailable(_) => "no load path",
+        }
+    }
+}
+
+/// What one table's load moved, as the statements that moved it counted: rows read from DB_DATA
+/// and rows DB_FINAL stored. A single INSERT ... SELECT stores every row it reads or fails, so
+/// both counts are its own; an export and a load (or a stream) count each side separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    pub read: u64,
+    pub written: u64,
+}
+
+impl Moved {
+    /// One statement that read and stored `rows`.
+    pub fn whole(rows: u64) -> Moved {
+        Moved {
+            read: rows,
+            written: rows,
+        }
+    }
+}
+
+/// How rows reach an empty table in a bulk write, relative to the table's indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// The table has at most one index and the rows come in its order: each row is an append.
+    InKeyOrder,
+    /// Secondary indexes to build, or keys out of order: worth sorting before building.
+    Unordered,
+}
+
+impl Arrival {
+    /// How rows in old-key order arrive in `table` (DB_FINAL's shape): in key order when the
+    /// table has no index, or only a primary key on `ascending`, a column whose new values
+    /// ascend with the old keys.
+    pub fn into_table(table: &Table, ascending: Option<&str>) -> Arrival {
+        let only_key = match table.primary_key.as_slice() {
+            [] => true,
+            [pk] => ascending == Some(pk.as_str()),
+            _ => false,
+        };
+        if table.indexes.is_empty() && only_key {
+            Arrival::InKeyOrder
+        } else {
+            Arrival::Unordered
+        }
+    }
+}
+
+/// One table to load: its name, the columns to move (generated ones left out), and how.
+pub struct LoadJob<'a> {
+    pub table: &'a str,
+    /// How DB_DATA's rows arrive relative to DB_FINAL's indexes (picks the bulk mode).
+    pub arrival: Arrival,
+    pub columns: &'a [String],
+    /// The same columns as DB_FINAL describes them (types decide how values travel).
+    pub models: &'a [Column],
+    /// DB_FINAL's unique keys on this table, which the data must not violate: a bulk path that
+    /// skips unique checks could otherwise report rows as stored that it dropped.
+    pub unique_keys: &'a [String],
+    /// How the rows travel (chosen once per load by `Load::load_path`).
+    pub path: &'a LoadPath,
+    /// A name unique to this run and attempt, for export files.
+    pub file_tag: &'a str,
+    /// The comment that tags this run's statements (see `Context::marker`).
+    pub marker: &'a str,
+    /// Called with the number of rows moved so far, when the engine can tell.
+    pub progress: &'a (dyn Fn(u64) + Sync),
+}
+
+/// Where a column of swap's fill takes its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FillFrom {
+    /// SOURCE's value as it is.
+    Value,
+    /// The table's own new key: its mapping table (quoted), joined on the old key.
+    OwnKey { map: String },
+    /// A reference: the parent's mapping table (quoted), LEFT JOINed so NULL stays NULL.
+    Reference { map: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct FillColumn {
+    pub name: String,
+    pub from: FillFrom,
+}
+
+/// Swap's fill of one DB_DATA table from SOURCE: every row once, converted columns through the
+/// mapping tables in DB_DATA, in old-key order so new v7 keys arrive ascending.
+pub struct FillJob<'a> {
+    /// The table as SOURCE describes it.
+    pub table: &'a Table,
+    /// DB_DATA's writable columns, in order.
+    pub columns: Vec<FillColumn>,
+    /// SOURCE's old key, when the table is converted.
+    pub order_by: Option<String>,
+    /// The format of DB_DATA's UUID columns.
+    pub format: UuidFormat,
+    pub marker: &'a str,
+}
+
+impl FillJob<'_> {
+    /// The SELECT that produces the fill's rows where one session reads SOURCE (qualified as
+    /// `from`) and DB_DATA's mapping tables at once.
+    pub fn select_sql(&self, d: &dyn Dialect, from: &str) -> String {
+        let stored = d.map_format(self.format);
+        let new_key =
+            |alias: &str| d.map_to_column_sql(&format!("{alias}.new_id"), stored, self.format);
+        let mut exprs = Vec::new();
+        let mut joins = Vec::new();
+        for (i, c) in self.columns.iter().enumerate() {
+            let col = d.q(&c.name);
+            match &c.from {
+                FillFrom::Value => exprs.push(format!("s.{col}")),
+                FillFrom::OwnKey { map } => {
+                    joins.push(format!(" JOIN {map} m ON m.old_id = s.{col}"));
+                    exprs.push(new_key("m"));
+                }
+                FillFrom::Reference { map } => {
+                    let alias = format!("p{i}");
+                    joins.push(format!(
+                        " LEFT JOIN {map} {alias} ON {alias}.old_id = s.{col}"
+                    ));
+                    exprs.push(new_key(&alias));
+                }
+            }
+        }
+        let order = self
+            .order_by
+            .as_ref()
+            .map(|k| format!(" ORDER BY s.{}", d.q(k)))
+            .unwrap_or_default();
+        format!(
+            "SELECT {} FROM {from}.{} s{}{order}",
+            exprs.join(", "),
+            d.q(&self.table.name),
+            joins.concat()
+        )
+    }
+
+    /// The one INSERT ... SELECT of an engine whose session reaches SOURCE as `from`.
+    pub fn insert_select_sql(&self, d: &dyn Dialect, from: &str) -> String {
+        let columns: Vec<String> = self.columns.iter().map(|c| c.name.clone()).collect();
+        format!(
+            "INSERT INTO {} ({}) {}",
+            d.q(&self.table.name),
+            d.column_list(&columns),
+            self.select_sql(d, from)
+        )
+    }
+}
+
+pub trait Load {
+    /// Fills one (empty, or half-filled by an interrupted run: it is emptied first) table of this
+    /// database, DB_DATA, from SOURCE. Returns the rows written.
+    fn fill_table(&self, source: &dyn Backend, job: &FillJob<'_>) -> Result<u64>;
+    /// What `fill_table` would execute, for a dry run.
+    fn fill_table_sql(&self, source: &DbUrl, job: &FillJob<'_>) -> Vec<String>;
+    /// How this database (as DB_FINAL) would receive rows from `data` given the user's choice,
+    /// or what to change so it can.
+    fn load_path(
+        &self,
+        _session: &mut dyn Session,
+        _data: &DbUrl,
+        _choice: LoadChoice,
+    ) -> Result<LoadPath> {
+        Ok(LoadPath::Direct)
+    }
+    /// Copies every row of `job.table` from `data` (another database of this engine) into this
+    /// one, through the engine's bulk path. Returns the rows read and the rows stored.
+    fn load_table(&self, data: &dyn Backend, job: &LoadJob<'_>) -> Result<Moved>;
+    /// Statements that finish DB_FINAL after every table is loaded (sequences past the loaded
+    /// keys, refreshed materialized views, statistics).
+    fn after_load_sql(&self, _schema: &Schema) -> Vec<String> {
+        Vec::new()
+    }
+}

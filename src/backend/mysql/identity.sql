@@ -1,0 +1,1 @@
+SELECT @@hostname, @@port, @@datadir, @@lower_case_table_names, VERSION()

@@ -1,0 +1,260 @@
+//! A MariaDB/MySQL session: statements, streamed rows, batch inserts (LOAD DATA LOCAL from
+//! memory, falling back to multi-row INSERT), and LOAD DATA's text format.
+
+use std::io::Write;
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, LocalInfileHandler};
+
+use super::{sql_error, DIALECT};
+use crate::backend::{Dialect, Session, Value};
+use crate::error::{Error, Place, Result};
+
+/// The text format of every export and LOAD DATA: raw bytes, tab-separated, backslash escapes.
+pub(super) const LOAD_FORMAT: &str =
+    "CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'";
+
+/// Rows per multi-row INSERT in `insert_rows`: large enough to amortise round trips, small enough
+/// to stay far below max_allowed_packet with CHAR(36) keys.
+const INSERT_BATCH: usize = 2000;
+
+fn to_value(v: mysql::Value) -> Value {
+    match v {
+        mysql::Value::NULL => Value::Null,
+        mysql::Value::Bytes(b) => Value::Text(b),
+        mysql::Value::Int(i) => Value::Int(i),
+        mysql::Value::UInt(u) => Value::Text(u.to_string().into_bytes()),
+        mysql::Value::Float(f) => Value::Real(f as f64),
+        mysql::Value::Double(d) => Value::Real(d),
+        other => Value::Text(other.as_sql(true).into_bytes()),
+    }
+}
+
+/// A literal for a multi-row INSERT: hex for bytes so no character set or escape can alter them.
+fn sql_literal(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".into(),
+        Value::Int(i) => i.to_string(),
+        Value::Real(r) => format!("{r:e}"),
+        Value::Text(b) if b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-') => {
+            format!("'{}'", String::from_utf8_lossy(b))
+        }
+        Value::Text(b) | Value::Blob(b) if b.is_empty() => "''".into(),
+        Value::Text(b) | Value::Blob(b) => {
+            let mut s = String::with_capacity(b.len() * 2 + 3);
+            s.push_str("X'");
+            for byte in b {
+                s.push_str(&format!("{byte:02x}"));
+            }
+            s.push('\'');
+            s
+        }
+    }
+}
+
+pub struct MysqlSession {
+    pub(super) conn: Conn,
+    /// Whether LOAD DATA LOCAL works on this server (unknown until first tried).
+    local_infile: Option<bool>,
+}
+
+impl MysqlSession {
+    pub(super) fn new(conn: Conn) -> Self {
+        MysqlSession {
+            conn,
+            local_infile: None,
+        }
+    }
+
+    /// Loads rows through LOAD DATA LOCAL INFILE from memory; `Ok(None)` when the server refuses
+    /// LOCAL (then the caller inserts them with plain INSERTs).
+    fn load_local(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        rows: &[Vec<Value>],
+    ) -> Result<Option<u64>> {
+        let mut buf = Vec::with_capacity(rows.len() * 64);
+        for row in rows {
+            write_load_data_row(&mut buf, row).map_err(|e| {
+                Error::env(
+                    Place::default(),
+                    format!("could not encode rows: {e}."),
+                    "Report this as a bug.",
+                )
+            })?;
+        }
+        self.conn
+            .set_local_infile_handler(Some(LocalInfileHandler::new(move |_, w| w.write_all(&buf))));
+        // Text values are text (a UUID column parses them only from a text character set);
+        // byte values must not be converted.
+        let charset = if rows.iter().flatten().any(|v| matches!(v, Value::Blob(_))) {
+            "binary"
+        } else {
+            "utf8mb4"
+        };
+        let format = LOAD_FORMAT.replacen("binary", charset, 1);
+        let sql = format!(
+            "LOAD DATA LOCAL INFILE 'rekey-rows' INTO TABLE {table} {format} ({})",
+            DIALECT.column_list(columns)
+        );
+        let result = self.conn.query_iter(&sql).map(|r| r.affected_rows());
+        self.conn.set_local_infile_handler(None);
+        match result {
+            Ok(n) => {
+                check_warnings(self, table)?;
+                Ok(Some(n))
+            }
+            Err(mysql::Error::MySqlError(me)) if matches!(me.code, 1148 | 3948 | 4166) => Ok(None),
+            Err(e) => Err(sql_error(e, &sql)),
+        }
+    }
+}
+
+impl Session for MysqlSession {
+    fn execute(&mut self, sql: &str) -> Result<u64> {
+        let result = self.conn.query_iter(sql).map_err(|e| sql_error(e, sql))?;
+        let affected = result.affected_rows();
+        drop(result);
+        Ok(affected)
+    }
+
+    fn query(&mut self, sql: &str, each: &mut dyn FnMut(&[Value]) -> Result<()>) -> Result<()> {
+        let result = self.conn.query_iter(sql).map_err(|e| sql_error(e, sql))?;
+        let mut values = Vec::new();
+        for row in result {
+            let row = row.map_err(|e| sql_error(e, sql))?;
+            values.clear();
+            values.extend(row.unwrap().into_iter().map(to_value));
+            each(&values)?;
+        }
+        Ok(())
+    }
+
+    fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        rows: &mut dyn Iterator<Item = Result<Vec<Value>>>,
+    ) -> Result<u64> {
+        // Callers pass one bounded batch at a time (shadow: one batch of mapping rows).
+        let rows: Vec<Vec<Value>> = rows.collect::<Result<_>>()?;
+        if self.local_infile != Some(false) {
+            match self.load_local(table, columns, &rows)? {
+                Some(n) => {
+                    self.local_infile = Some(true);
+                    return Ok(n);
+                }
+                None => self.local_infile = Some(false),
+            }
+        }
+        let head = format!(
+            "INSERT INTO {table} ({}) VALUES ",
+            DIALECT.column_list(columns)
+        );
+        let mut total = 0u64;
+        for batch in rows.chunks(INSERT_BATCH) {
+            let values: Vec<String> = batch
+                .iter()
+                .map(|row| {
+                    format!(
+                        "({})",
+                        row.iter().map(sql_literal).collect::<Vec<_>>().join(",")
+                    )
+                })
+                .collect();
+            total += self.execute(&format!("{head}{}", values.join(",")))?;
+        }
+        Ok(total)
+    }
+}
+
+/// LOAD DATA turns a value it cannot store exactly into a warning; rekey turns it into an error.
+pub(super) fn check_warnings(session: &mut MysqlSession, table: &str) -> Result<()> {
+    let s: &mut dyn Session = session;
+    let count = s.query_u64("SELECT @@warning_count")?;
+    if count == 0 {
+        return Ok(());
+    }
+    let warnings = s.query_all("SHOW WARNINGS LIMIT 3")?;
+    let text: Vec<String> = warnings
+        .iter()
+        .map(|w| {
+            w.iter()
+                .filter_map(Value::as_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    Err(Error::input(
+        Place::default().table(table),
+        format!(
+            "the server raised {count} warning(s) while storing rows, so some values would not be stored exactly: {}.",
+            text.join("; ")
+        ),
+        "Check the column definitions named there (rekey compare lists DB_DATA/DB_FINAL differences), fix them, and run again with --resume.",
+    ))
+}
+
+/// One row in LOAD DATA's default text format: tab-separated, `\N` for NULL, and the escapes that
+/// LOAD DATA undoes (backslash, tab, newline, carriage return, NUL).
+pub fn write_load_data_row(out: &mut impl Write, row: &[Value]) -> std::io::Result<()> {
+    for (i, v) in row.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b"\t")?;
+        }
+        match v {
+            Value::Null => out.write_all(b"\\N")?,
+            Value::Int(n) => write!(out, "{n}")?,
+            Value::Real(r) => write!(out, "{r:e}")?,
+            Value::Text(b) | Value::Blob(b) => {
+                let mut start = 0;
+                for (j, byte) in b.iter().enumerate() {
+                    let esc: &[u8] = match byte {
+                        b'\\' => b"\\\\",
+                        b'\t' => b"\\t",
+                        b'\n' => b"\\n",
+                        b'\r' => b"\\r",
+                        0 => b"\\0",
+                        _ => continue,
+                    };
+                    out.write_all(&b[start..j])?;
+                    out.write_all(esc)?;
+                    start = j + 1;
+                }
+                out.write_all(&b[start..])?;
+            }
+        }
+    }
+    out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_data_escaping() {
+        let mut out = Vec::new();
+        write_load_data_row(
+            &mut out,
+            &[
+                Value::Null,
+                Value::Text(b"\\N".to_vec()),
+                Value::Text(b"a\tb\nc\rd\0e\\".to_vec()),
+                Value::Text(Vec::new()),
+                Value::Int(-5),
+            ],
+        )
+        .unwrap();
+        assert_eq!(out, b"\\N\t\\\\N\ta\\tb\\nc\\rd\\0e\\\\\t\t-5\n".to_vec());
+    }
+
+    #[test]
+    fn insert_literals_are_exact() {
+        assert_eq!(sql_literal(&Value::Text(b"ab12".to_vec())), "'ab12'");
+        assert_eq!(sql_literal(&Value::Text(b"a'b".to_vec())), "X'612762'");
+        assert_eq!(sql_literal(&Value::Null), "NULL");
+        assert_eq!(sql_literal(&Value::Blob(Vec::new())), "''");
+    }
+}

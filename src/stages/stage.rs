@@ -1,0 +1,97 @@
+//! The stages of a run, in pipeline order: the one place that order is written down. Their names
+//! are the journal's keys and the report's headings.
+
+use std::fmt;
+
+/// One pass of the pipeline. The declaration order is the order a run executes them in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    Introspect,
+    Preflight,
+    Clone,
+    Shadow,
+    Link,
+    Unconstrain,
+    Swap,
+    DeriveFinal,
+    Compare,
+    Load,
+    Verify,
+}
+
+impl Stage {
+    /// Every stage, in the order a full `run --derive-final` executes them.
+    pub const ALL: [Stage; 11] = [
+        Stage::Introspect,
+        Stage::Preflight,
+        Stage::Clone,
+        Stage::Shadow,
+        Stage::Link,
+        Stage::Unconstrain,
+        Stage::Swap,
+        Stage::DeriveFinal,
+        Stage::Compare,
+        Stage::Load,
+        Stage::Verify,
+    ];
+
+    /// The stages that build DB_DATA (`rekey convert`).
+    pub const CONVERT: [Stage; 7] = [
+        Stage::Introspect,
+        Stage::Preflight,
+        Stage::Clone,
+        Stage::Shadow,
+        Stage::Link,
+        Stage::Unconstrain,
+        Stage::Swap,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Introspect => "introspect",
+            Stage::Preflight => "preflight",
+            Stage::Clone => "clone",
+            Stage::Shadow => "shadow",
+            Stage::Link => "link",
+            Stage::Unconstrain => "unconstrain",
+            Stage::Swap => "swap",
+            Stage::DeriveFinal => "derive-final",
+            Stage::Compare => "compare",
+            Stage::Load => "load",
+            Stage::Verify => "verify",
+        }
+    }
+
+    /// The stage a journal key names.
+    pub fn parse(name: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The stages that only check and never write: their result is never taken from an earlier
+    /// run.
+    pub fn is_check(self) -> bool {
+        matches!(self, Stage::Compare | Stage::Verify)
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_follow_the_declaration_order() {
+        for s in Stage::ALL {
+            assert_eq!(Stage::parse(s.name()), Some(s));
+        }
+        assert!(Stage::ALL.windows(2).all(|w| w[0] < w[1]));
+        assert!(Stage::CONVERT.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(Stage::parse("nonsense"), None);
+    }
+}
