@@ -125,6 +125,10 @@ struct Common {
     /// server), files (server-side OUTFILE/INFILE), stream (LOAD DATA LOCAL fed by rekey).
     #[arg(long, default_value = "auto", value_parser = ["auto", "direct", "files", "stream"])]
     load_path: String,
+    /// A file whose first line is the password of every URL given without one (keeps it off
+    /// the command line; DB_PASS, MYSQL_PWD, ~/.my.cnf, PGPASSWORD and ~/.pgpass work too).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
     /// plan: scale this rehearsal's timings (its --run-dir) to SOURCE's row counts.
     #[arg(long)]
     estimate_from: Option<PathBuf>,
@@ -177,7 +181,9 @@ fn invocation(command: Command, c: Common) -> Result<Invocation, Error> {
                 _ => LoadChoice::Auto,
             },
             estimate_from: c.estimate_from,
+            password_file: c.password_file,
         },
+        prompt: terminal_prompt(),
     })
 }
 
@@ -209,6 +215,16 @@ fn main() -> ExitCode {
     let result = invocation(command, common)
         .and_then(|inv| execute(inv, Box::new(std::io::stdout()), progress, interrupted));
     exit(result)
+}
+
+/// Asks for a password without echo, when a person is at the terminal to answer.
+fn terminal_prompt() -> Option<std::sync::Arc<rekey::secrets::Prompt>> {
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    Some(std::sync::Arc::new(|question: &str| {
+        rpassword::prompt_password(question).ok()
+    }))
 }
 
 /// Progress output for this terminal and the flag that Ctrl-C sets.

@@ -149,6 +149,8 @@ pub struct RunOptions {
     pub load_path: crate::backend::LoadChoice,
     /// A rehearsal's run directory to scale into a downtime estimate (`plan --estimate-from`).
     pub estimate_from: Option<PathBuf>,
+    /// A file holding the password of every URL given without one (`--password-file`).
+    pub password_file: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -161,6 +163,7 @@ impl Default for RunOptions {
             json: false,
             load_path: crate::backend::LoadChoice::Auto,
             estimate_from: None,
+            password_file: None,
         }
     }
 }

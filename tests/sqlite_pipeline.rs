@@ -95,6 +95,7 @@ impl Blog {
         let out = Output::default();
         let invocation = Invocation {
             command,
+            prompt: None,
             source: Some(self.url("source.db")),
             data: Some(self.url("data.db")),
             final_db: Some(self.url("final.db")),

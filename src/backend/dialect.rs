@@ -83,6 +83,11 @@ pub trait Dialect: Send + Sync {
         Vec::new()
     }
 
+    /// Drops a table (quoted) if it exists, whatever depends on it.
+    fn drop_table_sql(&self, table: &str) -> String {
+        format!("DROP TABLE IF EXISTS {table}")
+    }
+
     /// Removes every row of a table (quoted) quickly; MySQL's TRUNCATE recreates it.
     fn empty_table_sql(&self, table: &str) -> String {
         format!("DELETE FROM {table}")

@@ -56,7 +56,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     // From here on DB_FINAL changes: a later attempt is a resumed load.
     if !ctx.run.dry_run {
         ctx.journal
-            .add_artifact("load-started", "final", &fin.url().to_string())?;
+            .add_artifact("load-started", "final", &fin.url().stored())?;
     }
     let mut set_aside = 0usize;
     for t in &final_schema.triggers {

@@ -4,9 +4,11 @@
 use super::dialect::type_facts;
 use super::parse::{self, TableDef};
 use super::{q, SqliteBackend};
-use crate::backend::{Catalog, ServerInfo, Session, Value};
+use crate::backend::{Catalog, Finding, ServerInfo, Session, Value};
 use crate::error::Result;
 use crate::model::{Column, ForeignKey, Index, Schema, Table, Trigger, View};
+use crate::options::ConversionOptions;
+use crate::plan::Plan;
 
 const TABLES_SQL: &str = include_str!("tables.sql");
 const COLUMNS_SQL: &str = include_str!("columns.sql");
@@ -244,6 +246,54 @@ impl SqliteBackend {
 }
 
 impl Catalog for SqliteBackend {
+    fn check_source(
+        &self,
+        session: &mut dyn Session,
+        _schema: &Schema,
+        plan: &Plan,
+        _options: &ConversionOptions,
+        _derive: bool,
+    ) -> Result<Vec<Finding>> {
+        // SQLite stores any value in any column, except in a rowid key: a converted key or a
+        // reference holding text, a real or (for a key) NULL has no place in the mapping.
+        let keys = plan.converted.iter().map(|c| (&c.table, &c.column, false));
+        let refs = plan
+            .references
+            .iter()
+            .filter(|r| !r.is_primary_key)
+            .map(|r| (&r.table, &r.column, true));
+        let mut out = Vec::new();
+        for (table, column, null_allowed) in keys.chain(refs) {
+            let allowed = if null_allowed {
+                "'integer', 'null'"
+            } else {
+                "'integer'"
+            };
+            let col = q(column);
+            let bad = session.query_all(&format!(
+                "SELECT COUNT(*), MIN(quote({col})) FROM main.{} WHERE typeof({col}) NOT IN ({allowed})",
+                q(table)
+            ))?;
+            let row = bad.first();
+            let count = row
+                .and_then(|r| r.first())
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            if count > 0 {
+                let example = row
+                    .and_then(|r| r.get(1))
+                    .and_then(Value::as_string)
+                    .unwrap_or_default();
+                out.push(Finding::fail(
+                    "key values",
+                    format!("{table}.{column}: {count} rows hold a value that is not an integer key, e.g. {example}"),
+                    format!("store integers there in the snapshot (UPDATE {} SET {col} = CAST({col} AS INTEGER) where that is right), or --exclude {table}", q(table)),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     fn describe(&self, session: &mut dyn Session) -> Result<Schema> {
         let (mut schema, defs) = self.read_tables(session)?;
         self.read_columns(session, &mut schema, &defs)?;
