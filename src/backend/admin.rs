@@ -134,6 +134,11 @@ pub trait Admin: Send + Sync {
     fn footprint(&self, _session: &mut dyn Session) -> Result<Footprint> {
         Ok(Footprint::default())
     }
+    /// What the engine noted about the work done since the last call, for the report (Galera:
+    /// the DDL statements run and the seconds of total-order isolation they cost every node).
+    fn take_notes(&self) -> Option<String> {
+        None
+    }
     /// Whether this session's account may recreate `trigger` exactly after setting it aside
     /// (MySQL: a trigger that runs as another account needs SET USER or SUPER); `Some(fix)` when
     /// it may not.

@@ -106,6 +106,12 @@ pub struct LoadJob<'a> {
     pub marker: &'a str,
     /// Called with the number of rows moved so far, when the engine can tell.
     pub progress: &'a (dyn Fn(u64) + Sync),
+    /// Where an interrupted load of this table stopped, as the engine described it to
+    /// `on_chunk` (the table then holds the rows before it and is not emptied).
+    pub resume_after: Option<&'a str>,
+    /// Called after each committed chunk of an engine that writes a table in several
+    /// transactions (Galera), with the point a resumed load continues from; the stage journals it.
+    pub on_chunk: &'a (dyn Fn(&str) -> Result<()> + Sync),
 }
 
 /// Where a column of swap's fill takes its value.
@@ -137,12 +143,29 @@ pub struct FillJob<'a> {
     /// The format of DB_DATA's UUID columns.
     pub format: UuidFormat,
     pub marker: &'a str,
+    /// Where an interrupted fill of this table stopped, as the engine described it to
+    /// `on_chunk` (the table then holds the rows before it and is not emptied).
+    pub resume_after: Option<&'a str>,
+    /// Called after each committed chunk of an engine that fills a table in several
+    /// transactions (Galera), with the point a resumed fill continues from; the stage journals it.
+    pub on_chunk: &'a (dyn Fn(&str) -> Result<()> + Sync),
 }
 
 impl FillJob<'_> {
     /// The SELECT that produces the fill's rows where one session reads SOURCE (qualified as
     /// `from`) and DB_DATA's mapping tables at once.
     pub fn select_sql(&self, d: &dyn Dialect, from: &str) -> String {
+        let order = self
+            .order_by
+            .as_ref()
+            .map(|k| format!(" ORDER BY s.{}", d.q(k)))
+            .unwrap_or_default();
+        format!("{}{order}", self.select_rows_sql(d, from))
+    }
+
+    /// The fill's SELECT without an order: SOURCE's table is `s`, so a caller can add
+    /// `WHERE` (on `s.`) and its own `ORDER BY` to fill the table a range of keys at a time.
+    pub fn select_rows_sql(&self, d: &dyn Dialect, from: &str) -> String {
         let stored = d.map_format(self.format);
         let new_key =
             |alias: &str| d.map_to_column_sql(&format!("{alias}.new_id"), stored, self.format);
@@ -165,13 +188,8 @@ impl FillJob<'_> {
                 }
             }
         }
-        let order = self
-            .order_by
-            .as_ref()
-            .map(|k| format!(" ORDER BY s.{}", d.q(k)))
-            .unwrap_or_default();
         format!(
-            "SELECT {} FROM {from}.{} s{}{order}",
+            "SELECT {} FROM {from}.{} s{}",
             exprs.join(", "),
             d.q(&self.table.name),
             joins.concat()
@@ -209,6 +227,16 @@ pub trait Load {
     /// Copies every row of `job.table` from `data` (another database of this engine) into this
     /// one, through the engine's bulk path. Returns the rows read and the rows stored.
     fn load_table(&self, data: &dyn Backend, job: &LoadJob<'_>) -> Result<Moved>;
+    /// Removes the rows an interrupted load left in `table` (quoted) of this database, on a
+    /// session `s` of it whose dialect is `d`, with constraint checks off (DB_FINAL keeps its
+    /// foreign keys). A cluster whose transactions have a row limit deletes in pieces.
+    fn empty_table(&self, s: &mut dyn Session, d: &dyn Dialect, table: &str) -> Result<()> {
+        for sql in d.bulk_session(Arrival::Unordered) {
+            s.execute(&sql)?;
+        }
+        s.execute(&format!("DELETE FROM {table}"))?;
+        Ok(())
+    }
     /// Statements that finish DB_FINAL after every table is loaded (sequences past the loaded
     /// keys, refreshed materialized views, statistics).
     fn after_load_sql(&self, _schema: &Schema) -> Vec<String> {

@@ -70,8 +70,9 @@ pub fn mark(ctx: &Context, db: &dyn Backend) -> Result<()> {
     }
     let d = db.dialect();
     let mut s = db.connect()?;
+    // Keyed: a Galera cluster may refuse keyless tables (wsrep_mode=REQUIRED_PRIMARY_KEY).
     s.execute(&format!(
-        "CREATE TABLE IF NOT EXISTS {} (run_id VARCHAR(64) NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS {} (run_id VARCHAR(64) NOT NULL PRIMARY KEY)",
         d.q(RUN_MARKER)
     ))?;
     if s.query_u64(&format!("SELECT COUNT(*) FROM {}", d.q(RUN_MARKER)))? == 0 {

@@ -144,13 +144,13 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 return Ok(0);
             }
             let mut s = fin.connect()?;
-            // A table half-loaded by an interrupted run starts again from empty.
-            if s.has_rows(&d.q(t))? {
-                for sql in d.bulk_session(Arrival::Unordered) {
-                    s.execute(&sql)?;
-                }
-                s.execute(&format!("DELETE FROM {}", d.q(t)))?;
+            // A table half-loaded by an interrupted run starts again from empty, unless the
+            // engine loads it in journaled chunks (Galera): then it continues after the last.
+            let resume = ctx.chunk_point(Stage::Load, t)?;
+            if resume.is_none() && s.has_rows(&d.q(t))? {
+                fin.empty_table(s.as_mut(), d, &d.q(t))?;
             }
+            let on_chunk = |point: &str| ctx.chunk_done(Stage::Load, t, point);
             let bar = ctx.progress.table("load", t, *estimate);
             let tag = format!("{}-{}-{}", ctx.run_id, sanitize(t), std::process::id());
             let set = |n: u64| bar.set(n);
@@ -165,6 +165,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 file_tag: &tag,
                 marker: &marker,
                 progress: &set,
+                resume_after: resume.as_deref(),
+                on_chunk: &on_chunk,
             };
             // The statements' own counts, not a COUNT(*) of both tables afterwards: that would
             // read every row of both once more, and verify counts SOURCE and DB_FINAL anyway.

@@ -159,8 +159,24 @@ impl Context {
             self.journal.stage_started(name)?;
         }
         let started = Instant::now();
-        let outcome = f(self).map_err(|e| e.at(&Place::stage(stage)))?;
+        let mut outcome = f(self).map_err(|e| e.at(&Place::stage(stage)))?;
         let secs = started.elapsed().as_secs_f64();
+        // What the engines say this stage cost them (Galera: DDL statements and their time).
+        let notes: Vec<String> = [&self.source, &self.data, &self.final_db]
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b.take_notes())
+            .collect();
+        if !notes.is_empty() {
+            let mut detail = outcome.detail.take().unwrap_or_default();
+            for n in notes {
+                if !detail.is_empty() {
+                    detail.push_str("; ");
+                }
+                detail.push_str(&n);
+            }
+            outcome.detail = Some(detail);
+        }
         if !self.run.dry_run {
             self.journal
                 .stage_finished(name, secs, outcome.rows, outcome.detail.as_deref())?;
@@ -192,6 +208,51 @@ impl Context {
         }
     }
 
+    /// Test hook for the resume tests of chunked writes: with REKEY_TEST_STALL_AFTER_CHUNK=<stage>,
+    /// the second chunk of that stage is committed, then the run stalls before journaling it (so
+    /// a resumed run must find that chunk by itself), as `test_stall` does for steps.
+    fn test_stall_chunk(&self, stage: Stage) {
+        if std::env::var("REKEY_TEST_STALL_AFTER_CHUNK")
+            .ok()
+            .as_deref()
+            != Some(stage.name())
+        {
+            return;
+        }
+        static CHUNKS: AtomicUsize = AtomicUsize::new(0);
+        if CHUNKS.fetch_add(1, Ordering::SeqCst) != 1 {
+            return;
+        }
+        let _ = std::fs::write(self.run.run_dir.join("stalled"), stage.name());
+        while !self.interrupted.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Where an interrupted chunked write of `item` in `stage` got to, as its engine described
+    /// it to `chunk_done`.
+    pub fn chunk_point(&self, stage: Stage, item: &str) -> Result<Option<String>> {
+        if self.run.dry_run {
+            return Ok(None);
+        }
+        let key = format!("{stage}:{item}");
+        Ok(self
+            .journal
+            .artifacts("chunk")?
+            .into_iter()
+            .find(|(name, _)| *name == key)
+            .map(|(_, point)| point))
+    }
+
+    /// Journals that a chunk of `item` in `stage` is committed, with the engine's point to
+    /// resume from (a table's step is journaled only when the whole table is done).
+    pub fn chunk_done(&self, stage: Stage, item: &str, point: &str) -> Result<()> {
+        self.test_stall_chunk(stage);
+        self.check_interrupt(&format!("a chunk of {stage} of {item}"))?;
+        self.journal
+            .add_artifact("chunk", &format!("{stage}:{item}"), point)
+    }
+
     /// Runs one journaled step per item (a table, a reference group), in parallel when `parallel`,
     /// skipping items the journal has done. `f` returns the rows the item touched.
     pub fn steps<T: Sync>(
@@ -221,6 +282,8 @@ impl Context {
                     started.elapsed().as_secs_f64(),
                     None,
                 )?;
+                self.journal
+                    .remove_artifact("chunk", &format!("{stage}:{k}"))?;
             }
             Ok(rows)
         };

@@ -44,7 +44,11 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             // The fill writes on its own session: SQLite allows one writer per file.
             drop(s);
             let marker = ctx.marker();
-            let job = fill_job(ctx, t, &marker)?;
+            // An engine that fills in several transactions (Galera) reports each one; a resumed
+            // run continues after the last.
+            let resume = ctx.chunk_point(Stage::Swap, &t.name)?;
+            let on_chunk = |point: &str| ctx.chunk_done(Stage::Swap, &t.name, point);
+            let job = fill_job(ctx, t, &marker, resume.as_deref(), &on_chunk)?;
             if ctx.run.dry_run {
                 for sql in data.fill_table_sql(source.url(), &job) {
                     ctx.say(&format!("    {sql};"));
@@ -65,7 +69,13 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
 
 /// What the fill writes into a table: SOURCE's values, the key through the table's own mapping and
 /// every reference through its parent's, in old-key order so the new keys arrive ascending.
-fn fill_job<'a>(ctx: &Context, t: &'a Table, marker: &'a str) -> Result<FillJob<'a>> {
+fn fill_job<'a>(
+    ctx: &Context,
+    t: &'a Table,
+    marker: &'a str,
+    resume_after: Option<&'a str>,
+    on_chunk: &'a (dyn Fn(&str) -> Result<()> + Sync),
+) -> Result<FillJob<'a>> {
     let (_, plan) = &*ctx.plan()?;
     let d = ctx.data()?.dialect();
     let own = plan.converted(&t.name);
@@ -96,5 +106,7 @@ fn fill_job<'a>(ctx: &Context, t: &'a Table, marker: &'a str) -> Result<FillJob<
         order_by: own.map(|c| c.column.clone()),
         format: ctx.conversion.uuid_format,
         marker,
+        resume_after,
+        on_chunk,
     })
 }

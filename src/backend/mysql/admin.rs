@@ -4,7 +4,7 @@
 
 use std::thread;
 
-use super::{MysqlBackend, MysqlSession, DIALECT};
+use super::{MysqlBackend, DIALECT};
 use crate::backend::{Admin, Dialect, Finding, Footprint, Identity, Role, Session, Value};
 use crate::error::{Error, Place, Result};
 use crate::model::{Table, Trigger};
@@ -65,17 +65,126 @@ impl MysqlBackend {
     }
 }
 
+impl MysqlBackend {
+    /// `rekey check` on a Galera node: the cluster's size and state, flow control, the limits
+    /// writes are chunked under, and the settings that change what rekey can do there.
+    fn cluster_findings(&self, session: &mut dyn Session) -> Result<Vec<Finding>> {
+        let status = name_values(session.query_all(
+            "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_size', 'wsrep_cluster_status', 'wsrep_local_state_comment', 'wsrep_ready', 'wsrep_flow_control_paused', 'wsrep_flow_control_sent', 'wsrep_flow_control_recv', 'wsrep_local_recv_queue_avg')",
+        )?);
+        let vars = name_values(session.query_all(
+            "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('wsrep_mode', 'wsrep_node_name', 'wsrep_osu_method', 'log_bin_trust_function_creators')",
+        )?);
+        let get = |m: &[(String, String)], k: &str| {
+            m.iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let node = get(&vars, "wsrep_node_name");
+        let (size, state, primary, ready) = (
+            get(&status, "wsrep_cluster_size"),
+            get(&status, "wsrep_local_state_comment"),
+            get(&status, "wsrep_cluster_status"),
+            get(&status, "wsrep_ready"),
+        );
+        let mut out = Vec::new();
+        let detail = format!("Galera, {size} nodes; node {node} is {state} in a {primary} component (wsrep_ready={ready})");
+        out.push(if state == "Synced" && primary == "Primary" && ready == "ON" {
+            Finding::ok("cluster", detail)
+        } else {
+            Finding::fail(
+                "cluster",
+                detail,
+                "wait until the node is Synced in the Primary component (SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'), or give the URL of a node that is",
+            )
+        });
+        out.push(Finding::ok(
+            "flow control",
+            format!(
+                "paused {} of the time since the last FLUSH STATUS, {} pauses sent, {} received, receive queue {} on average",
+                get(&status, "wsrep_flow_control_paused"),
+                get(&status, "wsrep_flow_control_sent"),
+                get(&status, "wsrep_flow_control_recv"),
+                get(&status, "wsrep_local_recv_queue_avg")
+            ),
+        ));
+        let limits = super::chunks::read_limits(session)?;
+        out.push(Finding::ok(
+            "write-set limits",
+            format!(
+                "{}: swap's fill, the load and the mapping tables write at most {} rows per transaction (fewer for rows over {} bytes), each chunk journaled",
+                limits.describe(),
+                limits.rows_per_chunk(1),
+                (limits.max_bytes.min(128 << 20) / 2) / limits.rows_per_chunk(1).max(1)
+            ),
+        ));
+        let mode = get(&vars, "wsrep_mode");
+        out.push(Finding::ok(
+            "keys",
+            format!(
+                "DB_DATA's tables keep a primary key (keyless ones get an invisible one); wsrep_mode={}; DDL by {} (rekey counts its DDL statements and their seconds in the report)",
+                if mode.is_empty() { "(none)".into() } else { mode },
+                get(&vars, "wsrep_osu_method")
+            ),
+        ));
+        if get(&vars, "log_bin_trust_function_creators") != "ON" {
+            out.push(Finding::ok(
+                "triggers",
+                "log_bin_trust_function_creators=OFF: an account without SUPER cannot drop or create triggers here (ERROR 1419); rekey checks DB_FINAL's triggers against this (fix: SET GLOBAL log_bin_trust_function_creators = 1; on every node)",
+            ));
+        }
+        let engines = session.query_all(&format!(
+            "SELECT TABLE_NAME, ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND ENGINE IN ('MyISAM', 'Aria') ORDER BY TABLE_NAME",
+            self.schema_literal()
+        ))?;
+        if !engines.is_empty() {
+            let names: Vec<String> = engines
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} ({})",
+                        r.first().and_then(Value::as_string).unwrap_or_default(),
+                        r.get(1).and_then(Value::as_string).unwrap_or_default()
+                    )
+                })
+                .collect();
+            out.push(Finding::ok(
+                "non-replicated tables",
+                format!(
+                    "{} in {}: their rows do not replicate, only node {node} is known to hold them; rekey reads them here and writes its copies as InnoDB",
+                    names.join(", "),
+                    self.url.database
+                ),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// `SHOW ... STATUS/VARIABLES` rows as (name, value).
+fn name_values(rows: Vec<Vec<Value>>) -> Vec<(String, String)> {
+    rows.into_iter()
+        .map(|r| {
+            (
+                r.first().and_then(Value::as_string).unwrap_or_default(),
+                r.get(1).and_then(Value::as_string).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 impl Admin for MysqlBackend {
     fn url(&self) -> &DbUrl {
         &self.url
     }
 
     fn dialect(&self) -> &dyn Dialect {
-        &DIALECT
+        self.flavour()
     }
 
     fn connect(&self) -> Result<Box<dyn Session>> {
-        Ok(Box::new(MysqlSession::new(self.raw_connect(true)?)))
+        Ok(Box::new(self.session(true)?))
     }
 
     fn connect_server(&self) -> Result<Box<dyn Session>> {
@@ -124,7 +233,7 @@ impl Admin for MysqlBackend {
         // The name of the server itself, not of the way to it: one Galera cluster is one
         // server whichever node answers; MySQL has a UUID per server; MariaDB has neither, and
         // a host name with its port and data directory tells two servers apart.
-        let cluster = if version.contains("MariaDB") {
+        let cluster = if self.facts()?.dialect.galera() {
             s.query_all("SHOW GLOBAL STATUS LIKE 'wsrep_cluster_state_uuid'")?
                 .first()
                 .and_then(|r| r.get(1))
@@ -201,14 +310,14 @@ impl Admin for MysqlBackend {
     }
 
     fn findings(&self, session: &mut dyn Session) -> Result<Vec<Finding>> {
-        let mut out = Vec::new();
-        if self.server_facts(session)?.galera {
-            out.push(Finding::ok(
-                "cluster",
-                "Galera (wsrep_on=ON): each table is copied and loaded in one transaction, which must fit wsrep_max_ws_rows and wsrep_max_ws_size (docs/limitations.md)",
-            ));
+        if !self.facts()?.dialect.galera() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        self.cluster_findings(session)
+    }
+
+    fn take_notes(&self) -> Option<String> {
+        self.clock.take_note()
     }
 
     fn footprint(&self, session: &mut dyn Session) -> Result<Footprint> {
@@ -232,6 +341,35 @@ impl Admin for MysqlBackend {
     }
 
     fn may_recreate(&self, session: &mut dyn Session, trigger: &Trigger) -> Result<Option<String>> {
+        let flavour = *self.flavour();
+        let grants: Vec<String> = session
+            .query_all("SHOW GRANTS")?
+            .iter()
+            .filter_map(|g| g.first().and_then(Value::as_string))
+            .collect();
+        let account = self
+            .account(session)?
+            .unwrap_or_else(|| "the migration account".into());
+        // Dropping and creating a trigger is logged for replication: with the binary log on
+        // (MySQL 8's default) or on a Galera node (binlog emulation), an account without SUPER
+        // gets ERROR 1419 unless log_bin_trust_function_creators is set.
+        let row = session
+            .query_all("SELECT @@GLOBAL.log_bin, @@GLOBAL.log_bin_trust_function_creators")?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let on = |i: usize| {
+            row.get(i)
+                .and_then(Value::as_string)
+                .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("ON"))
+        };
+        if (on(0) || flavour.galera()) && !on(1) && !has_global(&grants, &["SUPER"]) {
+            return Ok(Some(format!(
+                "SET GLOBAL log_bin_trust_function_creators = 1;{} (with binary logging{}, an account without SUPER may not drop or create triggers: ERROR 1419), or GRANT SUPER ON *.* TO {account};",
+                if flavour.galera() { " on every node" } else { "" },
+                if flavour.galera() { " emulated on a Galera node" } else { " on" }
+            )));
+        }
         let Some(definer) = &trigger.runs_as else {
             return Ok(None);
         };
@@ -243,19 +381,44 @@ impl Admin for MysqlBackend {
         if unquote(&current) == unquote(definer) {
             return Ok(None);
         }
-        let grants = session.query_all("SHOW GRANTS")?;
-        let allowed = grants.iter().any(|g| {
-            let line = g.first().and_then(Value::as_string).unwrap_or_default();
-            line.contains(" ON *.* ")
-                && (line.contains("ALL PRIVILEGES")
-                    || line.contains("SUPER")
-                    || line.contains("SET USER"))
-        });
-        let account = self
-            .account(session)?
-            .unwrap_or_else(|| "the migration account".into());
-        Ok((!allowed).then(|| {
-            format!("GRANT SET USER ON *.* TO {account}; (SUPER on MySQL before 8.0), or run the load as {definer}")
-        }))
+        Ok(definer_fix(&flavour, &grants, &account, definer))
     }
+}
+
+/// Whether SHOW GRANTS' lines give one of `privileges` on every database (or ALL PRIVILEGES).
+/// MySQL 8 prints dynamic privileges on their own line, comma-separated without spaces
+/// (`GRANT SET_USER_ID,SYSTEM_USER ON *.* TO ...`); static ones are separated by ", ".
+pub(super) fn has_global(grants: &[String], privileges: &[&str]) -> bool {
+    grants.iter().any(|line| {
+        let Some((head, _)) = line.split_once(" ON *.* ") else {
+            return false;
+        };
+        let listed = head.trim_start_matches("GRANT ");
+        listed
+            .split(',')
+            .map(str::trim)
+            .any(|p| p == "ALL PRIVILEGES" || privileges.iter().any(|w| p.eq_ignore_ascii_case(w)))
+    })
+}
+
+/// The GRANT that lets `account` recreate a trigger defined by `definer`, or None when its
+/// grants already allow it (SUPER, or MariaDB's SET USER, or MySQL's SET_USER_ID /
+/// SET_ANY_DEFINER).
+pub(super) fn definer_fix(
+    flavour: &super::MysqlDialect,
+    grants: &[String],
+    account: &str,
+    definer: &str,
+) -> Option<String> {
+    if has_global(grants, flavour.definer_privileges()) {
+        return None;
+    }
+    let older = match flavour.family() {
+        super::Family::MariaDb => "SUPER on MariaDB before 10.5.2",
+        super::Family::MySql => "or SUPER",
+    };
+    Some(format!(
+        "GRANT {} ON *.* TO {account}; ({older}), or run the load as {definer}",
+        flavour.definer_grant()
+    ))
 }

@@ -1,17 +1,98 @@
 //! MariaDB/MySQL's schema statements: ALTER TABLE in place, one statement per table where it can
-//! be, so that a resumed run finds each table changed or not.
+//! be, so that a resumed run finds each table changed or not. On Galera DB_DATA's tables stay
+//! keyed (the primary key is kept through unconstrain and declared again over the swapped
+//! columns; a keyless table gets an invisible one) and InnoDB (MyISAM and Aria rows do not
+//! replicate).
 
+use super::catalog::WORK_KEY;
 use super::dialect::alter;
 use super::{MysqlBackend, DIALECT};
-use crate::backend::{Ddl, Dialect, Swap, Unconstrain};
+use crate::backend::{Ddl, Dialect, Session, Swap, Unconstrain};
 use crate::error::{Error, Place, Result};
 use crate::model::{Column, Table, Trigger};
 use crate::url::DbUrl;
 
+/// SOURCE's `SHOW CREATE TABLE` text turned into a table of DB_DATA (or a derived DB_FINAL) on
+/// Galera, where `CREATE TABLE ... LIKE` is refused outright when wsrep_mode requires keys (even
+/// for a keyed table: ERROR 4165): without foreign keys (as LIKE makes it), InnoDB (MyISAM and
+/// Aria rows do not replicate), and, with `add_key`, for a keyless table an invisible
+/// AUTO_INCREMENT primary key (`_rekey_row`) that rows get as they are inserted. None when the
+/// text is not the shape SHOW CREATE TABLE prints.
+pub(super) fn keyed_innodb(create: &str, add_key: bool) -> Option<String> {
+    let lines: Vec<&str> = create.lines().collect();
+    let (head, rest) = lines.split_first()?;
+    let end = rest.iter().position(|l| l.starts_with(')'))?;
+    let (body, tail) = rest.split_at(end);
+    if !head.starts_with("CREATE TABLE ") || !head.ends_with('(') {
+        return None;
+    }
+    let mut parts: Vec<String> = body
+        .iter()
+        .map(|l| l.trim().trim_end_matches(',').to_string())
+        .filter(|l| !(l.starts_with("CONSTRAINT ") && l.contains(" FOREIGN KEY ")))
+        .collect();
+    if add_key {
+        parts.push(format!(
+            "{} bigint unsigned NOT NULL AUTO_INCREMENT INVISIBLE",
+            DIALECT.q(WORK_KEY)
+        ));
+        parts.push(format!("PRIMARY KEY ({})", DIALECT.q(WORK_KEY)));
+    }
+    let options: Vec<&str> = tail[0]
+        .trim_start_matches(')')
+        .split_whitespace()
+        .filter(|o| {
+            let name = o.split('=').next().unwrap_or_default().to_ascii_uppercase();
+            !matches!(
+                name.as_str(),
+                "ENGINE" | "AUTO_INCREMENT" | "PAGE_CHECKSUM" | "TRANSACTIONAL" | "ROW_FORMAT"
+            )
+        })
+        .collect();
+    // Partitioning follows on the next lines, each partition naming its engine.
+    let partitions: Vec<String> = tail[1..]
+        .iter()
+        .map(|l| {
+            l.replace("ENGINE = MyISAM", "ENGINE = InnoDB")
+                .replace("ENGINE = Aria", "ENGINE = InnoDB")
+        })
+        .collect();
+    let mut sql = format!(
+        "{head}\n  {}\n) ENGINE=InnoDB {}",
+        parts.join(",\n  "),
+        options.join(" ")
+    );
+    for p in partitions {
+        sql.push('\n');
+        sql.push_str(&p);
+    }
+    Some(sql.trim_end().to_string())
+}
+
 impl MysqlBackend {
-    /// SOURCE's table, qualified for a statement on this server; SOURCE must be on it.
+    /// On Galera: the CREATE TABLE of SOURCE's table `from` (qualified) as `keyed_innodb` makes
+    /// it, with rekey's invisible key when `add_key`.
+    fn create_from_source(&self, from: &str, table: &Table, add_key: bool) -> Result<String> {
+        let mut s = self.server_session()?;
+        let show = (&mut s as &mut dyn Session).query_all(&format!("SHOW CREATE TABLE {from}"))?;
+        let create = show
+            .first()
+            .and_then(|r| r.get(1))
+            .and_then(|v| v.as_string())
+            .unwrap_or_default();
+        keyed_innodb(&create, add_key).ok_or_else(|| {
+            Error::env(
+                Place::default().table(&table.name),
+                "SHOW CREATE TABLE printed a definition rekey cannot read.",
+                "Report this as a bug, with the table's SHOW CREATE TABLE.",
+            )
+        })
+    }
+
+    /// SOURCE's table, qualified for a statement on this server; SOURCE must be on it (or on
+    /// another node of its Galera cluster).
     pub(super) fn source_table(&self, source: &DbUrl, table: &str) -> Result<String> {
-        if !self.url.same_server(source) {
+        if !self.reaches(source)? {
             return Err(Error::input(
                 Place::default().table(table),
                 format!("{} and {} are on different servers; this version of rekey copies between databases of one server.", self.url, source),
@@ -29,6 +110,13 @@ impl MysqlBackend {
 impl Ddl for MysqlBackend {
     fn clone_table_sql(&self, source: &DbUrl, table: &Table) -> Result<Vec<String>> {
         let from = self.source_table(source, &table.name)?;
+        if self.flavour().keeps_primary_keys() {
+            return Ok(vec![self.create_from_source(
+                &from,
+                table,
+                table.primary_key.is_empty(),
+            )?]);
+        }
         Ok(vec![format!(
             "CREATE TABLE {} LIKE {from}",
             DIALECT.q(&table.name)
@@ -36,6 +124,12 @@ impl Ddl for MysqlBackend {
     }
 
     fn unconstrain_sql(&self, table: &Table, what: &Unconstrain) -> Vec<String> {
+        // On Galera the primary key stays: swap declares it again over the new columns.
+        let keep_key = self.flavour().keeps_primary_keys();
+        let what = &Unconstrain {
+            primary_key: what.primary_key && !keep_key,
+            ..what.clone()
+        };
         let drops: Vec<String> = what
             .foreign_keys
             .iter()
@@ -104,6 +198,19 @@ impl Ddl for MysqlBackend {
                 clauses.push(format!("DROP COLUMN {}", DIALECT.q(d)));
             }
         }
+        // A primary key kept through unconstrain (Galera) loses its swapped columns with them:
+        // it is declared again, same columns and order, over the UUID columns that took their
+        // names, in the same statement (the table is empty, so this is quick).
+        let swaps_key = pending
+            .iter()
+            .any(|s| table.primary_key.contains(&s.column));
+        if self.flavour().keeps_primary_keys() && swaps_key {
+            clauses.insert(0, "DROP PRIMARY KEY".into());
+            clauses.push(format!(
+                "ADD PRIMARY KEY ({})",
+                DIALECT.column_list(&table.primary_key)
+            ));
+        }
         alter(&table.name, &clauses)
     }
 
@@ -114,10 +221,13 @@ impl Ddl for MysqlBackend {
         swaps: &[Swap],
     ) -> Result<Vec<String>> {
         let name = DIALECT.q(&table.name);
-        let mut out = vec![format!(
-            "CREATE TABLE {name} LIKE {}",
-            self.source_table(source, &table.name)?
-        )];
+        let from = self.source_table(source, &table.name)?;
+        let mut out = vec![if self.flavour().galera() {
+            // Foreign keys follow in derive_constraints_sql, as after LIKE.
+            self.create_from_source(&from, table, false)?
+        } else {
+            format!("CREATE TABLE {name} LIKE {from}")
+        }];
         let clauses: Vec<String> = swaps
             .iter()
             .map(|s| {
@@ -170,5 +280,28 @@ impl Ddl for MysqlBackend {
             "DROP TRIGGER IF EXISTS {}",
             DIALECT.q(&trigger.name)
         )]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_copy_is_innodb_without_foreign_keys_and_keyed() {
+        let create = "CREATE TABLE `legacy note` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n  `node_id` int(11) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  KEY `fk_n` (`node_id`),\n  CONSTRAINT `fk_n` FOREIGN KEY (`node_id`) REFERENCES `node` (`id`),\n  CONSTRAINT `positive` CHECK (`id` > 0)\n) ENGINE=Aria AUTO_INCREMENT=3 DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci PAGE_CHECKSUM=1 TRANSACTIONAL=1";
+        let sql = keyed_innodb(create, false).unwrap();
+        assert_eq!(
+            sql,
+            "CREATE TABLE `legacy note` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n  `node_id` int(11) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  KEY `fk_n` (`node_id`),\n  CONSTRAINT `positive` CHECK (`id` > 0)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci"
+        );
+        let keyless = "CREATE TABLE `audit` (\n  `note` varchar(20) DEFAULT NULL\n) ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_swedish_ci\n PARTITION BY KEY ()\n(PARTITION `p0` ENGINE = MyISAM)";
+        let sql = keyed_innodb(keyless, true).unwrap();
+        assert!(
+            sql.contains("`_rekey_row` bigint unsigned NOT NULL AUTO_INCREMENT INVISIBLE,\n  PRIMARY KEY (`_rekey_row`)\n) ENGINE=InnoDB DEFAULT CHARSET=latin1"),
+            "{sql}"
+        );
+        assert!(sql.ends_with("(PARTITION `p0` ENGINE = InnoDB)"), "{sql}");
+        assert_eq!(keyed_innodb("CREATE VIEW v AS SELECT 1", false), None);
     }
 }

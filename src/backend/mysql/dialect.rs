@@ -1,8 +1,10 @@
-//! MariaDB/MySQL's SQL differences, as the capabilities the stages ask about.
+//! MariaDB/MySQL's SQL differences, as the capabilities the stages ask about, and the differences
+//! between the servers that speak this protocol (MariaDB, MySQL 8, a Galera cluster) as named
+//! capabilities of one dialect chosen from the server's version once per backend.
 
 use super::split_statements;
 use crate::backend::{Arrival, Dialect};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ident::QuoteStyle;
 use crate::model::Column;
 use crate::options::UuidFormat;
@@ -12,8 +14,169 @@ const MAX_IDENTIFIER_CHARS: usize = 64;
 
 const BULK_SESSION_SQL: &str = include_str!("bulk_session.sql");
 const APPEND_SESSION_SQL: &str = include_str!("append_session.sql");
+const INDEXES_SQL: &str = include_str!("indexes.sql");
+const INDEXES_WITH_EXPRESSIONS_SQL: &str = include_str!("indexes_mysql8.sql");
 
-pub struct MysqlDialect;
+/// Which server speaks the protocol: the two diverged after MySQL 5.7 / MariaDB 10.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    MariaDb,
+    MySql,
+}
+
+/// One server's dialect: its family and version, and whether it is a Galera node. Built from
+/// `SELECT VERSION()` and `wsrep_on` on the backend's first connection (`MysqlBackend::facts`);
+/// before that, and in code that has no server, the reference engine's (`MysqlDialect::MARIADB`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MysqlDialect {
+    family: Family,
+    version: (u32, u32, u32),
+    galera: bool,
+}
+
+/// The reference dialect (MariaDB 10.11, no cluster) under the name of the type, for code that
+/// needs a MySQL dialect without a server (tests of names and options).
+#[allow(non_upper_case_globals)]
+pub const MysqlDialect: MysqlDialect = MysqlDialect::MARIADB;
+
+impl MysqlDialect {
+    pub const MARIADB: MysqlDialect = MysqlDialect {
+        family: Family::MariaDb,
+        version: (10, 11, 0),
+        galera: false,
+    };
+
+    /// The dialect of a server that answers `SELECT VERSION()` with `version` ("10.11.19-MariaDB-
+    /// 0+deb12u1", "8.0.36", "8.0.36-0ubuntu0.22.04.1", "8.0.36-28" for Percona) and has
+    /// `wsrep_on` set as `galera` says.
+    pub fn from_server(version: &str, galera: bool) -> MysqlDialect {
+        let text = version.trim().trim_start_matches("5.5.5-");
+        let mut parts = text
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let version = (
+            parts.next().unwrap_or(0),
+            parts.next().unwrap_or(0),
+            parts.next().unwrap_or(0),
+        );
+        let family = if text.to_ascii_lowercase().contains("mariadb") {
+            Family::MariaDb
+        } else {
+            Family::MySql
+        };
+        MysqlDialect {
+            family,
+            version,
+            galera: galera && family == Family::MariaDb,
+        }
+    }
+
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    fn at_least(&self, family: Family, version: (u32, u32, u32)) -> bool {
+        self.family == family && self.version >= version
+    }
+
+    /// A Galera cluster node: writes replicate as write-sets, certified on every node, within
+    /// wsrep_max_ws_rows / wsrep_max_ws_size, and DDL runs in total order (TOI) on every node.
+    pub fn galera(&self) -> bool {
+        self.galera
+    }
+
+    /// Writes go in chunks that each fit one write-set, one transaction each (Galera).
+    pub fn chunks_writes(&self) -> bool {
+        self.galera
+    }
+
+    /// DB_DATA's tables keep (or get) a primary key (Galera: rows of keyless tables are
+    /// certified and applied by full scans, `wsrep_mode=REQUIRED_PRIMARY_KEY` refuses them,
+    /// and chunked writes page and resume on the key).
+    pub fn keeps_primary_keys(&self) -> bool {
+        self.galera
+    }
+
+    /// A native UUID column type (MariaDB 10.7+; MySQL has none: `uuid_to_bin()` into
+    /// BINARY(16) is its recipe).
+    pub fn has_uuid_type(&self) -> bool {
+        self.at_least(Family::MariaDb, (10, 7, 0))
+    }
+
+    /// `CAST(x AS DOUBLE)` parses (MariaDB; MySQL from 8.0.17). Elsewhere `x + 0e0` computes the
+    /// same double.
+    pub fn casts_to_double(&self) -> bool {
+        self.family == Family::MariaDb || self.at_least(Family::MySql, (8, 0, 17))
+    }
+
+    /// Index parts can be expressions, with a NULL COLUMN_NAME and the text in
+    /// STATISTICS.EXPRESSION (MySQL 8.0.13+; MariaDB has no such column).
+    pub fn functional_index_parts(&self) -> bool {
+        self.at_least(Family::MySql, (8, 0, 13))
+    }
+
+    /// COLUMN_DEFAULT quotes literal defaults (`'paper'`) and prints expressions bare (MariaDB
+    /// 10.2.7+); MySQL prints both bare and marks expressions with EXTRA `DEFAULT_GENERATED`.
+    pub fn quotes_literal_defaults(&self) -> bool {
+        self.family == Family::MariaDb
+    }
+
+    /// INFORMATION_SCHEMA caches table statistics (TABLE_ROWS, DATA_LENGTH) for
+    /// `information_schema_stats_expiry` seconds (MySQL 8; a day by default).
+    pub fn caches_table_statistics(&self) -> bool {
+        self.at_least(Family::MySql, (8, 0, 0))
+    }
+
+    /// COLUMN_TYPE may show integer display widths (`int(11)`) on one table and not on another
+    /// (MySQL 8.0.19+ dropped them, but tables of an upgraded server keep them).
+    pub fn integer_widths_vary(&self) -> bool {
+        self.at_least(Family::MySql, (8, 0, 0))
+    }
+
+    /// The global privileges, any of which lets an account create a trigger whose DEFINER is
+    /// another account (as SHOW GRANTS prints them).
+    pub fn definer_privileges(&self) -> &'static [&'static str] {
+        match self.family {
+            Family::MariaDb => &["SUPER", "SET USER"],
+            Family::MySql => &["SUPER", "SET_USER_ID", "SET_ANY_DEFINER"],
+        }
+    }
+
+    /// The privilege to GRANT so an account may create triggers for other definers.
+    pub fn definer_grant(&self) -> &'static str {
+        match self.family {
+            Family::MariaDb => "SET USER",
+            // SET_USER_ID is deprecated from 8.2, where SET_ANY_DEFINER replaces it.
+            Family::MySql if self.version >= (8, 2, 0) => "SET_ANY_DEFINER",
+            Family::MySql => "SET_USER_ID",
+        }
+    }
+
+    /// The catalog query of index parts (with the expression of functional parts where the
+    /// server has them).
+    pub fn indexes_sql(&self) -> &'static str {
+        if self.functional_index_parts() {
+            INDEXES_WITH_EXPRESSIONS_SQL
+        } else {
+            INDEXES_SQL
+        }
+    }
+
+    /// Settings every session starts with, besides the connection's own (character sets, time
+    /// zone, sql_mode): fresh table statistics on MySQL 8, and on Galera causal reads, so a
+    /// session on one node sees every write committed on any node before its statement (SOURCE,
+    /// DB_DATA and DB_FINAL may be reached through different nodes).
+    pub fn session_init(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.caches_table_statistics() {
+            out.push("SET SESSION information_schema_stats_expiry = 0".into());
+        }
+        if self.galera {
+            out.push("SET SESSION wsrep_sync_wait = 15".into());
+        }
+        out
+    }
+}
 
 impl Dialect for MysqlDialect {
     fn quote_style(&self) -> QuoteStyle {
@@ -41,7 +204,13 @@ impl Dialect for MysqlDialect {
             UuidFormat::Char32 => "CHAR(32)",
             UuidFormat::Char36 => "CHAR(36)",
             UuidFormat::Binary16 => "BINARY(16)",
-            UuidFormat::Native => "UUID",
+            UuidFormat::Native if self.has_uuid_type() => "UUID",
+            UuidFormat::Native => {
+                return Err(Error::usage(
+                    "--uuid-format native: this server has no UUID column type (MySQL has none; MariaDB from 10.7).",
+                    "Use --uuid-format binary16 (16 bytes, what MySQL's UUID_TO_BIN() stores and BIN_TO_UUID() reads) or char36/char32 (text).",
+                ))
+            }
         }
         .to_string())
     }
@@ -60,7 +229,11 @@ impl Dialect for MysqlDialect {
     }
     fn exact_select(&self, column: &Column) -> String {
         match column.data_type.as_str() {
-            "float" => format!("CAST({} AS DOUBLE)", self.q(&column.name)),
+            "float" if self.casts_to_double() => {
+                format!("CAST({} AS DOUBLE)", self.q(&column.name))
+            }
+            // Before MySQL 8.0.17 there is no CAST to DOUBLE; the sum is computed as one.
+            "float" => format!("({} + 0e0)", self.q(&column.name)),
             _ => self.q(&column.name),
         }
     }
@@ -104,7 +277,9 @@ impl Dialect for MysqlDialect {
     }
 }
 
-pub(super) static DIALECT: MysqlDialect = MysqlDialect;
+/// The dialect for quoting names and literals, which every flavour shares; capabilities come
+/// from the backend's own dialect (`MysqlBackend::flavour`).
+pub(super) static DIALECT: MysqlDialect = MysqlDialect::MARIADB;
 
 /// One ALTER TABLE with every clause (one statement, so the change is atomic), or nothing.
 pub(super) fn alter(table: &str, clauses: &[String]) -> Vec<String> {
@@ -153,5 +328,37 @@ mod tests {
     fn identifiers_are_limited_to_64_characters() {
         assert!(DIALECT.fits_identifier(&"é".repeat(64)));
         assert!(!DIALECT.fits_identifier(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn the_flavour_comes_from_the_version_text() {
+        let maria = MysqlDialect::from_server("10.11.19-MariaDB-0+deb12u1", false);
+        assert_eq!(maria.family(), Family::MariaDb);
+        assert!(maria.has_uuid_type() && maria.casts_to_double() && !maria.galera());
+        let galera = MysqlDialect::from_server("10.11.19-MariaDB-0+deb12u1", true);
+        assert!(galera.galera() && galera.chunks_writes() && galera.keeps_primary_keys());
+        assert_eq!(
+            MysqlDialect::from_server("10.6.3-MariaDB", false).version,
+            (10, 6, 3)
+        );
+        assert!(!MysqlDialect::from_server("10.6.3-MariaDB", false).has_uuid_type());
+        for mysql in ["8.0.36", "8.0.36-0ubuntu0.22.04.1", "8.0.36-28"] {
+            let d = MysqlDialect::from_server(mysql, true);
+            assert_eq!(d.family(), Family::MySql, "{mysql}");
+            assert_eq!(d.version, (8, 0, 36), "{mysql}");
+            // wsrep_on only means Galera on MariaDB here (Percona XtraDB Cluster is not tested).
+            assert!(!d.galera(), "{mysql}");
+        }
+        // The reference dialect under the type's own name.
+        assert_eq!(MysqlDialect, MysqlDialect::MARIADB);
+    }
+
+    #[test]
+    fn session_settings_per_flavour() {
+        assert!(MysqlDialect::MARIADB.session_init().is_empty());
+        let galera = MysqlDialect::from_server("10.11.19-MariaDB", true).session_init();
+        assert_eq!(galera, ["SET SESSION wsrep_sync_wait = 15"]);
+        let mysql = MysqlDialect::from_server("8.0.36", false).session_init();
+        assert_eq!(mysql, ["SET SESSION information_schema_stats_expiry = 0"]);
     }
 }

@@ -1,15 +1,18 @@
-//! Moving rows on MariaDB/MySQL: swap's fill as one INSERT ... SELECT from SOURCE on the same
-//! server, and the load into DB_FINAL by INSERT ... SELECT (same server), server-side OUTFILE /
-//! INFILE, or LOAD DATA LOCAL streamed from DB_DATA.
+//! Moving rows on MariaDB/MySQL: swap's fill as INSERT ... SELECT from SOURCE on the same server
+//! (or another node of its Galera cluster), and the load into DB_FINAL by INSERT ... SELECT (same
+//! server), server-side OUTFILE / INFILE, or LOAD DATA LOCAL streamed from DB_DATA. Off a
+//! cluster each table is one statement; on Galera each is a series of key ranges that fit one
+//! write-set each (`chunks.rs`), journaled, so a resumed run continues after the last.
 
 use std::io::{BufWriter, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use mysql::LocalInfileHandler;
 
+use super::chunks::{self, Keyset, Point, WriteError, WriteLimits};
 use super::session::{check_warnings, write_load_data_row, LOAD_FORMAT};
-use super::{MysqlBackend, MysqlSession, DIALECT};
+use super::{MysqlBackend, MysqlDialect, MysqlSession, DIALECT};
 use crate::backend::{
     Arrival, Backend, Dialect, FillJob, Load, LoadChoice, LoadJob, LoadPath, Moved, Session,
 };
@@ -23,9 +26,12 @@ impl Load for MysqlBackend {
         self.source_table(source.url(), &job.table.name)?;
         let mut statements = self.fill_table_sql(source.url(), job).into_iter();
         let fill = statements.next_back().unwrap_or_default();
-        let mut s = MysqlSession::new(self.raw_connect(true)?);
+        let mut s = self.session(true)?;
         for sql in statements {
             s.execute(&sql)?;
+        }
+        if let Some(limits) = s.write_limits()? {
+            return self.fill_in_chunks(s, source.url(), job, &limits);
         }
         // A table half-filled by an interrupted run is filled again from empty.
         let table = DIALECT.q(&job.table.name);
@@ -37,9 +43,11 @@ impl Load for MysqlBackend {
     }
 
     fn fill_table_sql(&self, source: &DbUrl, job: &FillJob<'_>) -> Vec<String> {
-        // Unconstrain left DB_DATA's tables without any index: every row is an append.
-        let mut out = DIALECT.bulk_session(Arrival::InKeyOrder);
-        out.push(job.insert_select_sql(&DIALECT, &DIALECT.q(&source.database)));
+        // Unconstrain left DB_DATA's tables without any index (on Galera: only the primary key,
+        // which new keys ascend in): every row is an append.
+        let d = self.flavour();
+        let mut out = d.bulk_session(Arrival::InKeyOrder);
+        out.push(job.insert_select_sql(d, &DIALECT.q(&source.database)));
         out
     }
 
@@ -50,10 +58,15 @@ impl Load for MysqlBackend {
         choice: LoadChoice,
     ) -> Result<LoadPath> {
         let info = self.server_facts(session)?;
-        let same = data.same_server(&self.url);
+        let same = self.reaches(data)?;
         let account = self
             .account(session)?
             .unwrap_or_else(|| "the migration account".into());
+        if self.flavour().galera() {
+            if let Some(why) = self.non_replicated_tables(session)? {
+                return Ok(LoadPath::Unavailable(why));
+            }
+        }
         // Measured (docs/performance.md): INSERT ... SELECT on one server is the fastest, then
         // server-side files, then streaming through rekey.
         let direct = same.then_some(LoadPath::Direct);
@@ -68,7 +81,7 @@ impl Load for MysqlBackend {
         match choice {
             LoadChoice::Auto => match direct.or(files).or(stream) {
                 Some(p) => Ok(p),
-                None => unavailable("DB_DATA is on another server and this one has local_infile OFF: SET GLOBAL local_infile = 1; (or put DB_DATA on the server of DB_FINAL)".to_string()),
+                None => unavailable("DB_DATA is on another server and this one has local_infile OFF (MySQL 8's default): SET GLOBAL local_infile = 1; (or put DB_DATA on the server of DB_FINAL)".to_string()),
             },
             LoadChoice::Direct => direct.map(Ok).unwrap_or_else(|| {
                 unavailable("--load-path direct needs DB_DATA and DB_FINAL on one server".into())
@@ -85,8 +98,9 @@ impl Load for MysqlBackend {
     }
 
     fn load_table(&self, data: &dyn Backend, job: &LoadJob<'_>) -> Result<Moved> {
-        let mut fin = MysqlSession::new(self.raw_connect(true)?);
-        for s in DIALECT.bulk_session(job.arrival) {
+        let flavour = *self.flavour();
+        let mut fin = self.session(true)?;
+        for s in flavour.bulk_session(job.arrival) {
             fin.execute(&s)?;
         }
         if !job.unique_keys.is_empty() {
@@ -95,62 +109,313 @@ impl Load for MysqlBackend {
             // duplicate is an error that names its key.
             fin.execute("SET SESSION unique_checks = 1")?;
         }
-        let (select, targets) = transfer_lists(job.models);
+        let transfer = Transfer::new(&flavour, data, job)?;
+        match fin.write_limits()? {
+            None => transfer
+                .run(&mut fin, "")
+                .map_err(WriteError::into_error)
+                .inspect(|m| (job.progress)(m.written)),
+            Some(limits) => self.load_in_chunks(fin, data, job, &transfer, &limits),
+        }
+    }
+
+    fn empty_table(&self, s: &mut dyn Session, d: &dyn Dialect, table: &str) -> Result<()> {
+        for sql in d.bulk_session(Arrival::Unordered) {
+            s.execute(&sql)?;
+        }
+        if self.flavour().chunks_writes() {
+            return chunks::delete_in_chunks(s, table);
+        }
+        s.execute(&format!("DELETE FROM {table}"))?;
+        Ok(())
+    }
+}
+
+impl MysqlBackend {
+    /// DB_FINAL's MyISAM and Aria tables on a cluster: their rows would stay on this node.
+    fn non_replicated_tables(&self, session: &mut dyn Session) -> Result<Option<String>> {
+        let rows = session.query_all(&format!(
+            "SELECT TABLE_NAME, ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND ENGINE IN ('MyISAM', 'Aria') ORDER BY TABLE_NAME",
+            self.schema_literal()
+        ))?;
+        let names: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.first().and_then(|v| v.as_string()))
+            .filter(|n| !crate::model::is_internal(n))
+            .collect();
+        Ok((!names.is_empty()).then(|| {
+            format!(
+                "DB_FINAL's tables {} are MyISAM or Aria, whose rows a Galera cluster does not replicate (only this node would hold them): ALTER TABLE ... ENGINE=InnoDB for each in DB_FINAL's schema (for example {}), then run again",
+                names.join(", "),
+                names
+                    .iter()
+                    .map(|n| format!("ALTER TABLE {} ENGINE=InnoDB;", DIALECT.q(n)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        }))
+    }
+
+    /// Swap's fill on a cluster: SOURCE's rows in ranges of its primary key, one INSERT ...
+    /// SELECT (one write-set) each, continuing after the rows an interrupted run committed.
+    fn fill_in_chunks(
+        &self,
+        mut s: MysqlSession,
+        source: &DbUrl,
+        job: &FillJob<'_>,
+        limits: &WriteLimits,
+    ) -> Result<u64> {
+        let name = &job.table.name;
+        let table = DIALECT.q(name);
+        let source_db = DIALECT.q(&source.database);
+        let from = format!("{source_db}.{table}");
+        let avg = match job.table.estimated_rows {
+            0 => 256,
+            rows => job.table.bytes / rows + 64,
+        };
+        let per = limits.rows_per_chunk(avg);
+        let columns: Vec<String> = job.columns.iter().map(|c| c.name.clone()).collect();
+        let insert = format!(
+            "{}INSERT INTO {table} ({}) {}",
+            job.marker,
+            DIALECT.column_list(&columns),
+            job.select_rows_sql(self.flavour(), &source_db)
+        );
+        let mut pager = self.session(true)?;
+        let Some(key) = Keyset::of(&mut pager, &source.database, name)? else {
+            let rows = (&mut pager as &mut dyn Session)
+                .query_u64(&format!("SELECT COUNT(*) FROM {from}"))?;
+            chunks::whole_or_refuse(rows, per, name, limits)?;
+            let session: &mut dyn Session = &mut s;
+            if session.has_rows(&table)? {
+                session.execute(&DIALECT.empty_table_sql(&table))?;
+            }
+            return s.execute(&insert);
+        };
+        let held = held_rows(&mut s, &table)?;
+        let start = match chunks::resume_from(&mut pager, &key, &from, held, job.resume_after)? {
+            Some(point) => point,
+            None => {
+                s.execute(&DIALECT.empty_table_sql(&table))?;
+                Point::default()
+            }
+        };
+        let order = key.order("s.");
+        let (rows, _) = chunks::write_ranges(
+            &mut pager,
+            &key,
+            "s.",
+            &from,
+            start,
+            per,
+            limits,
+            name,
+            &mut |range| {
+                let sql = format!("{insert} WHERE {range} ORDER BY {order}");
+                let n = s.run(&sql).map_err(|e| WriteError::Server(e, sql))?;
+                s.count_write_set(n);
+                Ok(n)
+            },
+            job.on_chunk,
+        )?;
+        Ok(rows)
+    }
+
+    /// The load on a cluster: DB_DATA's rows in ranges of its primary key (kept through
+    /// unconstrain on a cluster), one statement (one write-set) each.
+    fn load_in_chunks(
+        &self,
+        mut fin: MysqlSession,
+        data: &dyn Backend,
+        job: &LoadJob<'_>,
+        transfer: &Transfer,
+        limits: &WriteLimits,
+    ) -> Result<Moved> {
         let table = DIALECT.q(job.table);
-        let data_db = DIALECT.q(&data.url().database);
+        let mut pager = data.connect()?;
+        let avg = avg_row_bytes(pager.as_mut(), &data.url().database, job.table)?;
+        let per = limits.rows_per_chunk(avg);
+        let Some(key) = Keyset::of(pager.as_mut(), &data.url().database, job.table)? else {
+            let rows = pager.query_u64(&format!("SELECT COUNT(*) FROM {table}"))?;
+            chunks::whole_or_refuse(rows, per, job.table, limits)?;
+            let moved = transfer.run(&mut fin, "").map_err(WriteError::into_error)?;
+            (job.progress)(moved.written);
+            return Ok(moved);
+        };
+        let held = held_rows(&mut fin, &table)?;
+        let start = match chunks::resume_from(pager.as_mut(), &key, &table, held, job.resume_after)?
+        {
+            Some(point) => point,
+            None => {
+                chunks::delete_in_chunks(&mut fin, &table)?;
+                Point::default()
+            }
+        };
+        let order = key.order("");
+        let mut read = start.rows;
+        let (written, _) = chunks::write_ranges(
+            pager.as_mut(),
+            &key,
+            "",
+            &table,
+            start.clone(),
+            per,
+            limits,
+            job.table,
+            &mut |range| {
+                let moved = transfer.run(&mut fin, &format!(" WHERE {range} ORDER BY {order}"))?;
+                fin.count_write_set(moved.written);
+                read += moved.read;
+                if moved.read != moved.written {
+                    // The stage reports the difference; stop before the next chunk.
+                    return Ok(moved.written);
+                }
+                (job.progress)(read);
+                Ok(moved.written)
+            },
+            job.on_chunk,
+        )?;
+        Ok(Moved { read, written })
+    }
+}
+
+/// The rows a target table holds (0 without counting when it is empty).
+fn held_rows(s: &mut MysqlSession, table: &str) -> Result<u64> {
+    let s: &mut dyn Session = s;
+    if !s.has_rows(table)? {
+        return Ok(0);
+    }
+    s.query_u64(&format!("SELECT COUNT(*) FROM {table}"))
+}
+
+/// Bytes per row of `db`.`table` by the catalog's estimate (256 when it has none yet).
+fn avg_row_bytes(s: &mut dyn Session, db: &str, table: &str) -> Result<u64> {
+    let row = s
+        .query_all(&format!(
+            "SELECT DATA_LENGTH + INDEX_LENGTH, TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+            DIALECT.lit(db),
+            DIALECT.lit(table)
+        ))?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let get = |i: usize| row.get(i).and_then(|v| v.as_u64()).unwrap_or(0);
+    Ok(match get(1) {
+        0 => 256,
+        rows => get(0) / rows + 64,
+    })
+}
+
+/// How one statement of the load moves rows of a table (all of them, or those a suffix
+/// `WHERE ... ORDER BY ...` selects) along the path the load chose.
+struct Transfer<'a> {
+    job: &'a LoadJob<'a>,
+    table: String,
+    data_db: String,
+    /// The export's select list and LOAD DATA's target list (see `transfer_lists`).
+    select: String,
+    targets: String,
+    /// A session on DB_DATA that the stream path reads from.
+    reader: Option<Arc<Mutex<Box<dyn Session>>>>,
+}
+
+impl<'a> Transfer<'a> {
+    fn new(flavour: &MysqlDialect, data: &dyn Backend, job: &'a LoadJob<'a>) -> Result<Self> {
+        let (select, targets) = transfer_lists(flavour, job.models);
+        let reader = match job.path {
+            LoadPath::ClientStream => Some(Arc::new(Mutex::new(data.connect()?))),
+            _ => None,
+        };
+        Ok(Transfer {
+            job,
+            table: DIALECT.q(job.table),
+            data_db: DIALECT.q(&data.url().database),
+            select,
+            targets,
+            reader,
+        })
+    }
+
+    fn run(&self, fin: &mut MysqlSession, suffix: &str) -> std::result::Result<Moved, WriteError> {
+        let (job, table, data_db) = (self.job, &self.table, &self.data_db);
         let format = LOAD_FORMAT;
+        let server = |e: mysql::Error, sql: &str| WriteError::Server(e, sql.to_string());
         if *job.path == LoadPath::Direct {
             let columns = DIALECT.column_list(job.columns);
-            let loaded = fin.execute(&format!(
-                "{}INSERT INTO {table} ({columns}) SELECT {columns} FROM {data_db}.{table}",
+            let sql = format!(
+                "{}INSERT INTO {table} ({columns}) SELECT {columns} FROM {data_db}.{table}{suffix}",
                 job.marker
-            ))?;
-            (job.progress)(loaded);
+            );
+            let loaded = fin.run(&sql).map_err(|e| server(e, &sql))?;
             return Ok(Moved::whole(loaded));
         }
         if let LoadPath::ServerFiles(dir) = job.path {
             let path = format!("{}/rekey-{}.tsv", dir.trim_end_matches('/'), job.file_tag);
             let _ = std::fs::remove_file(&path);
-            let exported = fin.execute(&format!(
-                "{}SELECT {select} FROM {data_db}.{table} INTO OUTFILE {} {format}",
+            let export = export_sql(
                 job.marker,
-                DIALECT.lit(&path)
-            ))?;
-            let loaded = fin.execute(&format!(
-                "{}LOAD DATA INFILE {} INTO TABLE {table} {format} {targets}",
+                &self.select,
+                &path,
+                &format!("{data_db}.{table}{suffix}"),
+            );
+            let exported = fin.run(&export).map_err(|e| server(e, &export));
+            let exported = match exported {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&path);
+                    return Err(e);
+                }
+            };
+            let load = format!(
+                "{}LOAD DATA INFILE {} INTO TABLE {table} {format} {}",
                 job.marker,
-                DIALECT.lit(&path)
-            ));
+                DIALECT.lit(&path),
+                self.targets
+            );
+            let loaded = fin.run(&load).map_err(|e| server(e, &load));
             let _ = std::fs::remove_file(&path);
             let loaded = loaded?;
-            check_warnings(&mut fin, job.table)?;
-            (job.progress)(loaded);
+            check_warnings(fin, job.table)?;
             return Ok(Moved {
                 read: exported,
                 written: loaded,
             });
         }
         // Client-side: stream DB_DATA's rows into LOAD DATA LOCAL, no temporary file.
-        let mut source =
-            MysqlSession::new(MysqlBackend::new(data.url().clone()).raw_connect(true)?);
-        let select = format!("SELECT {select} FROM {table}");
+        let Some(reader) = self.reader.clone() else {
+            return Err(WriteError::Rekey(Error::env(
+                Place::default().table(job.table),
+                "internal: the stream path has no session on DB_DATA.",
+                "Report this as a bug.",
+            )));
+        };
+        let select = format!("SELECT {} FROM {table}{suffix}", self.select);
         let counter = Arc::new(AtomicU64::new(0));
-        let stream_error: Arc<std::sync::Mutex<Option<Error>>> = Arc::default();
+        let stream_error: Arc<Mutex<Option<Error>>> = Arc::default();
         let (c2, e2) = (counter.clone(), stream_error.clone());
         fin.conn
             .set_local_infile_handler(Some(LocalInfileHandler::new(move |_, writer| {
+                // A statement retried after a deadlock streams the rows again.
+                c2.store(0, Ordering::Relaxed);
                 let mut out = BufWriter::with_capacity(1 << 20, writer);
-                let result = source.query(&select, &mut |row| {
-                    write_load_data_row(&mut out, row).map_err(|e| {
-                        Error::env(
-                            Place::default(),
-                            format!("streaming to the server failed: {e}."),
-                            "Check the connection to DB_FINAL, then run again with --resume.",
-                        )
-                    })?;
-                    c2.fetch_add(1, Ordering::Relaxed);
-                    Ok(())
-                });
+                let result = match reader.lock() {
+                    Ok(mut source) => source.query(&select, &mut |row| {
+                        write_load_data_row(&mut out, row).map_err(|e| {
+                            Error::env(
+                                Place::default(),
+                                format!("streaming to the server failed: {e}."),
+                                "Check the connection to DB_FINAL, then run again with --resume.",
+                            )
+                        })?;
+                        c2.fetch_add(1, Ordering::Relaxed);
+                        Ok(())
+                    }),
+                    Err(_) => Err(Error::env(
+                        Place::default(),
+                        "the session reading DB_DATA stopped unexpectedly.",
+                        "Run again with --resume.",
+                    )),
+                };
                 if let Err(e) = result {
                     let msg = e.to_string();
                     if let Ok(mut slot) = e2.lock() {
@@ -160,17 +425,18 @@ impl Load for MysqlBackend {
                 }
                 out.flush()
             })));
-        let loaded = fin.execute(&format!(
-            "{}LOAD DATA LOCAL INFILE 'rekey-stream' INTO TABLE {table} {format} {targets}",
-            job.marker
-        ));
+        let sql = format!(
+            "{}LOAD DATA LOCAL INFILE 'rekey-stream' INTO TABLE {table} {format} {}",
+            job.marker, self.targets
+        );
+        let loaded = fin.run(&sql);
+        fin.conn.set_local_infile_handler(None);
         if let Some(e) = stream_error.lock().ok().and_then(|mut s| s.take()) {
-            return Err(e);
+            return Err(WriteError::Rekey(e));
         }
-        let loaded = loaded?;
-        check_warnings(&mut fin, job.table)?;
+        let loaded = loaded.map_err(|e| server(e, &sql))?;
+        check_warnings(fin, job.table)?;
         let streamed = counter.load(Ordering::Relaxed);
-        (job.progress)(streamed.max(loaded));
         Ok(Moved {
             read: streamed,
             written: loaded,
@@ -178,11 +444,21 @@ impl Load for MysqlBackend {
     }
 }
 
+/// The server-side export of `select` from `from` (with any WHERE and ORDER BY) into `path`.
+/// INTO OUTFILE goes before FROM: the one place every MySQL and MariaDB version takes it
+/// (MySQL 8.0.20 deprecates it between FROM and a locking clause, and wants it last otherwise).
+pub(super) fn export_sql(marker: &str, select: &str, path: &str, from: &str) -> String {
+    format!(
+        "{marker}SELECT {select} INTO OUTFILE {} {LOAD_FORMAT} FROM {from}",
+        DIALECT.lit(path)
+    )
+}
+
 /// What the export selects and where LOAD DATA puts it, per column type: the text format is exact
 /// for most types, but FLOAT prints with 6 digits (sent as DOUBLE, exact), BIT and spatial
 /// values are raw bytes that OUTFILE does not escape (sent as a number and as hex), and UUID/INET
 /// parse only from text, not from the binary character set.
-fn transfer_lists(columns: &[Column]) -> (String, String) {
+pub(super) fn transfer_lists(flavour: &MysqlDialect, columns: &[Column]) -> (String, String) {
     let mut select = Vec::new();
     let mut targets = Vec::new();
     let mut sets = Vec::new();
@@ -206,7 +482,7 @@ fn transfer_lists(columns: &[Column]) -> (String, String) {
                 sets.push(format!("{q} = UNHEX(@v{i})"));
             }
             _ => {
-                select.push(DIALECT.exact_select(c));
+                select.push(flavour.exact_select(c));
                 targets.push(q);
             }
         }
@@ -230,4 +506,25 @@ fn is_spatial(data_type: &str) -> bool {
             | "multipolygon"
             | "geometrycollection"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_travels_as_double_where_the_server_can_cast_to_it() {
+        let cols = [Column {
+            name: "f".into(),
+            data_type: "float".into(),
+            ..Column::default()
+        }];
+        let (maria, _) = transfer_lists(&MysqlDialect::MARIADB, &cols);
+        assert_eq!(maria, "CAST(`f` AS DOUBLE)");
+        let (mysql8, _) = transfer_lists(&MysqlDialect::from_server("8.0.36", false), &cols);
+        assert_eq!(mysql8, "CAST(`f` AS DOUBLE)");
+        // CAST(... AS DOUBLE) is new in MySQL 8.0.17; before, the sum is computed as a double.
+        let (old, _) = transfer_lists(&MysqlDialect::from_server("8.0.16", false), &cols);
+        assert_eq!(old, "(`f` + 0e0)");
+    }
 }

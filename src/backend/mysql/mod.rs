@@ -1,20 +1,30 @@
 //! The MariaDB/MySQL backend: the connection and its errors. Catalog from INFORMATION_SCHEMA
 //! (`catalog.rs`), statements (`ddl.rs`), swap's fill and the bulk load through INSERT ... SELECT,
 //! SELECT ... INTO OUTFILE / LOAD DATA INFILE or LOAD DATA LOCAL INFILE streamed from DB_DATA
-//! (`load.rs`), accounts and databases (`admin.rs`), and the dialect (`dialect.rs`).
+//! (`load.rs`), accounts and databases (`admin.rs`), and the dialect (`dialect.rs`). Which
+//! server it talks to (MariaDB, MySQL 8, a Galera node) is read once, on the first connection
+//! (`facts`), and picks the dialect; writes on Galera go in chunks under the cluster's write-set
+//! limits (`chunks.rs`).
 
 mod admin;
 mod catalog;
+mod chunks;
 mod ddl;
 mod dialect;
 mod load;
 mod session;
+#[cfg(test)]
+mod tests_mysql8;
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 
+use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
 
-pub use dialect::MysqlDialect;
+pub use dialect::{Family, MysqlDialect};
 pub use session::{write_load_data_row, MysqlSession};
 
 use super::{Dialect, Session, Value};
@@ -23,16 +33,143 @@ use crate::url::{redact, DbUrl};
 
 use dialect::DIALECT;
 
+const FACTS_SQL: &str = include_str!("facts.sql");
+
+/// What the server is, read once per backend on its first connection: it picks the dialect.
+#[derive(Debug, Clone)]
+pub(super) struct Facts {
+    pub dialect: MysqlDialect,
+    /// `SELECT VERSION()`.
+    pub version: String,
+    /// The Galera node's name (wsrep_node_name), to say which node holds what.
+    pub node: Option<String>,
+}
+
+impl Facts {
+    /// From `SELECT VERSION()` and the rows of `facts.sql` (name, value).
+    pub(super) fn from_server(version: String, variables: &[(String, String)]) -> Facts {
+        let var = |name: &str| {
+            variables
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let galera = var("wsrep_on").is_some_and(|v| v.eq_ignore_ascii_case("ON"));
+        Facts {
+            dialect: MysqlDialect::from_server(&version, galera),
+            version,
+            node: var("wsrep_node_name").filter(|n| galera && !n.is_empty()),
+        }
+    }
+}
+
+/// What writes cost on a Galera cluster, for the report: DDL statements and the seconds they
+/// took (each runs in total order, TOI, and stalls writes on every node while it runs), and the
+/// write-sets that chunked writes committed.
+#[derive(Debug, Default)]
+pub(super) struct ClusterClock {
+    ddl: AtomicU64,
+    ddl_micros: AtomicU64,
+    write_sets: AtomicU64,
+    largest: AtomicU64,
+}
+
+impl ClusterClock {
+    fn add_ddl(&self, took: std::time::Duration) {
+        self.ddl.fetch_add(1, Ordering::Relaxed);
+        self.ddl_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+    /// One committed chunk of `rows` rows.
+    pub(super) fn add_write_set(&self, rows: u64) {
+        self.write_sets.fetch_add(1, Ordering::Relaxed);
+        self.largest.fetch_max(rows, Ordering::Relaxed);
+    }
+    /// What was counted since the last call (then reset), as a line of the report.
+    fn take_note(&self) -> Option<String> {
+        let ddl = self.ddl.swap(0, Ordering::Relaxed);
+        let secs = self.ddl_micros.swap(0, Ordering::Relaxed) as f64 / 1e6;
+        let sets = self.write_sets.swap(0, Ordering::Relaxed);
+        let largest = self.largest.swap(0, Ordering::Relaxed);
+        let mut parts = Vec::new();
+        if sets > 0 {
+            parts.push(format!(
+                "{sets} chunked write-{} of at most {largest} rows",
+                if sets == 1 { "set" } else { "sets" }
+            ));
+        }
+        if ddl > 0 {
+            parts.push(format!(
+                "{ddl} DDL {}, {secs:.2} s of TOI",
+                if ddl == 1 { "statement" } else { "statements" }
+            ));
+        }
+        (!parts.is_empty()).then(|| format!("Galera: {}", parts.join(", ")))
+    }
+}
+
 pub struct MysqlBackend {
     url: DbUrl,
+    facts: OnceLock<Facts>,
+    clock: Arc<ClusterClock>,
 }
 
 impl MysqlBackend {
     pub fn new(url: DbUrl) -> Self {
-        MysqlBackend { url }
+        MysqlBackend {
+            url,
+            facts: OnceLock::new(),
+            clock: Arc::default(),
+        }
     }
 
-    fn opts(&self, with_db: bool) -> OptsBuilder {
+    /// The server's facts, read on the first call (one connection without a database).
+    pub(super) fn facts(&self) -> Result<&Facts> {
+        if let Some(f) = self.facts.get() {
+            return Ok(f);
+        }
+        let mut conn = self.connect_with(false, &[])?;
+        let version: String = conn
+            .query_first("SELECT VERSION()")
+            .map_err(|e| sql_error(e, "SELECT VERSION()"))?
+            .unwrap_or_default();
+        // SHOW, not information_schema.GLOBAL_VARIABLES (gone in MySQL 8) nor
+        // performance_schema.global_variables (off on MariaDB by default): no row where the
+        // variable does not exist.
+        let rows: Vec<(String, String)> =
+            conn.query(FACTS_SQL).map_err(|e| sql_error(e, FACTS_SQL))?;
+        let facts = Facts::from_server(version, &rows);
+        Ok(self.facts.get_or_init(|| facts))
+    }
+
+    /// This server's dialect; the reference one while the server cannot be reached (the next
+    /// connection reports why).
+    pub(super) fn flavour(&self) -> &MysqlDialect {
+        match self.facts() {
+            Ok(f) => &f.dialect,
+            Err(_) => &DIALECT,
+        }
+    }
+
+    /// A session of this backend: its dialect's settings, and on Galera the DDL clock and the
+    /// write-set limits that insert_rows keeps to.
+    pub(super) fn session(&self, with_db: bool) -> Result<MysqlSession> {
+        let conn = self.raw_connect(with_db)?;
+        let flavour = *self.flavour();
+        Ok(MysqlSession::new(conn).on(flavour, self.clock.clone()))
+    }
+
+    /// Whether SOURCE (or DB_DATA) at `other` is on this server, so one statement here can read
+    /// it: the same host and port, or another name or node of the same server (a Galera
+    /// cluster's nodes are one server: same cluster state UUID).
+    pub(super) fn reaches(&self, other: &DbUrl) -> Result<bool> {
+        if self.url.same_server(other) {
+            return Ok(true);
+        }
+        Ok(server_name(&self.url)? == server_name(other)?)
+    }
+
+    fn opts(&self, with_db: bool, init: &[String]) -> OptsBuilder {
         OptsBuilder::new()
             .ip_or_hostname(Some(self.url.host.clone()))
             .tcp_port(self.url.port)
@@ -47,20 +184,33 @@ impl MysqlBackend {
             // as text: in UTC no local time is ambiguous. Zero dates copy as they are, and a 0
             // key stays 0 instead of taking an AUTO_INCREMENT value; strict, so a value that
             // does not fit is an error.
-            .init(vec![concat!(
-                "SET NAMES utf8mb4",
-                ", SESSION character_set_results = binary",
-                ", SESSION group_concat_max_len = 1048576",
-                ", SESSION time_zone = '+00:00'",
-                ", SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"
-            )])
+            .init(
+                std::iter::once(
+                    concat!(
+                        "SET NAMES utf8mb4",
+                        ", SESSION character_set_results = binary",
+                        ", SESSION group_concat_max_len = 1048576",
+                        ", SESSION time_zone = '+00:00'",
+                        ", SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"
+                    )
+                    .to_string(),
+                )
+                .chain(init.iter().cloned())
+                .collect(),
+            )
+    }
+
+    /// Connects with the settings of this server's flavour.
+    fn raw_connect(&self, with_db: bool) -> Result<Conn> {
+        let init = self.facts()?.dialect.session_init();
+        self.connect_with(with_db, &init)
     }
 
     /// Connects, retrying while the server is unreachable (starting), never on refused credentials.
-    fn raw_connect(&self, with_db: bool) -> Result<Conn> {
+    fn connect_with(&self, with_db: bool, init: &[String]) -> Result<Conn> {
         let mut attempt = 0;
         loop {
-            match Conn::new(self.opts(with_db)) {
+            match Conn::new(self.opts(with_db, init)) {
                 Ok(c) => return Ok(c),
                 Err(e) if is_unreachable(&e) && attempt < self.url.retries => {
                     attempt += 1;
@@ -72,7 +222,7 @@ impl MysqlBackend {
     }
 
     fn server_session(&self) -> Result<MysqlSession> {
-        Ok(MysqlSession::new(self.raw_connect(false)?))
+        self.session(false)
     }
 
     fn schema_literal(&self) -> String {
@@ -83,6 +233,22 @@ impl MysqlBackend {
         session.query_all(&sql.replace("{schema}", &self.schema_literal()))
     }
 }
+
+/// The name of the server a URL reaches (its `Identity::server`), asked once per host and port.
+fn server_name(url: &DbUrl) -> Result<String> {
+    static KNOWN: OnceLock<Mutex<HashMap<(String, u16), String>>> = OnceLock::new();
+    let key = (url.host.to_ascii_lowercase(), url.port);
+    let known = KNOWN.get_or_init(Mutex::default);
+    if let Some(name) = known.lock().ok().and_then(|k| k.get(&key).cloned()) {
+        return Ok(name);
+    }
+    let name = super::Admin::identity(&MysqlBackend::new(url.clone()))?.server;
+    if let Ok(mut k) = known.lock() {
+        k.insert(key, name.clone());
+    }
+    Ok(name)
+}
+
 fn is_unreachable(e: &mysql::Error) -> bool {
     match e {
         // A reset or refused connection, or a half-read handshake: the server is not up yet.
@@ -154,8 +320,17 @@ fn sql_error(e: mysql::Error, sql: &str) -> Error {
         mysql::Error::MySqlError(me) if matches!(me.code, 1142 | 1143 | 1044 | 1227 | 1045) => {
             "The account lacks a privilege for this statement: GRANT it (docs/cutover.md lists the GRANTs per database), then run again with --resume."
         }
-        mysql::Error::MySqlError(me) if me.code == 1148 || me.code == 3948 || me.code == 2068 => {
-            "LOAD DATA LOCAL is disabled: SET GLOBAL local_infile = 1 on the server, or give the account the FILE privilege so the server-side path is used."
+        mysql::Error::MySqlError(me) if session::LOCAL_REFUSED.contains(&me.code) => {
+            "LOAD DATA LOCAL is disabled (MySQL 8 ships with local_infile OFF): SET GLOBAL local_infile = 1 on the server, or give the account the FILE privilege so the server-side path is used."
+        }
+        mysql::Error::MySqlError(me) if me.code == 1419 => {
+            "With binary logging (MySQL 8's default, and emulated on every Galera node) an account without SUPER may not create or drop triggers: SET GLOBAL log_bin_trust_function_creators = 1 (on every node of a cluster), then run again with --resume."
+        }
+        mysql::Error::MySqlError(me) if me.code == 1213 => {
+            "A deadlock or a Galera certification failure came back on every retry: another writer is changing the same rows (stop the application's writers for the cutover), then run again with --resume."
+        }
+        mysql::Error::MySqlError(me) if me.code == 1180 || me.code == 1105 && me.message.contains("writeset") => {
+            "The transaction is larger than the cluster's write-set limits (wsrep_max_ws_rows, wsrep_max_ws_size): raise them on every node for the cutover, then run again with --resume."
         }
         mysql::Error::IoError(_) | mysql::Error::DriverError(_) => {
             "The connection was lost: check the server, then run again with --resume."

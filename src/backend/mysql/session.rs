@@ -1,18 +1,31 @@
-//! A MariaDB/MySQL session: statements, streamed rows, batch inserts (LOAD DATA LOCAL from
-//! memory, falling back to multi-row INSERT), and LOAD DATA's text format.
+//! A MariaDB/MySQL session: statements (retried after a deadlock or a Galera certification
+//! failure, DDL timed on a cluster), streamed rows, batch inserts (LOAD DATA LOCAL from memory,
+//! falling back to multi-row INSERT, in statements that fit the cluster's write-set limits), and
+//! LOAD DATA's text format.
 
 use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, LocalInfileHandler};
 
-use super::{sql_error, DIALECT};
+use super::chunks::{self, WriteError, WriteLimits};
+use super::{sql_error, ClusterClock, MysqlDialect, DIALECT};
 use crate::backend::{Dialect, Session, Value};
 use crate::error::{Error, Place, Result};
+
+/// Attempts of a statement that a deadlock or a certification failure rolled back (ERROR 1213;
+/// on Galera also at commit, when another node's write-set wins). rekey runs every statement in
+/// autocommit, so the whole transaction is the statement and running it again is safe.
+const ATTEMPTS: u32 = 6;
 
 /// The text format of every export and LOAD DATA: raw bytes, tab-separated, backslash escapes.
 pub(super) const LOAD_FORMAT: &str =
     "CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'";
+
+/// Error codes of a LOAD DATA LOCAL that the server (or the client library) does not allow.
+pub(super) const LOCAL_REFUSED: &[u16] = &[1148, 2068, 3948, 3950, 4166];
 
 /// Rows per multi-row INSERT in `insert_rows`: large enough to amortise round trips, small enough
 /// to stay far below max_allowed_packet with CHAR(36) keys.
@@ -56,6 +69,11 @@ pub struct MysqlSession {
     pub(super) conn: Conn,
     /// Whether LOAD DATA LOCAL works on this server (unknown until first tried).
     local_infile: Option<bool>,
+    flavour: MysqlDialect,
+    /// Where DDL time and write-sets are counted (Galera).
+    clock: Option<Arc<ClusterClock>>,
+    /// The write-set limits, read on the first chunked write (Galera).
+    limits: Option<WriteLimits>,
 }
 
 impl MysqlSession {
@@ -63,6 +81,59 @@ impl MysqlSession {
         MysqlSession {
             conn,
             local_infile: None,
+            flavour: MysqlDialect::MARIADB,
+            clock: None,
+            limits: None,
+        }
+    }
+
+    /// The session of a server of `flavour`; on Galera its DDL and write-sets count on `clock`.
+    pub(super) fn on(mut self, flavour: MysqlDialect, clock: Arc<ClusterClock>) -> Self {
+        self.flavour = flavour;
+        self.clock = flavour.galera().then_some(clock);
+        self
+    }
+
+    /// Counts one committed chunk of `rows` rows (Galera).
+    pub(super) fn count_write_set(&self, rows: u64) {
+        if let Some(c) = &self.clock {
+            c.add_write_set(rows);
+        }
+    }
+
+    /// The cluster's write-set limits (read once per session), or none off a cluster.
+    pub(super) fn write_limits(&mut self) -> Result<Option<WriteLimits>> {
+        if !self.flavour.chunks_writes() {
+            return Ok(None);
+        }
+        if self.limits.is_none() {
+            self.limits = Some(chunks::read_limits(self)?);
+        }
+        Ok(self.limits)
+    }
+
+    /// Runs a statement, again after a deadlock or certification failure (bounded, with a
+    /// growing pause), returning the driver's error otherwise.
+    pub(super) fn run(&mut self, sql: &str) -> std::result::Result<u64, mysql::Error> {
+        let ddl = self.clock.as_ref().filter(|_| is_ddl(sql)).cloned();
+        let mut attempt = 1;
+        loop {
+            let started = Instant::now();
+            let result = self.conn.query_iter(sql).map(|r| {
+                let n = r.affected_rows();
+                drop(r);
+                n
+            });
+            if let Some(clock) = &ddl {
+                clock.add_ddl(started.elapsed());
+            }
+            match result {
+                Err(mysql::Error::MySqlError(me)) if me.code == 1213 && attempt < ATTEMPTS => {
+                    std::thread::sleep(Duration::from_millis(50 << attempt));
+                    attempt += 1;
+                }
+                other => return other,
+            }
         }
     }
 
@@ -73,7 +144,7 @@ impl MysqlSession {
         table: &str,
         columns: &[String],
         rows: &[Vec<Value>],
-    ) -> Result<Option<u64>> {
+    ) -> std::result::Result<Option<u64>, WriteError> {
         let mut buf = Vec::with_capacity(rows.len() * 64);
         for row in rows {
             write_load_data_row(&mut buf, row).map_err(|e| {
@@ -98,25 +169,24 @@ impl MysqlSession {
             "LOAD DATA LOCAL INFILE 'rekey-rows' INTO TABLE {table} {format} ({})",
             DIALECT.column_list(columns)
         );
-        let result = self.conn.query_iter(&sql).map(|r| r.affected_rows());
+        let result = self.run(&sql);
         self.conn.set_local_infile_handler(None);
         match result {
             Ok(n) => {
                 check_warnings(self, table)?;
                 Ok(Some(n))
             }
-            Err(mysql::Error::MySqlError(me)) if matches!(me.code, 1148 | 3948 | 4166) => Ok(None),
-            Err(e) => Err(sql_error(e, &sql)),
+            // LOCAL refused by the server's local_infile (OFF by default on MySQL 8: 3948/3950),
+            // by an old server (1148) or by MariaDB's capability flag (4166).
+            Err(mysql::Error::MySqlError(me)) if LOCAL_REFUSED.contains(&me.code) => Ok(None),
+            Err(e) => Err(WriteError::Server(e, sql)),
         }
     }
 }
 
 impl Session for MysqlSession {
     fn execute(&mut self, sql: &str) -> Result<u64> {
-        let result = self.conn.query_iter(sql).map_err(|e| sql_error(e, sql))?;
-        let affected = result.affected_rows();
-        drop(result);
-        Ok(affected)
+        self.run(sql).map_err(|e| sql_error(e, sql))
     }
 
     fn query(&mut self, sql: &str, each: &mut dyn FnMut(&[Value]) -> Result<()>) -> Result<()> {
@@ -137,10 +207,46 @@ impl Session for MysqlSession {
         columns: &[String],
         rows: &mut dyn Iterator<Item = Result<Vec<Value>>>,
     ) -> Result<u64> {
-        // Callers pass one bounded batch at a time (shadow: one batch of mapping rows).
+        // Callers pass one bounded batch at a time (shadow: one batch of mapping rows). On a
+        // cluster each statement (one transaction) must fit the write-set limits: pieces of at
+        // most that many rows and half that many bytes, halved again if the server still says
+        // no (a failed write-set stores nothing).
         let rows: Vec<Vec<Value>> = rows.collect::<Result<_>>()?;
+        if let Some(limits) = self.write_limits()? {
+            let bytes: usize = rows.iter().map(|r| row_bytes(r)).sum();
+            let mut per = limits.rows_per_chunk((bytes / rows.len().max(1)) as u64) as usize;
+            let mut total = 0u64;
+            let mut rest: &[Vec<Value>] = &rows;
+            while !rest.is_empty() {
+                let (piece, after) = rest.split_at(per.min(rest.len()));
+                match self.insert_piece(table, columns, piece) {
+                    Ok(n) => {
+                        self.count_write_set(n);
+                        total += n;
+                        rest = after;
+                    }
+                    Err(e) if chunks::is_over_limit(&e) && per > 1 => per /= 2,
+                    Err(e) => return Err(chunks::limit_error(e, table, &limits)),
+                }
+            }
+            return Ok(total);
+        }
+        self.insert_piece(table, columns, &rows)
+            .map_err(WriteError::into_error)
+    }
+}
+
+impl MysqlSession {
+    /// Inserts rows by LOAD DATA LOCAL (or multi-row INSERTs where LOCAL is refused), keeping
+    /// the driver's error so a caller can tell a write-set limit from other failures.
+    fn insert_piece(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        rows: &[Vec<Value>],
+    ) -> std::result::Result<u64, WriteError> {
         if self.local_infile != Some(false) {
-            match self.load_local(table, columns, &rows)? {
+            match self.load_local(table, columns, rows)? {
                 Some(n) => {
                     self.local_infile = Some(true);
                     return Ok(n);
@@ -163,10 +269,43 @@ impl Session for MysqlSession {
                     )
                 })
                 .collect();
-            total += self.execute(&format!("{head}{}", values.join(",")))?;
+            let sql = format!("{head}{}", values.join(","));
+            total += self.run(&sql).map_err(|e| WriteError::Server(e, sql))?;
         }
         Ok(total)
     }
+}
+
+/// The bytes a row takes in LOAD DATA's text (a write-set holds about as much).
+fn row_bytes(row: &[Value]) -> usize {
+    row.iter()
+        .map(|v| match v {
+            Value::Text(b) | Value::Blob(b) => b.len() + 1,
+            _ => 9,
+        })
+        .sum()
+}
+
+/// A statement that changes the schema: on Galera it runs in total order (TOI) on every node.
+pub(super) fn is_ddl(sql: &str) -> bool {
+    let mut rest = sql.trim_start();
+    // Skip rekey's marker and any other leading comment.
+    while let Some(after) = rest.strip_prefix("/*") {
+        rest = after
+            .split_once("*/")
+            .map(|(_, r)| r)
+            .unwrap_or("")
+            .trim_start();
+    }
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    matches!(
+        word.as_str(),
+        "CREATE" | "ALTER" | "DROP" | "TRUNCATE" | "RENAME"
+    )
 }
 
 /// LOAD DATA turns a value it cannot store exactly into a warning; rekey turns it into an error.
