@@ -36,6 +36,9 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             .add_artifact("database", "data", &data.url().stored())?;
     }
     mark(ctx, data.as_ref())?;
+    // Tables an interrupted run left behind; only those are dropped (on a cluster every DDL
+    // statement, even a DROP of nothing, stalls every node).
+    let existing = super::data_shape::describe_data(ctx)?;
     let tables: Vec<&crate::model::Table> = schema
         .tables
         .iter()
@@ -49,7 +52,9 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         |t| {
             // A table left by an interrupted run is created again.
             let mut s = ctx.writer(data.as_ref())?;
-            ctx.exec(&mut s, &d.drop_table_sql(&d.q(&t.name)))?;
+            if ctx.run.dry_run || existing.table(&t.name).is_some() {
+                ctx.exec(&mut s, &d.drop_table_sql(&d.q(&t.name)))?;
+            }
             for sql in data.clone_table_sql(source.url(), t)? {
                 ctx.exec(&mut s, &sql)?;
             }

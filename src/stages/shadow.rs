@@ -37,14 +37,17 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let parallel = data.dialect().parallel_writes();
     let step = |c: &&Converted| -> Result<u64> {
         let table = current.table(&c.table).cloned().unwrap_or_default();
-        shadow_table(ctx, c, &table)
+        let map_left = current
+            .table(&map_table(data.dialect(), &c.table))
+            .is_some();
+        shadow_table(ctx, c, &table, map_left)
     };
     let mut rows = ctx.steps(Stage::Shadow, &fresh, |c| c.table.clone(), parallel, step)?;
     rows += ctx.steps(Stage::Shadow, &following, |c| c.table.clone(), false, step)?;
     Ok(Outcome { rows, detail: None })
 }
 
-fn shadow_table(ctx: &Context, c: &Converted, current: &Table) -> Result<u64> {
+fn shadow_table(ctx: &Context, c: &Converted, current: &Table, map_left: bool) -> Result<u64> {
     let data = ctx.data()?;
     let d = data.dialect();
     let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
@@ -54,7 +57,11 @@ fn shadow_table(ctx: &Context, c: &Converted, current: &Table) -> Result<u64> {
     let key = d.q(&c.column);
     // The keys come from SOURCE on its own session; the mapping table goes into DB_DATA.
     let mut session = ctx.writer(data.as_ref())?;
-    ctx.exec(&mut session, &format!("DROP TABLE IF EXISTS {map}"))?;
+    // A mapping table an interrupted run left is made again (only then: on a cluster every DDL
+    // statement, even a DROP of nothing, stalls every node).
+    if ctx.run.dry_run || map_left {
+        ctx.exec(&mut session, &format!("DROP TABLE IF EXISTS {map}"))?;
+    }
     ctx.exec(
         &mut session,
         &format!(
