@@ -425,3 +425,37 @@ fn a_keyless_table_gets_an_invisible_key_and_one_too_large_for_a_write_set_is_re
         .unwrap();
     assert_eq!(key, "_rekey_row");
 }
+
+#[test]
+fn a_statement_aborted_by_another_nodes_write_is_retried() {
+    let Some(c) = cluster() else { return };
+    let dbs = Dbs::new(c.node(0), "gretry");
+    dbs.conn(&dbs.source)
+        .query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT); INSERT INTO t VALUES (1, 0)")
+        .unwrap();
+    // rekey's statement on node 1 holds the row for two seconds; meanwhile node 2 commits an
+    // update of it, whose write-set aborts rekey's (ERROR 1213): rekey runs it again.
+    let url = rekey::url::DbUrl::parse(&dbs.src_url(), &rekey::url::ProcessEnv).unwrap();
+    let backend = rekey::backend::open(&url).unwrap();
+    let mut session = backend.connect().unwrap();
+    let writer = std::thread::spawn(move || {
+        let started = Instant::now();
+        let result = session.execute("UPDATE t SET v = 100 + SLEEP(2) WHERE id = 1");
+        (result.map_err(|e| e.to_string()), started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let mut other = c.synced(1, &dbs.source);
+    other.query_drop("UPDATE t SET v = 7 WHERE id = 1").unwrap();
+    let (result, took) = writer.join().unwrap();
+    assert_eq!(result, Ok(1), "rekey's statement ends well");
+    assert!(
+        took > Duration::from_millis(2500),
+        "it ran twice ({took:?})"
+    );
+    let v: u64 = c
+        .synced(2, &dbs.source)
+        .query_first("SELECT v FROM t WHERE id = 1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(v, 100, "the retried statement ran last");
+}
