@@ -7,6 +7,8 @@
 #   scripts/galera.sh wipe     # down, then delete the cluster's directory (next up starts afresh)
 #   scripts/galera.sh logs     # last lines of every node's error log
 #   scripts/galera.sh probe    # re-measure the Galera facts rekey relies on (cluster must be up)
+#   scripts/galera.sh bench [SCALE]  # issue 12's acceptance: seed-like database under 10000-row
+#                                    # write-sets, against the same run on the single server
 #
 # Why a cluster of our own: the Galera row of the spec (write-set limits, REQUIRED_PRIMARY_KEY,
 # short DDL under TOI, MyISAM/Aria not replicated, reads on another node with wsrep_sync_wait,
@@ -27,12 +29,12 @@ source scripts/lib/mariadb.sh
 source scripts/lib/galera.sh
 
 usage() {
-    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
 main() {
-    (($# == 1)) || usage
+    (($# >= 1)) || usage
     case $1 in
     up) galera_up ;;
     down) galera_down ;;
@@ -40,6 +42,7 @@ main() {
     wipe) galera_wipe ;;
     logs) galera_show_logs 2>&1 ;;
     probe) galera_probe ;;
+    bench) galera_bench "${2:-1}" ;;
     -h | --help | help) usage ;;
     *) usage ;;
     esac

@@ -3,7 +3,10 @@
 #   1. cargo fmt --check and cargo clippy -D warnings (cheap, fail fast)
 #   2. make sure a MariaDB server answers on 127.0.0.1:3306 with root and an
 #      empty password, and local_infile=ON (install / start it if needed)
-#   3. cargo test --release with REKEY_REQUIRE_MYSQL=1 (MySQL tests must run)
+#   3. start rekey's 3-node Galera test cluster (scripts/galera.sh up, while the tests compile)
+#      and stop it when the script ends, whatever happens
+#   4. cargo test --release with REKEY_REQUIRE_MYSQL=1 and REKEY_REQUIRE_GALERA=1 (the MySQL
+#      and Galera tests must run)
 #
 # Works on this dev machine and on a fresh Debian 12 machine that only has
 # Rust installed (run as root there, or with sudo available).
@@ -48,9 +51,21 @@ fi
 export REKEY_REQUIRE_MYSQL=1
 log "REKEY_TEST_MYSQL_URL=$REKEY_TEST_MYSQL_URL REKEY_REQUIRE_MYSQL=$REKEY_REQUIRE_MYSQL"
 
-log "cargo test --release -j 2 -- --test-threads=2 $*"
+# The Galera cluster comes up (10-16 s, mostly waiting for state transfers) while the tests
+# compile, after the MariaDB setup so that no two apt-get runs overlap; it is stopped on exit
+# (it holds 300-700 MiB).
 test_log=$(mktemp)
-trap 'rm -f "$test_log"' EXIT
+galera_log=$(mktemp)
+trap 'scripts/galera.sh down || true; rm -f "$test_log" "$galera_log"' EXIT
+log "scripts/galera.sh up (in the background), cargo test --no-run"
+scripts/galera.sh up >"$galera_log" 2>&1 &
+galera_pid=$!
+cargo test --release -j 2 --no-run
+wait "$galera_pid" || { cat "$galera_log" >&2; die "the Galera test cluster did not come up"; }
+tail -n 5 "$galera_log"
+export REKEY_REQUIRE_GALERA=1
+
+log "cargo test --release -j 2 -- --test-threads=2 $*"
 cargo test --release -j 2 -- --test-threads=2 "$@" 2>&1 | tee "$test_log"
 # One closing line for the whole suite, summed over every test binary.
 awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$test_log"

@@ -594,3 +594,89 @@ galera_probe() {
     say "both nodes COMMIT an update of one row at once" "$(<"$out")"
     rm -f "$out"
 }
+
+# ---------------------------------------------------------------------------- bench
+
+# Issue 12's acceptance run: the seed-like database (scripts/bench/generate.sh SCALE, default 1 =
+# 1.44M rows) converted on node 1 under wsrep_max_ws_rows=10000 and wsrep_max_ws_size=32M, then
+# verified again from node 3; and the same `rekey run` on the single server at 127.0.0.1:3306.
+# Prints the seconds of each, and the cluster run's chunked write-sets and DDL per stage. For the
+# run the nodes get the single server's buffer pool (their own 64M would measure the cache, not
+# the cluster); every global setting is put back and the databases dropped at the end.
+galera_bench() {
+    local scale=${1:-1} rekey=target/release/rekey out=${TMPDIR:-/tmp}/rekey-galera-bench
+    galera_healthy || die "the cluster is not up (scripts/galera.sh up)"
+    have python3 || die "python3 is needed to read the reports"
+    local single="mysql://root@127.0.0.1:3306" n1 n3 db
+    n1=$(galera_url 1)
+    n3=$(galera_url 3)
+    single_sql() { "$(client_bin)" --protocol=TCP -h127.0.0.1 -P3306 -uroot -N -B -e "$*"; }
+    single_sql "SELECT 1" >/dev/null || die "no single MariaDB server at 127.0.0.1:3306 (scripts/test.sh sets one up)"
+    log "building rekey (release)"
+    cargo build --release -j 2 -q
+    rm -rf "$out" && mkdir -p "$out"
+    local pool n saved=()
+    pool=$(single_sql "SELECT @@innodb_buffer_pool_size")
+    for n in "${GALERA_NODES[@]}"; do
+        saved+=("$(galera_sql "$n" "SELECT CONCAT(@@wsrep_max_ws_rows, ' ', @@wsrep_max_ws_size, ' ', @@innodb_buffer_pool_size)")")
+    done
+    # shellcheck disable=SC2317 # called by the trap
+    galera_bench_restore() {
+        local i=0 rows size bp
+        for n in "${GALERA_NODES[@]}"; do
+            read -r rows size bp <<<"${saved[$i]}"
+            galera_sql "$n" "SET GLOBAL wsrep_max_ws_rows = $rows; SET GLOBAL wsrep_max_ws_size = $size; SET GLOBAL innodb_buffer_pool_size = $bp" || true
+            i=$((i + 1))
+        done
+        galera_sql 1 "DROP DATABASE IF EXISTS rk_gbench_src; DROP DATABASE IF EXISTS rk_gbench_data; DROP DATABASE IF EXISTS rk_gbench_final" || true
+        single_sql "DROP DATABASE IF EXISTS rk_gbench_src; DROP DATABASE IF EXISTS rk_gbench_data; DROP DATABASE IF EXISTS rk_gbench_final" || true
+    }
+    trap 'galera_bench_restore; trap - RETURN' RETURN
+
+    log "generating the seed-like database at scale $scale on node1 and on the single server"
+    for target in cluster single; do
+        if [[ $target == cluster ]]; then
+            galera_sql 1 "DROP DATABASE IF EXISTS rk_gbench_src; DROP DATABASE IF EXISTS rk_gbench_data; DROP DATABASE IF EXISTS rk_gbench_final; CREATE DATABASE rk_gbench_src DEFAULT CHARSET utf8mb4"
+            # With unique checks on: the generator's INSERT IGNORE under unique_checks=0 made
+            # node 1 store rows the other nodes' appliers refused, and the cluster fell apart.
+            scripts/bench/generate.sh "$scale" | sed 's/SET SESSION unique_checks = 0;/SET SESSION unique_checks = 1;/' |
+                "$(client_bin)" --protocol=TCP -h"$GALERA_HOST" -P"$(galera_sql_port 1)" -uroot rk_gbench_src
+        else
+            single_sql "DROP DATABASE IF EXISTS rk_gbench_src; DROP DATABASE IF EXISTS rk_gbench_data; DROP DATABASE IF EXISTS rk_gbench_final; CREATE DATABASE rk_gbench_src DEFAULT CHARSET utf8mb4"
+            scripts/bench/generate.sh "$scale" | "$(client_bin)" --protocol=TCP -h127.0.0.1 -P3306 -uroot rk_gbench_src
+        fi
+    done
+    for n in "${GALERA_NODES[@]}"; do
+        galera_sql "$n" "SET GLOBAL innodb_buffer_pool_size = $pool; SET GLOBAL wsrep_max_ws_rows = 10000; SET GLOBAL wsrep_max_ws_size = 33554432"
+    done
+
+    local url secs took verify
+    for target in single cluster; do
+        if [[ $target == cluster ]]; then url=$n1; else url=$single; fi
+        # DB_FINAL's empty schema is the application's migrations' work, before the downtime.
+        "$rekey" derive-final --source "$url/rk_gbench_src" --final "$url/rk_gbench_final" \
+            --run-dir "$out/$target" -q >/dev/null
+        secs=$(galera_now_ms)
+        "$rekey" run --source "$url/rk_gbench_src" --data "$url/rk_gbench_data" --final "$url/rk_gbench_final" \
+            --jobs 2 --run-dir "$out/$target" -q >/dev/null
+        took=$(galera_secs_since "$secs")
+        log "$target: rekey run in $took s (verified on the node that wrote it)"
+        printf '%s\n' "$took" >"$out/$target.seconds"
+    done
+    secs=$(galera_now_ms)
+    "$rekey" verify --source "$n1/rk_gbench_src" --final "$n3/rk_gbench_final" --run-dir "$out/cluster" -q >/dev/null
+    verify=$(galera_secs_since "$secs")
+    log "cluster: verified again from node3 in $verify s"
+    python3 - "$out" "$scale" "$verify" <<'PY'
+import json, sys
+out, scale, verify = sys.argv[1], sys.argv[2], sys.argv[3]
+single = float(open(f"{out}/single.seconds").read())
+cluster = float(open(f"{out}/cluster.seconds").read())
+report = json.load(open(f"{out}/cluster/report.json"))
+rows = sum(c["source_rows"] for c in report["verification"])
+print(f"\nscale {scale}: {rows} rows; wsrep_max_ws_rows=10000, wsrep_max_ws_size=32M on every node")
+print(f"single server: {single:.1f} s; Galera (written on node1, DB_FINAL verified from node3 in {verify} s): {cluster:.1f} s ({cluster / single:.2f}x)")
+for s in json.load(open(f"{out}/cluster/report.json"))["stages"]:
+    print(f"  {s['name']:<12} {s['seconds']:7.2f} s  {s.get('detail') or ''}")
+PY
+}
