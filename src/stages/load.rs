@@ -21,14 +21,22 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let fin = ctx.final_db()?;
     // A resumed load finds its own rows in DB_FINAL; only the first attempt needs it empty.
     let resumed = !ctx.journal.artifacts("load-started")?.is_empty();
-    let final_schema = if resumed {
-        let mut s = fin.connect()?;
-        fin.describe(s.as_mut())?
-    } else {
-        super::preflight::check_final_empty(fin.as_ref())?
+    let predicted = super::data_shape::predicted_final(ctx)?;
+    let final_schema = match &predicted {
+        Some(shape) => shape.clone(),
+        None if resumed => {
+            let mut s = fin.connect()?;
+            fin.describe(s.as_mut())?
+        }
+        None => super::preflight::check_final_empty(fin.as_ref())?,
     };
     let data_schema = super::data_shape::data_or_predicted(ctx)?;
-    let mut fs = fin.connect()?;
+    // A dry run before derive-final has no DB_FINAL to open yet: its server answers instead.
+    let mut fs = if predicted.is_some() {
+        fin.connect_server()?
+    } else {
+        fin.connect()?
+    };
     let d = fin.dialect();
 
     let load_path = fin.load_path(fs.as_mut(), data.url(), ctx.run.load_path)?;
