@@ -535,3 +535,33 @@ fn a_server_that_resets_connections_is_retried_as_db_max_retries_says() {
         "{err}"
     );
 }
+
+#[test]
+fn check_constraints_on_columns_that_become_uuids_are_dropped_and_named_in_the_plan() {
+    let server = server_or_skip!();
+    let dbs = Dbs::new(&server, "checks");
+    load_sql(
+        &server,
+        &dbs.source,
+        "CREATE TABLE parent (id INT PRIMARY KEY CHECK (id > 0), v INT, CONSTRAINT ck_parent CHECK (id < 1000000000 AND v >= 0));\n\
+         CREATE TABLE child (id INT PRIMARY KEY, parent_id INT, CONSTRAINT ck_child CHECK (parent_id <> 0), CONSTRAINT fk_child FOREIGN KEY (parent_id) REFERENCES parent (id));\n\
+         INSERT INTO parent VALUES (1, 1), (2, 2);\n\
+         INSERT INTO child VALUES (1, 1), (2, 2);\n",
+    );
+    let plan = rekey(&["plan", "--source", &dbs.src_url()]);
+    assert_exit(&plan, 0);
+    let text = stdout(&plan);
+    assert!(text.contains("CHECK constraint ck_parent") && text.contains("ck_child"), "{text}");
+    dbs.conn(&dbs.final_db)
+        .query_drop(format!("DROP DATABASE `{}`", dbs.final_db))
+        .unwrap();
+    // Without dropping them, swap's DROP COLUMN fails (1054) and the derived DB_FINAL refuses
+    // every UUID (1292).
+    let out = dbs.run(&["--derive-final", "--uuid-format", "char36"]);
+    assert_exit(&out, 0);
+    let checks: Vec<String> = dbs
+        .conn(&dbs.final_db)
+        .query("SELECT CONSTRAINT_NAME FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() ORDER BY 1")
+        .unwrap();
+    assert!(checks.is_empty(), "{checks:?}");
+}

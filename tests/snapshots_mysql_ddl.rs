@@ -191,6 +191,7 @@ fn mysql_unconstrain() {
         foreign_keys: t.foreign_keys.iter().map(|f| f.name.clone()).collect(),
         primary_key: true,
         indexes: vec!["ix_content_item_parent".into(), "uq_author_order".into()],
+        checks: Vec::new(),
     };
     let fks_only = Unconstrain {
         foreign_keys: everything.foreign_keys.clone(),

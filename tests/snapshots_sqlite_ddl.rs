@@ -254,6 +254,7 @@ fn sqlite_unconstrain_everything() {
             foreign_keys: table.foreign_keys.iter().map(|f| f.name.clone()).collect(),
             primary_key: !table.primary_key.is_empty(),
             indexes: table.indexes.iter().map(|i| i.name.clone()).collect(),
+            checks: Vec::new(),
         };
         let statements = data.unconstrain_sql(table, &what);
         run_all(&data, &statements);
@@ -307,6 +308,7 @@ fn sqlite_swap() {
             foreign_keys: table.foreign_keys.iter().map(|f| f.name.clone()).collect(),
             primary_key: !table.primary_key.is_empty(),
             indexes: table.indexes.iter().map(|i| i.name.clone()).collect(),
+            checks: Vec::new(),
         };
         run_all(&data, &data.unconstrain_sql(table, &what));
     }

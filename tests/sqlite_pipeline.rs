@@ -766,3 +766,48 @@ fn a_later_command_on_the_run_directory_must_name_the_same_files() {
         "{err}"
     );
 }
+
+#[test]
+fn check_constraints_on_converted_columns_do_not_reject_uuids() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source.db");
+    Connection::open(&source)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY CHECK (id > 0), v INT, CHECK (id < 1000000000));
+             CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INT REFERENCES parent (id), n INT CHECK (n >= 0 AND parent_id <> 0));
+             INSERT INTO parent VALUES (1, 1), (2, 2);
+             INSERT INTO child VALUES (1, 1, 0), (2, 2, 5);",
+        )
+        .unwrap();
+    let url = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
+    let out = Process::new(env!("CARGO_BIN_EXE_rekey"))
+        .args([
+            "run",
+            "--source",
+            &url("source.db"),
+            "--data",
+            &url("data.db"),
+            "--final",
+            &url("final.db"),
+            "--derive-final",
+            "--uuid-format",
+            "binary16",
+            "--run-dir",
+            dir.path().join("run").to_str().unwrap(),
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fin = Connection::open(dir.path().join("final.db")).unwrap();
+    let child: String = fin
+        .query_row("SELECT sql FROM sqlite_schema WHERE name = 'child'", [], |r| r.get(0))
+        .unwrap();
+    assert!(!child.contains("parent_id <> 0"), "{child}");
+}

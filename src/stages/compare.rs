@@ -93,7 +93,9 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let data_schema = super::data_shape::data_or_predicted(ctx)?;
     let final_schema = match super::data_shape::predicted_final(ctx)? {
         Some(predicted) => {
-            ctx.say("    -- DB_FINAL does not exist yet: compared with the shape derive-final gives it");
+            ctx.say(
+                "    -- DB_FINAL does not exist yet: compared with the shape derive-final gives it",
+            );
             predicted
         }
         None => {
