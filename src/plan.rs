@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::error::{Error, Place, Result};
 use crate::model::{is_internal, Schema, Table};
 use crate::options::ConversionOptions;
-use crate::stages::Stage;
+use crate::stage::Stage;
 
 /// A table whose single integer primary key becomes a UUID.
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -4,18 +4,9 @@
 use super::{Backend, Dialect, Session};
 use crate::error::Result;
 use crate::model::{Column, Schema, Table};
+pub use crate::options::LoadChoice;
 use crate::options::UuidFormat;
 use crate::url::DbUrl;
-
-/// The load path the user asks for (`--load-path`); `Auto` takes the fastest one available.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LoadChoice {
-    #[default]
-    Auto,
-    Direct,
-    Files,
-    Stream,
-}
 
 /// The way rows reach DB_FINAL in the load.
 #[derive(Debug, Clone, PartialEq, Eq)]
