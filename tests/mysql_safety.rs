@@ -551,7 +551,10 @@ fn check_constraints_on_columns_that_become_uuids_are_dropped_and_named_in_the_p
     let plan = rekey(&["plan", "--source", &dbs.src_url()]);
     assert_exit(&plan, 0);
     let text = stdout(&plan);
-    assert!(text.contains("CHECK constraint ck_parent") && text.contains("ck_child"), "{text}");
+    assert!(
+        text.contains("CHECK constraint ck_parent") && text.contains("ck_child"),
+        "{text}"
+    );
     dbs.conn(&dbs.final_db)
         .query_drop(format!("DROP DATABASE `{}`", dbs.final_db))
         .unwrap();

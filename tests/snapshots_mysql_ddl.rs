@@ -430,7 +430,7 @@ fn mysql_fill_insert_select() {
         };
         out.push(format!(
             "-- {format:?}\n{};",
-            job.insert_select_sql(&d, &d.q("legacy"))
+            job.insert_select_sql(&d, &d.q("legacy")).unwrap()
         ));
     }
     // A table that is not converted (no own key, no order) with one reference.
@@ -455,7 +455,36 @@ fn mysql_fill_insert_select() {
     };
     out.push(format!(
         "-- Binary16, not converted\n{};",
-        job.insert_select_sql(&d, &d.q("legacy"))
+        job.insert_select_sql(&d, &d.q("legacy")).unwrap()
     ));
     insta::assert_snapshot!("mysql_fill_insert_select", out.join("\n"));
+}
+
+/// New keys computed from old keys in SQL: each version and format, as swap writes them.
+#[test]
+fn mysql_derived_key_sql() {
+    use rekey::options::UuidVersion;
+    use rekey::uuidgen::DerivedKey;
+    let d = MysqlDialect;
+    let mut out = Vec::new();
+    for version in [UuidVersion::V7, UuidVersion::V4] {
+        let spec = DerivedKey {
+            seed: 42,
+            base_ms: 946_684_800_000,
+            table: "naïve `user`".into(),
+            version,
+        };
+        for format in [
+            UuidFormat::Char32,
+            UuidFormat::Char36,
+            UuidFormat::Binary16,
+            UuidFormat::Native,
+        ] {
+            out.push(format!(
+                "-- {version:?} {format:?}\n{}",
+                d.derived_key_sql("s.`id`", &spec, format).unwrap()
+            ));
+        }
+    }
+    insta::assert_snapshot!(out.join("\n"));
 }

@@ -458,8 +458,10 @@ fn sqlite_fill() {
     let source = DbUrl::sqlite("/srv/legacy it's/50%#1?.db".into());
     let out = format!(
         "-- insert_select_sql\n{};\n-- fill_table_sql\n{}",
-        job.insert_select_sql(&d, &d.q("rekey_source")),
-        sql(&backend(&f.path("data.db")).fill_table_sql(&source, &job)),
+        job.insert_select_sql(&d, &d.q("rekey_source")).unwrap(),
+        sql(&backend(&f.path("data.db"))
+            .fill_table_sql(&source, &job)
+            .unwrap()),
     );
     insta::assert_snapshot!("sqlite_fill", out);
 }

@@ -807,7 +807,11 @@ fn check_constraints_on_converted_columns_do_not_reject_uuids() {
     );
     let fin = Connection::open(dir.path().join("final.db")).unwrap();
     let child: String = fin
-        .query_row("SELECT sql FROM sqlite_schema WHERE name = 'child'", [], |r| r.get(0))
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE name = 'child'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert!(!child.contains("parent_id <> 0"), "{child}");
 }
