@@ -597,7 +597,7 @@ galera_probe() {
 
 # ---------------------------------------------------------------------------- bench
 
-# Issue 12's acceptance run: the seed-like database (scripts/bench/generate.sh SCALE, default 1 =
+# Issue 12's acceptance run: the seed-like database (scripts/bench/generate_wide.sh SCALE, default 1 =
 # 1.44M rows) converted on node 1 under wsrep_max_ws_rows=10000 and wsrep_max_ws_size=32M, then
 # verified again from node 3; and the same `rekey run` on the single server at 127.0.0.1:3306.
 # Prints the seconds of each, and the cluster run's chunked write-sets and DDL per stage. For the
@@ -639,11 +639,11 @@ galera_bench() {
             galera_sql 1 "DROP DATABASE IF EXISTS rk_gbench_src; DROP DATABASE IF EXISTS rk_gbench_data; DROP DATABASE IF EXISTS rk_gbench_final; CREATE DATABASE rk_gbench_src DEFAULT CHARSET utf8mb4"
             # With unique checks on: the generator's INSERT IGNORE under unique_checks=0 made
             # node 1 store rows the other nodes' appliers refused, and the cluster fell apart.
-            scripts/bench/generate.sh "$scale" | sed 's/SET SESSION unique_checks = 0;/SET SESSION unique_checks = 1;/' |
+            scripts/bench/generate_wide.sh "$scale" | sed 's/SET SESSION unique_checks = 0;/SET SESSION unique_checks = 1;/' |
                 "$(client_bin)" --protocol=TCP -h"$GALERA_HOST" -P"$(galera_sql_port 1)" -uroot rk_gbench_src
         else
             single_sql "DROP DATABASE IF EXISTS rk_gbench_src; DROP DATABASE IF EXISTS rk_gbench_data; DROP DATABASE IF EXISTS rk_gbench_final; CREATE DATABASE rk_gbench_src DEFAULT CHARSET utf8mb4"
-            scripts/bench/generate.sh "$scale" | "$(client_bin)" --protocol=TCP -h127.0.0.1 -P3306 -uroot rk_gbench_src
+            scripts/bench/generate_wide.sh "$scale" | "$(client_bin)" --protocol=TCP -h127.0.0.1 -P3306 -uroot rk_gbench_src
         fi
     done
     for n in "${GALERA_NODES[@]}"; do

@@ -4,7 +4,7 @@
 use super::{opt_text, text, Family, MysqlBackend, MysqlDialect, DIALECT};
 use crate::backend::{Catalog, Dialect, Finding, ServerInfo, Session, Value};
 use crate::error::{Error, Place, Result};
-use crate::model::{Column, ForeignKey, Index, Schema, Table, Trigger, View};
+use crate::model::{Check, Column, ForeignKey, Index, Schema, Table, Trigger, View};
 use crate::options::{ConversionOptions, UuidFormat};
 use crate::plan::{Kept, Plan, Warning};
 use crate::stages::Stage;
@@ -69,6 +69,8 @@ pub(super) struct CatalogRows {
     pub indexes: Vec<Vec<Value>>,
     pub foreign_keys: Vec<Vec<Value>>,
     pub partitions: Vec<Vec<Value>>,
+    /// CHECK constraints: table, name, clause, level (`Column` for MariaDB's column checks).
+    pub checks: Vec<Vec<Value>>,
 }
 
 /// Whether EXTRA marks a generated column. MySQL 8 says `DEFAULT_GENERATED` for ordinary
@@ -239,6 +241,17 @@ pub(super) fn tables_from_rows(
                 Some(format!("{}({})", text(&row[1]), exprs.join(", ")));
         }
     }
+    for row in &rows.checks {
+        if let Some(ti) = index_of(&schema, &text(&row[0])) {
+            let name = text(&row[1]);
+            let column_level = text(&row[3]).eq_ignore_ascii_case("column");
+            schema.tables[ti].checks.push(Check {
+                column: column_level.then(|| name.clone()),
+                name,
+                expression: text(&row[2]),
+            });
+        }
+    }
     schema
 }
 
@@ -345,6 +358,10 @@ impl Catalog for MysqlBackend {
             indexes: self.catalog(session, flavour.indexes_sql())?,
             foreign_keys: self.catalog(session, FOREIGN_KEYS_SQL)?,
             partitions: self.catalog(session, PARTITIONS_SQL)?,
+            checks: match flavour.checks_sql() {
+                Some(sql) => self.catalog(session, sql)?,
+                None => Vec::new(),
+            },
         };
         let mut schema = tables_from_rows(&flavour, &self.url.database, &rows);
         for row in self.catalog(session, TRIGGERS_SQL)? {

@@ -7,7 +7,8 @@ use crate::backend::{Arrival, Dialect};
 use crate::error::{Error, Result};
 use crate::ident::QuoteStyle;
 use crate::model::Column;
-use crate::options::UuidFormat;
+use crate::options::{UuidFormat, UuidVersion};
+use crate::uuidgen::DerivedKey;
 
 /// The longest identifier, in characters (tables, columns, indexes, constraints).
 const MAX_IDENTIFIER_CHARS: usize = 64;
@@ -16,6 +17,8 @@ const BULK_SESSION_SQL: &str = include_str!("bulk_session.sql");
 const APPEND_SESSION_SQL: &str = include_str!("append_session.sql");
 const INDEXES_SQL: &str = include_str!("indexes.sql");
 const INDEXES_WITH_EXPRESSIONS_SQL: &str = include_str!("indexes_mysql8.sql");
+const CHECKS_SQL: &str = include_str!("checks.sql");
+const CHECKS_MYSQL8_SQL: &str = include_str!("checks_mysql8.sql");
 
 /// Which server speaks the protocol: the two diverged after MySQL 5.7 / MariaDB 10.2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +165,17 @@ impl MysqlDialect {
         }
     }
 
+    /// The catalog query of CHECK constraints (table, name, clause, level), if the server has
+    /// them: MariaDB's CHECK_CONSTRAINTS names the table and the level; MySQL's (8.0.16+) has
+    /// neither, so the table comes from TABLE_CONSTRAINTS (check names are unique per schema).
+    pub fn checks_sql(&self) -> Option<&'static str> {
+        match self.family {
+            Family::MariaDb => Some(CHECKS_SQL),
+            Family::MySql if self.version >= (8, 0, 16) => Some(CHECKS_MYSQL8_SQL),
+            Family::MySql => None,
+        }
+    }
+
     /// Settings every session starts with, besides the connection's own (character sets, time
     /// zone, sql_mode): fresh table statistics on MySQL 8, and on Galera causal reads, so a
     /// session on one node sees every write committed on any node before its statement (SOURCE,
@@ -277,6 +291,25 @@ impl Dialect for MysqlDialect {
             .map(|(name, ty)| format!("ADD COLUMN {} {ty} NULL", self.q(name)))
             .collect();
         alter(table, &clauses)
+    }
+    fn derived_key_sql(&self, key: &str, spec: &DerivedKey, format: UuidFormat) -> Option<String> {
+        let hash = format!("MD5(CONCAT({}, {key}))", self.lit(&spec.hash_prefix()));
+        // 32 lowercase hex digits laid out as DerivedKey::uuid lays them out; MD5 of NULL is NULL.
+        let hex = match spec.version {
+            UuidVersion::V7 => format!(
+                "CONCAT(LPAD(LOWER(HEX({base} + ({key} >> 12))), 12, '0'), '7', LPAD(LOWER(HEX({key} & 4095)), 3, '0'), '8', SUBSTR({hash}, 1, 15))",
+                base = spec.base_ms
+            ),
+            UuidVersion::V4 => format!("INSERT(INSERT({hash}, 13, 1, '4'), 17, 1, '8')"),
+        };
+        Some(match format {
+            UuidFormat::Char32 => hex,
+            UuidFormat::Binary16 => format!("UNHEX({hex})"),
+            // MariaDB's UUID type takes the hyphenated text.
+            UuidFormat::Char36 | UuidFormat::Native => format!(
+                "INSERT(INSERT(INSERT(INSERT({hex}, 21, 0, '-'), 17, 0, '-'), 13, 0, '-'), 9, 0, '-')"
+            ),
+        })
     }
     fn catalog_type(&self, declared: &str) -> String {
         declared.to_ascii_lowercase()

@@ -24,7 +24,7 @@ impl Load for MysqlBackend {
     fn fill_table(&self, source: &dyn Backend, job: &FillJob<'_>) -> Result<u64> {
         // Only a session on SOURCE's own server can read it.
         self.source_table(source.url(), &job.table.name)?;
-        let mut statements = self.fill_table_sql(source.url(), job).into_iter();
+        let mut statements = self.fill_table_sql(source.url(), job)?.into_iter();
         let fill = statements.next_back().unwrap_or_default();
         let mut s = self.session(true)?;
         for sql in statements {
@@ -42,13 +42,13 @@ impl Load for MysqlBackend {
         session.execute(&format!("{}{fill}", job.marker))
     }
 
-    fn fill_table_sql(&self, source: &DbUrl, job: &FillJob<'_>) -> Vec<String> {
+    fn fill_table_sql(&self, source: &DbUrl, job: &FillJob<'_>) -> Result<Vec<String>> {
         // Unconstrain left DB_DATA's tables without any index (on Galera: only the primary key,
         // which new keys ascend in): every row is an append.
         let d = self.flavour();
         let mut out = d.bulk_session(Arrival::InKeyOrder);
-        out.push(job.insert_select_sql(d, &DIALECT.q(&source.database)));
-        out
+        out.push(job.insert_select_sql(d, &DIALECT.q(&source.database))?);
+        Ok(out)
     }
 
     fn load_path(
@@ -179,7 +179,7 @@ impl MysqlBackend {
             "{}INSERT INTO {table} ({}) {}",
             job.marker,
             DIALECT.column_list(&columns),
-            job.select_rows_sql(self.flavour(), &source_db)
+            job.select_rows_sql(self.flavour(), &source_db)?
         );
         let mut pager = self.session(true)?;
         let Some(key) = Keyset::of(&mut pager, &source.database, name)? else {

@@ -89,6 +89,7 @@ fn shop() -> Schema {
             text("shop"),
         ]],
         partitions: Vec::new(),
+        checks: Vec::new(),
     };
     tables_from_rows(&mysql8(), "shop", &rows)
 }
@@ -449,4 +450,49 @@ fn the_captured_schema_plans_as_expected() {
     assert_eq!(plan.references.len(), 1);
     assert_eq!(plan.references[0].label(), "book.author_id -> author.id");
     assert_eq!(table(&schema, "book").primary_key, ["id"]);
+}
+
+/// MySQL's CHECK_CONSTRAINTS (8.0.16+) has no TABLE_NAME and no LEVEL (MariaDB's has both): the
+/// table comes from TABLE_CONSTRAINTS; before 8.0.16 there is no such table to read.
+#[test]
+fn check_constraints_are_read_with_mysql_8s_columns() {
+    let sql = mysql8().checks_sql().unwrap();
+    assert!(
+        sql.contains("JOIN information_schema.TABLE_CONSTRAINTS"),
+        "{sql}"
+    );
+    assert!(sql.contains("'Table' AS LEVEL"), "{sql}");
+    assert!(
+        !sql.contains("c.TABLE_NAME") && !sql.contains("c.LEVEL"),
+        "{sql}"
+    );
+    assert_eq!(
+        MysqlDialect::from_server("8.0.15", false).checks_sql(),
+        None
+    );
+    let maria = MysqlDialect::MARIADB.checks_sql().unwrap();
+    assert!(
+        maria.contains("TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE, LEVEL"),
+        "{maria}"
+    );
+    let rows = CatalogRows {
+        tables: vec![vec![
+            text("book"),
+            text("InnoDB"),
+            text("utf8mb4_0900_ai_ci"),
+            text("1"),
+            text(""),
+            text("1"),
+        ]],
+        checks: vec![vec![
+            text("book"),
+            text("book_chk_1"),
+            text("(`price` >= 0)"),
+            text("Table"),
+        ]],
+        ..CatalogRows::default()
+    };
+    let schema = tables_from_rows(&mysql8(), "shop", &rows);
+    assert_eq!(schema.tables[0].checks[0].name, "book_chk_1");
+    assert_eq!(schema.tables[0].checks[0].column, None);
 }
