@@ -18,6 +18,7 @@ pub mod report;
 pub mod run_lock;
 pub mod secrets;
 pub mod stages;
+pub mod status;
 pub mod url;
 pub mod uuidgen;
 
