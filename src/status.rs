@@ -259,6 +259,19 @@ impl RunStatus {
             .filter_map(|s| s.started_at)
             .fold(f64::INFINITY, f64::min);
         let end = if state == "running" { now } else { last_seen };
+        // A stage the journal says is running, in a run whose process is gone, has stopped, no
+        // later than the journal's last entry.
+        let mut stages = stages;
+        if state == "stopped" {
+            for l in stages.iter_mut().filter(|l| l.status == "running") {
+                l.status = "stopped".into();
+                let started = spans
+                    .iter()
+                    .find(|s| s.name == l.stage)
+                    .and_then(|s| s.started_at);
+                l.seconds = started.map(|t| (last_seen - t).max(0.0));
+            }
+        }
         let elapsed_seconds = if first.is_finite() {
             (end - first).max(0.0)
         } else {
@@ -380,8 +393,15 @@ impl RunStatus {
                 "-".to_string()
             } else if l.tables_in_flight > 0 {
                 format!(
-                    "{}/{}, {} in flight",
-                    l.tables_done, l.tables_total, l.tables_in_flight
+                    "{}/{}, {} {}",
+                    l.tables_done,
+                    l.tables_total,
+                    l.tables_in_flight,
+                    if l.status == "running" {
+                        "in flight"
+                    } else {
+                        "unfinished"
+                    }
                 )
             } else {
                 format!("{}/{}", l.tables_done, l.tables_total)
@@ -403,17 +423,19 @@ impl RunStatus {
                 let on = f
                     .worker
                     .map_or(String::new(), |w| format!(" on worker {w}"));
-                let verb = if self.state == "running" {
-                    "for"
+                if self.state == "running" {
+                    s.push_str(&format!(
+                        "  in flight: {} {}{on} for {}\n",
+                        f.stage,
+                        f.table,
+                        duration(f.seconds)
+                    ));
                 } else {
-                    "had run"
-                };
-                s.push_str(&format!(
-                    "  in flight: {} {}{on} {verb} {}\n",
-                    f.stage,
-                    f.table,
-                    duration(f.seconds)
-                ));
+                    s.push_str(&format!(
+                        "  unfinished: {} {}{on} (a resumed run does it again)\n",
+                        f.stage, f.table
+                    ));
+                }
             }
         }
         s.push('\n');

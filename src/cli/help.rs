@@ -48,7 +48,7 @@ Examples:
   rekey plan --source sqlite://shop.db --exclude audit_log --json > plan.json
   rekey plan --source mysql://migrator@db/shop --estimate-from rehearsal-1
 
-Writes nothing: reads SOURCE's catalog and prints, per table, what will happen to it, then the
+Writes: nothing. Reads SOURCE's catalog and prints, per table, what will happen to it, then the
 references, the tables that keep their keys and the warnings.",
     ),
     (
@@ -60,8 +60,8 @@ Examples:
   rekey check --source sqlite://shop.db --data sqlite://shop_data.db --final sqlite://shop_new.db \\
               --derive-final
 
-Writes nothing: one line per check, ok or FAIL with the GRANT or setting that fixes it. Exit 2
-when the databases themselves are the problem (orphans, an existing DB_DATA), 3 for the
+Writes: nothing. Prints one line per check, ok or FAIL with the GRANT or setting that fixes it.
+Exit 2 when the databases themselves are the problem (orphans, an existing DB_DATA), 3 for the
 environment.",
     ),
     (
@@ -72,7 +72,7 @@ Examples:
                 --run-dir cutover
   rekey convert --source sqlite://shop.db --data sqlite://shop_data.db --dry-run
 
-Writes DB_DATA (created; SOURCE is only read) and, in --run-dir, journal.sqlite,
+Writes: DB_DATA (created; SOURCE is only read) and, in --run-dir, journal.sqlite,
 map/<table>.csv (old_id,new_id), report.json, report.md and report.html.",
     ),
     (
@@ -82,7 +82,7 @@ Examples:
   rekey derive-final --source mysql://migrator@db/shop --final mysql://migrator@db/shop_new \\
                      --run-dir cutover
 
-Writes DB_FINAL (created: SOURCE's tables with UUID key columns, foreign keys, views and
+Writes: DB_FINAL (created: SOURCE's tables with UUID key columns, foreign keys, views and
 triggers) and the journal and reports in --run-dir.",
     ),
     (
@@ -92,8 +92,8 @@ Examples:
   rekey compare --data mysql://migrator@db/shop_data --final mysql://migrator@db/shop_new \\
                 --run-dir cutover
 
-Writes nothing to the databases: one line per difference on standard output (exit 1 when there
-is any), and the reports in --run-dir.",
+Writes: nothing to the databases. Prints one line per difference (exit 1 when there is any);
+the reports go to --run-dir.",
     ),
     (
         "load",
@@ -102,7 +102,7 @@ Examples:
   rekey load --data mysql://migrator@db/shop_data --final mysql://migrator@db/shop_new \\
              --run-dir cutover
 
-Writes DB_FINAL's rows. DB_FINAL must be empty but for the migration tool's bookkeeping table
+Writes: DB_FINAL's rows. DB_FINAL must be empty but for the migration tool's bookkeeping table
 (alembic_version, django_migrations...), which keeps its rows. Its triggers are set aside and put
 back exactly. The journal and reports go to --run-dir.",
     ),
@@ -113,8 +113,8 @@ Examples:
   rekey verify --source mysql://migrator@db/shop --final mysql://migrator@db/shop_new \\
                --run-dir cutover
 
-Writes nothing to the databases: reads the run's map/*.csv and compares every row and reference
-of SOURCE with DB_FINAL; exit 1 on any difference. Reports in --run-dir.",
+Writes: nothing to the databases. Reads the run's map/*.csv and compares every row and reference
+of SOURCE with DB_FINAL; exit 1 on any difference. The reports go to --run-dir.",
     ),
     (
         "run",
@@ -127,7 +127,7 @@ Examples:
   rekey run ... --run-dir rehearsal-1 --resume     (after an interruption: the same command)
   rekey status --run-dir rehearsal-1               (from a second terminal)
 
-Writes DB_DATA (created), DB_FINAL's rows (or DB_FINAL itself with --derive-final) and, in
+Writes: DB_DATA (created), DB_FINAL's rows (or DB_FINAL itself with --derive-final) and, in
 --run-dir, journal.sqlite, map/<table>.csv, report.json, report.md and report.html (the
 timeline of every table's stages).",
     ),
@@ -138,7 +138,7 @@ Examples:
   rekey status --run-dir cutover
   rekey status --run-dir cutover --rehearsal rehearsal-1 --json
 
-Writes nothing: reads --run-dir/journal.sqlite read-only and never waits for the run, so it is
+Writes: nothing. Reads --run-dir/journal.sqlite read-only and never waits for the run, so it is
 safe while the run is going. Says whether the process still lives, and what to do next.",
     ),
     (
@@ -148,9 +148,9 @@ Examples:
   rekey clean --run-dir rehearsal-1
   rekey clean --run-dir rehearsal-1 --dry-run
 
-Drops DB_DATA and a derived DB_FINAL that the journal says this run created (never SOURCE, never
-a database it did not create), puts back DB_FINAL's triggers that an interrupted load set aside,
-and removes the map files.",
+Writes: drops DB_DATA and a derived DB_FINAL that the journal says this run created (never
+SOURCE, never a database it did not create), puts back DB_FINAL's triggers that an interrupted
+load set aside, and removes the map files.",
     ),
     (
         "demo",
@@ -159,7 +159,7 @@ Examples:
   rekey demo
   rekey demo --dir /tmp/rekey-demo
 
-Writes, in --dir: source.db (the blog, integer keys), final.db (its UUID schema), data.db, and
+Writes: in --dir, source.db (the blog, integer keys), final.db (its UUID schema), data.db, and
 run/ with the journal, map files, report.md and report.html. Nothing else there is touched.",
     ),
     (
@@ -170,7 +170,7 @@ Examples:
   rekey completions zsh > \"${fpath[1]}/_rekey\"
   rekey completions fish > ~/.config/fish/completions/rekey.fish
 
-Writes the script to standard output.",
+Writes: the script, to standard output.",
     ),
     (
         "man",
@@ -179,7 +179,8 @@ Examples:
   rekey man > rekey.1 && man ./rekey.1
   rekey man --dir /usr/local/share/man/man1
 
-Writes rekey.1 to standard output, or with --dir one page per command (rekey.1, rekey-run.1...).",
+Writes: rekey.1 to standard output, or with --dir one page per command (rekey.1,
+rekey-run.1...).",
     ),
 ];
 
