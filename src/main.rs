@@ -34,7 +34,9 @@ fn main() -> ExitCode {
         Cmd::Demo(a) => {
             let (progress, interrupted) = handles(a.quiet);
             let (out, held) = output(a.quiet);
-            finish(rekey::demo::run(&a.dir, out, progress, interrupted), held)
+            let result = rekey::demo::run(&a.dir, out, progress.clone(), interrupted);
+            progress.end();
+            finish(result, held)
         }
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut cli(), "rekey", &mut std::io::stdout());
@@ -47,8 +49,9 @@ fn main() -> ExitCode {
             let hold = parts.quiet && !parts.dry_run;
             let (progress, interrupted) = handles(parts.quiet);
             let (out, held) = output(hold);
-            let result =
-                invocation(command, parts).and_then(|inv| execute(inv, out, progress, interrupted));
+            let result = invocation(command, parts)
+                .and_then(|inv| execute(inv, out, progress.clone(), interrupted));
+            progress.end();
             finish(result, held)
         }
     }

@@ -31,10 +31,12 @@ pub struct Glance {
     pub elapsed: f64,
     /// Seconds left, when there is a basis for a guess.
     pub eta: Option<f64>,
+    /// Every stage of the command is done.
+    pub finished: bool,
 }
 
 impl Glance {
-    /// One line: "swap (7/10) 4/10 tables · 3,200 rows · 0:12 elapsed · ETA 0:10".
+    /// One line: "swap (7/10) · 4/10 tables · 3,200 rows moved · 12 s elapsed · ETA 10 s".
     pub fn line(&self, elapsed: f64, eta: Option<f64>) -> String {
         let mut parts = Vec::new();
         if let Some(s) = &self.stage {
@@ -46,6 +48,7 @@ impl Glance {
         parts.push(format!("{} rows moved", thousands(self.rows_moved)));
         parts.push(format!("{} elapsed", duration(elapsed)));
         parts.push(match eta {
+            _ if self.finished => "done".to_string(),
             Some(e) => format!("ETA {}", duration(e)),
             None => "ETA after the first table".to_string(),
         });
@@ -62,7 +65,12 @@ struct Overall {
 
 impl Overall {
     fn line(&self) -> String {
-        let since = self.at.elapsed().as_secs_f64();
+        // A finished run's figures stand still.
+        let since = if self.glance.finished {
+            0.0
+        } else {
+            self.at.elapsed().as_secs_f64()
+        };
         self.glance.line(
             self.glance.elapsed + since,
             self.glance.eta.map(|e| (e - since).max(0.0)),
@@ -184,6 +192,10 @@ impl Progress {
                     bar
                 });
                 bar.set_position((glance.fraction.clamp(0.0, 1.0) * 1000.0) as u64);
+                if glance.finished {
+                    // Drawn now: the process may end before the next tick would draw it.
+                    bar.finish();
+                }
             }
             Mode::Lines {
                 out,
@@ -202,6 +214,24 @@ impl Progress {
                 }
             }
             Mode::Quiet => {}
+        }
+    }
+
+    /// The command ended: on a terminal the lines of tables still shown go, and the overall bar
+    /// stays as last drawn (the error, if any, follows it).
+    pub fn end(&self) {
+        if let Mode::Bars {
+            overall, active, ..
+        } = &*self.mode
+        {
+            if let Ok(mut active) = active.lock() {
+                for (_, bar) in active.drain() {
+                    bar.finish_and_clear();
+                }
+            }
+            if let Some(bar) = overall.get() {
+                bar.abandon();
+            }
         }
     }
 
@@ -369,6 +399,7 @@ mod tests {
             fraction: 0.4,
             elapsed: 12.0,
             eta: Some(10.0),
+            finished: false,
         }
     }
 
@@ -385,6 +416,11 @@ mod tests {
         assert!(unknown
             .line(1.0, None)
             .ends_with("ETA after the first table"));
+        let done = Glance {
+            finished: true,
+            ..glance()
+        };
+        assert!(done.line(12.0, None).ends_with("12 s elapsed · done"));
     }
 
     #[test]

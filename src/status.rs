@@ -350,6 +350,7 @@ impl RunStatus {
             fraction: self.fraction,
             elapsed: self.elapsed_seconds,
             eta: self.eta_seconds,
+            finished: self.state == "finished",
         }
     }
 
@@ -558,14 +559,14 @@ impl Work {
         }
     }
 
-    /// The time the stages that move rows took so far, stretched to the rows left.
+    /// The time the stages took so far, stretched by the rows left over the rows moved. Every
+    /// stage counts (the ones that move no rows cost time too), pauses between commands do not.
     fn eta_from_rows(&self, spans: &[StageSpan], now: f64) -> Option<f64> {
         if self.done == 0 {
             return None;
         }
         let spent: f64 = spans
             .iter()
-            .filter(|s| moves_rows(&s.name))
             .map(|s| match s.status.as_str() {
                 "running" => s.started_at.map_or(0.0, |t| (now - t).max(0.0)),
                 _ => s.seconds.unwrap_or(0.0),

@@ -26,7 +26,7 @@ td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 tr.failed td { background: #fdecea; }
 .legend span { display: inline-block; margin-right: 14px; }
 .legend i { display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: -1px; }
-.timeline { border: 1px solid #ddd; background: #fff; }
+.timeline { border: 1px solid #ddd; background: #fff; max-width: 100%; height: auto; }
 .note { color: #555; }
 ";
 
@@ -114,7 +114,7 @@ pub fn render(r: &Report) -> String {
     }
     s.push_str("</p>\n");
     s.push_str(&timeline_svg(&r.timeline.stages, &r.timeline.steps));
-    s.push_str("\n<p class=\"note\">Each table has a lane with a bar for each of its stages (w1 is worker 1). An outlined bar is the table that ended its stage last: it alone decided when the stage ended, so those tables are the critical path of the downtime. The worker lanes show what each worker ran and when it waited. A red outline marks a failure; a dashed one a step that never ended (the process was stopped). Hover over a bar for its rows and seconds.</p>\n");
+    s.push_str("\n<p class=\"note\">Each table has a lane with a bar for each of its stages (w1 is worker 1), the tables that took longest at the top. An outlined bar is the longest table of its stage: no number of workers makes the stage shorter than that table, so those tables are the critical path of the downtime. The worker lanes show what each worker ran and when it waited. A red outline marks a failure; a dashed one a step that never ended (the process was stopped). Hover over a bar for its rows and seconds.</p>\n");
 
     s.push_str("<h2>Stages</h2>\n<table>\n<tr><th>stage</th><th>status</th><th class=\"n\">seconds</th><th class=\"n\">rows</th><th class=\"n\">rows/s</th><th>detail</th></tr>\n");
     for st in &r.stages {

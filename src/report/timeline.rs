@@ -1,7 +1,7 @@
 //! The run's timeline as SVG, drawn by rekey itself (no script, no external file): a lane of
-//! stages, a lane per table with a bar for each of its stages, and a lane per worker. The table
-//! that finished its stage last is outlined, because it alone set when the stage ended: those
-//! tables are the critical path of the downtime.
+//! stages, a lane per table (longest first) with a bar for each of its stages, and a lane per
+//! worker. The longest table of each stage is outlined: no number of workers makes the stage
+//! shorter than it, so those tables are the critical path of the downtime.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -104,29 +104,32 @@ pub fn timeline_svg(stages: &[StageSpan], steps: &[StepSpan]) -> String {
     let x = |t: f64| LABEL_W + (t - t0) / span * PLOT_W;
     let w = |a: f64, b: f64| ((b - a) / span * PLOT_W).max(2.0);
 
-    // The step of each stage that ended last decided when the stage ended.
-    let mut critical: BTreeMap<&str, (f64, &str)> = BTreeMap::new();
+    // No number of workers makes a stage shorter than its longest table: those tables are the
+    // critical path of the downtime. (The one that happened to end last is often a small table
+    // a worker took after a long one elsewhere.)
+    let mut critical: BTreeMap<&str, (f64, &str, usize)> = BTreeMap::new();
     for s in spans.iter().filter(|s| s.step.status == "done") {
         let e = critical
             .entry(s.step.stage.as_str())
-            .or_insert((f64::MIN, ""));
-        if s.end > e.0 {
-            *e = (s.end, s.step.item.as_str());
+            .or_insert((f64::MIN, "", 0));
+        e.2 += 1;
+        if s.end - s.start > e.0 {
+            *e = (s.end - s.start, s.step.item.as_str(), e.2);
         }
     }
     let is_critical = |s: &Span| {
         critical
             .get(s.step.stage.as_str())
-            .is_some_and(|(_, item)| *item == s.step.item)
+            .is_some_and(|(_, item, steps)| *steps > 1 && *item == s.step.item)
     };
 
-    // Tables in the order they first started.
-    let mut tables: Vec<&str> = Vec::new();
+    // The tables that took longest first: the ones that decide the downtime lead.
+    let mut busy: BTreeMap<&str, f64> = BTreeMap::new();
     for s in &spans {
-        if !tables.contains(&s.step.item.as_str()) {
-            tables.push(&s.step.item);
-        }
+        *busy.entry(s.step.item.as_str()).or_default() += s.end - s.start;
     }
+    let mut tables: Vec<&str> = busy.keys().copied().collect();
+    tables.sort_by(|a, b| busy[b].total_cmp(&busy[a]).then(a.cmp(b)));
     let workers: u32 = spans
         .iter()
         .filter_map(|s| s.step.worker)
@@ -314,7 +317,7 @@ fn bar(
         sp.end - sp.start,
         sp.start - t0,
         if critical {
-            " · ended its stage last (critical path)"
+            " · the longest table of its stage (critical path)"
         } else {
             ""
         },
@@ -401,7 +404,7 @@ mod tests {
     }
 
     #[test]
-    fn one_bar_per_table_and_stage_and_the_last_of_each_stage_outlined() {
+    fn one_bar_per_table_and_stage_and_the_longest_of_each_stage_outlined() {
         let stages = vec![StageSpan {
             name: "swap".into(),
             status: "done".into(),
