@@ -790,4 +790,25 @@ mod tests {
         let eta = st.eta_seconds.unwrap();
         assert!((eta - (10.0 * 101.0 / 401.0 + 4.0)).abs() < 1e-6, "{eta}");
     }
+
+    #[test]
+    fn the_read_only_journal_follows_a_live_writer_and_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Journal::open(dir.path(), true).unwrap();
+        writer.stage_started("clone").unwrap();
+        let reader = Journal::open_read_only(dir.path()).unwrap();
+        assert_eq!(reader.stage_spans().unwrap()[0].status, "running");
+        writer
+            .steps_planned("clone", &[("t".into(), Some(5))])
+            .unwrap();
+        writer.step_started("clone", "t", 1).unwrap();
+        let step = &reader.step_spans().unwrap()[0];
+        assert_eq!((step.status.as_str(), step.worker), ("running", Some(1)));
+        writer.step_finished("clone", "t", 5, 0.2, None).unwrap();
+        writer.stage_finished("clone", 0.3, 5, None).unwrap();
+        assert_eq!(reader.stage_spans().unwrap()[0].status, "done");
+        assert_eq!(reader.step_spans().unwrap()[0].rows, Some(5));
+        assert!(reader.set("x", "y").is_err(), "a read-only journal wrote");
+        assert!(Journal::open_read_only(&dir.path().join("nothing")).is_err());
+    }
 }
