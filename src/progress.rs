@@ -100,8 +100,8 @@ pub struct Progress {
     mode: Arc<Mode>,
 }
 
-const TABLE_SPINNER: &str = "  {prefix:<44!} {spinner} {elapsed:>4}";
-const TABLE_BAR: &str = "  {prefix:<44!} [{bar:24}] {pos:>11}/{len:<11} {per_sec:>13} {elapsed:>4}";
+const TABLE_SPINNER: &str = "  {prefix:<44!} {spinner} {elapsed:>4} {msg}";
+const TABLE_BAR: &str = "  {prefix:<44!} [{bar:24}] {rows:>11}/{total:<11} {rate:>11} {elapsed:>4}";
 
 fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -238,7 +238,7 @@ impl Progress {
     /// A table of a stage starts: on a terminal it gets its line until it ends.
     pub fn step_started(&self, stage: &str, table: &str) {
         if let Mode::Bars { .. } = &*self.mode {
-            self.line_for(stage, table, None);
+            self.line_for(stage, table);
         }
     }
 
@@ -270,8 +270,17 @@ impl Progress {
     /// unknown).
     pub fn table(&self, stage: &str, table: &str, total: u64) -> TableProgress {
         let label = format!("{stage} {table}");
+        // A bar only once rows are counted: a statement that runs on the server reports
+        // nothing until it ends, and a bar standing at 0 would say it is stuck.
         let bar = match &*self.mode {
-            Mode::Bars { .. } => Some(self.line_for(stage, table, Some(total))),
+            Mode::Bars { .. } => {
+                let bar = self.line_for(stage, table);
+                if total > 0 {
+                    bar.set_message(format!("about {}", count(total, "row")));
+                }
+                bar.set_length(total);
+                Some(bar)
+            }
             _ => None,
         };
         TableProgress {
@@ -282,12 +291,12 @@ impl Progress {
             started: Instant::now(),
             last_line: Mutex::new(Instant::now()),
             bar,
+            counting: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// The terminal line of a table in flight, created on first use, above the overall bar; with
-    /// a row total it becomes a bar.
-    fn line_for(&self, stage: &str, table: &str, total: Option<u64>) -> ProgressBar {
+    /// The terminal line of a table in flight, created on first use, above the overall bar.
+    fn line_for(&self, stage: &str, table: &str) -> ProgressBar {
         let Mode::Bars {
             multi,
             overall,
@@ -314,10 +323,6 @@ impl Progress {
                 bar
             })
             .clone();
-        if let Some(total) = total {
-            bar.set_length(total);
-            bar.set_style(style(TABLE_BAR));
-        }
         bar
     }
 }
@@ -331,6 +336,22 @@ pub struct TableProgress {
     started: Instant,
     last_line: Mutex<Instant>,
     bar: Option<ProgressBar>,
+    /// Rows have been counted: the line shows as a bar.
+    counting: std::sync::atomic::AtomicBool,
+}
+
+fn table_bar_style() -> ProgressStyle {
+    // indicatif's own counters print four decimals: rows are whole, in groups of three.
+    style(TABLE_BAR)
+        .with_key("rows", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&thousands(s.pos()));
+        })
+        .with_key("total", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&thousands(s.len().unwrap_or(0)));
+        })
+        .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{}/s", thousands(s.per_sec() as u64));
+        })
 }
 
 impl TableProgress {
@@ -338,6 +359,9 @@ impl TableProgress {
     pub fn set(&self, rows: u64) {
         self.done.store(rows, Ordering::Relaxed);
         if let Some(b) = &self.bar {
+            if !self.counting.swap(true, Ordering::Relaxed) && self.total > 0 {
+                b.set_style(table_bar_style());
+            }
             b.set_position(rows);
             return;
         }
