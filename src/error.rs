@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::stages::Stage;
+use crate::stage::Stage;
 
 /// Where an error happened. Every field is optional because some errors (a bad URL) have no table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -17,6 +17,7 @@ pub mod progress;
 pub mod report;
 pub mod run_lock;
 pub mod secrets;
+pub mod stage;
 pub mod stages;
 pub mod status;
 pub mod url;

@@ -43,32 +43,6 @@ pub enum OrphanPolicy {
     Null,
 }
 
-/// How the load moves rows (`--load-path`), as the command line names the choices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum LoadPathChoice {
-    /// The fastest one available.
-    #[default]
-    Auto,
-    /// INSERT ... SELECT, when DB_DATA and DB_FINAL share a server.
-    Direct,
-    /// Server-side SELECT ... INTO OUTFILE and LOAD DATA INFILE (FILE privilege, secure_file_priv).
-    Files,
-    /// LOAD DATA LOCAL INFILE fed by rekey, without temporary files.
-    Stream,
-}
-
-impl From<LoadPathChoice> for crate::backend::LoadChoice {
-    fn from(c: LoadPathChoice) -> Self {
-        use crate::backend::LoadChoice;
-        match c {
-            LoadPathChoice::Auto => LoadChoice::Auto,
-            LoadPathChoice::Direct => LoadChoice::Direct,
-            LoadPathChoice::Files => LoadChoice::Files,
-            LoadPathChoice::Stream => LoadChoice::Stream,
-        }
-    }
-}
-
 /// A reference the user declares for a column without a constraint (`--reference T.C=P.K`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeclaredReference {
@@ -130,6 +104,20 @@ pub fn parse_references(text: &str) -> Result<Vec<DeclaredReference>> {
         .collect()
 }
 
+/// The load path the user asks for (`--load-path`); `Auto` takes the fastest one available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LoadChoice {
+    /// The fastest one available.
+    #[default]
+    Auto,
+    /// INSERT ... SELECT, when DB_DATA and DB_FINAL share a server.
+    Direct,
+    /// Server-side SELECT ... INTO OUTFILE and LOAD DATA INFILE (FILE privilege, secure_file_priv).
+    Files,
+    /// LOAD DATA LOCAL INFILE fed by rekey, without temporary files.
+    Stream,
+}
+
 /// Options that decide what a run does to the data; recorded in the journal so a resumed run
 /// does exactly what the interrupted one started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -142,15 +130,6 @@ pub struct ConversionOptions {
     pub orphans: OrphanPolicy,
 }
 
-impl ConversionOptions {
-    /// Whether the new keys sort in the same order as the old ones when stored by an engine
-    /// with dialect `d`: v7 UUIDs are generated in old-key order, and keep it where the engine
-    /// compares the stored form byte by byte.
-    pub fn new_keys_ascend(&self, d: &dyn crate::backend::Dialect) -> bool {
-        self.uuid_version == UuidVersion::V7 && d.uuid_sorts_by_bytes(self.uuid_format)
-    }
-}
-
 /// How a run is carried out; may differ between an interrupted run and its resumption.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -160,7 +139,7 @@ pub struct RunOptions {
     pub dry_run: bool,
     pub json: bool,
     /// How rows travel in the load (`--load-path`).
-    pub load_path: crate::backend::LoadChoice,
+    pub load_path: LoadChoice,
     /// A rehearsal's run directory to scale into a downtime estimate (`plan --estimate-from`).
     pub estimate_from: Option<PathBuf>,
     /// A file holding the password of every URL given without one (`--password-file`).
@@ -175,7 +154,7 @@ impl Default for RunOptions {
             resume: false,
             dry_run: false,
             json: false,
-            load_path: crate::backend::LoadChoice::Auto,
+            load_path: LoadChoice::Auto,
             estimate_from: None,
             password_file: None,
         }
@@ -203,23 +182,5 @@ mod tests {
         assert_eq!(refs[1].table, "legacy_note");
         assert_eq!(refs[1].ref_column, "id");
         assert!(parse_references("node.parent_id").is_err());
-    }
-
-    #[test]
-    fn new_keys_ascend_only_for_v7_in_a_byte_ordered_format() {
-        use crate::backend::mysql::MysqlDialect;
-        use crate::backend::sqlite::SqliteDialect;
-        let with = |uuid_format, uuid_version| ConversionOptions {
-            uuid_format,
-            uuid_version,
-            ..Default::default()
-        };
-        let mariadb = MysqlDialect;
-        assert!(with(UuidFormat::Char32, UuidVersion::V7).new_keys_ascend(&mariadb));
-        assert!(with(UuidFormat::Binary16, UuidVersion::V7).new_keys_ascend(&mariadb));
-        assert!(!with(UuidFormat::Char32, UuidVersion::V4).new_keys_ascend(&mariadb));
-        // MariaDB's UUID type compares its groups in another order than its bytes.
-        assert!(!with(UuidFormat::Native, UuidVersion::V7).new_keys_ascend(&mariadb));
-        assert!(with(UuidFormat::Char36, UuidVersion::V7).new_keys_ascend(&SqliteDialect));
     }
 }

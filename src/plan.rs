@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::error::{Error, Place, Result};
 use crate::model::{is_internal, Schema, Table};
 use crate::options::ConversionOptions;
-use crate::stages::Stage;
+use crate::stage::Stage;
 
 /// A table whose single integer primary key becomes a UUID.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -356,11 +356,29 @@ impl Plan {
                 }
             }
         }
+        for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
+            let uuid_columns = self.uuid_columns(&t.name);
+            for ck in &t.checks {
+                if let Some((col, _)) = uuid_columns.iter().find(|(c, _)| ck.mentions(c)) {
+                    self.warnings.push(Warning {
+                        kind: "check",
+                        table: t.name.clone(),
+                        column: Some(col.clone()),
+                        message: format!(
+                            "CHECK constraint {} ({}) uses {}.{col}, which becomes a UUID: it is dropped in DB_DATA and in a DB_FINAL made by derive-final; write the rule for UUIDs in the application's schema if it still matters",
+                            if ck.name.is_empty() { "without a name" } else { &ck.name },
+                            ck.expression,
+                            t.name
+                        ),
+                    });
+                }
+            }
+        }
         let converted: Vec<&Converted> = self.converted.iter().collect();
         let mentions = |text: &str| -> Option<String> {
             converted
                 .iter()
-                .find(|c| text.contains(&c.table))
+                .find(|c| crate::model::mentions_identifier(text, &c.table))
                 .map(|c| c.table.clone())
         };
         for tr in &schema.triggers {

@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::ident::{self, QuoteStyle};
 use crate::model::{Column, Table};
 use crate::options::UuidFormat;
+use crate::uuidgen::DerivedKey;
 
 pub trait Dialect: Send + Sync {
     fn quote_style(&self) -> QuoteStyle;
@@ -29,6 +30,18 @@ pub trait Dialect: Send + Sync {
     /// bytes; SQLite has no limit).
     fn fits_identifier(&self, _name: &str) -> bool {
         true
+    }
+
+    /// SQL computing the new key that `spec` derives from the old key `key` (an integer
+    /// expression), stored as `format`, exactly as `DerivedKey::uuid` computes it; NULL stays
+    /// NULL. `None` where the engine cannot, and its new keys go through mapping tables.
+    fn derived_key_sql(
+        &self,
+        _key: &str,
+        _spec: &DerivedKey,
+        _format: UuidFormat,
+    ) -> Option<String> {
+        None
     }
 
     /// The value bound for a UUID of `format` in `insert_rows`: bytes for binary16, else text.

@@ -12,7 +12,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use rekey::commands::{Command, Invocation};
 use rekey::options::{
-    read_reference_file, ConversionOptions, DeclaredReference, LoadPathChoice, OrphanPolicy,
+    read_reference_file, ConversionOptions, DeclaredReference, LoadChoice, OrphanPolicy,
     RunOptions, UuidFormat, UuidVersion,
 };
 use rekey::Error;
@@ -210,8 +210,8 @@ pub struct Jobs {
 #[command(next_help_heading = "Run")]
 pub struct LoadPath {
     /// How the load moves rows.
-    #[arg(long, value_enum, default_value_t = LoadPathChoice::Auto, value_name = "PATH")]
-    load_path: LoadPathChoice,
+    #[arg(long, value_enum, default_value_t = LoadChoice::Auto, value_name = "PATH")]
+    load_path: LoadChoice,
 }
 
 #[derive(Args)]
@@ -304,6 +304,10 @@ pub struct DeriveArgs {
     selection: Selection,
     #[command(flatten)]
     format: Format,
+    // Not used by derive-final itself, but part of the run's options that the journal records:
+    // derive-final in the run directory of a `convert --seed 7` must be able to say the same.
+    #[command(flatten)]
+    keys: Keys,
     #[command(flatten)]
     run_dir: RunDir,
     #[command(flatten)]
@@ -473,7 +477,7 @@ pub struct Parts {
     pub dry_run: bool,
     pub quiet: bool,
     pub json: bool,
-    pub load_path: Option<LoadPathChoice>,
+    pub load_path: Option<LoadChoice>,
     pub estimate_from: Option<PathBuf>,
     pub password_file: Option<PathBuf>,
 }
@@ -513,7 +517,7 @@ pub fn invocation(command: Command, p: Parts) -> Result<Invocation, Error> {
             resume: p.resume,
             dry_run: p.dry_run,
             json: p.json,
-            load_path: p.load_path.unwrap_or_default().into(),
+            load_path: p.load_path.unwrap_or_default(),
             estimate_from: p.estimate_from,
             password_file: p.password_file,
         },
@@ -578,6 +582,7 @@ pub fn parts(cmd: Cmd) -> (Command, Parts) {
                 final_db: Some(a.final_db.final_db),
                 selection: Some(a.selection),
                 uuid_format: Some(a.format.uuid_format),
+                keys: Some(a.keys),
                 run_dir: Some(a.run_dir.run_dir),
                 resume: a.resume.resume,
                 dry_run: a.act.dry_run,

@@ -12,12 +12,11 @@ pub mod load;
 pub mod names;
 pub mod preflight;
 pub mod shadow;
-mod stage;
 pub mod swap;
 pub mod unconstrain;
 pub mod verify;
 
-pub use stage::Stage;
+pub use crate::stage::Stage;
 
 use std::io::Write;
 use std::path::PathBuf;

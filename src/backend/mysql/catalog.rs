@@ -4,7 +4,7 @@
 use super::{opt_text, text, MysqlBackend, DIALECT};
 use crate::backend::{Catalog, Dialect, Finding, ServerInfo, Session, Value};
 use crate::error::{Error, Place, Result};
-use crate::model::{Column, ForeignKey, Index, Schema, Table, Trigger, View};
+use crate::model::{Check, Column, ForeignKey, Index, Schema, Table, Trigger, View};
 use crate::options::{ConversionOptions, UuidFormat};
 use crate::plan::{Plan, Warning};
 use crate::stages::Stage;
@@ -18,6 +18,7 @@ const VIEWS_SQL: &str = include_str!("views.sql");
 const ROUTINES_SQL: &str = include_str!("routines.sql");
 const SERVER_INFO_SQL: &str = include_str!("server_info.sql");
 const PARTITIONS_SQL: &str = include_str!("partitions.sql");
+const CHECKS_SQL: &str = include_str!("checks.sql");
 
 /// What the server says about itself that the load path and the checks decide on.
 #[derive(Debug, Clone, Default)]
@@ -182,6 +183,17 @@ impl Catalog for MysqlBackend {
                     .collect();
                 schema.tables[ti].partitioning =
                     Some(format!("{}({})", text(&row[1]), exprs.join(", ")));
+            }
+        }
+        for row in self.catalog(session, CHECKS_SQL)? {
+            if let Some(ti) = index_of(&schema, &text(&row[0])) {
+                let name = text(&row[1]);
+                let column_level = text(&row[3]).eq_ignore_ascii_case("column");
+                schema.tables[ti].checks.push(Check {
+                    column: column_level.then(|| name.clone()),
+                    name,
+                    expression: text(&row[2]),
+                });
             }
         }
         for row in self.catalog(session, VIEWS_SQL)? {

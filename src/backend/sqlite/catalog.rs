@@ -2,11 +2,11 @@
 //! what the pragmas do not say: constraint names, collations, generated expressions, STRICT).
 
 use super::dialect::type_facts;
-use super::parse::{self, TableDef};
+use super::parse::{self, Clause, ClauseKind, Item, TableDef};
 use super::{q, SqliteBackend};
 use crate::backend::{Catalog, Finding, ServerInfo, Session, Value};
 use crate::error::Result;
-use crate::model::{Column, ForeignKey, Index, Schema, Table, Trigger, View};
+use crate::model::{Check, Column, ForeignKey, Index, Schema, Table, Trigger, View};
 use crate::options::ConversionOptions;
 use crate::plan::Plan;
 
@@ -245,6 +245,28 @@ impl SqliteBackend {
     }
 }
 
+/// The CHECK constraints of a stored CREATE TABLE, column-level and table-level.
+fn checks_of(def: &TableDef) -> Vec<Check> {
+    let mut out = Vec::new();
+    for item in &def.items {
+        let (clauses, column): (Vec<&Clause>, Option<&str>) = match item {
+            Item::Column(c) => (c.clauses.iter().collect(), Some(c.name.as_str())),
+            Item::Constraint(cl) => (vec![cl], None),
+        };
+        for cl in clauses
+            .into_iter()
+            .filter(|cl| cl.kind == ClauseKind::Check)
+        {
+            out.push(Check {
+                name: cl.name.clone().unwrap_or_default(),
+                expression: cl.detail.clone().unwrap_or_default(),
+                column: column.map(str::to_string),
+            });
+        }
+    }
+    out
+}
+
 impl Catalog for SqliteBackend {
     fn check_source(
         &self,
@@ -299,6 +321,9 @@ impl Catalog for SqliteBackend {
         self.read_columns(session, &mut schema, &defs)?;
         self.read_indexes(session, &mut schema, &defs)?;
         self.read_foreign_keys(session, &mut schema, &defs)?;
+        for (table, def) in schema.tables.iter_mut().zip(&defs) {
+            table.checks = def.as_ref().map(checks_of).unwrap_or_default();
+        }
         for row in session.query_all(TRIGGERS_SQL)? {
             schema.triggers.push(Trigger {
                 name: text(&row[0]),
