@@ -336,6 +336,11 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
             ctx.journal.reset_stage(stage.name())?;
         }
     }
+    if !ctx.run.dry_run {
+        // `rekey status` tells what is left of this command from the journal alone.
+        let names: Vec<&str> = command.stages().into_iter().map(Stage::name).collect();
+        ctx.journal.set("planned_stages", &names.join(","))?;
+    }
     for stage in command.stages() {
         match stage {
             Stage::Introspect => ctx.stage(stage, introspect::run)?,

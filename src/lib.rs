@@ -19,6 +19,7 @@ pub mod run_lock;
 pub mod secrets;
 pub mod stage;
 pub mod stages;
+pub mod status;
 pub mod url;
 pub mod uuidgen;
 

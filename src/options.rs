@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// How a UUID is stored (`--uuid-format`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum UuidFormat {
     /// 32 lowercase hex characters, as SQLAlchemy/Django GUID types store them.
@@ -21,37 +21,25 @@ pub enum UuidFormat {
     Native,
 }
 
-impl UuidFormat {
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "char32" => Ok(UuidFormat::Char32),
-            "char36" => Ok(UuidFormat::Char36),
-            "binary16" => Ok(UuidFormat::Binary16),
-            "native" => Ok(UuidFormat::Native),
-            other => Err(Error::usage(
-                format!("--uuid-format {other} is not a format rekey knows."),
-                "Use char32 (default), char36, binary16 or native.",
-            )),
-        }
-    }
-}
-
 /// Which UUID version new keys get (`--uuid-version`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum UuidVersion {
     /// Time-ordered, generated in old-key order so ORDER BY key keeps its meaning.
     #[default]
     V7,
+    /// Random.
     V4,
 }
 
 /// What to do with a reference whose value has no parent row (`--orphans`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum OrphanPolicy {
+    /// Stop before anything is written, listing the orphans.
     #[default]
     Fail,
+    /// Store NULL (nullable columns only); every one is listed in orphans/<table>.<column>.csv.
     Null,
 }
 
@@ -117,12 +105,16 @@ pub fn parse_references(text: &str) -> Result<Vec<DeclaredReference>> {
 }
 
 /// The load path the user asks for (`--load-path`); `Auto` takes the fastest one available.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LoadChoice {
+    /// The fastest one available.
     #[default]
     Auto,
+    /// INSERT ... SELECT, when DB_DATA and DB_FINAL share a server.
     Direct,
+    /// Server-side SELECT ... INTO OUTFILE and LOAD DATA INFILE (FILE privilege, secure_file_priv).
     Files,
+    /// LOAD DATA LOCAL INFILE fed by rekey, without temporary files.
     Stream,
 }
 

@@ -118,7 +118,8 @@ fn ctrl_c_stops_at_a_safe_point_and_says_how_to_resume() {
         err.contains("interrupted at a safe point") && err.contains("--resume"),
         "{err}"
     );
-    assert_eq!(stage_status(&dbs, "shadow").as_deref(), Some("running"));
+    // The journal (and so the report and `rekey status`) says where the run was stopped.
+    assert_eq!(stage_status(&dbs, "shadow").as_deref(), Some("interrupted"));
     assert_exit(&dbs.run(&["--resume"]), 0);
     assert_eq!(report(&dbs.run_dir())["status"], "ok");
 }

@@ -586,8 +586,12 @@ fn demo_runs_end_to_end() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("status: **ok**"), "{stdout}");
-    assert!(stdout.contains("9 of 9 tables identical"), "{stdout}");
+    // --quiet prints nothing on success; the report is in the run directory.
+    assert_eq!(stdout, "");
+    assert!(out.stderr.is_empty());
+    let report = std::fs::read_to_string(demo.join("run/report.md")).unwrap();
+    assert!(report.contains("status: **ok**"), "{report}");
+    assert!(report.contains("9 of 9 tables identical"), "{report}");
     assert!(demo.join("keep.txt").exists());
     // A second demo in the same directory starts afresh.
     let again = Process::new(env!("CARGO_BIN_EXE_rekey"))

@@ -63,7 +63,10 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     )?;
     Ok(Outcome {
         rows: 0,
-        detail: Some(format!("{} tables created", tables.len())),
+        detail: Some(format!(
+            "{} created",
+            crate::report::count(tables.len() as u64, "table")
+        )),
     })
 }
 

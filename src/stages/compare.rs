@@ -112,7 +112,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             .count();
         return Ok(Outcome {
             rows: 0,
-            detail: Some(format!("{n} tables match")),
+            detail: Some(format!("{} match", crate::report::count(n as u64, "table"))),
         });
     }
     for line in &diffs {

@@ -64,7 +64,10 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     )?;
     Ok(Outcome {
         rows,
-        detail: Some(format!("{} tables swapped and filled", tables.len())),
+        detail: Some(format!(
+            "{} swapped and filled",
+            crate::report::count(tables.len() as u64, "table")
+        )),
     })
 }
 

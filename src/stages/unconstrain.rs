@@ -91,6 +91,9 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     )?;
     Ok(Outcome {
         rows,
-        detail: Some(format!("{} tables changed", work.len())),
+        detail: Some(format!(
+            "{} changed",
+            crate::report::count(work.len() as u64, "table")
+        )),
     })
 }

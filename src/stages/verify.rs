@@ -215,7 +215,10 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let rows = rows?;
     Ok(Outcome {
         rows,
-        detail: Some(format!("{} tables verified", tables.len())),
+        detail: Some(format!(
+            "{} verified",
+            crate::report::count(tables.len() as u64, "table")
+        )),
     })
 }
 
