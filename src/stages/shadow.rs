@@ -126,11 +126,11 @@ fn generate(
     let mut csv = csv_writer(&part)?;
     let source = ctx.source()?;
     let sd = source.dialect();
-    let select = format!(
-        "SELECT {key} FROM {} ORDER BY {key}",
-        sd.q(&c.table),
-        key = sd.q(&c.column)
-    );
+    let from = match ctx.plan()?.0.table(&c.table) {
+        Some(t) => sd.from_table(t),
+        None => sd.q(&c.table),
+    };
+    let select = format!("SELECT {key} FROM {from} ORDER BY {key}", key = sd.q(&c.column));
     let (batches, received) = std::sync::mpsc::sync_channel::<Vec<(Value, Uuid)>>(1);
     let columns = ["old_id".to_string(), "new_id".to_string()];
     let stopped = || {
