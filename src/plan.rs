@@ -146,6 +146,17 @@ impl Plan {
                     Some(c) if fk.columns.len() == 1 && fk.ref_columns[0] == c.column => {
                         plan.add_reference(t, &fk.columns[0], &c, Origin::Constraint, Some(&fk.name));
                     }
+                    // A composite key that includes the converted key ((tenant_id, item_id) ->
+                    // (tenant_id, id)): the column paired with it holds that table's keys and
+                    // converts; the others keep their values.
+                    Some(c) if fk.ref_columns.contains(&c.column) => {
+                        let at = fk.ref_columns.iter().position(|r| *r == c.column);
+                        if let Some(col) = at.and_then(|i| fk.columns.get(i)) {
+                            if !plan.references.iter().any(|r| r.table == t.name && &r.column == col) {
+                                plan.add_reference(t, col, &c, Origin::Constraint, Some(&fk.name));
+                            }
+                        }
+                    }
                     Some(c) => plan.warnings.push(Warning {
                         kind: "reference-not-to-key",
                         table: t.name.clone(),

@@ -130,7 +130,7 @@ SELECT cols.relname::text AS table_name,
        cols.attndims::integer AS dimensions,
        col_description(cols.relid, cols.attnum) AS comment,
        format_type(base.typid, NULL) AS base_type_name,
-       cols.atttypid AS type_oid,
+       cols.atttypid::bigint AS type_oid,
        cols.attislocal AS is_local
 FROM cols
 JOIN base ON base.relid = cols.relid AND base.attnum = cols.attnum

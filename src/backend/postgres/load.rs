@@ -151,7 +151,11 @@ impl PostgresBackend {
             })
             .collect();
         vec![
-            format!("CREATE SCHEMA IF NOT EXISTS {}", DIALECT.q(STAGE_SCHEMA)),
+            // Parallel fills race to create it: the loser's unique_violation means it exists.
+            format!(
+                "DO $rekey$ BEGIN CREATE SCHEMA IF NOT EXISTS {}; EXCEPTION WHEN unique_violation OR duplicate_schema THEN NULL; END $rekey$",
+                DIALECT.q(STAGE_SCHEMA)
+            ),
             format!("DROP TABLE IF EXISTS {}", Self::stage_table(job)),
             format!(
                 "CREATE UNLOGGED TABLE {} ({})",

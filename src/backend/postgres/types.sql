@@ -10,11 +10,11 @@
 --   depends_on   oid      a domain's base type (which may be another user type), else NULL
 --   create_sql   text     CREATE TYPE ... AS ENUM (...) / CREATE DOMAIN ... AS ... [COLLATE] [DEFAULT]
 --                         [NOT NULL] [CONSTRAINT ... CHECK (...)]
-SELECT t.oid,
-       t.typarray AS array_oid,
+SELECT t.oid::bigint AS oid,
+       t.typarray::bigint AS array_oid,
        format_type(t.oid, NULL) AS name,
        n.nspname::text AS schema_name,
-       CASE WHEN t.typtype = 'd' THEN t.typbasetype END AS depends_on,
+       CASE WHEN t.typtype = 'd' THEN t.typbasetype::bigint END AS depends_on,
        CASE t.typtype
          WHEN 'e' THEN 'CREATE TYPE ' || format_type(t.oid, NULL) || ' AS ENUM ('
                        || coalesce((SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
