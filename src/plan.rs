@@ -146,17 +146,9 @@ impl Plan {
                     Some(c) if fk.columns.len() == 1 && fk.ref_columns[0] == c.column => {
                         plan.add_reference(t, &fk.columns[0], &c, Origin::Constraint, Some(&fk.name));
                     }
-                    // A composite key that includes the converted key ((tenant_id, item_id) ->
-                    // (tenant_id, id)): the column paired with it holds that table's keys and
-                    // converts; the others keep their values.
-                    Some(c) if fk.ref_columns.contains(&c.column) => {
-                        let at = fk.ref_columns.iter().position(|r| *r == c.column);
-                        if let Some(col) = at.and_then(|i| fk.columns.get(i)) {
-                            if !plan.references.iter().any(|r| r.table == t.name && &r.column == col) {
-                                plan.add_reference(t, col, &c, Origin::Constraint, Some(&fk.name));
-                            }
-                        }
-                    }
+                    // Composite keys are paired column by column once every single-column
+                    // reference is known (below).
+                    Some(_) if fk.columns.len() > 1 => {}
                     Some(c) => plan.warnings.push(Warning {
                         kind: "reference-not-to-key",
                         table: t.name.clone(),
@@ -170,6 +162,8 @@ impl Plan {
                 }
             }
         }
+
+        plan.pair_composite_keys(schema);
 
         for d in &options.references {
             let Some(t) = schema.table(&d.table) else {
@@ -233,6 +227,63 @@ impl Plan {
         plan.check_follow_chains()?;
         plan.add_warnings(schema);
         Ok(plan)
+    }
+
+    /// A composite foreign key pairs each of its columns with a column of the referenced table:
+    /// where that column holds UUIDs after the conversion (the converted key, or a reference to
+    /// a converted table), the paired column holds the same keys and converts with it
+    /// (`(tenant_id, item_id) -> tenant_item (tenant_id, id)`: both convert); the others keep their
+    /// values. Repeated until nothing changes, since pairs can chain.
+    fn pair_composite_keys(&mut self, schema: &Schema) {
+        loop {
+            let mut added = false;
+            for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
+                for fk in t.foreign_keys.iter().filter(|f| f.columns.len() > 1 && f.ref_schema.is_none()) {
+                    for (col, ref_col) in fk.columns.iter().zip(&fk.ref_columns) {
+                        let holds = self
+                            .converted
+                            .iter()
+                            .find(|c| c.table == fk.ref_table && &c.column == ref_col)
+                            .or_else(|| {
+                                self.references
+                                    .iter()
+                                    .find(|r| r.table == fk.ref_table && &r.column == ref_col)
+                                    .and_then(|r| self.converted(&r.ref_table))
+                            })
+                            .cloned();
+                        let Some(target) = holds else { continue };
+                        if self.references.iter().any(|r| r.table == t.name && &r.column == col) {
+                            continue;
+                        }
+                        self.add_reference(t, col, &target, Origin::Constraint, Some(&fk.name));
+                        added = true;
+                    }
+                }
+            }
+            if !added {
+                break;
+            }
+        }
+        for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
+            for fk in t.foreign_keys.iter().filter(|f| f.columns.len() > 1 && f.ref_schema.is_none()) {
+                let Some(c) = self.converted(&fk.ref_table) else { continue };
+                let converts = fk
+                    .columns
+                    .iter()
+                    .any(|col| self.references.iter().any(|r| r.table == t.name && &r.column == col));
+                if !converts {
+                    self.warnings.push(Warning {
+                        kind: "reference-not-to-key",
+                        table: t.name.clone(),
+                        column: Some(fk.columns.join(",")),
+                        message: format!(
+                            "foreign key {} points at {}({}), not at the converted key {}; its columns keep their values",
+                            fk.name, fk.ref_table, fk.ref_columns.join(","), c.column
+                        ),
+                    });
+                }
+            }
+        }
     }
 
     fn add_reference(

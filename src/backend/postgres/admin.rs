@@ -207,9 +207,8 @@ impl Admin for PostgresBackend {
         let mut s = self.server_session()?;
         let s: &mut dyn Session = &mut s;
         let find = format!(
-            "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = {} \
+            "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() \
              AND (application_name = {} OR query LIKE {})",
-            DIALECT.lit(&self.url.database),
             DIALECT.lit(&format!("rekey:{run_id}")),
             DIALECT.lit(&format!("%rekey:{run_id} */%"))
         );

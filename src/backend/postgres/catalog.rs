@@ -240,6 +240,7 @@ impl Catalog for PostgresBackend {
                     name: c.column_name.clone(),
                     identity: c.identity.clone(),
                     sequence: c.owned_sequence.clone().or(c.default_sequence.clone()),
+                    owns_sequence: c.owned_sequence.is_some(),
                     local: c.is_local,
                     collation: c.collation.clone(),
                 });

@@ -48,6 +48,9 @@ pub struct PgColumn {
     pub identity: String,
     /// The sequence the column's default or identity draws from, as an SQL name.
     pub sequence: Option<String>,
+    /// The sequence belongs to the column (serial, OWNED BY), and goes with it.
+    #[serde(default)]
+    pub owns_sequence: bool,
     /// Declared in this table, not only inherited from a parent.
     pub local: bool,
     /// The column's collation when it is not its type's, as an SQL name.
