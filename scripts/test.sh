@@ -3,7 +3,9 @@
 #   1. cargo fmt --check and cargo clippy -D warnings (cheap, fail fast)
 #   2. make sure a MariaDB server answers on 127.0.0.1:3306 with root and an
 #      empty password, and local_infile=ON (install / start it if needed)
-#   3. cargo test --release with REKEY_REQUIRE_MYSQL=1 (MySQL tests must run)
+#   3. the same for PostgreSQL on 127.0.0.1:5432 (user postgres, trust), scripts/lib/postgres.sh
+#   4. cargo test --release with REKEY_REQUIRE_MYSQL=1 and REKEY_REQUIRE_POSTGRES=1 (the
+#      MySQL and PostgreSQL tests must run)
 #
 # Works on this dev machine and on a fresh Debian 12 machine that only has
 # Rust installed (run as root there, or with sudo available).
@@ -17,6 +19,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # shellcheck source=scripts/lib/mariadb.sh
 source scripts/lib/mariadb.sh
+# shellcheck source=scripts/lib/postgres.sh
+source scripts/lib/postgres.sh
 
 ensure_cargo_component() {
     # $1 = cargo subcommand, $2 = rustup component
@@ -47,6 +51,16 @@ else
 fi
 export REKEY_REQUIRE_MYSQL=1
 log "REKEY_TEST_MYSQL_URL=$REKEY_TEST_MYSQL_URL REKEY_REQUIRE_MYSQL=$REKEY_REQUIRE_MYSQL"
+
+# PostgreSQL the same way: a server started here unless another one is named.
+if [[ -z ${REKEY_TEST_POSTGRES_URL:-} || ${REKEY_TEST_POSTGRES_URL} == "$PG_DEFAULT_URL" ]]; then
+    ensure_postgres
+    export REKEY_TEST_POSTGRES_URL=$PG_DEFAULT_URL
+else
+    log "REKEY_TEST_POSTGRES_URL is set, using that server and skipping the local PostgreSQL setup"
+fi
+export REKEY_REQUIRE_POSTGRES=1
+log "REKEY_TEST_POSTGRES_URL=$REKEY_TEST_POSTGRES_URL REKEY_REQUIRE_POSTGRES=$REKEY_REQUIRE_POSTGRES"
 
 log "cargo test --release -j 2 -- --test-threads=2 $*"
 test_log=$(mktemp)

@@ -79,7 +79,15 @@ impl Column {
     pub fn is_integer(&self) -> bool {
         matches!(
             self.data_type.as_str(),
-            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "int2" | "int4" | "int8"
+            "tinyint"
+                | "smallint"
+                | "mediumint"
+                | "int"
+                | "integer"
+                | "bigint"
+                | "int2"
+                | "int4"
+                | "int8"
         )
     }
 }

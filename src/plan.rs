@@ -238,7 +238,11 @@ impl Plan {
         loop {
             let mut added = false;
             for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
-                for fk in t.foreign_keys.iter().filter(|f| f.columns.len() > 1 && f.ref_schema.is_none()) {
+                for fk in t
+                    .foreign_keys
+                    .iter()
+                    .filter(|f| f.columns.len() > 1 && f.ref_schema.is_none())
+                {
                     for (col, ref_col) in fk.columns.iter().zip(&fk.ref_columns) {
                         let holds = self
                             .converted
@@ -252,7 +256,11 @@ impl Plan {
                             })
                             .cloned();
                         let Some(target) = holds else { continue };
-                        if self.references.iter().any(|r| r.table == t.name && &r.column == col) {
+                        if self
+                            .references
+                            .iter()
+                            .any(|r| r.table == t.name && &r.column == col)
+                        {
                             continue;
                         }
                         self.add_reference(t, col, &target, Origin::Constraint, Some(&fk.name));
@@ -265,12 +273,19 @@ impl Plan {
             }
         }
         for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
-            for fk in t.foreign_keys.iter().filter(|f| f.columns.len() > 1 && f.ref_schema.is_none()) {
-                let Some(c) = self.converted(&fk.ref_table) else { continue };
-                let converts = fk
-                    .columns
-                    .iter()
-                    .any(|col| self.references.iter().any(|r| r.table == t.name && &r.column == col));
+            for fk in t
+                .foreign_keys
+                .iter()
+                .filter(|f| f.columns.len() > 1 && f.ref_schema.is_none())
+            {
+                let Some(c) = self.converted(&fk.ref_table) else {
+                    continue;
+                };
+                let converts = fk.columns.iter().any(|col| {
+                    self.references
+                        .iter()
+                        .any(|r| r.table == t.name && &r.column == col)
+                });
                 if !converts {
                     self.warnings.push(Warning {
                         kind: "reference-not-to-key",

@@ -378,11 +378,17 @@ mod tests {
         assert_eq!(u.engine, Engine::Postgres);
         assert_eq!(u.schema.as_deref(), Some("Sales"));
         assert_eq!(u.schema_or_public(), "Sales");
-        assert_eq!(u.to_string(), "postgres://app:***@db:5433/shop?schema=Sales");
+        assert_eq!(
+            u.to_string(),
+            "postgres://app:***@db:5433/shop?schema=Sales"
+        );
         let u = DbUrl::parse("postgres://app@db/shop", &env).unwrap();
         assert_eq!((u.port, u.schema_or_public()), (5432, "public"));
         assert!(DbUrl::parse("postgres://app@db/shop?sslmode=x", &env).is_err());
-        let pg = MapEnv(HashMap::from([("DB_TYPE", "postgresql"), ("DB_USER", "app")]));
+        let pg = MapEnv(HashMap::from([
+            ("DB_TYPE", "postgresql"),
+            ("DB_USER", "app"),
+        ]));
         let u = DbUrl::parse("shop", &pg).unwrap();
         assert_eq!((u.engine, u.port, u.schema), (Engine::Postgres, 5432, None));
     }

@@ -16,7 +16,15 @@ const CONVERTED: &[(&str, &[&str])] = &[
     ("user_mtm_user_group", &["user_id", "user_group_id"]),
     ("content_item", &["id", "parent_id", "author_id"]),
     ("content_item_translation", &["id", "content_item_id"]),
-    ("comment", &["comment_id", "content_item_id", "parent_comment_id", "user_id"]),
+    (
+        "comment",
+        &[
+            "comment_id",
+            "content_item_id",
+            "parent_comment_id",
+            "user_id",
+        ],
+    ),
     ("mail_message", &["id", "sender_id", "recipient_id"]),
     ("page_request", &["id", "content_item_id", "user_id"]),
     ("tag", &["id"]),
@@ -52,7 +60,10 @@ fn assert_values_arrived(pg: &Postgres, dbs: &Databases<Postgres>) {
         let source = plain_rows(pg, &dbs.source, table);
         let fin = plain_rows(pg, &dbs.final_db, table);
         assert_eq!(source.len(), fin.len(), "{table}: row counts");
-        assert!(source == fin, "{table}: values differ between SOURCE and DB_FINAL");
+        assert!(
+            source == fin,
+            "{table}: values differ between SOURCE and DB_FINAL"
+        );
     }
 }
 
@@ -69,20 +80,62 @@ fn blog_runs_verified_into_the_application_schema() {
     // it; here one pair by hand through the map files).
     let users = mapping(&dbs.run_dir(), "user");
     let items = mapping(&dbs.run_dir(), "content_item");
-    let author = pg.text(&dbs.final_db, &format!("SELECT author_id::text FROM content_item WHERE id = '{}'", items["3"]));
+    let author = pg.text(
+        &dbs.final_db,
+        &format!(
+            "SELECT author_id::text FROM content_item WHERE id = '{}'",
+            items["3"]
+        ),
+    );
     assert_eq!(author, users["3"]);
     assert_eq!(pg.text(&dbs.final_db, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'comment'::regclass AND attname = 'parent_comment_id'"), "uuid");
     // The trigger that uppercases titles did not fire, and is enabled again.
-    assert_eq!(pg.text(&dbs.final_db, "SELECT count(*) FROM content_item WHERE title = 'Control characters'"), "1");
-    assert_eq!(pg.text(&dbs.final_db, "SELECT tgenabled FROM pg_trigger WHERE tgname = 'trg_content_item_title_upper'"), "O");
+    assert_eq!(
+        pg.text(
+            &dbs.final_db,
+            "SELECT count(*) FROM content_item WHERE title = 'Control characters'"
+        ),
+        "1"
+    );
+    assert_eq!(
+        pg.text(
+            &dbs.final_db,
+            "SELECT tgenabled FROM pg_trigger WHERE tgname = 'trg_content_item_title_upper'"
+        ),
+        "O"
+    );
     // The migration tool's history is DB_FINAL's own.
-    assert_eq!(pg.text(&dbs.final_db, "SELECT string_agg(version_num, ',') FROM alembic_version"), "f00dfeed0001");
-    let detail = stage(&report(&dbs.run_dir()), "load")["detail"].as_str().unwrap_or_default().to_string();
-    assert!(detail.contains("alembic_version") && detail.contains("1 trigger set aside and restored"), "{detail}");
+    assert_eq!(
+        pg.text(
+            &dbs.final_db,
+            "SELECT string_agg(version_num, ',') FROM alembic_version"
+        ),
+        "f00dfeed0001"
+    );
+    let detail = stage(&report(&dbs.run_dir()), "load")["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        detail.contains("alembic_version") && detail.contains("1 trigger set aside and restored"),
+        "{detail}"
+    );
     // DB_DATA: the data in bare tables, nothing tied to SOURCE's sequences.
     assert_eq!(pg.text(&dbs.data, "SELECT count(*) FROM pg_attrdef"), "0");
-    assert_eq!(pg.text(&dbs.data, "SELECT count(*) FROM pg_attribute WHERE attidentity <> ''"), "0");
-    assert_eq!(pg.text(&dbs.data, "SELECT count(*) FROM pg_class WHERE relkind = 'S'"), "0");
+    assert_eq!(
+        pg.text(
+            &dbs.data,
+            "SELECT count(*) FROM pg_attribute WHERE attidentity <> ''"
+        ),
+        "0"
+    );
+    assert_eq!(
+        pg.text(
+            &dbs.data,
+            "SELECT count(*) FROM pg_class WHERE relkind = 'S'"
+        ),
+        "0"
+    );
     // An independent verify of the finished run passes too.
     assert_exit(&dbs.verify(&[]), 0);
 }
@@ -102,8 +155,17 @@ fn blog_derives_its_final_schema_with_char32_keys() {
     // Constraints, rules of references, indexes, views and generated columns as in SOURCE.
     assert_eq!(pg.text(f, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'fk_content_item_author'"), "FOREIGN KEY (author_id) REFERENCES \"user\"(id) ON DELETE SET NULL");
     assert_eq!(pg.text(f, "SELECT count(*) FROM pg_indexes WHERE indexname IN ('ix_content_item_meta', 'ix_content_item_lower_title', 'uq_content_item_slug')"), "3");
-    assert_eq!(pg.text(f, "SELECT count(*) FROM content_item_public"), pg.text(&dbs.source, "SELECT count(*) FROM content_item_public"));
-    assert_eq!(pg.text(f, "SELECT count(*) FROM content_item WHERE title_length <> char_length(title)"), "0");
+    assert_eq!(
+        pg.text(f, "SELECT count(*) FROM content_item_public"),
+        pg.text(&dbs.source, "SELECT count(*) FROM content_item_public")
+    );
+    assert_eq!(
+        pg.text(
+            f,
+            "SELECT count(*) FROM content_item WHERE title_length <> char_length(title)"
+        ),
+        "0"
+    );
     // The derived schema takes new rows with UUID keys, and its identities are gone.
     pg.exec(f, "INSERT INTO \"user\" (id, email, name) VALUES (replace(gen_random_uuid()::text, '-', ''), 'new@example.com', 'New')");
     assert_eq!(pg.text(f, "SELECT count(*) FROM pg_attribute WHERE attidentity <> '' AND attrelid = '\"user\"'::regclass"), "0");
@@ -127,12 +189,25 @@ fn a_read_only_source_account_suffices() {
     let src = reader.url(&dbs.source);
     let dir = dbs.run_dir();
     let out = rekey(&[
-        "run", "--source", &src, "--data", &dbs.data_url(), "--final", &dbs.final_url(),
-        "--run-dir", dir.to_str().unwrap(), "-q", "--uuid-format", "native",
+        "run",
+        "--source",
+        &src,
+        "--data",
+        &dbs.data_url(),
+        "--final",
+        &dbs.final_url(),
+        "--run-dir",
+        dir.to_str().unwrap(),
+        "-q",
+        "--uuid-format",
+        "native",
     ]);
     assert_exit(&out, 0);
     assert_eq!(pg.fingerprint(&dbs.source), before, "SOURCE changed");
-    assert!(!stderr(&out).contains(&reader.password), "password in output");
+    assert!(
+        !stderr(&out).contains(&reader.password),
+        "password in output"
+    );
     reader.forget_in(&dbs.source);
 }
 
@@ -140,7 +215,10 @@ fn a_read_only_source_account_suffices() {
 fn row_level_security_stops_the_run_instead_of_skipping_rows() {
     let pg = pg_or_skip!();
     let dbs = blog(&pg, "rls");
-    pg.exec(&dbs.source, "ALTER TABLE tag ENABLE ROW LEVEL SECURITY; CREATE POLICY tag_some ON tag USING (id < 10)");
+    pg.exec(
+        &dbs.source,
+        "ALTER TABLE tag ENABLE ROW LEVEL SECURITY; CREATE POLICY tag_some ON tag USING (id < 10)",
+    );
     let reader = PgRole::new(
         &pg,
         "rlsreader",
@@ -152,10 +230,23 @@ fn row_level_security_stops_the_run_instead_of_skipping_rows() {
     let src = reader.url(&dbs.source);
     let dir = dbs.run_dir();
     let args = |cmd: &str| -> Vec<String> {
-        [cmd, "--source", &src, "--data", &dbs.data_url(), "--final", &dbs.final_url(), "--run-dir", dir.to_str().unwrap(), "-q", "--uuid-format", "native"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        [
+            cmd,
+            "--source",
+            &src,
+            "--data",
+            &dbs.data_url(),
+            "--final",
+            &dbs.final_url(),
+            "--run-dir",
+            dir.to_str().unwrap(),
+            "-q",
+            "--uuid-format",
+            "native",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     };
     // check names the fix before anything is written ...
     let check = rekey(&args("check"));
@@ -165,7 +256,12 @@ fn row_level_security_stops_the_run_instead_of_skipping_rows() {
     let out = rekey(&args("run"));
     assert_ne!(out.status.code(), Some(0));
     let err = stderr(&out);
-    assert!(err.contains("row-level security") || err.contains("row level security") || err.contains("BYPASSRLS"), "{err}");
+    assert!(
+        err.contains("row-level security")
+            || err.contains("row level security")
+            || err.contains("BYPASSRLS"),
+        "{err}"
+    );
     assert!(!pg.exists(&dbs.data), "DB_DATA was created");
     assert_eq!(pg.text(&dbs.final_db, "SELECT count(*) FROM tag"), "0");
     reader.forget_in(&dbs.source);
@@ -178,7 +274,10 @@ fn a_read_under_row_level_security_fails_instead_of_returning_fewer_rows() {
     let pg = pg_or_skip!();
     let dbs = blog(&pg, "rlsread");
     assert_exit(&dbs.run(&["--uuid-format", "native"]), 0);
-    pg.exec(&dbs.source, "ALTER TABLE tag ENABLE ROW LEVEL SECURITY; CREATE POLICY tag_some ON tag USING (id < 10)");
+    pg.exec(
+        &dbs.source,
+        "ALTER TABLE tag ENABLE ROW LEVEL SECURITY; CREATE POLICY tag_some ON tag USING (id < 10)",
+    );
     let reader = PgRole::new(
         &pg,
         "rlsverify",
@@ -189,10 +288,22 @@ fn a_read_under_row_level_security_fails_instead_of_returning_fewer_rows() {
     );
     let src = reader.url(&dbs.source);
     let dir = dbs.run_dir();
-    let out = rekey(&["verify", "--source", &src, "--final", &dbs.final_url(), "--run-dir", dir.to_str().unwrap(), "-q"]);
+    let out = rekey(&[
+        "verify",
+        "--source",
+        &src,
+        "--final",
+        &dbs.final_url(),
+        "--run-dir",
+        dir.to_str().unwrap(),
+        "-q",
+    ]);
     assert_exit(&out, 3);
     let err = stderr(&out);
-    assert!(err.contains("row-level security") && err.contains("table tag"), "{err}");
+    assert!(
+        err.contains("row-level security") && err.contains("table tag"),
+        "{err}"
+    );
     reader.forget_in(&dbs.source);
 }
 
@@ -205,7 +316,15 @@ fn dry_run_writes_nothing() {
     let out = dbs.run(&["--dry-run", "--uuid-format", "native"]);
     assert_exit(&out, 0);
     let text = stdout(&out);
-    assert!(text.contains("COPY") && text.contains("CREATE TABLE"), "{text}");
+    assert!(
+        text.contains("COPY") && text.contains("CREATE TABLE"),
+        "{text}"
+    );
+    let normalized = text
+        .replace(&dbs.source, "SOURCE")
+        .replace(&dbs.data, "DB_DATA")
+        .replace(&dbs.final_db, "DB_FINAL");
+    insta::assert_snapshot!(normalized);
     assert!(!pg.exists(&dbs.data), "DB_DATA was created");
     assert_eq!(pg.fingerprint(&dbs.source), source);
     assert_eq!(pg.fingerprint(&dbs.final_db), fin);
@@ -227,14 +346,32 @@ fn check_names_the_exact_grants() {
     let fin = loader.url(&dbs.final_db);
     let dir = dbs.run_dir();
     let out = rekey(&[
-        "check", "--source", &dbs.src_url(), "--data", &dbs.data_url(), "--final", &fin,
-        "--run-dir", dir.to_str().unwrap(), "-q",
+        "check",
+        "--source",
+        &dbs.src_url(),
+        "--data",
+        &dbs.data_url(),
+        "--final",
+        &fin,
+        "--run-dir",
+        dir.to_str().unwrap(),
+        "-q",
     ]);
     assert_ne!(out.status.code(), Some(0));
     let text = stdout(&out);
     let role = &loader.name;
-    assert!(text.contains(&format!("GRANT SET ON PARAMETER session_replication_role TO \"{role}\";")), "{text}");
-    assert!(text.contains(&format!("ALTER TABLE \"public\".\"content_item\" OWNER TO \"{role}\";")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "GRANT SET ON PARAMETER session_replication_role TO \"{role}\";"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "ALTER TABLE \"public\".\"content_item\" OWNER TO \"{role}\";"
+        )),
+        "{text}"
+    );
     assert!(!text.contains(&loader.password));
     loader.forget_in(&dbs.final_db);
 }

@@ -15,8 +15,24 @@ use common::*;
 
 fn spawn_stalling(dbs: &Databases<Postgres>, stage: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_rekey"))
-        .args(["run", "--source", &dbs.src_url(), "--data", &dbs.data_url(), "--final", &dbs.final_url()])
-        .args(["--run-dir", dbs.run_dir().to_str().unwrap(), "-q", "--jobs", "2", "--uuid-format", "native"])
+        .args([
+            "run",
+            "--source",
+            &dbs.src_url(),
+            "--data",
+            &dbs.data_url(),
+            "--final",
+            &dbs.final_url(),
+        ])
+        .args([
+            "--run-dir",
+            dbs.run_dir().to_str().unwrap(),
+            "-q",
+            "--jobs",
+            "2",
+            "--uuid-format",
+            "native",
+        ])
         .env("REKEY_TEST_STALL_AFTER_STEP", stage)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -30,15 +46,20 @@ fn wait_for_stall(dbs: &Databases<Postgres>, child: &mut Child) {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("rekey ended ({status}) before reaching the stall point");
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "no stall after 120 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no stall after 120 s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 fn stage_status(dbs: &Databases<Postgres>, stage: &str) -> Option<String> {
     let j = rusqlite::Connection::open(dbs.run_dir().join("journal.sqlite")).unwrap();
-    j.query_row("SELECT status FROM stage WHERE name = ?1", [stage], |r| r.get(0))
-        .ok()
+    j.query_row("SELECT status FROM stage WHERE name = ?1", [stage], |r| {
+        r.get(0)
+    })
+    .ok()
 }
 
 fn table_counts(pg: &Postgres, db: &str) -> Vec<(String, String)> {
@@ -60,7 +81,11 @@ fn kill_and_resume(stage: &str) {
     wait_for_stall(&dbs, &mut child);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    assert_eq!(stage_status(&dbs, stage).as_deref(), Some("running"), "the kill landed inside {stage}");
+    assert_eq!(
+        stage_status(&dbs, stage).as_deref(),
+        Some("running"),
+        "the kill landed inside {stage}"
+    );
 
     let out = dbs.run(&["--resume"]);
     assert_exit(&out, 0);
@@ -69,14 +94,26 @@ fn kill_and_resume(stage: &str) {
     let checks = report["verification"].as_array().unwrap();
     assert_eq!(checks.len(), 9);
     assert!(checks.iter().all(|c| c["ok"] == true), "{checks:?}");
-    assert_eq!(table_counts(&pg, &dbs.final_db), table_counts(&pg, &dbs.source));
+    assert_eq!(
+        table_counts(&pg, &dbs.final_db),
+        table_counts(&pg, &dbs.source)
+    );
     assert_eq!(pg.fingerprint(&dbs.source), source_before, "SOURCE changed");
     assert_eq!(
         pg.text(&dbs.final_db, "SELECT string_agg(tgname || ':' || tgenabled::text, ',') FROM pg_trigger WHERE NOT tgisinternal"),
         "trg_content_item_title_upper:O",
         "DB_FINAL's trigger is back, enabled"
     );
-    assert_eq!(pg.text(&dbs.final_db, "SELECT count(*) FROM content_item WHERE title <> upper(title)"), pg.text(&dbs.source, "SELECT count(*) FROM content_item WHERE title <> upper(title)"));
+    assert_eq!(
+        pg.text(
+            &dbs.final_db,
+            "SELECT count(*) FROM content_item WHERE title <> upper(title)"
+        ),
+        pg.text(
+            &dbs.source,
+            "SELECT count(*) FROM content_item WHERE title <> upper(title)"
+        )
+    );
 }
 
 #[test]
@@ -119,7 +156,9 @@ fn resume_stops_statements_the_killed_run_left_on_the_server() {
     child.wait().unwrap();
     let run_id: String = rusqlite::Connection::open(dbs.run_dir().join("journal.sqlite"))
         .unwrap()
-        .query_row("SELECT value FROM run WHERE key = 'run_id'", [], |r| r.get(0))
+        .query_row("SELECT value FROM run WHERE key = 'run_id'", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     // A statement of the killed run still running on DB_DATA, tagged as rekey tags its own.
     let mut leftover = pg.client(&dbs.data);
@@ -132,6 +171,9 @@ fn resume_stops_statements_the_killed_run_left_on_the_server() {
     let out = dbs.run(&["--resume"]);
     assert_exit(&out, 0);
     let (killed, took) = sleeper.join().unwrap();
-    assert!(killed && took < Duration::from_secs(60), "the leftover statement was not stopped ({took:?})");
+    assert!(
+        killed && took < Duration::from_secs(60),
+        "the leftover statement was not stopped ({took:?})"
+    );
     assert_eq!(report(&dbs.run_dir())["status"], "ok");
 }

@@ -26,7 +26,7 @@ pub trait Dialect: Send + Sync {
 
     /// The FROM item that reads `table`'s own rows (PostgreSQL: `ONLY t`, so an inheritance
     /// parent's rows come without its children's).
-    fn from_table(&self, table: &Table) -> String {
+    fn own_rows(&self, table: &Table) -> String {
         self.q(&table.name)
     }
 

@@ -127,10 +127,13 @@ fn generate(
     let source = ctx.source()?;
     let sd = source.dialect();
     let from = match ctx.plan()?.0.table(&c.table) {
-        Some(t) => sd.from_table(t),
+        Some(t) => sd.own_rows(t),
         None => sd.q(&c.table),
     };
-    let select = format!("SELECT {key} FROM {from} ORDER BY {key}", key = sd.q(&c.column));
+    let select = format!(
+        "SELECT {key} FROM {from} ORDER BY {key}",
+        key = sd.q(&c.column)
+    );
     let (batches, received) = std::sync::mpsc::sync_channel::<Vec<(Value, Uuid)>>(1);
     let columns = ["old_id".to_string(), "new_id".to_string()];
     let stopped = || {

@@ -271,7 +271,7 @@ fn verify_table(
     // Each side renders its own column types exactly (a FLOAT's text form drops digits).
     let list = exact_list(d, t, &columns);
     let final_list = exact_list(fin.dialect(), ft, &columns);
-    let table = d.from_table(t);
+    let table = d.own_rows(t);
 
     let tracked = if per_column { columns.len() } else { 0 };
     // Both sides are read at once, each on its own connection: a big table's check takes the
@@ -344,7 +344,7 @@ fn verify_table(
         let mut malformed = 0u64;
         let mut fs = fin.connect()?;
         fs.query(
-            &format!("SELECT {final_list} FROM {}", fin.dialect().from_table(ft)),
+            &format!("SELECT {final_list} FROM {}", fin.dialect().own_rows(ft)),
             &mut |row| {
                 for (i, v) in row.iter().enumerate() {
                     if !is_uuid[i] {

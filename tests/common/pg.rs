@@ -71,8 +71,10 @@ impl Postgres {
     pub fn client(&self, db: &str) -> Client {
         let mut c = Client::connect(&self.conninfo(db), NoTls)
             .unwrap_or_else(|e| panic!("connect to {db}: {e}"));
-        c.batch_execute("SET client_min_messages = warning; SET TimeZone = 'UTC'; SET extra_float_digits = 3")
-            .unwrap();
+        c.batch_execute(
+            "SET client_min_messages = warning; SET TimeZone = 'UTC'; SET extra_float_digits = 3",
+        )
+        .unwrap();
         c
     }
     /// The URL of `db` as `role` (password `pw`).
@@ -173,7 +175,10 @@ pub fn fingerprint(pg: &Postgres, db: &str) -> Fingerprint {
     );
     let mut positions = Vec::new();
     for s in sequences.into_iter().flatten() {
-        let v = pg.text(db, &format!("SELECT last_value || ' ' || is_called FROM {s}"));
+        let v = pg.text(
+            db,
+            &format!("SELECT last_value || ' ' || is_called FROM {s}"),
+        );
         positions.push(vec![Some(format!("{s} {v}").into_bytes())]);
     }
     out.insert("objects:sequences".into(), (String::new(), positions));

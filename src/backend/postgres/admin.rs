@@ -104,10 +104,7 @@ impl PostgresBackend {
         }
         if let Role::Data = role {
             if !server.can_create_db && !self.database_exists()? {
-                add(
-                    "CREATEDB".into(),
-                    format!("ALTER ROLE {account} CREATEDB;"),
-                );
+                add("CREATEDB".into(), format!("ALTER ROLE {account} CREATEDB;"));
             }
         }
         Ok((lacks, grants))
@@ -247,7 +244,10 @@ impl Admin for PostgresBackend {
                     let account = DIALECT.q(&server.current_user);
                     return Ok(Finding::fail(
                         "privileges",
-                        format!("{} does not exist and the account may not create databases", self.url.database),
+                        format!(
+                            "{} does not exist and the account may not create databases",
+                            self.url.database
+                        ),
                         format!("ALTER ROLE {account} CREATEDB;"),
                     ));
                 }

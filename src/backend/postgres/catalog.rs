@@ -177,7 +177,9 @@ impl PostgresBackend {
             }
             let mut create_sql = String::new();
             let schema = DIALECT.q(&t.schema_name);
-            if t.name.starts_with(&format!("{schema}.")) || t.name.starts_with(&format!("{}.", t.schema_name)) {
+            if t.name.starts_with(&format!("{schema}."))
+                || t.name.starts_with(&format!("{}.", t.schema_name))
+            {
                 create_sql.push_str(&format!("CREATE SCHEMA IF NOT EXISTS {schema}; "));
             }
             create_sql.push_str(&t.create_sql);
@@ -312,10 +314,7 @@ impl Catalog for PostgresBackend {
                         .collect(),
                     unique: ix.is_unique,
                     kind: ix.method.to_ascii_uppercase(),
-                    create_sql: ix
-                        .constraint_name
-                        .is_none()
-                        .then(|| ix.definition.clone()),
+                    create_sql: ix.constraint_name.is_none().then(|| ix.definition.clone()),
                 });
             }
             extra.rules = rules

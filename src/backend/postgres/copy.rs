@@ -241,7 +241,9 @@ fn encode(v: &Value, ty: &Type, out: &mut Vec<u8>) -> Result<bool, String> {
             let id = if b.len() == 16 {
                 uuid::Uuid::from_slice(b).ok()
             } else {
-                std::str::from_utf8(b).ok().and_then(|s| uuid::Uuid::try_parse(s).ok())
+                std::str::from_utf8(b)
+                    .ok()
+                    .and_then(|s| uuid::Uuid::try_parse(s).ok())
             };
             out.extend_from_slice(id.ok_or("not a UUID")?.as_bytes());
         }
@@ -339,7 +341,10 @@ mod tests {
         let mut e = CopyEncoder::new(&types);
         let id = uuid::Uuid::from_u128(5);
         let bytes = e
-            .tuple(&[Value::Int(7), Value::Text(id.hyphenated().to_string().into_bytes())])
+            .tuple(&[
+                Value::Int(7),
+                Value::Text(id.hyphenated().to_string().into_bytes()),
+            ])
             .unwrap()
             .to_vec();
         assert_eq!(&bytes[..2], &2i16.to_be_bytes());
@@ -347,6 +352,8 @@ mod tests {
         assert_eq!(&bytes[6..14], &7i64.to_be_bytes());
         assert_eq!(&bytes[18..], id.as_bytes());
         let small = [Type::INT2];
-        assert!(CopyEncoder::new(&small).tuple(&[Value::Int(1 << 20)]).is_err());
+        assert!(CopyEncoder::new(&small)
+            .tuple(&[Value::Int(1 << 20)])
+            .is_err());
     }
 }

@@ -23,7 +23,10 @@ fn create_type_sql(create_sql: &str) -> String {
 /// default, identity or generation: swap fills every column itself).
 fn data_column(c: &Column, pg: Option<&PgColumn>) -> String {
     let mut s = format!("{} {}", DIALECT.q(&c.name), c.column_type);
-    if let Some(coll) = pg.and_then(|p| p.collation.as_ref()).or(c.collation.as_ref()) {
+    if let Some(coll) = pg
+        .and_then(|p| p.collation.as_ref())
+        .or(c.collation.as_ref())
+    {
         s.push_str(&format!(" COLLATE {coll}"));
     }
     // A generated column is a plain one in DB_DATA, left empty: the load leaves it out and
@@ -102,7 +105,11 @@ impl Ddl for PostgresBackend {
         if !clauses.is_empty() {
             out.insert(
                 0,
-                format!("ALTER TABLE {} {}", DIALECT.q(&table.name), clauses.join(", ")),
+                format!(
+                    "ALTER TABLE {} {}",
+                    DIALECT.q(&table.name),
+                    clauses.join(", ")
+                ),
             );
         }
         out
@@ -145,7 +152,10 @@ impl Ddl for PostgresBackend {
                 None => columns.push(data_column(c, extra.column(&c.name))),
             }
         }
-        for s in pending.iter().filter(|s| !placed.contains(&s.column.as_str())) {
+        for s in pending
+            .iter()
+            .filter(|s| !placed.contains(&s.column.as_str()))
+        {
             columns.push(swapped_column(s));
         }
         vec![format!(
@@ -219,7 +229,11 @@ impl Ddl for PostgresBackend {
             .filter(|k| k.on == table.name)
             .filter(own)
         {
-            defs.push(format!("CONSTRAINT {} {}", DIALECT.q(&k.name), k.definition));
+            defs.push(format!(
+                "CONSTRAINT {} {}",
+                DIALECT.q(&k.name),
+                k.definition
+            ));
         }
         let mut create = format!(
             "CREATE {}TABLE {} ({})",
@@ -247,7 +261,12 @@ impl Ddl for PostgresBackend {
                 sql.push_str(&format!(" PARTITION BY {key}"));
             }
             out.push(sql);
-            for k in extra.constraints.iter().filter(|k| k.on == p.name).filter(own) {
+            for k in extra
+                .constraints
+                .iter()
+                .filter(|k| k.on == p.name)
+                .filter(own)
+            {
                 out.push(format!(
                     "ALTER TABLE {} ADD CONSTRAINT {} {}",
                     DIALECT.q(&p.name),
@@ -329,7 +348,10 @@ impl Ddl for PostgresBackend {
     }
 
     fn restore_trigger_sql(&self, trigger: &Trigger) -> Vec<String> {
-        vec![state_sql(trigger, trigger.enabled.as_deref().unwrap_or("O"))]
+        vec![state_sql(
+            trigger,
+            trigger.enabled.as_deref().unwrap_or("O"),
+        )]
     }
 }
 

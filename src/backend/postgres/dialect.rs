@@ -63,7 +63,11 @@ impl Dialect for PostgresDialect {
             .iter()
             .map(|(name, ty)| format!("ADD COLUMN {} {ty} NULL", self.q(name)))
             .collect();
-        vec![format!("ALTER TABLE {} {}", self.q(table), clauses.join(", "))]
+        vec![format!(
+            "ALTER TABLE {} {}",
+            self.q(table),
+            clauses.join(", ")
+        )]
     }
     fn empty_table_sql(&self, table: &str) -> String {
         format!("TRUNCATE TABLE {table}")
@@ -84,7 +88,7 @@ impl Dialect for PostgresDialect {
             _ => expr.to_string(),
         }
     }
-    fn from_table(&self, table: &Table) -> String {
+    fn own_rows(&self, table: &Table) -> String {
         // ONLY: an inheritance parent's own rows, not its children's. A partitioned table has no
         // rows of its own: its partitions' rows are its rows.
         if table.partitioning.is_some() {
@@ -124,12 +128,12 @@ mod tests {
             name: "inh vehicle".into(),
             ..Table::default()
         };
-        assert_eq!(DIALECT.from_table(&plain), "ONLY \"inh vehicle\"");
+        assert_eq!(DIALECT.own_rows(&plain), "ONLY \"inh vehicle\"");
         let partitioned = Table {
             name: "part_event".into(),
             partitioning: Some("RANGE (created_on)".into()),
             ..Table::default()
         };
-        assert_eq!(DIALECT.from_table(&partitioned), "\"part_event\"");
+        assert_eq!(DIALECT.own_rows(&partitioned), "\"part_event\"");
     }
 }

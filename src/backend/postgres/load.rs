@@ -77,7 +77,9 @@ fn stream(
     table: &str,
     progress: &dyn Fn(u64),
 ) -> Result<Moved> {
-    let mut reader = from.copy_out(copy_out).map_err(|e| sql_error(&e, copy_out))?;
+    let mut reader = from
+        .copy_out(copy_out)
+        .map_err(|e| sql_error(&e, copy_out))?;
     let mut writer = to.copy_in(copy_in).map_err(|e| sql_error(&e, copy_in))?;
     let read = match copy::pipe(&mut reader, &mut writer, patches, progress) {
         Ok(n) => n,
@@ -98,7 +100,11 @@ fn stream(
                     "Report this as a bug, with both servers' versions.",
                 ),
             };
-            return Err(Error::env(Place::default().table(table), format!("{what}."), hint));
+            return Err(Error::env(
+                Place::default().table(table),
+                format!("{what}."),
+                hint,
+            ));
         }
     };
     let written = writer.finish().map_err(|e| sql_error(&e, copy_in))?;
@@ -186,7 +192,10 @@ impl Load for PostgresBackend {
         exec(&mut data, &format!("{}TRUNCATE TABLE {table}", job.marker))?;
         let no_progress = |_: u64| {};
         if !Self::staged(job) {
-            let copy_in = format!("{}COPY {table} ({list}) FROM STDIN (FORMAT binary)", job.marker);
+            let copy_in = format!(
+                "{}COPY {table} ({list}) FROM STDIN (FORMAT binary)",
+                job.marker
+            );
             let from_types = result_types(&mut src, &format!("SELECT {list} FROM {table}"))?;
             let to_types = result_types(&mut data, &format!("SELECT {list} FROM {table}"))?;
             let moved = stream(
@@ -204,7 +213,10 @@ impl Load for PostgresBackend {
             exec(&mut data, &format!("{}{sql}", job.marker))?;
         }
         let staging = Self::stage_table(job);
-        let copy_in = format!("{}COPY {staging} ({list}) FROM STDIN (FORMAT binary)", job.marker);
+        let copy_in = format!(
+            "{}COPY {staging} ({list}) FROM STDIN (FORMAT binary)",
+            job.marker
+        );
         let from_types = result_types(&mut src, &format!("SELECT {list} FROM {table}"))?;
         let to_types = result_types(&mut data, &format!("SELECT {list} FROM {staging}"))?;
         let moved = stream(
@@ -222,7 +234,9 @@ impl Load for PostgresBackend {
             job.marker,
             job.insert_select_sql(&DIALECT, &DIALECT.q(STAGE_SCHEMA))
         );
-        let filled = data.execute(insert.as_str(), &[]).map_err(|e| sql_error(&e, &insert))?;
+        let filled = data
+            .execute(insert.as_str(), &[])
+            .map_err(|e| sql_error(&e, &insert))?;
         exec(&mut data, &format!("{}DROP TABLE {staging}", job.marker))?;
         if filled != staged {
             return Err(Error::mismatch(
@@ -290,9 +304,15 @@ impl Load for PostgresBackend {
         let to_types = result_types(&mut fin, &format!("SELECT {list} FROM {table}"))?;
         stream(
             &mut from,
-            &format!("{}COPY {table} ({list}) TO STDOUT (FORMAT binary)", job.marker),
+            &format!(
+                "{}COPY {table} ({list}) TO STDOUT (FORMAT binary)",
+                job.marker
+            ),
             &mut fin,
-            &format!("{}COPY {table} ({list}) FROM STDIN (FORMAT binary)", job.marker),
+            &format!(
+                "{}COPY {table} ({list}) FROM STDIN (FORMAT binary)",
+                job.marker
+            ),
             &array_patches(&from_types, &to_types),
             job.table,
             job.progress,
@@ -331,8 +351,7 @@ impl Load for PostgresBackend {
             ));
         }
         for v in &schema.views {
-            if v
-                .create_sql
+            if v.create_sql
                 .as_deref()
                 .is_some_and(|s| s.starts_with("CREATE MATERIALIZED VIEW"))
             {

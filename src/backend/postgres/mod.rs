@@ -91,7 +91,9 @@ impl PostgresBackend {
     }
 
     fn session(&self, run_id: Option<&str>) -> Result<PostgresSession> {
-        Ok(PostgresSession::new(self.client(&self.url.database, run_id)?))
+        Ok(PostgresSession::new(
+            self.client(&self.url.database, run_id)?,
+        ))
     }
 
     /// A session on a database of the server that always exists, for CREATE/DROP DATABASE and
@@ -253,3 +255,6 @@ fn catalog_rows<T: serde::de::DeserializeOwned>(
     })?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

@@ -33,7 +33,9 @@ impl<'a> FromSql<'a> for Raw<'a> {
     ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
         Ok(Raw(Some(raw)))
     }
-    fn from_sql_null(_: &Type) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+    fn from_sql_null(
+        _: &Type,
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
         Ok(Raw(None))
     }
     fn accepts(_: &Type) -> bool {
@@ -55,31 +57,37 @@ pub(super) fn to_value(ty: &Type, raw: Option<&[u8]>) -> Value {
             _ => i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
         })
     };
-    let value = match *ty {
-        Type::INT2 => int(2).map(Value::Int),
-        Type::INT4 => int(4).map(Value::Int),
-        Type::INT8 => int(8).map(Value::Int),
-        Type::OID => (b.len() == 4).then(|| Value::Int(u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as i64)),
-        Type::FLOAT4 => (b.len() == 4)
-            .then(|| Value::Real(f32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f64)),
-        Type::FLOAT8 => int(8).map(|i| Value::Real(f64::from_bits(i as u64))),
-        Type::BOOL => Some(Value::Text(if b.first() == Some(&1) { b"t".to_vec() } else { b"f".to_vec() })),
-        Type::TEXT
-        | Type::VARCHAR
-        | Type::BPCHAR
-        | Type::NAME
-        | Type::UNKNOWN
-        | Type::CHAR
-        | Type::JSON
-        | Type::XML => Some(Value::Text(b.to_vec())),
-        // jsonb's binary form is a version byte (1) and the text.
-        Type::JSONB if b.first() == Some(&1) => Some(Value::Text(b[1..].to_vec())),
-        Type::BYTEA => Some(Value::Blob(b.to_vec())),
-        Type::UUID => uuid::Uuid::from_slice(b)
-            .ok()
-            .map(|u| Value::Text(u.hyphenated().to_string().into_bytes())),
-        _ => None,
-    };
+    let value =
+        match *ty {
+            Type::INT2 => int(2).map(Value::Int),
+            Type::INT4 => int(4).map(Value::Int),
+            Type::INT8 => int(8).map(Value::Int),
+            Type::OID => (b.len() == 4)
+                .then(|| Value::Int(u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as i64)),
+            Type::FLOAT4 => (b.len() == 4)
+                .then(|| Value::Real(f32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f64)),
+            Type::FLOAT8 => int(8).map(|i| Value::Real(f64::from_bits(i as u64))),
+            Type::BOOL => Some(Value::Text(if b.first() == Some(&1) {
+                b"t".to_vec()
+            } else {
+                b"f".to_vec()
+            })),
+            Type::TEXT
+            | Type::VARCHAR
+            | Type::BPCHAR
+            | Type::NAME
+            | Type::UNKNOWN
+            | Type::CHAR
+            | Type::JSON
+            | Type::XML => Some(Value::Text(b.to_vec())),
+            // jsonb's binary form is a version byte (1) and the text.
+            Type::JSONB if b.first() == Some(&1) => Some(Value::Text(b[1..].to_vec())),
+            Type::BYTEA => Some(Value::Blob(b.to_vec())),
+            Type::UUID => uuid::Uuid::from_slice(b)
+                .ok()
+                .map(|u| Value::Text(u.hyphenated().to_string().into_bytes())),
+            _ => None,
+        };
     if let Some(v) = value {
         return v;
     }
