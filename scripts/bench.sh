@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: rekey end to end against a plain parallel copy of the same database.
-#   scripts/bench.sh [SCALE] [RUNS]      (defaults: scale 1 = ~1.5M rows / 80 tables, 3 runs)
+#   scripts/bench.sh [SCALE] [RUNS] [ENGINE]  (defaults: scale 1 = ~1.5M rows / 80 tables, 3 runs,
+#                                              ENGINE mariadb; postgres runs scripts/bench/postgres.sh)
 # Generates a seed-like MariaDB database (scripts/bench/generate.sh) once per scale, then runs,
 # RUNS times each: (a) mydumper + myloader with 2 threads (the yardstick), and (b) `rekey run`
 # (SOURCE -> DB_DATA -> compare -> DB_FINAL, verified). Prints per-stage seconds and
@@ -10,6 +11,9 @@
 # Both use the server as it is configured; its settings are printed with the results.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [[ ${3:-mariadb} == postgres ]]; then
+    exec scripts/bench/postgres.sh "${1:-1}" "${2:-3}"
+fi
 # shellcheck source=scripts/lib/mariadb.sh
 source scripts/lib/mariadb.sh
 
