@@ -385,3 +385,21 @@ fn a_source_that_does_not_exist_is_an_input_error() {
     assert_exit(&out, 2);
     assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
 }
+
+#[test]
+fn one_database_has_one_identity_under_any_host_name() {
+    let pg = pg_or_skip!();
+    let dbs = Databases::new(pg.clone(), "identity");
+    let identity = |url: &str| {
+        let parsed = rekey::url::DbUrl::parse(url, &rekey::url::ProcessEnv).unwrap();
+        rekey::backend::open(&parsed).unwrap().identity().unwrap()
+    };
+    let by_ip = pg.url(&dbs.source);
+    let by_name = identity(&by_ip.replace("127.0.0.1", "localhost"));
+    let source = identity(&by_ip);
+    assert!(source.server.starts_with("postgres:"), "{source:?}");
+    assert!(source.same_database(&by_name), "{source:?} {by_name:?}");
+    assert!(!source.same_database(&identity(&pg.url(&dbs.final_db))));
+    assert!(!source.same_database(&identity(&format!("{by_ip}?schema=other"))));
+    assert!(source.same_server(&identity(&pg.url(&dbs.final_db))));
+}

@@ -43,6 +43,7 @@ pub fn pipe(
 ) -> Result<u64, PipeError> {
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
     let mut header_done = false;
+    let mut eof = false;
     let mut tuples = 0u64;
     let mut last_report = 0u64;
     loop {
@@ -54,7 +55,7 @@ pub fn pipe(
                     header_done = true;
                 }
                 None => {
-                    if read_more(from, &mut buf)? == 0 {
+                    if read_more(from, &mut buf, &mut eof)? == 0 {
                         return Err(PipeError::Malformed(
                             "the stream ended inside its header".into(),
                         ));
@@ -85,13 +86,14 @@ pub fn pipe(
             last_report = tuples;
         }
         if finished {
-            // Anything after the trailer is not COPY data; drain the reader to its end.
-            let mut rest = Vec::new();
-            from.read_to_end(&mut rest).map_err(PipeError::Read)?;
+            // The reader ends with the trailer: read it to its end (once) so the COPY completes.
+            while !eof {
+                read_more(from, &mut buf, &mut eof)?;
+            }
             progress(tuples);
             return Ok(tuples);
         }
-        if read_more(from, &mut buf)? == 0 {
+        if read_more(from, &mut buf, &mut eof)? == 0 {
             return Err(PipeError::Malformed(format!(
                 "the stream ended after {tuples} rows without its trailer"
             )));
@@ -99,21 +101,28 @@ pub fn pipe(
     }
 }
 
-fn read_more(from: &mut dyn Read, buf: &mut Vec<u8>) -> Result<usize, PipeError> {
-    let old = buf.len();
-    buf.resize(old + CHUNK, 0);
-    let n = loop {
-        match from.read(&mut buf[old..]) {
-            Ok(n) => break n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                buf.truncate(old);
-                return Err(PipeError::Read(e));
+/// Reads until `buf` has grown by a chunk or the stream ends; returns the bytes added. A COPY
+/// reader hands out about one row per call, so reads go through a small scratch buffer and are
+/// gathered before a chunk is parsed and passed on.
+fn read_more(from: &mut dyn Read, buf: &mut Vec<u8>, eof: &mut bool) -> Result<usize, PipeError> {
+    let mut scratch = [0u8; 64 * 1024];
+    let mut added = 0;
+    while added < CHUNK && !*eof {
+        let n = match from.read(&mut scratch) {
+            Ok(0) => {
+                // A finished COPY must not be read again (the driver reports an unexpected
+                // message).
+                *eof = true;
+                break;
             }
-        }
-    };
-    buf.truncate(old + n);
-    Ok(n)
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(PipeError::Read(e)),
+        };
+        buf.extend_from_slice(&scratch[..n]);
+        added += n;
+    }
+    Ok(added)
 }
 
 fn header_len(buf: &[u8]) -> Result<Option<usize>, PipeError> {

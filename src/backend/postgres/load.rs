@@ -23,6 +23,15 @@ use crate::url::{DbUrl, Engine};
 /// The schema in DB_DATA that holds swap's staging tables (named as their tables).
 const STAGE_SCHEMA: &str = "_rekey_stage";
 
+/// A table's indexes that the load drops and builds again after its rows (`{table}`: the quoted
+/// name as a literal): valid ones, not made by a constraint, on an ordinary table (a partitioned
+/// table's index recreated ON ONLY would lose its partitions' indexes).
+const REBUILT_INDEXES_SQL: &str = include_str!("rebuilt_indexes.sql");
+
+/// Memory for the sorts and hashes of the fill's join and of index builds (server-side, per
+/// session; the defaults of 4 MB and 64 MB spill a 600,000-row table to disk).
+const WORK_MEM: &str = "SET work_mem = '128MB'; SET maintenance_work_mem = '256MB'";
+
 /// The run id in a stage's marker (`/* rekey:<id> */ `), for the sessions' application_name.
 fn run_id(marker: &str) -> Option<&str> {
     marker
@@ -188,6 +197,7 @@ impl Load for PostgresBackend {
         let exec = |c: &mut Client, sql: &str| -> Result<()> {
             c.batch_execute(sql).map_err(|e| sql_error(&e, sql))
         };
+        exec(&mut data, WORK_MEM)?;
         // A table half-filled by an interrupted run is filled again from empty.
         exec(&mut data, &format!("{}TRUNCATE TABLE {table}", job.marker))?;
         let no_progress = |_: u64| {};
@@ -298,11 +308,32 @@ impl Load for PostgresBackend {
         for sql in DIALECT.bulk_session(job.arrival) {
             fin.batch_execute(&sql).map_err(|e| sql_error(&e, &sql))?;
         }
+        fin.batch_execute(WORK_MEM)
+            .map_err(|e| sql_error(&e, WORK_MEM))?;
         let list = DIALECT.column_list(job.columns);
         let table = DIALECT.q(job.table);
         let from_types = result_types(&mut from, &format!("SELECT {list} FROM {table}"))?;
         let to_types = result_types(&mut fin, &format!("SELECT {list} FROM {table}"))?;
-        stream(
+        // DB_FINAL's own secondary indexes are built once the rows are in (one sort each
+        // instead of one b-tree insert per row: what pg_restore does), in the load's transaction,
+        // so no other session sees the table without them and a killed load leaves them as
+        // they were. Constraints' indexes stay: foreign keys may need them.
+        let rebuilt: Vec<(String, String)> = {
+            let sql = REBUILT_INDEXES_SQL.replace("{table}", &DIALECT.lit(&table));
+            fin.query(sql.as_str(), &[])
+                .map_err(|e| sql_error(&e, &sql))?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect()
+        };
+        let exec = |c: &mut Client, sql: &str| -> Result<()> {
+            c.batch_execute(sql).map_err(|e| sql_error(&e, sql))
+        };
+        exec(&mut fin, "BEGIN")?;
+        for (name, _) in &rebuilt {
+            exec(&mut fin, &format!("{}DROP INDEX {name}", job.marker))?;
+        }
+        let moved = stream(
             &mut from,
             &format!(
                 "{}COPY {table} ({list}) TO STDOUT (FORMAT binary)",
@@ -316,7 +347,12 @@ impl Load for PostgresBackend {
             &array_patches(&from_types, &to_types),
             job.table,
             job.progress,
-        )
+        )?;
+        for (_, definition) in &rebuilt {
+            exec(&mut fin, &format!("{}{definition}", job.marker))?;
+        }
+        exec(&mut fin, "COMMIT")?;
+        Ok(moved)
     }
 
     fn after_load_sql(&self, schema: &Schema) -> Vec<String> {
