@@ -144,7 +144,11 @@ impl Plan {
                     .cloned();
                 match target {
                     Some(c) if fk.columns.len() == 1 && fk.ref_columns[0] == c.column => {
-                        plan.add_reference(t, &fk.columns[0], &c, Origin::Constraint, Some(&fk.name));
+                        // Two constraints on one column (one per partition, or a duplicate) are
+                        // one reference.
+                        if !plan.references.iter().any(|r| r.table == t.name && r.column == fk.columns[0]) {
+                            plan.add_reference(t, &fk.columns[0], &c, Origin::Constraint, Some(&fk.name));
+                        }
                     }
                     // Composite keys are paired column by column once every single-column
                     // reference is known (below).

@@ -22,6 +22,7 @@ const VIEWS_SQL: &str = include_str!("views.sql");
 const RULES_SQL: &str = include_str!("rules.sql");
 const TYPES_SQL: &str = include_str!("types.sql");
 const ROUTINES_SQL: &str = include_str!("routines.sql");
+const ROUTINE_DEFS_SQL: &str = include_str!("routine_defs.sql");
 pub(super) const SERVER_INFO_SQL: &str = include_str!("server_info.sql");
 
 #[derive(Deserialize)]
@@ -106,6 +107,14 @@ struct ViewRow {
     definition: String,
     create_sql: String,
     index_definitions: Vec<String>,
+    routine_oids: Vec<i64>,
+}
+
+#[derive(Deserialize)]
+struct RoutineDefRow {
+    oid: i64,
+    create_sql: String,
+    needs: Vec<i64>,
 }
 
 #[derive(Deserialize)]
@@ -276,9 +285,15 @@ impl Catalog for PostgresBackend {
                 if k.kind == "p" && k.on_table == table.name {
                     table.primary_key = k.columns.clone();
                 }
-                if k.kind == "f" {
+                let same_reference = |f: &ForeignKey| {
+                    f.columns == k.columns
+                        && Some(&f.ref_table) == k.ref_table.as_ref()
+                        && f.ref_columns == k.ref_columns
+                };
+                if k.kind == "f" && !table.foreign_keys.iter().any(same_reference) {
                     // A partition's own foreign key is the partitioned table's reference too: a
-                    // column's type is the same in every partition.
+                    // column's type is the same in every partition (declared on each partition,
+                    // as pagila does, it is one reference).
                     table.foreign_keys.push(ForeignKey {
                         name: k.name.clone(),
                         columns: k.columns.clone(),
@@ -325,6 +340,7 @@ impl Catalog for PostgresBackend {
             table.create_sql = Some(extra.to_json());
             out.tables.push(table);
         }
+        inherit_keys(&mut out.tables);
         inheritance_order(&mut out.tables);
 
         for r in catalog_rows::<TriggerRow>(session, &self.bind(TRIGGERS_SQL))? {
@@ -337,8 +353,35 @@ impl Catalog for PostgresBackend {
                 enabled: Some(r.enabled),
             });
         }
+        let routines: HashMap<i64, RoutineDefRow> =
+            catalog_rows::<RoutineDefRow>(session, &self.bind(ROUTINE_DEFS_SQL))?
+                .into_iter()
+                .map(|r| (r.oid, r))
+                .collect();
         for v in catalog_rows::<ViewRow>(session, &self.bind(VIEWS_SQL))? {
-            let mut create_sql = v.create_sql;
+            // The schema's own functions and aggregates the view calls come first (an aggregate
+            // after its support functions), so derive-final can create the view.
+            let mut create_sql = String::new();
+            let mut done = BTreeSet::new();
+            let mut pending: Vec<(i64, bool)> =
+                v.routine_oids.iter().rev().map(|o| (*o, false)).collect();
+            while let Some((oid, expanded)) = pending.pop() {
+                let Some(r) = routines.get(&oid) else {
+                    continue;
+                };
+                if done.contains(&oid) {
+                    continue;
+                }
+                if !expanded {
+                    pending.push((oid, true));
+                    pending.extend(r.needs.iter().map(|n| (*n, false)));
+                    continue;
+                }
+                done.insert(oid);
+                create_sql.push_str(r.create_sql.trim_end().trim_end_matches(';'));
+                create_sql.push_str(";\n");
+            }
+            create_sql.push_str(&v.create_sql);
             for ix in &v.index_definitions {
                 create_sql.push_str(&format!("\n{ix};"));
             }
@@ -414,6 +457,28 @@ impl Catalog for PostgresBackend {
             }
         }
         Ok(())
+    }
+}
+
+/// An inheritance child without a primary key of its own (old-style partitioning: pagila's
+/// payment_p2017_01 INHERITS payment) is identified by the key it inherits from its parent, whose
+/// values the parent's sequence keeps unique across the hierarchy: it converts with it, each row
+/// its own UUID (a duplicate would stop shadow at the mapping table's primary key). Nothing is
+/// added to DB_FINAL: the constraint is not in `PgTable`, only the model's key.
+fn inherit_keys(tables: &mut [Table]) {
+    let keys: HashMap<String, Vec<String>> = tables
+        .iter()
+        .map(|t| (t.name.clone(), t.primary_key.clone()))
+        .collect();
+    for t in tables.iter_mut().filter(|t| t.primary_key.is_empty()) {
+        let extra = PgTable::of(t);
+        let inherited = extra.inherits.iter().find_map(|p| {
+            keys.get(p)
+                .filter(|k| k.len() == 1 && extra.column(&k[0]).is_some_and(|c| !c.local))
+        });
+        if let Some(key) = inherited {
+            t.primary_key = key.clone();
+        }
     }
 }
 

@@ -21,6 +21,8 @@
 --   dep_relkinds       text[]   relkind of each dep_tables entry: 'r', 'p', 'v', 'm', 'f'
 --   dep_is_key         boolean[] each dependency column is part of its table's primary key
 --   comment            text     COMMENT ON VIEW, or NULL
+--   routine_oids       bigint[] functions and aggregates the view calls (those of schema $1 are
+--                               recreated before it, see routine_defs.sql)
 WITH v AS (
   SELECT c.oid, c.relname, c.relkind, c.reloptions, c.relispopulated, n.nspname
   FROM pg_class c
@@ -67,6 +69,11 @@ SELECT v.relname::text AS view_name,
                  FROM deps d WHERE d.view_oid = v.oid), '{}') AS dep_relkinds,
        coalesce((SELECT array_agg(d.is_key ORDER BY d.nspname COLLATE "C", d.relname COLLATE "C", d.attname COLLATE "C")
                  FROM deps d WHERE d.view_oid = v.oid), '{}') AS dep_is_key,
-       obj_description(v.oid, 'pg_class') AS comment
+       obj_description(v.oid, 'pg_class') AS comment,
+       coalesce((SELECT array_agg(DISTINCT d.refobjid::bigint)
+                 FROM pg_rewrite r
+                 JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                                 AND d.refclassid = 'pg_proc'::regclass
+                 WHERE r.ev_class = v.oid AND r.rulename = '_RETURN'), '{}') AS routine_oids
 FROM v
 ORDER BY v.relname COLLATE "C"
