@@ -143,12 +143,17 @@ impl Plan {
                     .find(|c| c.table == fk.ref_table)
                     .cloned();
                 match target {
+                    // Two constraints on one column (one per partition, or a duplicate) are one
+                    // reference.
+                    Some(c)
+                        if fk.columns.len() == 1
+                            && fk.ref_columns[0] == c.column
+                            && plan
+                                .references
+                                .iter()
+                                .any(|r| r.table == t.name && r.column == fk.columns[0]) => {}
                     Some(c) if fk.columns.len() == 1 && fk.ref_columns[0] == c.column => {
-                        // Two constraints on one column (one per partition, or a duplicate) are
-                        // one reference.
-                        if !plan.references.iter().any(|r| r.table == t.name && r.column == fk.columns[0]) {
-                            plan.add_reference(t, &fk.columns[0], &c, Origin::Constraint, Some(&fk.name));
-                        }
+                        plan.add_reference(t, &fk.columns[0], &c, Origin::Constraint, Some(&fk.name));
                     }
                     // Composite keys are paired column by column once every single-column
                     // reference is known (below).
