@@ -517,3 +517,101 @@ fn single_integer_key(t: &Table) -> Option<&str> {
     let col = t.column(&t.primary_key[0])?;
     col.is_integer().then_some(col.name.as_str())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Column, ForeignKey};
+
+    fn table(name: &str, key: &[&str], columns: &[&str], fks: Vec<ForeignKey>) -> Table {
+        Table {
+            name: name.into(),
+            columns: columns
+                .iter()
+                .map(|c| Column {
+                    name: c.to_string(),
+                    data_type: "integer".into(),
+                    column_type: "integer".into(),
+                    ..Column::default()
+                })
+                .collect(),
+            primary_key: key.iter().map(|c| c.to_string()).collect(),
+            foreign_keys: fks,
+            ..Table::default()
+        }
+    }
+
+    fn fk(name: &str, columns: &[&str], ref_table: &str, ref_columns: &[&str]) -> ForeignKey {
+        ForeignKey {
+            name: name.into(),
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            ref_schema: None,
+            ref_table: ref_table.into(),
+            ref_columns: ref_columns.iter().map(|c| c.to_string()).collect(),
+            on_delete: "NO ACTION".into(),
+            on_update: "NO ACTION".into(),
+        }
+    }
+
+    #[test]
+    fn composite_keys_convert_the_columns_paired_with_uuid_columns() {
+        let schema = Schema {
+            tables: vec![
+                table("tenant", &["id"], &["id"], vec![]),
+                table(
+                    "tenant_item",
+                    &["id"],
+                    &["id", "tenant_id"],
+                    vec![fk("fk_item_tenant", &["tenant_id"], "tenant", &["id"])],
+                ),
+                table(
+                    "item_ref",
+                    &["id"],
+                    &["id", "tenant_id", "item_id"],
+                    vec![fk(
+                        "fk_ref_item",
+                        &["tenant_id", "item_id"],
+                        "tenant_item",
+                        &["tenant_id", "id"],
+                    )],
+                ),
+            ],
+            ..Schema::default()
+        };
+        let plan = Plan::build(&schema, &ConversionOptions::default()).unwrap();
+        let refs: Vec<String> = plan.references.iter().map(Reference::label).collect();
+        assert!(
+            refs.contains(&"item_ref.item_id -> tenant_item.id".to_string()),
+            "{refs:?}"
+        );
+        assert!(
+            refs.contains(&"item_ref.tenant_id -> tenant.id".to_string()),
+            "{refs:?}"
+        );
+        assert!(plan
+            .warnings
+            .iter()
+            .all(|w| w.kind != "reference-not-to-key"));
+    }
+
+    #[test]
+    fn two_constraints_on_one_column_are_one_reference() {
+        let schema = Schema {
+            tables: vec![
+                table("customer", &["id"], &["id"], vec![]),
+                table(
+                    "payment",
+                    &[],
+                    &["customer_id"],
+                    vec![
+                        fk("p1_customer", &["customer_id"], "customer", &["id"]),
+                        fk("p2_customer", &["customer_id"], "customer", &["id"]),
+                    ],
+                ),
+            ],
+            ..Schema::default()
+        };
+        let plan = Plan::build(&schema, &ConversionOptions::default()).unwrap();
+        assert_eq!(plan.references.len(), 1, "{:?}", plan.references);
+    }
+}

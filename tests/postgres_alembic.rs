@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::engine::{Databases, TestServer};
-use common::pg::*;
 use common::*;
 
 fn site() -> PathBuf {
