@@ -15,12 +15,27 @@ use crate::error::{Error, Place, Result};
 
 pub struct PostgresSession {
     pub(super) client: Client,
+    /// Whether application_name already names the run (see `execute`).
+    tagged: bool,
 }
 
 impl PostgresSession {
     pub fn new(client: Client) -> Self {
-        PostgresSession { client }
+        PostgresSession {
+            client,
+            tagged: false,
+        }
     }
+}
+
+/// `SET application_name` naming the run of a statement's `/* rekey:<id> */` marker, so that
+/// pg_stat_activity shows whose session it is even while it runs a statement without one (a
+/// COPY's data phase, a lock wait), and a resumed run finds it.
+pub(super) fn tag_for(sql: &str) -> Option<String> {
+    let id = sql.strip_prefix("/* rekey:")?.split_once(" */")?.0;
+    id.chars()
+        .all(|c| c.is_ascii_alphanumeric())
+        .then(|| format!("SET application_name = 'rekey:{id}';\n"))
 }
 
 /// A column value as the server sent it in the binary protocol, whatever its type.
@@ -105,10 +120,14 @@ pub(super) fn to_value(ty: &Type, raw: Option<&[u8]>) -> Value {
 
 impl Session for PostgresSession {
     fn execute(&mut self, sql: &str) -> Result<u64> {
-        let messages = self
-            .client
-            .simple_query(sql)
-            .map_err(|e| sql_error(&e, sql))?;
+        let tag = if self.tagged { None } else { tag_for(sql) };
+        let messages = match &tag {
+            // One round trip: the SET counts no rows.
+            Some(t) => self.client.simple_query(&format!("{t}{sql}")),
+            None => self.client.simple_query(sql),
+        }
+        .map_err(|e| sql_error(&e, sql))?;
+        self.tagged |= tag.is_some();
         Ok(messages
             .iter()
             .map(|m| match m {

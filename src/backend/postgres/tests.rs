@@ -335,3 +335,14 @@ fn binary_values_become_exact_values() {
         Value::Blob(vec![0, 1, 0, 0])
     );
 }
+
+#[test]
+fn sessions_are_named_after_the_run_of_their_first_marked_statement() {
+    use super::session::tag_for;
+    assert_eq!(
+        tag_for("/* rekey:0a1b2c */ ALTER TABLE x").as_deref(),
+        Some("SET application_name = 'rekey:0a1b2c';\n")
+    );
+    assert_eq!(tag_for("SELECT 1"), None);
+    assert_eq!(tag_for("/* rekey:x'; DROP */ SELECT 1"), None);
+}
