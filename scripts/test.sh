@@ -62,6 +62,15 @@ fi
 export REKEY_REQUIRE_POSTGRES=1
 log "REKEY_TEST_POSTGRES_URL=$REKEY_TEST_POSTGRES_URL REKEY_REQUIRE_POSTGRES=$REKEY_REQUIRE_POSTGRES"
 
+# tests/postgres_alembic.rs makes a Python venv under target/ and pip-installs the Alembic site's
+# requirements there; Debian splits the venv module out of python3.
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    log "installing python3 and python3-venv (apt-get)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null ||
+        die "apt-get install python3 python3-venv failed"
+fi
+
 log "cargo test --release -j 2 -- --test-threads=2 $*"
 test_log=$(mktemp)
 trap 'rm -f "$test_log"' EXIT
