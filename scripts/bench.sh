@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Benchmark: rekey end to end against a plain parallel copy of the same database.
-#   scripts/bench.sh [SCALE] [RUNS] [ENGINE]  (defaults: scale 1 = ~1.5M rows / 80 tables, 3 runs,
-#                                              ENGINE mariadb; postgres runs scripts/bench/postgres.sh)
-# Generates a seed-like MariaDB database (scripts/bench/generate.sh) once per scale, then runs,
-# RUNS times each: (a) mydumper + myloader with 2 threads (the yardstick), and (b) `rekey run`
+# Benchmark: rekey end to end against a plain parallel copy of the same database, on two shapes
+# of data (the yardstick's own speed depends on the shape):
+#   scripts/bench.sh [SCALE] [RUNS] [SHAPE...]   (defaults: scale 1 = ~1.44M rows, 3 runs, wide narrow)
+#   wide:   80 tables, wide rows, many secondary indexes (scripts/bench/generate_wide.sh)
+#   narrow: 81 tables, narrow rows, only the indexes foreign keys need, two large log tables
+#           (scripts/bench/generate_narrow.sh)
+#   postgres (alone): the PostgreSQL column, scripts/bench/postgres.sh: the wide shape on PostgreSQL
+#           against pg_dump -Fd -j 2 + pg_restore -j 2
+# Generates each shape's seed-like MariaDB database once per scale, then runs, RUNS times each,
+# interleaved: (a) mydumper + myloader with 2 threads (the yardstick), and (b) `rekey run`
 # (SOURCE -> DB_DATA -> compare -> DB_FINAL, verified). Prints per-stage seconds and
 # rows/s of the median rekey run, rekey's peak RSS, and the ratio of the medians (b)/(a).
 # DB_FINAL's empty schema is created before each timed run (in a cutover the application's
@@ -11,7 +16,7 @@
 # Both use the server as it is configured; its settings are printed with the results.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-if [[ ${3:-mariadb} == postgres ]]; then
+if [[ ${3:-} == postgres ]]; then
     exec scripts/bench/postgres.sh "${1:-1}" "${2:-3}"
 fi
 # shellcheck source=scripts/lib/mariadb.sh
@@ -19,8 +24,9 @@ source scripts/lib/mariadb.sh
 
 scale=${1:-1}
 runs=${2:-3}
-src=bench_src
-tag=$(printf '%s' "$scale" | tr -c 'a-zA-Z0-9' '_')
+shift $(($# < 2 ? $# : 2))
+shapes=("$@")
+((${#shapes[@]})) || shapes=(wide narrow)
 out_dir=${TMPDIR:-/tmp}/rekey-bench
 mkdir -p "$out_dir"
 
@@ -42,56 +48,62 @@ rekey=target/release/rekey
 
 sql() { sql_tcp "$1"; }
 
-if [[ $(sql "SELECT scale FROM $src.bench_meta" 2>/dev/null || true) != "$scale" ]]; then
-    log "generating $src at scale $scale"
-    sql "DROP DATABASE IF EXISTS $src; CREATE DATABASE $src DEFAULT CHARSET utf8mb4"
-    start=$(date +%s.%N)
-    scripts/bench/generate.sh "$scale" | "$(client_bin)" --protocol=TCP -h"$DB_HOST" -P"$DB_PORT" -uroot "$src"
-    log "generated in $(echo "$(date +%s.%N) - $start" | bc) s"
-fi
-read -r tables rows bytes < <(sql "SELECT COUNT(*), SUM(TABLE_ROWS), SUM(DATA_LENGTH + INDEX_LENGTH) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$src' AND TABLE_NAME <> 'bench_meta'")
-exact_rows=0
-while read -r t; do
-    exact_rows=$((exact_rows + $(sql "SELECT COUNT(*) FROM $src.\`$t\`")))
-done < <(sql "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$src' AND TABLE_NAME <> 'bench_meta'")
-log "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(sql 'SELECT VERSION()'); innodb_buffer_pool_size=$(sql 'SELECT @@innodb_buffer_pool_size'); innodb_log_file_size=$(sql 'SELECT @@innodb_log_file_size')"
-log "scale $scale: $tables tables, $exact_rows rows, $((bytes / 1000000)) MB (data + indexes)"
+summary=()
+bench_shape() {
+    local shape=$1
+    local src=bench_${shape}_src
+    local tag copy_times=() rekey_times=() i copy took start run_dir tables bytes exact_rows t
+    tag=$shape-$(printf '%s' "$scale" | tr -c 'a-zA-Z0-9' '_')
+    [[ -x scripts/bench/generate_$shape.sh ]] || die "unknown shape $shape (wide, narrow)"
+    if [[ $(sql "SELECT scale FROM $src.bench_meta" 2>/dev/null || true) != "$scale" ]]; then
+        log "generating $src at scale $scale"
+        sql "DROP DATABASE IF EXISTS $src; CREATE DATABASE $src DEFAULT CHARSET utf8mb4"
+        start=$(date +%s.%N)
+        "scripts/bench/generate_$shape.sh" "$scale" | "$(client_bin)" --protocol=TCP -h"$DB_HOST" -P"$DB_PORT" -uroot "$src"
+        log "generated in $(echo "$(date +%s.%N) - $start" | bc) s"
+    fi
+    read -r tables _ bytes < <(sql "SELECT COUNT(*), SUM(TABLE_ROWS), SUM(DATA_LENGTH + INDEX_LENGTH) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$src' AND TABLE_NAME <> 'bench_meta'")
+    exact_rows=0
+    while read -r t; do
+        exact_rows=$((exact_rows + $(sql "SELECT COUNT(*) FROM $src.\`$t\`")))
+    done < <(sql "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$src' AND TABLE_NAME <> 'bench_meta'")
+    log "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(sql 'SELECT VERSION()'); innodb_buffer_pool_size=$(sql 'SELECT @@innodb_buffer_pool_size'); innodb_log_file_size=$(sql 'SELECT @@innodb_log_file_size')"
+    log "$shape, scale $scale: $tables tables, $exact_rows rows, $((bytes / 1000000)) MB (data + indexes)"
 
-copy_times=()
-rekey_times=()
-for ((i = 1; i <= runs; i++)); do
-    # (a) the yardstick: a plain parallel copy with mydumper/myloader, 2 threads.
-    rm -rf "$out_dir/dump"
-    sql "DROP DATABASE IF EXISTS bench_copy"
-    start=$(date +%s.%N)
-    mydumper -h "$DB_HOST" -P "$DB_PORT" -u root -B "$src" -t 2 -o "$out_dir/dump" >/dev/null 2>&1
-    myloader -h "$DB_HOST" -P "$DB_PORT" -u root -d "$out_dir/dump" -B bench_copy -t 2 -o >/dev/null 2>&1
-    copy=$(echo "$(date +%s.%N) - $start" | bc)
-    copy_times+=("$copy")
-    sql "DROP DATABASE IF EXISTS bench_copy"
-    rm -rf "$out_dir/dump"
+    for ((i = 1; i <= runs; i++)); do
+        # (a) the yardstick: a plain parallel copy with mydumper/myloader, 2 threads.
+        rm -rf "$out_dir/dump"
+        sql "DROP DATABASE IF EXISTS bench_copy"
+        start=$(date +%s.%N)
+        mydumper -h "$DB_HOST" -P "$DB_PORT" -u root -B "$src" -t 2 -o "$out_dir/dump" >/dev/null 2>&1
+        myloader -h "$DB_HOST" -P "$DB_PORT" -u root -d "$out_dir/dump" -B bench_copy -t 2 -o >/dev/null 2>&1
+        copy=$(echo "$(date +%s.%N) - $start" | bc)
+        copy_times+=("$copy")
+        sql "DROP DATABASE IF EXISTS bench_copy"
+        rm -rf "$out_dir/dump"
 
-    # (b) rekey end to end, verified.
+        # (b) rekey end to end, verified.
+        sql "DROP DATABASE IF EXISTS bench_data; DROP DATABASE IF EXISTS bench_final"
+        run_dir="$out_dir/run-$tag-$i"
+        rm -rf "$run_dir"
+        # DB_FINAL's empty schema is the application's migrations' work, done before the downtime
+        # starts; derive-final stands in for them here and is not timed.
+        "$rekey" derive-final --source "mysql://root@$DB_HOST:$DB_PORT/$src" \
+            --final "mysql://root@$DB_HOST:$DB_PORT/bench_final" --run-dir "$run_dir" -q >/dev/null
+        start=$(date +%s.%N)
+        /usr/bin/time -f '%M' -o "$out_dir/rss-$i" "$rekey" run \
+            --source "mysql://root@$DB_HOST:$DB_PORT/$src" --data "mysql://root@$DB_HOST:$DB_PORT/bench_data" \
+            --final "mysql://root@$DB_HOST:$DB_PORT/bench_final" --jobs 2 --run-dir "$run_dir" -q >/dev/null
+        took=$(echo "$(date +%s.%N) - $start" | bc)
+        rekey_times+=("$took")
+        log "run $i: plain copy $(printf '%.2f' "$copy") s; rekey $(printf '%.2f' "$took") s, peak RSS $(($(cat "$out_dir/rss-$i") / 1024)) MB"
+    done
     sql "DROP DATABASE IF EXISTS bench_data; DROP DATABASE IF EXISTS bench_final"
-    run_dir="$out_dir/run-$tag-$i"
-    rm -rf "$run_dir"
-    # DB_FINAL's empty schema is the application's migrations' work, done before the downtime
-    # starts; derive-final stands in for them here and is not timed.
-    "$rekey" derive-final --source "mysql://root@$DB_HOST:$DB_PORT/$src" \
-        --final "mysql://root@$DB_HOST:$DB_PORT/bench_final" --run-dir "$run_dir" -q >/dev/null
-    start=$(date +%s.%N)
-    /usr/bin/time -f '%M' -o "$out_dir/rss-$i" "$rekey" run \
-        --source "mysql://root@$DB_HOST:$DB_PORT/$src" --data "mysql://root@$DB_HOST:$DB_PORT/bench_data" \
-        --final "mysql://root@$DB_HOST:$DB_PORT/bench_final" --jobs 2 --run-dir "$run_dir" -q >/dev/null
-    took=$(echo "$(date +%s.%N) - $start" | bc)
-    rekey_times+=("$took")
-    log "run $i: plain copy $(printf '%.2f' "$copy") s; rekey $(printf '%.2f' "$took") s, peak RSS $(($(cat "$out_dir/rss-$i") / 1024)) MB"
-done
-sql "DROP DATABASE IF EXISTS bench_data; DROP DATABASE IF EXISTS bench_final"
 
-python3 - "$out_dir" "$tag" "$exact_rows" "${copy_times[*]}" "${rekey_times[*]}" <<'PY'
+    python3 - "$out_dir" "$tag" "$exact_rows" "${copy_times[*]}" "${rekey_times[*]}" "$out_dir/summary-$tag" <<'PY'
 import json, statistics, sys
 out_dir, tag, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
+summary_file = sys.argv[6]
 copies = [float(x) for x in sys.argv[4].split()]
 rekeys = [float(x) for x in sys.argv[5].split()]
 median = statistics.median_low(rekeys)
@@ -111,4 +123,13 @@ print(f"\nplain copy (mydumper + myloader, 2 threads): median {copy:.2f} s  runs
 print(f"rekey end to end:                            median {median:.2f} s  runs {' '.join(f'{r:.2f}' for r in rekeys)}")
 print(f"rows: {rows}; rekey {median / rows * 1e6:.2f} s per million rows; peak RSS {rss:.0f} MB")
 print(f"ratio rekey / plain copy: {median / copy:.2f}")
+open(summary_file, "w").write(f"{tag}: rows {rows}, plain copy {copy:.2f} s, rekey {median:.2f} s, {median / rows * 1e6:.2f} s per million rows, peak RSS {rss:.0f} MB, ratio {median / copy:.2f}\n")
 PY
+    summary+=("$(cat "$out_dir/summary-$tag")")
+}
+
+for shape in "${shapes[@]}"; do
+    bench_shape "$shape"
+done
+printf '\n==> summary (scale %s, median of %s)\n' "$scale" "$runs"
+printf '%s\n' "${summary[@]}"

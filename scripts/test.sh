@@ -50,6 +50,8 @@ else
     log "REKEY_TEST_MYSQL_URL is set, using that server and skipping the local MariaDB setup"
 fi
 export REKEY_REQUIRE_MYSQL=1
+# shellcheck source=scripts/lib/chromium.sh
+source scripts/lib/chromium.sh && ensure_chromium && export REKEY_REQUIRE_CHROMIUM=1
 log "REKEY_TEST_MYSQL_URL=$REKEY_TEST_MYSQL_URL REKEY_REQUIRE_MYSQL=$REKEY_REQUIRE_MYSQL"
 
 # PostgreSQL the same way: a server started here unless another one is named.

@@ -7,12 +7,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rand::RngCore;
 
-use crate::backend::{check_same_engine, open, Backend};
+use crate::backend::{check_same_engine, open};
 use crate::error::{Error, Result};
+use crate::guard::{self, Role};
 use crate::journal::Journal;
 use crate::options::{ConversionOptions, RunOptions};
 use crate::progress::Progress;
 use crate::report::Report;
+use crate::run_lock::RunLock;
+use crate::secrets::{self, Prompt};
 use crate::stages::{self, Context, Stage};
 use crate::url::{DbUrl, ProcessEnv};
 use crate::uuidgen::SEEDED_BASE_MS;
@@ -49,6 +52,27 @@ impl Command {
     }
 }
 
+impl Command {
+    /// The databases this command cannot do without: SOURCE, DB_DATA, DB_FINAL.
+    fn required(self) -> [bool; 3] {
+        match self {
+            Command::Plan => [true, false, false],
+            Command::Convert => [true, true, false],
+            Command::DeriveFinal => [true, false, true],
+            Command::Compare => [false, true, true],
+            Command::Load => [false, true, true],
+            Command::Verify => [true, false, true],
+            Command::Run { .. } => [true, true, true],
+            Command::Clean | Command::Check { .. } => [false, false, false],
+        }
+    }
+
+    /// Whether the command only looks (nothing is written, the run directory is not used).
+    fn looks_only(self, dry_run: bool) -> bool {
+        dry_run || matches!(self, Command::Plan | Command::Check { .. })
+    }
+}
+
 /// One invocation: the command, the database URLs as given, and the options.
 pub struct Invocation {
     pub command: Command,
@@ -57,16 +81,9 @@ pub struct Invocation {
     pub final_db: Option<String>,
     pub conversion: ConversionOptions,
     pub run: RunOptions,
-}
-
-fn backend(url: &Option<String>) -> Result<Option<(DbUrl, Arc<dyn Backend>)>> {
-    url.as_deref()
-        .map(|u| {
-            let parsed = DbUrl::parse(u, &ProcessEnv)?;
-            let b = open(&parsed)?;
-            Ok((parsed, b))
-        })
-        .transpose()
+    /// Asks for a password at the terminal when a server refuses an account given without one;
+    /// `None` where no terminal is attached.
+    pub prompt: Option<Arc<Prompt>>,
 }
 
 /// Runs a command. Results go to `out`, progress to `progress`; `interrupted` is set by Ctrl-C.
@@ -76,50 +93,88 @@ pub fn execute(
     progress: Progress,
     interrupted: Arc<AtomicBool>,
 ) -> Result<()> {
-    let source = backend(&inv.source)?;
-    let data = backend(&inv.data)?;
-    let final_db = backend(&inv.final_db)?;
-    let named: Vec<(&str, &DbUrl)> = [
-        ("SOURCE", &source),
-        ("DB_DATA", &data),
-        ("DB_FINAL", &final_db),
-    ]
-    .into_iter()
-    .filter_map(|(n, b)| b.as_ref().map(|(u, _)| (n, u)))
-    .collect();
-    check_same_engine(&named)?;
-    if let (Some((s, _)), Some((d, _))) = (&source, &data) {
-        if s == d {
+    // Usage errors come before anything touches the disk: no run directory is left behind.
+    let given = [&inv.source, &inv.data, &inv.final_db];
+    for ((url, needed), option) in given
+        .iter()
+        .zip(inv.command.required())
+        .zip(["--source", "--data", "--final"])
+    {
+        if needed && url.is_none() {
             return Err(Error::usage(
-                "SOURCE and DB_DATA are the same database.",
-                "rekey never writes SOURCE: give DB_DATA a new database name.",
+                format!("this command needs {option} URL."),
+                format!("Add {option} (see `rekey help`)."),
             ));
         }
     }
-    if let (Some((s, _)), Some((f, _))) = (&source, &final_db) {
-        if s == f {
-            return Err(Error::usage(
-                "SOURCE and DB_FINAL are the same database.",
-                "rekey never writes SOURCE: give DB_FINAL its own database.",
-            ));
-        }
-    }
+    let mut urls = [Role::Source, Role::Data, Role::Final]
+        .into_iter()
+        .zip(given)
+        .filter_map(|(role, text)| text.as_deref().map(|t| (role, t)))
+        .map(|(role, text)| Ok((role, DbUrl::parse(text, &ProcessEnv)?)))
+        .collect::<Result<Vec<_>>>()?;
 
-    let ephemeral = inv.run.dry_run || matches!(inv.command, Command::Plan | Command::Check { .. });
-    let journal = if ephemeral {
+    let looks_only = inv.command.looks_only(inv.run.dry_run);
+    let _lock = if looks_only {
+        None
+    } else {
+        if inv.command == Command::Clean || inv.run.resume {
+            Journal::require(&inv.run.run_dir, inv.run.resume)?;
+        }
+        Some(RunLock::acquire(&inv.run.run_dir)?)
+    };
+    let journal = if looks_only {
         Journal::in_memory()?
     } else {
-        Journal::open(
-            &inv.run.run_dir,
-            inv.command != Command::Clean || inv.run.run_dir.exists(),
-        )?
+        Journal::open(&inv.run.run_dir, true)?
     };
+    if inv.command == Command::Clean {
+        // clean works on what the run created: the journal names it.
+        for role in [Role::Data, Role::Final] {
+            if !urls.iter().any(|(r, _)| *r == role) {
+                if let Some(stored) = journal.get(role.key())? {
+                    urls.push((role, DbUrl::parse(&stored, &ProcessEnv)?));
+                }
+            }
+        }
+    }
+    for (_, url) in &mut urls {
+        secrets::fill_password(url, &ProcessEnv, inv.run.password_file.as_deref())?;
+    }
+    let named: Vec<(&str, &DbUrl)> = urls.iter().map(|(r, u)| (r.label(), u)).collect();
+    check_same_engine(&named)?;
+    let endpoints = if urls.len() > 1 || !looks_only {
+        urls.into_iter()
+            .map(|(role, url)| guard::reach(role, url, inv.prompt.as_deref()))
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        urls.into_iter()
+            .map(|(role, url)| {
+                let backend = open(&url)?;
+                Ok(guard::Endpoint {
+                    role,
+                    backend,
+                    identity: Default::default(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
+    guard::distinct(&endpoints)?;
+    if !looks_only {
+        guard::against_journal(&journal, &endpoints, inv.command != Command::Clean)?;
+    }
     let (run_id, seed, base_ms, conversion) = identity(&journal, &inv)?;
+    let by_role = |role: Role| {
+        endpoints
+            .iter()
+            .find(|e| e.role == role)
+            .map(|e| e.backend.clone())
+    };
 
     let ctx = Context {
-        source: source.map(|(_, b)| b),
-        data: data.map(|(_, b)| b),
-        final_db: final_db.map(|(_, b)| b),
+        source: by_role(Role::Source),
+        data: by_role(Role::Data),
+        final_db: by_role(Role::Final),
         conversion,
         run: inv.run.clone(),
         journal,
@@ -131,21 +186,11 @@ pub fn execute(
         interrupted,
         source_schema: OnceLock::new(),
     };
-    if !ephemeral {
-        for (key, b) in [
-            ("source", &ctx.source),
-            ("data", &ctx.data),
-            ("final", &ctx.final_db),
-        ] {
-            if let Some(b) = b {
-                ctx.journal.set(key, &b.url().to_string())?;
-            }
-        }
-    }
 
     if inv.run.resume && !inv.run.dry_run {
         // A killed run may have left statements running on the server; they must end before
-        // the same tables are touched again.
+        // the same tables are touched again. The run directory's lock proves that the process
+        // which started them is gone.
         for b in [&ctx.data, &ctx.final_db].into_iter().flatten() {
             let stopped = b.stop_leftovers(&ctx.run_id)?;
             if stopped > 0 {
@@ -157,7 +202,7 @@ pub fn execute(
         }
     }
     let result = run_stages(&ctx, inv.command);
-    if !ephemeral && inv.command != Command::Clean {
+    if !looks_only && inv.command != Command::Clean {
         let report = Report::build(
             &ctx.journal,
             ctx.source_schema.get().map(|p| p.as_ref()),
@@ -291,6 +336,11 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
             ctx.journal.reset_stage(stage.name())?;
         }
     }
+    if !ctx.run.dry_run {
+        // `rekey status` tells what is left of this command from the journal alone.
+        let names: Vec<&str> = command.stages().into_iter().map(Stage::name).collect();
+        ctx.journal.set("planned_stages", &names.join(","))?;
+    }
     for stage in command.stages() {
         match stage {
             Stage::Introspect => ctx.stage(stage, introspect::run)?,
@@ -336,6 +386,12 @@ fn check(ctx: &Context, derive_final: bool) -> Result<()> {
             );
             input_problems.push(detail.clone());
             findings.push(preflight::Finding { ok: false, subject: "orphans".into(), detail, fix: Some("fix or delete them in the snapshot, or use --orphans null for nullable columns".into()) });
+        }
+        for f in preflight::data_findings(ctx, derive_final)? {
+            if !f.ok {
+                input_problems.push(f.detail.clone());
+            }
+            findings.push(f);
         }
         if ctx.data.is_some() {
             if let Err(e) = preflight::check_data_db(ctx) {

@@ -43,6 +43,7 @@ pub fn run(
         data.display()
     );
     let invocation = Invocation {
+        prompt: None,
         command: Command::Run {
             derive_final: false,
         },

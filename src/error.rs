@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::stages::Stage;
+use crate::stage::Stage;
 
 /// Where an error happened. Every field is optional because some errors (a bad URL) have no table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,6 +70,13 @@ pub enum Error {
         message: String,
         hint: String,
     },
+    /// The server refused the account: a wrong password, or none where one is needed.
+    #[error("{place}{message} {hint}")]
+    Credentials {
+        place: Place,
+        message: String,
+        hint: String,
+    },
     /// compare or verify found differences; the details were written to the report.
     #[error("{place}{message}")]
     Mismatch { place: Place, message: String },
@@ -115,7 +122,7 @@ impl Error {
         match self {
             Error::Mismatch { .. } => 1,
             Error::Usage { .. } | Error::Input { .. } => 2,
-            Error::Environment { .. } | Error::Interrupted { .. } => 3,
+            Error::Environment { .. } | Error::Credentials { .. } | Error::Interrupted { .. } => 3,
         }
     }
 
@@ -143,6 +150,15 @@ impl Error {
                 message,
                 hint,
             } => Error::Environment {
+                place: merge(p, place),
+                message,
+                hint,
+            },
+            Error::Credentials {
+                place: p,
+                message,
+                hint,
+            } => Error::Credentials {
                 place: merge(p, place),
                 message,
                 hint,

@@ -1,213 +1,117 @@
 //! The rekey command line: parses arguments, hands the library a writer and a progress handle,
 //! and maps errors to exit codes (0 done, 1 differences found, 2 bad usage or input, 3 environment).
 
-use std::io::IsTerminal;
+mod cli;
+
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::FromArgMatches;
 
-use rekey::backend::LoadChoice;
-use rekey::commands::{execute, Command, Invocation};
-use rekey::options::{
-    read_reference_file, ConversionOptions, DeclaredReference, OrphanPolicy, RunOptions,
-    UuidFormat, UuidVersion,
-};
+use cli::{cli, invocation, parts, Cli, Cmd};
+use rekey::commands::execute;
 use rekey::progress::Progress;
 use rekey::url::redact;
 use rekey::Error;
 
-#[derive(Parser)]
-#[command(
-    name = "rekey",
-    version,
-    about = "Convert integer primary keys to UUID keys, every foreign key following, in one offline cutover."
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Cmd,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Show what would be converted: tables, references, exclusions, warnings.
-    Plan(Common),
-    /// Build DB_DATA from SOURCE: introspect, preflight, clone, shadow, link, unconstrain, swap.
-    Convert(Common),
-    /// Create DB_FINAL from SOURCE's schema with UUID keys (for applications without migrations).
-    DeriveFinal(Common),
-    /// List the differences between DB_DATA and DB_FINAL (exit 1 when they differ).
-    Compare(Common),
-    /// Bulk-load DB_DATA into the empty DB_FINAL, tables in parallel.
-    Load(Common),
-    /// Check SOURCE against DB_FINAL through the id mapping (exit 1 on any difference).
-    Verify(Common),
-    /// Every stage in order: convert, [derive-final], compare, load, verify.
-    Run {
-        #[command(flatten)]
-        common: Common,
-        /// Create DB_FINAL from SOURCE's schema instead of using an existing one.
-        #[arg(long)]
-        derive_final: bool,
-    },
-    /// Every preflight check (versions, privileges, load path, disk, orphans, DB_DATA, DB_FINAL); writes nothing.
-    Check {
-        #[command(flatten)]
-        common: Common,
-        /// Check for a run that creates DB_FINAL itself.
-        #[arg(long)]
-        derive_final: bool,
-    },
-    /// Undo what a run created (DB_DATA, a derived DB_FINAL, map files), from its journal.
-    Clean(Common),
-    /// Run every stage on a small blog database in SQLite files: nothing to install.
-    Demo {
-        /// Where the demo's databases and run directory go (only the demo's own files there are replaced).
-        #[arg(long, default_value = "target/rekey-demo")]
-        dir: PathBuf,
-        /// No progress output.
-        #[arg(long, short)]
-        quiet: bool,
-    },
-}
-
-#[derive(Args, Clone)]
-struct Common {
-    /// The snapshot to convert (only ever read): mysql://user:pass@host:port/db, sqlite://file.db, or a bare name with DB_TYPE/DB_HOST/...
-    #[arg(long)]
-    source: Option<String>,
-    /// The database rekey builds from SOURCE.
-    #[arg(long)]
-    data: Option<String>,
-    /// The application's empty UUID schema to load.
-    #[arg(long = "final")]
-    final_db: Option<String>,
-    /// Tables that keep their integer keys (their references to converted tables still convert).
-    #[arg(long, value_delimiter = ',')]
-    exclude: Vec<String>,
-    /// A reference without a constraint, TABLE.COL=TABLE.KEY (repeatable).
-    #[arg(long = "reference")]
-    references: Vec<String>,
-    /// A file of references without constraints, one TABLE.COL=TABLE.KEY per line (# comments).
-    #[arg(long)]
-    reference_file: Option<PathBuf>,
-    /// How UUIDs are stored: char32, char36, binary16, native.
-    #[arg(long, default_value = "char32")]
-    uuid_format: String,
-    /// v7 (time-ordered, in old-key order) or v4.
-    #[arg(long, default_value = "v7", value_parser = ["v7", "v4"])]
-    uuid_version: String,
-    /// Same seed, same UUIDs: reproducible rehearsals.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Tables processed in parallel.
-    #[arg(long, default_value_t = 2)]
-    jobs: usize,
-    /// Where the journal, map files and reports go.
-    #[arg(long, default_value = "rekey-run")]
-    run_dir: PathBuf,
-    /// Continue the run recorded in --run-dir, skipping finished stages.
-    #[arg(long)]
-    resume: bool,
-    /// Print the SQL each stage would execute; write nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// Machine-readable output where the command has some (plan).
-    #[arg(long)]
-    json: bool,
-    /// Orphan references: fail (default), or null to store NULL in nullable columns.
-    #[arg(long, default_value = "fail", value_parser = ["fail", "null"])]
-    orphans: String,
-    /// How the load moves rows: auto (fastest available), direct (INSERT ... SELECT on one
-    /// server), files (server-side OUTFILE/INFILE), stream (LOAD DATA LOCAL fed by rekey).
-    #[arg(long, default_value = "auto", value_parser = ["auto", "direct", "files", "stream"])]
-    load_path: String,
-    /// plan: scale this rehearsal's timings (its --run-dir) to SOURCE's row counts.
-    #[arg(long)]
-    estimate_from: Option<PathBuf>,
-    /// No progress output.
-    #[arg(long, short)]
-    quiet: bool,
-}
-
-fn invocation(command: Command, c: Common) -> Result<Invocation, Error> {
-    let mut references = c
-        .references
-        .iter()
-        .map(|r| DeclaredReference::parse(r))
-        .collect::<Result<Vec<_>, _>>()?;
-    if let Some(file) = &c.reference_file {
-        references.extend(read_reference_file(file)?);
-    }
-    let conversion = ConversionOptions {
-        exclude: c.exclude.into_iter().filter(|s| !s.is_empty()).collect(),
-        references,
-        uuid_format: UuidFormat::parse(&c.uuid_format)?,
-        uuid_version: if c.uuid_version == "v4" {
-            UuidVersion::V4
-        } else {
-            UuidVersion::V7
-        },
-        seed: c.seed,
-        orphans: if c.orphans == "null" {
-            OrphanPolicy::Null
-        } else {
-            OrphanPolicy::Fail
-        },
-    };
-    Ok(Invocation {
-        command,
-        source: c.source,
-        data: c.data,
-        final_db: c.final_db,
-        conversion,
-        run: RunOptions {
-            jobs: c.jobs.max(1),
-            run_dir: c.run_dir,
-            resume: c.resume,
-            dry_run: c.dry_run,
-            json: c.json,
-            load_path: match c.load_path.as_str() {
-                "direct" => LoadChoice::Direct,
-                "files" => LoadChoice::Files,
-                "stream" => LoadChoice::Stream,
-                _ => LoadChoice::Auto,
-            },
-            estimate_from: c.estimate_from,
-        },
-    })
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let (command, common) = match cli.command {
-        Cmd::Plan(c) => (Command::Plan, c),
-        Cmd::Convert(c) => (Command::Convert, c),
-        Cmd::DeriveFinal(c) => (Command::DeriveFinal, c),
-        Cmd::Compare(c) => (Command::Compare, c),
-        Cmd::Load(c) => (Command::Load, c),
-        Cmd::Verify(c) => (Command::Verify, c),
-        Cmd::Run {
-            common,
-            derive_final,
-        } => (Command::Run { derive_final }, common),
-        Cmd::Clean(c) => (Command::Clean, c),
-        Cmd::Check {
-            common,
-            derive_final,
-        } => (Command::Check { derive_final }, common),
-        Cmd::Demo { dir, quiet } => {
-            let (progress, interrupted) = handles(quiet);
-            let out = Box::new(std::io::stdout());
-            return exit(rekey::demo::run(&dir, out, progress, interrupted));
-        }
+    let matches = cli().get_matches();
+    let parsed = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
     };
-    let (progress, interrupted) = handles(common.quiet);
-    let result = invocation(command, common)
-        .and_then(|inv| execute(inv, Box::new(std::io::stdout()), progress, interrupted));
+    match parsed.command {
+        Cmd::Status(a) => exit(rekey::status::show(
+            &a.run_dir,
+            a.rehearsal.as_deref(),
+            a.json,
+            &mut std::io::stdout(),
+        )),
+        Cmd::Demo(a) => {
+            let (progress, interrupted) = handles(a.quiet);
+            let (out, held) = output(a.quiet);
+            let result = rekey::demo::run(&a.dir, out, progress.clone(), interrupted);
+            progress.end();
+            finish(result, held)
+        }
+        Cmd::Completions { shell } => {
+            clap_complete::generate(shell, &mut cli(), "rekey", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Cmd::Man { dir } => exit(man(dir)),
+        other => {
+            let (command, parts) = parts(other);
+            // A dry run's SQL is what was asked for: --quiet holds back only the rest.
+            let hold = parts.quiet && !parts.dry_run;
+            let (progress, interrupted) = handles(parts.quiet);
+            let (out, held) = output(hold);
+            let result = invocation(command, parts)
+                .and_then(|inv| execute(inv, out, progress.clone(), interrupted));
+            progress.end();
+            finish(result, held)
+        }
+    }
+}
+
+/// Writes the man page to standard output, or every command's page into `dir`.
+fn man(dir: Option<PathBuf>) -> Result<(), Error> {
+    let fail = |what: &str, e: std::io::Error| {
+        Error::env(
+            Default::default(),
+            format!("the man pages could not be written to {what}: {e}."),
+            "Give a --dir this user can write to (it must exist).",
+        )
+    };
+    match dir {
+        Some(dir) => {
+            clap_mangen::generate_to(cli(), &dir).map_err(|e| fail(&dir.display().to_string(), e))
+        }
+        None => clap_mangen::Man::new(cli())
+            .render(&mut std::io::stdout())
+            .map_err(|e| fail("standard output", e)),
+    }
+}
+
+/// Output held back under --quiet (shown only if the command fails).
+type Held = Arc<Mutex<Vec<u8>>>;
+
+struct HeldWriter(Held);
+
+impl Write for HeldWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut v) = self.0.lock() {
+            v.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where a command's results go: standard output, or held back when quiet.
+fn output(hold: bool) -> (Box<dyn Write + Send>, Option<Held>) {
+    if hold {
+        let held: Held = Arc::default();
+        (Box::new(HeldWriter(held.clone())), Some(held))
+    } else {
+        (Box::new(std::io::stdout()), None)
+    }
+}
+
+fn finish(result: Result<(), Error>, held: Option<Held>) -> ExitCode {
+    if let (Err(_), Some(held)) = (&result, held) {
+        // What a quiet command held back (differences, the report) explains its failure.
+        if let Ok(bytes) = held.lock() {
+            let mut out = std::io::stdout();
+            let _ = out.write_all(&bytes);
+            let _ = out.flush();
+        }
+    }
     exit(result)
 }
 

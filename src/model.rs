@@ -39,6 +39,49 @@ pub struct Table {
     pub create_sql: Option<String>,
     /// `METHOD(expression)` of a partitioned table.
     pub partitioning: Option<String>,
+    /// CHECK constraints, column-level and table-level.
+    #[serde(default)]
+    pub checks: Vec<Check>,
+}
+
+/// A CHECK constraint: a condition written for the table's integer keys may not hold for UUIDs.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Check {
+    /// The constraint's name, where the engine has one.
+    pub name: String,
+    pub expression: String,
+    /// The column it is declared on, for a column-level check.
+    pub column: Option<String>,
+}
+
+impl Check {
+    /// Whether the condition names `column` (as a whole identifier, quoted or not).
+    pub fn mentions(&self, column: &str) -> bool {
+        mentions_identifier(&self.expression, column)
+    }
+}
+
+/// Whether `text` names the identifier `name` as a whole word (bare, or in backticks, double
+/// quotes or brackets), so that `flagship` does not count as a mention of `flag`.
+pub fn mentions_identifier(text: &str, name: &str) -> bool {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    let lower_text = text.to_lowercase();
+    let lower_name = name.to_lowercase();
+    if lower_name.is_empty() {
+        return false;
+    }
+    let mut start = 0;
+    while let Some(pos) = lower_text[start..].find(&lower_name) {
+        let at = start + pos;
+        let end = at + lower_name.len();
+        let before = lower_text[..at].chars().next_back();
+        let after = lower_text[end..].chars().next();
+        if !before.is_some_and(is_word) && !after.is_some_and(is_word) {
+            return true;
+        }
+        start = at + lower_name.chars().next().map(char::len_utf8).unwrap_or(1);
+    }
+    false
 }
 
 impl Table {
@@ -142,6 +185,21 @@ pub struct View {
     pub definition: String,
     /// The statement that recreates the view in another database of the same engine.
     pub create_sql: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_matched_as_whole_words() {
+        assert!(mentions_identifier("`id` < 1000", "id"));
+        assert!(mentions_identifier("\"ID\" > 0 AND v >= 0", "id"));
+        assert!(mentions_identifier("SELECT * FROM flag f", "flag"));
+        assert!(!mentions_identifier("'flagship'", "flag"));
+        assert!(!mentions_identifier("user_id > 0", "id"));
+        assert!(mentions_identifier("[user] x", "user"));
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// How a UUID is stored (`--uuid-format`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum UuidFormat {
     /// 32 lowercase hex characters, as SQLAlchemy/Django GUID types store them.
@@ -21,37 +21,25 @@ pub enum UuidFormat {
     Native,
 }
 
-impl UuidFormat {
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "char32" => Ok(UuidFormat::Char32),
-            "char36" => Ok(UuidFormat::Char36),
-            "binary16" => Ok(UuidFormat::Binary16),
-            "native" => Ok(UuidFormat::Native),
-            other => Err(Error::usage(
-                format!("--uuid-format {other} is not a format rekey knows."),
-                "Use char32 (default), char36, binary16 or native.",
-            )),
-        }
-    }
-}
-
 /// Which UUID version new keys get (`--uuid-version`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum UuidVersion {
     /// Time-ordered, generated in old-key order so ORDER BY key keeps its meaning.
     #[default]
     V7,
+    /// Random.
     V4,
 }
 
 /// What to do with a reference whose value has no parent row (`--orphans`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum OrphanPolicy {
+    /// Stop before anything is written, listing the orphans.
     #[default]
     Fail,
+    /// Store NULL (nullable columns only); every one is listed in orphans/<table>.<column>.csv.
     Null,
 }
 
@@ -116,6 +104,20 @@ pub fn parse_references(text: &str) -> Result<Vec<DeclaredReference>> {
         .collect()
 }
 
+/// The load path the user asks for (`--load-path`); `Auto` takes the fastest one available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LoadChoice {
+    /// The fastest one available.
+    #[default]
+    Auto,
+    /// INSERT ... SELECT, when DB_DATA and DB_FINAL share a server.
+    Direct,
+    /// Server-side SELECT ... INTO OUTFILE and LOAD DATA INFILE (FILE privilege, secure_file_priv).
+    Files,
+    /// LOAD DATA LOCAL INFILE fed by rekey, without temporary files.
+    Stream,
+}
+
 /// Options that decide what a run does to the data; recorded in the journal so a resumed run
 /// does exactly what the interrupted one started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -128,15 +130,6 @@ pub struct ConversionOptions {
     pub orphans: OrphanPolicy,
 }
 
-impl ConversionOptions {
-    /// Whether the new keys sort in the same order as the old ones when stored by an engine
-    /// with dialect `d`: v7 UUIDs are generated in old-key order, and keep it where the engine
-    /// compares the stored form byte by byte.
-    pub fn new_keys_ascend(&self, d: &dyn crate::backend::Dialect) -> bool {
-        self.uuid_version == UuidVersion::V7 && d.uuid_sorts_by_bytes(self.uuid_format)
-    }
-}
-
 /// How a run is carried out; may differ between an interrupted run and its resumption.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -146,9 +139,11 @@ pub struct RunOptions {
     pub dry_run: bool,
     pub json: bool,
     /// How rows travel in the load (`--load-path`).
-    pub load_path: crate::backend::LoadChoice,
+    pub load_path: LoadChoice,
     /// A rehearsal's run directory to scale into a downtime estimate (`plan --estimate-from`).
     pub estimate_from: Option<PathBuf>,
+    /// A file holding the password of every URL given without one (`--password-file`).
+    pub password_file: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -159,8 +154,9 @@ impl Default for RunOptions {
             resume: false,
             dry_run: false,
             json: false,
-            load_path: crate::backend::LoadChoice::Auto,
+            load_path: LoadChoice::Auto,
             estimate_from: None,
+            password_file: None,
         }
     }
 }
@@ -186,23 +182,5 @@ mod tests {
         assert_eq!(refs[1].table, "legacy_note");
         assert_eq!(refs[1].ref_column, "id");
         assert!(parse_references("node.parent_id").is_err());
-    }
-
-    #[test]
-    fn new_keys_ascend_only_for_v7_in_a_byte_ordered_format() {
-        use crate::backend::mysql::MysqlDialect;
-        use crate::backend::sqlite::SqliteDialect;
-        let with = |uuid_format, uuid_version| ConversionOptions {
-            uuid_format,
-            uuid_version,
-            ..Default::default()
-        };
-        let mariadb = MysqlDialect;
-        assert!(with(UuidFormat::Char32, UuidVersion::V7).new_keys_ascend(&mariadb));
-        assert!(with(UuidFormat::Binary16, UuidVersion::V7).new_keys_ascend(&mariadb));
-        assert!(!with(UuidFormat::Char32, UuidVersion::V4).new_keys_ascend(&mariadb));
-        // MariaDB's UUID type compares its groups in another order than its bytes.
-        assert!(!with(UuidFormat::Native, UuidVersion::V7).new_keys_ascend(&mariadb));
-        assert!(with(UuidFormat::Char36, UuidVersion::V7).new_keys_ascend(&SqliteDialect));
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::error::{Error, Place, Result};
 use crate::model::{is_internal, Schema, Table};
 use crate::options::ConversionOptions;
-use crate::stages::Stage;
+use crate::stage::Stage;
 
 /// A table whose single integer primary key becomes a UUID.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -69,13 +69,74 @@ pub struct Kept {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+/// Serialized with `tables`, the per-table view (see `Plan::tables`), after its own fields.
+#[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub converted: Vec<Converted>,
     pub references: Vec<Reference>,
     pub excluded: Vec<String>,
     pub kept: Vec<Kept>,
     pub warnings: Vec<Warning>,
+}
+
+impl Serialize for Plan {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Plan", 6)?;
+        st.serialize_field("converted", &self.converted)?;
+        st.serialize_field("references", &self.references)?;
+        st.serialize_field("excluded", &self.excluded)?;
+        st.serialize_field("kept", &self.kept)?;
+        st.serialize_field("warnings", &self.warnings)?;
+        st.serialize_field("tables", &self.tables())?;
+        st.end()
+    }
+}
+
+/// What happens to a table, one of `TableView::outcome`.
+pub const CONVERTED: &str = "converted";
+pub const REFERENCES_FOLLOWED: &str = "references followed";
+pub const KEPT: &str = "kept";
+
+/// What the run will do to one table: the row of the table a reviewer signs off in `rekey
+/// plan`, and its `tables` in `--json`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TableView {
+    pub table: String,
+    /// `converted` (its key becomes a UUID), `references followed` (it keeps its key, but
+    /// columns that hold converted tables' keys become UUIDs) or `kept` (nothing changes).
+    pub outcome: &'static str,
+    /// The converted key column and its type.
+    pub key: Option<String>,
+    pub key_type: Option<String>,
+    /// The parent whose row's UUID the key takes (one-to-one tables), else a new UUID.
+    pub key_follows: Option<String>,
+    /// Why the table keeps its key.
+    pub kept_because: Option<String>,
+    /// Columns that become UUIDs because they hold a converted table's keys.
+    pub references: Vec<ViewReference>,
+    /// How many columns (in any table) hold this table's keys.
+    pub referenced_by: usize,
+    /// Warnings about this table: kind and column.
+    pub warnings: Vec<ViewWarning>,
+    /// A migration tool's bookkeeping table (alembic_version...): where DB_FINAL has it, the
+    /// load keeps DB_FINAL's rows and does not load SOURCE's.
+    pub bookkeeping: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ViewReference {
+    pub column: String,
+    pub ref_table: String,
+    pub ref_column: String,
+    pub origin: Origin,
+    pub nullable: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ViewWarning {
+    pub kind: &'static str,
+    pub column: Option<String>,
 }
 
 impl Plan {
@@ -381,11 +442,29 @@ impl Plan {
                 }
             }
         }
+        for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
+            let uuid_columns = self.uuid_columns(&t.name);
+            for ck in &t.checks {
+                if let Some((col, _)) = uuid_columns.iter().find(|(c, _)| ck.mentions(c)) {
+                    self.warnings.push(Warning {
+                        kind: "check",
+                        table: t.name.clone(),
+                        column: Some(col.clone()),
+                        message: format!(
+                            "CHECK constraint {} ({}) uses {}.{col}, which becomes a UUID: it is dropped in DB_DATA and in a DB_FINAL made by derive-final; write the rule for UUIDs in the application's schema if it still matters",
+                            if ck.name.is_empty() { "without a name" } else { &ck.name },
+                            ck.expression,
+                            t.name
+                        ),
+                    });
+                }
+            }
+        }
         let converted: Vec<&Converted> = self.converted.iter().collect();
         let mentions = |text: &str| -> Option<String> {
             converted
                 .iter()
-                .find(|c| text.contains(&c.table))
+                .find(|c| crate::model::mentions_identifier(text, &c.table))
                 .map(|c| c.table.clone())
         };
         for tr in &schema.triggers {
@@ -467,9 +546,139 @@ impl Plan {
         done
     }
 
-    /// The plan as text for `rekey plan`.
+    /// Every table of SOURCE (rekey's own aside) with what the run will do to it, by name.
+    pub fn tables(&self) -> Vec<TableView> {
+        let mut names: Vec<&str> = self
+            .converted
+            .iter()
+            .map(|c| c.table.as_str())
+            .chain(self.kept.iter().map(|k| k.table.as_str()))
+            .chain(self.excluded.iter().map(String::as_str))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|table| {
+                let converted = self.converted(table);
+                let references: Vec<ViewReference> = self
+                    .references_from(table)
+                    .map(|r| ViewReference {
+                        column: r.column.clone(),
+                        ref_table: r.ref_table.clone(),
+                        ref_column: r.ref_column.clone(),
+                        origin: r.origin,
+                        nullable: r.nullable,
+                    })
+                    .collect();
+                let kept_because = if converted.is_some() {
+                    None
+                } else if self.excluded.iter().any(|t| t == table) {
+                    Some("excluded with --exclude".to_string())
+                } else {
+                    self.kept
+                        .iter()
+                        .find(|k| k.table == table)
+                        .map(|k| k.reason.clone())
+                };
+                TableView {
+                    table: table.to_string(),
+                    outcome: match (converted, references.is_empty()) {
+                        (Some(_), _) => CONVERTED,
+                        (None, false) => REFERENCES_FOLLOWED,
+                        (None, true) => KEPT,
+                    },
+                    key: converted.map(|c| c.column.clone()),
+                    key_type: converted.map(|c| c.column_type.clone()),
+                    key_follows: converted.and_then(|c| c.follows.clone()),
+                    kept_because,
+                    referenced_by: self
+                        .references
+                        .iter()
+                        .filter(|r| r.ref_table == table && !r.is_primary_key)
+                        .count(),
+                    references,
+                    warnings: self
+                        .warnings
+                        .iter()
+                        .filter(|w| w.table == table)
+                        .map(|w| ViewWarning {
+                            kind: w.kind,
+                            column: w.column.clone(),
+                        })
+                        .collect(),
+                    bookkeeping: crate::model::is_bookkeeping(table),
+                }
+            })
+            .collect()
+    }
+
+    /// The plan as text for `rekey plan`: first a table with one row per table that a reviewer
+    /// can sign off, then the details (constraints, reasons, warnings in full).
     pub fn to_text(&self) -> String {
-        let mut s = String::new();
+        let views = self.tables();
+        let with = |o: &str| views.iter().filter(|v| v.outcome == o).count() as u64;
+        let mut s = format!(
+            "What happens to each table ({}: {} converted, {} with references followed, {} kept):\n\n",
+            crate::report::count(views.len() as u64, "table"),
+            with(CONVERTED),
+            with(REFERENCES_FOLLOWED),
+            with(KEPT)
+        );
+        let mut rows: Vec<[Vec<String>; 5]> = vec![[
+            vec!["TABLE".into()],
+            vec!["OUTCOME".into()],
+            vec!["KEY".into()],
+            vec!["REFERENCES FOLLOWED (become UUIDs)".into()],
+            vec!["WARNINGS".into()],
+        ]];
+        for v in &views {
+            let mut key = vec![
+                match (&v.key, &v.key_type, &v.key_follows, &v.kept_because) {
+                    (Some(k), Some(t), Some(p), _) => format!("{k} {t} -> UUID of its {p} row"),
+                    (Some(k), Some(t), None, _) => format!("{k} {t} -> new UUID"),
+                    (_, _, _, Some(why)) => format!("kept: {why}"),
+                    _ => "kept".into(),
+                },
+            ];
+            if v.bookkeeping {
+                key.push("migration bookkeeping: DB_FINAL keeps its own rows".into());
+            }
+            let refs: Vec<String> = v
+                .references
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} -> {}{}",
+                        r.column,
+                        r.ref_table,
+                        if r.origin == Origin::Declared {
+                            " (declared)"
+                        } else {
+                            ""
+                        }
+                    )
+                })
+                .collect();
+            let warns: Vec<String> = v
+                .warnings
+                .iter()
+                .map(|w| match &w.column {
+                    Some(c) => format!("{} {c}", w.kind),
+                    None => w.kind.to_string(),
+                })
+                .collect();
+            let or_dash = |v: Vec<String>| if v.is_empty() { vec!["-".into()] } else { v };
+            rows.push([
+                vec![v.table.clone()],
+                vec![v.outcome.to_string()],
+                key,
+                or_dash(refs),
+                or_dash(warns),
+            ]);
+        }
+        s.push_str(&columns(&rows));
+        s.push_str("\nDetails\n\n");
         s.push_str(&format!("Converted tables ({}):\n", self.converted.len()));
         for c in &self.converted {
             match &c.follows {
@@ -510,6 +719,41 @@ impl Plan {
     }
 }
 
+/// Rows of cells (each cell one or more lines) as aligned columns, a rule under the first row.
+fn columns<const N: usize>(rows: &[[Vec<String>; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            for line in cell {
+                widths[i] = widths[i].max(line.chars().count());
+            }
+        }
+    }
+    let mut s = String::new();
+    for (n, row) in rows.iter().enumerate() {
+        let height = row.iter().map(Vec::len).max().unwrap_or(1);
+        for l in 0..height {
+            let mut line = String::from("  ");
+            for (i, cell) in row.iter().enumerate() {
+                let text = cell.get(l).map(String::as_str).unwrap_or("");
+                if i + 1 == N {
+                    line.push_str(text);
+                } else {
+                    line.push_str(text);
+                    line.push_str(&" ".repeat(widths[i] - text.chars().count() + 2));
+                }
+            }
+            s.push_str(line.trim_end());
+            s.push('\n');
+        }
+        if n == 0 {
+            let total: usize = widths.iter().sum::<usize>() + 2 * (N - 1);
+            s.push_str(&format!("  {}\n", "-".repeat(total)));
+        }
+    }
+    s
+}
+
 fn single_integer_key(t: &Table) -> Option<&str> {
     if t.primary_key.len() != 1 {
         return None;
@@ -522,6 +766,90 @@ fn single_integer_key(t: &Table) -> Option<&str> {
 mod tests {
     use super::*;
     use crate::model::{Column, ForeignKey};
+
+    fn plan() -> Plan {
+        let reference = |table: &str, column: &str, parent: &str, origin| Reference {
+            table: table.into(),
+            column: column.into(),
+            ref_table: parent.into(),
+            ref_column: "id".into(),
+            nullable: true,
+            origin,
+            constraint: None,
+            is_primary_key: false,
+        };
+        Plan {
+            converted: vec![
+                Converted {
+                    table: "user".into(),
+                    column: "id".into(),
+                    column_type: "int".into(),
+                    follows: None,
+                },
+                Converted {
+                    table: "profile".into(),
+                    column: "user_id".into(),
+                    column_type: "int".into(),
+                    follows: Some("user".into()),
+                },
+            ],
+            references: vec![
+                reference("membership", "user_id", "user", Origin::Constraint),
+                reference("audit", "user_id", "user", Origin::Declared),
+            ],
+            excluded: vec!["audit".into()],
+            kept: vec![
+                Kept {
+                    table: "membership".into(),
+                    reason: "composite primary key".into(),
+                },
+                Kept {
+                    table: "alembic_version".into(),
+                    reason: "primary key is not an integer".into(),
+                },
+            ],
+            warnings: vec![Warning {
+                kind: "undeclared-reference",
+                table: "user".into(),
+                column: Some("boss_id".into()),
+                message: "integer column user.boss_id has no foreign key".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn every_table_has_one_outcome_a_reviewer_can_read() {
+        let views = plan().tables();
+        let outcome = |t: &str| views.iter().find(|v| v.table == t).unwrap().outcome;
+        assert_eq!(views.len(), 5);
+        assert_eq!(outcome("user"), CONVERTED);
+        assert_eq!(outcome("profile"), CONVERTED);
+        assert_eq!(outcome("membership"), REFERENCES_FOLLOWED);
+        assert_eq!(outcome("audit"), REFERENCES_FOLLOWED);
+        assert_eq!(outcome("alembic_version"), KEPT);
+        let user = views.iter().find(|v| v.table == "user").unwrap();
+        assert_eq!(user.referenced_by, 2);
+        assert_eq!(user.warnings[0].kind, "undeclared-reference");
+
+        let text = plan().to_text();
+        assert!(text.starts_with(
+            "What happens to each table (5 tables: 2 converted, 2 with references followed, 1 kept):"
+        ));
+        for line in [
+            "  audit            references followed  kept: excluded with --exclude",
+            "  profile          converted            user_id int -> UUID of its user row",
+            "  user             converted            id int -> new UUID",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
+        assert!(text.contains("user_id -> user (declared)"), "{text}");
+        assert!(text.contains("undeclared-reference boss_id"), "{text}");
+        assert!(text.contains("migration bookkeeping: DB_FINAL keeps its own rows"));
+
+        let json = serde_json::to_value(plan()).unwrap();
+        assert_eq!(json["tables"].as_array().unwrap().len(), 5);
+        assert_eq!(json["converted"][0]["table"], "user");
+    }
 
     fn table(name: &str, key: &[&str], columns: &[&str], fks: Vec<ForeignKey>) -> Table {
         Table {

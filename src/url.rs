@@ -193,6 +193,34 @@ impl DbUrl {
         }
     }
 
+    /// The URL as the journal stores it: everything but the password, which is never stored
+    /// (the password sources give it again on resume).
+    pub fn stored(&self) -> String {
+        match self.engine {
+            // Absolute, so that `rekey clean` run from another directory finds the same file.
+            Engine::Sqlite => format!(
+                "sqlite://{}",
+                std::path::absolute(&self.database)
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_else(|_| self.database.clone())
+            ),
+            _ => {
+                let user = self
+                    .user
+                    .as_deref()
+                    .map(|u| format!("{}@", percent_encoding::utf8_percent_encode(u, USERINFO)))
+                    .unwrap_or_default();
+                format!(
+                    "{}://{user}{}:{}/{}",
+                    self.engine,
+                    self.host,
+                    self.port,
+                    percent_encoding::utf8_percent_encode(&self.database, PATH_SEGMENT)
+                )
+            }
+        }
+    }
+
     /// The same server (and so one connection can reach both databases).
     pub fn same_server(&self, other: &DbUrl) -> bool {
         self.engine == other.engine
@@ -211,6 +239,13 @@ impl DbUrl {
         self.schema.as_deref().unwrap_or("public")
     }
 }
+
+/// Characters escaped in a stored URL's user name and database name.
+const USERINFO: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'-')
+    .remove(b'.');
+const PATH_SEGMENT: &percent_encoding::AsciiSet = USERINFO;
 
 fn normal_host(host: &str) -> &str {
     match host {
@@ -400,6 +435,18 @@ mod tests {
         assert_eq!(u.database, "dir/a.db");
         let u = DbUrl::parse("sqlite:///abs/a.db", &MapEnv(HashMap::new())).unwrap();
         assert_eq!(u.database, "/abs/a.db");
+    }
+
+    #[test]
+    fn stored_urls_hold_no_password_and_parse_back() {
+        let env = MapEnv(HashMap::new());
+        let u = DbUrl::parse("mysql://a%40b:pw%2Fx@h:3307/my%20db", &env).unwrap();
+        let stored = u.stored();
+        assert_eq!(stored, "mysql://a%40b@h:3307/my%20db");
+        let back = DbUrl::parse(&stored, &env).unwrap();
+        assert_eq!(back.user.as_deref(), Some("a@b"));
+        assert_eq!(back.database, "my db");
+        assert_eq!(back.password, None);
     }
 
     #[test]

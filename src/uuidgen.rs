@@ -1,4 +1,7 @@
 //! New keys: seeded, reproducible UUID generation (v7 in old-key order, or v4) and their stored forms.
+//! Two ways to the same guarantees: a generator that numbers a table's keys in order (any key
+//! values), and `derived`, a function of the old key alone that an engine can also compute in SQL
+//! (`Dialect::derived_key_sql`), so swap needs neither mapping tables nor joins.
 
 use rand::RngCore;
 use rand::SeedableRng;
@@ -52,6 +55,47 @@ impl UuidGen {
         };
         self.counter += 1;
         id
+    }
+}
+
+/// Old keys from 0 up to this bound (exclusive) have derived keys: the v7 timestamp
+/// `base_ms + key / 4096` must fit its 48 bits for every base rekey uses (up to the year 2100).
+pub const DERIVED_KEY_LIMIT: u64 = 1 << 59;
+
+/// What a derived key depends on besides the old key: the run's seed and v7 time base, the table
+/// whose keys it names (a reference names its parent's), and the version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DerivedKey {
+    pub seed: u64,
+    pub base_ms: u64,
+    pub table: String,
+    pub version: UuidVersion,
+}
+
+impl DerivedKey {
+    /// The text whose MD5 gives the key's random bits (the same in Rust and in SQL).
+    pub fn hash_prefix(&self) -> String {
+        format!("{:016x}:{}:", self.seed, self.table)
+    }
+
+    /// The new key of `old` (`0 <= old < DERIVED_KEY_LIMIT`). v7: the millisecond
+    /// `base_ms + old / 4096` and the 12-bit counter `old % 4096` (so new keys sort as the old
+    /// ones, RFC 9562 method 1), the variant, and 60 bits of MD5(seed:table:old). v4: 120 bits of
+    /// that MD5 with the version and variant set.
+    pub fn uuid(&self, old: u64) -> Uuid {
+        use md5::{Digest, Md5};
+        let hash = Md5::digest(format!("{}{old}", self.hash_prefix()).as_bytes());
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        let text = match self.version {
+            UuidVersion::V7 => format!(
+                "{:012x}7{:03x}8{}",
+                self.base_ms + (old >> 12),
+                old & 0x0fff,
+                &hex[..15]
+            ),
+            UuidVersion::V4 => format!("{}4{}8{}", &hex[..12], &hex[13..16], &hex[17..]),
+        };
+        Uuid::try_parse(&text).unwrap_or_default()
     }
 }
 
@@ -117,6 +161,63 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_eq!(a[0].get_version_num(), 4);
+    }
+
+    #[test]
+    fn derived_keys_are_versioned_ordered_and_reproducible() {
+        let key = |version, table: &str| DerivedKey {
+            seed: 42,
+            base_ms: SEEDED_BASE_MS,
+            table: table.into(),
+            version,
+        };
+        let v7 = key(UuidVersion::V7, "user");
+        let mut last = v7.uuid(0);
+        for old in [
+            1,
+            2,
+            4095,
+            4096,
+            4097,
+            1 << 20,
+            (1 << 40) + 7,
+            DERIVED_KEY_LIMIT - 1,
+        ] {
+            let next = v7.uuid(old);
+            assert_eq!(next.get_version_num(), 7);
+            assert_eq!(next.get_variant(), uuid::Variant::RFC4122);
+            assert!(next > last, "{old}");
+            assert!(to_text(&next, UuidFormat::Char32) > to_text(&last, UuidFormat::Char32));
+            last = next;
+        }
+        assert_eq!(v7.uuid(77), key(UuidVersion::V7, "user").uuid(77));
+        assert_ne!(v7.uuid(77), key(UuidVersion::V7, "group").uuid(77));
+        let v4 = key(UuidVersion::V4, "user");
+        assert_eq!(v4.uuid(5).get_version_num(), 4);
+        assert_eq!(v4.uuid(5).get_variant(), uuid::Variant::RFC4122);
+        assert_ne!(v4.uuid(5), v4.uuid(6));
+        // The layout the SQL implementations rebuild: time, 7, counter, 8, MD5's first 15 digits.
+        assert_eq!(
+            v7.uuid(12345).simple().to_string(),
+            format!(
+                "{:012x}70398{}",
+                SEEDED_BASE_MS + 3,
+                &md5_hex("000000000000002a:user:12345")[..15]
+            )
+        );
+        let h = md5_hex("000000000000002a:user:5");
+        assert_eq!(
+            v4.uuid(5).simple().to_string(),
+            format!("{}4{}8{}", &h[..12], &h[13..16], &h[17..])
+        );
+    }
+
+    fn md5_hex(text: &str) -> String {
+        use md5::{Digest, Md5};
+        Md5::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     #[test]

@@ -56,7 +56,19 @@ fn a_bare_name_without_db_type_is_refused() {
 
 #[test]
 fn an_unknown_uuid_format_is_refused() {
-    let (code, err) = rekey(&["plan", "--source", "sqlite://x.db", "--uuid-format", "hex"]);
+    let (code, err) = rekey(&[
+        "convert",
+        "--source",
+        "sqlite://x.db",
+        "--data",
+        "sqlite://y.db",
+        "--uuid-format",
+        "hex",
+    ]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--uuid-format hex"), "{err}");
+    assert!(
+        err.contains("invalid value 'hex' for '--uuid-format")
+            && err.contains("char32, char36, binary16, native"),
+        "{err}"
+    );
 }

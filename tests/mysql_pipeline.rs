@@ -703,11 +703,7 @@ fn clean_drops_what_the_run_created_and_nothing_else() {
     let dir = dbs.run_dir();
     let out = clean(&dbs);
     assert_exit(&out, 0);
-    assert!(
-        stdout(&out).contains("dropped data database"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains("dropped DB_DATA"), "{}", stdout(&out));
     assert!(!dbs.exists(&dbs.data), "DB_DATA is gone");
     assert!(!dir.join("map").exists(), "map files are gone");
     assert_eq!(

@@ -95,6 +95,7 @@ impl Blog {
         let out = Output::default();
         let invocation = Invocation {
             command,
+            prompt: None,
             source: Some(self.url("source.db")),
             data: Some(self.url("data.db")),
             final_db: Some(self.url("final.db")),
@@ -585,8 +586,12 @@ fn demo_runs_end_to_end() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("status: **ok**"), "{stdout}");
-    assert!(stdout.contains("9 of 9 tables identical"), "{stdout}");
+    // --quiet prints nothing on success; the report is in the run directory.
+    assert_eq!(stdout, "");
+    assert!(out.stderr.is_empty());
+    let report = std::fs::read_to_string(demo.join("run/report.md")).unwrap();
+    assert!(report.contains("status: **ok**"), "{report}");
+    assert!(report.contains("9 of 9 tables identical"), "{report}");
     assert!(demo.join("keep.txt").exists());
     // A second demo in the same directory starts afresh.
     let again = Process::new(env!("CARGO_BIN_EXE_rekey"))
@@ -689,4 +694,128 @@ fn sigkill_in_each_stage_then_resume_ends_verified() {
     for stage in ["clone", "shadow", "link", "unconstrain", "swap", "load"] {
         kill_and_resume(stage);
     }
+}
+
+#[test]
+fn integer_keys_holding_other_values_are_refused_before_any_write() {
+    let blog = Blog::new(true);
+    // A key declared INT (not INTEGER) is no rowid: SQLite stores text or reals in it.
+    Connection::open(blog.path("source.db"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE legacy (id INT PRIMARY KEY, note TEXT);
+             INSERT INTO legacy VALUES (1, 'a'), ('2b', 'b'), (3.5, 'c');",
+        )
+        .unwrap();
+    let err = blog
+        .execute(Command::Run {
+            derive_final: false,
+        })
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("legacy.id: 2 rows"), "{text}");
+    assert!(!blog.path("data.db").exists(), "DB_DATA was written");
+}
+
+#[test]
+fn one_file_under_another_name_is_never_a_write_target() {
+    let blog = Blog::new(true);
+    std::os::unix::fs::symlink(blog.path("source.db"), blog.path("alias.db")).unwrap();
+    let before = std::fs::read(blog.path("source.db")).unwrap();
+    let out = Process::new(env!("CARGO_BIN_EXE_rekey"))
+        .args([
+            "run",
+            "--source",
+            &blog.url("source.db"),
+            "--data",
+            &blog.url("data.db"),
+            "--final",
+            &blog.url("alias.db"),
+            "--run-dir",
+            blog.run_dir().to_str().unwrap(),
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("same database as SOURCE"), "{err}");
+    assert!(before == std::fs::read(blog.path("source.db")).unwrap());
+}
+
+#[test]
+fn a_later_command_on_the_run_directory_must_name_the_same_files() {
+    let blog = Blog::new(true);
+    blog.execute(Command::Convert).unwrap();
+    std::fs::copy(blog.path("final.db"), blog.path("other.db")).unwrap();
+    let out = Process::new(env!("CARGO_BIN_EXE_rekey"))
+        .args([
+            "load",
+            "--data",
+            &blog.url("source.db"),
+            "--final",
+            &blog.url("other.db"),
+            "--run-dir",
+            blog.run_dir().to_str().unwrap(),
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("DB_DATA")
+            && err.contains("not the database this run directory's run works on"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_constraints_on_converted_columns_do_not_reject_uuids() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source.db");
+    Connection::open(&source)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY CHECK (id > 0), v INT, CHECK (id < 1000000000));
+             CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INT REFERENCES parent (id), n INT CHECK (n >= 0 AND parent_id <> 0));
+             INSERT INTO parent VALUES (1, 1), (2, 2);
+             INSERT INTO child VALUES (1, 1, 0), (2, 2, 5);",
+        )
+        .unwrap();
+    let url = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
+    let out = Process::new(env!("CARGO_BIN_EXE_rekey"))
+        .args([
+            "run",
+            "--source",
+            &url("source.db"),
+            "--data",
+            &url("data.db"),
+            "--final",
+            &url("final.db"),
+            "--derive-final",
+            "--uuid-format",
+            "binary16",
+            "--run-dir",
+            dir.path().join("run").to_str().unwrap(),
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fin = Connection::open(dir.path().join("final.db")).unwrap();
+    let child: String = fin
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE name = 'child'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!child.contains("parent_id <> 0"), "{child}");
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints the SQL that builds the benchmark's seed-like PostgreSQL database at scale $1 (default 1):
-# the same 80 tables as scripts/bench/generate.sh (users, groups, many-to-many tables, self
+# the same 80 tables as scripts/bench/generate_wide.sh (the wide shape) (users, groups, many-to-many tables, self
 # references, two high-volume log tables, 64 domain tables), about 1.5M rows at scale 1, with
 # PostgreSQL types (serial/identity keys, timestamptz, bytea, numeric), generated inside the
 # server with generate_series, deterministic, 10-20% NULL references.

@@ -13,7 +13,7 @@ use crate::url::DbUrl;
 /// in it. Two URLs that reach one database have equal identities (`same_database`), so a resumed
 /// run can check it talks to the databases it started on, and SOURCE is never written under
 /// another name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     /// The server: MySQL's server_uuid, a Galera cluster's state UUID, MariaDB's
     /// hostname:port:datadir, PostgreSQL's system identifier; `file` for SQLite.

@@ -1,9 +1,10 @@
 //! Reading an engine's catalog into the neutral schema model, and the engine's own review of a
 //! plan (shapes it refuses, things worth a warning that only it knows about).
 
-use super::Session;
+use super::{Finding, Session};
 use crate::error::Result;
 use crate::model::Schema;
+use crate::options::ConversionOptions;
 use crate::plan::Plan;
 
 /// Version facts that reports and preflight show.
@@ -20,5 +21,18 @@ pub trait Catalog {
     /// MySQL) and adds the warnings only it can give (MyISAM tables without foreign keys).
     fn review_plan(&self, _schema: &Schema, _plan: &mut Plan) -> Result<()> {
         Ok(())
+    }
+    /// What this engine knows would fail mid-run, checked on SOURCE before anything is written:
+    /// values its keys cannot hold, rows larger than it can send, references that derive-final
+    /// (`derive`) could not declare. Failed findings are problems of the data (exit 2).
+    fn check_source(
+        &self,
+        _session: &mut dyn Session,
+        _schema: &Schema,
+        _plan: &Plan,
+        _options: &ConversionOptions,
+        _derive: bool,
+    ) -> Result<Vec<Finding>> {
+        Ok(Vec::new())
     }
 }

@@ -11,6 +11,8 @@ pub struct Unconstrain {
     pub foreign_keys: Vec<String>,
     pub primary_key: bool,
     pub indexes: Vec<String>,
+    /// Table-level CHECK constraints that use a column becoming a UUID (by name).
+    pub checks: Vec<String>,
 }
 
 /// One converted column swap: `shadow` takes the place and name of `column`.

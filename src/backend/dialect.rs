@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::ident::{self, QuoteStyle};
 use crate::model::{Column, Table};
 use crate::options::UuidFormat;
+use crate::uuidgen::DerivedKey;
 
 pub trait Dialect: Send + Sync {
     fn quote_style(&self) -> QuoteStyle;
@@ -41,6 +42,18 @@ pub trait Dialect: Send + Sync {
     /// bytes; SQLite has no limit).
     fn fits_identifier(&self, _name: &str) -> bool {
         true
+    }
+
+    /// SQL computing the new key that `spec` derives from the old key `key` (an integer
+    /// expression), stored as `format`, exactly as `DerivedKey::uuid` computes it; NULL stays
+    /// NULL. `None` where the engine cannot, and its new keys go through mapping tables.
+    fn derived_key_sql(
+        &self,
+        _key: &str,
+        _spec: &DerivedKey,
+        _format: UuidFormat,
+    ) -> Option<String> {
+        None
     }
 
     /// The value bound for a UUID of `format` in `insert_rows`: bytes for binary16, else text.
@@ -93,6 +106,11 @@ pub trait Dialect: Send + Sync {
     /// RESTRICT added without checks as NO ACTION).
     fn checked_session(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Drops a table (quoted) if it exists, whatever depends on it.
+    fn drop_table_sql(&self, table: &str) -> String {
+        format!("DROP TABLE IF EXISTS {table}")
     }
 
     /// Removes every row of a table (quoted) quickly; MySQL's TRUNCATE recreates it.

@@ -2,20 +2,12 @@
 //! bulk load of DB_FINAL from DB_DATA.
 
 use super::{Backend, Dialect, Session};
-use crate::error::Result;
+use crate::error::{Error, Place, Result};
 use crate::model::{Column, Schema, Table};
+pub use crate::options::LoadChoice;
 use crate::options::UuidFormat;
 use crate::url::DbUrl;
-
-/// The load path the user asks for (`--load-path`); `Auto` takes the fastest one available.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LoadChoice {
-    #[default]
-    Auto,
-    Direct,
-    Files,
-    Stream,
-}
+use crate::uuidgen::DerivedKey;
 
 /// The way rows reach DB_FINAL in the load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +109,9 @@ pub enum FillFrom {
     OwnKey { map: String },
     /// A reference: the parent's mapping table (quoted), LEFT JOINed so NULL stays NULL.
     Reference { map: String },
+    /// A key the engine computes from the old key (`Dialect::derived_key_sql`): the table's own
+    /// key, or a reference (the spec names the parent). No mapping table, no join.
+    Derived(DerivedKey),
 }
 
 #[derive(Debug, Clone)]
@@ -142,7 +137,7 @@ pub struct FillJob<'a> {
 impl FillJob<'_> {
     /// The SELECT that produces the fill's rows where one session reads SOURCE (qualified as
     /// `from`) and DB_DATA's mapping tables at once.
-    pub fn select_sql(&self, d: &dyn Dialect, from: &str) -> String {
+    pub fn select_sql(&self, d: &dyn Dialect, from: &str) -> Result<String> {
         let stored = d.map_format(self.format);
         let new_key =
             |alias: &str| d.map_to_column_sql(&format!("{alias}.new_id"), stored, self.format);
@@ -163,6 +158,16 @@ impl FillJob<'_> {
                     ));
                     exprs.push(new_key(&alias));
                 }
+                FillFrom::Derived(spec) => exprs.push(
+                    d.derived_key_sql(&format!("s.{col}"), spec, self.format)
+                        .ok_or_else(|| {
+                            Error::env(
+                                Place::default().table(&self.table.name).column(&c.name),
+                                "internal: this engine cannot derive new keys in SQL.",
+                                "Report this as a bug.",
+                            )
+                        })?,
+                ),
             }
         }
         let order = self
@@ -170,23 +175,23 @@ impl FillJob<'_> {
             .as_ref()
             .map(|k| format!(" ORDER BY s.{}", d.q(k)))
             .unwrap_or_default();
-        format!(
+        Ok(format!(
             "SELECT {} FROM {from}.{} s{}{order}",
             exprs.join(", "),
             d.q(&self.table.name),
             joins.concat()
-        )
+        ))
     }
 
     /// The one INSERT ... SELECT of an engine whose session reaches SOURCE as `from`.
-    pub fn insert_select_sql(&self, d: &dyn Dialect, from: &str) -> String {
+    pub fn insert_select_sql(&self, d: &dyn Dialect, from: &str) -> Result<String> {
         let columns: Vec<String> = self.columns.iter().map(|c| c.name.clone()).collect();
-        format!(
+        Ok(format!(
             "INSERT INTO {} ({}) {}",
             d.q(&self.table.name),
             d.column_list(&columns),
-            self.select_sql(d, from)
-        )
+            self.select_sql(d, from)?
+        ))
     }
 }
 
@@ -195,7 +200,7 @@ pub trait Load {
     /// database, DB_DATA, from SOURCE. Returns the rows written.
     fn fill_table(&self, source: &dyn Backend, job: &FillJob<'_>) -> Result<u64>;
     /// What `fill_table` would execute, for a dry run.
-    fn fill_table_sql(&self, source: &DbUrl, job: &FillJob<'_>) -> Vec<String>;
+    fn fill_table_sql(&self, source: &DbUrl, job: &FillJob<'_>) -> Result<Vec<String>>;
     /// How this database (as DB_FINAL) would receive rows from `data` given the user's choice,
     /// or what to change so it can.
     fn load_path(

@@ -105,3 +105,12 @@ pub fn predicted_data_schema(ctx: &Context) -> Result<Schema> {
     }
     Ok(out)
 }
+
+/// In a dry run where DB_FINAL does not exist yet (derive-final would create it), the shape it
+/// would get: DB_DATA's, which derive-final gives it. `None` when DB_FINAL is to be read.
+pub fn predicted_final(ctx: &Context) -> Result<Option<Schema>> {
+    if !ctx.run.dry_run || ctx.final_db()?.database_exists()? {
+        return Ok(None);
+    }
+    data_or_predicted(ctx).map(Some)
+}

@@ -30,7 +30,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             }
         }
         ctx.journal
-            .add_artifact("database", "final", &fin.url().to_string())?;
+            .add_artifact("database", "final", &fin.url().stored())?;
+        super::clone::mark(ctx, fin.as_ref())?;
     }
     let mut s = ctx.writer(fin.as_ref())?;
     for sql in d.bulk_session(crate::backend::Arrival::Unordered) {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::{Context, Outcome};
 use crate::error::Result;
 use crate::plan::Plan;
+use crate::report::count;
 
 /// Reads SOURCE's catalog into the context (every later stage needs it, also on resume, so this
 /// runs even when the journal has it done; it only reads).
@@ -25,14 +26,29 @@ pub fn load(ctx: &Context) -> Result<Arc<(crate::model::Schema, Plan)>> {
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = load(ctx)?;
     let (schema, plan) = &*shared;
+    // `rekey status` reads the run from the journal alone: SOURCE's sizes weigh its ETA.
+    let sizes: Vec<serde_json::Value> = schema
+        .tables
+        .iter()
+        .filter(|t| !crate::model::is_internal(&t.name))
+        .map(|t| {
+            serde_json::json!({
+                "table": t.name,
+                "rows": t.estimated_rows,
+                "converted": plan.converted(&t.name).is_some(),
+            })
+        })
+        .collect();
+    ctx.journal
+        .set("source_tables", &serde_json::Value::from(sizes).to_string())?;
     Ok(Outcome {
         rows: schema.tables.len() as u64,
         detail: Some(format!(
-            "{} tables, {} converted, {} references, {} warnings",
-            schema.tables.len(),
+            "{}, {} converted, {}, {}",
+            count(schema.tables.len() as u64, "table"),
             plan.converted.len(),
-            plan.references.len(),
-            plan.warnings.len()
+            count(plan.references.len() as u64, "reference"),
+            count(plan.warnings.len() as u64, "warning")
         )),
     })
 }

@@ -45,8 +45,9 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     Ok(Outcome {
         rows: 0,
         detail: Some(format!(
-            "{references} references in {} tables",
-            groups.len()
+            "{} in {}",
+            crate::report::count(references as u64, "reference"),
+            crate::report::count(groups.len() as u64, "table")
         )),
     })
 }

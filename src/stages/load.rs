@@ -4,9 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Context, Outcome, Stage};
-use crate::backend::{Arrival, LoadJob, LoadPath, Moved, Session};
+use crate::backend::{Arrival, Dialect, LoadJob, LoadPath, Moved, Session};
 use crate::error::{Error, Place, Result};
 use crate::model::{is_bookkeeping, is_internal};
+use crate::options::{ConversionOptions, UuidVersion};
 
 /// A trigger of DB_FINAL set aside during the load, as the journal keeps it: the exact statements
 /// that put it back, so an interrupted load (or `rekey clean`) can restore it.
@@ -21,14 +22,22 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let fin = ctx.final_db()?;
     // A resumed load finds its own rows in DB_FINAL; only the first attempt needs it empty.
     let resumed = !ctx.journal.artifacts("load-started")?.is_empty();
-    let final_schema = if resumed {
-        let mut s = fin.connect()?;
-        fin.describe(s.as_mut())?
-    } else {
-        super::preflight::check_final_empty(fin.as_ref())?
+    let predicted = super::data_shape::predicted_final(ctx)?;
+    let final_schema = match &predicted {
+        Some(shape) => shape.clone(),
+        None if resumed => {
+            let mut s = fin.connect()?;
+            fin.describe(s.as_mut())?
+        }
+        None => super::preflight::check_final_empty(fin.as_ref())?,
     };
     let data_schema = super::data_shape::data_or_predicted(ctx)?;
-    let mut fs = fin.connect()?;
+    // A dry run before derive-final has no DB_FINAL to open yet: its server answers instead.
+    let mut fs = if predicted.is_some() {
+        fin.connect_server()?
+    } else {
+        fin.connect()?
+    };
     let d = fin.dialect();
 
     let load_path = fin.load_path(fs.as_mut(), data.url(), ctx.run.load_path)?;
@@ -56,7 +65,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     // From here on DB_FINAL changes: a later attempt is a resumed load.
     if !ctx.run.dry_run {
         ctx.journal
-            .add_artifact("load-started", "final", &fin.url().to_string())?;
+            .add_artifact("load-started", "final", &fin.url().stored())?;
     }
     let mut set_aside = 0usize;
     for t in &final_schema.triggers {
@@ -115,7 +124,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         let ascending = plan
             .as_ref()
             .and_then(|p| p.1.converted(&t.name))
-            .filter(|_| ctx.conversion.new_keys_ascend(d))
+            .filter(|_| new_keys_ascend(&ctx.conversion, d))
             .map(|c| c.column.as_str());
         let arrival = Arrival::into_table(t, ascending);
         let unique: Vec<String> = t
@@ -226,6 +235,13 @@ pub fn restore_triggers(ctx: &Context, s: &mut dyn Session) -> Result<usize> {
     Ok(count)
 }
 
+/// Whether the new keys sort in the same order as the old ones when stored by an engine with
+/// dialect `d`: v7 UUIDs are generated in old-key order, and keep it where the engine compares
+/// the stored form byte by byte.
+fn new_keys_ascend(options: &ConversionOptions, d: &dyn Dialect) -> bool {
+    options.uuid_version == UuidVersion::V7 && d.uuid_sorts_by_bytes(options.uuid_format)
+}
+
 /// The rows DB_FINAL stored, when they are all the rows read from DB_DATA.
 fn same_count(table: &str, moved: Moved) -> Result<u64> {
     if moved.read != moved.written {
@@ -249,6 +265,32 @@ fn sanitize(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::UuidFormat;
+
+    #[test]
+    fn new_keys_ascend_only_for_v7_in_a_byte_ordered_format() {
+        use crate::backend::mysql::MysqlDialect;
+        use crate::backend::sqlite::SqliteDialect;
+        let with = |uuid_format, uuid_version| ConversionOptions {
+            uuid_format,
+            uuid_version,
+            ..Default::default()
+        };
+        let mariadb = MysqlDialect;
+        let ascend = |o: ConversionOptions, d: &dyn Dialect| new_keys_ascend(&o, d);
+        assert!(ascend(with(UuidFormat::Char32, UuidVersion::V7), &mariadb));
+        assert!(ascend(
+            with(UuidFormat::Binary16, UuidVersion::V7),
+            &mariadb
+        ));
+        assert!(!ascend(with(UuidFormat::Char32, UuidVersion::V4), &mariadb));
+        // MariaDB's UUID type compares its groups in another order than its bytes.
+        assert!(!ascend(with(UuidFormat::Native, UuidVersion::V7), &mariadb));
+        assert!(ascend(
+            with(UuidFormat::Char36, UuidVersion::V7),
+            &SqliteDialect
+        ));
+    }
 
     #[test]
     fn a_load_that_stores_fewer_rows_than_it_read_is_a_mismatch() {

@@ -12,12 +12,11 @@ pub mod load;
 pub mod names;
 pub mod preflight;
 pub mod shadow;
-mod stage;
 pub mod swap;
 pub mod unconstrain;
 pub mod verify;
 
-pub use stage::Stage;
+pub use crate::stage::Stage;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -158,18 +157,52 @@ impl Context {
             self.progress.note(&format!("{name}: started"));
             self.journal.stage_started(name)?;
         }
+        self.show_overall();
         let started = Instant::now();
-        let outcome = f(self).map_err(|e| e.at(&Place::stage(stage)))?;
+        let outcome = f(self).map_err(|e| e.at(&Place::stage(stage)));
         let secs = started.elapsed().as_secs_f64();
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                if !self.run.dry_run {
+                    // The report and `rekey status` name the stage that failed and why; the
+                    // error that ends the run is the one to show, so a journal error here is
+                    // not allowed to replace it.
+                    let status = match e {
+                        Error::Interrupted { .. } => "interrupted",
+                        _ => "failed",
+                    };
+                    let _ = self
+                        .journal
+                        .stage_failed(name, status, secs, &redact(&e.to_string()));
+                }
+                return Err(e);
+            }
+        };
         if !self.run.dry_run {
             self.journal
                 .stage_finished(name, secs, outcome.rows, outcome.detail.as_deref())?;
-            self.progress.note(&format!(
-                "{name}: done, {} rows in {secs:.2} s",
-                outcome.rows
-            ));
+            let what = if crate::report::moves_rows(name) {
+                format!("{}, ", crate::report::count(outcome.rows, "row"))
+            } else {
+                String::new()
+            };
+            self.progress
+                .note(&format!("{name}: done, {what}{secs:.2} s"));
+            self.show_overall();
         }
         Ok(())
+    }
+
+    /// Shows where the run stands on the overall progress line: the same figures as `rekey
+    /// status`, read from the journal.
+    fn show_overall(&self) {
+        if self.run.dry_run || !self.progress.shows_overall() {
+            return;
+        }
+        if let Ok(status) = crate::status::RunStatus::read(&self.journal, None) {
+            self.progress.overall(&status.glance());
+        }
     }
 
     /// Test hook for the resume tests: with REKEY_TEST_STALL_AFTER_STEP=<stage>, the first step of
@@ -202,6 +235,20 @@ impl Context {
         parallel: bool,
         f: impl Fn(&T) -> Result<u64> + Sync,
     ) -> Result<u64> {
+        if !self.run.dry_run {
+            // Planned items let `rekey status` count what is left; the catalog's row estimate
+            // is what the ETA weighs them by.
+            let schema = self.source_schema.get();
+            let planned: Vec<(String, Option<u64>)> = items
+                .iter()
+                .map(|i| {
+                    let k = key(i);
+                    let rows = schema.and_then(|s| s.0.table(&k)).map(|t| t.estimated_rows);
+                    (k, rows)
+                })
+                .collect();
+            self.journal.steps_planned(stage.name(), &planned)?;
+        }
         let one = |item: &T| -> Result<u64> {
             let k = key(item);
             if !self.run.dry_run {
@@ -210,8 +257,31 @@ impl Context {
                 }
             }
             self.check_interrupt(&format!("{stage} of {k}"))?;
+            // The pool's thread index is the worker (greedy runs one item per worker at a time);
+            // outside a pool the caller's thread is the only worker.
+            let worker = rayon::current_thread_index().unwrap_or(0);
+            if !self.run.dry_run {
+                self.journal.step_started(stage.name(), &k, worker)?;
+            }
+            self.progress.step_started(stage.name(), &k);
             let started = Instant::now();
-            let rows = f(item).map_err(|e| e.at(&Place::stage(stage).table(&k)))?;
+            let result = f(item).map_err(|e| e.at(&Place::stage(stage).table(&k)));
+            let secs = started.elapsed().as_secs_f64();
+            let rows = match result {
+                Ok(rows) => rows,
+                Err(e) => {
+                    if !self.run.dry_run {
+                        let _ = self.journal.step_failed(
+                            stage.name(),
+                            &k,
+                            secs,
+                            &redact(&e.to_string()),
+                        );
+                    }
+                    self.progress.step_ended(stage.name(), &k, None, secs);
+                    return Err(e);
+                }
+            };
             self.test_stall(stage);
             if !self.run.dry_run {
                 self.journal.step_finished(
@@ -222,6 +292,8 @@ impl Context {
                     None,
                 )?;
             }
+            self.progress.step_ended(stage.name(), &k, Some(rows), secs);
+            self.show_overall();
             Ok(rows)
         };
         let jobs = if parallel && !self.run.dry_run {

@@ -61,6 +61,11 @@ pub fn environment(ctx: &Context, derive: bool) -> Result<Vec<Finding>> {
             source_size = Some(b.footprint(ss.as_mut())?);
         }
     }
+    if let Some(fin) = ctx.final_db.as_ref().filter(|_| !derive) {
+        if fin.database_exists()? {
+            out.extend(trigger_findings(fin.as_ref())?);
+        }
+    }
     if let (Some(d), Some(f)) = (&ctx.data, &ctx.final_db) {
         let mut s = f.connect_server()?;
         match f.load_path(s.as_mut(), d.url(), ctx.run.load_path)? {
@@ -109,6 +114,39 @@ pub fn environment(ctx: &Context, derive: bool) -> Result<Vec<Finding>> {
     Ok(out)
 }
 
+/// DB_FINAL's triggers are set aside during the load and recreated after it: the account must
+/// be allowed to recreate each one exactly (MySQL: as its definer).
+fn trigger_findings(fin: &dyn Backend) -> Result<Vec<Finding>> {
+    let mut fs = fin.connect()?;
+    let schema = fin.describe(fs.as_mut())?;
+    let mut out = Vec::new();
+    for t in &schema.triggers {
+        if let Some(fix) = fin.may_recreate(fs.as_mut(), t)? {
+            out.push(Finding::fail(
+                "DB_FINAL triggers",
+                format!(
+                    "trigger {} on {} runs as {}, which this account may not recreate after setting it aside for the load",
+                    t.name,
+                    t.table,
+                    t.runs_as.as_deref().unwrap_or("another account")
+                ),
+                fix,
+            ));
+        }
+    }
+    if !schema.triggers.is_empty() && out.is_empty() {
+        out.push(Finding::ok(
+            "DB_FINAL triggers",
+            format!(
+                "{} {} can be set aside and recreated",
+                schema.triggers.len(),
+                crate::report::plural(schema.triggers.len(), "trigger")
+            ),
+        ));
+    }
+    Ok(out)
+}
+
 fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
 }
@@ -135,6 +173,120 @@ pub fn require(findings: &[Finding]) -> Result<()> {
         format!("the environment is not ready: {}.", failed.join("; ")),
         "Apply the fixes (`rekey check` lists every check), then run again; nothing was written.",
     ))
+}
+
+/// Fails with every failing finding about the databases' contents in one paragraph (exit 2).
+pub fn require_data(findings: &[Finding]) -> Result<()> {
+    let failed: Vec<String> = findings
+        .iter()
+        .filter(|f| !f.ok)
+        .map(|f| {
+            format!(
+                "{}: {} (fix: {})",
+                f.subject,
+                f.detail,
+                f.fix.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::input(
+        Place::stage(Stage::Preflight),
+        format!("the run would fail on the data: {}.", failed.join("; ")),
+        "Apply the fixes (`rekey check` lists every check), then run again; nothing was written.",
+    ))
+}
+
+/// What would fail mid-run because of what the databases hold, found before any write: the
+/// engine's own checks of SOURCE, and DB_FINAL's unique keys against SOURCE's data.
+pub fn data_findings(ctx: &Context, derive: bool) -> Result<Vec<Finding>> {
+    let mut out = Vec::new();
+    let Some(source) = &ctx.source else {
+        return Ok(out);
+    };
+    if !source.database_exists()? {
+        return Ok(out);
+    }
+    let shared = super::introspect::load(ctx)?;
+    let (schema, plan) = &*shared;
+    let mut s = source.connect()?;
+    out.extend(source.check_source(s.as_mut(), schema, plan, &ctx.conversion, derive)?);
+    let Some(fin) = ctx.final_db.as_ref().filter(|_| !derive) else {
+        return Ok(out);
+    };
+    if !fin.database_exists()? {
+        return Ok(out);
+    }
+    let mut fs = fin.connect()?;
+    let final_schema = fin.describe(fs.as_mut())?;
+    out.extend(unique_keys(
+        source.as_ref(),
+        s.as_mut(),
+        schema,
+        &final_schema,
+    )?);
+    Ok(out)
+}
+
+/// DB_FINAL's unique keys must hold for the data. Converted columns map one to one, so a key is
+/// checked on SOURCE's values; a key SOURCE enforces itself needs no check.
+fn unique_keys(
+    source: &dyn Backend,
+    s: &mut dyn crate::backend::Session,
+    schema: &Schema,
+    final_schema: &Schema,
+) -> Result<Vec<Finding>> {
+    let d = source.dialect();
+    let mut out = Vec::new();
+    for ft in &final_schema.tables {
+        let Some(st) = schema.table(&ft.name) else {
+            continue;
+        };
+        for ix in ft.indexes.iter().filter(|i| i.unique) {
+            if ix.columns.is_empty() || ix.columns.iter().any(|c| st.column(c).is_none()) {
+                continue; // an expression key, or columns SOURCE does not have
+            }
+            let same = |cols: &[String]| {
+                cols.len() == ix.columns.len() && cols.iter().all(|c| ix.columns.contains(c))
+            };
+            let enforced =
+                same(&st.primary_key) || st.indexes.iter().any(|i| i.unique && same(&i.columns));
+            if enforced {
+                continue;
+            }
+            let cols = d.column_list(&ix.columns);
+            let not_null: Vec<String> = ix
+                .columns
+                .iter()
+                .map(|c| format!("{} IS NOT NULL", d.q(c)))
+                .collect();
+            let dup = s.query_all(&format!(
+                "SELECT {cols} FROM {} WHERE {} GROUP BY {cols} HAVING COUNT(*) > 1 LIMIT 1",
+                d.q(&st.name),
+                not_null.join(" AND ")
+            ))?;
+            if let Some(row) = dup.first() {
+                let values: Vec<String> = row
+                    .iter()
+                    .map(|v| v.as_string().unwrap_or_else(|| "NULL".into()))
+                    .collect();
+                out.push(Finding::fail(
+                    "DB_FINAL unique keys",
+                    format!(
+                        "{}: unique key {} ({}) would be broken by SOURCE's rows, e.g. ({}) appears more than once",
+                        ft.name,
+                        ix.name,
+                        ix.columns.join(", "),
+                        values.join(", ")
+                    ),
+                    "drop or widen that key in DB_FINAL's schema, or remove the duplicates from the snapshot",
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome> {
@@ -189,7 +341,9 @@ pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome
         }
         detail.push(format!("orphans stored as NULL: {}", listing.join("; ")));
     }
-    require(&environment(ctx, !check_final && ctx.final_db.is_some())?)?;
+    let derive = !check_final && ctx.final_db.is_some();
+    require(&environment(ctx, derive)?)?;
+    require_data(&data_findings(ctx, derive)?)?;
     if check_data {
         check_data_db(ctx)?;
     }
@@ -311,17 +465,7 @@ pub fn check_data_db(ctx: &Context) -> Result<()> {
     }
     let mut s = data.connect()?;
     let schema = data.describe(s.as_mut())?;
-    let owner = if schema.table(RUN_MARKER).is_some() {
-        s.query_all(&format!(
-            "SELECT run_id FROM {}",
-            data.dialect().q(RUN_MARKER)
-        ))?
-        .first()
-        .and_then(|r| r.first())
-        .and_then(|v| v.as_string())
-    } else {
-        None
-    };
+    let owner = marker_of(data.as_ref(), s.as_mut(), &schema)?;
     match owner {
         Some(id) if id == ctx.run_id => Ok(()),
         Some(id) => Err(Error::input(
@@ -336,6 +480,22 @@ pub fn check_data_db(ctx: &Context) -> Result<()> {
             "rekey never writes into a database it did not create: give another --data, or drop that database yourself.",
         )),
     }
+}
+
+/// The run that created a database, from rekey's marker inside it (`None` without a marker).
+pub fn marker_of(
+    db: &dyn Backend,
+    s: &mut dyn crate::backend::Session,
+    schema: &Schema,
+) -> Result<Option<String>> {
+    if schema.table(RUN_MARKER).is_none() {
+        return Ok(None);
+    }
+    Ok(s.query_first(&format!(
+        "SELECT run_id FROM {}",
+        db.dialect().q(RUN_MARKER)
+    ))?
+    .and_then(|v| v.as_string()))
 }
 
 /// DB_FINAL must be empty except the migration tool's bookkeeping tables.

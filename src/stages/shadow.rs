@@ -11,7 +11,7 @@ use crate::backend::{Dialect, Session, Value};
 use crate::error::{io_error, Error, Place, Result};
 use crate::model::Table;
 use crate::plan::Converted;
-use crate::uuidgen::{to_text, UuidGen};
+use crate::uuidgen::{to_text, DerivedKey, UuidGen, DERIVED_KEY_LIMIT};
 use uuid::Uuid;
 
 /// Keys per batch of mapping rows (one insert each): bounds memory whatever the table size.
@@ -48,36 +48,55 @@ fn shadow_table(ctx: &Context, c: &Converted, current: &Table) -> Result<u64> {
     let data = ctx.data()?;
     let d = data.dialect();
     let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
-    let map_type = d.uuid_type(d.map_format(ctx.conversion.uuid_format))?;
-    let map = d.q(&map_table(d, &c.table));
     let table = d.q(&c.table);
     let key = d.q(&c.column);
-    // The keys come from SOURCE on its own session; the mapping table goes into DB_DATA.
-    let mut session = ctx.writer(data.as_ref())?;
-    ctx.exec(&mut session, &format!("DROP TABLE IF EXISTS {map}"))?;
-    ctx.exec(
-        &mut session,
-        &format!(
-            "CREATE TABLE {map} (old_id {} NOT NULL PRIMARY KEY, new_id {map_type} NOT NULL)",
-            d.map_key_type(&c.column_type)
-        ),
+    let derived = derivable(ctx, c)?;
+    // Swap (and a resumed run) reads which way this table's keys go from the journal.
+    ctx.journal.add_artifact(
+        "keys",
+        &c.table,
+        derived.as_ref().map(|k| k.table.as_str()).unwrap_or(""),
     )?;
+    let mut session = ctx.writer(data.as_ref())?;
     let bar = ctx
         .progress
         .table("shadow", &c.table, current.estimated_rows);
-    let rows = match session.as_deref_mut() {
-        None => {
-            let how = match &c.follows {
-                Some(parent) => format!("the UUID of its {parent} row"),
-                None => "one new UUID per row".into(),
-            };
+    let rows = match &derived {
+        Some(spec) if ctx.run.dry_run => {
             ctx.say(&format!(
-                "    -- give each row of {table} {how}, in {key} order, into {map} and map/{}.csv",
-                c.table
+                "    -- new keys of {table} computed from {key} (as {}'s, in SQL during swap); map/{}.csv from SOURCE's keys",
+                spec.table, c.table
             ));
             0
         }
-        Some(s) => generate(ctx, s, d, c, &map, &bar)?,
+        Some(spec) => write_derived_map(ctx, c, spec, &bar)?,
+        None => {
+            // The keys come from SOURCE on its own session; the mapping table goes into DB_DATA.
+            let map_type = d.uuid_type(d.map_format(ctx.conversion.uuid_format))?;
+            let map = d.q(&map_table(d, &c.table));
+            ctx.exec(&mut session, &format!("DROP TABLE IF EXISTS {map}"))?;
+            ctx.exec(
+                &mut session,
+                &format!(
+                    "CREATE TABLE {map} (old_id {} NOT NULL PRIMARY KEY, new_id {map_type} NOT NULL)",
+                    d.map_key_type(&c.column_type)
+                ),
+            )?;
+            match session.as_deref_mut() {
+                None => {
+                    let how = match &c.follows {
+                        Some(parent) => format!("the UUID of its {parent} row"),
+                        None => "one new UUID per row".into(),
+                    };
+                    ctx.say(&format!(
+                        "    -- give each row of {table} {how}, in {key} order, into {map} and map/{}.csv",
+                        c.table
+                    ));
+                    0
+                }
+                Some(s) => generate(ctx, s, d, c, &map, &bar)?,
+            }
+        }
     };
     let missing: Vec<(String, String)> = [
         (ipk(d, &c.column), d.map_key_type(&c.column_type)),
@@ -91,6 +110,133 @@ fn shadow_table(ctx: &Context, c: &Converted, current: &Table) -> Result<u64> {
         ctx.exec(&mut session, &sql)?;
     }
     bar.finish(rows);
+    Ok(rows)
+}
+
+/// Whether `c`'s new keys can be computed from its old keys (in Rust for the map file, by the
+/// engine in swap), which saves writing a mapping table and joining it for every reference.
+/// They can when the engine computes them (`Dialect::derived_key_sql`), every old key is in
+/// `0..DERIVED_KEY_LIMIT`, every reference to the table is an integer column and none stores
+/// orphans as NULL (those need the mapping table's join), and a one-to-one table's parent is
+/// derived too. Returns what the
+/// keys derive from (a one-to-one table names its parent's table).
+fn derivable(ctx: &Context, c: &Converted) -> Result<Option<DerivedKey>> {
+    let shared = super::introspect::load(ctx)?;
+    let (_, plan) = &*shared;
+    let data = ctx.data()?;
+    let table = match &c.follows {
+        None => c.table.clone(),
+        Some(parent) => match key_source(ctx, parent)? {
+            Some(root) => root,
+            None => return Ok(None),
+        },
+    };
+    let spec = DerivedKey {
+        seed: ctx.seed,
+        base_ms: ctx.base_ms,
+        table,
+        version: ctx.conversion.uuid_version,
+    };
+    if data
+        .dialect()
+        .derived_key_sql("0", &spec, ctx.conversion.uuid_format)
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let (schema, _) = &*shared;
+    let nulled = ctx.journal.artifacts("orphans-nulled")?;
+    // A reference held in a text or decimal column ('007') matches its parent by value in a
+    // join, but would be hashed as written: such a parent keeps its mapping table.
+    let integer = |table: &str, column: &str| {
+        schema
+            .table(table)
+            .and_then(|t| t.column(column))
+            .is_some_and(|c| c.is_integer())
+    };
+    let needs_map = plan
+        .references
+        .iter()
+        .filter(|r| r.ref_table == c.table)
+        .any(|r| {
+            nulled.iter().any(|(label, _)| *label == r.label()) || !integer(&r.table, &r.column)
+        });
+    if needs_map || !integer(&c.table, &c.column) {
+        return Ok(None);
+    }
+    let source = ctx.source()?;
+    let sd = source.dialect();
+    let mut s = source.connect()?;
+    let row = s
+        .query_all(&format!(
+            "SELECT MIN({k}), MAX({k}) FROM {}",
+            sd.q(&c.table),
+            k = sd.q(&c.column)
+        ))?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let in_range = |v: Option<&Value>| match v {
+        None | Some(Value::Null) => true,
+        Some(v) => v
+            .as_key()
+            .is_some_and(|k| k >= 0 && k < i128::from(DERIVED_KEY_LIMIT)),
+    };
+    Ok((in_range(row.first()) && in_range(row.get(1))).then_some(spec))
+}
+
+/// The table whose name a converted table's derived keys use (`None`: mapped), as shadow
+/// recorded it in the journal.
+pub fn key_source(ctx: &Context, table: &str) -> Result<Option<String>> {
+    Ok(ctx
+        .journal
+        .artifacts("keys")?
+        .into_iter()
+        .find(|(t, _)| t == table)
+        .map(|(_, from)| from)
+        .filter(|from| !from.is_empty()))
+}
+
+/// `map/<table>.csv` of a table whose keys are derived: SOURCE's keys streamed in order, each
+/// with the UUID the engine will compute for it in swap.
+fn write_derived_map(
+    ctx: &Context,
+    c: &Converted,
+    spec: &DerivedKey,
+    bar: &crate::progress::TableProgress,
+) -> Result<u64> {
+    let format = ctx.conversion.uuid_format;
+    let (path, part) = map_paths(ctx, &c.table);
+    let mut csv = csv_writer(&part)?;
+    let source = ctx.source()?;
+    let sd = source.dialect();
+    let mut keys = source.connect()?;
+    let mut rows = 0u64;
+    keys.query(
+        &format!(
+            "SELECT {k} FROM {} ORDER BY {k}",
+            sd.q(&c.table),
+            k = sd.q(&c.column)
+        ),
+        &mut |row| {
+            let old = row.first().and_then(Value::as_key).unwrap_or(-1);
+            let old = u64::try_from(old).map_err(|_| {
+                Error::input(
+                    Place::stage(Stage::Shadow).table(&c.table),
+                    "a key changed while rekey read it.",
+                    "SOURCE must be a snapshot nobody writes: run again with --resume on an unchanging copy.",
+                )
+            })?;
+            csv.write_record([old.to_string(), to_text(&spec.uuid(old), format)])
+                .map_err(|e| io_error("write", &part, e.into()))?;
+            rows += 1;
+            if rows.is_multiple_of(65_536) {
+                bar.set(rows);
+            }
+            Ok(())
+        },
+    )?;
+    finish_csv(csv, &part, &path)?;
     Ok(rows)
 }
 

@@ -9,6 +9,7 @@ use super::{Context, Outcome, Stage};
 use crate::backend::{FillColumn, FillFrom, FillJob};
 use crate::error::Result;
 use crate::model::{is_internal, Table};
+use crate::uuidgen::DerivedKey;
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
@@ -46,7 +47,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             let marker = ctx.marker();
             let job = fill_job(ctx, t, &marker)?;
             if ctx.run.dry_run {
-                for sql in data.fill_table_sql(source.url(), &job) {
+                for sql in data.fill_table_sql(source.url(), &job)? {
                     ctx.say(&format!("    {sql};"));
                 }
                 return Ok(0);
@@ -59,7 +60,10 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     )?;
     Ok(Outcome {
         rows,
-        detail: Some(format!("{} tables swapped and filled", tables.len())),
+        detail: Some(format!(
+            "{} swapped and filled",
+            crate::report::count(tables.len() as u64, "table")
+        )),
     })
 }
 
@@ -70,26 +74,37 @@ fn fill_job<'a>(ctx: &Context, t: &'a Table, marker: &'a str) -> Result<FillJob<
     let d = ctx.data()?.dialect();
     let own = plan.converted(&t.name);
     let refs: Vec<&crate::plan::Reference> = plan.references_from(&t.name).collect();
-    let columns = t
-        .writable_columns()
-        .map(|c| {
-            let from = if own.is_some_and(|o| o.column == c.name) {
-                FillFrom::OwnKey {
-                    map: d.q(&map_table(d, &t.name)),
-                }
-            } else if let Some(r) = refs.iter().find(|r| r.column == c.name) {
-                FillFrom::Reference {
-                    map: d.q(&map_table(d, &r.ref_table)),
-                }
-            } else {
-                FillFrom::Value
-            };
-            FillColumn {
-                name: c.name.clone(),
-                from,
-            }
+    // A key derived from the old key is computed in the fill; a mapped one is joined.
+    let keys_of = |table: &str, own: bool| -> Result<FillFrom> {
+        Ok(match super::shadow::key_source(ctx, table)? {
+            Some(from) => FillFrom::Derived(DerivedKey {
+                seed: ctx.seed,
+                base_ms: ctx.base_ms,
+                table: from,
+                version: ctx.conversion.uuid_version,
+            }),
+            None if own => FillFrom::OwnKey {
+                map: d.q(&map_table(d, table)),
+            },
+            None => FillFrom::Reference {
+                map: d.q(&map_table(d, table)),
+            },
         })
-        .collect();
+    };
+    let mut columns = Vec::new();
+    for c in t.writable_columns() {
+        let from = if own.is_some_and(|o| o.column == c.name) {
+            keys_of(&t.name, true)?
+        } else if let Some(r) = refs.iter().find(|r| r.column == c.name) {
+            keys_of(&r.ref_table, false)?
+        } else {
+            FillFrom::Value
+        };
+        columns.push(FillColumn {
+            name: c.name.clone(),
+            from,
+        });
+    }
     Ok(FillJob {
         table: t,
         columns,

@@ -12,7 +12,7 @@ use super::Stage;
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
-    let (source_schema, _) = &*shared;
+    let (source_schema, plan) = &*shared;
     let data = ctx.data()?;
     let mut current = describe_data(ctx)?;
     if ctx.run.dry_run && current.tables.is_empty() {
@@ -31,14 +31,27 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         .map(|t| {
             // DB_DATA holds no keys at all: the integer key columns can go, and swap's single
             // INSERT per table maintains no index.
+            let uuid_columns = plan.uuid_columns(&t.name);
             let what = Unconstrain {
                 foreign_keys: t.foreign_keys.iter().map(|f| f.name.clone()).collect(),
                 primary_key: !t.primary_key.is_empty(),
                 indexes: t.indexes.iter().map(|i| i.name.clone()).collect(),
+                checks: t
+                    .checks
+                    .iter()
+                    .filter(|c| c.column.is_none())
+                    .filter(|c| uuid_columns.iter().any(|(col, _)| c.mentions(col)))
+                    .map(|c| c.name.clone())
+                    .collect(),
             };
             (t.clone(), what)
         })
-        .filter(|(_, w)| !w.foreign_keys.is_empty() || w.primary_key || !w.indexes.is_empty())
+        .filter(|(_, w)| {
+            !w.foreign_keys.is_empty()
+                || w.primary_key
+                || !w.indexes.is_empty()
+                || !w.checks.is_empty()
+        })
         .collect();
     let d = data.dialect();
     if d.alters_in_place() {
@@ -78,6 +91,9 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     )?;
     Ok(Outcome {
         rows,
-        detail: Some(format!("{} tables changed", work.len())),
+        detail: Some(format!(
+            "{} changed",
+            crate::report::count(work.len() as u64, "table")
+        )),
     })
 }

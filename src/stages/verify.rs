@@ -151,8 +151,13 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
     let (schema, _) = &*shared;
     let fin = ctx.final_db()?;
-    let mut fs = fin.connect()?;
-    let final_schema = fin.describe(fs.as_mut())?;
+    let final_schema = match super::data_shape::predicted_final(ctx)? {
+        Some(predicted) => predicted,
+        None => {
+            let mut fs = fin.connect()?;
+            fin.describe(fs.as_mut())?
+        }
+    };
     let maps = Maps {
         dir: ctx.map_dir(),
         loaded: Mutex::default(),
@@ -210,7 +215,10 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let rows = rows?;
     Ok(Outcome {
         rows,
-        detail: Some(format!("{} tables verified", tables.len())),
+        detail: Some(format!(
+            "{} verified",
+            crate::report::count(tables.len() as u64, "table")
+        )),
     })
 }
 

@@ -397,3 +397,53 @@ pub fn load_detail(dbs: &Dbs) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// `rekey run` on `dbs` (with `urls` = SOURCE, DB_DATA, DB_FINAL) that stalls after the first step
+/// of `stage` (REKEY_TEST_STALL_AFTER_STEP), for kill and resume tests.
+pub fn spawn_stalling_with(dbs: &Dbs, urls: [&str; 3], stage: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args([
+            "run", "--source", urls[0], "--data", urls[1], "--final", urls[2],
+        ])
+        .args([
+            "--run-dir",
+            dbs.run_dir().to_str().unwrap(),
+            "-q",
+            "--jobs",
+            "2",
+        ])
+        .env("REKEY_TEST_STALL_AFTER_STEP", stage)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// `rekey run` on the test's own databases, stalling after the first step of `stage`.
+pub fn spawn_stalling(dbs: &Dbs, stage: &str) -> std::process::Child {
+    let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
+    spawn_stalling_with(dbs, [&s, &d, &f], stage)
+}
+
+/// Waits until a stalling run has reached its stall point.
+pub fn wait_for_stall(dbs: &Dbs, child: &mut std::process::Child) {
+    let started = std::time::Instant::now();
+    while !dbs.run_dir().join("stalled").exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("rekey ended ({status}) before reaching the stall point");
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "no stall after 120 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A stalling run killed with SIGKILL at its stall point in `stage`.
+pub fn killed_in(dbs: &Dbs, stage: &str) {
+    let mut child = spawn_stalling(dbs, stage);
+    wait_for_stall(dbs, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

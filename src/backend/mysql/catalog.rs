@@ -2,9 +2,10 @@
 //! neutral model, the server's facts, and the shapes this engine refuses or warns about.
 
 use super::{opt_text, text, MysqlBackend, DIALECT};
-use crate::backend::{Catalog, Dialect, ServerInfo, Session, Value};
+use crate::backend::{Catalog, Dialect, Finding, ServerInfo, Session, Value};
 use crate::error::{Error, Place, Result};
-use crate::model::{Column, ForeignKey, Index, Schema, Table, Trigger, View};
+use crate::model::{Check, Column, ForeignKey, Index, Schema, Table, Trigger, View};
+use crate::options::{ConversionOptions, UuidFormat};
 use crate::plan::{Plan, Warning};
 use crate::stages::Stage;
 
@@ -17,6 +18,7 @@ const VIEWS_SQL: &str = include_str!("views.sql");
 const ROUTINES_SQL: &str = include_str!("routines.sql");
 const SERVER_INFO_SQL: &str = include_str!("server_info.sql");
 const PARTITIONS_SQL: &str = include_str!("partitions.sql");
+const CHECKS_SQL: &str = include_str!("checks.sql");
 
 /// What the server says about itself that the load path and the checks decide on.
 #[derive(Debug, Clone, Default)]
@@ -183,6 +185,17 @@ impl Catalog for MysqlBackend {
                     Some(format!("{}({})", text(&row[1]), exprs.join(", ")));
             }
         }
+        for row in self.catalog(session, CHECKS_SQL)? {
+            if let Some(ti) = index_of(&schema, &text(&row[0])) {
+                let name = text(&row[1]);
+                let column_level = text(&row[3]).eq_ignore_ascii_case("column");
+                schema.tables[ti].checks.push(Check {
+                    column: column_level.then(|| name.clone()),
+                    name,
+                    expression: text(&row[2]),
+                });
+            }
+        }
         for row in self.catalog(session, VIEWS_SQL)? {
             let name = text(&row[0]);
             // Unqualified because the session's database is the view's: it recreates elsewhere.
@@ -213,6 +226,21 @@ impl Catalog for MysqlBackend {
         })
     }
 
+    fn check_source(
+        &self,
+        session: &mut dyn Session,
+        schema: &Schema,
+        plan: &Plan,
+        options: &ConversionOptions,
+        derive: bool,
+    ) -> Result<Vec<Finding>> {
+        let mut out = check_row_sizes(session, schema)?;
+        if derive && matches!(options.uuid_format, UuidFormat::Char32 | UuidFormat::Char36) {
+            out.extend(check_reference_charsets(schema, plan));
+        }
+        Ok(out)
+    }
+
     fn review_plan(&self, schema: &Schema, plan: &mut Plan) -> Result<()> {
         check_partitioning(schema, plan)?;
         for t in schema.tables.iter().filter(|t| {
@@ -229,6 +257,99 @@ impl Catalog for MysqlBackend {
         }
         Ok(())
     }
+}
+
+/// Column types whose single value can exceed the default packet limit (16 MiB).
+const LARGE_TYPES: &[&str] = &[
+    "mediumtext",
+    "longtext",
+    "mediumblob",
+    "longblob",
+    "json",
+    "geometry",
+    "linestring",
+    "polygon",
+    "multipoint",
+    "multilinestring",
+    "multipolygon",
+    "geometrycollection",
+];
+
+/// Rows that do not fit in one packet cannot be read or written by any statement; the server's
+/// max_allowed_packet must be raised before the run (reading them fails in verify otherwise).
+fn check_row_sizes(session: &mut dyn Session, schema: &Schema) -> Result<Vec<Finding>> {
+    let packet = session
+        .query_first("SELECT @@max_allowed_packet")?
+        .and_then(|v| v.as_u64())
+        .unwrap_or(16 << 20);
+    let mut out = Vec::new();
+    for t in &schema.tables {
+        if !t
+            .columns
+            .iter()
+            .any(|c| LARGE_TYPES.contains(&c.data_type.as_str()))
+        {
+            continue; // no row of it can come near the limit
+        }
+        let sizes: Vec<String> = t
+            .columns
+            .iter()
+            .map(|c| format!("COALESCE(LENGTH({}), 0)", DIALECT.q(&c.name)))
+            .collect();
+        let largest = session
+            .query_first(&format!(
+                "SELECT COALESCE(MAX({}), 0) FROM {}",
+                sizes.join(" + "),
+                DIALECT.q(&t.name)
+            ))?
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        // The row travels in one packet with a length prefix per column.
+        let needed = largest + 9 * t.columns.len() as u64 + 1024;
+        if needed >= packet {
+            let suggest = needed.next_power_of_two().clamp(16 << 20, 1 << 30);
+            out.push(Finding::fail(
+                "row size",
+                format!(
+                    "{}: a row holds {largest} bytes, more than max_allowed_packet ({packet}) lets the server send",
+                    t.name
+                ),
+                format!("SET GLOBAL max_allowed_packet = {suggest}; (and in the server's configuration), then run again"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// derive-final declares each UUID column with its table's default character set; a foreign key
+/// between CHAR columns of different character sets is refused (errno 150).
+fn check_reference_charsets(schema: &Schema, plan: &Plan) -> Vec<Finding> {
+    let charset = |table: &str| schema.table(table).and_then(|t| t.charset.clone());
+    plan.references
+        .iter()
+        .filter_map(|r| {
+            let (child, parent) = (charset(&r.table), charset(&r.ref_table));
+            (child.is_some() && parent.is_some() && child != parent).then(|| {
+                Finding::fail(
+                    "reference character sets",
+                    format!(
+                        "{}.{} is in a table of character set {}, its parent {}.{} of {}: derive-final cannot declare a foreign key between CHAR UUID columns of different character sets",
+                        r.table,
+                        r.column,
+                        child.unwrap_or_default(),
+                        r.ref_table,
+                        r.ref_column,
+                        parent.unwrap_or_default()
+                    ),
+                    format!(
+                        "use --uuid-format binary16 (or native), or give both tables one character set in the snapshot (ALTER TABLE {} CONVERT TO CHARACTER SET {})",
+                        DIALECT.q(&r.table),
+                        charset(&r.ref_table).unwrap_or_default()
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 /// A partition function cannot take a UUID column; the server would refuse the swap halfway.

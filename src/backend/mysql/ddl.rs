@@ -42,7 +42,12 @@ impl Ddl for MysqlBackend {
             .map(|f| format!("DROP FOREIGN KEY {}", DIALECT.q(f)))
             .collect();
         let mut out = alter(&table.name, &drops);
-        let mut clauses = Vec::new();
+        // A table-level CHECK on a key column would stop swap from dropping that column.
+        let mut clauses: Vec<String> = what
+            .checks
+            .iter()
+            .map(|c| format!("DROP CONSTRAINT {}", DIALECT.q(c)))
+            .collect();
         if what.primary_key {
             // AUTO_INCREMENT must go before the key it needs.
             for c in table.columns.iter().filter(|c| c.auto_increment) {
@@ -135,6 +140,15 @@ impl Ddl for MysqlBackend {
                 )
             })
             .collect();
+        // A condition written for integer keys cannot hold for UUIDs (MODIFY below drops the
+        // column-level ones with the column's old definition).
+        let checks: Vec<String> = table
+            .checks
+            .iter()
+            .filter(|c| c.column.is_none() && swaps.iter().any(|s| c.mentions(&s.column)))
+            .map(|c| format!("DROP CONSTRAINT {}", DIALECT.q(&c.name)))
+            .collect();
+        out.extend(alter(&table.name, &checks));
         // MariaDB converts no integer to its UUID type, not even in an empty table; text can.
         let via_text: Vec<String> = swaps
             .iter()

@@ -5,7 +5,8 @@ use crate::backend::{Arrival, Dialect};
 use crate::error::Result;
 use crate::ident::QuoteStyle;
 use crate::model::Column;
-use crate::options::UuidFormat;
+use crate::options::{UuidFormat, UuidVersion};
+use crate::uuidgen::DerivedKey;
 
 /// The longest identifier, in characters (tables, columns, indexes, constraints).
 const MAX_IDENTIFIER_CHARS: usize = 64;
@@ -98,6 +99,25 @@ impl Dialect for MysqlDialect {
             .map(|(name, ty)| format!("ADD COLUMN {} {ty} NULL", self.q(name)))
             .collect();
         alter(table, &clauses)
+    }
+    fn derived_key_sql(&self, key: &str, spec: &DerivedKey, format: UuidFormat) -> Option<String> {
+        let hash = format!("MD5(CONCAT({}, {key}))", self.lit(&spec.hash_prefix()));
+        // 32 lowercase hex digits laid out as DerivedKey::uuid lays them out; MD5 of NULL is NULL.
+        let hex = match spec.version {
+            UuidVersion::V7 => format!(
+                "CONCAT(LPAD(LOWER(HEX({base} + ({key} >> 12))), 12, '0'), '7', LPAD(LOWER(HEX({key} & 4095)), 3, '0'), '8', SUBSTR({hash}, 1, 15))",
+                base = spec.base_ms
+            ),
+            UuidVersion::V4 => format!("INSERT(INSERT({hash}, 13, 1, '4'), 17, 1, '8')"),
+        };
+        Some(match format {
+            UuidFormat::Char32 => hex,
+            UuidFormat::Binary16 => format!("UNHEX({hex})"),
+            // MariaDB's UUID type takes the hyphenated text.
+            UuidFormat::Char36 | UuidFormat::Native => format!(
+                "INSERT(INSERT(INSERT(INSERT({hex}, 21, 0, '-'), 17, 0, '-'), 13, 0, '-'), 9, 0, '-')"
+            ),
+        })
     }
     fn catalog_type(&self, declared: &str) -> String {
         declared.to_ascii_lowercase()

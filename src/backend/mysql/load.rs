@@ -21,7 +21,7 @@ impl Load for MysqlBackend {
     fn fill_table(&self, source: &dyn Backend, job: &FillJob<'_>) -> Result<u64> {
         // Only a session on SOURCE's own server can read it.
         self.source_table(source.url(), &job.table.name)?;
-        let mut statements = self.fill_table_sql(source.url(), job).into_iter();
+        let mut statements = self.fill_table_sql(source.url(), job)?.into_iter();
         let fill = statements.next_back().unwrap_or_default();
         let mut s = MysqlSession::new(self.raw_connect(true)?);
         for sql in statements {
@@ -36,11 +36,11 @@ impl Load for MysqlBackend {
         session.execute(&format!("{}{fill}", job.marker))
     }
 
-    fn fill_table_sql(&self, source: &DbUrl, job: &FillJob<'_>) -> Vec<String> {
+    fn fill_table_sql(&self, source: &DbUrl, job: &FillJob<'_>) -> Result<Vec<String>> {
         // Unconstrain left DB_DATA's tables without any index: every row is an append.
         let mut out = DIALECT.bulk_session(Arrival::InKeyOrder);
-        out.push(job.insert_select_sql(&DIALECT, &DIALECT.q(&source.database)));
-        out
+        out.push(job.insert_select_sql(&DIALECT, &DIALECT.q(&source.database))?);
+        Ok(out)
     }
 
     fn load_path(

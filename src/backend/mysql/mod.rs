@@ -85,7 +85,8 @@ impl MysqlBackend {
 }
 fn is_unreachable(e: &mysql::Error) -> bool {
     match e {
-        mysql::Error::IoError(_) => true,
+        // A reset or refused connection, or a half-read handshake: the server is not up yet.
+        mysql::Error::IoError(_) | mysql::Error::CodecError(_) => true,
         mysql::Error::DriverError(mysql::DriverError::CouldNotConnect(_)) => true,
         mysql::Error::MySqlError(me) => me.code == 1040 || me.code == 1053, // too many connections, shutdown in progress
         _ => false,
@@ -106,24 +107,36 @@ fn readable(e: &mysql::Error) -> String {
 }
 
 fn connect_error(url: &DbUrl, e: &mysql::Error, retries: u32) -> Error {
-    let message = redact(&format!("cannot connect to {url}: {}", readable(e)));
-    let hint = match e {
-        mysql::Error::MySqlError(me) if me.code == 1045 => {
-            "The server refused the user name or password: check the URL or DB_USER/DB_PASS.".to_string()
-        }
-        mysql::Error::MySqlError(me) if me.code == 1049 => {
-            "The database does not exist: check its name in the URL.".to_string()
-        }
-        mysql::Error::MySqlError(me) if me.code == 1044 => format!(
-            "The account may not use this database: GRANT the privileges listed in docs/cutover.md ON `{}`.* to it.",
-            url.database
+    let message = redact(&format!("cannot connect to {url}: {}.", readable(e)));
+    match e {
+        mysql::Error::MySqlError(me) if me.code == 1045 => Error::Credentials {
+            place: Place::default(),
+            message,
+            hint: "The server refused the user name or password: check the URL's user, and give the password by DB_PASS, MYSQL_PWD, ~/.my.cnf or --password-file (docs/cutover.md).".into(),
+        },
+        mysql::Error::MySqlError(me) if me.code == 1049 => Error::input(
+            Place::default(),
+            message,
+            "The database does not exist: check its name in the URL.",
         ),
-        _ => format!(
-            "Gave up after {retries} retries; check that the server runs and listens at {}:{}, or raise DB_MAX_RETRIES/DB_RETRY_DELAY for a server that is still starting.",
-            url.host, url.port
+        mysql::Error::MySqlError(me) if me.code == 1044 => Error::env(
+            Place::default(),
+            message,
+            format!(
+                "The account may not use this database: GRANT the privileges listed in docs/cutover.md ON `{}`.* to it.",
+                url.database
+            ),
         ),
-    };
-    Error::env(Place::default(), format!("{message}."), hint)
+        _ => Error::env(
+            Place::default(),
+            message,
+            format!(
+                "Gave up after {retries} {}; check that the server runs and listens at {}:{}, or raise DB_MAX_RETRIES/DB_RETRY_DELAY for a server that is still starting.",
+                if retries == 1 { "retry" } else { "retries" },
+                url.host, url.port
+            ),
+        ),
+    }
 }
 
 fn sql_error(e: mysql::Error, sql: &str) -> Error {

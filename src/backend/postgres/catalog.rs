@@ -10,7 +10,7 @@ use super::extra::{PgColumn, PgConstraint, PgIndex, PgPartition, PgTable, PgType
 use super::{catalog_rows, PostgresBackend, DIALECT};
 use crate::backend::{Catalog, Dialect, ServerInfo, Session};
 use crate::error::Result;
-use crate::model::{Column, ForeignKey, Index, Routine, Schema, Table, Trigger, View};
+use crate::model::{Check, Column, ForeignKey, Index, Routine, Schema, Table, Trigger, View};
 use crate::plan::{Plan, Warning};
 
 const TABLES_SQL: &str = include_str!("tables.sql");
@@ -284,6 +284,13 @@ impl Catalog for PostgresBackend {
                 });
                 if k.kind == "p" && k.on_table == table.name {
                     table.primary_key = k.columns.clone();
+                }
+                if k.kind == "c" && k.on_table == table.name {
+                    table.checks.push(Check {
+                        name: k.name.clone(),
+                        expression: k.definition.clone(),
+                        column: None,
+                    });
                 }
                 let same_reference = |f: &ForeignKey| {
                     f.columns == k.columns

@@ -94,6 +94,11 @@ impl Ddl for PostgresBackend {
                 .unwrap_or_else(|| format!("{}_pkey", table.name));
             clauses.push(format!("DROP CONSTRAINT IF EXISTS {}", DIALECT.q(&name)));
         }
+        clauses.extend(
+            what.checks
+                .iter()
+                .map(|c| format!("DROP CONSTRAINT IF EXISTS {}", DIALECT.q(c))),
+        );
         let mut out = Vec::new();
         for ix in &what.indexes {
             if constraint(ix) {

@@ -268,7 +268,7 @@ impl Load for PostgresBackend {
         };
         let finish = format!(
             "{lookups}{m}{};\n{m}DROP TABLE {target};\nCOMMIT",
-            job.insert_select_sql(&DIALECT, &DIALECT.q(STAGE_SCHEMA)),
+            job.insert_select_sql(&DIALECT, &DIALECT.q(STAGE_SCHEMA))?,
             m = job.marker
         );
         let filled = data
@@ -290,7 +290,7 @@ impl Load for PostgresBackend {
         Ok(filled)
     }
 
-    fn fill_table_sql(&self, _source: &DbUrl, job: &FillJob<'_>) -> Vec<String> {
+    fn fill_table_sql(&self, _source: &DbUrl, job: &FillJob<'_>) -> Result<Vec<String>> {
         let columns: Vec<String> = job.columns.iter().map(|c| c.name.clone()).collect();
         let list = DIALECT.column_list(&columns);
         let table = DIALECT.q(&job.table.name);
@@ -300,16 +300,16 @@ impl Load for PostgresBackend {
             out.push(format!(
                 "COPY {table} ({list}) FROM STDIN (FORMAT binary) -- from SOURCE: {copy_out}"
             ));
-            return out;
+            return Ok(out);
         }
         out.extend(Self::stage_ddl(job));
         out.push(format!(
             "COPY {} ({list}) FROM STDIN (FORMAT binary) -- from SOURCE: {copy_out}",
             Self::stage_table(job)
         ));
-        out.push(job.insert_select_sql(&DIALECT, &DIALECT.q(STAGE_SCHEMA)));
+        out.push(job.insert_select_sql(&DIALECT, &DIALECT.q(STAGE_SCHEMA))?);
         out.push(format!("DROP TABLE {}", Self::stage_table(job)));
-        out
+        Ok(out)
     }
 
     fn load_path(

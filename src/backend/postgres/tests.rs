@@ -211,6 +211,7 @@ fn statements_for_a_representative_table() {
             "ix_content_item_id_mod".into(),
             "uq_content_item_slug".into(),
         ],
+        checks: vec!["ck_content_item_id".into()],
     };
     let trigger = Trigger {
         name: "trg_title".into(),
@@ -264,7 +265,7 @@ fn statements_for_a_representative_table() {
             "swap again (already swapped)",
             b.swap_sql(&t, &swaps(), &["id_ipk_copy".into()]),
         ),
-        ("fill", b.fill_table_sql(&source, &fill)),
+        ("fill", b.fill_table_sql(&source, &fill).unwrap()),
         ("derive", b.derive_table_sql(&source, &t, &swaps()).unwrap()),
         ("derive constraints", b.derive_constraints_sql(&t)),
         ("trigger: create", b.create_trigger_sql(&trigger)),

@@ -2,11 +2,13 @@
 //! what the pragmas do not say: constraint names, collations, generated expressions, STRICT).
 
 use super::dialect::type_facts;
-use super::parse::{self, TableDef};
+use super::parse::{self, Clause, ClauseKind, Item, TableDef};
 use super::{q, SqliteBackend};
-use crate::backend::{Catalog, ServerInfo, Session, Value};
+use crate::backend::{Catalog, Finding, ServerInfo, Session, Value};
 use crate::error::Result;
-use crate::model::{Column, ForeignKey, Index, Schema, Table, Trigger, View};
+use crate::model::{Check, Column, ForeignKey, Index, Schema, Table, Trigger, View};
+use crate::options::ConversionOptions;
+use crate::plan::Plan;
 
 const TABLES_SQL: &str = include_str!("tables.sql");
 const COLUMNS_SQL: &str = include_str!("columns.sql");
@@ -243,12 +245,85 @@ impl SqliteBackend {
     }
 }
 
+/// The CHECK constraints of a stored CREATE TABLE, column-level and table-level.
+fn checks_of(def: &TableDef) -> Vec<Check> {
+    let mut out = Vec::new();
+    for item in &def.items {
+        let (clauses, column): (Vec<&Clause>, Option<&str>) = match item {
+            Item::Column(c) => (c.clauses.iter().collect(), Some(c.name.as_str())),
+            Item::Constraint(cl) => (vec![cl], None),
+        };
+        for cl in clauses
+            .into_iter()
+            .filter(|cl| cl.kind == ClauseKind::Check)
+        {
+            out.push(Check {
+                name: cl.name.clone().unwrap_or_default(),
+                expression: cl.detail.clone().unwrap_or_default(),
+                column: column.map(str::to_string),
+            });
+        }
+    }
+    out
+}
+
 impl Catalog for SqliteBackend {
+    fn check_source(
+        &self,
+        session: &mut dyn Session,
+        _schema: &Schema,
+        plan: &Plan,
+        _options: &ConversionOptions,
+        _derive: bool,
+    ) -> Result<Vec<Finding>> {
+        // SQLite stores any value in any column, except in a rowid key: a converted key or a
+        // reference holding text, a real or (for a key) NULL has no place in the mapping.
+        let keys = plan.converted.iter().map(|c| (&c.table, &c.column, false));
+        let refs = plan
+            .references
+            .iter()
+            .filter(|r| !r.is_primary_key)
+            .map(|r| (&r.table, &r.column, true));
+        let mut out = Vec::new();
+        for (table, column, null_allowed) in keys.chain(refs) {
+            let allowed = if null_allowed {
+                "'integer', 'null'"
+            } else {
+                "'integer'"
+            };
+            let col = q(column);
+            let bad = session.query_all(&format!(
+                "SELECT COUNT(*), MIN(quote({col})) FROM main.{} WHERE typeof({col}) NOT IN ({allowed})",
+                q(table)
+            ))?;
+            let row = bad.first();
+            let count = row
+                .and_then(|r| r.first())
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            if count > 0 {
+                let example = row
+                    .and_then(|r| r.get(1))
+                    .and_then(Value::as_string)
+                    .unwrap_or_default();
+                out.push(Finding::fail(
+                    "key values",
+                    format!("{table}.{column}: {count} rows hold a value that is not an integer key, e.g. {example}"),
+                    format!("store integers there in the snapshot (UPDATE {} SET {col} = CAST({col} AS INTEGER) where that is right), or --exclude {table}", q(table)),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     fn describe(&self, session: &mut dyn Session) -> Result<Schema> {
         let (mut schema, defs) = self.read_tables(session)?;
         self.read_columns(session, &mut schema, &defs)?;
         self.read_indexes(session, &mut schema, &defs)?;
         self.read_foreign_keys(session, &mut schema, &defs)?;
+        for (table, def) in schema.tables.iter_mut().zip(&defs) {
+            table.checks = def.as_ref().map(checks_of).unwrap_or_default();
+        }
         for row in session.query_all(TRIGGERS_SQL)? {
             schema.triggers.push(Trigger {
                 name: text(&row[0]),

@@ -92,6 +92,30 @@ fn null_word(nullable: bool) -> &'static str {
     }
 }
 
+/// Whether `clause` is a CHECK whose condition uses one of `columns` (written for integer keys,
+/// it may not hold for UUIDs).
+fn checks_any(clause: &Clause, columns: &[&str]) -> bool {
+    clause.kind == ClauseKind::Check
+        && clause
+            .detail
+            .as_deref()
+            .is_some_and(|e| columns.iter().any(|n| parse::mentions(e, n)))
+}
+
+/// A column's definition as written, without the CHECK clauses that use one of `columns`.
+fn without_checks_on(c: &parse::ColumnDef, columns: &[&str]) -> String {
+    if !c.clauses.iter().any(|cl| checks_any(cl, columns)) {
+        return c.text.clone();
+    }
+    let kept: Vec<String> = c
+        .clauses
+        .iter()
+        .filter(|cl| !checks_any(cl, columns))
+        .map(|cl| cl.text.clone())
+        .collect();
+    column_text(&c.name, &c.type_text, &kept)
+}
+
 /// STRICT tables accept only their own type names.
 fn uuid_column_type(def: &TableDef, uuid_type: &str) -> String {
     if def.strict() {
@@ -273,6 +297,11 @@ impl Ddl for SqliteBackend {
             return Vec::new();
         }
         let def = table_def(table);
+        let changed: Vec<&str> = pending
+            .iter()
+            .map(|s| s.column.as_str())
+            .chain(dropping.iter().map(|d| d.as_str()))
+            .collect();
         let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
         let gone = |name: &str| {
             dropping.iter().any(|d| is(d, name)) || pending.iter().any(|s| is(&s.shadow, name))
@@ -298,16 +327,11 @@ impl Ddl for SqliteBackend {
                 None if gone(&c.name) => {}
                 None => columns.push(NewColumn {
                     name: c.name.clone(),
-                    def: c.text.clone(),
+                    def: without_checks_on(c, &changed),
                     source: (!c.has(ClauseKind::Generated)).then(|| q(&c.name)),
                 }),
             }
         }
-        let changed: Vec<&str> = pending
-            .iter()
-            .map(|s| s.column.as_str())
-            .chain(dropping.iter().map(|d| d.as_str()))
-            .collect();
         // Keys and indexes on converted columns are gone after unconstrain; a dry run, which
         // starts from SOURCE's shape, must not bring them back either.
         let touched = |cols: &[String]| {
@@ -318,13 +342,7 @@ impl Ddl for SqliteBackend {
             .constraints()
             .filter(|cl| !touched(&cl.columns))
             // A CHECK written for integer keys may not hold for UUIDs; DB_DATA needs none.
-            .filter(|cl| {
-                cl.kind != ClauseKind::Check
-                    || !cl
-                        .detail
-                        .as_deref()
-                        .is_some_and(|e| changed.iter().any(|n| parse::mentions(e, n)))
-            })
+            .filter(|cl| !checks_any(cl, &changed))
             .collect();
         let keyed = kept.iter().any(|cl| cl.kind == ClauseKind::PrimaryKey)
             || def.columns().any(|c| {
@@ -354,6 +372,7 @@ impl Ddl for SqliteBackend {
         swaps: &[Swap],
     ) -> Result<Vec<String>> {
         let def = table_def(table);
+        let swapped: Vec<&str> = swaps.iter().map(|s| s.column.as_str()).collect();
         let mut items = Vec::new();
         for item in &def.items {
             match item {
@@ -361,17 +380,18 @@ impl Ddl for SqliteBackend {
                     .iter()
                     .find(|s| s.column.eq_ignore_ascii_case(&c.name))
                 {
-                    None => items.push(c.text.clone()),
+                    None => items.push(without_checks_on(c, &swapped)),
                     Some(s) => {
-                        // Keys, uniqueness, references and checks stay; what described the
-                        // integer (default, collation, AUTOINCREMENT) goes.
+                        // Keys, uniqueness and references stay; what described the integer
+                        // (default, collation, AUTOINCREMENT, a CHECK on its values) goes.
                         let mut clauses = vec![null_word(s.nullable).to_string()];
                         for cl in &c.clauses {
                             match cl.kind {
                                 ClauseKind::NotNull
                                 | ClauseKind::Null
                                 | ClauseKind::Default
-                                | ClauseKind::Collate => {}
+                                | ClauseKind::Collate
+                                | ClauseKind::Check => {}
                                 _ => clauses.push(cl.text_without_autoincrement.clone()),
                             }
                         }
@@ -382,6 +402,7 @@ impl Ddl for SqliteBackend {
                         ));
                     }
                 },
+                Item::Constraint(cl) if checks_any(cl, &swapped) => {}
                 Item::Constraint(cl) => items.push(cl.text_without_autoincrement.clone()),
             }
         }

@@ -74,18 +74,18 @@ impl Load for SqliteBackend {
         for sql in DIALECT.bulk_session(Arrival::InKeyOrder) {
             s.execute(&sql)?;
         }
-        s.execute(&job.insert_select_sql(&DIALECT, &from))
+        s.execute(&job.insert_select_sql(&DIALECT, &from)?)
     }
 
-    fn fill_table_sql(&self, source: &DbUrl, job: &FillJob<'_>) -> Vec<String> {
+    fn fill_table_sql(&self, source: &DbUrl, job: &FillJob<'_>) -> Result<Vec<String>> {
         let mut out = vec![format!(
             "ATTACH DATABASE {} AS {}",
             DIALECT.lit(&read_only_uri(&source.database)),
             q(SOURCE_ALIAS)
         )];
         out.extend(DIALECT.bulk_session(Arrival::InKeyOrder));
-        out.push(job.insert_select_sql(&DIALECT, &q(SOURCE_ALIAS)));
-        out
+        out.push(job.insert_select_sql(&DIALECT, &q(SOURCE_ALIAS))?);
+        Ok(out)
     }
 
     fn load_table(&self, data: &dyn Backend, job: &LoadJob<'_>) -> Result<Moved> {

@@ -259,6 +259,7 @@ fn unconstrain_c(b: &SqliteBackend, s: &mut dyn Session) {
         foreign_keys: c.foreign_keys.iter().map(|f| f.name.clone()).collect(),
         primary_key: true,
         indexes: vec!["uq_c".into(), "ix_c_p".into()],
+        checks: Vec::new(),
     };
     run_all(s, &b.unconstrain_sql(c, &what));
 }

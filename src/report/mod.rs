@@ -1,0 +1,434 @@
+//! `report.json`, `report.md` and `report.html`: per stage and per table, rows and seconds,
+//! warnings, orphans stored as NULL, the verification result, why counts differ between stages,
+//! and (in the HTML) a timeline of every table's stages on the workers. Built from the journal.
+
+mod html;
+mod markdown;
+mod timeline;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{io_error, Result};
+use crate::journal::{Journal, StageRecord, StageSpan, StepRecord, StepSpan};
+use crate::model::{is_bookkeeping, Schema};
+use crate::plan::{Plan, Warning};
+use crate::stages::verify::TableCheck;
+use crate::stages::Stage;
+use crate::url::redact;
+
+pub use timeline::timeline_svg;
+
+/// The stages whose per-table figures are rows written or read; the others change the schema
+/// only, and their "rows" are something else (introspect counts tables).
+pub const ROW_STAGES: [Stage; 4] = [Stage::Shadow, Stage::Swap, Stage::Load, Stage::Verify];
+
+/// Whether a stage's row count is a count of rows (see `ROW_STAGES`).
+pub fn moves_rows(stage: &str) -> bool {
+    ROW_STAGES.iter().any(|s| s.name() == stage)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub run_id: Option<String>,
+    pub source: Option<String>,
+    pub data: Option<String>,
+    #[serde(rename = "final")]
+    pub final_db: Option<String>,
+    pub status: String,
+    pub error: Option<String>,
+    /// The sum of the stages' seconds (the work, without pauses between commands).
+    pub total_seconds: f64,
+    pub stages: Vec<StageReport>,
+    pub warnings: Vec<Warning>,
+    pub orphans_nulled: Vec<serde_json::Value>,
+    pub verification: Vec<TableCheck>,
+    /// SOURCE's tables: rows (as counted by the run, else the catalog's estimate) and bytes.
+    pub tables: Vec<TableFacts>,
+    /// Seconds per million rows of the whole run, the basis of `plan --estimate-from`.
+    pub seconds_per_million_rows: Option<f64>,
+    /// Why a stage's row count differs from swap's (which writes every row of SOURCE once).
+    pub count_notes: Vec<String>,
+    /// Every stage and every table's step with its start time and worker.
+    pub timeline: Timeline,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TableFacts {
+    pub table: String,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StageReport {
+    #[serde(flatten)]
+    pub stage: StageRecord,
+    /// Set when the stage failed or was interrupted: the error that stopped it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub tables: Vec<StepRecord>,
+}
+
+impl StageReport {
+    pub fn failed(&self) -> bool {
+        matches!(self.stage.status.as_str(), "failed" | "interrupted")
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Timeline {
+    pub stages: Vec<StageSpan>,
+    pub steps: Vec<StepSpan>,
+}
+
+impl Report {
+    pub fn build(
+        journal: &Journal,
+        source: Option<&(Schema, Plan)>,
+        error: Option<String>,
+    ) -> Result<Report> {
+        let stages = journal
+            .stages()?
+            .into_iter()
+            .map(|s| {
+                let tables = journal.steps(&s.name)?;
+                let failed = matches!(s.status.as_str(), "failed" | "interrupted");
+                let error = if failed { s.detail.clone() } else { None };
+                Ok(StageReport {
+                    stage: s,
+                    error,
+                    tables,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let verification = journal
+            .artifacts("verify")?
+            .into_iter()
+            .filter_map(|(_, d)| serde_json::from_str(&d).ok())
+            .collect();
+        let orphans_nulled = journal
+            .artifacts("orphans-nulled")?
+            .into_iter()
+            .filter_map(|(_, d)| serde_json::from_str(&d).ok())
+            .collect();
+        // The rows a stage wrote per table are exact; the catalog's count is an estimate.
+        let counted: BTreeMap<String, u64> = stages
+            .iter()
+            .filter(|s| matches!(s.stage.name.as_str(), "swap" | "load" | "verify"))
+            .flat_map(|s| s.tables.iter().map(|t| (t.item.clone(), t.rows)))
+            .collect();
+        let tables: Vec<TableFacts> = source
+            .map(|(schema, _)| {
+                schema
+                    .tables
+                    .iter()
+                    .filter(|t| !crate::model::is_internal(&t.name))
+                    .map(|t| TableFacts {
+                        table: t.name.clone(),
+                        rows: counted.get(&t.name).copied().unwrap_or(t.estimated_rows),
+                        bytes: t.bytes,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let total_rows: u64 = tables.iter().map(|t| t.rows).sum();
+        let total_seconds: f64 = stages.iter().map(|s| s.stage.seconds).sum();
+        let warnings: Vec<Warning> = source.map(|(_, p)| p.warnings.clone()).unwrap_or_default();
+        let status = match &error {
+            Some(_) => "failed".to_string(),
+            None => "ok".to_string(),
+        };
+        let count_notes = count_notes(&stages, source.map(|(_, p)| p));
+        Ok(Report {
+            run_id: journal.get("run_id")?,
+            source: journal.get("source")?,
+            data: journal.get("data")?,
+            final_db: journal.get("final")?,
+            status,
+            error: error.map(|e| redact(&e)),
+            total_seconds,
+            stages,
+            warnings,
+            orphans_nulled,
+            verification,
+            seconds_per_million_rows: (total_rows > 0)
+                .then(|| total_seconds / total_rows as f64 * 1e6),
+            tables,
+            count_notes,
+            timeline: Timeline {
+                stages: journal.stage_spans()?,
+                steps: journal.step_spans()?,
+            },
+        })
+    }
+
+    pub fn to_markdown(&self) -> String {
+        markdown::render(self)
+    }
+
+    pub fn to_html(&self) -> String {
+        html::render(self)
+    }
+
+    /// Rows per table in each stage that moves rows, in the order of `ROW_STAGES`; a table a
+    /// stage did not touch has None there.
+    pub fn rows_by_table(&self) -> Vec<(String, Vec<Option<u64>>)> {
+        let mut by: BTreeMap<String, Vec<Option<u64>>> = BTreeMap::new();
+        for (i, stage) in ROW_STAGES.iter().enumerate() {
+            for st in self.stages.iter().filter(|s| s.stage.name == stage.name()) {
+                for t in &st.tables {
+                    by.entry(t.item.clone())
+                        .or_insert_with(|| vec![None; ROW_STAGES.len()])[i] = Some(t.rows);
+                }
+            }
+        }
+        by.into_iter().collect()
+    }
+
+    /// The stages that moved rows in this run, among `ROW_STAGES`.
+    pub fn row_stages_run(&self) -> Vec<Stage> {
+        ROW_STAGES
+            .into_iter()
+            .filter(|s| self.stages.iter().any(|r| r.stage.name == s.name()))
+            .collect()
+    }
+
+    pub fn write(&self, run_dir: &Path) -> Result<()> {
+        let json = serde_json::to_string_pretty(self).unwrap_or_default();
+        let jp = run_dir.join("report.json");
+        std::fs::write(&jp, redact(&json)).map_err(|e| io_error("write", &jp, e))?;
+        let mp = run_dir.join("report.md");
+        std::fs::write(&mp, redact(&self.to_markdown())).map_err(|e| io_error("write", &mp, e))?;
+        let hp = run_dir.join("report.html");
+        std::fs::write(&hp, redact(&self.to_html())).map_err(|e| io_error("write", &hp, e))
+    }
+}
+
+/// Explains every row count of a stage that differs from swap's, which writes each row of SOURCE
+/// into DB_DATA once: tables that keep their keys have no new keys in shadow, and the migration
+/// tool's bookkeeping table of DB_FINAL is neither loaded nor verified.
+fn count_notes(stages: &[StageReport], plan: Option<&Plan>) -> Vec<String> {
+    let rows_of = |name: &str| -> Option<BTreeMap<&str, u64>> {
+        stages
+            .iter()
+            .find(|s| s.stage.name == name && !s.failed() && s.stage.status == "done")
+            .map(|s| s.tables.iter().map(|t| (t.item.as_str(), t.rows)).collect())
+    };
+    let Some(swap) = rows_of("swap") else {
+        return Vec::new();
+    };
+    let swap_total: u64 = swap.values().sum();
+    let why_kept = |table: &str| -> String {
+        let Some(plan) = plan else {
+            return "keeps its key".into();
+        };
+        if plan.excluded.iter().any(|t| t == table) {
+            "excluded with --exclude".into()
+        } else if let Some(k) = plan.kept.iter().find(|k| k.table == table) {
+            format!("keeps its key: {}", k.reason)
+        } else {
+            "keeps its key".into()
+        }
+    };
+    let mut notes = Vec::new();
+    for (stage, what) in [
+        (
+            "shadow",
+            "shadow makes one new key per row of the converted tables only",
+        ),
+        ("load", "load"),
+        ("verify", "verify"),
+    ] {
+        let Some(rows) = rows_of(stage) else {
+            continue;
+        };
+        let total: u64 = rows.values().sum();
+        let mut reasons = Vec::new();
+        for (table, n) in &swap {
+            match rows.get(table) {
+                None if *n == 0 => {}
+                None => {
+                    let why = if stage == "shadow" {
+                        why_kept(table)
+                    } else if is_bookkeeping(table) && stage == "load" {
+                        "DB_FINAL's own migration bookkeeping table, which keeps its rows and is not loaded from DB_DATA".to_string()
+                    } else if is_bookkeeping(table) {
+                        "DB_FINAL's own migration bookkeeping table, which holds the new schema's history rather than SOURCE's rows, so it is not compared".to_string()
+                    } else {
+                        format!("not in {stage}")
+                    };
+                    reasons.push(format!("{table} ({}; {why})", count(*n, "row")));
+                }
+                Some(m) if m != n => {
+                    reasons.push(format!(
+                        "{table} has {} in {stage} and {} in swap",
+                        thousands(*m),
+                        thousands(*n)
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        for (table, n) in rows.iter().filter(|(t, _)| !swap.contains_key(*t)) {
+            reasons.push(format!("{table} ({}) is not in swap", count(*n, "row")));
+        }
+        if total != swap_total || !reasons.is_empty() {
+            let lead = if stage == "shadow" {
+                format!("{what}; ")
+            } else {
+                String::new()
+            };
+            notes.push(format!(
+                "{stage}: {}, where swap wrote {}: {lead}{}.",
+                count(total, "row"),
+                thousands(swap_total),
+                reasons.join(", ")
+            ));
+        }
+    }
+    notes
+}
+
+/// `word`, or its plural for any count but one ("1 trigger", "2 triggers").
+pub fn plural(count: usize, word: &str) -> String {
+    if count == 1 {
+        word.to_string()
+    } else if word.ends_with('s') || word.ends_with('x') {
+        format!("{word}es")
+    } else {
+        format!("{word}s")
+    }
+}
+
+/// A count and its noun, digits grouped: "1 row", "6,418 rows".
+pub fn count(n: u64, word: &str) -> String {
+    format!(
+        "{} {}",
+        thousands(n),
+        plural(usize::try_from(n).unwrap_or(usize::MAX), word)
+    )
+}
+
+/// Digits in groups of three: 6418 -> "6,418".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A duration for people: "0.4 s", "12 s", "4 min 05 s", "2 h 03 min".
+pub fn duration(secs: f64) -> String {
+    let secs = secs.max(0.0);
+    if secs < 10.0 {
+        format!("{secs:.1} s")
+    } else if secs < 60.0 {
+        format!("{secs:.0} s")
+    } else if secs < 3600.0 {
+        let s = secs.round() as u64;
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        let m = (secs / 60.0).round() as u64;
+        format!("{} h {:02} min", m / 60, m % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_read_as_english() {
+        assert_eq!(count(1, "row"), "1 row");
+        assert_eq!(count(6418, "row"), "6,418 rows");
+        assert_eq!(count(0, "trigger"), "0 triggers");
+        assert_eq!(count(2, "index"), "2 indexes");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+    }
+
+    #[test]
+    fn durations_read_as_english() {
+        assert_eq!(duration(0.35), "0.3 s");
+        assert_eq!(duration(12.2), "12 s");
+        assert_eq!(duration(245.0), "4 min 05 s");
+        assert_eq!(duration(7380.0), "2 h 03 min");
+    }
+
+    fn step(stage: &str, item: &str, rows: u64) -> StepRecord {
+        StepRecord {
+            stage: stage.into(),
+            item: item.into(),
+            rows,
+            seconds: 0.1,
+            detail: None,
+        }
+    }
+
+    fn stage(name: &str, tables: Vec<StepRecord>) -> StageReport {
+        StageReport {
+            stage: StageRecord {
+                name: name.into(),
+                status: "done".into(),
+                seconds: 1.0,
+                rows: tables.iter().map(|t| t.rows).sum(),
+                detail: None,
+            },
+            error: None,
+            tables,
+        }
+    }
+
+    #[test]
+    fn every_count_that_differs_from_swap_is_explained() {
+        let stages = vec![
+            stage("shadow", vec![step("shadow", "user", 50)]),
+            stage(
+                "swap",
+                vec![
+                    step("swap", "user", 50),
+                    step("swap", "user_group_link", 100),
+                    step("swap", "alembic_version", 1),
+                ],
+            ),
+            stage(
+                "load",
+                vec![
+                    step("load", "user", 50),
+                    step("load", "user_group_link", 100),
+                ],
+            ),
+        ];
+        let plan = Plan {
+            kept: vec![
+                crate::plan::Kept {
+                    table: "user_group_link".into(),
+                    reason: "composite primary key".into(),
+                },
+                crate::plan::Kept {
+                    table: "alembic_version".into(),
+                    reason: "primary key is not an integer".into(),
+                },
+            ],
+            ..Plan::default()
+        };
+        let notes = count_notes(&stages, Some(&plan));
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(
+            notes[0],
+            "shadow: 50 rows, where swap wrote 151: shadow makes one new key per row of the converted tables only; alembic_version (1 row; keeps its key: primary key is not an integer), user_group_link (100 rows; keeps its key: composite primary key)."
+        );
+        assert_eq!(
+            notes[1],
+            "load: 150 rows, where swap wrote 151: alembic_version (1 row; DB_FINAL's own migration bookkeeping table, which keeps its rows and is not loaded from DB_DATA)."
+        );
+    }
+}

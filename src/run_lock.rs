@@ -1,0 +1,91 @@
+//! One run per run directory: an OS lock on `<run dir>/lock`, held for the whole process, so a
+//! second process on the same directory is refused while the first lives (and a killed process
+//! releases it with its death). The file holds the PID of the holder, for the refusal's message.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+
+use crate::error::{io_error, Error, Result};
+
+pub struct RunLock {
+    _file: File,
+}
+
+impl RunLock {
+    /// Takes the lock of `run_dir` (creating the directory), or says which process holds it.
+    pub fn acquire(run_dir: &Path) -> Result<RunLock> {
+        std::fs::create_dir_all(run_dir).map_err(|e| {
+            Error::env(
+                Default::default(),
+                format!(
+                    "the run directory {} cannot be created ({e}).",
+                    run_dir.display()
+                ),
+                "Give a --run-dir on a disk this user can write to.",
+            )
+        })?;
+        let path = run_dir.join("lock");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| {
+                Error::env(
+                    Default::default(),
+                    format!(
+                        "the run directory's lock file {} cannot be opened ({e}).",
+                        path.display()
+                    ),
+                    "Give a --run-dir on a disk this user can write to.",
+                )
+            })?;
+        match file.try_lock() {
+            Ok(()) => {
+                file.set_len(0)
+                    .and_then(|_| file.rewind())
+                    .and_then(|_| writeln!(file, "{}", std::process::id()))
+                    .and_then(|_| file.flush())
+                    .map_err(|e| io_error("write", &path, e))?;
+                Ok(RunLock { _file: file })
+            }
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let pid = holder.trim();
+                let who = if pid.is_empty() {
+                    "another rekey process".to_string()
+                } else {
+                    format!("another rekey process (PID {pid})")
+                };
+                Err(Error::usage(
+                    format!("{who} is working in the run directory {}.", run_dir.display()),
+                    format!("Let it finish (`rekey status --run-dir {}` shows where it stands), or stop it{} and then run again with --resume; a run directory serves one run at a time.", run_dir.display(), if pid.is_empty() { String::new() } else { format!(" (kill {pid})") }),
+                ))
+            }
+            Err(TryLockError::Error(e)) => Err(io_error("lock", &path, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_is_refused_with_the_first_ones_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = RunLock::acquire(dir.path()).unwrap();
+        let err = RunLock::acquire(dir.path()).err().unwrap();
+        assert_eq!(err.exit_code(), 2);
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("PID {}", std::process::id())),
+            "{text}"
+        );
+        drop(first);
+        RunLock::acquire(dir.path()).unwrap();
+    }
+}
