@@ -249,7 +249,16 @@ fn row_level_security_stops_the_run_instead_of_skipping_rows() {
         .collect()
     };
     // check names the fix before anything is written ...
-    let check = rekey(&args("check"));
+    let src_url = reader.url(&dbs.source);
+    let check = rekey(&[
+        "check",
+        "--source",
+        &src_url,
+        "--data",
+        &dbs.data_url(),
+        "--final",
+        &dbs.final_url(),
+    ]);
     assert_ne!(check.status.code(), Some(0));
     assert!(stdout(&check).contains("BYPASSRLS"), "{}", stdout(&check));
     // ... and a run fails in preflight, writing nothing.
@@ -344,7 +353,6 @@ fn check_names_the_exact_grants() {
         ],
     );
     let fin = loader.url(&dbs.final_db);
-    let dir = dbs.run_dir();
     let out = rekey(&[
         "check",
         "--source",
@@ -353,9 +361,6 @@ fn check_names_the_exact_grants() {
         &dbs.data_url(),
         "--final",
         &fin,
-        "--run-dir",
-        dir.to_str().unwrap(),
-        "-q",
     ]);
     assert_ne!(out.status.code(), Some(0));
     let text = stdout(&out);

@@ -191,11 +191,13 @@ impl Admin for PostgresBackend {
     }
 
     fn identity(&self) -> Result<Identity> {
-        let mut s = self.session(None)?;
+        // The cluster's system identifier names the server whatever host name reaches it; the
+        // database may not exist yet (DB_DATA before clone), so it is named by the URL.
+        let mut s = self.server_session()?;
         let server = self.server_row(&mut s)?;
         Ok(Identity {
             server: format!("postgres:{}", server.system_identifier),
-            database: format!("{}/{}", server.database_name, self.schema()),
+            database: format!("{}/{}", self.url.database, self.schema()),
             object: None,
         })
     }

@@ -144,7 +144,6 @@ struct RoutineRow {
 pub(super) struct ServerRow {
     pub version: String,
     pub system_identifier: String,
-    pub database_name: String,
     pub current_user: String,
     pub can_create_db: bool,
     pub can_set_replication_role: bool,
