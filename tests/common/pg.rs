@@ -199,11 +199,13 @@ pub fn fingerprint(pg: &Postgres, db: &str) -> Fingerprint {
     out
 }
 
-/// A role of one test, dropped (with what it owns) when the test ends.
+/// A role of one test, dropped (with what it owns and was granted in the databases its grants
+/// named) when the test ends, whether it passed or not.
 pub struct PgRole {
     pg: Postgres,
     pub name: String,
     pub password: String,
+    databases: Vec<String>,
 }
 
 impl PgRole {
@@ -223,6 +225,7 @@ impl PgRole {
             pg: pg.clone(),
             name,
             password,
+            databases: grants.iter().map(|(db, _)| db.to_string()).collect(),
         }
     }
     pub fn url(&self, db: &str) -> String {
@@ -238,6 +241,9 @@ impl PgRole {
 
 impl Drop for PgRole {
     fn drop(&mut self) {
+        for db in &self.databases {
+            self.forget_in(db);
+        }
         if let Ok(mut c) = Client::connect(&self.pg.conninfo("postgres"), NoTls) {
             let _ = c.batch_execute(&format!("DROP ROLE IF EXISTS {}", self.name));
         }
