@@ -171,6 +171,11 @@ fn blog_derives_its_final_schema_with_char32_keys() {
     assert_eq!(pg.text(f, "SELECT count(*) FROM pg_attribute WHERE attidentity <> '' AND attrelid = '\"user\"'::regclass"), "0");
     // The migration tool's table is never loaded, derived or not (as on MariaDB).
     assert_eq!(pg.text(f, "SELECT count(*) FROM alembic_version"), "0");
+    // clean drops what the run created (DB_DATA and the derived DB_FINAL), never SOURCE.
+    let dir = dbs.run_dir();
+    assert_exit(&rekey(&["clean", "--run-dir", dir.to_str().unwrap()]), 0);
+    assert!(!pg.exists(&dbs.data) && !pg.exists(&dbs.final_db));
+    assert_eq!(pg.fingerprint(&dbs.source), before, "SOURCE changed");
 }
 
 #[test]

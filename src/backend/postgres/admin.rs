@@ -167,7 +167,7 @@ impl Admin for PostgresBackend {
         if dry_run {
             return Ok(out);
         }
-        let mut s = self.server_session()?;
+        let mut s = self.maintenance_session()?;
         let exists = (&mut s as &mut dyn Session).query_u64(&format!(
             "SELECT count(*) FROM pg_database WHERE datname = {}",
             DIALECT.lit(&self.url.database)
@@ -182,7 +182,7 @@ impl Admin for PostgresBackend {
     }
 
     fn drop_database(&self) -> Result<()> {
-        let mut s = self.server_session()?;
+        let mut s = self.maintenance_session()?;
         s.execute(&format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             DIALECT.q(&self.url.database)

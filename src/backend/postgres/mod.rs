@@ -96,11 +96,21 @@ impl PostgresBackend {
         ))
     }
 
-    /// A session on a database of the server that always exists, for CREATE/DROP DATABASE and
-    /// the questions asked before the URL's database exists.
+    /// A session on the server: the URL's database, or where it does not exist (yet) one that
+    /// always does, for the questions asked before the URL's database exists.
     fn server_session(&self) -> Result<PostgresSession> {
+        self.session_on(std::iter::once(self.url.database.as_str()).chain(MAINTENANCE_DATABASES))
+    }
+
+    /// A session on a maintenance database, never the URL's: a database cannot be dropped by a
+    /// session that has it open.
+    fn maintenance_session(&self) -> Result<PostgresSession> {
+        self.session_on(MAINTENANCE_DATABASES.into_iter())
+    }
+
+    fn session_on<'a>(&self, databases: impl Iterator<Item = &'a str>) -> Result<PostgresSession> {
         let mut last = None;
-        for db in std::iter::once(self.url.database.as_str()).chain(MAINTENANCE_DATABASES) {
+        for db in databases {
             match self.client(db, None) {
                 Ok(c) => return Ok(PostgresSession::new(c)),
                 Err(e) => last = Some(e),
