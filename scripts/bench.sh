@@ -5,6 +5,8 @@
 #   wide:   80 tables, wide rows, many secondary indexes (scripts/bench/generate_wide.sh)
 #   narrow: 81 tables, narrow rows, only the indexes foreign keys need, two large log tables
 #           (scripts/bench/generate_narrow.sh)
+#   postgres (alone): the PostgreSQL column, scripts/bench/postgres.sh: the wide shape on PostgreSQL
+#           against pg_dump -Fd -j 2 + pg_restore -j 2
 # Generates each shape's seed-like MariaDB database once per scale, then runs, RUNS times each,
 # interleaved: (a) mydumper + myloader with 2 threads (the yardstick), and (b) `rekey run`
 # (SOURCE -> DB_DATA -> compare -> DB_FINAL, verified). Prints per-stage seconds and
@@ -14,6 +16,9 @@
 # Both use the server as it is configured; its settings are printed with the results.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [[ ${3:-} == postgres ]]; then
+    exec scripts/bench/postgres.sh "${1:-1}" "${2:-3}"
+fi
 # shellcheck source=scripts/lib/mariadb.sh
 source scripts/lib/mariadb.sh
 

@@ -3,10 +3,12 @@
 #   1. cargo fmt --check and cargo clippy -D warnings (cheap, fail fast)
 #   2. make sure a MariaDB server answers on 127.0.0.1:3306 with root and an
 #      empty password, and local_infile=ON (install / start it if needed)
-#   3. start rekey's 3-node Galera test cluster (scripts/galera.sh up, while the tests compile)
+#   3. the same for PostgreSQL on 127.0.0.1:5432 (user postgres, trust), scripts/lib/postgres.sh,
+#      and Chromium for the report's rendering test
+#   4. start rekey's 3-node Galera test cluster (scripts/galera.sh up, while the tests compile)
 #      and stop it when the script ends, whatever happens
-#   4. cargo test --release with REKEY_REQUIRE_MYSQL=1 and REKEY_REQUIRE_GALERA=1 (the MySQL
-#      and Galera tests must run)
+#   5. cargo test --release with REKEY_REQUIRE_MYSQL, _POSTGRES, _GALERA and _CHROMIUM set (those
+#      tests must run: an unreachable server fails them, never skips them)
 #
 # Works on this dev machine and on a fresh Debian 12 machine that only has
 # Rust installed (run as root there, or with sudo available).
@@ -20,6 +22,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # shellcheck source=scripts/lib/mariadb.sh
 source scripts/lib/mariadb.sh
+# shellcheck source=scripts/lib/postgres.sh
+source scripts/lib/postgres.sh
 
 ensure_cargo_component() {
     # $1 = cargo subcommand, $2 = rustup component
@@ -53,8 +57,27 @@ export REKEY_REQUIRE_MYSQL=1
 source scripts/lib/chromium.sh && ensure_chromium && export REKEY_REQUIRE_CHROMIUM=1
 log "REKEY_TEST_MYSQL_URL=$REKEY_TEST_MYSQL_URL REKEY_REQUIRE_MYSQL=$REKEY_REQUIRE_MYSQL"
 
+# PostgreSQL the same way: a server started here unless another one is named.
+if [[ -z ${REKEY_TEST_POSTGRES_URL:-} || ${REKEY_TEST_POSTGRES_URL} == "$PG_DEFAULT_URL" ]]; then
+    ensure_postgres
+    export REKEY_TEST_POSTGRES_URL=$PG_DEFAULT_URL
+else
+    log "REKEY_TEST_POSTGRES_URL is set, using that server and skipping the local PostgreSQL setup"
+fi
+export REKEY_REQUIRE_POSTGRES=1
+log "REKEY_TEST_POSTGRES_URL=$REKEY_TEST_POSTGRES_URL REKEY_REQUIRE_POSTGRES=$REKEY_REQUIRE_POSTGRES"
+
+# tests/postgres_alembic.rs makes a Python venv under target/ and pip-installs the Alembic site's
+# requirements there; Debian splits the venv module out of python3.
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    log "installing python3 and python3-venv (apt-get)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null ||
+        die "apt-get install python3 python3-venv failed"
+fi
+
 # The Galera cluster comes up (10-16 s, mostly waiting for state transfers) while the tests
-# compile, after the MariaDB setup so that no two apt-get runs overlap; it is stopped on exit
+# compile, after the other setups so that no two apt-get runs overlap; it is stopped on exit
 # (it holds 300-700 MiB).
 test_log=$(mktemp)
 galera_log=$(mktemp)

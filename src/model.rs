@@ -122,7 +122,15 @@ impl Column {
     pub fn is_integer(&self) -> bool {
         matches!(
             self.data_type.as_str(),
-            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint"
+            "tinyint"
+                | "smallint"
+                | "mediumint"
+                | "int"
+                | "integer"
+                | "bigint"
+                | "int2"
+                | "int4"
+                | "int8"
         )
     }
 }

@@ -204,9 +204,21 @@ impl Plan {
                     .find(|c| c.table == fk.ref_table)
                     .cloned();
                 match target {
+                    // Two constraints on one column (one per partition, or a duplicate) are one
+                    // reference.
+                    Some(c)
+                        if fk.columns.len() == 1
+                            && fk.ref_columns[0] == c.column
+                            && plan
+                                .references
+                                .iter()
+                                .any(|r| r.table == t.name && r.column == fk.columns[0]) => {}
                     Some(c) if fk.columns.len() == 1 && fk.ref_columns[0] == c.column => {
                         plan.add_reference(t, &fk.columns[0], &c, Origin::Constraint, Some(&fk.name));
                     }
+                    // Composite keys are paired column by column once every single-column
+                    // reference is known (below).
+                    Some(_) if fk.columns.len() > 1 => {}
                     Some(c) => plan.warnings.push(Warning {
                         kind: "reference-not-to-key",
                         table: t.name.clone(),
@@ -220,6 +232,8 @@ impl Plan {
                 }
             }
         }
+
+        plan.pair_composite_keys(schema);
 
         for d in &options.references {
             let Some(t) = schema.table(&d.table) else {
@@ -283,6 +297,78 @@ impl Plan {
         plan.check_follow_chains()?;
         plan.add_warnings(schema);
         Ok(plan)
+    }
+
+    /// A composite foreign key pairs each of its columns with a column of the referenced table:
+    /// where that column holds UUIDs after the conversion (the converted key, or a reference to
+    /// a converted table), the paired column holds the same keys and converts with it
+    /// (`(tenant_id, item_id) -> tenant_item (tenant_id, id)`: both convert); the others keep their
+    /// values. Repeated until nothing changes, since pairs can chain.
+    fn pair_composite_keys(&mut self, schema: &Schema) {
+        loop {
+            let mut added = false;
+            for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
+                for fk in t
+                    .foreign_keys
+                    .iter()
+                    .filter(|f| f.columns.len() > 1 && f.ref_schema.is_none())
+                {
+                    for (col, ref_col) in fk.columns.iter().zip(&fk.ref_columns) {
+                        let holds = self
+                            .converted
+                            .iter()
+                            .find(|c| c.table == fk.ref_table && &c.column == ref_col)
+                            .or_else(|| {
+                                self.references
+                                    .iter()
+                                    .find(|r| r.table == fk.ref_table && &r.column == ref_col)
+                                    .and_then(|r| self.converted(&r.ref_table))
+                            })
+                            .cloned();
+                        let Some(target) = holds else { continue };
+                        if self
+                            .references
+                            .iter()
+                            .any(|r| r.table == t.name && &r.column == col)
+                        {
+                            continue;
+                        }
+                        self.add_reference(t, col, &target, Origin::Constraint, Some(&fk.name));
+                        added = true;
+                    }
+                }
+            }
+            if !added {
+                break;
+            }
+        }
+        for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
+            for fk in t
+                .foreign_keys
+                .iter()
+                .filter(|f| f.columns.len() > 1 && f.ref_schema.is_none())
+            {
+                let Some(c) = self.converted(&fk.ref_table) else {
+                    continue;
+                };
+                let converts = fk.columns.iter().any(|col| {
+                    self.references
+                        .iter()
+                        .any(|r| r.table == t.name && &r.column == col)
+                });
+                if !converts {
+                    self.warnings.push(Warning {
+                        kind: "reference-not-to-key",
+                        table: t.name.clone(),
+                        column: Some(fk.columns.join(",")),
+                        message: format!(
+                            "foreign key {} points at {}({}), not at the converted key {}; its columns keep their values",
+                            fk.name, fk.ref_table, fk.ref_columns.join(","), c.column
+                        ),
+                    });
+                }
+            }
+        }
     }
 
     fn add_reference(
@@ -679,6 +765,7 @@ fn single_integer_key(t: &Table) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Column, ForeignKey};
 
     fn plan() -> Plan {
         let reference = |table: &str, column: &str, parent: &str, origin| Reference {
@@ -762,5 +849,97 @@ mod tests {
         let json = serde_json::to_value(plan()).unwrap();
         assert_eq!(json["tables"].as_array().unwrap().len(), 5);
         assert_eq!(json["converted"][0]["table"], "user");
+    }
+
+    fn table(name: &str, key: &[&str], columns: &[&str], fks: Vec<ForeignKey>) -> Table {
+        Table {
+            name: name.into(),
+            columns: columns
+                .iter()
+                .map(|c| Column {
+                    name: c.to_string(),
+                    data_type: "integer".into(),
+                    column_type: "integer".into(),
+                    ..Column::default()
+                })
+                .collect(),
+            primary_key: key.iter().map(|c| c.to_string()).collect(),
+            foreign_keys: fks,
+            ..Table::default()
+        }
+    }
+
+    fn fk(name: &str, columns: &[&str], ref_table: &str, ref_columns: &[&str]) -> ForeignKey {
+        ForeignKey {
+            name: name.into(),
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            ref_schema: None,
+            ref_table: ref_table.into(),
+            ref_columns: ref_columns.iter().map(|c| c.to_string()).collect(),
+            on_delete: "NO ACTION".into(),
+            on_update: "NO ACTION".into(),
+        }
+    }
+
+    #[test]
+    fn composite_keys_convert_the_columns_paired_with_uuid_columns() {
+        let schema = Schema {
+            tables: vec![
+                table("tenant", &["id"], &["id"], vec![]),
+                table(
+                    "tenant_item",
+                    &["id"],
+                    &["id", "tenant_id"],
+                    vec![fk("fk_item_tenant", &["tenant_id"], "tenant", &["id"])],
+                ),
+                table(
+                    "item_ref",
+                    &["id"],
+                    &["id", "tenant_id", "item_id"],
+                    vec![fk(
+                        "fk_ref_item",
+                        &["tenant_id", "item_id"],
+                        "tenant_item",
+                        &["tenant_id", "id"],
+                    )],
+                ),
+            ],
+            ..Schema::default()
+        };
+        let plan = Plan::build(&schema, &ConversionOptions::default()).unwrap();
+        let refs: Vec<String> = plan.references.iter().map(Reference::label).collect();
+        assert!(
+            refs.contains(&"item_ref.item_id -> tenant_item.id".to_string()),
+            "{refs:?}"
+        );
+        assert!(
+            refs.contains(&"item_ref.tenant_id -> tenant.id".to_string()),
+            "{refs:?}"
+        );
+        assert!(plan
+            .warnings
+            .iter()
+            .all(|w| w.kind != "reference-not-to-key"));
+    }
+
+    #[test]
+    fn two_constraints_on_one_column_are_one_reference() {
+        let schema = Schema {
+            tables: vec![
+                table("customer", &["id"], &["id"], vec![]),
+                table(
+                    "payment",
+                    &[],
+                    &["customer_id"],
+                    vec![
+                        fk("p1_customer", &["customer_id"], "customer", &["id"]),
+                        fk("p2_customer", &["customer_id"], "customer", &["id"]),
+                    ],
+                ),
+            ],
+            ..Schema::default()
+        };
+        let plan = Plan::build(&schema, &ConversionOptions::default()).unwrap();
+        assert_eq!(plan.references.len(), 1, "{:?}", plan.references);
     }
 }

@@ -38,6 +38,8 @@ pub struct DbUrl {
     pub port: u16,
     /// Database name (MySQL, PostgreSQL) or file path (SQLite).
     pub database: String,
+    /// PostgreSQL: the schema rekey works in (`?schema=NAME`); `None` means `public`.
+    pub schema: Option<String>,
     /// How often and how long to wait for a server that is still starting.
     pub retries: u32,
     pub retry_delay: Duration,
@@ -62,7 +64,11 @@ impl fmt::Display for DbUrl {
                     }
                     write!(f, "@")?;
                 }
-                write!(f, "{}:{}/{}", self.host, self.port, self.database)
+                write!(f, "{}:{}/{}", self.host, self.port, self.database)?;
+                if let Some(schema) = &self.schema {
+                    write!(f, "?schema={schema}")?;
+                }
+                Ok(())
             }
         }
     }
@@ -181,6 +187,7 @@ impl DbUrl {
             host: String::new(),
             port: 0,
             database: path.to_string_lossy().into_owned(),
+            schema: None,
             retries: 0,
             retry_delay: Duration::from_secs(0),
         }
@@ -225,6 +232,11 @@ impl DbUrl {
     /// The server runs on this machine, so files it writes can be reached (and removed) by rekey.
     pub fn is_local_host(&self) -> bool {
         matches!(normal_host(&self.host), "127.0.0.1")
+    }
+
+    /// The schema a PostgreSQL URL works in: `?schema=NAME`, else `public`.
+    pub fn schema_or_public(&self) -> &str {
+        self.schema.as_deref().unwrap_or("public")
     }
 }
 
@@ -280,6 +292,17 @@ fn parse_server_url(text: &str) -> Result<DbUrl> {
     if database.is_empty() {
         return Err(bad("names no database"));
     }
+    let mut schema = None;
+    for (key, value) in parsed.query_pairs().filter(|_| engine == Engine::Postgres) {
+        match key.as_ref() {
+            "schema" if !value.is_empty() => schema = Some(value.into_owned()),
+            _ => {
+                return Err(bad(&format!(
+                    "has the parameter `{key}`, which rekey does not know (PostgreSQL URLs take ?schema=NAME)"
+                )))
+            }
+        }
+    }
     Ok(DbUrl {
         engine,
         user,
@@ -287,6 +310,7 @@ fn parse_server_url(text: &str) -> Result<DbUrl> {
         host,
         port,
         database,
+        schema,
         retries: 0,
         retry_delay: Duration::from_secs(0),
     })
@@ -325,6 +349,7 @@ fn from_env(name: &str, env: &dyn Env) -> Result<DbUrl> {
         host: env.get("DB_HOST").unwrap_or_else(|| "127.0.0.1".into()),
         port,
         database: name.to_string(),
+        schema: None,
         retries: 0,
         retry_delay: Duration::from_secs(0),
     })
@@ -379,6 +404,28 @@ mod tests {
     fn bare_name_without_db_type_is_usage_error() {
         let err = DbUrl::parse("blog", &MapEnv(HashMap::new())).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn postgres_urls_take_a_schema() {
+        let env = MapEnv(HashMap::new());
+        let u = DbUrl::parse("postgresql://app:pw99@db:5433/shop?schema=Sales", &env).unwrap();
+        assert_eq!(u.engine, Engine::Postgres);
+        assert_eq!(u.schema.as_deref(), Some("Sales"));
+        assert_eq!(u.schema_or_public(), "Sales");
+        assert_eq!(
+            u.to_string(),
+            "postgres://app:***@db:5433/shop?schema=Sales"
+        );
+        let u = DbUrl::parse("postgres://app@db/shop", &env).unwrap();
+        assert_eq!((u.port, u.schema_or_public()), (5432, "public"));
+        assert!(DbUrl::parse("postgres://app@db/shop?sslmode=x", &env).is_err());
+        let pg = MapEnv(HashMap::from([
+            ("DB_TYPE", "postgresql"),
+            ("DB_USER", "app"),
+        ]));
+        let u = DbUrl::parse("shop", &pg).unwrap();
+        assert_eq!((u.engine, u.port, u.schema), (Engine::Postgres, 5432, None));
     }
 
     #[test]

@@ -36,10 +36,15 @@ fn databases_of_different_engines_are_refused() {
 }
 
 #[test]
-fn postgres_urls_say_the_backend_is_missing() {
-    let (code, err) = rekey(&["plan", "--source", "postgres://u@127.0.0.1/db"]);
+fn postgres_urls_take_only_a_schema_parameter() {
+    let (code, err) = rekey(&[
+        "plan",
+        "--source",
+        "postgres://u:topsecret@127.0.0.1/db?sslmode=x",
+    ]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("PostgreSQL backend is not available"), "{err}");
+    assert!(err.contains("?schema=NAME"), "{err}");
+    assert!(!err.contains("topsecret"), "{err}");
 }
 
 #[test]

@@ -19,6 +19,18 @@ pub trait Dialect: Send + Sync {
     /// The column type of a stored UUID in this engine, or why the format is not available.
     fn uuid_type(&self, format: UuidFormat) -> Result<String>;
 
+    /// The UUID format when the user names none: the engine's own type where the seed article's
+    /// GUID recipe uses it (PostgreSQL's uuid), else 32 hex characters.
+    fn default_uuid_format(&self) -> UuidFormat {
+        UuidFormat::Char32
+    }
+
+    /// The FROM item that reads `table`'s own rows (PostgreSQL: `ONLY t`, so an inheritance
+    /// parent's rows come without its children's).
+    fn own_rows(&self, table: &Table) -> String {
+        self.q(&table.name)
+    }
+
     /// Whether stored UUIDs of `format` sort in the order of their bytes, so that v7 keys
     /// generated in old-key order keep it in the engine (MariaDB's UUID type compares its groups
     /// in another order; PostgreSQL's uuid compares bytes).

@@ -9,6 +9,7 @@ pub mod ddl;
 pub mod dialect;
 pub mod load;
 pub mod mysql;
+pub mod postgres;
 pub mod session;
 pub mod sqlite;
 pub mod value;
@@ -38,10 +39,7 @@ pub fn open(url: &DbUrl) -> Result<Arc<dyn Backend>> {
     match url.engine {
         Engine::Mysql => Ok(Arc::new(mysql::MysqlBackend::new(url.clone()))),
         Engine::Sqlite => Ok(Arc::new(sqlite::SqliteBackend::new(url.clone()))),
-        Engine::Postgres => Err(Error::usage(
-            format!("{url}: the PostgreSQL backend is not available in this version of rekey."),
-            "Use a mysql:// or sqlite:// URL; PostgreSQL support is planned (docs/limitations.md).",
-        )),
+        Engine::Postgres => Ok(Arc::new(postgres::PostgresBackend::new(url.clone()))),
     }
 }
 

@@ -279,9 +279,12 @@ fn generate(
     let mut csv = csv_writer(&part)?;
     let source = ctx.source()?;
     let sd = source.dialect();
+    let from = match ctx.plan()?.0.table(&c.table) {
+        Some(t) => sd.own_rows(t),
+        None => sd.q(&c.table),
+    };
     let select = format!(
-        "SELECT {key} FROM {} ORDER BY {key}",
-        sd.q(&c.table),
+        "SELECT {key} FROM {from} ORDER BY {key}",
         key = sd.q(&c.column)
     );
     let (batches, received) = std::sync::mpsc::sync_channel::<Vec<(Value, Uuid)>>(1);

@@ -1,4 +1,5 @@
-//! Shared helpers of the MariaDB integration tests: a reachable server (or a loud failure in CI),
+//! Shared helpers of the integration tests (`engine` is the engine-neutral part, `pg` PostgreSQL's);
+//! here MariaDB's: a reachable server (or a loud failure in CI),
 //! throwaway databases per test, fixtures, running the binary, and table fingerprints.
 #![allow(dead_code)]
 
@@ -9,6 +10,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder};
+
+pub mod engine;
+pub mod pg;
 
 /// The test server's URL, or return from the test (only outside CI; see `server`).
 #[macro_export]

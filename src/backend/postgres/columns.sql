@@ -1,4 +1,5 @@
--- Columns of the tables of one schema (relkind 'r' and 'p', partitions included; see tables.sql).
+-- Columns of the tables of one schema (relkind 'r' and 'p'; partitions have their root's columns and
+-- are left out, see tables.sql).
 -- $1 = schema name (text). One row per column, ordered by table_name (C collation), then ordinal
 -- (attnum: the physical order, with gaps where columns were dropped; dropped columns are not listed).
 -- Columns:
@@ -43,15 +44,20 @@
 --   datetime_precision    integer  fractional-second digits of time/timestamp(tz)/interval (6 when not declared)
 --   dimensions            integer  attndims (declared array dimensions, informational only)
 --   comment               text     COMMENT ON COLUMN, or NULL
+--   base_type_name        text     format_type of the base type without its modifier: 'integer', 'character
+--                                  varying', 'uuid', 'integer[]' (the neutral model's data_type)
+--   type_oid              oid      the column's own type (for the user types it needs, see types.sql)
+--   is_local              boolean  attislocal: declared in this table, not only inherited from a parent
 WITH RECURSIVE cols AS (
   SELECT c.oid AS relid, c.relname, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull,
-         a.attidentity, a.attgenerated, a.attcollation, a.attndims
+         a.attidentity, a.attgenerated, a.attcollation, a.attndims, a.attislocal
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_attribute a ON a.attrelid = c.oid
   WHERE n.nspname = $1::text
     AND c.relkind IN ('r', 'p')
     AND c.relpersistence <> 't'
+    AND NOT c.relispartition
     AND a.attnum > 0
     AND NOT a.attisdropped
 ),
@@ -122,7 +128,10 @@ SELECT cols.relname::text AS table_name,
             THEN CASE WHEN base.typmod <> -1 AND (base.typmod & 65535) <> 65535 THEN base.typmod & 65535 ELSE 6 END
        END AS datetime_precision,
        cols.attndims::integer AS dimensions,
-       col_description(cols.relid, cols.attnum) AS comment
+       col_description(cols.relid, cols.attnum) AS comment,
+       format_type(base.typid, NULL) AS base_type_name,
+       cols.atttypid::bigint AS type_oid,
+       cols.attislocal AS is_local
 FROM cols
 JOIN base ON base.relid = cols.relid AND base.attnum = cols.attnum
 JOIN pg_type ct ON ct.oid = cols.atttypid

@@ -10,14 +10,16 @@
 --   is_instead    boolean  DO INSTEAD (true) or DO ALSO (false)
 --   enabled       text     ev_enabled: 'O' enabled, 'D' disabled, 'R' replica, 'A' always
 --   has_condition boolean  the rule has a WHERE condition (ev_qual)
---   definition    text     pg_get_ruledef(oid): the full CREATE RULE statement
+--   definition    text     pg_get_ruledef(oid): the full CREATE RULE statement, table name unqualified
 SELECT c.relname::text AS table_name,
        r.rulename::text AS rule_name,
        CASE r.ev_type WHEN '1' THEN 'SELECT' WHEN '2' THEN 'UPDATE' WHEN '3' THEN 'INSERT' WHEN '4' THEN 'DELETE' END AS event,
        r.is_instead,
        r.ev_enabled::text AS enabled,
        r.ev_qual <> '<>' AS has_condition,
-       pg_get_ruledef(r.oid) AS definition
+       replace(pg_get_ruledef(r.oid),
+               ' TO ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ' ',
+               ' TO ' || quote_ident(c.relname) || ' ') AS definition
 FROM pg_rewrite r
 JOIN pg_class c ON c.oid = r.ev_class
 JOIN pg_namespace n ON n.oid = c.relnamespace

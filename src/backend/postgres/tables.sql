@@ -1,63 +1,47 @@
--- Tables of one schema: ordinary tables (relkind 'r', partitions included) and partitioned tables
--- ('p'). $1 = schema name (text). One row per table, ordered by table_name (C collation).
+-- Tables of one schema: ordinary tables (relkind 'r') and partitioned tables ('p'); partitions are
+-- not tables of their own for rekey (rows are read and loaded through their root), they are listed
+-- in their root's `partitions`. $1 = schema name (text). One row per table.
 -- Columns:
 --   table_name          text     the table's name, unquoted
---   relkind             text     'r' ordinary table (or a partition), 'p' partitioned table (no storage)
---   is_partition        boolean  relispartition: a partition of partition_parent
---   partition_parent_schema, partition_parent_table   text   the direct parent of a partition, else NULL
---   partition_bound     text     FOR VALUES ... / DEFAULT of a partition (pg_get_expr(relpartbound)), else NULL
---   partition_key       text     'RANGE (created_on)' / 'LIST (region)' / 'HASH (...)' of a partitioned table
---                                (pg_get_partkeydef), else NULL
---   inherits_schemas, inherits_tables  text[]  parents of a table that INHERITS others (not partitions), in
---                                inhseqno order; empty arrays when none. Partitions report their parent above.
---   child_count         integer  direct children in pg_inherits (partitions or inheritance children)
---   persistence         text     'p' permanent, 'u' unlogged (relpersistence; temp tables are never listed)
---   estimated_rows      bigint   pg_class.reltuples rounded; -1 when never vacuumed/analyzed (PG 14+). For a
---                                partitioned table, the sum over its leaf partitions (each -1 counted as 0)
---   total_bytes         bigint   pg_total_relation_size (heap + indexes + toast); for a partitioned table the
---                                sum over its whole partition tree (pg_partition_tree)
---   row_security        boolean  relrowsecurity (ALTER TABLE ... ENABLE ROW LEVEL SECURITY)
---   force_row_security  boolean  relforcerowsecurity (policies apply to the owner too)
---   has_rules           boolean  relhasrules: the table has rewrite rules (see rules.sql)
---   has_triggers        boolean  relhastriggers: any trigger, internal FK triggers included
---   owner               text     the owning role
---   comment             text     COMMENT ON TABLE, or NULL
---   table_oid           oid      for joining with other results of the same session
+--   partition_key       text     'RANGE (created_on)' of a partitioned table (pg_get_partkeydef), else NULL
+--   partitions          json     [{name, parent, bound, partition_key}], every partition below the root,
+--                                parents before children (pg_partition_tree level)
+--   inherits            text[]   tables it INHERITS from (same schema, unquoted), in inheritance order
+--   estimated_rows      bigint   reltuples (never negative); a partitioned table: the sum over its leaves
+--   total_bytes         bigint   heap + indexes + toast; a partitioned table: over its whole tree
+--   unlogged, row_security, force_row_security   boolean
+--   comment             text     COMMENT ON TABLE
 SELECT c.relname::text AS table_name,
-       c.relkind::text AS relkind,
-       c.relispartition AS is_partition,
-       pn.nspname::text AS partition_parent_schema,
-       pc.relname::text AS partition_parent_table,
-       CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS partition_bound,
        CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
-       coalesce((SELECT array_agg(ihn.nspname::text ORDER BY ih.inhseqno)
-                 FROM pg_inherits ih JOIN pg_class ihc ON ihc.oid = ih.inhparent JOIN pg_namespace ihn ON ihn.oid = ihc.relnamespace
-                 WHERE ih.inhrelid = c.oid AND NOT c.relispartition), '{}') AS inherits_schemas,
+       coalesce((SELECT json_agg(json_build_object(
+                   'name', pc.relname::text,
+                   'parent', pp.relname::text,
+                   'bound', pg_get_expr(pc.relpartbound, pc.oid),
+                   'partition_key', CASE WHEN pc.relkind = 'p' THEN pg_get_partkeydef(pc.oid) END)
+                   ORDER BY pt.level, pc.relname COLLATE "C")
+                 FROM pg_partition_tree(c.oid) pt
+                 JOIN pg_class pc ON pc.oid = pt.relid
+                 JOIN pg_class pp ON pp.oid = pt.parentrelid
+                 WHERE c.relkind = 'p' AND pt.level > 0), '[]'::json) AS partitions,
        coalesce((SELECT array_agg(ihc.relname::text ORDER BY ih.inhseqno)
-                 FROM pg_inherits ih JOIN pg_class ihc ON ihc.oid = ih.inhparent
-                 WHERE ih.inhrelid = c.oid AND NOT c.relispartition), '{}') AS inherits_tables,
-       (SELECT count(*)::integer FROM pg_inherits ch WHERE ch.inhparent = c.oid) AS child_count,
-       c.relpersistence::text AS persistence,
+                 FROM pg_inherits ih
+                 JOIN pg_class ihc ON ihc.oid = ih.inhparent
+                 WHERE ih.inhrelid = c.oid AND NOT c.relispartition), '{}') AS inherits,
        CASE WHEN c.relkind = 'p'
             THEN (SELECT coalesce(sum(greatest(lc.reltuples, 0)), 0)::bigint
                   FROM pg_partition_tree(c.oid) pt JOIN pg_class lc ON lc.oid = pt.relid WHERE pt.isleaf)
-            ELSE c.reltuples::bigint END AS estimated_rows,
+            ELSE greatest(c.reltuples, 0)::bigint END AS estimated_rows,
        CASE WHEN c.relkind = 'p'
             THEN (SELECT coalesce(sum(pg_total_relation_size(pt.relid)), 0)::bigint FROM pg_partition_tree(c.oid) pt)
             ELSE pg_total_relation_size(c.oid) END AS total_bytes,
+       c.relpersistence = 'u' AS unlogged,
        c.relrowsecurity AS row_security,
        c.relforcerowsecurity AS force_row_security,
-       c.relhasrules AS has_rules,
-       c.relhastriggers AS has_triggers,
-       pg_get_userbyid(c.relowner)::text AS owner,
-       obj_description(c.oid, 'pg_class') AS comment,
-       c.oid AS table_oid
+       obj_description(c.oid, 'pg_class') AS comment
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_inherits pi ON c.relispartition AND pi.inhrelid = c.oid
-LEFT JOIN pg_class pc ON pc.oid = pi.inhparent
-LEFT JOIN pg_namespace pn ON pn.oid = pc.relnamespace
 WHERE n.nspname = $1::text
   AND c.relkind IN ('r', 'p')
   AND c.relpersistence <> 't'
+  AND NOT c.relispartition
 ORDER BY c.relname COLLATE "C"

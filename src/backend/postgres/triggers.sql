@@ -17,7 +17,9 @@
 --   function_name    text     the trigger function, schema-qualified with its argument types
 --                             (tgfoid::regprocedure)
 --   definition       text     pg_get_triggerdef(oid): the full CREATE TRIGGER statement (without the
---                             enabled state, which is in 'enabled')
+--                             enabled state, which is in 'enabled'), table name unqualified
+--   function_def     text     CREATE OR REPLACE FUNCTION of the trigger function when it lives in
+--                             schema $1 (recreated with the trigger), name unqualified; else NULL
 SELECT c.relname::text AS table_name,
        t.tgname::text AS trigger_name,
        t.tgenabled::text AS enabled,
@@ -25,11 +27,18 @@ SELECT c.relname::text AS table_name,
        t.tgparentid <> 0 AS is_inherited,
        (SELECT quote_ident(pn.nspname) || '.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')'
         FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace WHERE p.oid = t.tgfoid) AS function_name,
-       pg_get_triggerdef(t.oid) AS definition
+       replace(pg_get_triggerdef(t.oid),
+               ' ON ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ' ',
+               ' ON ' || quote_ident(c.relname) || ' ') AS definition,
+       (SELECT replace(pg_get_functiondef(p.oid),
+                       'FUNCTION ' || quote_ident(pn.nspname) || '.', 'FUNCTION ')
+        FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace
+        WHERE p.oid = t.tgfoid AND pn.nspname = $1::text) AS function_def
 FROM pg_trigger t
 JOIN pg_class c ON c.oid = t.tgrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1::text
   AND c.relkind IN ('r', 'p')
   AND NOT t.tgisinternal
+  AND t.tgparentid = 0
 ORDER BY c.relname COLLATE "C", t.tgname COLLATE "C"

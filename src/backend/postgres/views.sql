@@ -10,9 +10,9 @@
 --   options            text[]   reloptions ('check_option=cascaded', 'security_barrier=true',
 --                               'security_invoker=true'), empty array when none
 --   is_populated       boolean  a materialized view holds data (relispopulated); true for plain views
---   create_sql         text     a statement that recreates it in a database where the same names exist:
---                               CREATE VIEW "s"."v" [WITH (...)] AS ... / CREATE MATERIALIZED VIEW "s"."v"
---                               AS ... WITH NO DATA (a load then runs REFRESH MATERIALIZED VIEW)
+--   create_sql         text     a statement that recreates it in a database where the same names exist on
+--                               the search_path: CREATE VIEW "v" [WITH (...)] AS ... / CREATE MATERIALIZED
+--                               VIEW "v" AS ... WITH NO DATA (a load then runs REFRESH MATERIALIZED VIEW)
 --   index_definitions  text[]   CREATE INDEX statements of a materialized view's indexes, ordered by name
 --                               (a unique one allows REFRESH ... CONCURRENTLY); empty array otherwise
 --   dep_schemas, dep_tables, dep_columns   text[]  parallel arrays: each column of another relation the
@@ -21,6 +21,8 @@
 --   dep_relkinds       text[]   relkind of each dep_tables entry: 'r', 'p', 'v', 'm', 'f'
 --   dep_is_key         boolean[] each dependency column is part of its table's primary key
 --   comment            text     COMMENT ON VIEW, or NULL
+--   routine_oids       bigint[] functions and aggregates the view calls (those of schema $1 are
+--                               recreated before it, see routine_defs.sql)
 WITH v AS (
   SELECT c.oid, c.relname, c.relkind, c.reloptions, c.relispopulated, n.nspname
   FROM pg_class c
@@ -46,14 +48,16 @@ SELECT v.relname::text AS view_name,
        coalesce(v.reloptions::text[], '{}') AS options,
        v.relispopulated AS is_populated,
        CASE v.relkind
-         WHEN 'v' THEN 'CREATE VIEW ' || quote_ident(v.nspname) || '.' || quote_ident(v.relname)
+         WHEN 'v' THEN 'CREATE VIEW ' || quote_ident(v.relname)
                        || CASE WHEN v.reloptions IS NOT NULL THEN ' WITH (' || array_to_string(v.reloptions, ', ') || ')' ELSE '' END
                        || ' AS' || chr(10) || pg_get_viewdef(v.oid, true)
-         ELSE 'CREATE MATERIALIZED VIEW ' || quote_ident(v.nspname) || '.' || quote_ident(v.relname)
+         ELSE 'CREATE MATERIALIZED VIEW ' || quote_ident(v.relname)
               || CASE WHEN v.reloptions IS NOT NULL THEN ' WITH (' || array_to_string(v.reloptions, ', ') || ')' ELSE '' END
               || ' AS' || chr(10) || rtrim(pg_get_viewdef(v.oid, true), ';') || chr(10) || 'WITH NO DATA;'
        END AS create_sql,
-       coalesce((SELECT array_agg(pg_get_indexdef(i.indexrelid) || ';' ORDER BY ic.relname COLLATE "C")
+       coalesce((SELECT array_agg(replace(pg_get_indexdef(i.indexrelid),
+                                          ' ON ' || quote_ident(v.nspname) || '.' || quote_ident(v.relname) || ' ',
+                                          ' ON ' || quote_ident(v.relname) || ' ') ORDER BY ic.relname COLLATE "C")
                  FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = v.oid), '{}') AS index_definitions,
        coalesce((SELECT array_agg(d.nspname::text ORDER BY d.nspname COLLATE "C", d.relname COLLATE "C", d.attname COLLATE "C")
                  FROM deps d WHERE d.view_oid = v.oid), '{}') AS dep_schemas,
@@ -65,6 +69,11 @@ SELECT v.relname::text AS view_name,
                  FROM deps d WHERE d.view_oid = v.oid), '{}') AS dep_relkinds,
        coalesce((SELECT array_agg(d.is_key ORDER BY d.nspname COLLATE "C", d.relname COLLATE "C", d.attname COLLATE "C")
                  FROM deps d WHERE d.view_oid = v.oid), '{}') AS dep_is_key,
-       obj_description(v.oid, 'pg_class') AS comment
+       obj_description(v.oid, 'pg_class') AS comment,
+       coalesce((SELECT array_agg(DISTINCT d.refobjid::bigint)
+                 FROM pg_rewrite r
+                 JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                                 AND d.refclassid = 'pg_proc'::regclass
+                 WHERE r.ev_class = v.oid AND r.rulename = '_RETURN'), '{}') AS routine_oids
 FROM v
 ORDER BY v.relname COLLATE "C"

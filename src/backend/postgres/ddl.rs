@@ -1,0 +1,370 @@
+//! PostgreSQL's schema statements, built from the neutral model and the `PgTable` the catalog kept
+//! beside it. DB_DATA's tables are bare (columns only: DB_DATA holds no constraints, and swap
+//! recreates each empty table with its UUID columns in place, one atomic statement, since
+//! PostgreSQL cannot move a column). derive-final creates each table with its final types directly,
+//! so no identity, default or view is ever in the way of a type change.
+
+use super::extra::{PgColumn, PgTable};
+use super::{PostgresBackend, DIALECT};
+use crate::backend::{Ddl, Dialect, Swap, Unconstrain};
+use crate::error::Result;
+use crate::model::{Column, Table, Trigger};
+use crate::url::DbUrl;
+
+/// `CREATE TYPE`/`CREATE DOMAIN` that does nothing when the type exists (parallel clone steps
+/// create the types their tables share).
+fn create_type_sql(create_sql: &str) -> String {
+    format!(
+        "DO $rekey$ BEGIN {create_sql}; EXCEPTION WHEN duplicate_object OR unique_violation OR duplicate_schema THEN NULL; END $rekey$"
+    )
+}
+
+/// A column as DB_DATA has it: the declared type and collation, NOT NULL, nothing else (no
+/// default, identity or generation: swap fills every column itself).
+fn data_column(c: &Column, pg: Option<&PgColumn>) -> String {
+    let mut s = format!("{} {}", DIALECT.q(&c.name), c.column_type);
+    if let Some(coll) = pg
+        .and_then(|p| p.collation.as_ref())
+        .or(c.collation.as_ref())
+    {
+        s.push_str(&format!(" COLLATE {coll}"));
+    }
+    // A generated column is a plain one in DB_DATA, left empty: the load leaves it out and
+    // DB_FINAL computes it.
+    if !c.nullable && c.generated.is_none() {
+        s.push_str(" NOT NULL");
+    }
+    s
+}
+
+fn state_sql(trigger: &Trigger, state: &str) -> String {
+    let verb = match state {
+        "D" => "DISABLE TRIGGER",
+        "R" => "ENABLE REPLICA TRIGGER",
+        "A" => "ENABLE ALWAYS TRIGGER",
+        _ => "ENABLE TRIGGER",
+    };
+    format!(
+        "ALTER TABLE {} {verb} {}",
+        DIALECT.q(&trigger.table),
+        DIALECT.q(&trigger.name)
+    )
+}
+
+impl Ddl for PostgresBackend {
+    fn clone_table_sql(&self, _source: &DbUrl, table: &Table) -> Result<Vec<String>> {
+        let extra = PgTable::of(table);
+        let mut out: Vec<String> = extra
+            .types
+            .iter()
+            .map(|t| create_type_sql(&t.create_sql))
+            .collect();
+        let columns: Vec<String> = table
+            .columns
+            .iter()
+            .map(|c| data_column(c, extra.column(&c.name)))
+            .collect();
+        out.push(format!(
+            "CREATE TABLE {} ({})",
+            DIALECT.q(&table.name),
+            columns.join(", ")
+        ));
+        Ok(out)
+    }
+
+    fn unconstrain_sql(&self, table: &Table, what: &Unconstrain) -> Vec<String> {
+        let extra = PgTable::of(table);
+        let constraint = |name: &str| {
+            extra
+                .constraints
+                .iter()
+                .any(|k| k.name == name && k.on == table.name)
+        };
+        let mut clauses: Vec<String> = what
+            .foreign_keys
+            .iter()
+            .map(|f| format!("DROP CONSTRAINT IF EXISTS {}", DIALECT.q(f)))
+            .collect();
+        if what.primary_key {
+            let name = extra
+                .constraints
+                .iter()
+                .find(|k| k.kind == "p" && k.on == table.name)
+                .map(|k| k.name.clone())
+                .unwrap_or_else(|| format!("{}_pkey", table.name));
+            clauses.push(format!("DROP CONSTRAINT IF EXISTS {}", DIALECT.q(&name)));
+        }
+        clauses.extend(
+            what.checks
+                .iter()
+                .map(|c| format!("DROP CONSTRAINT IF EXISTS {}", DIALECT.q(c))),
+        );
+        let mut out = Vec::new();
+        for ix in &what.indexes {
+            if constraint(ix) {
+                clauses.push(format!("DROP CONSTRAINT IF EXISTS {}", DIALECT.q(ix)));
+            } else {
+                out.push(format!("DROP INDEX IF EXISTS {}", DIALECT.q(ix)));
+            }
+        }
+        if !clauses.is_empty() {
+            out.insert(
+                0,
+                format!(
+                    "ALTER TABLE {} {}",
+                    DIALECT.q(&table.name),
+                    clauses.join(", ")
+                ),
+            );
+        }
+        out
+    }
+
+    fn swap_sql(&self, table: &Table, swaps: &[Swap], drop: &[String]) -> Vec<String> {
+        let pending: Vec<&Swap> = swaps
+            .iter()
+            .filter(|s| table.column(&s.shadow).is_some())
+            .collect();
+        let name = DIALECT.q(&table.name);
+        if pending.is_empty() {
+            let drops: Vec<String> = drop
+                .iter()
+                .filter(|d| table.column(d).is_some())
+                .map(|d| format!("DROP COLUMN IF EXISTS {}", DIALECT.q(d)))
+                .collect();
+            return if drops.is_empty() {
+                Vec::new()
+            } else {
+                vec![format!("ALTER TABLE {name} {}", drops.join(", "))]
+            };
+        }
+        // The table is still empty (swap fills it afterwards): recreating it puts each UUID column
+        // where its integer column was, and one statement keeps a resumed run from ever finding
+        // it half-swapped.
+        let extra = PgTable::of(table);
+        let shadows: Vec<&str> = swaps.iter().map(|s| s.shadow.as_str()).collect();
+        let mut columns = Vec::new();
+        let mut placed = Vec::new();
+        for c in &table.columns {
+            if shadows.contains(&c.name.as_str()) || drop.contains(&c.name) {
+                continue;
+            }
+            match pending.iter().find(|s| s.column == c.name) {
+                Some(s) => {
+                    columns.push(swapped_column(s));
+                    placed.push(s.column.as_str());
+                }
+                None => columns.push(data_column(c, extra.column(&c.name))),
+            }
+        }
+        for s in pending
+            .iter()
+            .filter(|s| !placed.contains(&s.column.as_str()))
+        {
+            columns.push(swapped_column(s));
+        }
+        vec![format!(
+            "DROP TABLE {name}; CREATE TABLE {name} ({})",
+            columns.join(", ")
+        )]
+    }
+
+    fn derive_table_sql(
+        &self,
+        _source: &DbUrl,
+        table: &Table,
+        swaps: &[Swap],
+    ) -> Result<Vec<String>> {
+        let extra = PgTable::of(table);
+        let converted: Vec<&str> = swaps.iter().map(|s| s.column.as_str()).collect();
+        let uses_converted = |cols: &[String]| cols.iter().any(|c| converted.contains(&c.as_str()));
+        let mut out: Vec<String> = extra
+            .types
+            .iter()
+            .map(|t| create_type_sql(&t.create_sql))
+            .collect();
+        let inherits = !extra.inherits.is_empty();
+        let mut defs = Vec::new();
+        let mut owned = Vec::new();
+        for c in &table.columns {
+            let pg = extra.column(&c.name);
+            if inherits && pg.is_some_and(|p| !p.local) {
+                continue; // comes from the parent
+            }
+            if let Some(s) = swaps.iter().find(|s| s.column == c.name) {
+                defs.push(swapped_column(s));
+                continue;
+            }
+            let mut d = format!("{} {}", DIALECT.q(&c.name), c.column_type);
+            if let Some(coll) = pg.and_then(|p| p.collation.as_ref()) {
+                d.push_str(&format!(" COLLATE {coll}"));
+            }
+            let identity = pg.map(|p| p.identity.as_str()).unwrap_or("");
+            if let Some(expr) = &c.generated {
+                d.push_str(&format!(" GENERATED ALWAYS AS ({expr}) STORED"));
+            } else if identity == "a" {
+                d.push_str(" GENERATED ALWAYS AS IDENTITY");
+            } else if identity == "d" {
+                d.push_str(" GENERATED BY DEFAULT AS IDENTITY");
+            } else if let Some(def) = &c.default {
+                if let Some(p) = pg.filter(|p| p.sequence.is_some()) {
+                    let seq = p.sequence.as_deref().unwrap_or_default();
+                    out.push(format!("CREATE SEQUENCE IF NOT EXISTS {seq}"));
+                    if p.owns_sequence {
+                        owned.push(format!(
+                            "ALTER SEQUENCE {seq} OWNED BY {}.{}",
+                            DIALECT.q(&table.name),
+                            DIALECT.q(&c.name)
+                        ));
+                    }
+                }
+                d.push_str(&format!(" DEFAULT {def}"));
+            }
+            if !c.nullable {
+                d.push_str(" NOT NULL");
+            }
+            defs.push(d);
+        }
+        let own = |k: &&super::extra::PgConstraint| {
+            k.kind != "f" && !(k.kind == "c" && uses_converted(&k.columns))
+        };
+        for k in extra
+            .constraints
+            .iter()
+            .filter(|k| k.on == table.name)
+            .filter(own)
+        {
+            defs.push(format!(
+                "CONSTRAINT {} {}",
+                DIALECT.q(&k.name),
+                k.definition
+            ));
+        }
+        let mut create = format!(
+            "CREATE {}TABLE {} ({})",
+            if extra.unlogged { "UNLOGGED " } else { "" },
+            DIALECT.q(&table.name),
+            defs.join(", ")
+        );
+        if inherits {
+            let parents: Vec<String> = extra.inherits.iter().map(|p| DIALECT.q(p)).collect();
+            create.push_str(&format!(" INHERITS ({})", parents.join(", ")));
+        }
+        if let Some(key) = &extra.partition_key {
+            create.push_str(&format!(" PARTITION BY {key}"));
+        }
+        out.push(create);
+        out.extend(owned);
+        for p in &extra.partitions {
+            let mut sql = format!(
+                "CREATE TABLE {} PARTITION OF {} {}",
+                DIALECT.q(&p.name),
+                DIALECT.q(&p.parent),
+                p.bound
+            );
+            if let Some(key) = &p.partition_key {
+                sql.push_str(&format!(" PARTITION BY {key}"));
+            }
+            out.push(sql);
+            for k in extra
+                .constraints
+                .iter()
+                .filter(|k| k.on == p.name)
+                .filter(own)
+            {
+                out.push(format!(
+                    "ALTER TABLE {} ADD CONSTRAINT {} {}",
+                    DIALECT.q(&p.name),
+                    DIALECT.q(&k.name),
+                    k.definition
+                ));
+            }
+        }
+        for ix in &extra.indexes {
+            // An expression or partial index over a key that becomes a UUID (`id % 10`) has no
+            // meaning for it.
+            if ix.computed && uses_converted(&ix.columns) {
+                continue;
+            }
+            out.push(ix.definition.clone());
+        }
+        if extra.row_security {
+            out.push(format!(
+                "ALTER TABLE {} ENABLE ROW LEVEL SECURITY",
+                DIALECT.q(&table.name)
+            ));
+        }
+        if extra.force_row_security {
+            out.push(format!(
+                "ALTER TABLE {} FORCE ROW LEVEL SECURITY",
+                DIALECT.q(&table.name)
+            ));
+        }
+        if let Some(comment) = &extra.comment {
+            out.push(format!(
+                "COMMENT ON TABLE {} IS {}",
+                DIALECT.q(&table.name),
+                DIALECT.lit(comment)
+            ));
+        }
+        for c in &table.columns {
+            if let Some(comment) = &c.comment {
+                out.push(format!(
+                    "COMMENT ON COLUMN {}.{} IS {}",
+                    DIALECT.q(&table.name),
+                    DIALECT.q(&c.name),
+                    DIALECT.lit(comment)
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    fn derive_constraints_sql(&self, table: &Table) -> Vec<String> {
+        let extra = PgTable::of(table);
+        let mut out: Vec<String> = extra
+            .constraints
+            .iter()
+            .filter(|k| k.kind == "f" && !k.foreign_schema)
+            .map(|k| {
+                format!(
+                    "ALTER TABLE {} ADD CONSTRAINT {} {}",
+                    DIALECT.q(&k.on),
+                    DIALECT.q(&k.name),
+                    k.definition
+                )
+            })
+            .collect();
+        out.extend(extra.rules.iter().cloned());
+        out
+    }
+
+    fn create_trigger_sql(&self, trigger: &Trigger) -> Vec<String> {
+        let mut out = trigger.setup.clone();
+        out.push(trigger.create_sql.clone());
+        if let Some(state) = trigger.enabled.as_deref().filter(|s| *s != "O") {
+            out.push(state_sql(trigger, state));
+        }
+        out
+    }
+
+    fn set_aside_trigger_sql(&self, trigger: &Trigger) -> Vec<String> {
+        vec![state_sql(trigger, "D")]
+    }
+
+    fn restore_trigger_sql(&self, trigger: &Trigger) -> Vec<String> {
+        vec![state_sql(
+            trigger,
+            trigger.enabled.as_deref().unwrap_or("O"),
+        )]
+    }
+}
+
+fn swapped_column(s: &Swap) -> String {
+    format!(
+        "{} {}{}",
+        DIALECT.q(&s.column),
+        s.uuid_type,
+        if s.nullable { "" } else { " NOT NULL" }
+    )
+}

@@ -1,0 +1,139 @@
+//! PostgreSQL's SQL differences, as the capabilities the stages ask about.
+
+use crate::backend::{Arrival, Dialect};
+use crate::error::Result;
+use crate::ident::QuoteStyle;
+use crate::model::Table;
+use crate::options::UuidFormat;
+
+/// NAMEDATALEN - 1: longer identifiers are truncated silently (with a NOTICE), so two work
+/// columns could collide.
+const MAX_IDENTIFIER_BYTES: usize = 63;
+
+pub struct PostgresDialect;
+
+impl Dialect for PostgresDialect {
+    fn quote_style(&self) -> QuoteStyle {
+        QuoteStyle::DoubleQuote
+    }
+    fn backslash_escapes(&self) -> bool {
+        // Every session sets standard_conforming_strings = on.
+        false
+    }
+    fn alters_in_place(&self) -> bool {
+        true
+    }
+    fn parallel_writes(&self) -> bool {
+        true
+    }
+    fn fits_identifier(&self, name: &str) -> bool {
+        name.len() <= MAX_IDENTIFIER_BYTES
+    }
+    fn uuid_type(&self, format: UuidFormat) -> Result<String> {
+        // As the catalog prints them (format_type), so a predicted column compares equal.
+        Ok(match format {
+            UuidFormat::Char32 => "character(32)",
+            UuidFormat::Char36 => "character(36)",
+            UuidFormat::Binary16 => "bytea",
+            UuidFormat::Native => "uuid",
+        }
+        .to_string())
+    }
+    fn default_uuid_format(&self) -> UuidFormat {
+        UuidFormat::Native
+    }
+    fn bulk_session(&self, _arrival: Arrival) -> Vec<String> {
+        // Foreign keys are enforced by triggers, which replica mode skips (stage load empties a
+        // half-loaded table with it, so ON DELETE CASCADE does not reach rows already loaded).
+        // Needs superuser or GRANT SET ON PARAMETER session_replication_role (PostgreSQL 15).
+        vec!["SET session_replication_role = replica".into()]
+    }
+    fn checked_session(&self) -> Vec<String> {
+        vec!["SET session_replication_role = DEFAULT".into()]
+    }
+    fn map_key_type(&self, _column_type: &str) -> String {
+        // Every integer key (and domains over them) fits, and compares with int2/int4/int8.
+        "bigint".into()
+    }
+    fn add_columns_sql(&self, table: &str, columns: &[(String, String)]) -> Vec<String> {
+        if columns.is_empty() {
+            return Vec::new();
+        }
+        let clauses: Vec<String> = columns
+            .iter()
+            .map(|(name, ty)| format!("ADD COLUMN {} {ty} NULL", self.q(name)))
+            .collect();
+        vec![format!(
+            "ALTER TABLE {} {}",
+            self.q(table),
+            clauses.join(", ")
+        )]
+    }
+    fn empty_table_sql(&self, table: &str) -> String {
+        format!("TRUNCATE TABLE {table}")
+    }
+    fn clone_keeps_foreign_keys(&self) -> bool {
+        // DB_DATA's tables are created bare: columns only (see `Ddl::clone_table_sql`).
+        false
+    }
+    fn map_format(&self, _column_format: UuidFormat) -> UuidFormat {
+        // 16 bytes whatever the column stores; converted back exactly by `map_to_column_sql`.
+        UuidFormat::Native
+    }
+    fn map_to_column_sql(&self, expr: &str, map: UuidFormat, column: UuidFormat) -> String {
+        match (map, column) {
+            (UuidFormat::Native, UuidFormat::Char32) => format!("replace({expr}::text, '-', '')"),
+            (UuidFormat::Native, UuidFormat::Char36) => format!("{expr}::text"),
+            (UuidFormat::Native, UuidFormat::Binary16) => format!("uuid_send({expr})"),
+            _ => expr.to_string(),
+        }
+    }
+    fn own_rows(&self, table: &Table) -> String {
+        // ONLY: an inheritance parent's own rows, not its children's. A partitioned table has no
+        // rows of its own: its partitions' rows are its rows.
+        if table.partitioning.is_some() {
+            self.q(&table.name)
+        } else {
+            format!("ONLY {}", self.q(&table.name))
+        }
+    }
+}
+
+pub(super) static DIALECT: PostgresDialect = PostgresDialect;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_limited_to_63_bytes() {
+        assert!(DIALECT.fits_identifier(&"a".repeat(63)));
+        assert!(!DIALECT.fits_identifier(&"a".repeat(64)));
+        // Bytes, not characters: 32 two-byte characters are 64 bytes.
+        assert!(!DIALECT.fits_identifier(&"é".repeat(32)));
+    }
+
+    #[test]
+    fn mapping_keys_convert_to_every_format() {
+        let m = |f| DIALECT.map_to_column_sql("m.new_id", UuidFormat::Native, f);
+        assert_eq!(m(UuidFormat::Native), "m.new_id");
+        assert_eq!(m(UuidFormat::Char32), "replace(m.new_id::text, '-', '')");
+        assert_eq!(m(UuidFormat::Char36), "m.new_id::text");
+        assert_eq!(m(UuidFormat::Binary16), "uuid_send(m.new_id)");
+    }
+
+    #[test]
+    fn reads_a_table_s_own_rows() {
+        let plain = Table {
+            name: "inh vehicle".into(),
+            ..Table::default()
+        };
+        assert_eq!(DIALECT.own_rows(&plain), "ONLY \"inh vehicle\"");
+        let partitioned = Table {
+            name: "part_event".into(),
+            partitioning: Some("RANGE (created_on)".into()),
+            ..Table::default()
+        };
+        assert_eq!(DIALECT.own_rows(&partitioned), "\"part_event\"");
+    }
+}

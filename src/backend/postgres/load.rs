@@ -1,0 +1,469 @@
+//! Moving rows on PostgreSQL, where one session cannot read another database: swap's fill streams
+//! SOURCE's rows by binary COPY into an UNLOGGED staging table in DB_DATA (straight into the table
+//! when no column converts), then one INSERT ... SELECT joins the mapping tables; the load streams
+//! DB_DATA's rows by binary COPY into DB_FINAL with foreign-key triggers off
+//! (session_replication_role = replica) and user triggers set aside by the stage. COPY never fires
+//! rules, and every side's count is compared: no row is reported stored that was not.
+
+use std::collections::BTreeMap;
+
+use postgres::types::{Kind, Type};
+use postgres::Client;
+
+use super::copy::{self, ArrayPatch, PipeError};
+use super::extra::PgTable;
+use super::{sql_error, PostgresBackend, DIALECT};
+use crate::backend::{
+    Backend, Dialect, FillFrom, FillJob, Load, LoadChoice, LoadJob, LoadPath, Moved, Session,
+};
+use crate::error::{Error, Place, Result};
+use crate::model::Schema;
+use crate::url::{DbUrl, Engine};
+
+/// The schema in DB_DATA that holds swap's staging tables (named as their tables).
+const STAGE_SCHEMA: &str = "_rekey_stage";
+
+/// A table's indexes that the load drops and builds again after its rows (`{table}`: the quoted
+/// name as a literal): valid ones, not made by a constraint, on an ordinary table (a partitioned
+/// table's index recreated ON ONLY would lose its partitions' indexes).
+const REBUILT_INDEXES_SQL: &str = include_str!("rebuilt_indexes.sql");
+
+/// Up to this many rows, swap's join looks keys up by index instead of hashing the mappings.
+const INDEX_LOOKUP_ROWS: u64 = 20_000;
+
+/// Memory for the sorts and hashes of the fill's join and of index builds (server-side, per
+/// session; the defaults of 4 MB and 64 MB spill a 600,000-row table to disk).
+const WORK_MEM: &str = "SET work_mem = '128MB'; SET maintenance_work_mem = '256MB'";
+
+/// The run id in a stage's marker (`/* rekey:<id> */ `), for the sessions' application_name.
+fn run_id(marker: &str) -> Option<&str> {
+    marker
+        .trim()
+        .strip_prefix("/* rekey:")
+        .and_then(|s| s.strip_suffix("*/"))
+        .map(str::trim)
+}
+
+fn not_postgres(url: &DbUrl) -> Error {
+    Error::usage(
+        format!("{url} is not a PostgreSQL database."),
+        "Give SOURCE, DB_DATA and DB_FINAL as postgres:// URLs.",
+    )
+}
+
+/// The column types a statement's result (or a table's columns) has, by preparing it.
+fn result_types(client: &mut Client, sql: &str) -> Result<Vec<Type>> {
+    Ok(client
+        .prepare(sql)
+        .map_err(|e| sql_error(&e, sql))?
+        .columns()
+        .iter()
+        .map(|c| c.type_().clone())
+        .collect())
+}
+
+/// Whether any of `columns` of `table` is an array (only those need the element-type patch, and
+/// so the two result descriptions it is computed from).
+fn has_arrays(table: &crate::model::Table, columns: &[String]) -> bool {
+    columns
+        .iter()
+        .filter_map(|c| table.column(c))
+        .any(|c| c.data_type.ends_with("[]"))
+}
+
+/// Array columns whose element type is named by an OID of its own database (enums, domains):
+/// the stream takes the target's.
+fn array_patches(from: &[Type], to: &[Type]) -> Vec<ArrayPatch> {
+    from.iter()
+        .zip(to)
+        .enumerate()
+        .filter_map(|(field, (f, t))| match (f.kind(), t.kind()) {
+            (Kind::Array(fe), Kind::Array(te)) if fe.oid() != te.oid() => Some(ArrayPatch {
+                field,
+                element_oid: te.oid(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Streams `copy_out` (a COPY ... TO STDOUT on `from`) into `copy_in` (a COPY ... FROM STDIN
+/// on `to`); returns the rows read and the rows the target stored.
+fn stream(
+    from: &mut Client,
+    copy_out: &str,
+    to: &mut Client,
+    copy_in: &str,
+    patches: &[ArrayPatch],
+    table: &str,
+    progress: &dyn Fn(u64),
+) -> Result<Moved> {
+    let mut reader = from
+        .copy_out(copy_out)
+        .map_err(|e| sql_error(&e, copy_out))?;
+    let mut writer = to.copy_in(copy_in).map_err(|e| sql_error(&e, copy_in))?;
+    let read = match copy::pipe(&mut reader, &mut writer, patches, progress) {
+        Ok(n) => n,
+        Err(e) => {
+            // The writer is dropped unfinished: the target's COPY is aborted, nothing stored.
+            drop(writer);
+            let (what, hint) = match e {
+                PipeError::Read(e) => (
+                    format!("reading rows from the source failed ({e})"),
+                    "Check the connection to the database read from (and its log), then run again with --resume.",
+                ),
+                PipeError::Write(e) => (
+                    format!("sending rows to the target failed ({e})"),
+                    "The target's own error follows in its log; fix it, then run again with --resume.",
+                ),
+                PipeError::Malformed(m) => (
+                    format!("the COPY stream is not readable: {m}"),
+                    "Report this as a bug, with both servers' versions.",
+                ),
+            };
+            return Err(Error::env(
+                Place::default().table(table),
+                format!("{what}."),
+                hint,
+            ));
+        }
+    };
+    let written = writer.finish().map_err(|e| sql_error(&e, copy_in))?;
+    Ok(Moved { read, written })
+}
+
+impl PostgresBackend {
+    /// How SOURCE's rows of `job` are read: COPY of the table itself (its own rows, never an
+    /// inheritance child's), or of a SELECT for a partitioned table, whose rows live in its
+    /// partitions.
+    fn source_copy(job: &FillJob<'_>) -> String {
+        let columns: Vec<String> = job.columns.iter().map(|c| c.name.clone()).collect();
+        let list = DIALECT.column_list(&columns);
+        if job.table.partitioning.is_some() {
+            format!(
+                "{}COPY (SELECT {list} FROM {}) TO STDOUT (FORMAT binary)",
+                job.marker,
+                DIALECT.q(&job.table.name)
+            )
+        } else {
+            format!(
+                "{}COPY {} ({list}) TO STDOUT (FORMAT binary)",
+                job.marker,
+                DIALECT.q(&job.table.name)
+            )
+        }
+    }
+
+    fn staged(job: &FillJob<'_>) -> bool {
+        job.columns.iter().any(|c| c.from != FillFrom::Value)
+    }
+
+    fn stage_table(job: &FillJob<'_>) -> String {
+        format!("{}.{}", DIALECT.q(STAGE_SCHEMA), DIALECT.q(&job.table.name))
+    }
+
+    /// The staging table: SOURCE's writable columns with SOURCE's types.
+    fn stage_ddl(job: &FillJob<'_>) -> Vec<String> {
+        let extra = PgTable::of(job.table);
+        let columns: Vec<String> = job
+            .columns
+            .iter()
+            .filter_map(|c| job.table.column(&c.name))
+            .map(|c| {
+                let mut d = format!("{} {}", DIALECT.q(&c.name), c.column_type);
+                if let Some(coll) = extra.column(&c.name).and_then(|p| p.collation.as_ref()) {
+                    d.push_str(&format!(" COLLATE {coll}"));
+                }
+                d
+            })
+            .collect();
+        vec![
+            // Parallel fills race to create it: the loser's unique_violation means it exists.
+            format!(
+                "DO $rekey$ BEGIN CREATE SCHEMA IF NOT EXISTS {}; EXCEPTION WHEN unique_violation OR duplicate_schema THEN NULL; END $rekey$",
+                DIALECT.q(STAGE_SCHEMA)
+            ),
+            format!("DROP TABLE IF EXISTS {}", Self::stage_table(job)),
+            format!(
+                "CREATE UNLOGGED TABLE {} ({})",
+                Self::stage_table(job),
+                columns.join(", ")
+            ),
+        ]
+    }
+}
+
+impl Load for PostgresBackend {
+    fn fill_table(&self, source: &dyn Backend, job: &FillJob<'_>) -> Result<u64> {
+        if source.url().engine != Engine::Postgres {
+            return Err(not_postgres(source.url()));
+        }
+        let id = run_id(job.marker);
+        let reader = PostgresBackend::new(source.url().clone());
+        let mut src = reader.client(&source.url().database, id)?;
+        let mut data = self.client(&self.url.database, id)?;
+        let table = DIALECT.q(&job.table.name);
+        let columns: Vec<String> = job.columns.iter().map(|c| c.name.clone()).collect();
+        let list = DIALECT.column_list(&columns);
+        let copy_out = Self::source_copy(job);
+        let exec = |c: &mut Client, sql: &str| -> Result<()> {
+            c.batch_execute(sql).map_err(|e| sql_error(&e, sql))
+        };
+        let staged = Self::staged(job);
+        let target = if staged {
+            Self::stage_table(job)
+        } else {
+            table.clone()
+        };
+        // One transaction per table, few round trips: most tables are small, and each commit
+        // and round trip counted more than their rows. A table half-filled by an interrupted run
+        // is filled again from empty (the TRUNCATE).
+        let mut setup = vec![
+            WORK_MEM.to_string(),
+            "BEGIN".into(),
+            format!("{}TRUNCATE TABLE {table}", job.marker),
+        ];
+        if staged {
+            setup.extend(
+                Self::stage_ddl(job)
+                    .iter()
+                    .map(|s| format!("{}{s}", job.marker)),
+            );
+        }
+        exec(&mut data, &setup.join(";\n"))?;
+        let patches = if has_arrays(job.table, &columns) {
+            let from_types = result_types(&mut src, &format!("SELECT {list} FROM {table}"))?;
+            let to_types = result_types(&mut data, &format!("SELECT {list} FROM {target}"))?;
+            array_patches(&from_types, &to_types)
+        } else {
+            Vec::new()
+        };
+        let copy_in = format!(
+            "{}COPY {target} ({list}) FROM STDIN (FORMAT binary)",
+            job.marker
+        );
+        let moved = stream(
+            &mut src,
+            &copy_out,
+            &mut data,
+            &copy_in,
+            &patches,
+            &job.table.name,
+            &|_| {},
+        )?;
+        let copied = same_count(&job.table.name, moved)?;
+        if !staged {
+            exec(&mut data, "COMMIT")?;
+            return Ok(copied);
+        }
+        // The join, the staging table's end and the commit in one round trip; the INSERT is the
+        // only command of them that counts rows.
+        // A small table looks its keys up in the mappings' primary keys: hashing a parent's
+        // whole mapping for a thousand rows cost 50 ms a table (64 such tables in the benchmark)
+        // against 9 ms by index.
+        let lookups = if copied <= INDEX_LOOKUP_ROWS {
+            "SET LOCAL enable_hashjoin = off;\nSET LOCAL enable_mergejoin = off;\n"
+        } else {
+            ""
+        };
+        let finish = format!(
+            "{lookups}{m}{};\n{m}DROP TABLE {target};\nCOMMIT",
+            job.insert_select_sql(&DIALECT, &DIALECT.q(STAGE_SCHEMA))?,
+            m = job.marker
+        );
+        let filled = data
+            .simple_query(&finish)
+            .map_err(|e| sql_error(&e, &finish))?
+            .iter()
+            .filter_map(|m| match m {
+                postgres::SimpleQueryMessage::CommandComplete(n) => Some(*n),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        if filled != copied {
+            return Err(Error::mismatch(
+                Place::default().table(&job.table.name),
+                format!("{copied} rows were copied from SOURCE but {filled} reached DB_DATA (a row without its key in the mapping table?)."),
+            ));
+        }
+        Ok(filled)
+    }
+
+    fn fill_table_sql(&self, _source: &DbUrl, job: &FillJob<'_>) -> Result<Vec<String>> {
+        let columns: Vec<String> = job.columns.iter().map(|c| c.name.clone()).collect();
+        let list = DIALECT.column_list(&columns);
+        let table = DIALECT.q(&job.table.name);
+        let copy_out = Self::source_copy(job).replacen(job.marker, "", 1);
+        let mut out = vec![format!("TRUNCATE TABLE {table}")];
+        if !Self::staged(job) {
+            out.push(format!(
+                "COPY {table} ({list}) FROM STDIN (FORMAT binary) -- from SOURCE: {copy_out}"
+            ));
+            return Ok(out);
+        }
+        out.extend(Self::stage_ddl(job));
+        out.push(format!(
+            "COPY {} ({list}) FROM STDIN (FORMAT binary) -- from SOURCE: {copy_out}",
+            Self::stage_table(job)
+        ));
+        out.push(job.insert_select_sql(&DIALECT, &DIALECT.q(STAGE_SCHEMA))?);
+        out.push(format!("DROP TABLE {}", Self::stage_table(job)));
+        Ok(out)
+    }
+
+    fn load_path(
+        &self,
+        _session: &mut dyn Session,
+        data: &DbUrl,
+        _choice: LoadChoice,
+    ) -> Result<LoadPath> {
+        if data.engine != Engine::Postgres {
+            return Ok(LoadPath::Unavailable(format!(
+                "{data} is not a PostgreSQL database: give DB_DATA as a postgres:// URL"
+            )));
+        }
+        // Binary COPY streamed through rekey is the only way between two databases; the
+        // choices of MySQL's paths do not apply.
+        Ok(LoadPath::ClientStream)
+    }
+
+    fn load_table(&self, data: &dyn Backend, job: &LoadJob<'_>) -> Result<Moved> {
+        if data.url().engine != Engine::Postgres {
+            return Err(not_postgres(data.url()));
+        }
+        let id = run_id(job.marker);
+        let reader = PostgresBackend::new(data.url().clone());
+        let mut from = reader.client(&data.url().database, id)?;
+        let mut fin = self.client(&self.url.database, id)?;
+        // Foreign keys are triggers: replica mode skips them (checked again by verify, pair by
+        // pair); user triggers are set aside by the stage, and COPY never fires rules.
+        let mut setup = DIALECT.bulk_session(job.arrival);
+        setup.push(WORK_MEM.to_string());
+        let setup = setup.join(";\n");
+        fin.batch_execute(&setup)
+            .map_err(|e| sql_error(&e, &setup))?;
+        let list = DIALECT.column_list(job.columns);
+        let table = DIALECT.q(job.table);
+        let arrays = job.models.iter().any(|c| c.data_type.ends_with("[]"));
+        let patches = if arrays {
+            let from_types = result_types(&mut from, &format!("SELECT {list} FROM {table}"))?;
+            let to_types = result_types(&mut fin, &format!("SELECT {list} FROM {table}"))?;
+            array_patches(&from_types, &to_types)
+        } else {
+            Vec::new()
+        };
+        // DB_FINAL's own secondary indexes are built once the rows are in (one sort each
+        // instead of one b-tree insert per row: what pg_restore does), in the load's transaction,
+        // so no other session sees the table without them and a killed load leaves them as
+        // they were. Constraints' indexes stay: foreign keys may need them.
+        let rebuilt: Vec<(String, String)> = {
+            let sql = REBUILT_INDEXES_SQL.replace("{table}", &DIALECT.lit(&table));
+            fin.query(sql.as_str(), &[])
+                .map_err(|e| sql_error(&e, &sql))?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect()
+        };
+        let exec = |c: &mut Client, sql: &str| -> Result<()> {
+            c.batch_execute(sql).map_err(|e| sql_error(&e, sql))
+        };
+        let mut begin = vec!["BEGIN".to_string()];
+        begin.extend(
+            rebuilt
+                .iter()
+                .map(|(name, _)| format!("{}DROP INDEX {name}", job.marker)),
+        );
+        exec(&mut fin, &begin.join(";\n"))?;
+        let moved = stream(
+            &mut from,
+            &format!(
+                "{}COPY {table} ({list}) TO STDOUT (FORMAT binary)",
+                job.marker
+            ),
+            &mut fin,
+            &format!(
+                "{}COPY {table} ({list}) FROM STDIN (FORMAT binary)",
+                job.marker
+            ),
+            &patches,
+            job.table,
+            job.progress,
+        )?;
+        let mut end: Vec<String> = rebuilt
+            .iter()
+            .map(|(_, definition)| format!("{}{definition}", job.marker))
+            .collect();
+        end.push("COMMIT".into());
+        exec(&mut fin, &end.join(";\n"))?;
+        Ok(moved)
+    }
+
+    fn after_load_sql(&self, schema: &Schema) -> Vec<String> {
+        let mut out = Vec::new();
+        // Sequences still feeding integer columns continue after the loaded keys; one that feeds
+        // several columns (a shared sequence) after the largest of them.
+        let mut sequences: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for t in &schema.tables {
+            let extra = PgTable::of(t);
+            for c in t.columns.iter().filter(|c| c.is_integer()) {
+                if let Some(seq) = extra.column(&c.name).and_then(|p| p.sequence.clone()) {
+                    sequences
+                        .entry(seq)
+                        .or_default()
+                        .push((t.name.clone(), c.name.clone()));
+                }
+            }
+        }
+        for (seq, columns) in sequences {
+            let maxes: Vec<String> = columns
+                .iter()
+                .map(|(t, c)| format!("(SELECT max({}) FROM {})", DIALECT.q(c), DIALECT.q(t)))
+                .collect();
+            let max = if maxes.len() == 1 {
+                maxes[0].clone()
+            } else {
+                format!("GREATEST({})", maxes.join(", "))
+            };
+            out.push(format!(
+                "SELECT setval({}, coalesce({max}, 1), {max} IS NOT NULL)",
+                DIALECT.lit(&seq)
+            ));
+        }
+        for v in &schema.views {
+            if v.create_sql
+                .as_deref()
+                .is_some_and(|s| s.starts_with("CREATE MATERIALIZED VIEW"))
+            {
+                out.push(format!("REFRESH MATERIALIZED VIEW {}", DIALECT.q(&v.name)));
+            }
+        }
+        out.push("ANALYZE".into());
+        out
+    }
+}
+
+/// The rows stored, when they are all the rows streamed.
+fn same_count(table: &str, moved: Moved) -> Result<u64> {
+    if moved.read != moved.written {
+        return Err(Error::mismatch(
+            Place::default().table(table),
+            format!(
+                "{} rows were streamed but the server stored {}.",
+                moved.read, moved.written
+            ),
+        ));
+    }
+    Ok(moved.written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_id_comes_from_the_marker() {
+        assert_eq!(run_id("/* rekey:0a1b */ "), Some("0a1b"));
+        assert_eq!(run_id("nothing"), None);
+    }
+}
