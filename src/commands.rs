@@ -163,6 +163,14 @@ pub fn execute(
     if !looks_only {
         guard::against_journal(&journal, &endpoints, inv.command != Command::Clean)?;
     }
+    let mut inv = inv;
+    if !inv.run.uuid_format_given {
+        // The engine's own default for a new run (PostgreSQL: its uuid type); a resumed run
+        // takes the journal's (`identity`).
+        if let Some(e) = endpoints.first() {
+            inv.conversion.uuid_format = e.backend.dialect().default_uuid_format();
+        }
+    }
     let (run_id, seed, base_ms, conversion) = identity(&journal, &inv)?;
     let by_role = |role: Role| {
         endpoints
@@ -222,6 +230,10 @@ fn identity(journal: &Journal, inv: &Invocation) -> Result<(String, u64, u64, Co
         .get("conversion")?
         .and_then(|s| serde_json::from_str(&s).ok());
     if let Some(stored) = stored {
+        let mut given = inv.conversion.clone();
+        if !inv.run.uuid_format_given {
+            given.uuid_format = stored.uuid_format;
+        }
         let run_id = journal.get("run_id")?.unwrap_or_default();
         let seed = journal
             .get("seed")?
@@ -252,10 +264,11 @@ fn identity(journal: &Journal, inv: &Invocation) -> Result<(String, u64, u64, Co
                 "Add --resume to finish that run, `rekey clean --run-dir DIR` to undo it, or give another --run-dir.",
             ));
         }
-        if inv.command != Command::Clean
-            && stored != inv.conversion
-            && inv.conversion != ConversionOptions::default()
-        {
+        let untouched = ConversionOptions {
+            uuid_format: stored.uuid_format,
+            ..ConversionOptions::default()
+        };
+        if inv.command != Command::Clean && stored != given && given != untouched {
             return Err(Error::usage(
                 "the conversion options differ from those the run in this run directory started with.",
                 "Resume with the same --exclude, --reference, --uuid-format, --uuid-version, --seed and --orphans (or none of them, to take the journal's), or use another --run-dir.",

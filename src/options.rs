@@ -144,6 +144,9 @@ pub struct RunOptions {
     pub estimate_from: Option<PathBuf>,
     /// A file holding the password of every URL given without one (`--password-file`).
     pub password_file: Option<PathBuf>,
+    /// Whether `--uuid-format` was given; without it a new run takes the engine's default
+    /// (`Dialect::default_uuid_format`) and a resumed run the journal's.
+    pub uuid_format_given: bool,
 }
 
 impl Default for RunOptions {
@@ -157,6 +160,7 @@ impl Default for RunOptions {
             load_path: LoadChoice::Auto,
             estimate_from: None,
             password_file: None,
+            uuid_format_given: false,
         }
     }
 }

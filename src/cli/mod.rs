@@ -161,9 +161,9 @@ pub struct Selection {
 #[derive(Args)]
 #[command(next_help_heading = "Conversion")]
 pub struct Format {
-    /// How UUIDs are stored.
-    #[arg(long, value_enum, default_value_t = UuidFormat::Char32, value_name = "FORMAT")]
-    uuid_format: UuidFormat,
+    /// How UUIDs are stored [default: the engine's own: native on PostgreSQL, char32 elsewhere].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    uuid_format: Option<UuidFormat>,
 }
 
 /// How new keys are made and what happens to orphans (recorded in the journal: a resumed run
@@ -496,6 +496,7 @@ pub fn invocation(command: Command, p: Parts) -> Result<Invocation, Error> {
         conversion.exclude = s.exclude.into_iter().filter(|t| !t.is_empty()).collect();
         conversion.references = references;
     }
+    let uuid_format_given = p.uuid_format.is_some();
     if let Some(f) = p.uuid_format {
         conversion.uuid_format = f;
     }
@@ -520,6 +521,7 @@ pub fn invocation(command: Command, p: Parts) -> Result<Invocation, Error> {
             load_path: p.load_path.unwrap_or_default(),
             estimate_from: p.estimate_from,
             password_file: p.password_file,
+            uuid_format_given,
         },
         prompt: terminal_prompt(),
     })
@@ -549,7 +551,7 @@ pub fn parts(cmd: Cmd) -> (Command, Parts) {
                 data: a.data.data,
                 final_db: a.final_db.final_db,
                 selection: Some(a.selection),
-                uuid_format: Some(a.format.uuid_format),
+                uuid_format: a.format.uuid_format,
                 keys: Some(a.keys),
                 jobs: Some(a.jobs.jobs),
                 load_path: Some(a.load_path.load_path),
@@ -564,7 +566,7 @@ pub fn parts(cmd: Cmd) -> (Command, Parts) {
                 source: Some(a.source.source),
                 data: Some(a.data.data),
                 selection: Some(a.selection),
-                uuid_format: Some(a.format.uuid_format),
+                uuid_format: a.format.uuid_format,
                 keys: Some(a.keys),
                 run_dir: Some(a.run_dir.run_dir),
                 resume: a.resume.resume,
@@ -581,7 +583,7 @@ pub fn parts(cmd: Cmd) -> (Command, Parts) {
                 source: Some(a.source.source),
                 final_db: Some(a.final_db.final_db),
                 selection: Some(a.selection),
-                uuid_format: Some(a.format.uuid_format),
+                uuid_format: a.format.uuid_format,
                 keys: Some(a.keys),
                 run_dir: Some(a.run_dir.run_dir),
                 resume: a.resume.resume,
@@ -641,7 +643,7 @@ pub fn parts(cmd: Cmd) -> (Command, Parts) {
                 data: Some(a.data.data),
                 final_db: Some(a.final_db.final_db),
                 selection: Some(a.selection),
-                uuid_format: Some(a.format.uuid_format),
+                uuid_format: a.format.uuid_format,
                 keys: Some(a.keys),
                 run_dir: Some(a.run_dir.run_dir),
                 resume: a.resume.resume,

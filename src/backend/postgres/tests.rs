@@ -244,6 +244,8 @@ fn statements_for_a_representative_table() {
         order_by: Some("id".into()),
         format: UuidFormat::Char32,
         marker: "/* rekey:0 */ ",
+        resume_after: None,
+        on_chunk: &|_| Ok(()),
     };
     let mut schema = Schema {
         tables: vec![t.clone()],
