@@ -9,7 +9,8 @@
 #           against pg_dump -Fd -j 2 + pg_restore -j 2
 # Generates each shape's seed-like MariaDB database once per scale, then runs, RUNS times each,
 # interleaved: (a) mydumper + myloader with 2 threads (the yardstick), and (b) `rekey run`
-# (SOURCE -> DB_DATA -> compare -> DB_FINAL, verified). Prints per-stage seconds and
+# (SOURCE -> DB_DATA -> compare -> DB_FINAL, verified), once per load path (BENCH_LOAD_PATHS,
+# default "auto move"). Prints per-stage seconds and
 # rows/s of the median rekey run, rekey's peak RSS, and the ratio of the medians (b)/(a).
 # DB_FINAL's empty schema is created before each timed run (in a cutover the application's
 # migrations create it before the site goes down), with `rekey derive-final`.
@@ -29,6 +30,10 @@ shapes=("$@")
 ((${#shapes[@]})) || shapes=(wide narrow)
 out_dir=${TMPDIR:-/tmp}/rekey-bench
 mkdir -p "$out_dir"
+# The load paths measured: auto keeps DB_DATA as the inspectable converted copy; move builds
+# DB_DATA's tables with DB_FINAL's definitions and renames them into DB_FINAL (DB_DATA gives
+# its tables up). BENCH_LOAD_PATHS="auto" measures one.
+read -r -a load_paths <<<"${BENCH_LOAD_PATHS:-auto move}"
 
 ensure_mariadb
 need_pkgs=()
@@ -52,8 +57,9 @@ summary=()
 bench_shape() {
     local shape=$1
     local src=bench_${shape}_src
-    local tag copy_times=() rekey_times=() i copy took start run_dir tables bytes exact_rows t
+    local tag copy_times=() i copy took start run_dir tables bytes exact_rows t path
     tag=$shape-$(printf '%s' "$scale" | tr -c 'a-zA-Z0-9' '_')
+    rm -f "$out_dir/times-$tag-"*
     [[ -x scripts/bench/generate_$shape.sh ]] || die "unknown shape $shape (wide, narrow)"
     if [[ $(sql "SELECT scale FROM $src.bench_meta" 2>/dev/null || true) != "$scale" ]]; then
         log "generating $src at scale $scale"
@@ -82,37 +88,40 @@ bench_shape() {
         sql "DROP DATABASE IF EXISTS bench_copy"
         rm -rf "$out_dir/dump"
 
-        # (b) rekey end to end, verified.
-        sql "DROP DATABASE IF EXISTS bench_data; DROP DATABASE IF EXISTS bench_final"
-        run_dir="$out_dir/run-$tag-$i"
-        rm -rf "$run_dir"
-        # DB_FINAL's empty schema is the application's migrations' work, done before the downtime
-        # starts; derive-final stands in for them here and is not timed.
-        "$rekey" derive-final --source "mysql://root@$DB_HOST:$DB_PORT/$src" \
-            --final "mysql://root@$DB_HOST:$DB_PORT/bench_final" --run-dir "$run_dir" -q >/dev/null
-        start=$(date +%s.%N)
-        /usr/bin/time -f '%M' -o "$out_dir/rss-$i" "$rekey" run \
-            --source "mysql://root@$DB_HOST:$DB_PORT/$src" --data "mysql://root@$DB_HOST:$DB_PORT/bench_data" \
-            --final "mysql://root@$DB_HOST:$DB_PORT/bench_final" --jobs 2 --run-dir "$run_dir" -q >/dev/null
-        took=$(echo "$(date +%s.%N) - $start" | bc)
-        rekey_times+=("$took")
-        log "run $i: plain copy $(printf '%.2f' "$copy") s; rekey $(printf '%.2f' "$took") s, peak RSS $(($(cat "$out_dir/rss-$i") / 1024)) MB"
+        # (b) rekey end to end, verified, once per load path.
+        for path in "${load_paths[@]}"; do
+            sql "DROP DATABASE IF EXISTS bench_data; DROP DATABASE IF EXISTS bench_final"
+            run_dir="$out_dir/run-$tag-$path-$i"
+            rm -rf "$run_dir"
+            # DB_FINAL's empty schema is the application's migrations' work, done before the
+            # downtime starts; derive-final stands in for them here and is not timed.
+            "$rekey" derive-final --source "mysql://root@$DB_HOST:$DB_PORT/$src" \
+                --final "mysql://root@$DB_HOST:$DB_PORT/bench_final" --run-dir "$run_dir" -q >/dev/null
+            start=$(date +%s.%N)
+            /usr/bin/time -f '%M' -o "$out_dir/rss-$tag-$path-$i" "$rekey" run \
+                --source "mysql://root@$DB_HOST:$DB_PORT/$src" --data "mysql://root@$DB_HOST:$DB_PORT/bench_data" \
+                --final "mysql://root@$DB_HOST:$DB_PORT/bench_final" --jobs 2 --load-path "$path" \
+                --run-dir "$run_dir" -q >/dev/null
+            took=$(echo "$(date +%s.%N) - $start" | bc)
+            echo "$took" >>"$out_dir/times-$tag-$path"
+            log "run $i: plain copy $(printf '%.2f' "$copy") s; rekey --load-path $path $(printf '%.2f' "$took") s, peak RSS $(($(cat "$out_dir/rss-$tag-$path-$i") / 1024)) MB"
+        done
     done
     sql "DROP DATABASE IF EXISTS bench_data; DROP DATABASE IF EXISTS bench_final"
 
-    python3 - "$out_dir" "$tag" "$exact_rows" "${copy_times[*]}" "${rekey_times[*]}" "$out_dir/summary-$tag" <<'PY'
+    for path in "${load_paths[@]}"; do
+        python3 - "$out_dir" "$tag" "$exact_rows" "${copy_times[*]}" "$path" <<'PY'
 import json, statistics, sys
-out_dir, tag, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
-summary_file = sys.argv[6]
+out_dir, tag, rows, path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[5]
 copies = [float(x) for x in sys.argv[4].split()]
-rekeys = [float(x) for x in sys.argv[5].split()]
+rekeys = [float(x) for x in open(f"{out_dir}/times-{tag}-{path}").read().split()]
 median = statistics.median_low(rekeys)
 run = rekeys.index(median) + 1
-report = json.load(open(f"{out_dir}/run-{tag}-{run}/report.json"))
+report = json.load(open(f"{out_dir}/run-{tag}-{path}-{run}/report.json"))
 assert report["status"] == "ok", report.get("error")
 assert all(v["ok"] for v in report["verification"]), "verification failed"
-rss = max(int(open(f"{out_dir}/rss-{i}").read().split()[-1]) for i in range(1, len(rekeys) + 1)) / 1024
-print(f"\nrekey run (median of {len(rekeys)}, run {run}), verified: {len(report['verification'])} tables identical")
+rss = max(int(open(f"{out_dir}/rss-{tag}-{path}-{i}").read().split()[-1]) for i in range(1, len(rekeys) + 1)) / 1024
+print(f"\nrekey run --load-path {path} (median of {len(rekeys)}, run {run}), verified: {len(report['verification'])} tables identical")
 print(f"{'stage':14}{'seconds':>10}{'rows':>12}{'rows/s':>12}")
 for s in report["stages"]:
     rate = f"{s['rows'] / s['seconds']:.0f}" if s["seconds"] > 0 and s["rows"] else "-"
@@ -120,12 +129,13 @@ for s in report["stages"]:
     print(f"{s['name']:14}{s['seconds']:>10.2f}{s['rows']:>12}{rate:>12}{note}")
 copy = statistics.median(copies)
 print(f"\nplain copy (mydumper + myloader, 2 threads): median {copy:.2f} s  runs {' '.join(f'{c:.2f}' for c in copies)}")
-print(f"rekey end to end:                            median {median:.2f} s  runs {' '.join(f'{r:.2f}' for r in rekeys)}")
+print(f"rekey end to end (--load-path {path}):{'':>{max(0, 8 - len(path))}} median {median:.2f} s  runs {' '.join(f'{r:.2f}' for r in rekeys)}")
 print(f"rows: {rows}; rekey {median / rows * 1e6:.2f} s per million rows; peak RSS {rss:.0f} MB")
 print(f"ratio rekey / plain copy: {median / copy:.2f}")
-open(summary_file, "w").write(f"{tag}: rows {rows}, plain copy {copy:.2f} s, rekey {median:.2f} s, {median / rows * 1e6:.2f} s per million rows, peak RSS {rss:.0f} MB, ratio {median / copy:.2f}\n")
+open(f"{out_dir}/summary-{tag}-{path}", "w").write(f"{tag} --load-path {path}: rows {rows}, plain copy {copy:.2f} s, rekey {median:.2f} s, {median / rows * 1e6:.2f} s per million rows, peak RSS {rss:.0f} MB, ratio {median / copy:.2f}\n")
 PY
-    summary+=("$(cat "$out_dir/summary-$tag")")
+        summary+=("$(cat "$out_dir/summary-$tag-$path")")
+    done
 }
 
 for shape in "${shapes[@]}"; do

@@ -11,7 +11,7 @@ use crate::backend::{check_same_engine, open};
 use crate::error::{Error, Result};
 use crate::guard::{self, Role};
 use crate::journal::Journal;
-use crate::options::{ConversionOptions, RunOptions};
+use crate::options::{ConversionOptions, LoadChoice, RunOptions};
 use crate::progress::Progress;
 use crate::report::Report;
 use crate::run_lock::RunLock;
@@ -172,6 +172,7 @@ pub fn execute(
         }
     }
     let (run_id, seed, base_ms, conversion) = identity(&journal, &inv)?;
+    inv.run.load_path = settle_data_shape(&journal, &inv)?;
     let by_role = |role: Role| {
         endpoints
             .iter()
@@ -308,6 +309,69 @@ fn identity(journal: &Journal, inv: &Invocation) -> Result<(String, u64, u64, Co
         )?;
     }
     Ok((run_id, seed, base_ms, inv.conversion.clone()))
+}
+
+/// DB_DATA's shape is decided once, when its tables are built: as SOURCE's copy, or with
+/// DB_FINAL's definitions to be moved there (`--load-path move`). The journal keeps the choice;
+/// a resumed run takes it, and an option that contradicts it is refused (the tables are already
+/// built one way). Returns the load path the run uses.
+fn settle_data_shape(journal: &Journal, inv: &Invocation) -> Result<LoadChoice> {
+    const KEY: &str = "data-shape";
+    let asked = inv.run.load_path;
+    let builds = inv.command.stages().contains(&Stage::Clone);
+    let refuse = |message: String, hint: &str| Err(Error::usage(message, hint.to_string()));
+    if asked == LoadChoice::Move {
+        match inv.command {
+            Command::Run { derive_final: true } => {
+                return refuse(
+                    "--load-path move builds DB_DATA's tables with DB_FINAL's own definitions, so DB_FINAL must exist before the run starts; --derive-final creates it only after swap.".into(),
+                    "Create DB_FINAL first (the application's migrations, or `rekey derive-final --source ... --final ...`), then run without --derive-final.",
+                )
+            }
+            Command::Convert => {
+                return refuse(
+                    "--load-path move needs DB_FINAL: `rekey convert` builds DB_DATA as SOURCE's converted copy.".into(),
+                    "Use `rekey run --load-path move` with --final, or drop --load-path.",
+                )
+            }
+            _ => {}
+        }
+    }
+    // A journal from before this key was kept built DB_DATA as SOURCE's copy.
+    let cloned = journal
+        .stages()?
+        .iter()
+        .any(|r| r.name == Stage::Clone.name());
+    let stored = journal
+        .get(KEY)?
+        .or_else(|| cloned.then(|| "source".to_string()));
+    match stored.as_deref() {
+        Some("final") => match asked {
+            LoadChoice::Auto | LoadChoice::Move => Ok(LoadChoice::Move),
+            _ => refuse(
+                format!(
+                    "the run in {} built DB_DATA's tables with DB_FINAL's definitions (--load-path move); they can only be moved, not loaded another way.",
+                    inv.run.run_dir.display()
+                ),
+                "Resume with --load-path move (or without --load-path), or `rekey clean` the run and start again.",
+            ),
+        },
+        stored => {
+            if asked == LoadChoice::Move && (stored.is_some() || !builds) {
+                return refuse(
+                    format!(
+                        "--load-path move needs DB_DATA's tables built with DB_FINAL's definitions, and the run in {} built them as SOURCE's copy.",
+                        inv.run.run_dir.display()
+                    ),
+                    "Resume without --load-path move, or `rekey clean` the run and start again with `rekey run --load-path move`.",
+                );
+            }
+            if stored.is_none() && builds && !inv.run.dry_run {
+                journal.set(KEY, if asked == LoadChoice::Move { "final" } else { "source" })?;
+            }
+            Ok(asked)
+        }
+    }
 }
 
 fn run_stages(ctx: &Context, command: Command) -> Result<()> {

@@ -23,6 +23,9 @@ pub struct Estimate {
     pub stages: Vec<StageEstimate>,
     pub rehearsal_seconds: f64,
     pub estimated_seconds: f64,
+    /// The rehearsal moved DB_DATA's tables into DB_FINAL (`--load-path move`): its load is a
+    /// rename, whatever the rows, and the estimate holds for a cutover run the same way.
+    pub moved: bool,
 }
 
 /// Reads a rehearsal's report.json.
@@ -41,6 +44,7 @@ pub fn read_report(run_dir: &Path) -> Result<serde_json::Value> {
 /// rows (catalog work, DDL) keep their time.
 pub fn estimate(report: &serde_json::Value, production_rows: &BTreeMap<String, u64>) -> Estimate {
     let stages = report["stages"].as_array().cloned().unwrap_or_default();
+    let moved = report["load_path"] == "move";
     let mut rehearsal_rows: BTreeMap<String, u64> = BTreeMap::new();
     let mut out = Vec::new();
     for s in &stages {
@@ -55,6 +59,8 @@ pub fn estimate(report: &serde_json::Value, production_rows: &BTreeMap<String, u
             let secs = t["seconds"].as_f64().unwrap_or(0.0);
             let factor = match (rows, production_rows.get(item)) {
                 (0, _) | (_, None) => 1.0,
+                // One RENAME moved every table: metadata, not rows.
+                _ if moved && name == "load" => 1.0,
                 (r, Some(p)) => {
                     rehearsal_rows.insert(item.to_string(), r);
                     *p as f64 / r as f64
@@ -82,6 +88,7 @@ pub fn estimate(report: &serde_json::Value, production_rows: &BTreeMap<String, u
         rehearsal_seconds: out.iter().map(|s| s.rehearsal_seconds).sum(),
         estimated_seconds: out.iter().map(|s| s.estimated_seconds).sum(),
         stages: out,
+        moved,
     }
 }
 
@@ -103,6 +110,9 @@ impl Estimate {
                 "  {:<14}{:>11.1}s{:>11.1}s\n",
                 st.stage, st.rehearsal_seconds, st.estimated_seconds
             ));
+        }
+        if self.moved {
+            s.push_str("The rehearsal ran with --load-path move (DB_DATA's tables renamed into DB_FINAL): the estimate holds for a cutover run with it; without it the load copies every row once more.\n");
         }
         s
     }
@@ -128,5 +138,25 @@ mod tests {
         assert_eq!(e.rehearsal_rows, 1010);
         assert_eq!(e.production_rows, 3010);
         assert!((e.estimated_seconds - 26.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_moved_load_is_a_rename_whatever_the_rows() {
+        let stages = serde_json::json!([
+            {"name": "swap", "seconds": 10.0, "tables": [{"item": "big", "rows": 1000, "seconds": 10.0}]},
+            {"name": "load", "seconds": 0.5, "tables": [{"item": "big", "rows": 1000, "seconds": 0.5}]}
+        ]);
+        let prod = BTreeMap::from([("big".to_string(), 10_000)]);
+        let copied = estimate(&serde_json::json!({ "stages": stages }), &prod);
+        assert!(!copied.moved);
+        assert!((copied.stages[1].estimated_seconds - 5.0).abs() < 1e-9);
+        let moved = estimate(
+            &serde_json::json!({ "stages": stages, "load_path": "move" }),
+            &prod,
+        );
+        assert!(moved.moved);
+        assert!((moved.stages[0].estimated_seconds - 100.0).abs() < 1e-9);
+        assert!((moved.stages[1].estimated_seconds - 0.5).abs() < 1e-9);
+        assert!(moved.to_text().contains("--load-path move"));
     }
 }

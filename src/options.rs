@@ -116,6 +116,9 @@ pub enum LoadChoice {
     Files,
     /// LOAD DATA LOCAL INFILE fed by rekey, without temporary files.
     Stream,
+    /// DB_DATA's tables built with DB_FINAL's own definitions, filled once by swap and renamed
+    /// into DB_FINAL (one server): the fastest cutover, but DB_DATA gives its tables up.
+    Move,
 }
 
 /// Options that decide what a run does to the data; recorded in the journal so a resumed run

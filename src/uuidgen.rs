@@ -84,18 +84,41 @@ impl DerivedKey {
     /// that MD5 with the version and variant set.
     pub fn uuid(&self, old: u64) -> Uuid {
         use md5::{Digest, Md5};
-        let hash = Md5::digest(format!("{}{old}", self.hash_prefix()).as_bytes());
-        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-        let text = match self.version {
-            UuidVersion::V7 => format!(
-                "{:012x}7{:03x}8{}",
-                self.base_ms + (old >> 12),
-                old & 0x0fff,
-                &hex[..15]
-            ),
-            UuidVersion::V4 => format!("{}4{}8{}", &hex[..12], &hex[13..16], &hex[17..]),
-        };
-        Uuid::try_parse(&text).unwrap_or_default()
+        let mut digits = itoa::Buffer::new();
+        // The same bytes as hash_prefix() + old, without building the text for every key.
+        let mut seed_hex = [0u8; 16];
+        for (i, d) in seed_hex.iter_mut().enumerate() {
+            *d = b"0123456789abcdef"[((self.seed >> (60 - 4 * i)) & 0x0f) as usize];
+        }
+        let mut hasher = Md5::new();
+        hasher.update(seed_hex);
+        hasher.update(b":");
+        hasher.update(self.table.as_bytes());
+        hasher.update(b":");
+        hasher.update(digits.format(old).as_bytes());
+        let h: [u8; 16] = hasher.finalize().into();
+        let mut b = [0u8; 16];
+        match self.version {
+            UuidVersion::V7 => {
+                // Hex digits: time (12), 7, counter (3), 8, then the hash's first 15 digits,
+                // which start half a byte into byte 8.
+                let ms = self.base_ms + (old >> 12);
+                b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+                b[6] = 0x70 | ((old >> 8) & 0x0f) as u8;
+                b[7] = (old & 0xff) as u8;
+                b[8] = 0x80 | (h[0] >> 4);
+                for i in 9..16 {
+                    b[i] = (h[i - 9] << 4) | (h[i - 8] >> 4);
+                }
+            }
+            UuidVersion::V4 => {
+                // The hash with digit 12 made 4 (the version) and digit 16 made 8 (the variant).
+                b = h;
+                b[6] = 0x40 | (h[6] & 0x0f);
+                b[8] = 0x80 | (h[8] & 0x0f);
+            }
+        }
+        Uuid::from_bytes(b)
     }
 }
 

@@ -1,5 +1,5 @@
 //! Snapshots of the SQL that `--dry-run` prints on MariaDB with the blog fixture (real server,
-//! `--seed 1`): `run`, `convert`, `derive-final`, `load` (after a real convert), and `run
+//! `--seed 1`): `run`, `run --load-path move`, `convert`, `derive-final`, `load` (after a real convert), and `run
 //! --derive-final`. The per-test database names, the trigger's definer account and the server's
 //! default sql_mode are redacted; each dry run is made twice and must print the same text.
 
@@ -95,6 +95,18 @@ fn mysql_dry_runs_of_the_blog_fixture() {
         .concat(),
     );
     settings.bind(|| insta::assert_snapshot!("mysql_dry_run_run", text));
+
+    // `--load-path move`: DB_DATA's tables built LIKE DB_FINAL's, filled once, renamed.
+    let text = dry_run(
+        &dbs,
+        &[
+            &["run", "--source", &src, "--data", &data, "--final", &fin][..],
+            &["--load-path", "move"],
+            &seed,
+        ]
+        .concat(),
+    );
+    settings.bind(|| insta::assert_snapshot!("mysql_dry_run_run_move", text));
 
     let text = dry_run(
         &dbs,

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rekey::backend::sqlite::{SqliteBackend, SqliteDialect};
 use rekey::backend::{
-    Admin, Catalog, Ddl, Dialect, FillColumn, FillFrom, FillJob, Load, Swap, Unconstrain,
+    Admin, Arrival, Catalog, Ddl, Dialect, FillColumn, FillFrom, FillJob, Load, Swap, Unconstrain,
 };
 use rekey::model::{Column, Schema, Table, Trigger};
 use rekey::options::UuidFormat;
@@ -452,6 +452,8 @@ fn sqlite_fill() {
         ],
         order_by: Some("clé \"x\"".into()),
         format: UuidFormat::Char32,
+        arrival: Arrival::InKeyOrder,
+        unique_keys: &[],
         marker: "/* rekey:0123456789abcdef */ ",
         resume_after: None,
         on_chunk: &|_| Ok(()),

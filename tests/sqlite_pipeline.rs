@@ -819,3 +819,35 @@ fn check_constraints_on_converted_columns_do_not_reject_uuids() {
         .unwrap();
     assert!(!child.contains("parent_id <> 0"), "{child}");
 }
+
+#[test]
+fn a_move_load_is_refused_on_sqlite_before_anything_is_written() {
+    let blog = Blog::new(true);
+    let invocation = Invocation {
+        command: Command::Run {
+            derive_final: false,
+        },
+        prompt: None,
+        source: Some(blog.url("source.db")),
+        data: Some(blog.url("data.db")),
+        final_db: Some(blog.url("final.db")),
+        conversion: ConversionOptions::default(),
+        run: RunOptions {
+            run_dir: blog.run_dir(),
+            load_path: rekey::options::LoadChoice::Move,
+            ..RunOptions::default()
+        },
+    };
+    let err = execute(
+        invocation,
+        Box::new(Output::default()),
+        Progress::quiet(),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    let text = err.to_string();
+    assert!(text.contains("--load-path move cannot be used"), "{text}");
+    assert!(text.contains("drop --load-path"), "{text}");
+    assert!(!blog.path("data.db").exists(), "DB_DATA was created");
+}

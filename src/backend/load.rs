@@ -18,6 +18,8 @@ pub enum LoadPath {
     ClientStream,
     /// One INSERT ... SELECT reads DB_DATA directly (same MySQL server, or SQLite ATTACH).
     Direct,
+    /// DB_DATA's tables, built with DB_FINAL's definitions, are renamed into DB_FINAL.
+    Move,
     /// No way is open; the text says what to change.
     Unavailable(String),
 }
@@ -28,6 +30,7 @@ impl LoadPath {
             LoadPath::ServerFiles(_) => "server-side OUTFILE/INFILE",
             LoadPath::ClientStream => "client-side stream",
             LoadPath::Direct => "direct INSERT ... SELECT",
+            LoadPath::Move => "moving DB_DATA's tables into DB_FINAL by RENAME",
             LoadPath::Unavailable(_) => "no load path",
         }
     }
@@ -137,6 +140,11 @@ pub struct FillJob<'a> {
     pub order_by: Option<String>,
     /// The format of DB_DATA's UUID columns.
     pub format: UuidFormat,
+    /// How the rows arrive relative to the table's indexes (none, unless DB_DATA's tables are
+    /// built with DB_FINAL's definitions to be moved there).
+    pub arrival: Arrival,
+    /// The table's unique keys besides its primary key (see `LoadJob::unique_keys`).
+    pub unique_keys: &'a [String],
     pub marker: &'a str,
     /// Where an interrupted fill of this table stopped, as the engine described it to
     /// `on_chunk` (the table then holds the rows before it and is not emptied).
@@ -242,6 +250,24 @@ pub trait Load {
         s.execute(&format!("DELETE FROM {table}"))?;
         Ok(())
     }
+    /// Moves DB_DATA's `tables` into this database, DB_FINAL, on the same server, replacing
+    /// DB_FINAL's empty tables of the same names. DB_DATA's tables carry DB_FINAL's definitions
+    /// and foreign keys (among themselves, which follow the move). Must be correct when re-run
+    /// after an interruption: tables already moved are left alone. Returns the statements (only
+    /// those, in a dry run).
+    fn move_tables(
+        &self,
+        _data: &dyn Backend,
+        _tables: &[String],
+        _marker: &str,
+        _dry_run: bool,
+    ) -> Result<Vec<String>> {
+        Err(Error::usage(
+            "--load-path move is not available for this engine.",
+            "Use the default load path (drop --load-path).",
+        ))
+    }
+
     /// Statements that finish DB_FINAL after every table is loaded (sequences past the loaded
     /// keys, refreshed materialized views, statistics).
     fn after_load_sql(&self, _schema: &Schema) -> Vec<String> {

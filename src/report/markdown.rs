@@ -25,6 +25,12 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(s, "- error: {e}");
     }
     let _ = writeln!(s, "- total: {:.2} s", r.total_seconds);
+    if r.load_path.as_deref() == Some("move") {
+        let _ = writeln!(
+            s,
+            "- load path: `--load-path move`: DB_DATA's tables were built with DB_FINAL's definitions and renamed into DB_FINAL; DB_DATA keeps no converted copy"
+        );
+    }
     let _ = writeln!(
         s,
         "- timeline of every table's stages: `report.html` (beside this file)"

@@ -53,6 +53,10 @@ pub struct Report {
     pub count_notes: Vec<String>,
     /// Every stage and every table's step with its start time and worker.
     pub timeline: Timeline,
+    /// `"move"` when DB_DATA's tables were built with DB_FINAL's definitions and renamed into it
+    /// (`--load-path move`: DB_DATA gave its tables up); absent when DB_DATA is a kept copy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_path: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -162,6 +166,8 @@ impl Report {
                 stages: journal.stage_spans()?,
                 steps: journal.step_spans()?,
             },
+            load_path: (journal.get("data-shape")?.as_deref() == Some("final"))
+                .then(|| "move".to_string()),
         })
     }
 

@@ -44,6 +44,10 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         .iter()
         .filter(|t| !is_internal(&t.name))
         .collect();
+    // With --load-path move, a table DB_FINAL loads is built with DB_FINAL's own definition
+    // (its indexes, defaults and options), so that swap fills it once and the load renames it.
+    let moved = super::data_shape::moved_tables(ctx)?;
+    let fin_url = ctx.final_db.as_ref().map(|f| f.url().clone());
     ctx.steps(
         Stage::Clone,
         &tables,
@@ -55,12 +59,19 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             if ctx.run.dry_run || existing.table(&t.name).is_some() {
                 ctx.exec(&mut s, &d.drop_table_sql(&d.q(&t.name)))?;
             }
-            for sql in data.clone_table_sql(source.url(), t)? {
+            let statements = match (moved.as_ref().and_then(|m| m.table(&t.name)), &fin_url) {
+                (Some(like), Some(url)) => data.clone_table_sql(url, like)?,
+                _ => data.clone_table_sql(source.url(), t)?,
+            };
+            for sql in statements {
                 ctx.exec(&mut s, &sql)?;
             }
             Ok(0)
         },
     )?;
+    if let Some(moved) = &moved {
+        add_moved_foreign_keys(ctx, moved)?;
+    }
     Ok(Outcome {
         rows: 0,
         detail: Some(format!(
@@ -68,6 +79,32 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             crate::report::count(tables.len() as u64, "table")
         )),
     })
+}
+
+/// DB_FINAL's foreign keys, declared among DB_DATA's tables built with its definitions: added
+/// now, on empty tables, with checks on (so each rule is recorded as written), they follow the
+/// tables when the load renames them into DB_FINAL.
+fn add_moved_foreign_keys(ctx: &Context, moved: &crate::model::Schema) -> Result<()> {
+    let data = ctx.data()?;
+    let d = data.dialect();
+    let existing = super::data_shape::describe_data(ctx)?;
+    let mut s = ctx.writer(data.as_ref())?;
+    for sql in d.checked_session() {
+        ctx.exec(&mut s, &sql)?;
+    }
+    for t in &moved.tables {
+        // A resumed clone finds the keys it already added.
+        let mut missing = t.clone();
+        missing.foreign_keys.retain(|fk| {
+            !existing
+                .table(&t.name)
+                .is_some_and(|e| e.foreign_keys.iter().any(|f| f.name == fk.name))
+        });
+        for sql in data.derive_constraints_sql(&missing) {
+            ctx.exec(&mut s, &sql)?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes rekey's marker into a database the run created: `rekey clean` drops only databases

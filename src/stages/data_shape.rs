@@ -4,7 +4,7 @@
 
 use super::names::{ipk, ufk, upk};
 use super::Context;
-use crate::backend::{Dialect, Swap};
+use crate::backend::{Dialect, LoadChoice, Swap};
 use crate::error::Result;
 use crate::model::{is_internal, Column, Schema, Table};
 
@@ -113,4 +113,29 @@ pub fn predicted_final(ctx: &Context) -> Result<Option<Schema>> {
         return Ok(None);
     }
     data_or_predicted(ctx).map(Some)
+}
+
+/// With `--load-path move`, DB_FINAL's catalog: the definitions DB_DATA's tables are built with
+/// (those DB_FINAL loads: not its migration tool's bookkeeping table), so that swap fills each
+/// table once and the load renames it into DB_FINAL. `None` otherwise.
+pub fn moved_tables(ctx: &Context) -> Result<Option<Schema>> {
+    if ctx.run.load_path != LoadChoice::Move {
+        return Ok(None);
+    }
+    let fin = ctx.final_db()?;
+    if !fin.database_exists()? {
+        // A dry run before derive-final: DB_FINAL would get DB_DATA's predicted shape.
+        return predicted_data_schema(ctx).map(Some);
+    }
+    let mut s = fin.connect()?;
+    let mut schema = fin.describe(s.as_mut())?;
+    schema
+        .tables
+        .retain(|t| !is_internal(&t.name) && !crate::model::is_bookkeeping(&t.name));
+    Ok(Some(schema))
+}
+
+/// Whether `table` is built with DB_FINAL's definition and moved there (see `moved_tables`).
+pub fn is_moved(moved: &Option<Schema>, table: &str) -> bool {
+    moved.as_ref().is_some_and(|m| m.table(table).is_some())
 }

@@ -15,7 +15,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let data = ctx.data()?;
     let current = super::data_shape::describe_data(ctx)?;
     let mut by_table: BTreeMap<&str, Vec<&Reference>> = BTreeMap::new();
-    for r in plan.references.iter().filter(|r| !r.is_primary_key) {
+    let moved = super::data_shape::moved_tables(ctx)?;
+    for r in plan
+        .references
+        .iter()
+        .filter(|r| !r.is_primary_key && !super::data_shape::is_moved(&moved, &r.table))
+    {
         by_table.entry(r.table.as_str()).or_default().push(r);
     }
     let groups: Vec<(&str, Vec<&Reference>)> = by_table.into_iter().collect();

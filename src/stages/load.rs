@@ -92,6 +92,32 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         set_aside += 1;
     }
 
+    if load_path == LoadPath::Move {
+        let result = move_tables(ctx, &final_schema);
+        let restored = restore_triggers(ctx, fs.as_mut());
+        let (rows, tables) = result?;
+        let restored = restored?;
+        for sql in fin.after_load_sql(&final_schema) {
+            ctx.exec_on(fs.as_mut(), &sql)?;
+        }
+        let mut detail = format!(
+            "{} {} moved from DB_DATA by RENAME (DB_DATA gave its tables up)",
+            tables,
+            crate::report::plural(tables, "table")
+        );
+        if set_aside > 0 || restored > 0 {
+            detail.push_str(&format!(
+                "; {} {} set aside and restored",
+                restored.max(set_aside),
+                crate::report::plural(restored.max(set_aside), "trigger")
+            ));
+        }
+        return Ok(Outcome {
+            rows,
+            detail: Some(detail),
+        });
+    }
+
     // Which keys are new comes from SOURCE's plan; a load run without --source loads the same
     // rows, only without the faster mode for tables whose one index is the new key.
     let plan = match ctx.source() {
@@ -216,6 +242,65 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     })
 }
 
+/// `--load-path move`: every table DB_FINAL loads is in DB_DATA already, built with DB_FINAL's
+/// definition and filled by swap; one journaled step moves them all in one atomic RENAME. Their
+/// rows are those swap wrote (verify counts and compares every one). Returns the rows and tables.
+fn move_tables(ctx: &Context, final_schema: &crate::model::Schema) -> Result<(u64, usize)> {
+    let data = ctx.data()?;
+    let fin = ctx.final_db()?;
+    // The list is kept before anything moves: a resumed move finds DB_FINAL without them.
+    let mut tables: Vec<String> = ctx
+        .journal
+        .artifacts("move")?
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    if tables.is_empty() {
+        tables = final_schema
+            .tables
+            .iter()
+            .filter(|t| !is_internal(&t.name) && !is_bookkeeping(&t.name))
+            .map(|t| t.name.clone())
+            .collect();
+        if !ctx.run.dry_run {
+            for t in &tables {
+                ctx.journal.add_artifact("move", t, "")?;
+            }
+        }
+    }
+    let filled: std::collections::HashMap<String, u64> = ctx
+        .journal
+        .steps(Stage::Swap.name())?
+        .into_iter()
+        .map(|s| (s.item, s.rows))
+        .collect();
+    // One statement moves every table; the journal still records each table's step (the first
+    // one executed carries the time), so report and status read the load per table.
+    let moved = std::sync::Mutex::new(false);
+    let rows = ctx.steps(
+        Stage::Load,
+        &tables,
+        |t| t.clone(),
+        false,
+        |t| {
+            let mut done = moved.lock().unwrap_or_else(|e| e.into_inner());
+            if !*done {
+                let marker = ctx.marker();
+                let statements =
+                    fin.move_tables(data.as_ref(), &tables, &marker, ctx.run.dry_run)?;
+                if ctx.run.dry_run {
+                    for sql in statements {
+                        ctx.say(&format!("    {sql};"));
+                    }
+                }
+                *done = true;
+            }
+            Ok(filled.get(t).copied().unwrap_or(0))
+        },
+    )?;
+    Ok((rows, tables.len()))
+}
+
 /// Puts back every trigger the journal says is set aside, with the statements saved when it was,
 /// and forgets each once it is back. Returns how many came back. `rekey clean` runs this too.
 pub fn restore_triggers(ctx: &Context, s: &mut dyn Session) -> Result<usize> {
@@ -240,7 +325,7 @@ pub fn restore_triggers(ctx: &Context, s: &mut dyn Session) -> Result<usize> {
 /// Whether the new keys sort in the same order as the old ones when stored by an engine with
 /// dialect `d`: v7 UUIDs are generated in old-key order, and keep it where the engine compares
 /// the stored form byte by byte.
-fn new_keys_ascend(options: &ConversionOptions, d: &dyn Dialect) -> bool {
+pub fn new_keys_ascend(options: &ConversionOptions, d: &dyn Dialect) -> bool {
     options.uuid_version == UuidVersion::V7 && d.uuid_sorts_by_bytes(options.uuid_format)
 }
 

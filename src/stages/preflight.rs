@@ -6,7 +6,7 @@ pub use crate::backend::Finding;
 use crate::backend::{Backend, LoadPath, Role};
 use crate::error::{Error, Place, Result};
 use crate::model::{is_bookkeeping, is_internal, Schema};
-use crate::options::OrphanPolicy;
+use crate::options::{LoadChoice, OrphanPolicy};
 use crate::plan::Reference;
 
 /// The table in DB_DATA that says which run built it.
@@ -349,7 +349,11 @@ pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome
     }
     if check_final {
         let f = ctx.final_db()?;
-        check_final_empty(f.as_ref())?;
+        let final_schema = check_final_empty(f.as_ref())?;
+        if ctx.run.load_path == LoadChoice::Move {
+            check_move(ctx, &final_schema)?;
+            detail.push("DB_DATA's tables are built with DB_FINAL's definitions and moved into DB_FINAL by the load (--load-path move)".into());
+        }
     }
     Ok(Outcome {
         rows: orphans.iter().map(|o| o.rows).sum(),
@@ -499,6 +503,41 @@ pub fn marker_of(
 }
 
 /// DB_FINAL must be empty except the migration tool's bookkeeping tables.
+/// With `--load-path move`, before anything is written: the engine moves tables between DB_DATA
+/// and DB_FINAL, and DB_FINAL's definitions hold the converted rows (the compare that otherwise
+/// runs after swap, done here on the shape the conversion gives SOURCE's tables).
+fn check_move(ctx: &Context, final_schema: &Schema) -> Result<()> {
+    let fin = ctx.final_db()?;
+    let data = ctx.data()?;
+    let mut s = fin.connect()?;
+    let path = fin.load_path(s.as_mut(), data.url(), LoadChoice::Move)?;
+    if path != LoadPath::Move {
+        let fix = match path {
+            LoadPath::Unavailable(fix) => fix,
+            _ => "this engine cannot move tables between databases: drop --load-path".into(),
+        };
+        return Err(Error::input(
+            Place::stage(Stage::Preflight),
+            "--load-path move cannot be used for these databases; nothing was changed.",
+            format!("{fix}."),
+        ));
+    }
+    let predicted = super::data_shape::predicted_data_schema(ctx)?;
+    let diffs = super::compare::differences(&predicted, final_schema);
+    if !diffs.is_empty() {
+        return Err(Error::input(
+            Place::stage(Stage::Preflight),
+            format!(
+                "DB_FINAL cannot hold the converted rows as --load-path move writes them; nothing was changed. {} differences: {}.",
+                diffs.len(),
+                diffs.join("; ")
+            ),
+            "Change the application's schema (or the conversion options) so they match, then run again.",
+        ));
+    }
+    Ok(())
+}
+
 pub fn check_final_empty(f: &dyn Backend) -> Result<Schema> {
     if !f.database_exists()? {
         return Err(Error::input(

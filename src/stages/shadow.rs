@@ -10,6 +10,7 @@ use super::{Context, Outcome, Stage};
 use crate::backend::{Dialect, Session, Value};
 use crate::error::{io_error, Error, Place, Result};
 use crate::model::Table;
+use crate::options::UuidFormat;
 use crate::plan::Converted;
 use crate::uuidgen::{to_text, DerivedKey, UuidGen, DERIVED_KEY_LIMIT};
 use uuid::Uuid;
@@ -35,19 +36,26 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let mut fresh = fresh;
     fresh.sort_by_key(|c| std::cmp::Reverse(size(c)));
     let parallel = data.dialect().parallel_writes();
+    let moved = super::data_shape::moved_tables(ctx)?;
     let step = |c: &&Converted| -> Result<u64> {
         let table = current.table(&c.table).cloned().unwrap_or_default();
         let map_left = current
             .table(&map_table(data.dialect(), &c.table))
             .is_some();
-        shadow_table(ctx, c, &table, map_left)
+        shadow_table(ctx, c, &table, map_left, &moved)
     };
     let mut rows = ctx.steps(Stage::Shadow, &fresh, |c| c.table.clone(), parallel, step)?;
     rows += ctx.steps(Stage::Shadow, &following, |c| c.table.clone(), false, step)?;
     Ok(Outcome { rows, detail: None })
 }
 
-fn shadow_table(ctx: &Context, c: &Converted, current: &Table, map_left: bool) -> Result<u64> {
+fn shadow_table(
+    ctx: &Context,
+    c: &Converted,
+    current: &Table,
+    map_left: bool,
+    moved: &Option<crate::model::Schema>,
+) -> Result<u64> {
     let data = ctx.data()?;
     let d = data.dialect();
     let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
@@ -105,12 +113,15 @@ fn shadow_table(ctx: &Context, c: &Converted, current: &Table, map_left: bool) -
             }
         }
     };
+    // A table built with DB_FINAL's definition (to be moved there) needs no work columns: swap
+    // only fills it.
+    let moved = super::data_shape::is_moved(moved, &c.table);
     let missing: Vec<(String, String)> = [
         (ipk(d, &c.column), d.map_key_type(&c.column_type)),
         (upk(d, &c.column), uuid_type.clone()),
     ]
     .into_iter()
-    .filter(|(col, _)| current.column(col).is_none())
+    .filter(|(col, _)| !moved && current.column(col).is_none())
     .map(|(col, ty)| (col, d.added_column_type(Some(current), ty.trim())))
     .collect();
     for sql in d.add_columns_sql(&c.table, &missing) {
@@ -219,6 +230,7 @@ fn write_derived_map(
     let sd = source.dialect();
     let mut keys = source.connect()?;
     let mut rows = 0u64;
+    let mut digits = itoa::Buffer::new();
     keys.query(
         &format!(
             "SELECT {k} FROM {} ORDER BY {k}",
@@ -234,7 +246,13 @@ fn write_derived_map(
                     "SOURCE must be a snapshot nobody writes: run again with --resume on an unchanging copy.",
                 )
             })?;
-            csv.write_record([old.to_string(), to_text(&spec.uuid(old), format)])
+            let id = spec.uuid(old);
+            let mut text = uuid::Uuid::encode_buffer();
+            let text: &str = match format {
+                UuidFormat::Char32 => id.simple().encode_lower(&mut text),
+                _ => id.hyphenated().encode_lower(&mut text),
+            };
+            csv.write_record([digits.format(old), text])
                 .map_err(|e| io_error("write", &part, e.into()))?;
             rows += 1;
             if rows.is_multiple_of(65_536) {

@@ -6,19 +6,20 @@
 use super::data_shape::{describe_data, swaps_for, with_shadows};
 use super::names::map_table;
 use super::{Context, Outcome, Stage};
-use crate::backend::{FillColumn, FillFrom, FillJob};
+use crate::backend::{Arrival, FillColumn, FillFrom, FillJob};
 use crate::error::Result;
 use crate::model::{is_internal, Table};
 use crate::uuidgen::DerivedKey;
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
-    let (source_schema, _) = &*shared;
+    let (source_schema, plan) = &*shared;
     let data = ctx.data()?;
     let source = ctx.source()?;
     let d = data.dialect();
     let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
     let current = describe_data(ctx)?;
+    let moved = super::data_shape::moved_tables(ctx)?;
     let mut tables: Vec<&Table> = source_schema
         .tables
         .iter()
@@ -32,24 +33,53 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         |t| t.name.clone(),
         d.parallel_writes(),
         |t| {
-            let (swaps, work_columns) = swaps_for(ctx, d, &t.name, &uuid_type)?;
-            let shape = match current.table(&t.name) {
-                Some(shape) => shape.clone(),
-                // Dry run: DB_DATA does not exist; swap what shadow and link would have added.
-                None => with_shadows((*t).clone(), &swaps, &work_columns),
-            };
-            let mut s = ctx.writer(data.as_ref())?;
-            for sql in data.swap_sql(&shape, &swaps, &work_columns) {
-                ctx.exec(&mut s, &sql)?;
+            let target = moved.as_ref().and_then(|m| m.table(&t.name));
+            if target.is_none() {
+                let (swaps, work_columns) = swaps_for(ctx, d, &t.name, &uuid_type)?;
+                let shape = match current.table(&t.name) {
+                    Some(shape) => shape.clone(),
+                    // Dry run: DB_DATA does not exist; swap what shadow and link would have added.
+                    None => with_shadows((*t).clone(), &swaps, &work_columns),
+                };
+                let mut s = ctx.writer(data.as_ref())?;
+                for sql in data.swap_sql(&shape, &swaps, &work_columns) {
+                    ctx.exec(&mut s, &sql)?;
+                }
+                // The fill writes on its own session: SQLite allows one writer per file.
+                drop(s);
             }
-            // The fill writes on its own session: SQLite allows one writer per file.
-            drop(s);
+            // A table built with DB_FINAL's definition has its indexes: rows arrive as they
+            // would in the load, and its unique keys are checked.
+            let (arrival, unique) = match target {
+                Some(ft) => (
+                    Arrival::into_table(
+                        ft,
+                        plan.converted(&t.name)
+                            .filter(|_| super::load::new_keys_ascend(&ctx.conversion, d))
+                            .map(|c| c.column.as_str()),
+                    ),
+                    ft.indexes
+                        .iter()
+                        .filter(|i| i.unique)
+                        .map(|i| i.name.clone())
+                        .collect(),
+                ),
+                None => (Arrival::InKeyOrder, Vec::new()),
+            };
             let marker = ctx.marker();
             // An engine that fills in several transactions (Galera) reports each one; a resumed
             // run continues after the last.
             let resume = ctx.chunk_point(Stage::Swap, &t.name)?;
             let on_chunk = |point: &str| ctx.chunk_done(Stage::Swap, &t.name, point);
-            let job = fill_job(ctx, t, &marker, resume.as_deref(), &on_chunk)?;
+            let job = fill_job(
+                ctx,
+                t,
+                &marker,
+                resume.as_deref(),
+                &on_chunk,
+                arrival,
+                &unique,
+            )?;
             if ctx.run.dry_run {
                 for sql in data.fill_table_sql(source.url(), &job)? {
                     ctx.say(&format!("    {sql};"));
@@ -71,6 +101,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 /// What the fill writes into a table: SOURCE's values, the key through the table's own mapping and
 /// every reference through its parent's, in old-key order so the new keys arrive ascending.
 fn fill_job<'a>(
@@ -79,6 +110,8 @@ fn fill_job<'a>(
     marker: &'a str,
     resume_after: Option<&'a str>,
     on_chunk: &'a (dyn Fn(&str) -> Result<()> + Sync),
+    arrival: Arrival,
+    unique_keys: &'a [String],
 ) -> Result<FillJob<'a>> {
     let (_, plan) = &*ctx.plan()?;
     let d = ctx.data()?.dialect();
@@ -120,6 +153,8 @@ fn fill_job<'a>(
         columns,
         order_by: own.map(|c| c.column.clone()),
         format: ctx.conversion.uuid_format,
+        arrival,
+        unique_keys,
         marker,
         resume_after,
         on_chunk,

@@ -6,7 +6,7 @@
 use super::extra::{PgColumn, PgConstraint, PgIndex, PgPartition, PgTable, PgType};
 use super::session::to_value;
 use super::PostgresBackend;
-use crate::backend::{Ddl, FillColumn, FillFrom, FillJob, Load, Swap, Unconstrain, Value};
+use crate::backend::{Arrival, Ddl, FillColumn, FillFrom, FillJob, Load, Swap, Unconstrain, Value};
 use crate::model::{Column, ForeignKey, Schema, Table, Trigger, View};
 use crate::options::UuidFormat;
 use crate::url::DbUrl;
@@ -243,6 +243,8 @@ fn statements_for_a_representative_table() {
             .collect(),
         order_by: Some("id".into()),
         format: UuidFormat::Char32,
+        arrival: Arrival::InKeyOrder,
+        unique_keys: &[],
         marker: "/* rekey:0 */ ",
         resume_after: None,
         on_chunk: &|_| Ok(()),
