@@ -320,6 +320,10 @@ fn settle_data_shape(journal: &Journal, inv: &Invocation) -> Result<LoadChoice> 
     let asked = inv.run.load_path;
     let builds = inv.command.stages().contains(&Stage::Clone);
     let refuse = |message: String, hint: &str| Err(Error::usage(message, hint.to_string()));
+    // check and plan only look: preflight tells whether a move can happen here.
+    if matches!(inv.command, Command::Check { .. } | Command::Plan) {
+        return Ok(asked);
+    }
     if asked == LoadChoice::Move {
         match inv.command {
             Command::Run { derive_final: true } => {
@@ -483,7 +487,21 @@ fn check(ctx: &Context, derive_final: bool) -> Result<()> {
         }
     }
     if let (Some(f), false) = (&ctx.final_db, derive_final) {
-        if let Err(e) = preflight::check_final_empty(f.as_ref()) {
+        let moved =
+            ctx.run.load_path == LoadChoice::Move && ctx.source.is_some() && ctx.data.is_some();
+        let checked = preflight::check_final_empty(f.as_ref()).and_then(|schema| {
+            if moved {
+                preflight::check_move(ctx, &schema)?;
+                findings.push(preflight::Finding {
+                    ok: true,
+                    subject: "--load-path move".into(),
+                    detail: "DB_DATA's tables can be built with DB_FINAL's definitions and moved into it".into(),
+                    fix: None,
+                });
+            }
+            Ok(())
+        });
+        if let Err(e) = checked {
             input_problems.push(e.to_string());
             findings.push(preflight::Finding {
                 ok: false,

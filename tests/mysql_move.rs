@@ -199,6 +199,24 @@ fn a_db_final_that_cannot_hold_the_rows_is_refused_before_any_write() {
     dbs.conn(&dbs.final_db)
         .query_drop("ALTER TABLE tag DROP COLUMN label")
         .unwrap();
+    // `rekey check` says it first.
+    let check = rekey(&[
+        "check",
+        "--source",
+        &dbs.src_url(),
+        "--data",
+        &dbs.data_url(),
+        "--final",
+        &dbs.final_url(),
+        "--load-path",
+        "move",
+    ]);
+    assert_exit(&check, 2);
+    assert!(
+        stdout(&check).contains("tag.label: column in DB_DATA, missing in DB_FINAL"),
+        "{}",
+        stdout(&check)
+    );
     let out = dbs.run(&["--load-path", "move"]);
     assert_exit(&out, 2);
     let err = stderr(&out);
@@ -227,4 +245,60 @@ fn a_dry_run_of_a_move_shows_the_tables_built_like_db_final_and_the_rename() {
         "{text}"
     );
     assert!(!dbs.exists(&dbs.data), "a dry run created DB_DATA");
+}
+
+#[test]
+fn an_account_that_cannot_replace_db_final_tables_is_told_the_grant_before_any_write() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "mv_grant");
+    // What the runbook grants for the default load path, and SET USER for the fixture's trigger.
+    let account = Account::new(
+        &server,
+        "mvgrant",
+        &[
+            format!("GRANT SELECT ON `{}`.* TO {{user}}", dbs.source),
+            format!("GRANT ALL PRIVILEGES ON `{}`.* TO {{user}}", dbs.data),
+            format!(
+                "GRANT SELECT, INSERT, DELETE, TRIGGER ON `{}`.* TO {{user}}",
+                dbs.final_db
+            ),
+            "GRANT SET USER ON *.* TO {user}".into(),
+        ],
+    );
+    let out = account.run(&dbs, &["--load-path", "move"]);
+    assert_exit(&out, 3);
+    let err = stderr(&out);
+    assert!(err.contains("lacks CREATE, DROP"), "{err}");
+    assert!(err.contains("GRANT CREATE, DROP ON"), "{err}");
+    assert!(!dbs.exists(&dbs.data), "DB_DATA was created");
+}
+
+#[test]
+fn rows_written_into_db_final_during_a_resumed_move_are_never_dropped() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "mv_rows");
+    killed_moving_in(&dbs, "load");
+    let mut c = dbs.conn(&dbs.final_db);
+    let back: Vec<String> = tables_in(&dbs, &dbs.final_db)
+        .into_iter()
+        .filter(|t| t != "alembic_version")
+        .map(|t| format!("`{}`.`{t}` TO `{}`.`{t}`", dbs.final_db, dbs.data))
+        .collect();
+    c.query_drop(format!("RENAME TABLE {}", back.join(", ")))
+        .unwrap();
+    // Someone creates a table of DB_FINAL again and writes into it before the resume.
+    c.query_drop(format!("CREATE TABLE tag LIKE `{}`.tag", dbs.data))
+        .unwrap();
+    c.query_drop("INSERT INTO tag (id, label) VALUES ('someone', 'else')")
+        .unwrap();
+    let out = dbs.run(&["--resume"]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("DB_FINAL's tag holds rows"), "{err}");
+    let kept: u64 = c
+        .query_first("SELECT COUNT(*) FROM tag WHERE id = 'someone'")
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept, 1);
+    assert!(tables_in(&dbs, &dbs.data).contains(&"tag".to_string()));
 }

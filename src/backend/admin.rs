@@ -45,8 +45,9 @@ pub enum Role {
     Source,
     /// Created, altered, filled and read.
     Data,
-    /// Loaded (and, with `derive`, created first), triggers set aside and restored.
-    Final { derive: bool },
+    /// Loaded (and, with `derive`, created first), triggers set aside and restored; with
+    /// `moved`, its empty tables are replaced by DB_DATA's (`--load-path move`).
+    Final { derive: bool, moved: bool },
 }
 
 /// One line of `rekey check`: what was checked, whether it passed, and the fix when it did not.

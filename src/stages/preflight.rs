@@ -38,7 +38,14 @@ pub fn environment(ctx: &Context, derive: bool) -> Result<Vec<Finding>> {
     let endpoints: [(&str, &Endpoint, Role); 3] = [
         ("SOURCE", &ctx.source, Role::Source),
         ("DB_DATA", &ctx.data, Role::Data),
-        ("DB_FINAL", &ctx.final_db, Role::Final { derive }),
+        (
+            "DB_FINAL",
+            &ctx.final_db,
+            Role::Final {
+                derive,
+                moved: ctx.run.load_path == LoadChoice::Move,
+            },
+        ),
     ];
     let mut source_size = None;
     for (name, backend, role) in endpoints {
@@ -506,7 +513,7 @@ pub fn marker_of(
 /// With `--load-path move`, before anything is written: the engine moves tables between DB_DATA
 /// and DB_FINAL, and DB_FINAL's definitions hold the converted rows (the compare that otherwise
 /// runs after swap, done here on the shape the conversion gives SOURCE's tables).
-fn check_move(ctx: &Context, final_schema: &Schema) -> Result<()> {
+pub fn check_move(ctx: &Context, final_schema: &Schema) -> Result<()> {
     let fin = ctx.final_db()?;
     let data = ctx.data()?;
     let mut s = fin.connect()?;

@@ -21,10 +21,18 @@ fn needs(role: Role) -> Vec<&'static str> {
         Role::Data => vec![
             "SELECT", "INSERT", "DELETE", "CREATE", "DROP", "ALTER", "INDEX",
         ],
-        Role::Final { derive } => {
+        Role::Final { derive, moved } => {
             let mut v = vec!["SELECT", "INSERT", "DELETE", "TRIGGER"];
             if derive {
                 v.extend(["CREATE", "ALTER", "INDEX", "REFERENCES", "CREATE VIEW"]);
+            }
+            // RENAME TABLE into DB_FINAL needs CREATE there; its empty tables are dropped first.
+            if moved {
+                for p in ["CREATE", "DROP"] {
+                    if !v.contains(&p) {
+                        v.push(p);
+                    }
+                }
             }
             v
         }

@@ -126,18 +126,40 @@ impl Load for MysqlBackend {
         // Only the tables still in DB_DATA move (an interrupted move resumes with those); DB_FINAL's
         // empty one of each goes first. It cannot be parked instead: InnoDB names foreign keys
         // per database, and DB_DATA's tables carry the same names.
+        let session: &mut dyn Session = &mut s;
+        let present: Vec<(String, String)> = if dry_run {
+            Vec::new()
+        } else {
+            session
+                .query_all(&format!(
+                    "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ({}, {})",
+                    DIALECT.lit(&data.url().database),
+                    DIALECT.lit(&self.url.database)
+                ))?
+                .into_iter()
+                .filter_map(|row| Some((row.first()?.as_string()?, row.get(1)?.as_string()?)))
+                .collect()
+        };
+        let is_in = |db: &str, t: &str| present.iter().any(|(d, n)| d == db && n == t);
         let mut left = Vec::new();
         for t in tables {
-            let session: &mut dyn Session = &mut s;
-            let there = dry_run
-                || session.query_u64(&format!(
-                    "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
-                    DIALECT.lit(&data.url().database),
-                    DIALECT.lit(t)
-                ))? > 0;
-            if there {
-                left.push(DIALECT.q(t));
+            if !dry_run && !is_in(&data.url().database, t) {
+                continue;
             }
+            // Only an empty table of DB_FINAL is ever dropped: rows written there since the
+            // load began are not rekey's to remove.
+            let qt = DIALECT.q(t);
+            if !dry_run
+                && is_in(&self.url.database, t)
+                && session.has_rows(&format!("{final_db}.{qt}"))?
+            {
+                return Err(Error::input(
+                    Place::default().table(t),
+                    format!("DB_FINAL's {t} holds rows, and --load-path move would replace it with DB_DATA's table; nothing was moved."),
+                    "Something wrote into DB_FINAL during the cutover: stop it, recreate DB_FINAL from the application's migrations, and run again with a new --run-dir.",
+                ));
+            }
+            left.push(qt);
         }
         if left.is_empty() {
             return Ok(Vec::new());

@@ -48,7 +48,7 @@ impl PostgresBackend {
                 (Role::Source, "sequence", _) => false,
                 (Role::Data, "schema", "CREATE") => true,
                 (Role::Final { .. }, "table", "SELECT") => true,
-                (Role::Final { derive: true }, "schema", "CREATE") => true,
+                (Role::Final { derive: true, .. }, "schema", "CREATE") => true,
                 _ => false,
             };
             if !wanted {
@@ -240,7 +240,7 @@ impl Admin for PostgresBackend {
             own = self.session(None)?;
             &mut own
         } else {
-            if let Role::Data | Role::Final { derive: true } = role {
+            if let Role::Data | Role::Final { derive: true, .. } = role {
                 let server = self.server_row(session)?;
                 if !server.can_create_db {
                     let account = DIALECT.q(&server.current_user);
