@@ -43,23 +43,25 @@ fn tables_in(dbs: &Dbs, db: &str) -> Vec<String> {
     dbs.conn(db).query("SHOW TABLES").unwrap()
 }
 
-fn spawn_move_stalling(dbs: &Dbs, stage: &str) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
-        .args(["run", "--source", &dbs.src_url(), "--data", &dbs.data_url()])
-        .args(["--final", &dbs.final_url(), "--load-path", "move", "-q"])
-        .args(["--run-dir", dbs.run_dir().to_str().unwrap()])
-        .env("REKEY_TEST_STALL_AFTER_STEP", stage)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 fn killed_moving_in(dbs: &Dbs, stage: &str) {
-    let mut child = spawn_move_stalling(dbs, stage);
+    let (src, data, fin) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
+    let mut child = spawn_stalling_args(dbs, [&src, &data, &fin], stage, &["--load-path", "move"]);
     wait_for_stall(dbs, &mut child);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Puts DB_FINAL's moved tables back into DB_DATA: the state between the move's two statements
+/// (DB_FINAL's empty tables dropped, the filled ones not renamed yet).
+fn move_back_to_data(dbs: &Dbs) {
+    let back: Vec<String> = tables_in(dbs, &dbs.final_db)
+        .into_iter()
+        .filter(|t| t != "alembic_version")
+        .map(|t| format!("`{}`.`{t}` TO `{}`.`{t}`", dbs.final_db, dbs.data))
+        .collect();
+    dbs.conn(&dbs.final_db)
+        .query_drop(format!("RENAME TABLE {}", back.join(", ")))
+        .unwrap();
 }
 
 #[test]
@@ -128,18 +130,9 @@ fn a_move_interrupted_before_its_rename_resumes_and_puts_the_triggers_back() {
     let before = definitions(&dbs);
     killed_moving_in(&dbs, "load");
     // The kill came after the move; put DB_DATA's tables back where they were between the move's
-    // two statements (DB_FINAL's empty tables dropped, the filled ones not renamed yet).
+    // two statements.
+    move_back_to_data(&dbs);
     let mut c = dbs.conn(&dbs.final_db);
-    let moved: Vec<String> = tables_in(&dbs, &dbs.final_db)
-        .into_iter()
-        .filter(|t| t != "alembic_version")
-        .collect();
-    let back: Vec<String> = moved
-        .iter()
-        .map(|t| format!("`{}`.`{t}` TO `{}`.`{t}`", dbs.final_db, dbs.data))
-        .collect();
-    c.query_drop(format!("RENAME TABLE {}", back.join(", ")))
-        .unwrap();
     // The trigger is still aside: the journal holds the statements that restore it.
     let triggers: u64 = c
         .query_first(format!(
@@ -278,14 +271,8 @@ fn rows_written_into_db_final_during_a_resumed_move_are_never_dropped() {
     let server = server_or_skip!();
     let dbs = Dbs::blog(&server, "mv_rows");
     killed_moving_in(&dbs, "load");
+    move_back_to_data(&dbs);
     let mut c = dbs.conn(&dbs.final_db);
-    let back: Vec<String> = tables_in(&dbs, &dbs.final_db)
-        .into_iter()
-        .filter(|t| t != "alembic_version")
-        .map(|t| format!("`{}`.`{t}` TO `{}`.`{t}`", dbs.final_db, dbs.data))
-        .collect();
-    c.query_drop(format!("RENAME TABLE {}", back.join(", ")))
-        .unwrap();
     // Someone creates a table of DB_FINAL again and writes into it before the resume.
     c.query_drop(format!("CREATE TABLE tag LIKE `{}`.tag", dbs.data))
         .unwrap();

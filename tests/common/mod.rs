@@ -401,6 +401,16 @@ pub fn load_detail(dbs: &Dbs) -> String {
 /// `rekey run` on `dbs` (with `urls` = SOURCE, DB_DATA, DB_FINAL) that stalls after the first step
 /// of `stage` (REKEY_TEST_STALL_AFTER_STEP), for kill and resume tests.
 pub fn spawn_stalling_with(dbs: &Dbs, urls: [&str; 3], stage: &str) -> std::process::Child {
+    spawn_stalling_args(dbs, urls, stage, &[])
+}
+
+/// `spawn_stalling_with`, with `extra` arguments for the run.
+pub fn spawn_stalling_args(
+    dbs: &Dbs,
+    urls: [&str; 3],
+    stage: &str,
+    extra: &[&str],
+) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_rekey"))
         .args([
             "run", "--source", urls[0], "--data", urls[1], "--final", urls[2],
@@ -412,6 +422,7 @@ pub fn spawn_stalling_with(dbs: &Dbs, urls: [&str; 3], stage: &str) -> std::proc
             "--jobs",
             "2",
         ])
+        .args(extra)
         .env("REKEY_TEST_STALL_AFTER_STEP", stage)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
