@@ -90,6 +90,11 @@ fn blog_runs_verified_into_the_application_schema() {
     );
     assert_eq!(author, users["3"]);
     assert_eq!(pg.text(&dbs.final_db, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'comment'::regclass AND attname = 'parent_comment_id'"), "uuid");
+    // Every loaded table has statistics (reltuples is -1 until a table is first analyzed).
+    assert_eq!(
+        pg.texts(&dbs.final_db, "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' AND reltuples < 0 AND relname <> 'alembic_version'"),
+        Vec::<Option<String>>::new()
+    );
     // The trigger that uppercases titles did not fire, and is enabled again.
     assert_eq!(
         pg.text(
@@ -177,6 +182,53 @@ fn blog_derives_its_final_schema_with_char32_keys() {
     assert_exit(&rekey(&["clean", "--run-dir", dir.to_str().unwrap()]), 0);
     assert!(!pg.exists(&dbs.data) && !pg.exists(&dbs.final_db));
     assert_eq!(pg.fingerprint(&dbs.source), before, "SOURCE changed");
+}
+
+#[test]
+fn derived_keys_agree_with_the_map_files_in_every_format_and_version() {
+    let pg = pg_or_skip!();
+    // Keys from 0 up are derived from the old key: by rekey in the fill's COPY stream, by
+    // PostgreSQL's SQL where the fill also joins a mapping table, and by rekey for the map files
+    // that verify compares DB_FINAL with. All three must agree exactly. A negative key sends
+    // user_group through a mapping table, so user_mtm_user_group is filled through the staging
+    // table with user_id derived in SQL and user_group_id joined.
+    for format in ["native", "char32", "char36", "binary16"] {
+        for version in ["v7", "v4"] {
+            let dbs = blog(&pg, &format!("derive_{format}_{version}"));
+            pg.exec(
+                &dbs.source,
+                "INSERT INTO user_group (id, name) VALUES (-1, 'below zero'); INSERT INTO user_mtm_user_group (user_id, user_group_id) SELECT min(id), -1 FROM \"user\"",
+            );
+            pg.drop_database(&dbs.final_db);
+            let out = dbs.run(&[
+                "--derive-final",
+                "--uuid-format",
+                format,
+                "--uuid-version",
+                version,
+            ]);
+            assert_exit(&out, 0);
+            let checks = report(&dbs.run_dir())["verification"].clone();
+            let checks = checks.as_array().unwrap();
+            assert!(
+                checks.iter().all(|c| c["ok"] == true),
+                "{format} {version}: {checks:?}"
+            );
+            // Only the table with a negative key has a mapping table.
+            assert_eq!(
+                pg.texts(
+                    &dbs.data,
+                    "SELECT relname FROM pg_class WHERE relname LIKE '\\_rekey\\_map\\_%' AND relkind = 'r' ORDER BY 1"
+                ),
+                vec![Some("_rekey_map_user_group".to_string())],
+                "{format} {version}"
+            );
+            assert_eq!(
+                pg.text(&dbs.final_db, "SELECT count(*) FROM user_mtm_user_group"),
+                pg.text(&dbs.source, "SELECT count(*) FROM user_mtm_user_group"),
+            );
+        }
+    }
 }
 
 #[test]

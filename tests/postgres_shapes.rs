@@ -165,6 +165,32 @@ fn every_shape_converts_and_verifies() {
     );
     // Row security and UNLOGGED as in SOURCE.
     assert_eq!(pg.text(f, "SELECT relrowsecurity::text || relpersistence::text FROM pg_class WHERE relname = 'rls_secret'"), "truep");
+    // Its policy comes along as written; the one over a converted reference is left out, and
+    // plan said so.
+    let policies = "SELECT policyname || ' ' || permissive || ' ' || cmd || ' ' || array_to_string(roles, ',') || ' ' || coalesce(qual, '') FROM pg_policies WHERE tablename = 'rls_secret' ORDER BY 1";
+    assert_eq!(
+        pg.texts(f, policies),
+        vec![Some(
+            "rls_secret_owner PERMISSIVE ALL public (owner_name = CURRENT_USER)".to_string()
+        )]
+    );
+    assert_eq!(pg.texts(s, policies).len(), 2);
+    let out = rekey(&["plan", "--source", &dbs.src_url(), "--json"]);
+    assert_exit(&out, 0);
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(
+        plan["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["kind"] == "policy"
+                && w["table"] == "rls_secret"
+                && w["column"] == "account_id"
+                && w["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("rls_secret_first_accounts"))),
+        "{plan}"
+    );
     assert_eq!(
         pg.text(
             f,

@@ -314,8 +314,8 @@ fn mysql_derive_constraints() {
     });
     let out = format!(
         "{}\n-- no foreign keys\n{}",
-        sql(&b.derive_constraints_sql(&t)),
-        sql(&b.derive_constraints_sql(&unicode_table()))
+        sql(&b.derive_constraints_sql(&t, &[])),
+        sql(&b.derive_constraints_sql(&unicode_table(), &[]))
     );
     insta::assert_snapshot!("mysql_derive_constraints", out);
 }

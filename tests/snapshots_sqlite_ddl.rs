@@ -395,7 +395,7 @@ fn sqlite_derive_table_per_uuid_format() {
             let (swaps, _) = swaps(t, &ty, table);
             let statements = fin.derive_table_sql(fin.url(), table, &swaps).unwrap();
             run_all(&fin, &statements);
-            let constraints = fin.derive_constraints_sql(table);
+            let constraints = fin.derive_constraints_sql(table, &[]);
             assert!(
                 constraints.is_empty(),
                 "SQLite declares foreign keys inline"

@@ -42,9 +42,11 @@ pub trait Ddl {
         table: &Table,
         swaps: &[Swap],
     ) -> Result<Vec<String>>;
-    /// Statements that add `table`'s foreign keys in DB_FINAL once every table of derive-final
-    /// exists with its final column types (engines that declare them inline return none).
-    fn derive_constraints_sql(&self, _table: &Table) -> Vec<String> {
+    /// Statements that add `table`'s foreign keys (and what else may name other tables: rules,
+    /// row-security policies) in DB_FINAL once every table of derive-final exists with its final
+    /// column types; `swaps` are its converted columns (engines that declare foreign keys inline
+    /// return none).
+    fn derive_constraints_sql(&self, _table: &Table, _swaps: &[Swap]) -> Vec<String> {
         Vec::new()
     }
     /// Statements that create `trigger` as it was described: the session settings it was

@@ -51,7 +51,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         ctx.exec(&mut s, &sql)?;
     }
     for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
-        for sql in fin.derive_constraints_sql(t) {
+        let (swaps, _) = super::data_shape::swaps_for(ctx, d, &t.name, &uuid_type)?;
+        for sql in fin.derive_constraints_sql(t, &swaps) {
             ctx.exec(&mut s, &sql)?;
         }
     }

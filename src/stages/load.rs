@@ -159,7 +159,14 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             .filter(|i| i.unique)
             .map(|i| i.name.clone())
             .collect();
-        jobs.push((t.name.clone(), models, dt.estimated_rows, arrival, unique));
+        // DB_DATA's own estimate may not exist yet (PostgreSQL has none for a table filled since
+        // its last ANALYZE): SOURCE's says which tables are large.
+        let rows = plan
+            .as_ref()
+            .and_then(|p| p.0.table(&t.name))
+            .map_or(0, |s| s.estimated_rows)
+            .max(dt.estimated_rows);
+        jobs.push((t.name.clone(), models, rows, arrival, unique));
     }
     // Largest tables first, so the parallel jobs finish together.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.2));

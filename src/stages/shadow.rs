@@ -75,7 +75,7 @@ fn shadow_table(
     let rows = match &derived {
         Some(spec) if ctx.run.dry_run => {
             ctx.say(&format!(
-                "    -- new keys of {table} computed from {key} (as {}'s, in SQL during swap); map/{}.csv from SOURCE's keys",
+                "    -- new keys of {table} computed from {key} (as {}'s, by the fill during swap); map/{}.csv from SOURCE's keys",
                 spec.table, c.table
             ));
             0

@@ -163,11 +163,14 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         loaded: Mutex::default(),
     };
     let checks: Mutex<Vec<TableCheck>> = Mutex::default();
-    let tables: Vec<&Table> = schema
+    let mut tables: Vec<&Table> = schema
         .tables
         .iter()
         .filter(|t| !is_internal(&t.name) && !loaded_elsewhere(&t.name, &final_schema))
         .collect();
+    // Largest first, so the parallel workers finish together (the largest table last had kept
+    // one worker busy alone at the end).
+    tables.sort_by_key(|t| std::cmp::Reverse(t.estimated_rows));
     if ctx.run.dry_run {
         for t in &tables {
             ctx.say(&format!("    -- verify {}: count, hash every row of SOURCE (keys through map/*.csv) and DB_FINAL", t.name));

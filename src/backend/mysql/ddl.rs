@@ -270,7 +270,7 @@ impl Ddl for MysqlBackend {
         Ok(out)
     }
 
-    fn derive_constraints_sql(&self, table: &Table) -> Vec<String> {
+    fn derive_constraints_sql(&self, table: &Table, _swaps: &[Swap]) -> Vec<String> {
         let clauses: Vec<String> = table
             .foreign_keys
             .iter()

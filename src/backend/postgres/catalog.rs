@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Deserialize;
 
-use super::extra::{PgColumn, PgConstraint, PgIndex, PgPartition, PgTable, PgType};
+use super::extra::{PgColumn, PgConstraint, PgIndex, PgPartition, PgPolicy, PgTable, PgType};
 use super::{catalog_rows, PostgresBackend, DIALECT};
 use crate::backend::{Catalog, Dialect, ServerInfo, Session};
 use crate::error::Result;
@@ -20,6 +20,7 @@ const INDEXES_SQL: &str = include_str!("indexes.sql");
 const TRIGGERS_SQL: &str = include_str!("triggers.sql");
 const VIEWS_SQL: &str = include_str!("views.sql");
 const RULES_SQL: &str = include_str!("rules.sql");
+const POLICIES_SQL: &str = include_str!("policies.sql");
 const TYPES_SQL: &str = include_str!("types.sql");
 const ROUTINES_SQL: &str = include_str!("routines.sql");
 const ROUTINE_DEFS_SQL: &str = include_str!("routine_defs.sql");
@@ -124,6 +125,14 @@ struct RuleRow {
 }
 
 #[derive(Deserialize)]
+struct PolicyRow {
+    table_name: String,
+    policy_name: String,
+    definition: String,
+    columns: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
 struct TypeRow {
     oid: u32,
     array_oid: u32,
@@ -216,6 +225,7 @@ impl Catalog for PostgresBackend {
         let constraints: Vec<ConstraintRow> = catalog_rows(session, &self.bind(CONSTRAINTS_SQL))?;
         let indexes: Vec<IndexRow> = catalog_rows(session, &self.bind(INDEXES_SQL))?;
         let rules: Vec<RuleRow> = catalog_rows(session, &self.bind(RULES_SQL))?;
+        let policies: Vec<PolicyRow> = catalog_rows(session, &self.bind(POLICIES_SQL))?;
         let types: Vec<TypeRow> = catalog_rows(session, TYPES_SQL)?;
         let schema_name = self.schema().to_string();
 
@@ -343,6 +353,15 @@ impl Catalog for PostgresBackend {
                 .filter(|r| r.table_name == table.name)
                 .map(|r| r.definition.clone())
                 .collect();
+            extra.policies = policies
+                .iter()
+                .filter(|p| p.table_name == table.name)
+                .map(|p| PgPolicy {
+                    name: p.policy_name.clone(),
+                    definition: p.definition.clone(),
+                    columns: p.columns.clone().unwrap_or_default(),
+                })
+                .collect();
             table.create_sql = Some(extra.to_json());
             out.tables.push(table);
         }
@@ -448,6 +467,25 @@ impl Catalog for PostgresBackend {
                         t.name, c.name
                     ),
                 });
+            }
+            let converted: Vec<String> = plan
+                .converted(&t.name)
+                .map(|c| c.column.clone())
+                .into_iter()
+                .chain(plan.references_from(&t.name).map(|r| r.column.clone()))
+                .collect();
+            for p in &extra.policies {
+                if let Some(c) = p.columns.iter().find(|c| converted.contains(c)) {
+                    plan.warnings.push(Warning {
+                        kind: "policy",
+                        table: t.name.clone(),
+                        column: Some(c.clone()),
+                        message: format!(
+                            "row-level security policy {} on {} uses converted column {c}: derive-final leaves it out (its expression compares integers; row security stays on, so only the owner sees rows until it is written again for UUIDs)",
+                            p.name, t.name
+                        ),
+                    });
+                }
             }
             if !extra.rules.is_empty() {
                 plan.warnings.push(Warning {

@@ -1,14 +1,17 @@
 //! PostgreSQL's binary COPY format: rows streamed from `COPY ... TO STDOUT (FORMAT binary)` in one
 //! database straight into `COPY ... FROM STDIN (FORMAT binary)` in another, bytes unchanged (exact
 //! for every type, no value decoded), except the element-type OID of arrays, which names a type of
-//! the database it came from; the tuples are counted on the way, so the rows stored can be compared
-//! with the rows read. And the encoder of `insert_rows`' tuples.
+//! the database it came from, and integer keys whose new keys are derived from them (swap's fill,
+//! which then needs no staging table); the tuples are counted on the way, so the rows stored can
+//! be compared with the rows read. And the encoder of `insert_rows`' tuples.
 
 use std::io::{Read, Write};
 
 use postgres::types::Type;
 
 use crate::backend::Value;
+use crate::options::UuidFormat;
+use crate::uuidgen::{DerivedKey, DERIVED_KEY_LIMIT};
 
 /// The binary COPY signature, flags (none) and header extension length (none).
 pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
@@ -25,23 +28,38 @@ pub struct ArrayPatch {
     pub element_oid: u32,
 }
 
+/// An integer old key (int2, int4 or int8) replaced on the way by the new key derived from it,
+/// as the target column stores it: 16 bytes (uuid, bytea) or its text (character(32|36)).
+#[derive(Debug, Clone)]
+pub struct KeyRewrite {
+    pub field: usize,
+    pub key: DerivedKey,
+    pub format: UuidFormat,
+}
+
 /// Why a stream could not be passed on.
 #[derive(Debug)]
 pub enum PipeError {
     Read(std::io::Error),
     Write(std::io::Error),
     Malformed(String),
+    /// A key outside the range keys are derived for (SOURCE changed after shadow read it).
+    Key(String),
 }
 
-/// Streams a binary COPY from `from` to `to`, patching array element OIDs, calling `progress`
-/// with the tuples passed so far every so often. Returns the number of tuples.
+/// Streams a binary COPY from `from` to `to`, patching array element OIDs and replacing the
+/// `keys` fields by their derived keys, calling `progress` with the tuples passed so far every so
+/// often. Returns the number of tuples.
 pub fn pipe(
     from: &mut dyn Read,
     to: &mut dyn Write,
     patches: &[ArrayPatch],
+    keys: &[KeyRewrite],
     progress: &dyn Fn(u64),
 ) -> Result<u64, PipeError> {
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
+    // Rewritten tuples change length: they are written from here instead of from `buf`.
+    let mut out: Vec<u8> = Vec::with_capacity(if keys.is_empty() { 0 } else { CHUNK * 2 });
     let mut header_done = false;
     let mut eof = false;
     let mut tuples = 0u64;
@@ -53,6 +71,9 @@ pub fn pipe(
                 Some(n) => {
                     pos = n;
                     header_done = true;
+                    if !keys.is_empty() {
+                        out.extend_from_slice(&buf[..n]);
+                    }
                 }
                 None => {
                     if read_more(from, &mut buf, &mut eof)? == 0 {
@@ -68,10 +89,16 @@ pub fn pipe(
         loop {
             match next_tuple(&mut buf[pos..], patches)? {
                 Tuple::Complete(n) => {
+                    if !keys.is_empty() {
+                        rewrite_tuple(&buf[pos..pos + n], keys, &mut out)?;
+                    }
                     pos += n;
                     tuples += 1;
                 }
                 Tuple::Trailer => {
+                    if !keys.is_empty() {
+                        out.extend_from_slice(TRAILER);
+                    }
                     pos += 2;
                     finished = true;
                     break;
@@ -79,7 +106,12 @@ pub fn pipe(
                 Tuple::Incomplete => break,
             }
         }
-        to.write_all(&buf[..pos]).map_err(PipeError::Write)?;
+        if keys.is_empty() {
+            to.write_all(&buf[..pos]).map_err(PipeError::Write)?;
+        } else {
+            to.write_all(&out).map_err(PipeError::Write)?;
+            out.clear();
+        }
         buf.drain(..pos);
         if tuples - last_report >= 10_000 {
             progress(tuples);
@@ -178,6 +210,55 @@ fn next_tuple(buf: &mut [u8], patches: &[ArrayPatch]) -> Result<Tuple, PipeError
         at += len;
     }
     Ok(Tuple::Complete(at))
+}
+
+/// Appends `tuple` (complete, as `next_tuple` measured it) to `out` with its `keys` fields
+/// replaced by their derived keys; NULL stays NULL.
+fn rewrite_tuple(tuple: &[u8], keys: &[KeyRewrite], out: &mut Vec<u8>) -> Result<(), PipeError> {
+    out.extend_from_slice(&tuple[..2]);
+    let fields = i16::from_be_bytes([tuple[0], tuple[1]]).max(0) as usize;
+    let mut at = 2usize;
+    for field in 0..fields {
+        let len = i32::from_be_bytes([tuple[at], tuple[at + 1], tuple[at + 2], tuple[at + 3]]);
+        let body = at + 4;
+        let end = body + len.max(0) as usize;
+        match keys.iter().find(|k| k.field == field) {
+            Some(k) if len >= 0 => {
+                let old = match tuple[body..end] {
+                    [a, b] => i64::from(i16::from_be_bytes([a, b])),
+                    [a, b, c, d] => i64::from(i32::from_be_bytes([a, b, c, d])),
+                    [a, b, c, d, e, f, g, h] => i64::from_be_bytes([a, b, c, d, e, f, g, h]),
+                    _ => {
+                        return Err(PipeError::Malformed(format!(
+                            "field {} holds {} bytes where an integer key was expected",
+                            field + 1,
+                            end - body
+                        )))
+                    }
+                };
+                let old = u64::try_from(old)
+                    .ok()
+                    .filter(|k| *k < DERIVED_KEY_LIMIT)
+                    .ok_or_else(|| {
+                        PipeError::Key(format!(
+                            "the key {old} is outside 0..2^59, the keys shadow found and derives new keys for"
+                        ))
+                    })?;
+                let id = k.key.uuid(old);
+                let mut text = uuid::Uuid::encode_buffer();
+                let bytes: &[u8] = match k.format {
+                    UuidFormat::Native | UuidFormat::Binary16 => id.as_bytes(),
+                    UuidFormat::Char32 => id.simple().encode_lower(&mut text).as_bytes(),
+                    UuidFormat::Char36 => id.hyphenated().encode_lower(&mut text).as_bytes(),
+                };
+                out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+                out.extend_from_slice(bytes);
+            }
+            _ => out.extend_from_slice(&tuple[at..end]),
+        }
+        at = end;
+    }
+    Ok(())
 }
 
 /// Encodes `Value`s as binary COPY tuples for columns of known types.
@@ -305,12 +386,12 @@ mod tests {
             vec![None, None],
         ]);
         let mut out = Vec::new();
-        let n = pipe(&mut input.as_slice(), &mut out, &[], &|_| {}).unwrap();
+        let n = pipe(&mut input.as_slice(), &mut out, &[], &[], &|_| {}).unwrap();
         assert_eq!(n, 3);
         assert_eq!(out, input);
         let mut out = Vec::new();
         let mut trickle = Trickle(std::io::Cursor::new(stream(&[vec![Some(b"x")]])));
-        assert_eq!(pipe(&mut trickle, &mut out, &[], &|_| {}).unwrap(), 1);
+        assert_eq!(pipe(&mut trickle, &mut out, &[], &[], &|_| {}).unwrap(), 1);
     }
 
     #[test]
@@ -327,10 +408,83 @@ mod tests {
             field: 1,
             element_oid: 99999,
         };
-        pipe(&mut input.as_slice(), &mut out, &[patch], &|_| {}).unwrap();
+        pipe(&mut input.as_slice(), &mut out, &[patch], &[], &|_| {}).unwrap();
         let at = HEADER.len() + 2 + 4 + 1 + 4 + 8;
         assert_eq!(&out[at..at + 4], &99999u32.to_be_bytes());
         assert_eq!(out.len(), input.len());
+    }
+
+    #[test]
+    fn replaces_integer_keys_by_their_derived_keys() {
+        let key = |table: &str| DerivedKey {
+            seed: 42,
+            base_ms: 1_700_000_000_000,
+            table: table.into(),
+            version: crate::options::UuidVersion::V7,
+        };
+        let rewrite = |field, table, format| KeyRewrite {
+            field,
+            key: key(table),
+            format,
+        };
+        let input = stream(&[
+            vec![
+                Some(&7i32.to_be_bytes()),
+                Some(b"x"),
+                Some(&9i64.to_be_bytes()),
+            ],
+            vec![Some(&8i16.to_be_bytes()), Some(b"yz"), None],
+        ]);
+        for format in [
+            UuidFormat::Native,
+            UuidFormat::Binary16,
+            UuidFormat::Char32,
+            UuidFormat::Char36,
+        ] {
+            let keys = [rewrite(0, "user", format), rewrite(2, "post", format)];
+            let mut out = Vec::new();
+            // One byte per read: tuples straddle every chunk boundary.
+            let mut trickle = Trickle(std::io::Cursor::new(input.clone()));
+            assert_eq!(
+                pipe(&mut trickle, &mut out, &[], &keys, &|_| {}).unwrap(),
+                2
+            );
+            let as_stored = |id: uuid::Uuid| -> Vec<u8> {
+                match format {
+                    UuidFormat::Native | UuidFormat::Binary16 => id.as_bytes().to_vec(),
+                    UuidFormat::Char32 => id.simple().to_string().into_bytes(),
+                    UuidFormat::Char36 => id.hyphenated().to_string().into_bytes(),
+                }
+            };
+            let (u7, p9, u8) = (
+                as_stored(key("user").uuid(7)),
+                as_stored(key("post").uuid(9)),
+                as_stored(key("user").uuid(8)),
+            );
+            let expected = stream(&[
+                vec![Some(&u7), Some(b"x"), Some(&p9)],
+                vec![Some(&u8), Some(b"yz"), None],
+            ]);
+            assert_eq!(out, expected, "{format:?}");
+        }
+        // A negative key was not there when shadow chose to derive: refused, never guessed.
+        let negative = stream(&[vec![Some(&(-1i32).to_be_bytes())]]);
+        let keys = [rewrite(0, "user", UuidFormat::Native)];
+        assert!(matches!(
+            pipe(
+                &mut negative.as_slice(),
+                &mut Vec::new(),
+                &[],
+                &keys,
+                &|_| {}
+            ),
+            Err(PipeError::Key(_))
+        ));
+        let odd = stream(&[vec![Some(b"abc")]]);
+        assert!(matches!(
+            pipe(&mut odd.as_slice(), &mut Vec::new(), &[], &keys, &|_| {}),
+            Err(PipeError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -339,7 +493,7 @@ mod tests {
         input.truncate(input.len() - 3);
         let mut out = Vec::new();
         assert!(matches!(
-            pipe(&mut input.as_slice(), &mut out, &[], &|_| {}),
+            pipe(&mut input.as_slice(), &mut out, &[], &[], &|_| {}),
             Err(PipeError::Malformed(_))
         ));
     }

@@ -320,7 +320,7 @@ impl Ddl for PostgresBackend {
         Ok(out)
     }
 
-    fn derive_constraints_sql(&self, table: &Table) -> Vec<String> {
+    fn derive_constraints_sql(&self, table: &Table, swaps: &[Swap]) -> Vec<String> {
         let extra = PgTable::of(table);
         let mut out: Vec<String> = extra
             .constraints
@@ -336,6 +336,20 @@ impl Ddl for PostgresBackend {
             })
             .collect();
         out.extend(extra.rules.iter().cloned());
+        // A policy over a converted key compares it with integers, which the UUID column refuses
+        // (plan warns about each one left out). Row security stays on, so without it the table
+        // shows rows to its owner only: closed, never open.
+        out.extend(
+            extra
+                .policies
+                .iter()
+                .filter(|p| {
+                    !p.columns
+                        .iter()
+                        .any(|c| swaps.iter().any(|s| s.column == *c))
+                })
+                .map(|p| p.definition.clone()),
+        );
         out
     }
 

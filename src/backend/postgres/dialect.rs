@@ -4,7 +4,8 @@ use crate::backend::{Arrival, Dialect};
 use crate::error::Result;
 use crate::ident::QuoteStyle;
 use crate::model::Table;
-use crate::options::UuidFormat;
+use crate::options::{UuidFormat, UuidVersion};
+use crate::uuidgen::DerivedKey;
 
 /// NAMEDATALEN - 1: longer identifiers are truncated silently (with a NOTICE), so two work
 /// columns could collide.
@@ -87,6 +88,34 @@ impl Dialect for PostgresDialect {
             (UuidFormat::Native, UuidFormat::Binary16) => format!("uuid_send({expr})"),
             _ => expr.to_string(),
         }
+    }
+    fn derived_key_sql(&self, key: &str, spec: &DerivedKey, format: UuidFormat) -> Option<String> {
+        // The fill computes these in the COPY stream (`copy::KeyRewrite`); this SQL serves a
+        // table whose fill also joins a mapping table. The hash is over bytes (the prefix as
+        // UTF-8, the key's ASCII digits), so the server's encoding cannot change it; NULL stays
+        // NULL through every function and ||.
+        let k = format!("({key})::bigint");
+        let prefix: String = spec
+            .hash_prefix()
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let hash = format!("md5(decode('{prefix}', 'hex') || convert_to({k}::text, 'UTF8'))");
+        let hex = match spec.version {
+            UuidVersion::V7 => format!(
+                "(lpad(to_hex({base} + ({k} >> 12)), 12, '0') || '7' || lpad(to_hex({k} & 4095), 3, '0') || '8' || substr({hash}, 1, 15))",
+                base = spec.base_ms
+            ),
+            UuidVersion::V4 => {
+                format!("overlay(overlay({hash} placing '4' from 13) placing '8' from 17)")
+            }
+        };
+        Some(match format {
+            UuidFormat::Char32 => hex,
+            UuidFormat::Char36 => format!("{hex}::uuid::text"),
+            UuidFormat::Binary16 => format!("decode({hex}, 'hex')"),
+            UuidFormat::Native => format!("{hex}::uuid"),
+        })
     }
     fn own_rows(&self, table: &Table) -> String {
         // ONLY: an inheritance parent's own rows, not its children's. A partitioned table has no

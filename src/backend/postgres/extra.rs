@@ -1,6 +1,6 @@
 //! What PostgreSQL needs to recreate a table that the neutral model does not say: identities and
 //! sequences, the user types its columns use, constraints as the server prints them, partitions,
-//! inheritance, rules and row security. The catalog writes it as JSON into `Table.create_sql`
+//! inheritance, rules, row security and its policies. The catalog writes it as JSON into `Table.create_sql`
 //! (a field the model has for an engine's own statement of a table), the statements read it back.
 
 use serde::{Deserialize, Serialize};
@@ -27,7 +27,19 @@ pub struct PgTable {
     pub indexes: Vec<PgIndex>,
     /// CREATE RULE statements (DO INSTEAD / DO ALSO), table name unqualified.
     pub rules: Vec<String>,
+    /// Row-level security policies.
+    #[serde(default)]
+    pub policies: Vec<PgPolicy>,
     pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PgPolicy {
+    pub name: String,
+    /// The CREATE POLICY statement, table name unqualified.
+    pub definition: String,
+    /// The table's columns its expressions use.
+    pub columns: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

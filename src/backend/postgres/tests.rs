@@ -3,13 +3,14 @@
 //! constraint, a CHECK on the key, an expression index on the key, a partial index, a rule,
 //! partitions), as snapshots; and how binary values become `Value`s.
 
-use super::extra::{PgColumn, PgConstraint, PgIndex, PgPartition, PgTable, PgType};
+use super::extra::{PgColumn, PgConstraint, PgIndex, PgPartition, PgPolicy, PgTable, PgType};
 use super::session::to_value;
 use super::PostgresBackend;
 use crate::backend::{Arrival, Ddl, FillColumn, FillFrom, FillJob, Load, Swap, Unconstrain, Value};
 use crate::model::{Column, ForeignKey, Schema, Table, Trigger, View};
-use crate::options::UuidFormat;
+use crate::options::{UuidFormat, UuidVersion};
 use crate::url::DbUrl;
+use crate::uuidgen::DerivedKey;
 use postgres::types::Type;
 
 fn column(name: &str, ty: &str, nullable: bool) -> Column {
@@ -144,6 +145,19 @@ fn content_item() -> Table {
             },
         ],
         rules: vec!["CREATE RULE content_item_no_delete AS ON DELETE TO content_item DO INSTEAD NOTHING;".into()],
+        policies: vec![
+            PgPolicy {
+                name: "published".into(),
+                definition: "CREATE POLICY published ON content_item AS PERMISSIVE FOR SELECT TO PUBLIC USING ((status <> 'draft'::content_status))".into(),
+                columns: vec!["status".into()],
+            },
+            // Over a converted key: left out.
+            PgPolicy {
+                name: "own".into(),
+                definition: "CREATE POLICY own ON content_item AS PERMISSIVE FOR ALL TO PUBLIC USING ((author_id = 5))".into(),
+                columns: vec!["author_id".into()],
+            },
+        ],
         comment: Some("what the site shows".into()),
         ..PgTable::default()
     };
@@ -221,24 +235,13 @@ fn statements_for_a_representative_table() {
         runs_as: None,
         enabled: Some("A".into()),
     };
-    let fill = FillJob {
+    let fill_with = |from: &dyn Fn(&str) -> FillFrom| FillJob {
         table: &t,
         columns: t
             .writable_columns()
             .map(|c| FillColumn {
                 name: c.name.clone(),
-                from: match c.name.as_str() {
-                    "id" => FillFrom::OwnKey {
-                        map: "\"_rekey_map_content_item\"".into(),
-                    },
-                    "parent_id" => FillFrom::Reference {
-                        map: "\"_rekey_map_content_item\"".into(),
-                    },
-                    "author_id" => FillFrom::Reference {
-                        map: "\"_rekey_map_user\"".into(),
-                    },
-                    _ => FillFrom::Value,
-                },
+                from: from(&c.name),
             })
             .collect(),
         order_by: Some("id".into()),
@@ -249,6 +252,40 @@ fn statements_for_a_representative_table() {
         resume_after: None,
         on_chunk: &|_| Ok(()),
     };
+    let mapped = fill_with(&|name| match name {
+        "id" => FillFrom::OwnKey {
+            map: "\"_rekey_map_content_item\"".into(),
+        },
+        "parent_id" => FillFrom::Reference {
+            map: "\"_rekey_map_content_item\"".into(),
+        },
+        "author_id" => FillFrom::Reference {
+            map: "\"_rekey_map_user\"".into(),
+        },
+        _ => FillFrom::Value,
+    });
+    let derived = |table: &str| {
+        FillFrom::Derived(DerivedKey {
+            seed: 7,
+            base_ms: 1_700_000_000_000,
+            table: table.into(),
+            version: UuidVersion::V7,
+        })
+    };
+    // Every key derived: one COPY, keys computed in the stream.
+    let direct = fill_with(&|name| match name {
+        "id" | "parent_id" => derived("content_item"),
+        "author_id" => derived("user"),
+        _ => FillFrom::Value,
+    });
+    // A mapped reference: the staging table, the derived keys computed in SQL.
+    let mixed = fill_with(&|name| match name {
+        "id" | "parent_id" => derived("content_item"),
+        "author_id" => FillFrom::Reference {
+            map: "\"_rekey_map_user\"".into(),
+        },
+        _ => FillFrom::Value,
+    });
     let mut schema = Schema {
         tables: vec![t.clone()],
         ..Schema::default()
@@ -269,9 +306,17 @@ fn statements_for_a_representative_table() {
             "swap again (already swapped)",
             b.swap_sql(&t, &swaps(), &["id_ipk_copy".into()]),
         ),
-        ("fill", b.fill_table_sql(&source, &fill).unwrap()),
+        ("fill", b.fill_table_sql(&source, &mapped).unwrap()),
+        (
+            "fill, keys derived",
+            b.fill_table_sql(&source, &direct).unwrap(),
+        ),
+        (
+            "fill, keys derived, a reference mapped",
+            b.fill_table_sql(&source, &mixed).unwrap(),
+        ),
         ("derive", b.derive_table_sql(&source, &t, &swaps()).unwrap()),
-        ("derive constraints", b.derive_constraints_sql(&t)),
+        ("derive constraints", b.derive_constraints_sql(&t, &swaps())),
         ("trigger: create", b.create_trigger_sql(&trigger)),
         ("trigger: set aside", b.set_aside_trigger_sql(&trigger)),
         ("trigger: restore", b.restore_trigger_sql(&trigger)),
