@@ -240,7 +240,8 @@ pub trait Load {
     /// Copies every row of `job.table` from `data` (another database of this engine) into this
     /// one, through the engine's bulk path. Returns the rows read and the rows stored.
     fn load_table(&self, data: &dyn Backend, job: &LoadJob<'_>) -> Result<Moved>;
-    /// Removes the rows an interrupted load left in `table` (quoted) of this database, on a
+    /// Removes the rows an interrupted load left in `table` (its own rows, as
+    /// `Dialect::own_rows` names them) of this database, on a
     /// session `s` of it whose dialect is `d`, with constraint checks off (DB_FINAL keeps its
     /// foreign keys). A cluster whose transactions have a row limit deletes in pieces.
     fn empty_table(&self, s: &mut dyn Session, d: &dyn Dialect, table: &str) -> Result<()> {

@@ -189,8 +189,13 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             // A table half-loaded by an interrupted run starts again from empty, unless the
             // engine loads it in journaled chunks (Galera): then it continues after the last.
             let resume = ctx.chunk_point(Stage::Load, t)?;
-            if resume.is_none() && s.has_rows(&d.q(t))? {
-                fin.empty_table(s.as_mut(), d, &d.q(t))?;
+            // Its own rows only: an inheritance parent's rows include its children's, which may
+            // be loaded already (largest tables load first), and must not be emptied with it.
+            let own = final_schema
+                .table(t)
+                .map_or_else(|| d.q(t), |m| d.own_rows(m));
+            if resume.is_none() && s.has_rows(&own)? {
+                fin.empty_table(s.as_mut(), d, &own)?;
             }
             let on_chunk = |point: &str| ctx.chunk_done(Stage::Load, t, point);
             let bar = ctx.progress.table("load", t, *estimate);
