@@ -193,17 +193,7 @@ fn a_db_final_that_cannot_hold_the_rows_is_refused_before_any_write() {
         .query_drop("ALTER TABLE tag DROP COLUMN label")
         .unwrap();
     // `rekey check` says it first.
-    let check = rekey(&[
-        "check",
-        "--source",
-        &dbs.src_url(),
-        "--data",
-        &dbs.data_url(),
-        "--final",
-        &dbs.final_url(),
-        "--load-path",
-        "move",
-    ]);
+    let check = dbs.check(&["--load-path", "move"]);
     assert_exit(&check, 2);
     assert!(
         stdout(&check).contains("tag.label: column in DB_DATA, missing in DB_FINAL"),

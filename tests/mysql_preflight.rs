@@ -10,15 +10,7 @@ use mysql::prelude::Queryable;
 fn check_passes_on_a_ready_environment() {
     let server = server_or_skip!();
     let dbs = Dbs::blog(&server, "checkok");
-    let out = rekey(&[
-        "check",
-        "--source",
-        &dbs.src_url(),
-        "--data",
-        &dbs.data_url(),
-        "--final",
-        &dbs.final_url(),
-    ]);
+    let out = dbs.check(&[]);
     assert_exit(&out, 0);
     let text = stdout(&out);
     for line in [

@@ -402,15 +402,7 @@ fn a_final_unique_key_the_data_breaks_is_refused_before_any_write() {
     dbs.conn(&dbs.final_db)
         .query_drop("ALTER TABLE page_request ADD UNIQUE KEY uq_page_request_status (status)")
         .unwrap();
-    let check = rekey(&[
-        "check",
-        "--source",
-        &dbs.src_url(),
-        "--data",
-        &dbs.data_url(),
-        "--final",
-        &dbs.final_url(),
-    ]);
+    let check = dbs.check(&[]);
     assert_exit(&check, 2);
     assert!(
         stdout(&check).contains("FAIL DB_FINAL unique keys"),

@@ -37,22 +37,30 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     for sql in d.bulk_session(crate::backend::Arrival::Unordered) {
         ctx.exec(&mut s, &sql)?;
     }
-    let mut count = 0;
-    for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
-        let (swaps, _) = super::data_shape::swaps_for(ctx, d, &t.name, &uuid_type)?;
-        for sql in fin.derive_table_sql(source.url(), t, &swaps)? {
+    let tables = schema
+        .tables
+        .iter()
+        .filter(|t| !is_internal(&t.name))
+        .map(|t| {
+            Ok((
+                t,
+                super::data_shape::swaps_for(ctx, d, &t.name, &uuid_type)?.0,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for (t, swaps) in &tables {
+        for sql in fin.derive_table_sql(source.url(), t, swaps)? {
             ctx.exec(&mut s, &sql)?;
         }
-        count += 1;
     }
+    let count = tables.len();
     // Foreign keys last: a column cannot change type while a constraint uses it.
     // With checks on, so rules are recorded as written; the tables are empty, so nothing fails.
     for sql in d.checked_session() {
         ctx.exec(&mut s, &sql)?;
     }
-    for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
-        let (swaps, _) = super::data_shape::swaps_for(ctx, d, &t.name, &uuid_type)?;
-        for sql in fin.derive_constraints_sql(t, &swaps) {
+    for (t, swaps) in &tables {
+        for sql in fin.derive_constraints_sql(t, swaps) {
             ctx.exec(&mut s, &sql)?;
         }
     }

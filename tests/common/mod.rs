@@ -183,6 +183,14 @@ impl Dbs {
         ])
     }
 
+    /// `rekey check` of SOURCE, DB_DATA and DB_FINAL, with extra arguments.
+    pub fn check(&self, extra: &[&str]) -> Output {
+        let (src, data, fin) = (self.src_url(), self.data_url(), self.final_url());
+        let mut args = vec!["check", "--source", &src, "--data", &data, "--final", &fin];
+        args.extend(extra);
+        rekey(&args)
+    }
+
     /// `rekey run` from SOURCE through DB_DATA into DB_FINAL, with extra arguments.
     pub fn run(&self, extra: &[&str]) -> Output {
         let mut args = vec![
