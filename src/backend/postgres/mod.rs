@@ -12,15 +12,18 @@ mod ddl;
 mod dialect;
 mod extra;
 mod load;
+mod pool;
 mod session;
 
 use std::thread;
 use std::time::Duration;
 
-use postgres::{Client, Config, NoTls};
+use postgres::{Config, NoTls};
 
 pub use dialect::PostgresDialect;
 pub use session::PostgresSession;
+
+use pool::Pooled;
 
 use crate::backend::{Dialect, Session, Value};
 use crate::error::{Error, Place, Result};
@@ -63,15 +66,43 @@ impl PostgresBackend {
         c
     }
 
+    /// The pool's key of a connection to `database`: a reused connection must be one this URL
+    /// would have opened, so everything that decides who it is and what it sees is part of it.
+    fn pool_key(&self, database: &str, application_name: &str) -> String {
+        format!(
+            "{}{}\0{}\0{}\0{application_name}",
+            self.database_prefix(database),
+            self.url.user.as_deref().unwrap_or("postgres"),
+            self.url.password.as_deref().unwrap_or(""),
+            self.schema(),
+        )
+    }
+
+    fn database_prefix(&self, database: &str) -> String {
+        format!("{}\0{}\0{database}\0", self.url.host, self.url.port)
+    }
+
     /// A client on `database`, retrying while the server is unreachable or starting, never on
     /// refused credentials; every session gets the settings that make values exact and reads
     /// complete (`session_settings`). `run_id` tags the session in pg_stat_activity so that a
-    /// resumed run can stop what a killed one left running.
-    fn client(&self, database: &str, run_id: Option<&str>) -> Result<Client> {
+    /// resumed run can stop what a killed one left running. An idle connection of this process
+    /// with the same key is reused (`pool.rs`).
+    fn client(&self, database: &str, run_id: Option<&str>) -> Result<Pooled> {
         let application_name = match run_id {
             Some(id) => format!("rekey:{id}"),
             None => "rekey".to_string(),
         };
+        // Only the URL's own database: an idle session on a maintenance database would stop
+        // other clients' CREATE DATABASE, which copies template1 and needs it to themselves.
+        let key = if database == self.url.database {
+            self.pool_key(database, &application_name)
+        } else {
+            String::new()
+        };
+        let settings = session_settings(self.schema());
+        if let Some(reused) = Pooled::reuse(&key, &settings) {
+            return Ok(reused);
+        }
         let mut attempt = 0;
         let mut client = loop {
             match self.config(database, &application_name).connect(NoTls) {
@@ -83,11 +114,10 @@ impl PostgresBackend {
                 Err(e) => return Err(connect_error(&self.url, database, &e, attempt)),
             }
         };
-        let settings = session_settings(self.schema());
         client
             .batch_execute(&settings)
             .map_err(|e| sql_error(&e, &settings))?;
-        Ok(client)
+        Ok(Pooled::new(&key, client, &settings))
     }
 
     fn session(&self, run_id: Option<&str>) -> Result<PostgresSession> {

@@ -6,21 +6,22 @@ use std::io::Write;
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, Kind, Type};
-use postgres::{Client, SimpleQueryMessage};
+use postgres::SimpleQueryMessage;
 
 use super::copy::{self, CopyEncoder};
+use super::pool::Pooled;
 use super::{sql_error, DIALECT};
 use crate::backend::{Dialect, Session, Value};
 use crate::error::{Error, Place, Result};
 
 pub struct PostgresSession {
-    pub(super) client: Client,
+    pub(super) client: Pooled,
     /// Whether application_name already names the run (see `execute`).
     tagged: bool,
 }
 
 impl PostgresSession {
-    pub fn new(client: Client) -> Self {
+    pub(super) fn new(client: Pooled) -> Self {
         PostgresSession {
             client,
             tagged: false,
