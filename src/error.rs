@@ -126,6 +126,18 @@ impl Error {
         }
     }
 
+    /// What went wrong, without the place or the advice (for a line that lists several).
+    pub fn message(&self) -> String {
+        match self {
+            Error::Usage { message, .. }
+            | Error::Input { message, .. }
+            | Error::Environment { message, .. }
+            | Error::Credentials { message, .. }
+            | Error::Mismatch { message, .. } => message.trim_end_matches('.').to_string(),
+            Error::Interrupted { .. } => self.to_string(),
+        }
+    }
+
     /// Adds the place to an error that was raised below the stage that knows it.
     pub fn at(self, place: &Place) -> Self {
         fn merge(old: Place, new: &Place) -> Place {

@@ -49,6 +49,14 @@ pub trait Ddl {
     fn derive_constraints_sql(&self, _table: &Table, _swaps: &[Swap]) -> Vec<String> {
         Vec::new()
     }
+    /// Definitions of `table` that read a converted column and may or may not hold for UUIDs
+    /// (a CHECK, an expression or partial index): `CHECK (parent_id <> id)` and `WHERE
+    /// parent_id IS NULL` do, `CHECK (id > 0)` and `(id % 10)` have no meaning there. Each is a
+    /// name for the report and one statement; derive-final runs each on its own, after the
+    /// foreign keys, and leaves out those the server refuses, naming them and its reason.
+    fn derive_optional_sql(&self, _table: &Table, _swaps: &[Swap]) -> Vec<(String, String)> {
+        Vec::new()
+    }
     /// Statements that create `trigger` as it was described: the session settings it was
     /// defined under first (MySQL's sql_mode), then its definition.
     fn create_trigger_sql(&self, trigger: &Trigger) -> Vec<String> {

@@ -64,6 +64,22 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             ctx.exec(&mut s, &sql)?;
         }
     }
+    // Each on its own: the server decides whether a definition over a converted column still
+    // means something for UUIDs, and one it refuses is left out by name, never silently.
+    let mut left_out = Vec::new();
+    for (t, swaps) in &tables {
+        for (what, sql) in fin.derive_optional_sql(t, swaps) {
+            if let Err(e) = ctx.exec(&mut s, &sql) {
+                // A refusal leaves the session usable; a lost connection or an interrupt is
+                // not the definition's fault.
+                let usable = s.as_mut().is_some_and(|s| s.execute("SELECT 1").is_ok());
+                if !usable || matches!(e, Error::Interrupted { .. }) {
+                    return Err(e);
+                }
+                left_out.push(format!("{what} ({})", e.message()));
+            }
+        }
+    }
     // Views may use each other: create in passes until none is left or no pass makes progress.
     let mut pending: Vec<&crate::model::View> = schema
         .views
@@ -93,13 +109,20 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             ctx.exec(&mut s, &sql)?;
         }
     }
+    let mut detail = format!(
+        "{count} {}, {} {} created",
+        crate::report::plural(count, "table"),
+        schema.triggers.len(),
+        crate::report::plural(schema.triggers.len(), "trigger")
+    );
+    if !left_out.is_empty() {
+        detail.push_str(&format!(
+            "; left out, refused by the server over UUID columns (add them back for UUIDs if they still matter): {}",
+            left_out.join("; ")
+        ));
+    }
     Ok(Outcome {
         rows: 0,
-        detail: Some(format!(
-            "{count} {}, {} {} created",
-            crate::report::plural(count, "table"),
-            schema.triggers.len(),
-            crate::report::plural(schema.triggers.len(), "trigger")
-        )),
+        detail: Some(detail),
     })
 }

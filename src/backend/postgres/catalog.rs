@@ -487,6 +487,38 @@ impl Catalog for PostgresBackend {
                     });
                 }
             }
+            // The neutral plan says a CHECK over a converted column is dropped; here derive-final
+            // lets the server decide, so this engine's warning replaces it.
+            plan.warnings
+                .retain(|w| !(w.kind == "check" && w.table == t.name));
+            let checks = extra.constraints.iter().filter(|k| k.kind == "c").map(|k| {
+                (
+                    "check",
+                    format!("CHECK constraint {} ({})", k.name, k.definition),
+                    &k.on,
+                    &k.columns,
+                )
+            });
+            let indexes = extra.indexes.iter().filter(|ix| ix.computed).map(|ix| {
+                (
+                    "expression-index",
+                    format!("expression or partial index {}", ix.name),
+                    &ix.on,
+                    &ix.columns,
+                )
+            });
+            for (kind, what, on, columns) in checks.chain(indexes) {
+                if let Some(c) = columns.iter().find(|c| converted.contains(c)) {
+                    plan.warnings.push(Warning {
+                        kind,
+                        table: t.name.clone(),
+                        column: Some(c.clone()),
+                        message: format!(
+                            "{what} on {on} uses converted column {c}: it is dropped in DB_DATA; derive-final keeps it if PostgreSQL accepts it for UUIDs (parent_id <> id, WHERE parent_id IS NULL) and otherwise leaves it out, naming it in its report (id > 0, id % 10)"
+                        ),
+                    });
+                }
+            }
             if !extra.rules.is_empty() {
                 plan.warnings.push(Warning {
                     kind: "rule",

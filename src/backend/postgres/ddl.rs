@@ -280,12 +280,12 @@ impl Ddl for PostgresBackend {
                 ));
             }
         }
-        for ix in &extra.indexes {
-            // An expression or partial index over a key that becomes a UUID (`id % 10`) has no
-            // meaning for it.
-            if ix.computed && uses_converted(&ix.columns) {
-                continue;
-            }
+        // An expression or partial index over a converted column is `derive_optional_sql`'s.
+        for ix in extra
+            .indexes
+            .iter()
+            .filter(|ix| !(ix.computed && uses_converted(&ix.columns)))
+        {
             out.push(ix.definition.clone());
         }
         if extra.row_security {
@@ -351,6 +351,40 @@ impl Ddl for PostgresBackend {
                 .map(|p| p.definition.clone()),
         );
         out
+    }
+
+    fn derive_optional_sql(&self, table: &Table, swaps: &[Swap]) -> Vec<(String, String)> {
+        let extra = PgTable::of(table);
+        let uses_converted =
+            |cols: &[String]| cols.iter().any(|c| swaps.iter().any(|s| s.column == *c));
+        let on_this =
+            |name: &str| name == table.name || extra.partitions.iter().any(|p| p.name == name);
+        let checks = extra
+            .constraints
+            .iter()
+            .filter(|k| k.kind == "c" && on_this(&k.on) && uses_converted(&k.columns))
+            .map(|k| {
+                (
+                    format!("CHECK constraint {} on {}", k.name, k.on),
+                    format!(
+                        "ALTER TABLE {} ADD CONSTRAINT {} {}",
+                        DIALECT.q(&k.on),
+                        DIALECT.q(&k.name),
+                        k.definition
+                    ),
+                )
+            });
+        let indexes = extra
+            .indexes
+            .iter()
+            .filter(|ix| ix.computed && uses_converted(&ix.columns))
+            .map(|ix| {
+                (
+                    format!("index {} on {}", ix.name, ix.on),
+                    ix.definition.clone(),
+                )
+            });
+        checks.chain(indexes).collect()
     }
 
     fn create_trigger_sql(&self, trigger: &Trigger) -> Vec<String> {

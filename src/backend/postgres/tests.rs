@@ -317,6 +317,13 @@ fn statements_for_a_representative_table() {
         ),
         ("derive", b.derive_table_sql(&source, &t, &swaps()).unwrap()),
         ("derive constraints", b.derive_constraints_sql(&t, &swaps())),
+        (
+            "derive, kept if the server accepts them over UUIDs",
+            b.derive_optional_sql(&t, &swaps())
+                .into_iter()
+                .map(|(what, sql)| format!("-- {what}\n{sql}"))
+                .collect(),
+        ),
         ("trigger: create", b.create_trigger_sql(&trigger)),
         ("trigger: set aside", b.set_aside_trigger_sql(&trigger)),
         ("trigger: restore", b.restore_trigger_sql(&trigger)),
