@@ -76,7 +76,10 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 if !usable || matches!(e, Error::Interrupted { .. }) {
                     return Err(e);
                 }
-                left_out.push(format!("{what} ({})", e.message()));
+                left_out.push(format!(
+                    "{what} ({})",
+                    e.message().replace(&ctx.marker(), "")
+                ));
             }
         }
     }
@@ -117,7 +120,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     );
     if !left_out.is_empty() {
         detail.push_str(&format!(
-            "; left out, refused by the server over UUID columns (add them back for UUIDs if they still matter): {}",
+            "; left out, refused by the server (write them again for DB_FINAL if they still matter): {}",
             left_out.join("; ")
         ));
     }

@@ -384,7 +384,24 @@ impl Ddl for PostgresBackend {
                     ix.definition.clone(),
                 )
             });
-        checks.chain(indexes).collect()
+        // A foreign key into another schema holds where DB_FINAL's database has that table with
+        // a matching column (the application's other schema), and is refused where it does not.
+        let elsewhere = extra
+            .constraints
+            .iter()
+            .filter(|k| k.kind == "f" && k.foreign_schema && on_this(&k.on))
+            .map(|k| {
+                (
+                    format!("foreign key {} on {} into another schema", k.name, k.on),
+                    format!(
+                        "ALTER TABLE {} ADD CONSTRAINT {} {}",
+                        DIALECT.q(&k.on),
+                        DIALECT.q(&k.name),
+                        k.definition
+                    ),
+                )
+            });
+        checks.chain(indexes).chain(elsewhere).collect()
     }
 
     fn create_trigger_sql(&self, trigger: &Trigger) -> Vec<String> {

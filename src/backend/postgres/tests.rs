@@ -127,6 +127,14 @@ fn content_item() -> Table {
                 columns: vec!["parent_id".into()],
                 foreign_schema: false,
             },
+            PgConstraint {
+                name: "fk_content_item_region".into(),
+                on: "content_item".into(),
+                kind: "f".into(),
+                definition: "FOREIGN KEY (region_id) REFERENCES geo.region(id)".into(),
+                columns: vec!["region_id".into()],
+                foreign_schema: true,
+            },
         ],
         indexes: vec![
             PgIndex {
