@@ -771,3 +771,72 @@ fn the_downtime_estimate_scales_a_rehearsal_to_a_bigger_snapshot() {
         "{load}"
     );
 }
+
+/// A run reuses one connection per worker and database (it opened 1,135 at the benchmark's
+/// scale). A reused connection must be what a new one would be: no transaction, no session or
+/// user variables but rekey's settings, no temporary tables or named locks; and another account
+/// never gets it.
+#[test]
+fn a_reused_connection_comes_back_as_a_new_one() {
+    let server = server_or_skip!();
+    let dbs = Dbs::new(&server, "pool");
+    let url = rekey::url::DbUrl::parse(&dbs.src_url(), &rekey::url::ProcessEnv).unwrap();
+    let backend = rekey::backend::open(&url).unwrap();
+    type S = Box<dyn rekey::backend::Session>;
+    let text = |s: &mut S, sql: &str| -> String {
+        s.query_first(sql)
+            .unwrap()
+            .and_then(|v| v.as_string())
+            .unwrap_or_else(|| "NULL".into())
+    };
+    let first = {
+        let mut s = backend.connect().unwrap();
+        for sql in [
+            "SET SESSION foreign_key_checks = 0",
+            "SET SESSION time_zone = '+05:00'",
+            "SET SESSION sql_mode = ''",
+            "SET @left_behind = 1",
+            "CREATE TEMPORARY TABLE left_behind (x int)",
+            "START TRANSACTION",
+            "INSERT INTO left_behind VALUES (1)",
+        ] {
+            s.execute(sql).unwrap();
+        }
+        assert_eq!(text(&mut s, "SELECT GET_LOCK('rekey_pool_test', 0)"), "1");
+        text(&mut s, "SELECT CONNECTION_ID()")
+    };
+    let mut s = backend.connect().unwrap();
+    assert_eq!(text(&mut s, "SELECT CONNECTION_ID()"), first, "not reused");
+    assert_eq!(text(&mut s, "SELECT @@foreign_key_checks"), "1");
+    assert_eq!(
+        text(&mut s, "SELECT @@time_zone"),
+        "+00:00",
+        "rekey's settings are back"
+    );
+    assert_eq!(
+        text(&mut s, "SELECT @@sql_mode"),
+        "NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION"
+    );
+    assert_eq!(text(&mut s, "SELECT @left_behind"), "NULL");
+    assert!(s.query_all("SELECT * FROM left_behind").is_err());
+    assert_eq!(
+        text(&mut s, "SELECT IS_USED_LOCK('rekey_pool_test')"),
+        "NULL"
+    );
+    let mut other = backend.connect().unwrap();
+    assert_ne!(text(&mut other, "SELECT CONNECTION_ID()"), first);
+    drop((s, other));
+
+    let account = Account::new(
+        &server,
+        "pool",
+        &[format!("GRANT SELECT ON `{}`.* TO {{user}}", dbs.source)],
+    );
+    let as_account =
+        rekey::url::DbUrl::parse(&account.url(&dbs.source), &rekey::url::ProcessEnv).unwrap();
+    let mut s = rekey::backend::open(&as_account)
+        .unwrap()
+        .connect()
+        .unwrap();
+    assert_ne!(text(&mut s, "SELECT CONNECTION_ID()"), first);
+}

@@ -9,6 +9,7 @@ pub mod ddl;
 pub mod dialect;
 pub mod load;
 pub mod mysql;
+pub mod pool;
 pub mod postgres;
 pub mod session;
 pub mod sqlite;

@@ -220,6 +220,7 @@ impl Admin for MysqlBackend {
     }
 
     fn drop_database(&self) -> Result<()> {
+        self.forget_idle();
         let mut s = self.server_session()?;
         s.execute(&format!(
             "DROP DATABASE IF EXISTS {}",

@@ -12,6 +12,7 @@ mod chunks;
 mod ddl;
 mod dialect;
 mod load;
+mod pool;
 mod session;
 #[cfg(test)]
 mod tests_mysql8;
@@ -32,6 +33,7 @@ use crate::error::{Error, Place, Result};
 use crate::url::{redact, DbUrl};
 
 use dialect::DIALECT;
+use pool::{Pooled, IDLE};
 
 const FACTS_SQL: &str = include_str!("facts.sql");
 
@@ -205,10 +207,40 @@ impl MysqlBackend {
             )
     }
 
-    /// Connects with the settings of this server's flavour.
-    fn raw_connect(&self, with_db: bool) -> Result<Conn> {
+    /// Connects with the settings of this server's flavour, or reuses an idle connection of this
+    /// process that was opened exactly so (`pool.rs`).
+    fn raw_connect(&self, with_db: bool) -> Result<Pooled> {
         let init = self.facts()?.dialect.session_init();
-        self.connect_with(with_db, &init)
+        let key = self.pool_key(with_db, &init);
+        if let Some(reused) = IDLE.reuse(&key) {
+            return Ok(reused);
+        }
+        Ok(IDLE.adopt(&key, self.connect_with(with_db, &init)?))
+    }
+
+    /// The pool's key of a connection: everything that decides who it is and what it sees.
+    fn pool_key(&self, with_db: bool, init: &[String]) -> String {
+        format!(
+            "{}{}\0{}\0{}\0{}",
+            self.server_prefix(),
+            if with_db {
+                self.url.database.as_str()
+            } else {
+                ""
+            },
+            self.url.user.as_deref().unwrap_or(""),
+            self.url.password.as_deref().unwrap_or(""),
+            init.join("\0")
+        )
+    }
+
+    /// Closes this process's idle connections to the URL's database (before it is dropped).
+    pub(super) fn forget_idle(&self) {
+        IDLE.forget(&format!("{}{}\0", self.server_prefix(), self.url.database));
+    }
+
+    fn server_prefix(&self) -> String {
+        format!("{}\0{}\0", self.url.host, self.url.port)
     }
 
     /// Connects, retrying while the server is unreachable (starting), never on refused credentials.

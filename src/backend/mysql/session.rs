@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
-use mysql::{Conn, LocalInfileHandler};
+use mysql::LocalInfileHandler;
 
 use super::chunks::{self, WriteError, WriteLimits};
+use super::pool::Pooled;
 use super::{sql_error, ClusterClock, MysqlDialect, DIALECT};
 use crate::backend::{Dialect, Session, Value};
 use crate::error::{Error, Place, Result};
@@ -66,7 +67,7 @@ fn sql_literal(v: &Value) -> String {
 }
 
 pub struct MysqlSession {
-    pub(super) conn: Conn,
+    pub(super) conn: Pooled,
     /// Whether LOAD DATA LOCAL works on this server (unknown until first tried).
     local_infile: Option<bool>,
     flavour: MysqlDialect,
@@ -77,7 +78,7 @@ pub struct MysqlSession {
 }
 
 impl MysqlSession {
-    pub(super) fn new(conn: Conn) -> Self {
+    pub(super) fn new(conn: Pooled) -> Self {
         MysqlSession {
             conn,
             local_infile: None,

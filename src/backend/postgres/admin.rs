@@ -5,7 +5,7 @@
 use std::thread;
 use std::time::Duration;
 
-use super::{catalog_rows, Pooled, PostgresBackend, DIALECT};
+use super::{catalog_rows, PostgresBackend, DIALECT, IDLE};
 use crate::backend::{Admin, Dialect, Finding, Footprint, Identity, Role, Session, Value};
 use crate::error::{Error, Place, Result};
 use crate::model::Table;
@@ -182,7 +182,7 @@ impl Admin for PostgresBackend {
     }
 
     fn drop_database(&self) -> Result<()> {
-        Pooled::forget(&self.database_prefix(&self.url.database));
+        IDLE.forget(&self.database_prefix(&self.url.database));
         let mut s = self.maintenance_session()?;
         s.execute(&format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",

@@ -23,7 +23,7 @@ use postgres::{Config, NoTls};
 pub use dialect::PostgresDialect;
 pub use session::PostgresSession;
 
-use pool::Pooled;
+use pool::{PgConn, Pooled, IDLE};
 
 use crate::backend::{Dialect, Session, Value};
 use crate::error::{Error, Place, Result};
@@ -100,7 +100,7 @@ impl PostgresBackend {
             String::new()
         };
         let settings = session_settings(self.schema());
-        if let Some(reused) = Pooled::reuse(&key, &settings) {
+        if let Some(reused) = (!key.is_empty()).then(|| IDLE.reuse(&key)).flatten() {
             return Ok(reused);
         }
         let mut attempt = 0;
@@ -117,7 +117,12 @@ impl PostgresBackend {
         client
             .batch_execute(&settings)
             .map_err(|e| sql_error(&e, &settings))?;
-        Ok(Pooled::new(&key, client, &settings))
+        let conn = PgConn::new(client, &settings);
+        Ok(if key.is_empty() {
+            Pooled::single(conn)
+        } else {
+            IDLE.adopt(&key, conn)
+        })
     }
 
     fn session(&self, run_id: Option<&str>) -> Result<PostgresSession> {
