@@ -62,6 +62,8 @@ for name in "${names[@]}"; do
     rows=$(q "$src" "SELECT sum(n_live_tup) FROM pg_stat_user_tables")
     printf '%s: %s (%s of %s tables verified), %s s, ~%s rows, peak RSS %s MB; SOURCE unchanged; views, triggers, rules kept; a new %s row took a UUID key\n' \
         "$name" "${status%% *}" "$(cut -d' ' -f2 <<<"$status")" "$(cut -d' ' -f3 <<<"$status")" "$(printf '%.2f' "$took")" "$rows" "$(($(cat "$run_dir/rss") / 1024))" "$table"
+    # What derive-final left out (definitions the server refused for UUID columns), if anything.
+    python3 -c "import json,sys; d=[s.get('detail') or '' for s in json.load(open(sys.argv[1]))['stages'] if s['name'] == 'derive-final']; sys.stdout.write(''.join('  derive-final: ' + x.split('; ', 1)[1] + chr(10) for x in d if '; left out' in x))" "$run_dir/run/report.json"
     for db in "$src" "${src}_data" "${src}_final"; do q postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)"; done
     rm -rf "$run_dir"
 done
