@@ -11,8 +11,10 @@
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
 
-/// Idle connections beyond this are closed: a run uses at most two per worker and database.
-const KEEP: usize = 16;
+/// Idle connections beyond this are closed. A run keeps at most two per worker and database
+/// (24 with --jobs 4: SOURCE, DB_DATA and DB_FINAL, tagged with the run or not); more workers
+/// than that open some connections anew, which is slower, never wrong.
+const KEEP: usize = 32;
 
 /// A connection that can be made new again.
 pub trait Reusable: Send + Sized + 'static {
