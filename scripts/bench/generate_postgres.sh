@@ -26,7 +26,7 @@ INSERT INTO user_group SELECT s, 'group ' || s FROM generate_series(1, ${groups}
 CREATE TABLE user_mtm_user_group (user_id integer NOT NULL REFERENCES "user" (id) ON DELETE CASCADE,
   user_group_id integer NOT NULL REFERENCES user_group (id) ON DELETE CASCADE, PRIMARY KEY (user_id, user_group_id));
 CREATE INDEX ix_umug_group ON user_mtm_user_group (user_group_id);
-INSERT INTO user_mtm_user_group SELECT 1 + (s * 7919) % ${users}, 1 + s % ${groups} FROM generate_series(1, ${memberships}) s ON CONFLICT DO NOTHING;
+INSERT INTO user_mtm_user_group SELECT 1 + (s::bigint * 7919) % ${users}, 1 + s % ${groups} FROM generate_series(1, ${memberships}) s ON CONFLICT DO NOTHING;
 CREATE TABLE content_item (
   id bigserial PRIMARY KEY, parent_id bigint NULL REFERENCES content_item (id) ON DELETE SET NULL,
   author_id integer NULL REFERENCES "user" (id) ON DELETE SET NULL,
