@@ -272,12 +272,7 @@ impl Ddl for PostgresBackend {
                 .filter(|k| k.on == p.name)
                 .filter(own)
             {
-                out.push(format!(
-                    "ALTER TABLE {} ADD CONSTRAINT {} {}",
-                    DIALECT.q(&p.name),
-                    DIALECT.q(&k.name),
-                    k.definition
-                ));
+                out.push(add_constraint_sql(k));
             }
         }
         // An expression or partial index over a converted column is `derive_optional_sql`'s.
@@ -326,14 +321,7 @@ impl Ddl for PostgresBackend {
             .constraints
             .iter()
             .filter(|k| k.kind == "f" && !k.foreign_schema)
-            .map(|k| {
-                format!(
-                    "ALTER TABLE {} ADD CONSTRAINT {} {}",
-                    DIALECT.q(&k.on),
-                    DIALECT.q(&k.name),
-                    k.definition
-                )
-            })
+            .map(add_constraint_sql)
             .collect();
         out.extend(extra.rules.iter().cloned());
         // A policy over a converted key compares it with integers, which the UUID column refuses
@@ -366,12 +354,7 @@ impl Ddl for PostgresBackend {
             .map(|k| {
                 (
                     format!("CHECK constraint {} on {}", k.name, k.on),
-                    format!(
-                        "ALTER TABLE {} ADD CONSTRAINT {} {}",
-                        DIALECT.q(&k.on),
-                        DIALECT.q(&k.name),
-                        k.definition
-                    ),
+                    add_constraint_sql(k),
                 )
             });
         let indexes = extra
@@ -393,12 +376,7 @@ impl Ddl for PostgresBackend {
             .map(|k| {
                 (
                     format!("foreign key {} on {} into another schema", k.name, k.on),
-                    format!(
-                        "ALTER TABLE {} ADD CONSTRAINT {} {}",
-                        DIALECT.q(&k.on),
-                        DIALECT.q(&k.name),
-                        k.definition
-                    ),
+                    add_constraint_sql(k),
                 )
             });
         checks.chain(indexes).chain(elsewhere).collect()
@@ -423,6 +401,16 @@ impl Ddl for PostgresBackend {
             trigger.enabled.as_deref().unwrap_or("O"),
         )]
     }
+}
+
+/// A constraint added to the table or partition it is declared on, as written.
+fn add_constraint_sql(k: &super::extra::PgConstraint) -> String {
+    format!(
+        "ALTER TABLE {} ADD CONSTRAINT {} {}",
+        DIALECT.q(&k.on),
+        DIALECT.q(&k.name),
+        k.definition
+    )
 }
 
 fn swapped_column(s: &Swap) -> String {
