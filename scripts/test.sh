@@ -92,5 +92,17 @@ export REKEY_REQUIRE_GALERA=1
 
 log "cargo test --release -j 2 -- --test-threads=2 $*"
 cargo test --release -j 2 -- --test-threads=2 "$@" 2>&1 | tee "$test_log"
-# One closing line for the whole suite, summed over every test binary.
-awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$test_log"
+
+# The adversarial operator's session (scripts/adversarial.sh): every case of issue 20 and the
+# wrong URLs, on MariaDB and PostgreSQL, each with the outcome it must have. Only for the full
+# suite (a filter given to this script runs only those tests).
+adversarial=ok
+if [[ $# -eq 0 ]]; then
+    log "scripts/adversarial.sh"
+    scripts/adversarial.sh 2>&1 | tee -a "$test_log" || adversarial=failed
+fi
+# One closing line for the whole suite, summed over every test binary and the adversarial cases.
+awk '/^test result:/ { p += $4; f += $6; s += $8 }
+     /^adversarial: / { p += $2; f += $4 }
+     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$test_log"
+[[ $adversarial == ok ]] || die "scripts/adversarial.sh: a case did not hold (lines marked FAILED above)"
