@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Benchmark: rekey end to end against a plain parallel copy of the same database, on two shapes
 # of data (the yardstick's own speed depends on the shape):
-#   scripts/bench.sh [SCALE] [RUNS] [SHAPE...]   (defaults: scale 1 = ~1.44M rows, 3 runs, wide narrow)
+#   scripts/bench.sh [SCALE] [RUNS] [SHAPE...]   (defaults: scale 1 = ~1.44M rows, 3 runs, wide narrow lean)
 #   wide:   80 tables, wide rows, many secondary indexes (scripts/bench/generate_wide.sh)
 #   narrow: 81 tables, narrow rows, only the indexes foreign keys need, two large log tables
 #           (scripts/bench/generate_narrow.sh)
-#   postgres (alone): the PostgreSQL column, scripts/bench/postgres.sh: the wide shape on PostgreSQL
-#           against pg_dump -Fd -j 2 + pg_restore -j 2
+#   lean:   81 tables, rows under 120 bytes, only primary, unique and foreign-key indexes, most
+#           rows in two log tables: where the plain copy is fastest (scripts/bench/generate_lean.sh)
+#   postgres [wide|lean] (alone): the PostgreSQL column, scripts/bench/postgres.sh: the wide shape,
+#           or one table of 1M narrow rows and 3 small ones, against pg_dump -Fd -j 2 + pg_restore -j 2
 # Generates each shape's seed-like MariaDB database once per scale, then runs, RUNS times each,
 # interleaved: (a) mydumper + myloader with 2 threads (the yardstick), and (b) `rekey run`
 # (SOURCE -> DB_DATA -> compare -> DB_FINAL, verified), once per load path (BENCH_LOAD_PATHS,
@@ -18,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ ${3:-} == postgres ]]; then
-    exec scripts/bench/postgres.sh "${1:-1}" "${2:-3}"
+    exec scripts/bench/postgres.sh "${1:-1}" "${2:-3}" "${4:-wide}"
 fi
 # shellcheck source=scripts/lib/mariadb.sh
 source scripts/lib/mariadb.sh
@@ -27,7 +29,7 @@ scale=${1:-1}
 runs=${2:-3}
 shift $(($# < 2 ? $# : 2))
 shapes=("$@")
-((${#shapes[@]})) || shapes=(wide narrow)
+((${#shapes[@]})) || shapes=(wide narrow lean)
 out_dir=${TMPDIR:-/tmp}/rekey-bench
 mkdir -p "$out_dir"
 # The load paths measured: auto keeps DB_DATA as the inspectable converted copy; move builds
@@ -60,7 +62,7 @@ bench_shape() {
     local tag copy_times=() i copy took start run_dir tables bytes exact_rows t path
     tag=$shape-$(printf '%s' "$scale" | tr -c 'a-zA-Z0-9' '_')
     rm -f "$out_dir/times-$tag-"*
-    [[ -x scripts/bench/generate_$shape.sh ]] || die "unknown shape $shape (wide, narrow)"
+    [[ -x scripts/bench/generate_$shape.sh ]] || die "unknown shape $shape (wide, narrow, lean)"
     if [[ $(sql "SELECT scale FROM $src.bench_meta" 2>/dev/null || true) != "$scale" ]]; then
         log "generating $src at scale $scale"
         sql "DROP DATABASE IF EXISTS $src; CREATE DATABASE $src DEFAULT CHARSET utf8mb4"
@@ -128,11 +130,11 @@ for s in report["stages"]:
     note = "   (before the run: not timed)" if s["name"] == "derive-final" else ""
     print(f"{s['name']:14}{s['seconds']:>10.2f}{s['rows']:>12}{rate:>12}{note}")
 copy = statistics.median(copies)
-print(f"\nplain copy (mydumper + myloader, 2 threads): median {copy:.2f} s  runs {' '.join(f'{c:.2f}' for c in copies)}")
+print(f"\nplain copy (mydumper + myloader, 2 threads): median {copy:.2f} s  runs {' '.join(f'{c:.2f}' for c in copies)}  ({rows / copy:.0f} rows/s)")
 print(f"rekey end to end (--load-path {path}):{'':>{max(0, 8 - len(path))}} median {median:.2f} s  runs {' '.join(f'{r:.2f}' for r in rekeys)}")
 print(f"rows: {rows}; rekey {median / rows * 1e6:.2f} s per million rows; peak RSS {rss:.0f} MB")
 print(f"ratio rekey / plain copy: {median / copy:.2f}")
-open(f"{out_dir}/summary-{tag}-{path}", "w").write(f"{tag} --load-path {path}: rows {rows}, plain copy {copy:.2f} s, rekey {median:.2f} s, {median / rows * 1e6:.2f} s per million rows, peak RSS {rss:.0f} MB, ratio {median / copy:.2f}\n")
+open(f"{out_dir}/summary-{tag}-{path}", "w").write(f"{tag} --load-path {path}: rows {rows}, plain copy {copy:.2f} s ({rows / copy:.0f} rows/s), rekey {median:.2f} s, {median / rows * 1e6:.2f} s per million rows, peak RSS {rss:.0f} MB, ratio {median / copy:.2f}\n")
 PY
         summary+=("$(cat "$out_dir/summary-$tag-$path")")
     done

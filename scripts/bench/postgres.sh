@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The PostgreSQL column of the benchmark (scripts/bench.sh SCALE RUNS postgres):
-#   scripts/bench/postgres.sh [SCALE] [RUNS]   (defaults: scale 1 = ~1.5M rows / 80 tables, 3 runs)
-# Generates a seed-like PostgreSQL database (scripts/bench/generate_postgres.sh) once per scale,
+#   scripts/bench/postgres.sh [SCALE] [RUNS] [SHAPE]   (defaults: scale 1, 3 runs, shape wide)
+#   wide: ~1.5M rows / 80 tables (scripts/bench/generate_postgres.sh);
+#   lean: one table of 1M narrow rows and 3 small ones (scripts/bench/generate_postgres_lean.sh).
+# Generates the shape's PostgreSQL database once per scale,
 # then runs, RUNS times each: (a) pg_dump -Fd -j 2 + pg_restore -j 2 into a new database (the
 # yardstick), and (b) `rekey run` (SOURCE -> DB_DATA -> compare -> DB_FINAL, verified, native
 # uuid keys). DB_FINAL's empty schema is made before each timed run by `rekey derive-final` (the
@@ -14,8 +16,13 @@ source scripts/lib/postgres.sh
 
 scale=${1:-1}
 runs=${2:-3}
-src=bench_pg_src
-tag=pg_$(printf '%s' "$scale" | tr -c 'a-zA-Z0-9' '_')
+shape=${3:-wide}
+case $shape in
+    wide) src=bench_pg_src generator=scripts/bench/generate_postgres.sh ;;
+    lean) src=bench_pg_lean_src generator=scripts/bench/generate_postgres_lean.sh ;;
+    *) echo "unknown PostgreSQL shape $shape (wide, lean)" >&2; exit 2 ;;
+esac
+tag=pg_${shape}_$(printf '%s' "$scale" | tr -c 'a-zA-Z0-9' '_')
 out_dir=${TMPDIR:-/tmp}/rekey-bench
 mkdir -p "$out_dir"
 base=$PG_DEFAULT_URL
@@ -39,7 +46,7 @@ if [[ $(psql_db "$src" -c "SELECT scale FROM bench_meta" 2>/dev/null || true) !=
     drop_db "$src"
     pg_sql "CREATE DATABASE $src"
     start=$(date +%s.%N)
-    scripts/bench/generate_postgres.sh "$scale" | psql_db "$src" >/dev/null
+    "$generator" "$scale" | psql_db "$src" >/dev/null
     log "generated in $(echo "$(date +%s.%N) - $start" | bc) s"
 fi
 read -r tables bytes < <(psql_db "$src" -F ' ' -c "SELECT count(*), sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname <> 'bench_meta'")
@@ -48,7 +55,7 @@ while read -r t; do
     exact_rows=$((exact_rows + $(psql_db "$src" -c "SELECT count(*) FROM \"$t\"")))
 done < <(psql_db "$src" -c "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname <> 'bench_meta'")
 log "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(pg_sql 'SHOW server_version'); shared_buffers=$(pg_sql 'SHOW shared_buffers'); max_wal_size=$(pg_sql 'SHOW max_wal_size'); synchronous_commit=$(pg_sql 'SHOW synchronous_commit')"
-log "scale $scale: $tables tables, $exact_rows rows, $((bytes / 1000000)) MB (data + indexes)"
+log "$shape, scale $scale: $tables tables, $exact_rows rows, $((bytes / 1000000)) MB (data + indexes)"
 
 copy_times=()
 rekey_times=()
@@ -73,11 +80,11 @@ for ((i = 1; i <= runs; i++)); do
     "$rekey" derive-final --source "$base/$src" --final "$base/bench_pg_final" --uuid-format native \
         --run-dir "$run_dir" -q >/dev/null
     start=$(date +%s.%N)
-    /usr/bin/time -f '%M' -o "$out_dir/rss-$i" "$rekey" run --source "$base/$src" --data "$base/bench_pg_data" \
+    /usr/bin/time -f '%M' -o "$out_dir/rss-$tag-$i" "$rekey" run --source "$base/$src" --data "$base/bench_pg_data" \
         --final "$base/bench_pg_final" --uuid-format native --jobs 2 --run-dir "$run_dir" -q >/dev/null
     took=$(echo "$(date +%s.%N) - $start" | bc)
     rekey_times+=("$took")
-    log "run $i: pg_dump + pg_restore $(printf '%.2f' "$copy") s; rekey $(printf '%.2f' "$took") s, peak RSS $(($(cat "$out_dir/rss-$i") / 1024)) MB"
+    log "run $i: pg_dump + pg_restore $(printf '%.2f' "$copy") s; rekey $(printf '%.2f' "$took") s, peak RSS $(($(cat "$out_dir/rss-$tag-$i") / 1024)) MB"
 done
 drop_db bench_pg_data
 drop_db bench_pg_final
@@ -92,7 +99,7 @@ run = rekeys.index(median) + 1
 report = json.load(open(f"{out_dir}/run-{tag}-{run}/report.json"))
 assert report["status"] == "ok", report.get("error")
 assert all(v["ok"] for v in report["verification"]), "verification failed"
-rss = max(int(open(f"{out_dir}/rss-{i}").read().split()[-1]) for i in range(1, len(rekeys) + 1)) / 1024
+rss = max(int(open(f"{out_dir}/rss-{tag}-{i}").read().split()[-1]) for i in range(1, len(rekeys) + 1)) / 1024
 print(f"\nrekey run on PostgreSQL (median of {len(rekeys)}, run {run}), verified: {len(report['verification'])} tables identical")
 print(f"{'stage':14}{'seconds':>10}{'rows':>12}{'rows/s':>12}")
 for s in report["stages"]:
@@ -100,8 +107,9 @@ for s in report["stages"]:
     note = "   (before the run: not timed)" if s["name"] == "derive-final" else ""
     print(f"{s['name']:14}{s['seconds']:>10.2f}{s['rows']:>12}{rate:>12}{note}")
 copy = statistics.median(copies)
-print(f"\nplain copy (pg_dump -Fd -j 2 + pg_restore -j 2): median {copy:.2f} s  runs {' '.join(f'{c:.2f}' for c in copies)}")
+print(f"\nplain copy (pg_dump -Fd -j 2 + pg_restore -j 2): median {copy:.2f} s  runs {' '.join(f'{c:.2f}' for c in copies)}  ({rows / copy:.0f} rows/s)")
 print(f"rekey end to end:                              median {median:.2f} s  runs {' '.join(f'{r:.2f}' for r in rekeys)}")
 print(f"rows: {rows}; rekey {median / rows * 1e6:.2f} s per million rows; peak RSS {rss:.0f} MB")
 print(f"ratio rekey / plain copy: {median / copy:.2f}")
+print(f"{tag}: rows {rows}, plain copy {copy:.2f} s ({rows / copy:.0f} rows/s), rekey {median:.2f} s, {median / rows * 1e6:.2f} s per million rows, peak RSS {rss:.0f} MB, ratio {median / copy:.2f}")
 PY
