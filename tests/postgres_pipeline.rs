@@ -549,3 +549,61 @@ fn a_reused_connection_comes_back_as_a_new_one() {
     let mut s = data.connect().unwrap();
     assert!(pid_of(&mut s) > 0);
 }
+
+#[test]
+fn a_schema_that_does_not_exist_is_refused_naming_the_ones_that_do() {
+    let pg = pg_or_skip!();
+    let dbs = blog(&pg, "pubic");
+    let dir = dbs.run_dir();
+    let out = rekey(&[
+        "run",
+        "--source",
+        &format!("{}?schema=pubic", dbs.src_url()),
+        "--data",
+        &format!("{}?schema=pubic", dbs.data_url()),
+        "--final",
+        &format!("{}?schema=pubic", dbs.final_url()),
+        "--run-dir",
+        dir.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("pubic") && err.contains("public"), "{err}");
+    assert!(!pg.exists(&dbs.data), "DB_DATA was created");
+    // A schema without tables is an empty SOURCE.
+    pg.exec(&dbs.source, "CREATE SCHEMA empty");
+    let plan = rekey(&[
+        "plan",
+        "--source",
+        &format!("{}?schema=empty", dbs.src_url()),
+    ]);
+    assert_exit(&plan, 2);
+    assert!(stderr(&plan).contains("no tables"), "{}", stderr(&plan));
+}
+
+#[test]
+fn the_report_keeps_the_urls_schema() {
+    let pg = pg_or_skip!();
+    let dbs = blog(&pg, "keepschema");
+    let with_schema = |url: String| format!("{url}?schema=public");
+    let dir = dbs.run_dir();
+    let out = rekey(&[
+        "run",
+        "--source",
+        &with_schema(dbs.src_url()),
+        "--data",
+        &with_schema(dbs.data_url()),
+        "--final",
+        &with_schema(dbs.final_url()),
+        "--run-dir",
+        dir.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_exit(&out, 0);
+    let report = report(&dir);
+    for key in ["source", "data", "final"] {
+        let url = report[key].as_str().unwrap_or_default();
+        assert!(url.ends_with("?schema=public"), "{key}: {report}");
+    }
+}

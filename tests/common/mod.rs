@@ -466,3 +466,14 @@ pub fn killed_in(dbs: &Dbs, stage: &str) {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Rows `stage` recorded for `table` in a finished run's report (`None`: the stage has no step
+/// for it, so it never touched the table).
+pub fn stage_rows(run_dir: &Path, stage_name: &str, table: &str) -> Option<u64> {
+    let report = report(run_dir);
+    stage(&report, stage_name)["tables"]
+        .as_array()?
+        .iter()
+        .find(|t| t["item"] == table)
+        .and_then(|t| t["rows"].as_u64())
+}
