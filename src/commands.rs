@@ -486,6 +486,12 @@ fn check(ctx: &Context, derive_final: bool) -> Result<()> {
             }
         }
     }
+    if derive_final && ctx.final_db.is_some() && ctx.source.is_some() {
+        if let Some(problem) = derive_check(ctx)? {
+            input_problems.push(problem.detail.clone());
+            findings.push(problem);
+        }
+    }
     if let (Some(f), false) = (&ctx.final_db, derive_final) {
         let moved =
             ctx.run.load_path == LoadChoice::Move && ctx.source.is_some() && ctx.data.is_some();
@@ -532,6 +538,21 @@ fn check(ctx: &Context, derive_final: bool) -> Result<()> {
             )
         }
     })
+}
+
+/// `check --derive-final`: whether derive-final can create DB_FINAL (`None` when it can); an
+/// environment error (a server that cannot be reached) stops the check.
+fn derive_check(ctx: &Context) -> Result<Option<stages::preflight::Finding>> {
+    match stages::derive::preflight(ctx) {
+        Ok(()) => Ok(None),
+        Err(e) if e.exit_code() == 2 => Ok(Some(stages::preflight::Finding {
+            ok: false,
+            subject: "DB_FINAL".into(),
+            detail: e.to_string(),
+            fix: None,
+        })),
+        Err(e) => Err(e),
+    }
 }
 
 /// Scales a rehearsal's figures to SOURCE's current row counts (the catalog's estimates, or exact

@@ -607,3 +607,61 @@ fn the_report_keeps_the_urls_schema() {
         assert!(url.ends_with("?schema=public"), "{key}: {report}");
     }
 }
+
+#[test]
+fn a_table_partitioned_by_a_converted_key_or_reference_is_refused_when_planned() {
+    let pg = pg_or_skip!();
+    let dbs = Databases::new(pg.clone(), "partkey");
+    pg.exec(
+        &dbs.source,
+        "CREATE TABLE account (id integer PRIMARY KEY, name text);
+         CREATE TABLE event (id integer NOT NULL, account_id integer NOT NULL REFERENCES account (id), at date NOT NULL, PRIMARY KEY (id, account_id)) PARTITION BY LIST (account_id);
+         CREATE TABLE event_a PARTITION OF event FOR VALUES IN (1);
+         CREATE TABLE ledger (id integer PRIMARY KEY, v text) PARTITION BY RANGE (id);
+         CREATE TABLE ledger_1 PARTITION OF ledger FOR VALUES FROM (0) TO (1000);
+         INSERT INTO account VALUES (1, 'a'); INSERT INTO event VALUES (1, 1, '2024-01-01'); INSERT INTO ledger VALUES (5, 'x');",
+    );
+    pg.drop_database(&dbs.final_db);
+    let out = dbs.run(&["--derive-final"]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("partitioned by") && err.contains("--exclude"),
+        "{err}"
+    );
+    assert!(
+        !pg.exists(&dbs.data) && !pg.exists(&dbs.final_db),
+        "written"
+    );
+    // The RANGE-partitioned key alone is refused as well.
+    pg.exec(&dbs.source, "DROP TABLE event");
+    let plan = rekey(&["plan", "--source", &dbs.src_url()]);
+    assert_exit(&plan, 2);
+    assert!(stderr(&plan).contains("ledger"), "{}", stderr(&plan));
+}
+
+#[test]
+fn derive_final_into_a_database_with_tables_is_refused_by_check_and_before_any_write() {
+    let pg = pg_or_skip!();
+    let dbs = blog(&pg, "derivefull");
+    let (src, data, fin) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
+    let check = rekey(&[
+        "check",
+        "--source",
+        &src,
+        "--data",
+        &data,
+        "--final",
+        &fin,
+        "--derive-final",
+    ]);
+    assert_exit(&check, 2);
+    assert!(
+        stdout(&check).contains("already exists and has"),
+        "{}",
+        stdout(&check)
+    );
+    let out = dbs.run(&["--derive-final"]);
+    assert_exit(&out, 2);
+    assert!(!pg.exists(&dbs.data), "DB_DATA was created");
+}

@@ -177,3 +177,33 @@ fn resume_stops_statements_the_killed_run_left_on_the_server() {
     );
     assert_eq!(report(&dbs.run_dir())["status"], "ok");
 }
+
+#[test]
+fn a_resume_takes_over_the_final_database_its_own_derive_final_created() {
+    let pg = pg_or_skip!();
+    let dbs = blog(&pg, "retake");
+    pg.drop_database(&dbs.final_db);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["run", "--source", &dbs.src_url(), "--data", &dbs.data_url()])
+        .args(["--final", &dbs.final_url(), "--derive-final", "-q"])
+        .args(["--run-dir", dbs.run_dir().to_str().unwrap()])
+        .env("REKEY_TEST_STALL_AFTER_STEP", "derive-final")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_stall(&dbs, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        pg.exists(&dbs.final_db),
+        "derive-final had created DB_FINAL"
+    );
+    let out = dbs.run(&["--derive-final", "--resume"]);
+    assert_exit(&out, 0);
+    assert_eq!(report(&dbs.run_dir())["status"], "ok");
+    assert_eq!(
+        table_counts(&pg, &dbs.final_db),
+        table_counts(&pg, &dbs.source)
+    );
+}

@@ -351,6 +351,9 @@ pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome
     let derive = !check_final && ctx.final_db.is_some();
     require(&environment(ctx, derive)?)?;
     require_data(&data_findings(ctx, derive)?)?;
+    if derive {
+        super::derive::preflight(ctx)?;
+    }
     if check_data {
         check_data_db(ctx)?;
     }
