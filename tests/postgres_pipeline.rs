@@ -665,3 +665,20 @@ fn derive_final_into_a_database_with_tables_is_refused_by_check_and_before_any_w
     assert_exit(&out, 2);
     assert!(!pg.exists(&dbs.data), "DB_DATA was created");
 }
+
+#[test]
+fn plan_warns_that_another_schema_references_a_converted_table() {
+    let pg = pg_or_skip!();
+    let dbs = blog(&pg, "otherschema");
+    pg.exec(
+        &dbs.source,
+        "CREATE SCHEMA billing; CREATE TABLE billing.invoice (id integer PRIMARY KEY, customer_id integer REFERENCES public.\"user\" (id))",
+    );
+    let plan = rekey(&["plan", "--source", &dbs.src_url()]);
+    assert_exit(&plan, 0);
+    let text = stdout(&plan);
+    assert!(
+        text.contains("billing.invoice.customer_id") && text.contains("outside-reference"),
+        "{text}"
+    );
+}

@@ -27,6 +27,17 @@ pub trait Catalog {
     fn review_plan(&self, _schema: &Schema, _plan: &mut Plan) -> Result<()> {
         Ok(())
     }
+    /// Warnings that need the catalog itself, not only the model: references into the converted
+    /// tables from outside the converted namespace (PostgreSQL's other schemas), which keep
+    /// their integer values and break.
+    fn review_outside(
+        &self,
+        _session: &mut dyn Session,
+        _schema: &Schema,
+        _plan: &mut Plan,
+    ) -> Result<()> {
+        Ok(())
+    }
     /// What this engine knows would fail mid-run, checked on SOURCE before anything is written:
     /// values its keys cannot hold, rows larger than it can send, references that derive-final
     /// (`derive`) could not declare. Failed findings are problems of the data (exit 2).

@@ -26,6 +26,16 @@ const ROUTINES_SQL: &str = include_str!("routines.sql");
 const ROUTINE_DEFS_SQL: &str = include_str!("routine_defs.sql");
 pub(super) const SERVER_INFO_SQL: &str = include_str!("server_info.sql");
 const SCHEMAS_SQL: &str = include_str!("schemas.sql");
+const FOREIGN_KEYS_SQL: &str = include_str!("foreign_keys.sql");
+
+#[derive(Deserialize)]
+struct ForeignKeyRow {
+    table_schema: String,
+    table_name: String,
+    columns: Vec<String>,
+    ref_schema: String,
+    ref_table: String,
+}
 
 #[derive(Deserialize)]
 struct SchemaRow {
@@ -461,6 +471,41 @@ impl Catalog for PostgresBackend {
             ),
             "Give one of those schemas with ?schema=NAME (names are case-sensitive; without ?schema= rekey works in public), then run again; nothing was written.",
         ))
+    }
+
+    fn review_outside(
+        &self,
+        session: &mut dyn Session,
+        _schema: &Schema,
+        plan: &mut Plan,
+    ) -> Result<()> {
+        let here = self.schema();
+        let rows: Vec<ForeignKeyRow> = catalog_rows(session, &self.bind(FOREIGN_KEYS_SQL))?;
+        for k in rows
+            .iter()
+            .filter(|k| k.table_schema != here && k.ref_schema == here)
+        {
+            let Some(c) = plan.converted(&k.ref_table) else {
+                continue;
+            };
+            let message = format!(
+                "{}.{}.{} (schema {} is not converted) references {}.{}, which becomes a UUID: that reference keeps its integer values and breaks (convert that schema's tables in the same run or drop the constraint before the cutover, or --exclude {})",
+                k.table_schema,
+                k.table_name,
+                k.columns.join(", "),
+                k.table_schema,
+                k.ref_table,
+                c.column,
+                k.ref_table
+            );
+            plan.warnings.push(Warning {
+                kind: "outside-reference",
+                table: k.ref_table.clone(),
+                column: None,
+                message,
+            });
+        }
+        Ok(())
     }
 
     fn review_plan(&self, schema: &Schema, plan: &mut Plan) -> Result<()> {
