@@ -163,6 +163,13 @@ pub fn execute(
     if !looks_only {
         guard::against_journal(&journal, &endpoints, inv.command != Command::Clean)?;
     }
+    // Before anything is written or stopped (a resume ends the statements its run left behind):
+    // no other process may be working on these databases, whatever its run directory.
+    let _database_locks = if looks_only {
+        None
+    } else {
+        Some(crate::run_lock::DatabaseLocks::acquire(&endpoints)?)
+    };
     let mut inv = inv;
     if !inv.run.uuid_format_given {
         // The engine's own default for a new run (PostgreSQL: its uuid type); a resumed run

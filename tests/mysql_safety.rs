@@ -621,3 +621,35 @@ fn a_source_without_tables_is_refused() {
     assert!(stderr(&out).contains("no tables"), "{}", stderr(&out));
     assert!(!dbs.exists(&dbs.data), "DB_DATA was created");
 }
+
+#[test]
+fn a_second_process_on_the_same_databases_is_refused_whatever_its_run_directory() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "srvlock");
+    let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
+    let mut first = spawn_stalling(&dbs, "clone");
+    wait_for_stall(&dbs, &mut first);
+    let out = run_in([&s, &d, &f], &dbs.dir.path().join("other"), &[]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("in use by another rekey process") && err.contains("connection"),
+        "{err}"
+    );
+    // A copy of the live run's directory cannot resume it (it would stop the live run's
+    // statements and write beside it).
+    let copy = dbs.dir.path().join("copy");
+    copy_dir(&dbs.run_dir(), &copy);
+    let out = run_in([&s, &d, &f], &copy, &["--resume"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("in use by another rekey process"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(first.try_wait().unwrap().is_none(), "the live run ended");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // The lock dies with its process: the run resumes.
+    assert_exit(&dbs.run(&["--resume"]), 0);
+}

@@ -207,3 +207,33 @@ fn a_resume_takes_over_the_final_database_its_own_derive_final_created() {
         table_counts(&pg, &dbs.source)
     );
 }
+
+#[test]
+fn a_second_process_on_the_same_databases_is_refused_whatever_its_run_directory() {
+    let pg = pg_or_skip!();
+    let dbs = blog(&pg, "srvlock");
+    let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
+    let mut first = spawn_stalling(&dbs, "clone");
+    wait_for_stall(&dbs, &mut first);
+    let native = ["--uuid-format", "native"];
+    let out = run_in([&s, &d, &f], &dbs.dir.path().join("other"), &native);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("in use by another rekey process") && err.contains("rekey lock, pid"),
+        "{err}"
+    );
+    let copy = dbs.dir.path().join("copy");
+    copy_dir(&dbs.run_dir(), &copy);
+    let out = run_in([&s, &d, &f], &copy, &["--resume"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("in use by another rekey process"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(first.try_wait().unwrap().is_none(), "the live run ended");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_exit(&dbs.run(&["--resume"]), 0);
+}
