@@ -70,26 +70,6 @@ impl RunLock {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_second_holder_is_refused_with_the_first_ones_pid() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = RunLock::acquire(dir.path()).unwrap();
-        let err = RunLock::acquire(dir.path()).err().unwrap();
-        assert_eq!(err.exit_code(), 2);
-        let text = err.to_string();
-        assert!(
-            text.contains(&format!("PID {}", std::process::id())),
-            "{text}"
-        );
-        drop(first);
-        RunLock::acquire(dir.path()).unwrap();
-    }
-}
-
 /// rekey's locks on the databases a command writes (DB_DATA, DB_FINAL), one per database on its
 /// own server, held until dropped: the run directory's lock keeps one process per directory, these
 /// one process per database, so a copied run directory or a second run directory cannot work on
@@ -112,5 +92,25 @@ impl DatabaseLocks {
             }
         }
         Ok(DatabaseLocks { _held: held })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_is_refused_with_the_first_ones_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = RunLock::acquire(dir.path()).unwrap();
+        let err = RunLock::acquire(dir.path()).err().unwrap();
+        assert_eq!(err.exit_code(), 2);
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("PID {}", std::process::id())),
+            "{text}"
+        );
+        drop(first);
+        RunLock::acquire(dir.path()).unwrap();
     }
 }
