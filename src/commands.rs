@@ -163,6 +163,13 @@ pub fn execute(
     if !looks_only {
         guard::against_journal(&journal, &endpoints, inv.command != Command::Clean)?;
     }
+    // Before anything is written or stopped (a resume ends the statements its run left behind):
+    // no other process may be working on these databases, whatever its run directory.
+    let _database_locks = if looks_only {
+        None
+    } else {
+        Some(crate::run_lock::DatabaseLocks::acquire(&endpoints)?)
+    };
     let mut inv = inv;
     if !inv.run.uuid_format_given {
         // The engine's own default for a new run (PostgreSQL: its uuid type); a resumed run
@@ -486,6 +493,12 @@ fn check(ctx: &Context, derive_final: bool) -> Result<()> {
             }
         }
     }
+    if derive_final && ctx.final_db.is_some() && ctx.source.is_some() {
+        if let Some(problem) = derive_check(ctx)? {
+            input_problems.push(problem.detail.clone());
+            findings.push(problem);
+        }
+    }
     if let (Some(f), false) = (&ctx.final_db, derive_final) {
         let moved =
             ctx.run.load_path == LoadChoice::Move && ctx.source.is_some() && ctx.data.is_some();
@@ -532,6 +545,21 @@ fn check(ctx: &Context, derive_final: bool) -> Result<()> {
             )
         }
     })
+}
+
+/// `check --derive-final`: whether derive-final can create DB_FINAL (`None` when it can); an
+/// environment error (a server that cannot be reached) stops the check.
+fn derive_check(ctx: &Context) -> Result<Option<stages::preflight::Finding>> {
+    match stages::derive::preflight(ctx) {
+        Ok(()) => Ok(None),
+        Err(e) if e.exit_code() == 2 => Ok(Some(stages::preflight::Finding {
+            ok: false,
+            subject: "DB_FINAL".into(),
+            detail: e.to_string(),
+            fix: None,
+        })),
+        Err(e) => Err(e),
+    }
 }
 
 /// Scales a rehearsal's figures to SOURCE's current row counts (the catalog's estimates, or exact

@@ -607,7 +607,11 @@ impl Plan {
                             column: w.column.clone(),
                         })
                         .collect(),
-                    bookkeeping: crate::model::is_bookkeeping(table),
+                    bookkeeping: crate::model::is_bookkeeping(table)
+                        && !self.warnings.iter().any(|w| {
+                            w.table == table
+                                && w.kind == crate::stages::bookkeeping::APPLICATION_TABLE
+                        }),
                 }
             })
             .collect()

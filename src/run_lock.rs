@@ -70,6 +70,31 @@ impl RunLock {
     }
 }
 
+/// rekey's locks on the databases a command writes (DB_DATA, DB_FINAL), one per database on its
+/// own server, held until dropped: the run directory's lock keeps one process per directory, these
+/// one process per database, so a copied run directory or a second run directory cannot work on
+/// a database while another process does (nor stop its statements on resume).
+pub struct DatabaseLocks {
+    _held: Vec<Box<dyn std::any::Any + Send>>,
+}
+
+impl DatabaseLocks {
+    /// Takes the lock of every endpoint that is written, in role order, or says who holds one.
+    pub fn acquire(endpoints: &[crate::guard::Endpoint]) -> Result<DatabaseLocks> {
+        let mut held = Vec::new();
+        for e in endpoints
+            .iter()
+            .filter(|e| e.role != crate::guard::Role::Source)
+        {
+            let key = format!("{}\0{}", e.identity.server, e.identity.database);
+            if let Some(lock) = e.backend.hold_lock(&key, e.role.label())? {
+                held.push(lock);
+            }
+        }
+        Ok(DatabaseLocks { _held: held })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -211,14 +211,29 @@ impl DbUrl {
                     .map(|u| format!("{}@", percent_encoding::utf8_percent_encode(u, USERINFO)))
                     .unwrap_or_default();
                 format!(
-                    "{}://{user}{}:{}/{}",
+                    "{}://{user}{}:{}/{}{}",
                     self.engine,
                     self.host,
                     self.port,
-                    percent_encoding::utf8_percent_encode(&self.database, PATH_SEGMENT)
+                    percent_encoding::utf8_percent_encode(&self.database, PATH_SEGMENT),
+                    self.stored_query()
                 )
             }
         }
+    }
+
+    /// `?schema=NAME` where the URL names one: the run's databases are in that schema, so the
+    /// journal, the report and `rekey clean` must keep it.
+    fn stored_query(&self) -> String {
+        self.schema
+            .as_deref()
+            .map(|s| {
+                format!(
+                    "?schema={}",
+                    percent_encoding::utf8_percent_encode(s, PATH_SEGMENT)
+                )
+            })
+            .unwrap_or_default()
     }
 
     /// The same server (and so one connection can reach both databases).
@@ -447,6 +462,10 @@ mod tests {
         assert_eq!(back.user.as_deref(), Some("a@b"));
         assert_eq!(back.database, "my db");
         assert_eq!(back.password, None);
+        let u = DbUrl::parse("postgres://app:pw@db:5432/shop?schema=My%20Sales", &env).unwrap();
+        assert_eq!(u.stored(), "postgres://app@db:5432/shop?schema=My%20Sales");
+        let back = DbUrl::parse(&u.stored(), &env).unwrap();
+        assert_eq!(back.schema.as_deref(), Some("My Sales"));
     }
 
     #[test]

@@ -155,3 +155,33 @@ fn orphans_in_a_not_null_column_cannot_be_nulled() {
         stderr(&out)
     );
 }
+
+#[test]
+fn derive_final_into_a_database_with_tables_is_refused_by_check_and_before_any_write() {
+    let server = server_or_skip!();
+    // Dbs::blog gives DB_FINAL the application's tables: derive-final cannot create it.
+    let dbs = Dbs::blog(&server, "derivefull");
+    let check = dbs.check(&["--derive-final"]);
+    assert_exit(&check, 2);
+    let text = stdout(&check);
+    assert!(
+        text.contains("FAIL DB_FINAL") && text.contains("already exists and has"),
+        "{text}"
+    );
+    let out = dbs.run(&["--derive-final"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("--derive-final creates DB_FINAL"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dbs.exists(&dbs.data), "DB_DATA was created");
+    // An empty DB_FINAL is fine, as derive-final has always taken it.
+    dbs.conn(&dbs.final_db)
+        .query_drop(format!(
+            "DROP DATABASE `{0}`; CREATE DATABASE `{0}`",
+            dbs.final_db
+        ))
+        .unwrap();
+    assert_exit(&dbs.check(&["--derive-final"]), 0);
+}

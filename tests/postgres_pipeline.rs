@@ -549,3 +549,136 @@ fn a_reused_connection_comes_back_as_a_new_one() {
     let mut s = data.connect().unwrap();
     assert!(pid_of(&mut s) > 0);
 }
+
+#[test]
+fn a_schema_that_does_not_exist_is_refused_naming_the_ones_that_do() {
+    let pg = pg_or_skip!();
+    let dbs = blog(&pg, "pubic");
+    let dir = dbs.run_dir();
+    let out = rekey(&[
+        "run",
+        "--source",
+        &format!("{}?schema=pubic", dbs.src_url()),
+        "--data",
+        &format!("{}?schema=pubic", dbs.data_url()),
+        "--final",
+        &format!("{}?schema=pubic", dbs.final_url()),
+        "--run-dir",
+        dir.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("pubic") && err.contains("public"), "{err}");
+    assert!(!pg.exists(&dbs.data), "DB_DATA was created");
+    // A schema without tables is an empty SOURCE.
+    pg.exec(&dbs.source, "CREATE SCHEMA empty");
+    let plan = rekey(&[
+        "plan",
+        "--source",
+        &format!("{}?schema=empty", dbs.src_url()),
+    ]);
+    assert_exit(&plan, 2);
+    assert!(stderr(&plan).contains("no tables"), "{}", stderr(&plan));
+}
+
+#[test]
+fn the_report_keeps_the_urls_schema() {
+    let pg = pg_or_skip!();
+    let dbs = blog(&pg, "keepschema");
+    let with_schema = |url: String| format!("{url}?schema=public");
+    let dir = dbs.run_dir();
+    let out = rekey(&[
+        "run",
+        "--source",
+        &with_schema(dbs.src_url()),
+        "--data",
+        &with_schema(dbs.data_url()),
+        "--final",
+        &with_schema(dbs.final_url()),
+        "--run-dir",
+        dir.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_exit(&out, 0);
+    let report = report(&dir);
+    for key in ["source", "data", "final"] {
+        let url = report[key].as_str().unwrap_or_default();
+        assert!(url.ends_with("?schema=public"), "{key}: {report}");
+    }
+}
+
+#[test]
+fn a_table_partitioned_by_a_converted_key_or_reference_is_refused_when_planned() {
+    let pg = pg_or_skip!();
+    let dbs = Databases::new(pg.clone(), "partkey");
+    pg.exec(
+        &dbs.source,
+        "CREATE TABLE account (id integer PRIMARY KEY, name text);
+         CREATE TABLE event (id integer NOT NULL, account_id integer NOT NULL REFERENCES account (id), at date NOT NULL, PRIMARY KEY (id, account_id)) PARTITION BY LIST (account_id);
+         CREATE TABLE event_a PARTITION OF event FOR VALUES IN (1);
+         CREATE TABLE ledger (id integer PRIMARY KEY, v text) PARTITION BY RANGE (id);
+         CREATE TABLE ledger_1 PARTITION OF ledger FOR VALUES FROM (0) TO (1000);
+         INSERT INTO account VALUES (1, 'a'); INSERT INTO event VALUES (1, 1, '2024-01-01'); INSERT INTO ledger VALUES (5, 'x');",
+    );
+    pg.drop_database(&dbs.final_db);
+    let out = dbs.run(&["--derive-final"]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("partitioned by") && err.contains("--exclude"),
+        "{err}"
+    );
+    assert!(
+        !pg.exists(&dbs.data) && !pg.exists(&dbs.final_db),
+        "written"
+    );
+    // The RANGE-partitioned key alone is refused as well.
+    pg.exec(&dbs.source, "DROP TABLE event");
+    let plan = rekey(&["plan", "--source", &dbs.src_url()]);
+    assert_exit(&plan, 2);
+    assert!(stderr(&plan).contains("ledger"), "{}", stderr(&plan));
+}
+
+#[test]
+fn derive_final_into_a_database_with_tables_is_refused_by_check_and_before_any_write() {
+    let pg = pg_or_skip!();
+    let dbs = blog(&pg, "derivefull");
+    let (src, data, fin) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
+    let check = rekey(&[
+        "check",
+        "--source",
+        &src,
+        "--data",
+        &data,
+        "--final",
+        &fin,
+        "--derive-final",
+    ]);
+    assert_exit(&check, 2);
+    assert!(
+        stdout(&check).contains("already exists and has"),
+        "{}",
+        stdout(&check)
+    );
+    let out = dbs.run(&["--derive-final"]);
+    assert_exit(&out, 2);
+    assert!(!pg.exists(&dbs.data), "DB_DATA was created");
+}
+
+#[test]
+fn plan_warns_that_another_schema_references_a_converted_table() {
+    let pg = pg_or_skip!();
+    let dbs = blog(&pg, "otherschema");
+    pg.exec(
+        &dbs.source,
+        "CREATE SCHEMA billing; CREATE TABLE billing.invoice (id integer PRIMARY KEY, customer_id integer REFERENCES public.\"user\" (id))",
+    );
+    let plan = rekey(&["plan", "--source", &dbs.src_url()]);
+    assert_exit(&plan, 0);
+    let text = stdout(&plan);
+    assert!(
+        text.contains("billing.invoice.customer_id") && text.contains("outside-reference"),
+        "{text}"
+    );
+}

@@ -177,3 +177,63 @@ fn resume_stops_statements_the_killed_run_left_on_the_server() {
     );
     assert_eq!(report(&dbs.run_dir())["status"], "ok");
 }
+
+#[test]
+fn a_resume_takes_over_the_final_database_its_own_derive_final_created() {
+    let pg = pg_or_skip!();
+    let dbs = blog(&pg, "retake");
+    pg.drop_database(&dbs.final_db);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["run", "--source", &dbs.src_url(), "--data", &dbs.data_url()])
+        .args(["--final", &dbs.final_url(), "--derive-final", "-q"])
+        .args(["--run-dir", dbs.run_dir().to_str().unwrap()])
+        .env("REKEY_TEST_STALL_AFTER_STEP", "derive-final")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_stall(&dbs, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        pg.exists(&dbs.final_db),
+        "derive-final had created DB_FINAL"
+    );
+    let out = dbs.run(&["--derive-final", "--resume"]);
+    assert_exit(&out, 0);
+    assert_eq!(report(&dbs.run_dir())["status"], "ok");
+    assert_eq!(
+        table_counts(&pg, &dbs.final_db),
+        table_counts(&pg, &dbs.source)
+    );
+}
+
+#[test]
+fn a_second_process_on_the_same_databases_is_refused_whatever_its_run_directory() {
+    let pg = pg_or_skip!();
+    let dbs = blog(&pg, "srvlock");
+    let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
+    let mut first = spawn_stalling(&dbs, "clone");
+    wait_for_stall(&dbs, &mut first);
+    let native = ["--uuid-format", "native"];
+    let out = run_in([&s, &d, &f], &dbs.dir.path().join("other"), &native);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("in use by another rekey process") && err.contains("rekey lock, pid"),
+        "{err}"
+    );
+    let copy = dbs.dir.path().join("copy");
+    copy_dir(&dbs.run_dir(), &copy);
+    let out = run_in([&s, &d, &f], &copy, &["--resume"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("in use by another rekey process"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(first.try_wait().unwrap().is_none(), "the live run ended");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_exit(&dbs.run(&["--resume"]), 0);
+}

@@ -851,3 +851,79 @@ fn a_move_load_is_refused_on_sqlite_before_anything_is_written() {
     assert!(text.contains("drop --load-path"), "{text}");
     assert!(!blog.path("data.db").exists(), "DB_DATA was created");
 }
+
+/// `rekey ARGS --source SOURCE --data data.db --final final.db` in `dir`, SOURCE built by `sql`.
+fn run_on_sqlite(dir: &std::path::Path, sql: &str, args: &[&str]) -> std::process::Output {
+    Connection::open(dir.join("source.db"))
+        .unwrap()
+        .execute_batch(sql)
+        .unwrap();
+    let url = |name: &str| format!("sqlite://{}", dir.join(name).display());
+    Process::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(args)
+        .args(["--source", &url("source.db")])
+        .args(["--data", &url("data.db"), "--final", &url("final.db")])
+        .args(["--run-dir", dir.join("run").to_str().unwrap(), "-q"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_source_table_named_like_migration_bookkeeping_with_a_foreign_key_is_loaded_and_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_on_sqlite(
+        dir.path(),
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);
+         CREATE TABLE migrations (id INTEGER PRIMARY KEY, user_id INT NOT NULL REFERENCES users (id), step TEXT);
+         INSERT INTO users VALUES (1, 'a'), (2, 'b');
+         INSERT INTO migrations VALUES (10, 1, 'x'), (11, 2, 'y');",
+        &["run", "--derive-final"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fin = Connection::open(dir.path().join("final.db")).unwrap();
+    assert_eq!(
+        rows(
+            &fin,
+            "SELECT COUNT(*) FROM migrations m JOIN users u ON u.id = m.user_id"
+        ),
+        [[Sql::Integer(2)]]
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/report.json")).unwrap())
+            .unwrap();
+    let verified = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "verify")
+        .unwrap()["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["item"] == "migrations" && t["rows"] == 2);
+    assert!(verified, "migrations was not verified: {report}");
+}
+
+#[test]
+fn a_source_table_with_rekeys_prefix_or_no_table_at_all_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_on_sqlite(
+        dir.path(),
+        "CREATE TABLE users (id INTEGER PRIMARY KEY); CREATE TABLE _rekey_x (id INTEGER PRIMARY KEY);",
+        &["run", "--derive-final"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("_rekey_x"), "{err}");
+    assert!(!dir.path().join("data.db").exists(), "DB_DATA was written");
+    let empty = tempfile::tempdir().unwrap();
+    let out = run_on_sqlite(empty.path(), "", &["run", "--derive-final"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no tables"), "{err}");
+}

@@ -119,6 +119,14 @@ pub trait Admin: Send + Sync {
     fn drop_database(&self) -> Result<()>;
     /// Which database this URL reaches (see `Identity`).
     fn identity(&self) -> Result<Identity>;
+    /// Takes rekey's lock on this database, held for the whole process on a session of its own
+    /// (dropping the returned guard releases it): `key` names the database (its identity), `what`
+    /// its role for the message. A database another process holds is refused (exit 2) naming the
+    /// holder. `None` where the engine needs no lock of its own (SQLite: one file, locked by
+    /// the engine itself; a Galera cluster, which refuses GET_LOCK).
+    fn hold_lock(&self, _key: &str, _what: &str) -> Result<Option<Box<dyn std::any::Any + Send>>> {
+        Ok(None)
+    }
     /// Stops statements that a killed earlier process of run `run_id` left running on the server
     /// (they carry its marker). Returns how many were stopped. Engines without a server have none.
     fn stop_leftovers(&self, _run_id: &str) -> Result<u32> {

@@ -15,7 +15,7 @@ pub fn differences(data: &Schema, fin: &Schema) -> Vec<String> {
             }
             continue;
         };
-        if is_bookkeeping(&t.name) {
+        if super::bookkeeping::kept(&t.name, fin, None) {
             continue; // the new schema's own history: never loaded, so never compared
         }
         for c in &t.columns {
@@ -39,7 +39,7 @@ pub fn differences(data: &Schema, fin: &Schema) -> Vec<String> {
     for f in fin
         .tables
         .iter()
-        .filter(|t| !is_internal(&t.name) && !is_bookkeeping(&t.name))
+        .filter(|t| !is_internal(&t.name) && !super::bookkeeping::kept(&t.name, fin, None))
     {
         if data.table(&f.name).is_none() {
             out.push(format!("{}: table missing in DB_DATA, in DB_FINAL", f.name));

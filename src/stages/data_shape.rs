@@ -129,9 +129,11 @@ pub fn moved_tables(ctx: &Context) -> Result<Option<Schema>> {
     }
     let mut s = fin.connect()?;
     let mut schema = fin.describe(s.as_mut())?;
-    schema
-        .tables
-        .retain(|t| !is_internal(&t.name) && !crate::model::is_bookkeeping(&t.name));
+    let source = super::introspect::load(ctx)?;
+    let described = schema.clone();
+    schema.tables.retain(|t| {
+        !is_internal(&t.name) && !super::bookkeeping::kept(&t.name, &described, Some(&source.0))
+    });
     Ok(Some(schema))
 }
 

@@ -12,7 +12,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let source = ctx.source()?;
     let d = fin.dialect();
     let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
-    if !ctx.run.dry_run && fin.database_exists()? {
+    if !ctx.run.dry_run && fin.database_exists()? && !retake_own(ctx, fin.as_ref())? {
         let mut s = fin.connect()?;
         let existing = fin.describe(s.as_mut())?;
         if !existing.tables.is_empty() {
@@ -53,6 +53,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             ctx.exec(&mut s, &sql)?;
         }
     }
+    ctx.test_stall(Stage::DeriveFinal);
     let count = tables.len();
     // Foreign keys last: a column cannot change type while a constraint uses it.
     // With checks on, so rules are recorded as written; the tables are empty, so nothing fails.
@@ -128,4 +129,71 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         rows: 0,
         detail: Some(detail),
     })
+}
+
+/// A DB_FINAL that this run's interrupted derive-final created (rekey's marker names this run) is
+/// dropped, so the resumed stage derives it again from the start; returns whether it did. Any
+/// other database is left alone for the caller to refuse.
+fn retake_own(ctx: &Context, fin: &dyn crate::backend::Backend) -> Result<bool> {
+    let mut s = fin.connect()?;
+    let existing = fin.describe(s.as_mut())?;
+    let owner = super::preflight::marker_of(fin, s.as_mut(), &existing)?;
+    drop(s);
+    if owner.as_deref() != Some(ctx.run_id.as_str()) {
+        return Ok(false);
+    }
+    fin.drop_database()?;
+    ctx.progress.note(&format!(
+        "derive-final: dropped {}, which this run had begun to derive, to derive it again",
+        fin.url()
+    ));
+    Ok(true)
+}
+
+/// Before any write: derive-final must be able to create DB_FINAL. It refuses a database that
+/// exists with tables (unless this run created it), and builds every table's statements, which
+/// is where an engine that copies definitions on the server (MySQL's CREATE TABLE ... LIKE)
+/// finds a SOURCE it cannot reach from DB_FINAL's server.
+pub fn preflight(ctx: &Context) -> Result<()> {
+    let fin = ctx.final_db()?;
+    if fin.database_exists()? {
+        let mut s = fin.connect()?;
+        let existing = fin.describe(s.as_mut())?;
+        let owner = super::preflight::marker_of(fin.as_ref(), s.as_mut(), &existing)?;
+        if !existing.tables.is_empty() && owner.as_deref() != Some(ctx.run_id.as_str()) {
+            let names: Vec<&str> = existing
+                .tables
+                .iter()
+                .take(5)
+                .map(|t| t.name.as_str())
+                .collect();
+            return Err(Error::input(
+                Place::stage(Stage::Preflight),
+                format!(
+                    "--derive-final creates DB_FINAL, but {} already exists and has {} tables ({}{}); nothing was changed.",
+                    fin.url(),
+                    existing.tables.len(),
+                    names.join(", "),
+                    if existing.tables.len() > names.len() { ", ..." } else { "" }
+                ),
+                "Give --final the name of a database that does not exist yet (or an empty one), drop that one if it is yours to drop, or run without --derive-final to load into it as the application's schema.",
+            ));
+        }
+    }
+    let shared = super::introspect::load(ctx)?;
+    let source = ctx.source()?;
+    let d = fin.dialect();
+    let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
+    for t in shared.0.tables.iter().filter(|t| !is_internal(&t.name)) {
+        let swaps = super::data_shape::swaps_for(ctx, d, &t.name, &uuid_type)?.0;
+        fin.derive_table_sql(source.url(), t, &swaps).map_err(|e| match e {
+            Error::Input { .. } => Error::input(
+                Place::stage(Stage::Preflight).table(&t.name),
+                format!("derive-final cannot create DB_FINAL's tables: {}; nothing was changed.", e.message()),
+                "Give --final a database on SOURCE's server (derive-final copies SOURCE's definitions there; the load can then reach another server), or create DB_FINAL with the application's migrations and run without --derive-final.",
+            ),
+            other => other,
+        })?;
+    }
+    Ok(())
 }

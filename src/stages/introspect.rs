@@ -15,9 +15,13 @@ pub fn load(ctx: &Context) -> Result<Arc<(crate::model::Schema, Plan)>> {
     }
     let source = ctx.source()?;
     let mut session = source.connect()?;
+    source.check_namespace(session.as_mut())?;
     let schema = source.describe(session.as_mut())?;
+    super::bookkeeping::refuse_source(&schema, &source.url().to_string())?;
     let mut plan = Plan::build(&schema, &ctx.conversion)?;
     source.review_plan(&schema, &mut plan)?;
+    source.review_outside(session.as_mut(), &schema, &mut plan)?;
+    super::bookkeeping::review(&schema, &mut plan);
     let shared = Arc::new((schema, plan));
     let _ = ctx.source_schema.set(shared.clone());
     Ok(shared)

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{Context, Outcome, Stage};
 use crate::backend::{Arrival, Dialect, LoadJob, LoadPath, Moved, Session};
 use crate::error::{Error, Place, Result};
-use crate::model::{is_bookkeeping, is_internal};
+use crate::model::is_internal;
 use crate::options::{ConversionOptions, UuidVersion};
 
 /// A trigger of DB_FINAL set aside during the load, as the journal keeps it: the exact statements
@@ -130,7 +130,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         if is_internal(&t.name) {
             continue;
         }
-        if is_bookkeeping(&t.name) {
+        if super::bookkeeping::kept(&t.name, &final_schema, plan.as_ref().map(|p| &p.0)) {
             bookkeeping.push(t.name.clone());
             continue;
         }
@@ -271,7 +271,14 @@ fn move_tables(ctx: &Context, final_schema: &crate::model::Schema) -> Result<(u6
         tables = final_schema
             .tables
             .iter()
-            .filter(|t| !is_internal(&t.name) && !is_bookkeeping(&t.name))
+            .filter(|t| {
+                !is_internal(&t.name)
+                    && !super::bookkeeping::kept(
+                        &t.name,
+                        final_schema,
+                        ctx.source_schema.get().map(|p| &p.0),
+                    )
+            })
             .map(|t| t.name.clone())
             .collect();
         if !ctx.run.dry_run {

@@ -1,6 +1,7 @@
 //! The staged passes and what they share: the run context, the journaled step runner that skips
 //! finished work on resume and runs tables in parallel, and the dry-run executor.
 
+pub mod bookkeeping;
 pub mod clean;
 pub mod clone;
 pub mod compare;

@@ -5,7 +5,7 @@ use super::{Context, Outcome, Stage};
 pub use crate::backend::Finding;
 use crate::backend::{Backend, LoadPath, Role};
 use crate::error::{Error, Place, Result};
-use crate::model::{is_bookkeeping, is_internal, Schema};
+use crate::model::{is_internal, Schema};
 use crate::options::{LoadChoice, OrphanPolicy};
 use crate::plan::Reference;
 
@@ -351,6 +351,9 @@ pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome
     let derive = !check_final && ctx.final_db.is_some();
     require(&environment(ctx, derive)?)?;
     require_data(&data_findings(ctx, derive)?)?;
+    if derive {
+        super::derive::preflight(ctx)?;
+    }
     if check_data {
         check_data_db(ctx)?;
     }
@@ -556,7 +559,7 @@ pub fn check_final_empty(f: &dyn Backend) -> Result<Schema> {
     let mut s = f.connect()?;
     let schema = f.describe(s.as_mut())?;
     for t in &schema.tables {
-        if is_bookkeeping(&t.name) || is_internal(&t.name) {
+        if super::bookkeeping::kept(&t.name, &schema, None) || is_internal(&t.name) {
             continue;
         }
         let rows = s.query_u64(&format!("SELECT COUNT(*) FROM {}", f.dialect().q(&t.name)))?;

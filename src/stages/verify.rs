@@ -13,7 +13,7 @@ use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
 use super::{Context, Outcome, Stage};
 use crate::backend::Value;
 use crate::error::{Error, Place, Result};
-use crate::model::{is_bookkeeping, is_internal, Table};
+use crate::model::{is_internal, Table};
 use crate::options::{OrphanPolicy, UuidFormat};
 use crate::uuidgen::parse_stored;
 
@@ -143,8 +143,12 @@ fn raw(v: &Value) -> Canon<'_> {
 }
 
 /// A bookkeeping table that DB_FINAL has itself holds the new schema's history, not SOURCE's rows.
-fn loaded_elsewhere(table: &str, final_schema: &crate::model::Schema) -> bool {
-    is_bookkeeping(table) && final_schema.table(table).is_some()
+fn loaded_elsewhere(
+    table: &str,
+    final_schema: &crate::model::Schema,
+    source: &crate::model::Schema,
+) -> bool {
+    super::bookkeeping::kept(table, final_schema, Some(source))
 }
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
@@ -166,7 +170,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let mut tables: Vec<&Table> = schema
         .tables
         .iter()
-        .filter(|t| !is_internal(&t.name) && !loaded_elsewhere(&t.name, &final_schema))
+        .filter(|t| !is_internal(&t.name) && !loaded_elsewhere(&t.name, &final_schema, schema))
         .collect();
     // Largest first, so the parallel workers finish together (the largest table last had kept
     // one worker busy alone at the end).

@@ -466,3 +466,38 @@ pub fn killed_in(dbs: &Dbs, stage: &str) {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Rows `stage` recorded for `table` in a finished run's report (`None`: the stage has no step
+/// for it, so it never touched the table).
+pub fn stage_rows(run_dir: &Path, stage_name: &str, table: &str) -> Option<u64> {
+    let report = report(run_dir);
+    stage(&report, stage_name)["tables"]
+        .as_array()?
+        .iter()
+        .find(|t| t["item"] == table)
+        .and_then(|t| t["rows"].as_u64())
+}
+
+/// A copy of a run directory's files (what an operator's `cp -r` of a live run gives).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// `rekey run` on SOURCE, DB_DATA, DB_FINAL (`urls`) with the run directory `dir`, and `extra`.
+pub fn run_in(urls: [&str; 3], dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run", "--source", urls[0], "--data", urls[1], "--final", urls[2],
+    ];
+    args.extend(["--run-dir", dir.to_str().unwrap(), "-q"]);
+    args.extend(extra);
+    rekey(&args)
+}

@@ -12,6 +12,7 @@ mod chunks;
 mod ddl;
 mod dialect;
 mod load;
+mod lock;
 mod pool;
 mod session;
 #[cfg(test)]

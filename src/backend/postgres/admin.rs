@@ -128,6 +128,10 @@ impl Admin for PostgresBackend {
         Ok(Box::new(self.server_session()?))
     }
 
+    fn hold_lock(&self, key: &str, what: &str) -> Result<Option<Box<dyn std::any::Any + Send>>> {
+        super::lock::hold(self, key, what)
+    }
+
     fn database_exists(&self) -> Result<bool> {
         let mut s = self.server_session()?;
         let sql = format!(

@@ -25,6 +25,22 @@ const TYPES_SQL: &str = include_str!("types.sql");
 const ROUTINES_SQL: &str = include_str!("routines.sql");
 const ROUTINE_DEFS_SQL: &str = include_str!("routine_defs.sql");
 pub(super) const SERVER_INFO_SQL: &str = include_str!("server_info.sql");
+const SCHEMAS_SQL: &str = include_str!("schemas.sql");
+const FOREIGN_KEYS_SQL: &str = include_str!("foreign_keys.sql");
+
+#[derive(Deserialize)]
+struct ForeignKeyRow {
+    table_schema: String,
+    table_name: String,
+    columns: Vec<String>,
+    ref_schema: String,
+    ref_table: String,
+}
+
+#[derive(Deserialize)]
+struct SchemaRow {
+    schema_name: String,
+}
 
 #[derive(Deserialize)]
 struct TableRow {
@@ -436,7 +452,64 @@ impl Catalog for PostgresBackend {
         })
     }
 
+    fn check_namespace(&self, session: &mut dyn Session) -> Result<()> {
+        let schemas: Vec<String> = catalog_rows::<SchemaRow>(session, SCHEMAS_SQL)?
+            .into_iter()
+            .map(|r| r.schema_name)
+            .collect();
+        if schemas.iter().any(|s| s == self.schema()) {
+            return Ok(());
+        }
+        Err(crate::error::Error::input(
+            crate::error::Place::stage(crate::stage::Stage::Introspect),
+            format!(
+                "{} names schema {}, which database {} does not have; its schemas are: {}.",
+                self.url,
+                self.schema(),
+                self.url.database,
+                if schemas.is_empty() { "none".to_string() } else { schemas.join(", ") }
+            ),
+            "Give one of those schemas with ?schema=NAME (names are case-sensitive; without ?schema= rekey works in public), then run again; nothing was written.",
+        ))
+    }
+
+    fn review_outside(
+        &self,
+        session: &mut dyn Session,
+        _schema: &Schema,
+        plan: &mut Plan,
+    ) -> Result<()> {
+        let here = self.schema();
+        let rows: Vec<ForeignKeyRow> = catalog_rows(session, &self.bind(FOREIGN_KEYS_SQL))?;
+        for k in rows
+            .iter()
+            .filter(|k| k.table_schema != here && k.ref_schema == here)
+        {
+            let Some(c) = plan.converted(&k.ref_table) else {
+                continue;
+            };
+            let message = format!(
+                "{}.{}.{} (schema {} is not converted) references {}.{}, which becomes a UUID: that reference keeps its integer values and breaks (convert that schema's tables in the same run or drop the constraint before the cutover, or --exclude {})",
+                k.table_schema,
+                k.table_name,
+                k.columns.join(", "),
+                k.table_schema,
+                k.ref_table,
+                c.column,
+                k.ref_table
+            );
+            plan.warnings.push(Warning {
+                kind: "outside-reference",
+                table: k.ref_table.clone(),
+                column: None,
+                message,
+            });
+        }
+        Ok(())
+    }
+
     fn review_plan(&self, schema: &Schema, plan: &mut Plan) -> Result<()> {
+        review_partitions(schema, plan)?;
         for t in &schema.tables {
             let extra = PgTable::of(t);
             if extra.row_security {
@@ -586,4 +659,46 @@ fn inheritance_order(tables: &mut Vec<Table>) {
         }
     }
     *tables = placed;
+}
+
+/// A partitioned table's bounds (RANGE, LIST) are written for the integer values of its key: a
+/// partition key over a column that becomes a UUID cannot hold them (derive-final would fail with
+/// 22P02 after DB_DATA is built), and a HASH key spreads the UUIDs over other partitions than the
+/// rows had. Refused before anything is written, as MySQL's review refuses partition functions.
+fn review_partitions(schema: &Schema, plan: &Plan) -> Result<()> {
+    for t in &schema.tables {
+        let extra = PgTable::of(t);
+        let keys = t
+            .partitioning
+            .iter()
+            .map(|k| (t.name.as_str(), k.as_str()))
+            .chain(
+                extra
+                    .partitions
+                    .iter()
+                    .filter_map(|p| p.partition_key.as_deref().map(|k| (p.name.as_str(), k))),
+            );
+        for (on, key) in keys {
+            let Some((col, _)) = plan
+                .uuid_columns(&t.name)
+                .into_iter()
+                .find(|(c, _)| crate::model::mentions_identifier(key, c))
+            else {
+                continue;
+            };
+            return Err(crate::error::Error::input(
+                crate::error::Place::stage(crate::stage::Stage::Introspect)
+                    .table(&t.name)
+                    .column(&col),
+                format!(
+                    "{on} is partitioned by {key}, and {col} becomes a UUID: the partitions' bounds are written for its integer values."
+                ),
+                format!(
+                    "Partition {} by another column in the snapshot (or make it an ordinary table) before the cutover and partition the new schema afterwards, or --exclude {} to keep its integer key; nothing was written.",
+                    t.name, t.name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -12,6 +12,7 @@ mod ddl;
 mod dialect;
 mod extra;
 mod load;
+mod lock;
 mod pool;
 mod session;
 
