@@ -407,12 +407,16 @@ impl Plan {
             .iter()
             .find(|r| r.table == d.table && r.column == d.column)
             .map(|r| match (&r.origin, &r.constraint) {
-                (Origin::Constraint, Some(n)) => {
-                    (r.ref_table.clone(), r.ref_column.clone(), format!("its foreign key {n}"))
-                }
-                (Origin::Constraint, None) => {
-                    (r.ref_table.clone(), r.ref_column.clone(), "its foreign key".into())
-                }
+                (Origin::Constraint, Some(n)) => (
+                    r.ref_table.clone(),
+                    r.ref_column.clone(),
+                    format!("its foreign key {n}"),
+                ),
+                (Origin::Constraint, None) => (
+                    r.ref_table.clone(),
+                    r.ref_column.clone(),
+                    "its foreign key".into(),
+                ),
                 (Origin::Declared, _) => (
                     r.ref_table.clone(),
                     r.ref_column.clone(),
@@ -430,7 +434,11 @@ impl Plan {
                             Some(db) => format!("{db}.{}", f.ref_table),
                             None => f.ref_table.clone(),
                         };
-                        (table, f.ref_columns.join(","), format!("its foreign key {}", f.name))
+                        (
+                            table,
+                            f.ref_columns.join(","),
+                            format!("its foreign key {}", f.name),
+                        )
                     })
             });
         match other {

@@ -939,6 +939,12 @@ fn source_columns_named_like_work_columns_are_converted_with_their_values() {
     );
     assert_eq!(
         columns(&fin, "odd"),
-        ["id", "id_upk_copy", "id_ipk_copy", "user_id", "user_id_ufk_copy"]
+        [
+            "id",
+            "id_upk_copy",
+            "id_ipk_copy",
+            "user_id",
+            "user_id_ufk_copy"
+        ]
     );
 }

@@ -90,7 +90,12 @@ pub fn check_source(
             }
         }
     }
-    if out.is_empty() && final_schema.tables.iter().any(|t| !t.foreign_keys.is_empty()) {
+    if out.is_empty()
+        && final_schema
+            .tables
+            .iter()
+            .any(|t| !t.foreign_keys.is_empty())
+    {
         out.push(Finding::ok(
             SUBJECT,
             "SOURCE's rows satisfy every foreign key of DB_FINAL",
@@ -132,10 +137,7 @@ fn check_key(
     }
     let mut pairs = Vec::new();
     for (c, p) in fk.columns.iter().zip(&fk.ref_columns) {
-        let (child, held) = (
-            key_space(plan, t, c),
-            key_space(plan, &parent.name, p),
-        );
+        let (child, held) = (key_space(plan, t, c), key_space(plan, &parent.name, p));
         if child == held {
             pairs.push((c.clone(), p.clone()));
             continue;

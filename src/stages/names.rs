@@ -96,7 +96,11 @@ mod tests {
         assert_eq!(ua.chars().count(), 64);
         assert!(ua.ends_with("_ufk_copy"), "{ua}");
         assert_ne!(ua, ub);
-        assert_eq!(ua, ufk(&d, None, &a), "the same column always gets the same name");
+        assert_eq!(
+            ua,
+            ufk(&d, None, &a),
+            "the same column always gets the same name"
+        );
         let long_table = "t".repeat(64);
         assert!(d.fits_identifier(&map_table(&d, &long_table)));
         // SQLite has no limit: names are never shortened there.
@@ -109,13 +113,19 @@ mod tests {
         let d = MysqlDialect;
         let t = Table {
             name: "t".into(),
-            columns: ["id", "ID_UPK_COPY", "id_ipk_copy", "id_ipk_copy2", "p_ufk_copy"]
-                .iter()
-                .map(|c| crate::model::Column {
-                    name: c.to_string(),
-                    ..Default::default()
-                })
-                .collect(),
+            columns: [
+                "id",
+                "ID_UPK_COPY",
+                "id_ipk_copy",
+                "id_ipk_copy2",
+                "p_ufk_copy",
+            ]
+            .iter()
+            .map(|c| crate::model::Column {
+                name: c.to_string(),
+                ..Default::default()
+            })
+            .collect(),
             ..Table::default()
         };
         assert_eq!(upk(&d, Some(&t), "id"), "id_upk_copy2");

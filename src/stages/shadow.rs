@@ -119,7 +119,10 @@ fn shadow_table(
     let shared = super::introspect::load(ctx)?;
     let source_table = shared.0.table(&c.table);
     let missing: Vec<(String, String)> = [
-        (ipk(d, source_table, &c.column), d.map_key_type(&c.column_type)),
+        (
+            ipk(d, source_table, &c.column),
+            d.map_key_type(&c.column_type),
+        ),
         (upk(d, source_table, &c.column), uuid_type.clone()),
     ]
     .into_iter()

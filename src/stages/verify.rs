@@ -1,7 +1,8 @@
 //! Stage 10: an independent end-to-end check of SOURCE against DB_FINAL through the map files: per
 //! table, row counts and an order-independent hash of every row (converted columns compared through
 //! the id mapping, so every child/parent pair must be the same pair); every UUID well formed and
-//! every new key unique. It never reads DB_DATA.
+//! every new key unique; DB_FINAL's own foreign keys on its rows; at the end, SOURCE against the
+//! counts preflight recorded (`source_snapshot`). It never reads DB_DATA.
 
 use std::collections::HashMap;
 
@@ -194,8 +195,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             }
             if let Some(ft) = ft {
                 let mut fs = fin.connect()?;
-                let broken =
-                    super::final_keys::broken_in_final(fin.as_ref(), fs.as_mut(), ft, &final_schema)?;
+                let broken = super::final_keys::broken_in_final(
+                    fin.as_ref(),
+                    fs.as_mut(),
+                    ft,
+                    &final_schema,
+                )?;
                 if !broken.is_empty() {
                     check.problems.extend(broken);
                     check.ok = false;
