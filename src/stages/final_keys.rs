@@ -148,18 +148,18 @@ fn check_key(
         if rows == 0 {
             return Ok(None);
         }
-        let (why, fix) = match (&child, &held) {
-            (Some(a), _) => (
-                format!("SOURCE's {t}.{c} holds keys of {a} (they become {a}'s UUIDs), not of {}", fk.ref_table),
+        let parent_holds = match &held {
+            Some(b) => format!("{}.{p} holds the UUIDs of {b}", fk.ref_table),
+            None => format!("{}.{p} keeps its values", fk.ref_table),
+        };
+        let (why, fix) = match &child {
+            Some(a) => (
+                format!("SOURCE's {t}.{c} holds keys of {a} (they become the UUIDs of {a}), while {parent_holds}"),
                 format!("point DB_FINAL's foreign key at {a}, the table SOURCE's values are keys of (rekey maps keys, it does not move a column to another table), or drop it"),
             ),
-            (None, b) => (
-                format!(
-                    "SOURCE's {t}.{c} is not a reference rekey converts, so it keeps its values while {}.{p} holds {}'s UUIDs",
-                    fk.ref_table,
-                    b.as_deref().unwrap_or("another table")
-                ),
-                format!("if {t}.{c} holds {}'s keys, declare it with --reference {t}.{c}={}.{p}; otherwise drop that foreign key from DB_FINAL's schema", fk.ref_table, fk.ref_table),
+            None => (
+                format!("SOURCE's {t}.{c} is not a reference rekey converts, so it keeps its values, while {parent_holds}"),
+                format!("if {t}.{c} holds keys of {}, declare it with --reference {t}.{c}={}.{p}; otherwise drop that foreign key from DB_FINAL's schema", fk.ref_table, fk.ref_table),
             ),
         };
         return Ok(Some(Finding::fail(

@@ -59,7 +59,7 @@ pub fn check(ctx: &Context) -> Result<Vec<Finding>> {
                 samples.join(", ")
             ),
             format!(
-                "store only {}'s integer keys (or NULL) in {}.{} in the snapshot, or drop that --reference",
+                "store only integer keys of {} (or NULL) in {}.{} in the snapshot, or drop that --reference",
                 r.ref_table, r.table, r.column
             ),
         ));
