@@ -456,8 +456,19 @@ fn check(ctx: &Context, derive_final: bool) -> Result<()> {
     let mut input_problems = Vec::new();
     if ctx.source.is_some() {
         let shared = stages::introspect::load(ctx)?;
-        let orphans = preflight::find_orphans(ctx, &shared.1.references)?;
-        if orphans.is_empty() {
+        let values = stages::reference_values::check(ctx)?;
+        // A reference holding text cannot be joined to its parent's integer key.
+        let joinable = values.is_empty();
+        let orphans = if joinable {
+            preflight::find_orphans(ctx, &shared.1.references)?
+        } else {
+            Vec::new()
+        };
+        for f in values {
+            input_problems.push(f.detail.clone());
+            findings.push(f);
+        }
+        if orphans.is_empty() && joinable {
             findings.push(preflight::Finding {
                 ok: true,
                 subject: "orphans".into(),

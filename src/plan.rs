@@ -279,12 +279,8 @@ impl Plan {
                     ),
                 ));
             }
-            if plan
-                .references
-                .iter()
-                .any(|r| r.table == d.table && r.column == d.column)
-            {
-                continue; // already a constraint
+            if plan.already_declared(t, d, &c)? {
+                continue;
             }
             plan.add_reference(t, &d.column, &c, Origin::Declared, None);
         }
@@ -396,6 +392,74 @@ impl Plan {
         });
     }
 
+    /// Whether `d`'s column already holds a reference to the same table (a constraint, or the
+    /// same declaration given twice). A declaration that gives the column another target than
+    /// its constraint or an earlier declaration is refused: one column maps through one parent
+    /// (a polymorphic `commentable_id` cannot be converted by rekey).
+    fn already_declared(
+        &self,
+        t: &Table,
+        d: &crate::options::DeclaredReference,
+        target: &Converted,
+    ) -> Result<bool> {
+        let other = self
+            .references
+            .iter()
+            .find(|r| r.table == d.table && r.column == d.column)
+            .map(|r| match (&r.origin, &r.constraint) {
+                (Origin::Constraint, Some(n)) => (
+                    r.ref_table.clone(),
+                    r.ref_column.clone(),
+                    format!("its foreign key {n}"),
+                ),
+                (Origin::Constraint, None) => (
+                    r.ref_table.clone(),
+                    r.ref_column.clone(),
+                    "its foreign key".into(),
+                ),
+                (Origin::Declared, _) => (
+                    r.ref_table.clone(),
+                    r.ref_column.clone(),
+                    "an earlier --reference".into(),
+                ),
+            })
+            .or_else(|| {
+                // A constraint to a table that keeps its keys is no reference of the plan, but
+                // still says where the column's values belong.
+                t.foreign_keys
+                    .iter()
+                    .find(|f| f.columns.len() == 1 && f.columns[0] == d.column)
+                    .map(|f| {
+                        let table = match &f.ref_schema {
+                            Some(db) => format!("{db}.{}", f.ref_table),
+                            None => f.ref_table.clone(),
+                        };
+                        (
+                            table,
+                            f.ref_columns.join(","),
+                            format!("its foreign key {}", f.name),
+                        )
+                    })
+            });
+        match other {
+            None => Ok(false),
+            Some((table, column, _)) if table == target.table && column == target.column => {
+                Ok(true)
+            }
+            Some((table, column, what)) => Err(Error::input(
+                Place::stage(Stage::Introspect).table(&d.table).column(&d.column),
+                format!(
+                    "--reference {}.{}={}.{} contradicts {what}, which points the column at {table}.{column}: one column can hold the keys of one table only.",
+                    d.table, d.column, d.ref_table, d.ref_column
+                ),
+                format!(
+                    "Keep one target for {}.{} (drop the --reference that is wrong). A column whose target depends on the row (a polymorphic *_type/*_id pair) cannot be converted by rekey: leave it undeclared, or --exclude its table.",
+                    d.table, d.column
+                ),
+            )),
+        }
+    }
+
     /// A key that follows a parent's key needs that parent's UUIDs first; a cycle of such keys
     /// (or a table following itself) has no first table.
     fn check_follow_chains(&self) -> Result<()> {
@@ -442,6 +506,7 @@ impl Plan {
                 }
             }
         }
+        self.add_polymorphic_warnings(schema);
         for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
             let uuid_columns = self.uuid_columns(&t.name);
             for ck in &t.checks {
@@ -494,6 +559,42 @@ impl Plan {
                     table: r.name.clone(),
                     column: None,
                     message: format!("{} {} mentions converted table {t}; check that it still works with UUID keys", r.kind.to_lowercase(), r.name),
+                });
+            }
+        }
+    }
+
+    /// `<x>_type` beside an integer `<x>_id` is how ORMs store a reference whose table depends
+    /// on the row (Rails' polymorphic associations, Django's generic relations): rekey can map a
+    /// column through one table only.
+    fn add_polymorphic_warnings(&mut self, schema: &Schema) {
+        for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
+            for c in t.columns.iter().filter(|c| c.is_integer()) {
+                let lower = c.name.to_ascii_lowercase();
+                let Some(stem) = lower.strip_suffix("_id").filter(|s| !s.is_empty()) else {
+                    continue;
+                };
+                let Some(kind) = t
+                    .columns
+                    .iter()
+                    .find(|k| k.name.to_ascii_lowercase() == format!("{stem}_type"))
+                else {
+                    continue;
+                };
+                let followed = self
+                    .references
+                    .iter()
+                    .find(|r| r.table == t.name && r.column == c.name)
+                    .map(|r| format!("; the plan maps every value of it through {} (wrong for rows of another type)", r.ref_table))
+                    .unwrap_or_else(|| "; it keeps its integer values".into());
+                self.warnings.push(Warning {
+                    kind: "polymorphic",
+                    table: t.name.clone(),
+                    column: Some(c.name.clone()),
+                    message: format!(
+                        "{}.{} beside {} looks like a polymorphic reference (the table its value belongs to depends on the row){followed}; rekey maps a column through one table only: convert such a column in the application",
+                        t.name, c.name, kind.name
+                    ),
                 });
             }
         }

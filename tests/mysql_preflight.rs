@@ -185,3 +185,132 @@ fn derive_final_into_a_database_with_tables_is_refused_by_check_and_before_any_w
         .unwrap();
     assert_exit(&dbs.check(&["--derive-final"]), 0);
 }
+
+const FK_SOURCE: &str = "
+CREATE TABLE countries (code CHAR(2) NOT NULL PRIMARY KEY);
+CREATE TABLE users (id INT NOT NULL PRIMARY KEY, country CHAR(2) NULL);
+CREATE TABLE posts (id INT NOT NULL PRIMARY KEY);
+CREATE TABLE articles (id INT NOT NULL PRIMARY KEY);
+CREATE TABLE comments (id INT NOT NULL PRIMARY KEY, post_id INT NULL,
+  CONSTRAINT fk_comments_post FOREIGN KEY (post_id) REFERENCES posts (id));
+INSERT INTO countries VALUES ('FR');
+INSERT INTO users VALUES (1, 'FR'), (2, 'XX'), (3, NULL), (4, 'XX');
+INSERT INTO posts VALUES (1), (2);
+INSERT INTO articles VALUES (1);
+INSERT INTO comments VALUES (1, 1), (2, 2), (3, NULL);
+CREATE TABLE audit (id INT NOT NULL PRIMARY KEY, actor INT NULL);
+INSERT INTO audit VALUES (1, 1), (2, NULL);
+";
+
+/// The application's schema adds a foreign key on an unconverted column and gives a converted
+/// one a second foreign key to another converted table; an integer column without a foreign key in
+/// SOURCE gets one to a converted table.
+const FK_FINAL: &str = "
+CREATE TABLE countries (code CHAR(2) NOT NULL PRIMARY KEY);
+CREATE TABLE users (id CHAR(32) NOT NULL PRIMARY KEY, country CHAR(2) NULL,
+  CONSTRAINT fk_users_country FOREIGN KEY (country) REFERENCES countries (code));
+CREATE TABLE posts (id CHAR(32) NOT NULL PRIMARY KEY);
+CREATE TABLE articles (id CHAR(32) NOT NULL PRIMARY KEY);
+CREATE TABLE comments (id CHAR(32) NOT NULL PRIMARY KEY, post_id CHAR(32) NULL,
+  CONSTRAINT fk_comments_post FOREIGN KEY (post_id) REFERENCES posts (id),
+  CONSTRAINT fk_comments_article FOREIGN KEY (post_id) REFERENCES articles (id));
+CREATE TABLE audit (id CHAR(32) NOT NULL PRIMARY KEY, actor CHAR(32) NULL,
+  CONSTRAINT fk_audit_actor FOREIGN KEY (actor) REFERENCES users (id));
+";
+
+#[test]
+fn rows_that_would_break_final_foreign_keys_are_refused_before_any_write() {
+    let server = server_or_skip!();
+    let dbs = Dbs::new(&server, "finalfk");
+    load_sql(&server, &dbs.source, FK_SOURCE);
+    load_sql(&server, &dbs.final_db, FK_FINAL);
+    let check = dbs.check(&[]);
+    assert_exit(&check, 2);
+    assert!(
+        stdout(&check).contains("FAIL DB_FINAL foreign keys"),
+        "{}",
+        stdout(&check)
+    );
+    let out = dbs.run(&[]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    for part in [
+        "users.country: DB_FINAL's foreign key fk_users_country (country) -> countries(code) would be broken by 2 SOURCE rows",
+        "'XX'",
+        "comments.post_id: DB_FINAL's foreign key fk_comments_article (post_id) -> articles(id) retargets the column and would be broken by all 2 rows",
+        "holds keys of posts",
+        "audit.actor: DB_FINAL's foreign key fk_audit_actor (actor) -> users(id) retargets the column and would be broken by all 1 rows with a value: SOURCE's audit.actor is not a reference rekey converts",
+        "declare it with --reference audit.actor=users.id",
+    ] {
+        assert!(err.contains(part), "{part} in\n{err}");
+    }
+    assert!(!err.contains("fk_comments_post "), "{err}");
+    assert!(!dbs.exists(&dbs.data), "DB_DATA was created");
+
+    // With the data fixed and the retargeted key dropped, the same databases convert.
+    dbs.conn(&dbs.source)
+        .query_drop("UPDATE users SET country = 'FR' WHERE country = 'XX'")
+        .unwrap();
+    dbs.conn(&dbs.final_db)
+        .query_drop("ALTER TABLE comments DROP FOREIGN KEY fk_comments_article")
+        .unwrap();
+    let declared = ["--reference", "audit.actor=users.id"];
+    assert_exit(&dbs.check(&declared), 0);
+    std::fs::remove_dir_all(dbs.run_dir()).ok();
+    assert_exit(&dbs.run(&declared), 0);
+}
+
+#[test]
+fn a_declared_reference_holding_text_is_refused_before_any_write() {
+    let server = server_or_skip!();
+    let dbs = Dbs::new(&server, "textref");
+    load_sql(
+        &server,
+        &dbs.source,
+        "CREATE TABLE users (id INT NOT NULL PRIMARY KEY);
+         CREATE TABLE notes (id INT NOT NULL PRIMARY KEY, owner VARCHAR(10) NULL);
+         INSERT INTO users VALUES (1), (2), (3);
+         INSERT INTO notes VALUES (1, '1'), (2, '3abc'), (3, NULL);",
+    );
+    load_sql(
+        &server,
+        &dbs.final_db,
+        "CREATE TABLE users (id CHAR(32) NOT NULL PRIMARY KEY);
+         CREATE TABLE notes (id CHAR(32) NOT NULL PRIMARY KEY, owner CHAR(32) NULL);",
+    );
+    let out = dbs.run(&["--reference", "notes.owner=users.id"]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("notes.owner (varchar(10), a reference to users.id): 1 rows hold a value that is not an integer key, e.g. '3abc'"),
+        "{err}"
+    );
+    assert!(!dbs.exists(&dbs.data), "DB_DATA was created");
+    let check = dbs.check(&["--reference", "notes.owner=users.id"]);
+    assert_exit(&check, 2);
+    assert!(
+        stdout(&check).contains("FAIL reference values"),
+        "{}",
+        stdout(&check)
+    );
+}
+
+#[test]
+fn conflicting_reference_declarations_are_refused() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "conflict");
+    let plan = |extra: &[&str]| {
+        let src = dbs.src_url();
+        let mut args = vec!["plan", "--source", &src];
+        args.extend(extra);
+        rekey(&args)
+    };
+    let out = plan(&["--reference", "comment.user_id=tag.id"]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("--reference comment.user_id=tag.id contradicts its foreign key fk_comment_user, which points the column at user.id"),
+        "{err}"
+    );
+    assert_exit(&plan(&["--reference", "comment.user_id=user.id"]), 0);
+}

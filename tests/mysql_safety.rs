@@ -653,3 +653,94 @@ fn a_second_process_on_the_same_databases_is_refused_whatever_its_run_directory(
     // The lock dies with its process: the run resumes.
     assert_exit(&dbs.run(&["--resume"]), 0);
 }
+
+#[test]
+fn source_columns_named_like_work_columns_keep_their_values() {
+    let server = server_or_skip!();
+    let dbs = Dbs::new(&server, "worknames");
+    load_sql(
+        &server,
+        &dbs.source,
+        "CREATE TABLE parent (id INT PRIMARY KEY, id_upk_copy VARCHAR(10), id_ipk_copy INT);\n\
+         CREATE TABLE child (id INT PRIMARY KEY, parent_id INT NULL, parent_id_ufk_copy VARCHAR(10), \
+           CONSTRAINT fk_child_parent FOREIGN KEY (parent_id) REFERENCES parent (id));\n\
+         INSERT INTO parent VALUES (1, 'upk', 41), (2, NULL, 42);\n\
+         INSERT INTO child VALUES (1, 1, 'ufk'), (2, NULL, 'ufk2');\n",
+    );
+    dbs.conn(&dbs.final_db)
+        .query_drop(format!("DROP DATABASE `{}`", dbs.final_db))
+        .unwrap();
+    let out = dbs.run(&["--derive-final"]);
+    assert_exit(&out, 0);
+    let mut f = dbs.conn(&dbs.final_db);
+    let parents: Vec<(Option<String>, i64)> = f
+        .query("SELECT id_upk_copy, id_ipk_copy FROM parent ORDER BY id_ipk_copy")
+        .unwrap();
+    assert_eq!(parents, [(Some("upk".into()), 41), (None, 42)]);
+    let children: Vec<String> = f
+        .query("SELECT parent_id_ufk_copy FROM child ORDER BY parent_id_ufk_copy")
+        .unwrap();
+    assert_eq!(children, ["ufk", "ufk2"]);
+}
+
+#[test]
+fn verify_checks_final_foreign_keys_lists_every_differing_table_and_sees_source_change() {
+    let server = server_or_skip!();
+    let dbs = Dbs::new(&server, "verifyall");
+    load_sql(
+        &server,
+        &dbs.source,
+        "CREATE TABLE countries (code CHAR(2) NOT NULL PRIMARY KEY);\n\
+         CREATE TABLE users (id INT NOT NULL PRIMARY KEY, country CHAR(2) NULL);\n\
+         CREATE TABLE notes (id INT NOT NULL PRIMARY KEY, body VARCHAR(20));\n\
+         CREATE TABLE tags (id INT NOT NULL PRIMARY KEY, name VARCHAR(20));\n\
+         INSERT INTO countries VALUES ('FR');\n\
+         INSERT INTO users VALUES (1, 'FR'), (2, 'XX');\n\
+         INSERT INTO notes VALUES (1, 'a'), (2, 'b');\n\
+         INSERT INTO tags VALUES (1, 'x');\n",
+    );
+    load_sql(
+        &server,
+        &dbs.final_db,
+        "CREATE TABLE countries (code CHAR(2) NOT NULL PRIMARY KEY);\n\
+         CREATE TABLE users (id CHAR(32) NOT NULL PRIMARY KEY, country CHAR(2) NULL);\n\
+         CREATE TABLE notes (id CHAR(32) NOT NULL PRIMARY KEY, body VARCHAR(20));\n\
+         CREATE TABLE tags (id CHAR(32) NOT NULL PRIMARY KEY, name VARCHAR(20));\n",
+    );
+    assert_exit(&dbs.run(&[]), 0);
+    // A foreign key that preflight never saw, added without checking the rows; two tables
+    // changed in DB_FINAL; a row written to SOURCE after the run's snapshot.
+    let mut f = dbs.conn(&dbs.final_db);
+    f.query_drop("SET SESSION foreign_key_checks = 0").unwrap();
+    f.query_drop("ALTER TABLE users ADD CONSTRAINT fk_users_country FOREIGN KEY (country) REFERENCES countries (code)")
+        .unwrap();
+    f.query_drop("UPDATE notes SET body = 'changed'").unwrap();
+    f.query_drop("UPDATE tags SET name = 'changed'").unwrap();
+    dbs.conn(&dbs.source)
+        .query_drop("INSERT INTO countries VALUES ('DE')")
+        .unwrap();
+    let dir = dbs.run_dir();
+    let out = rekey(&[
+        "verify",
+        "--source",
+        &dbs.src_url(),
+        "--final",
+        &dbs.final_url(),
+        "--run-dir",
+        dir.to_str().unwrap(),
+        "--jobs",
+        "1",
+    ]);
+    assert_exit(&out, 1);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    for part in [
+        "users: 1 rows break DB_FINAL's foreign key fk_users_country (country) -> countries(code)",
+        "notes: values differ in body",
+        "tags: values differ in name",
+        "differ between SOURCE and DB_FINAL: countries, notes, tags, users",
+        "SOURCE changed during the run",
+        "countries held 1 rows at preflight and holds 2 now",
+    ] {
+        assert!(text.contains(part), "{part} in\n{text}");
+    }
+}

@@ -682,3 +682,54 @@ fn plan_warns_that_another_schema_references_a_converted_table() {
         "{text}"
     );
 }
+
+#[test]
+fn a_final_foreign_key_retargeted_to_another_table_is_refused_and_verified() {
+    let pg = pg_or_skip!();
+    let dbs = Databases::new(pg.clone(), "retarget");
+    pg.load(
+        &dbs.source,
+        "CREATE TABLE users (id int PRIMARY KEY);
+         CREATE TABLE customers (id int PRIMARY KEY);
+         CREATE TABLE orders (id int PRIMARY KEY, user_id int REFERENCES users (id));
+         INSERT INTO users VALUES (1), (2);
+         INSERT INTO customers VALUES (1);
+         INSERT INTO orders VALUES (1, 1), (2, 2), (3, NULL);",
+    );
+    pg.load(
+        &dbs.final_db,
+        "CREATE TABLE users (id uuid PRIMARY KEY);
+         CREATE TABLE customers (id uuid PRIMARY KEY);
+         CREATE TABLE orders (id uuid PRIMARY KEY,
+           user_id uuid CONSTRAINT orders_user_id_fkey REFERENCES customers (id));",
+    );
+    let out = dbs.run(&[]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("orders.user_id: DB_FINAL's foreign key orders_user_id_fkey (user_id) -> customers(id) retargets the column and would be broken by all 2 rows with a value: SOURCE's orders.user_id holds keys of users"),
+        "{err}"
+    );
+    assert!(!pg.exists(&dbs.data), "DB_DATA was created");
+
+    // Pointed back at users, the run converts; a key added afterwards without checking the
+    // rows (NOT VALID) is one that verify finds broken.
+    pg.exec(
+        &dbs.final_db,
+        "ALTER TABLE orders DROP CONSTRAINT orders_user_id_fkey;
+         ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id);",
+    );
+    std::fs::remove_dir_all(dbs.run_dir()).ok();
+    assert_exit(&dbs.run(&[]), 0);
+    pg.exec(
+        &dbs.final_db,
+        "ALTER TABLE orders ADD CONSTRAINT orders_customer_fkey FOREIGN KEY (user_id) REFERENCES customers (id) NOT VALID;",
+    );
+    let out = dbs.verify(&[]);
+    assert_exit(&out, 1);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("orders: 2 rows break DB_FINAL's foreign key orders_customer_fkey (user_id) -> customers(id)"),
+        "{text}"
+    );
+}

@@ -927,3 +927,100 @@ fn a_source_table_with_rekeys_prefix_or_no_table_at_all_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no tables"), "{err}");
 }
+
+/// `rekey plan` on the fixture's SOURCE through the binary, with extra arguments.
+fn plan_with_binary(blog: &Blog, extra: &[&str]) -> (i32, String) {
+    let out = Process::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["plan", "--source"])
+        .arg(blog.url("source.db"))
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn a_reference_declared_against_its_constraint_or_twice_is_refused() {
+    let blog = Blog::new(true);
+    // comment.user_id has a foreign key to user: another target contradicts it.
+    let (code, text) = plan_with_binary(&blog, &["--reference", "comment.user_id=tag.id"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("comment.user_id=tag.id") && text.contains("user.id"),
+        "{text}"
+    );
+    // The same target as the constraint stays accepted.
+    let (code, text) = plan_with_binary(&blog, &["--reference", "comment.user_id=user.id"]);
+    assert_eq!(code, 0, "{text}");
+    // Two targets for one column without a constraint (a polymorphic id).
+    Connection::open(blog.path("source.db"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE vote (id INTEGER PRIMARY KEY, votable_type TEXT, votable_id INTEGER);",
+        )
+        .unwrap();
+    let (code, text) = plan_with_binary(
+        &blog,
+        &[
+            "--reference",
+            "vote.votable_id=comment.comment_id",
+            "--reference",
+            "vote.votable_id=content_item.id",
+        ],
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("content_item.id") && text.contains("comment.comment_id"),
+        "{text}"
+    );
+    // Undeclared, plan warns about the pair.
+    let (code, text) = plan_with_binary(&blog, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("polymorphic votable_id"), "{text}");
+}
+
+#[test]
+fn source_columns_named_like_work_columns_are_converted_with_their_values() {
+    let blog = Blog::new(false);
+    Connection::open(blog.path("source.db"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE odd (id INTEGER PRIMARY KEY, id_upk_copy TEXT, id_ipk_copy INTEGER,
+                 user_id INTEGER REFERENCES user(id), user_id_ufk_copy TEXT);
+             INSERT INTO odd VALUES (1, 'upk', 41, (SELECT MIN(id) FROM user), 'ufk'),
+                 (2, NULL, 42, NULL, 'ufk2');",
+        )
+        .unwrap();
+    let out = blog
+        .execute(Command::Run { derive_final: true })
+        .unwrap_or_else(|e| panic!("rekey run failed: {e}"));
+    assert!(out.contains("status: **ok**"), "{out}");
+    let fin = blog.open("final.db");
+    assert_eq!(
+        rows(
+            &fin,
+            "SELECT id_upk_copy, id_ipk_copy, user_id_ufk_copy FROM odd ORDER BY id_ipk_copy"
+        ),
+        [
+            [text("upk"), Sql::Integer(41), text("ufk")],
+            [Sql::Null, Sql::Integer(42), text("ufk2")],
+        ]
+    );
+    assert_eq!(
+        columns(&fin, "odd"),
+        [
+            "id",
+            "id_upk_copy",
+            "id_ipk_copy",
+            "user_id",
+            "user_id_ufk_copy"
+        ]
+    );
+}

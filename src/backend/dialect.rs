@@ -31,6 +31,13 @@ pub trait Dialect: Send + Sync {
         self.q(&table.name)
     }
 
+    /// A condition true where the text in `column` (quoted) does not spell an integer, which a
+    /// reference column of another type must hold to be mapped. `None` where the engine's own
+    /// `Catalog::check_source` refuses such values (SQLite).
+    fn not_an_integer_sql(&self, _column: &str) -> Option<String> {
+        None
+    }
+
     /// Whether stored UUIDs of `format` sort in the order of their bytes, so that v7 keys
     /// generated in old-key order keep it in the engine (MariaDB's UUID type compares its groups
     /// in another order; PostgreSQL's uuid compares bytes).

@@ -50,16 +50,16 @@ pub fn swaps_for(
     if let Some(c) = plan.converted(table) {
         swaps.push(Swap {
             column: c.column.clone(),
-            shadow: upk(d, &c.column),
+            shadow: upk(d, source_table, &c.column),
             uuid_type: uuid_type.into(),
             nullable: false,
         });
-        drop.push(ipk(d, &c.column));
+        drop.push(ipk(d, source_table, &c.column));
     }
     for r in plan.references_from(table) {
         swaps.push(Swap {
             column: r.column.clone(),
-            shadow: ufk(d, &r.column),
+            shadow: ufk(d, source_table, &r.column),
             uuid_type: uuid_type.into(),
             nullable: nullable(&r.column),
         });

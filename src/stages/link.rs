@@ -11,7 +11,7 @@ use crate::plan::Reference;
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
-    let (_, plan) = &*shared;
+    let (schema, plan) = &*shared;
     let data = ctx.data()?;
     let current = super::data_shape::describe_data(ctx)?;
     let mut by_table: BTreeMap<&str, Vec<&Reference>> = BTreeMap::new();
@@ -35,7 +35,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             let existing = current.table(t);
             let missing: Vec<(String, String)> = refs
                 .iter()
-                .map(|r| ufk(d, &r.column))
+                .map(|r| ufk(d, schema.table(t), &r.column))
                 .filter(|shadow| existing.and_then(|x| x.column(shadow)).is_none())
                 .map(|shadow| (shadow, d.added_column_type(existing, &uuid_type)))
                 .collect();

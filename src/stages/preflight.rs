@@ -234,6 +234,13 @@ pub fn data_findings(ctx: &Context, derive: bool) -> Result<Vec<Finding>> {
         schema,
         &final_schema,
     )?);
+    out.extend(super::final_keys::check_source(
+        source.as_ref(),
+        s.as_mut(),
+        schema,
+        plan,
+        &final_schema,
+    )?);
     Ok(out)
 }
 
@@ -299,6 +306,7 @@ fn unique_keys(
 pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome> {
     let shared = super::introspect::load(ctx)?;
     let (_, plan) = &*shared;
+    require_data(&super::reference_values::check(ctx)?)?;
     let mut orphans = find_orphans(ctx, &plan.references)?;
     let mut detail = Vec::new();
     if !orphans.is_empty() {
@@ -365,6 +373,7 @@ pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome
             detail.push("DB_DATA's tables are built with DB_FINAL's definitions and moved into DB_FINAL by the load (--load-path move)".into());
         }
     }
+    super::source_snapshot::record(ctx)?;
     Ok(Outcome {
         rows: orphans.iter().map(|o| o.rows).sum(),
         detail: (!detail.is_empty()).then(|| detail.join("; ")),

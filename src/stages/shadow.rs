@@ -116,9 +116,14 @@ fn shadow_table(
     // A table built with DB_FINAL's definition (to be moved there) needs no work columns: swap
     // only fills it.
     let moved = super::data_shape::is_moved(moved, &c.table);
+    let shared = super::introspect::load(ctx)?;
+    let source_table = shared.0.table(&c.table);
     let missing: Vec<(String, String)> = [
-        (ipk(d, &c.column), d.map_key_type(&c.column_type)),
-        (upk(d, &c.column), uuid_type.clone()),
+        (
+            ipk(d, source_table, &c.column),
+            d.map_key_type(&c.column_type),
+        ),
+        (upk(d, source_table, &c.column), uuid_type.clone()),
     ]
     .into_iter()
     .filter(|(col, _)| !moved && current.column(col).is_none())

@@ -1,7 +1,8 @@
 //! Stage 10: an independent end-to-end check of SOURCE against DB_FINAL through the map files: per
 //! table, row counts and an order-independent hash of every row (converted columns compared through
 //! the id mapping, so every child/parent pair must be the same pair); every UUID well formed and
-//! every new key unique. It never reads DB_DATA.
+//! every new key unique; DB_FINAL's own foreign keys on its rows; at the end, SOURCE against the
+//! counts preflight recorded (`source_snapshot`). It never reads DB_DATA.
 
 use std::collections::HashMap;
 
@@ -166,7 +167,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         dir: ctx.map_dir(),
         loaded: Mutex::default(),
     };
-    let checks: Mutex<Vec<TableCheck>> = Mutex::default();
+    let checks: Mutex<Vec<(TableCheck, f64)>> = Mutex::default();
     let mut tables: Vec<&Table> = schema
         .tables
         .iter()
@@ -181,16 +182,33 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         }
         return Ok(Outcome::default());
     }
+    // Every table is checked, also after one differs, so the report lists each that does; a
+    // differing table's step is marked failed afterwards, so that a resumed verify reads it again.
     let rows = ctx.steps(
         Stage::Verify,
         &tables,
         |t| t.name.clone(),
         true,
         |t| {
-            let mut check = verify_table(ctx, t, final_schema.table(&t.name), &maps, false)?;
+            let started = std::time::Instant::now();
+            let ft = final_schema.table(&t.name);
+            let mut check = verify_table(ctx, t, ft, &maps, false)?;
             if !check.ok {
                 // Read both sides again, digesting each column, to name what differs.
-                check = verify_table(ctx, t, final_schema.table(&t.name), &maps, true)?;
+                check = verify_table(ctx, t, ft, &maps, true)?;
+            }
+            if let Some(ft) = ft {
+                let mut fs = fin.connect()?;
+                let broken = super::final_keys::broken_in_final(
+                    fin.as_ref(),
+                    fs.as_mut(),
+                    ft,
+                    &final_schema,
+                )?;
+                if !broken.is_empty() {
+                    check.problems.extend(broken);
+                    check.ok = false;
+                }
             }
             ctx.journal.add_artifact(
                 "verify",
@@ -198,28 +216,53 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 &serde_json::to_string(&check).unwrap_or_default(),
             )?;
             let rows = check.source_rows;
-            let ok = check.ok;
             if let Ok(mut c) = checks.lock() {
-                c.push(check);
+                c.push((check, started.elapsed().as_secs_f64()));
             }
-            if ok {
-                Ok(rows)
-            } else {
-                Err(Error::mismatch(
-                    Place::stage(Stage::Verify).table(&t.name),
-                    "differs between SOURCE and DB_FINAL (see the report).",
-                ))
-            }
+            Ok(rows)
         },
     );
     let checks = checks.into_inner().unwrap_or_default();
-    let failed: Vec<&TableCheck> = checks.iter().filter(|c| !c.ok).collect();
-    for c in &failed {
+    let mut failed: Vec<&(TableCheck, f64)> = checks.iter().filter(|(c, _)| !c.ok).collect();
+    failed.sort_by(|a, b| a.0.table.cmp(&b.0.table));
+    for (c, secs) in &failed {
         for p in &c.problems {
             ctx.say(&format!("{}: {p}", c.table));
         }
+        ctx.journal.step_failed(
+            Stage::Verify.name(),
+            &c.table,
+            *secs,
+            "differs between SOURCE and DB_FINAL",
+        )?;
     }
     let rows = rows?;
+    let changed = super::source_snapshot::changes(ctx)?;
+    for c in &changed {
+        ctx.say(&format!("SOURCE changed during the run: {c}"));
+    }
+    if !failed.is_empty() || !changed.is_empty() {
+        let mut what = Vec::new();
+        if !failed.is_empty() {
+            let names: Vec<&str> = failed.iter().map(|(c, _)| c.table.as_str()).collect();
+            what.push(format!(
+                "{} of {} differ between SOURCE and DB_FINAL: {} (see the report)",
+                failed.len(),
+                crate::report::count(tables.len() as u64, "table"),
+                names.join(", ")
+            ));
+        }
+        if !changed.is_empty() {
+            what.push(format!(
+                "SOURCE changed during the run, so DB_FINAL may miss those writes: {}; convert a snapshot nothing writes to",
+                changed.join("; ")
+            ));
+        }
+        return Err(Error::mismatch(
+            Place::stage(Stage::Verify),
+            format!("{}.", what.join(". ")),
+        ));
+    }
     Ok(Outcome {
         rows,
         detail: Some(format!(

@@ -193,6 +193,9 @@ impl MysqlDialect {
 }
 
 impl Dialect for MysqlDialect {
+    fn not_an_integer_sql(&self, column: &str) -> Option<String> {
+        Some(format!("CAST({column} AS CHAR) NOT REGEXP '^[+-]?[0-9]+$'"))
+    }
     fn quote_style(&self) -> QuoteStyle {
         QuoteStyle::Backtick
     }

@@ -14,6 +14,9 @@ const MAX_IDENTIFIER_BYTES: usize = 63;
 pub struct PostgresDialect;
 
 impl Dialect for PostgresDialect {
+    fn not_an_integer_sql(&self, column: &str) -> Option<String> {
+        Some(format!("CAST({column} AS text) !~ '^[+-]?[0-9]+$'"))
+    }
     fn quote_style(&self) -> QuoteStyle {
         QuoteStyle::DoubleQuote
     }
