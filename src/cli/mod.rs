@@ -171,10 +171,14 @@ pub struct Format {
 #[derive(Args)]
 #[command(next_help_heading = "Conversion")]
 pub struct Keys {
-    /// Which UUID version new keys get.
-    #[arg(long, value_enum, default_value_t = UuidVersion::V7, value_name = "VERSION")]
+    /// Which UUID version new keys get. v4 (default): a keyed hash of the old id under a
+    /// 256-bit secret drawn for the run and kept only in its journal, revealing neither old ids
+    /// nor row counts. v7: time-ordered in old-key order, so ORDER BY key keeps its meaning and
+    /// inserts append, but every key shows its row's old id and the keys show the row count.
+    #[arg(long, value_enum, default_value_t = UuidVersion::V4, value_name = "VERSION")]
     uuid_version: UuidVersion,
-    /// Same seed, same UUIDs: reproducible rehearsals.
+    /// Same seed, same UUIDs: reproducible rehearsals (the seed replaces the run's secret:
+    /// whoever knows it can recompute every key from the old ids).
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
     /// What a reference whose value has no parent row does.
@@ -425,6 +429,10 @@ pub struct CleanArgs {
     passwords: Passwords,
     #[command(flatten)]
     run_dir: RunDir,
+    /// Remove the run's map/ and orphans/ files too: the only record of old id -> new id
+    /// (kept by default).
+    #[arg(long)]
+    remove_maps: bool,
     #[command(flatten)]
     act: Act,
 }
@@ -480,6 +488,7 @@ pub struct Parts {
     pub load_path: Option<LoadChoice>,
     pub estimate_from: Option<PathBuf>,
     pub password_file: Option<PathBuf>,
+    pub remove_maps: bool,
 }
 
 pub fn invocation(command: Command, p: Parts) -> Result<Invocation, Error> {
@@ -522,6 +531,7 @@ pub fn invocation(command: Command, p: Parts) -> Result<Invocation, Error> {
             estimate_from: p.estimate_from,
             password_file: p.password_file,
             uuid_format_given,
+            remove_maps: p.remove_maps,
         },
         prompt: terminal_prompt(),
     })
@@ -664,6 +674,7 @@ pub fn parts(cmd: Cmd) -> (Command, Parts) {
                 dry_run: a.act.dry_run,
                 quiet: a.act.quiet,
                 password_file: a.passwords.password_file,
+                remove_maps: a.remove_maps,
                 ..Parts::default()
             },
         ),
