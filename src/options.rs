@@ -25,12 +25,12 @@ pub enum UuidFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum UuidVersion {
-    /// Time-ordered, in old-key order (ORDER BY key keeps its meaning, inserts append): each
-    /// key shows its row's old id (the 12-bit counter is old id % 4096, the time counts its
-    /// 4096s from the run's start), so a reader of keys learns old ids and the row count.
+    /// Time-ordered in old-key order (ORDER BY key keeps its meaning, inserts append), and so
+    /// revealing: every key shows its row's old id (counter = id % 4096, time = run start + id /
+    /// 4096 ms), and the keys the row count.
     V7,
-    /// The default: a keyed hash of the old id under the run's secret (v4 layout), revealing
-    /// neither old ids nor row counts.
+    /// A keyed hash of the old id under the run's 256-bit secret (kept only in the run's
+    /// journal): reveals neither old ids nor row counts.
     #[default]
     V4,
 }

@@ -171,10 +171,7 @@ pub struct Format {
 #[derive(Args)]
 #[command(next_help_heading = "Conversion")]
 pub struct Keys {
-    /// Which UUID version new keys get. v4 (default): a keyed hash of the old id under a
-    /// 256-bit secret drawn for the run and kept only in its journal, revealing neither old ids
-    /// nor row counts. v7: time-ordered in old-key order, so ORDER BY key keeps its meaning and
-    /// inserts append, but every key shows its row's old id and the keys show the row count.
+    /// Which UUID version new keys get, and what they reveal.
     #[arg(long, value_enum, default_value_t = UuidVersion::V4, value_name = "VERSION")]
     uuid_version: UuidVersion,
     /// Same seed, same UUIDs: reproducible rehearsals (the seed replaces the run's secret:
