@@ -147,7 +147,9 @@ pub fn execute(
     }
     let named: Vec<(&str, &DbUrl)> = urls.iter().map(|(r, u)| (r.label(), u)).collect();
     check_same_engine(&named)?;
-    let endpoints = if urls.len() > 1 || !looks_only {
+    // A dry clean checks the databases against the journal as the real one does.
+    let checks_journal = !looks_only || inv.command == Command::Clean;
+    let endpoints = if urls.len() > 1 || checks_journal {
         urls.into_iter()
             .map(|(role, url)| guard::reach(role, url, inv.prompt.as_deref()))
             .collect::<Result<Vec<_>>>()?
@@ -164,7 +166,7 @@ pub fn execute(
             .collect::<Result<Vec<_>>>()?
     };
     guard::distinct(&endpoints)?;
-    if !looks_only {
+    if checks_journal {
         guard::against_journal(&journal, &endpoints, inv.command != Command::Clean)?;
     }
     let mut inv = inv;
@@ -319,7 +321,9 @@ fn identity(
             let secret = Secret::generate().map_err(|e| {
                 Error::env(
                     Place::default(),
-                    format!("the operating system gave no randomness for the run's key secret ({e})."),
+                    format!(
+                        "the operating system gave no randomness for the run's key secret ({e})."
+                    ),
                     "Run again; if it persists, check the system's random source (/dev/urandom).",
                 )
             })?;

@@ -31,7 +31,12 @@ pub fn file_stem(name: &str) -> String {
     if out.len() > MAX_STEM {
         let mut cut = MAX_STEM - 32 - 1 - 1;
         // Not inside a %XX.
-        while out.as_bytes()[..cut].iter().rev().take(2).any(|&b| b == b'%') {
+        while out.as_bytes()[..cut]
+            .iter()
+            .rev()
+            .take(2)
+            .any(|&b| b == b'%')
+        {
             cut -= 1;
         }
         out.truncate(cut);
@@ -131,8 +136,7 @@ mod tests {
         let names = [
             "a%2Eb", "a.b", "a%b", "a%25b", "%", "", "A", "a", "a b", "a+b",
         ];
-        let stems: std::collections::HashSet<String> =
-            names.iter().map(|n| file_stem(n)).collect();
+        let stems: std::collections::HashSet<String> = names.iter().map(|n| file_stem(n)).collect();
         assert_eq!(stems.len(), names.len());
         // Long names: cut, hashed, still distinct, and short enough for a file name.
         let long_a = "é".repeat(64);
@@ -143,7 +147,10 @@ mod tests {
         assert!(!a.contains('.') && a.contains('~'));
         // A cut never splits a %XX.
         let tail = a.split('~').next().unwrap_or_default();
-        assert!(tail.len() >= 3 && !tail[tail.len() - 2..].contains('%'), "{a}");
+        assert!(
+            tail.len() >= 3 && !tail[tail.len() - 2..].contains('%'),
+            "{a}"
+        );
     }
 
     #[cfg(unix)]

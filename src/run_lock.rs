@@ -27,15 +27,15 @@ impl RunLock {
         })?;
         let path = run_dir.join("lock");
         let mut file = crate::run_files::open_private_file(&path).map_err(|e| {
-                Error::env(
-                    Default::default(),
-                    format!(
-                        "the run directory's lock file {} cannot be opened ({e}).",
-                        path.display()
-                    ),
-                    "Give a --run-dir on a disk this user can write to.",
-                )
-            })?;
+            Error::env(
+                Default::default(),
+                format!(
+                    "the run directory's lock file {} cannot be opened ({e}).",
+                    path.display()
+                ),
+                "Give a --run-dir on a disk this user can write to.",
+            )
+        })?;
         match file.try_lock() {
             Ok(()) => {
                 file.set_len(0)

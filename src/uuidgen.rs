@@ -334,7 +334,10 @@ mod tests {
         let keys: Vec<Uuid> = (0..10_000).map(|old| key.uuid(old)).collect();
         // v7 keys' first 48 bits (the time) ascend with the old key; these go up and down.
         let time = |u: &Uuid| u.as_u128() >> 80;
-        let rises = keys.windows(2).filter(|w| time(&w[1]) > time(&w[0])).count();
+        let rises = keys
+            .windows(2)
+            .filter(|w| time(&w[1]) > time(&w[0]))
+            .count();
         assert!((4_000..6_000).contains(&rises), "{rises} rises of 9999");
         // v7's counter field holds old % 4096; here it matches by chance only (about 1 in 4096).
         let counter = |u: &Uuid| ((u.as_u128() >> 64) & 0x0fff) as u64;
@@ -381,7 +384,8 @@ mod tests {
 
     #[test]
     fn stored_forms_round_trip() {
-        let id = UuidGen::new(&Secret::from_seed(1), "x", UuidVersion::V7, SEEDED_BASE_MS).next_uuid();
+        let id =
+            UuidGen::new(&Secret::from_seed(1), "x", UuidVersion::V7, SEEDED_BASE_MS).next_uuid();
         for f in [UuidFormat::Char32, UuidFormat::Char36] {
             assert_eq!(parse_stored(to_text(&id, f).as_bytes(), f), Some(id));
         }

@@ -654,9 +654,18 @@ fn the_run_secret_never_appears_in_output_or_reports() {
     for (what, text) in [
         ("stdout", stdout(&out)),
         ("stderr", stderr(&out)),
-        ("report.json", std::fs::read_to_string(dir.join("report.json")).unwrap()),
-        ("report.md", std::fs::read_to_string(dir.join("report.md")).unwrap()),
-        ("report.html", std::fs::read_to_string(dir.join("report.html")).unwrap()),
+        (
+            "report.json",
+            std::fs::read_to_string(dir.join("report.json")).unwrap(),
+        ),
+        (
+            "report.md",
+            std::fs::read_to_string(dir.join("report.md")).unwrap(),
+        ),
+        (
+            "report.html",
+            std::fs::read_to_string(dir.join("report.html")).unwrap(),
+        ),
     ] {
         assert!(!text.contains(&secret), "the secret is in {what}");
     }
@@ -715,9 +724,18 @@ fn clean_dry_run_lists_each_drop_and_a_verified_final_is_handed_over() {
     let out = rekey(&["clean", "--run-dir", dir, "--dry-run"]);
     assert_exit(&out, 0);
     let text = stdout(&out);
-    assert!(text.contains(&format!("would drop DB_DATA {}", dbs.data_url())), "{text}");
-    assert!(text.contains(&format!("would drop DB_FINAL {}", dbs.final_url())), "{text}");
-    assert!(dbs.exists(&dbs.data) && dbs.exists(&dbs.final_db), "a dry run dropped");
+    assert!(
+        text.contains(&format!("would drop DB_DATA {}", dbs.data_url())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("would drop DB_FINAL {}", dbs.final_url())),
+        "{text}"
+    );
+    assert!(
+        dbs.exists(&dbs.data) && dbs.exists(&dbs.final_db),
+        "a dry run dropped"
+    );
     // Resumed to the end: DB_FINAL loses rekey's marker and is the application's.
     assert_exit(&dbs.run(&["--derive-final", "--resume"]), 0);
     let marker: u64 = dbs
@@ -732,10 +750,19 @@ fn clean_dry_run_lists_each_drop_and_a_verified_final_is_handed_over() {
     let text = stdout(&out);
     assert!(text.contains("would drop DB_DATA"), "{text}");
     assert!(text.contains("kept DB_FINAL"), "{text}");
-    assert!(text.contains("kept ") && text.contains("--remove-maps"), "{text}");
+    assert!(
+        text.contains("kept ") && text.contains("--remove-maps"),
+        "{text}"
+    );
     let out = rekey(&["clean", "--run-dir", dir]);
     assert_exit(&out, 0);
     assert!(!dbs.exists(&dbs.data), "DB_DATA stays");
-    assert!(dbs.exists(&dbs.final_db), "the handed-over DB_FINAL was dropped");
-    assert!(dbs.run_dir().join("map/user.csv").exists(), "clean removed the maps");
+    assert!(
+        dbs.exists(&dbs.final_db),
+        "the handed-over DB_FINAL was dropped"
+    );
+    assert!(
+        dbs.run_dir().join("map/user.csv").exists(),
+        "clean removed the maps"
+    );
 }

@@ -179,7 +179,10 @@ fn blog_derives_its_final_schema_with_char32_keys() {
     assert_eq!(pg.text(f, "SELECT count(*) FROM alembic_version"), "0");
     // The verified DB_FINAL holds nothing of rekey's: it is the application's now.
     assert_eq!(
-        pg.text(f, "SELECT count(*) FROM pg_class WHERE relname LIKE '\\_rekey%'"),
+        pg.text(
+            f,
+            "SELECT count(*) FROM pg_class WHERE relname LIKE '\\_rekey%'"
+        ),
         "0"
     );
     // clean drops what the run created and still owns (DB_DATA), keeps the handed-over
@@ -576,14 +579,19 @@ fn a_table_named_like_an_absolute_path_stays_inside_the_run_directory() {
     );
     pg.drop_database(&dbs.final_db);
     assert_exit(&dbs.run(&["--derive-final"]), 0);
-    assert!(!outside.exists(), "a file was written outside the run directory");
+    assert!(
+        !outside.exists(),
+        "a file was written outside the run directory"
+    );
     let map = dbs.run_dir().join("map");
     let files: Vec<String> = std::fs::read_dir(&map)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(
-        files.iter().any(|f| f.ends_with("%2Fx%2FABS.csv") && f.starts_with("%2F")),
+        files
+            .iter()
+            .any(|f| f.ends_with("%2Fx%2FABS.csv") && f.starts_with("%2F")),
         "{files:?}"
     );
     assert_exit(&dbs.verify(&[]), 0);
@@ -619,14 +627,22 @@ fn the_run_secret_never_appears_in_a_dry_run_or_the_reports() {
     let dir = dbs.run_dir();
     let secret: String = rusqlite::Connection::open(dir.join("journal.sqlite"))
         .unwrap()
-        .query_row("SELECT value FROM run WHERE key = 'secret'", [], |r| r.get(0))
+        .query_row("SELECT value FROM run WHERE key = 'secret'", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(secret.len(), 64);
     for (what, text) in [
         ("stdout", stdout(&out)),
         ("stderr", stderr(&out)),
-        ("report.json", std::fs::read_to_string(dir.join("report.json")).unwrap()),
-        ("report.md", std::fs::read_to_string(dir.join("report.md")).unwrap()),
+        (
+            "report.json",
+            std::fs::read_to_string(dir.join("report.json")).unwrap(),
+        ),
+        (
+            "report.md",
+            std::fs::read_to_string(dir.join("report.md")).unwrap(),
+        ),
     ] {
         assert!(!text.contains(&secret), "the secret is in {what}");
     }

@@ -410,10 +410,13 @@ fn self_references_many_to_many_and_unreferenced_tables_keep_their_pairs() {
     let mut keys: Vec<&i64> = tags.keys().collect();
     keys.sort();
     assert_eq!(keys, old.iter().collect::<Vec<_>>());
-    let src_labels: Vec<Sql> = rows(&blog.open("source.db"), "SELECT label FROM tag ORDER BY label")
-        .into_iter()
-        .map(|mut r| r.remove(0))
-        .collect();
+    let src_labels: Vec<Sql> = rows(
+        &blog.open("source.db"),
+        "SELECT label FROM tag ORDER BY label",
+    )
+    .into_iter()
+    .map(|mut r| r.remove(0))
+    .collect();
     let fin_labels: Vec<Sql> = rows(&fin, "SELECT label FROM tag ORDER BY label")
         .into_iter()
         .map(|mut r| r.remove(0))

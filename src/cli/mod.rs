@@ -56,7 +56,7 @@ pub enum Cmd {
     Run(RunArgs),
     /// Where a run stands, live or finished: stage, tables, rows, elapsed time, ETA.
     Status(StatusArgs),
-    /// Undo what a run created (DB_DATA, a derived DB_FINAL, map files), from its journal.
+    /// Undo what a run created (DB_DATA, a derived DB_FINAL), from its journal; maps kept.
     Clean(CleanArgs),
     /// Run every stage on a small blog database in SQLite files: nothing to install.
     Demo(DemoArgs),
