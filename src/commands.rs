@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rand::RngCore;
 
 use crate::backend::{check_same_engine, open};
-use crate::error::{Error, Result};
+use crate::error::{Error, Place, Result};
 use crate::guard::{self, Role};
 use crate::journal::Journal;
 use crate::options::{ConversionOptions, LoadChoice, RunOptions};
@@ -18,7 +18,7 @@ use crate::run_lock::RunLock;
 use crate::secrets::{self, Prompt};
 use crate::stages::{self, Context, Stage};
 use crate::url::{DbUrl, ProcessEnv};
-use crate::uuidgen::SEEDED_BASE_MS;
+use crate::uuidgen::{Secret, SEEDED_BASE_MS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -123,7 +123,11 @@ pub fn execute(
         }
         Some(RunLock::acquire(&inv.run.run_dir)?)
     };
-    let journal = if looks_only {
+    let journal = if inv.command == Command::Clean && inv.run.dry_run {
+        // A dry clean lists what the journal's run left, so it reads the journal (never writes).
+        Journal::require(&inv.run.run_dir, false)?;
+        Journal::open_read_only(&inv.run.run_dir)?
+    } else if looks_only {
         Journal::in_memory()?
     } else {
         Journal::open(&inv.run.run_dir, true)?
@@ -143,7 +147,9 @@ pub fn execute(
     }
     let named: Vec<(&str, &DbUrl)> = urls.iter().map(|(r, u)| (r.label(), u)).collect();
     check_same_engine(&named)?;
-    let endpoints = if urls.len() > 1 || !looks_only {
+    // A dry clean checks the databases against the journal as the real one does.
+    let checks_journal = !looks_only || inv.command == Command::Clean;
+    let endpoints = if urls.len() > 1 || checks_journal {
         urls.into_iter()
             .map(|(role, url)| guard::reach(role, url, inv.prompt.as_deref()))
             .collect::<Result<Vec<_>>>()?
@@ -160,7 +166,7 @@ pub fn execute(
             .collect::<Result<Vec<_>>>()?
     };
     guard::distinct(&endpoints)?;
-    if !looks_only {
+    if checks_journal {
         guard::against_journal(&journal, &endpoints, inv.command != Command::Clean)?;
     }
     // Before anything is written or stopped (a resume ends the statements its run left behind):
@@ -178,7 +184,7 @@ pub fn execute(
             inv.conversion.uuid_format = e.backend.dialect().default_uuid_format();
         }
     }
-    let (run_id, seed, base_ms, conversion) = identity(&journal, &inv)?;
+    let (run_id, secret, base_ms, conversion) = identity(&journal, &inv)?;
     inv.run.load_path = settle_data_shape(&journal, &inv)?;
     let by_role = |role: Role| {
         endpoints
@@ -196,7 +202,7 @@ pub fn execute(
         journal,
         progress,
         out: Mutex::new(out),
-        seed,
+        secret,
         base_ms,
         run_id,
         interrupted,
@@ -233,7 +239,10 @@ pub fn execute(
 }
 
 /// The run's identity: a new one, or the journal's when the run dir holds this run already.
-fn identity(journal: &Journal, inv: &Invocation) -> Result<(String, u64, u64, ConversionOptions)> {
+fn identity(
+    journal: &Journal,
+    inv: &Invocation,
+) -> Result<(String, Secret, u64, ConversionOptions)> {
     let stored: Option<ConversionOptions> = journal
         .get("conversion")?
         .and_then(|s| serde_json::from_str(&s).ok());
@@ -243,10 +252,23 @@ fn identity(journal: &Journal, inv: &Invocation) -> Result<(String, u64, u64, Co
             given.uuid_format = stored.uuid_format;
         }
         let run_id = journal.get("run_id")?.unwrap_or_default();
-        let seed = journal
-            .get("seed")?
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+        // A run journaled before secrets existed has its seed only, and keeps its keys.
+        let secret = match journal.get("secret")? {
+            Some(text) => Secret::from_stored(&text).ok_or_else(|| {
+                Error::input(
+                    Place::default(),
+                    "the run journal's key secret is malformed.",
+                    "The journal must not be edited; clean this run and start again.",
+                )
+            })?,
+            None => Secret::from_seed(
+                journal
+                    .get("seed")?
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+            ),
+        };
+        secret.register();
         let base_ms = journal
             .get("base_ms")?
             .and_then(|s| s.parse().ok())
@@ -282,7 +304,7 @@ fn identity(journal: &Journal, inv: &Invocation) -> Result<(String, u64, u64, Co
                 "Resume with the same --exclude, --reference, --uuid-format, --uuid-version, --seed and --orphans (or none of them, to take the journal's), or use another --run-dir.",
             ));
         }
-        return Ok((run_id, seed, base_ms, stored));
+        return Ok((run_id, secret, base_ms, stored));
     }
     if inv.run.resume {
         return Err(Error::usage(
@@ -296,26 +318,39 @@ fn identity(journal: &Journal, inv: &Invocation) -> Result<(String, u64, u64, Co
     let mut id = [0u8; 8];
     rand::rng().fill_bytes(&mut id);
     let run_id: String = id.iter().map(|b| format!("{b:02x}")).collect();
-    let (seed, base_ms) = match inv.conversion.seed {
-        Some(s) => (s, SEEDED_BASE_MS),
+    let (secret, base_ms) = match inv.conversion.seed {
+        Some(s) => (Secret::from_seed(s), SEEDED_BASE_MS),
         None => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(SEEDED_BASE_MS);
-            (rand::rng().next_u64(), now)
+            let secret = Secret::generate().map_err(|e| {
+                Error::env(
+                    Place::default(),
+                    format!(
+                        "the operating system gave no randomness for the run's key secret ({e})."
+                    ),
+                    "Run again; if it persists, check the system's random source (/dev/urandom).",
+                )
+            })?;
+            (secret, now)
         }
     };
+    secret.register();
     if inv.command != Command::Plan && !inv.run.dry_run {
         journal.set("run_id", &run_id)?;
-        journal.set("seed", &seed.to_string())?;
+        match inv.conversion.seed {
+            Some(seed) => journal.set("seed", &seed.to_string())?,
+            None => journal.set("secret", secret.text())?,
+        }
         journal.set("base_ms", &base_ms.to_string())?;
         journal.set(
             "conversion",
             &serde_json::to_string(&inv.conversion).unwrap_or_default(),
         )?;
     }
-    Ok((run_id, seed, base_ms, inv.conversion.clone()))
+    Ok((run_id, secret, base_ms, inv.conversion.clone()))
 }
 
 /// DB_DATA's shape is decided once, when its tables are built: as SOURCE's copy, or with
@@ -445,6 +480,9 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
             Stage::Load => ctx.stage(stage, load::run)?,
             Stage::Verify => ctx.stage(stage, verify::run)?,
         }
+    }
+    if command.stages().contains(&Stage::Verify) && ctx.journal.stage_done(Stage::Load.name())? {
+        clone::hand_over(ctx)?;
     }
     Ok(())
 }

@@ -90,8 +90,12 @@ impl Journal {
         if !create && !path.exists() {
             Self::require(run_dir, false)?;
         }
-        std::fs::create_dir_all(run_dir)
+        crate::run_files::create_private_dir(run_dir)
             .map_err(|e| crate::error::io_error("create the run directory", run_dir, e))?;
+        // Created private before SQLite opens it: it holds the run's key secret, and SQLite
+        // gives its -wal and -shm files the database file's permissions.
+        crate::run_files::open_private_file(&path)
+            .map_err(|e| crate::error::io_error("create", &path, e))?;
         let conn = Connection::open(&path).map_err(journal_error)?;
         // WAL with NORMAL sync: a commit survives the process being killed (the case resume is
         // for) without two fsyncs per finished table; after a power loss the last steps may be

@@ -15,6 +15,7 @@ pub mod options;
 pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod run_files;
 pub mod run_lock;
 pub mod secrets;
 pub mod stage;

@@ -25,10 +25,13 @@ pub enum UuidFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum UuidVersion {
-    /// Time-ordered, generated in old-key order so ORDER BY key keeps its meaning.
-    #[default]
+    /// Time-ordered in old-key order (ORDER BY key keeps its meaning, inserts append), and so
+    /// revealing: every key shows its row's old id (counter = id % 4096, time = run start + id /
+    /// 4096 ms), and the keys the row count.
     V7,
-    /// Random.
+    /// A keyed hash of the old id under the run's 256-bit secret (kept only in the run's
+    /// journal): reveals neither old ids nor row counts.
+    #[default]
     V4,
 }
 
@@ -150,6 +153,9 @@ pub struct RunOptions {
     /// Whether `--uuid-format` was given; without it a new run takes the engine's default
     /// (`Dialect::default_uuid_format`) and a resumed run the journal's.
     pub uuid_format_given: bool,
+    /// `clean --remove-maps`: remove map/ and orphans/ too (kept by default: they are the only
+    /// record of old id -> new id).
+    pub remove_maps: bool,
 }
 
 impl Default for RunOptions {
@@ -164,6 +170,7 @@ impl Default for RunOptions {
             estimate_from: None,
             password_file: None,
             uuid_format_given: false,
+            remove_maps: false,
         }
     }
 }

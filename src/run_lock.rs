@@ -2,7 +2,7 @@
 //! second process on the same directory is refused while the first lives (and a killed process
 //! releases it with its death). The file holds the PID of the holder, for the refusal's message.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::Path;
 
@@ -15,7 +15,7 @@ pub struct RunLock {
 impl RunLock {
     /// Takes the lock of `run_dir` (creating the directory), or says which process holds it.
     pub fn acquire(run_dir: &Path) -> Result<RunLock> {
-        std::fs::create_dir_all(run_dir).map_err(|e| {
+        crate::run_files::create_private_dir(run_dir).map_err(|e| {
             Error::env(
                 Default::default(),
                 format!(
@@ -26,22 +26,16 @@ impl RunLock {
             )
         })?;
         let path = run_dir.join("lock");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| {
-                Error::env(
-                    Default::default(),
-                    format!(
-                        "the run directory's lock file {} cannot be opened ({e}).",
-                        path.display()
-                    ),
-                    "Give a --run-dir on a disk this user can write to.",
-                )
-            })?;
+        let mut file = crate::run_files::open_private_file(&path).map_err(|e| {
+            Error::env(
+                Default::default(),
+                format!(
+                    "the run directory's lock file {} cannot be opened ({e}).",
+                    path.display()
+                ),
+                "Give a --run-dir on a disk this user can write to.",
+            )
+        })?;
         match file.try_lock() {
             Ok(()) => {
                 file.set_len(0)

@@ -1,4 +1,5 @@
-//! New keys: seeded, reproducible UUID generation (v7 in old-key order, or v4) and their stored forms.
+//! New keys: UUIDs made from the run's secret (v4, the default, revealing nothing of the old keys;
+//! or v7 in old-key order, which reveals them) and their stored forms.
 //! Two ways to the same guarantees: a generator that numbers a table's keys in order (any key
 //! values), and `derived`, a function of the old key alone that an engine can also compute in SQL
 //! (`Dialect::derived_key_sql`), so swap needs neither mapping tables nor joins.
@@ -9,6 +10,91 @@ use rand_chacha::ChaCha20Rng;
 use uuid::{Builder, Uuid, Variant, Version};
 
 use crate::options::{UuidFormat, UuidVersion};
+
+/// What every new key of a run is computed from. A new run draws 256 bits from the operating
+/// system (64 lowercase hex digits, kept in the journal only, which is private to its user);
+/// `--seed N` makes it the seed's 16 hex digits instead, so that rehearsals give the same keys
+/// (and anyone who knows N can recompute them). Never printed: `Debug` hides it and
+/// `register` has `url::redact` take it out of everything rekey writes or prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    text: String,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Secret {
+    /// A new secret from the operating system's randomness.
+    pub fn generate() -> std::result::Result<Secret, String> {
+        use rand::TryRngCore;
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut bytes)
+            .map_err(|e| e.to_string())?;
+        Ok(Secret {
+            text: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        })
+    }
+
+    /// The secret of a run given `--seed N` (and of runs journaled before secrets existed).
+    pub fn from_seed(seed: u64) -> Secret {
+        Secret {
+            text: format!("{seed:016x}"),
+        }
+    }
+
+    /// A secret as `text()` gave it (the journal's), or `None` for anything else.
+    pub fn from_stored(text: &str) -> Option<Secret> {
+        (matches!(text.len(), 16 | 64)
+            && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .then(|| Secret { text: text.into() })
+    }
+
+    /// The secret as stored in the journal and hashed with every old key.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether this is a seed's (`--seed`), which the operator knows and need not be hidden.
+    pub fn is_seed(&self) -> bool {
+        self.text.len() == 16
+    }
+
+    /// Has `url::redact` replace the secret, as written and hex-encoded (PostgreSQL's SQL
+    /// carries the hash prefix as hex), wherever rekey prints or writes text. A seed is left
+    /// alone: the operator typed it, and 16 zeros may well appear in other output.
+    pub fn register(&self) {
+        if !self.is_seed() {
+            crate::url::register_secret(&self.text);
+            let hex: String = self.text.bytes().map(|b| format!("{b:02x}")).collect();
+            crate::url::register_secret(&hex);
+        }
+    }
+
+    /// The random stream of one table's generated keys (`UuidGen`): ChaCha20 keyed by 256 bits
+    /// of MD5(secret:table:0) and MD5(secret:table:1); a seed's, as before secrets existed.
+    fn stream(&self, table: &str) -> ChaCha20Rng {
+        if self.is_seed() {
+            let seed = u64::from_str_radix(&self.text, 16).unwrap_or(0);
+            return ChaCha20Rng::seed_from_u64(seed ^ xxhash_rust::xxh3::xxh3_64(table.as_bytes()));
+        }
+        use md5::{Digest, Md5};
+        let mut key = [0u8; 32];
+        for (half, out) in key.chunks_mut(16).enumerate() {
+            let mut h = Md5::new();
+            h.update(self.text.as_bytes());
+            h.update(b":");
+            h.update(table.as_bytes());
+            h.update(format!(":{half}").as_bytes());
+            out.copy_from_slice(&h.finalize());
+        }
+        ChaCha20Rng::from_seed(key)
+    }
+}
 
 /// Generates the UUIDs of one table, in the order of its old keys.
 pub struct UuidGen {
@@ -23,11 +109,10 @@ pub struct UuidGen {
 pub const SEEDED_BASE_MS: u64 = 946_684_800_000;
 
 impl UuidGen {
-    /// `seed` is the run's seed (recorded in the journal), `table` separates the tables' streams.
-    pub fn new(seed: u64, table: &str, version: UuidVersion, base_ms: u64) -> Self {
-        let table_seed = seed ^ xxhash_rust::xxh3::xxh3_64(table.as_bytes());
+    /// `secret` is the run's (recorded in the journal), `table` separates the tables' streams.
+    pub fn new(secret: &Secret, table: &str, version: UuidVersion, base_ms: u64) -> Self {
         UuidGen {
-            rng: ChaCha20Rng::seed_from_u64(table_seed),
+            rng: secret.stream(table),
             version,
             base_ms,
             counter: 0,
@@ -62,11 +147,11 @@ impl UuidGen {
 /// `base_ms + key / 4096` must fit its 48 bits for every base rekey uses (up to the year 2100).
 pub const DERIVED_KEY_LIMIT: u64 = 1 << 59;
 
-/// What a derived key depends on besides the old key: the run's seed and v7 time base, the table
-/// whose keys it names (a reference names its parent's), and the version.
+/// What a derived key depends on besides the old key: the run's secret and v7 time base, the
+/// table whose keys it names (a reference names its parent's), and the version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DerivedKey {
-    pub seed: u64,
+    pub secret: Secret,
     pub base_ms: u64,
     pub table: String,
     pub version: UuidVersion,
@@ -75,23 +160,21 @@ pub struct DerivedKey {
 impl DerivedKey {
     /// The text whose MD5 gives the key's random bits (the same in Rust and in SQL).
     pub fn hash_prefix(&self) -> String {
-        format!("{:016x}:{}:", self.seed, self.table)
+        format!("{}:{}:", self.secret.text(), self.table)
     }
 
-    /// The new key of `old` (`0 <= old < DERIVED_KEY_LIMIT`). v7: the millisecond
+    /// The new key of `old` (`0 <= old < DERIVED_KEY_LIMIT`). v4 (the default): 122 bits of
+    /// MD5(secret:table:old) with the version and variant set, a keyed hash that tells nothing
+    /// of `old` to whoever lacks the secret (a 256-bit secret fills MD5's first block; MD5's
+    /// collisions do not matter here, nobody chooses the hashed text). v7: the millisecond
     /// `base_ms + old / 4096` and the 12-bit counter `old % 4096` (so new keys sort as the old
-    /// ones, RFC 9562 method 1), the variant, and 60 bits of MD5(seed:table:old). v4: 120 bits of
-    /// that MD5 with the version and variant set.
+    /// ones, RFC 9562 method 1, and show them), the variant, and 60 bits of that MD5.
     pub fn uuid(&self, old: u64) -> Uuid {
         use md5::{Digest, Md5};
         let mut digits = itoa::Buffer::new();
         // The same bytes as hash_prefix() + old, without building the text for every key.
-        let mut seed_hex = [0u8; 16];
-        for (i, d) in seed_hex.iter_mut().enumerate() {
-            *d = b"0123456789abcdef"[((self.seed >> (60 - 4 * i)) & 0x0f) as usize];
-        }
         let mut hasher = Md5::new();
-        hasher.update(seed_hex);
+        hasher.update(self.secret.text().as_bytes());
         hasher.update(b":");
         hasher.update(self.table.as_bytes());
         hasher.update(b":");
@@ -156,7 +239,7 @@ mod tests {
 
     #[test]
     fn v7_is_strictly_increasing_and_versioned() {
-        let mut g = UuidGen::new(42, "t", UuidVersion::V7, SEEDED_BASE_MS);
+        let mut g = UuidGen::new(&Secret::from_seed(42), "t", UuidVersion::V7, SEEDED_BASE_MS);
         let mut last = g.next_uuid();
         assert_eq!(last.get_version_num(), 7);
         for _ in 0..20_000 {
@@ -170,15 +253,15 @@ mod tests {
     #[test]
     fn same_seed_same_uuids_other_table_other_uuids() {
         let a: Vec<Uuid> = {
-            let mut g = UuidGen::new(7, "user", UuidVersion::V4, 0);
+            let mut g = UuidGen::new(&Secret::from_seed(7), "user", UuidVersion::V4, 0);
             (0..5).map(|_| g.next_uuid()).collect()
         };
         let b: Vec<Uuid> = {
-            let mut g = UuidGen::new(7, "user", UuidVersion::V4, 0);
+            let mut g = UuidGen::new(&Secret::from_seed(7), "user", UuidVersion::V4, 0);
             (0..5).map(|_| g.next_uuid()).collect()
         };
         let c: Vec<Uuid> = {
-            let mut g = UuidGen::new(7, "group", UuidVersion::V4, 0);
+            let mut g = UuidGen::new(&Secret::from_seed(7), "group", UuidVersion::V4, 0);
             (0..5).map(|_| g.next_uuid()).collect()
         };
         assert_eq!(a, b);
@@ -189,7 +272,7 @@ mod tests {
     #[test]
     fn derived_keys_are_versioned_ordered_and_reproducible() {
         let key = |version, table: &str| DerivedKey {
-            seed: 42,
+            secret: Secret::from_seed(42),
             base_ms: SEEDED_BASE_MS,
             table: table.into(),
             version,
@@ -235,6 +318,62 @@ mod tests {
         );
     }
 
+    #[test]
+    fn default_keys_reveal_neither_order_nor_old_ids() {
+        let secret = Secret::generate().unwrap();
+        assert_eq!(secret.text().len(), 64);
+        assert_eq!(Secret::from_stored(secret.text()), Some(secret.clone()));
+        assert!(!format!("{secret:?}").contains(secret.text()));
+        let key = DerivedKey {
+            secret,
+            base_ms: SEEDED_BASE_MS,
+            table: "user".into(),
+            version: UuidVersion::default(),
+        };
+        assert_eq!(UuidVersion::default(), UuidVersion::V4);
+        let keys: Vec<Uuid> = (0..10_000).map(|old| key.uuid(old)).collect();
+        // v7 keys' first 48 bits (the time) ascend with the old key; these go up and down.
+        let time = |u: &Uuid| u.as_u128() >> 80;
+        let rises = keys
+            .windows(2)
+            .filter(|w| time(&w[1]) > time(&w[0]))
+            .count();
+        assert!((4_000..6_000).contains(&rises), "{rises} rises of 9999");
+        // v7's counter field holds old % 4096; here it matches by chance only (about 1 in 4096).
+        let counter = |u: &Uuid| ((u.as_u128() >> 64) & 0x0fff) as u64;
+        let same = (0..10_000u64)
+            .filter(|&old| counter(&keys[old as usize]) == old & 4095)
+            .count();
+        assert!(same < 10, "{same} counters equal old % 4096");
+        assert!(keys.iter().all(|u| u.get_version_num() == 4));
+        // Two runs' secrets differ, so do their keys; the generator's stream too.
+        let other = DerivedKey {
+            secret: Secret::generate().unwrap(),
+            ..key.clone()
+        };
+        assert_ne!(other.uuid(1), key.uuid(1));
+        let first = |s: &Secret| UuidGen::new(s, "user", UuidVersion::V4, 0).next_uuid();
+        assert_ne!(first(&key.secret), first(&other.secret));
+        assert_eq!(first(&key.secret), first(&key.secret.clone()));
+        // The v7 option shows the old key, as its help says.
+        let v7 = DerivedKey {
+            version: UuidVersion::V7,
+            ..key
+        };
+        assert_eq!(counter(&v7.uuid(4096 * 3 + 17)), 17);
+    }
+
+    #[test]
+    fn seeds_keep_their_keys() {
+        // A seeded run (and a run journaled before secrets existed) hashes the seed's 16 hex
+        // digits, as every rehearsal before did.
+        let s = Secret::from_seed(42);
+        assert_eq!(s.text(), "000000000000002a");
+        assert!(s.is_seed());
+        assert_eq!(Secret::from_stored("000000000000002a"), Some(s));
+        assert_eq!(Secret::from_stored("2A"), None);
+    }
+
     fn md5_hex(text: &str) -> String {
         use md5::{Digest, Md5};
         Md5::digest(text.as_bytes())
@@ -245,7 +384,8 @@ mod tests {
 
     #[test]
     fn stored_forms_round_trip() {
-        let id = UuidGen::new(1, "x", UuidVersion::V7, SEEDED_BASE_MS).next_uuid();
+        let id =
+            UuidGen::new(&Secret::from_seed(1), "x", UuidVersion::V7, SEEDED_BASE_MS).next_uuid();
         for f in [UuidFormat::Char32, UuidFormat::Char36] {
             assert_eq!(parse_stored(to_text(&id, f).as_bytes(), f), Some(id));
         }

@@ -705,7 +705,9 @@ fn clean_drops_what_the_run_created_and_nothing_else() {
     assert_exit(&out, 0);
     assert!(stdout(&out).contains("dropped DB_DATA"), "{}", stdout(&out));
     assert!(!dbs.exists(&dbs.data), "DB_DATA is gone");
-    assert!(!dir.join("map").exists(), "map files are gone");
+    // The map files are the only record of old id -> new id: kept unless asked.
+    assert!(dir.join("map/user.csv").exists(), "map files are gone");
+    assert!(stdout(&out).contains("--remove-maps"), "{}", stdout(&out));
     assert_eq!(
         fingerprint(&server, &dbs.source),
         source_before,
@@ -717,14 +719,24 @@ fn clean_drops_what_the_run_created_and_nothing_else() {
         "a DB_FINAL the run did not create stays"
     );
 
-    // A DB_FINAL that derive-final created is the run's own: clean drops it.
+    let out = rekey(&["clean", "--run-dir", dir.to_str().unwrap(), "--remove-maps"]);
+    assert_exit(&out, 0);
+    assert!(
+        !dir.join("map").exists(),
+        "--remove-maps left the map files"
+    );
+
+    // A DB_FINAL that derive-final created is the run's own until the run is verified; then
+    // it is the application's (rekey's marker gone), and clean keeps it.
     let dbs = Dbs::blog(&server, "cleanderived");
     dbs.conn(&dbs.final_db)
         .query_drop(format!("DROP DATABASE `{}`", dbs.final_db))
         .unwrap();
     assert_exit(&dbs.run(&["--derive-final"]), 0);
-    assert_exit(&clean(&dbs), 0);
-    assert!(!dbs.exists(&dbs.final_db) && !dbs.exists(&dbs.data));
+    let out = clean(&dbs);
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("kept DB_FINAL"), "{}", stdout(&out));
+    assert!(dbs.exists(&dbs.final_db) && !dbs.exists(&dbs.data));
     assert!(dbs.exists(&dbs.source));
 }
 

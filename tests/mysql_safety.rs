@@ -744,3 +744,209 @@ fn verify_checks_final_foreign_keys_lists_every_differing_table_and_sees_source_
         assert!(text.contains(part), "{part} in\n{text}");
     }
 }
+
+/// Every path under `dir`, relative to it, sorted.
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    fn walk(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.strip_prefix(base).unwrap().display().to_string());
+            if p.is_dir() {
+                walk(base, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The journal's key secret of a run directory.
+fn journal_secret(dir: &std::path::Path) -> String {
+    rusqlite::Connection::open(dir.join("journal.sqlite"))
+        .unwrap()
+        .query_row("SELECT value FROM run WHERE key = 'secret'", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+}
+
+/// The longest run of hex digits in `text` (a secret is 64, hex-encoded 128).
+fn longest_hex(text: &str) -> usize {
+    text.split(|c: char| !c.is_ascii_hexdigit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_table_named_like_a_path_stays_inside_the_run_directory() {
+    let server = server_or_skip!();
+    let dbs = Dbs::new(&server, "escape");
+    dbs.conn(&dbs.source)
+        .query_drop(
+            "CREATE TABLE `../../escaped` (id INT PRIMARY KEY, name VARCHAR(10));
+             INSERT INTO `../../escaped` VALUES (1, 'a'), (2, 'b');
+             CREATE TABLE child (id INT PRIMARY KEY, parent_id INT,
+                 FOREIGN KEY (parent_id) REFERENCES `../../escaped` (id));
+             INSERT INTO child VALUES (1, 1), (2, 2);",
+        )
+        .unwrap();
+    dbs.conn(&dbs.source)
+        .query_drop(format!("DROP DATABASE `{}`", dbs.final_db))
+        .unwrap();
+    let out = dbs.run(&["--derive-final"]);
+    assert_exit(&out, 0);
+    let outside: Vec<String> = tree(dbs.dir.path())
+        .into_iter()
+        .filter(|p| !p.starts_with("run/"))
+        .collect();
+    assert_eq!(outside, ["run"], "files beside the run directory");
+    let files = tree(&dbs.run_dir());
+    assert!(
+        files.contains(&"map/%2E%2E%2F%2E%2E%2Fescaped.csv".to_string()),
+        "{files:?}"
+    );
+    assert_exit(&dbs.verify(), 0);
+    let dir = dbs.run_dir();
+    let out = rekey(&["clean", "--run-dir", dir.to_str().unwrap(), "--remove-maps"]);
+    assert_exit(&out, 0);
+    assert!(!dir.join("map").exists());
+    let outside: Vec<String> = tree(dbs.dir.path())
+        .into_iter()
+        .filter(|p| !p.starts_with("run/"))
+        .collect();
+    assert_eq!(outside, ["run"]);
+}
+
+#[test]
+fn the_run_secret_never_appears_in_output_or_reports() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "secret");
+    // A dry run prints the fill's SQL, which hashes with the secret: it shows *** instead.
+    let dry = dbs.run(&["--dry-run"]);
+    assert_exit(&dry, 0);
+    let text = format!("{}{}", stdout(&dry), stderr(&dry));
+    assert!(text.contains("_binary '***:user:'"), "{text}");
+    assert!(longest_hex(&text) < 64, "{text}");
+    let out = dbs.run(&[]);
+    assert_exit(&out, 0);
+    let dir = dbs.run_dir();
+    let secret = journal_secret(&dir);
+    assert_eq!(secret.len(), 64);
+    for (what, text) in [
+        ("stdout", stdout(&out)),
+        ("stderr", stderr(&out)),
+        (
+            "report.json",
+            std::fs::read_to_string(dir.join("report.json")).unwrap(),
+        ),
+        (
+            "report.md",
+            std::fs::read_to_string(dir.join("report.md")).unwrap(),
+        ),
+        (
+            "report.html",
+            std::fs::read_to_string(dir.join("report.html")).unwrap(),
+        ),
+    ] {
+        assert!(!text.contains(&secret), "the secret is in {what}");
+    }
+    let status = rekey(&["status", "--run-dir", dir.to_str().unwrap()]);
+    assert!(!stdout(&status).contains(&secret));
+}
+
+#[test]
+fn default_keys_hide_the_old_ids_and_v7_keeps_their_order() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "keyed");
+    assert_exit(&dbs.run(&[]), 0);
+    let user = mapping(&dbs.run_dir(), "user");
+    let mut pairs: Vec<(u64, String)> = user
+        .iter()
+        .map(|(o, n)| (o.parse().unwrap(), n.clone()))
+        .collect();
+    pairs.sort();
+    assert!(pairs.iter().all(|(_, n)| n.as_bytes()[12] == b'4'), "v4");
+    // Neither ordered by the old key nor carrying it in v7's counter digits.
+    assert!(pairs.windows(2).any(|w| w[1].1 < w[0].1));
+    let counters = pairs
+        .iter()
+        .filter(|(o, n)| u64::from_str_radix(&n[13..16], 16).unwrap() == o & 4095)
+        .count();
+    assert!(counters < 3, "{counters}");
+    // --uuid-version v7: ordered by the old key, as its help says.
+    let dbs7 = Dbs::blog(&server, "ordered");
+    assert_exit(&dbs7.run(&["--uuid-version", "v7"]), 0);
+    let mut pairs: Vec<(u64, String)> = mapping(&dbs7.run_dir(), "user")
+        .into_iter()
+        .map(|(o, n)| (o.parse().unwrap(), n))
+        .collect();
+    pairs.sort();
+    assert!(pairs.windows(2).all(|w| w[1].1 > w[0].1));
+    assert!(pairs
+        .iter()
+        .all(|(o, n)| u64::from_str_radix(&n[13..16], 16).unwrap() == o & 4095));
+}
+
+#[test]
+fn clean_dry_run_lists_each_drop_and_a_verified_final_is_handed_over() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "cl_dry");
+    dbs.conn(&dbs.source)
+        .query_drop(format!("DROP DATABASE `{}`", dbs.final_db))
+        .unwrap();
+    // A derived run killed in load: DB_DATA and DB_FINAL are both the run's, both marked.
+    let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
+    let mut child = spawn_stalling_args(&dbs, [&s, &d, &f], "load", &["--derive-final"]);
+    wait_for_stall(&dbs, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let dir = dbs.run_dir();
+    let dir = dir.to_str().unwrap();
+    let out = rekey(&["clean", "--run-dir", dir, "--dry-run"]);
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("would drop DB_DATA {}", dbs.data_url())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("would drop DB_FINAL {}", dbs.final_url())),
+        "{text}"
+    );
+    assert!(
+        dbs.exists(&dbs.data) && dbs.exists(&dbs.final_db),
+        "a dry run dropped"
+    );
+    // Resumed to the end: DB_FINAL loses rekey's marker and is the application's.
+    assert_exit(&dbs.run(&["--derive-final", "--resume"]), 0);
+    let marker: u64 = dbs
+        .conn(&dbs.final_db)
+        .query_first("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE '\\_rekey%'")
+        .unwrap()
+        .unwrap();
+    assert_eq!(marker, 0, "DB_FINAL keeps rekey's tables");
+    assert_exit(&dbs.verify(), 0);
+    let out = rekey(&["clean", "--run-dir", dir, "--dry-run"]);
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    assert!(text.contains("would drop DB_DATA"), "{text}");
+    assert!(text.contains("kept DB_FINAL"), "{text}");
+    assert!(
+        text.contains("kept ") && text.contains("--remove-maps"),
+        "{text}"
+    );
+    let out = rekey(&["clean", "--run-dir", dir]);
+    assert_exit(&out, 0);
+    assert!(!dbs.exists(&dbs.data), "DB_DATA stays");
+    assert!(
+        dbs.exists(&dbs.final_db),
+        "the handed-over DB_FINAL was dropped"
+    );
+    assert!(
+        dbs.run_dir().join("map/user.csv").exists(),
+        "clean removed the maps"
+    );
+}

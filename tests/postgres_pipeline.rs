@@ -177,10 +177,22 @@ fn blog_derives_its_final_schema_with_char32_keys() {
     assert_eq!(pg.text(f, "SELECT count(*) FROM pg_attribute WHERE attidentity <> '' AND attrelid = '\"user\"'::regclass"), "0");
     // The migration tool's table is never loaded, derived or not (as on MariaDB).
     assert_eq!(pg.text(f, "SELECT count(*) FROM alembic_version"), "0");
-    // clean drops what the run created (DB_DATA and the derived DB_FINAL), never SOURCE.
+    // The verified DB_FINAL holds nothing of rekey's: it is the application's now.
+    assert_eq!(
+        pg.text(
+            f,
+            "SELECT count(*) FROM pg_class WHERE relname LIKE '\\_rekey%'"
+        ),
+        "0"
+    );
+    // clean drops what the run created and still owns (DB_DATA), keeps the handed-over
+    // DB_FINAL and the maps, never touches SOURCE.
     let dir = dbs.run_dir();
-    assert_exit(&rekey(&["clean", "--run-dir", dir.to_str().unwrap()]), 0);
-    assert!(!pg.exists(&dbs.data) && !pg.exists(&dbs.final_db));
+    let out = rekey(&["clean", "--run-dir", dir.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("kept DB_FINAL"), "{}", stdout(&out));
+    assert!(!pg.exists(&dbs.data) && pg.exists(&dbs.final_db));
+    assert!(dir.join("map/user.csv").exists());
     assert_eq!(pg.fingerprint(&dbs.source), before, "SOURCE changed");
 }
 
@@ -732,4 +744,90 @@ fn a_final_foreign_key_retargeted_to_another_table_is_refused_and_verified() {
         text.contains("orders: 2 rows break DB_FINAL's foreign key orders_customer_fkey (user_id) -> customers(id)"),
         "{text}"
     );
+}
+
+#[test]
+fn a_table_named_like_an_absolute_path_stays_inside_the_run_directory() {
+    let pg = pg_or_skip!();
+    let dbs = Databases::new(pg.clone(), "abs");
+    let outside = dbs.dir.path().join("x");
+    let name = format!("{}/ABS", outside.display());
+    pg.exec(
+        &dbs.source,
+        &format!(
+            "CREATE TABLE \"{name}\" (id int PRIMARY KEY, label text);
+             INSERT INTO \"{name}\" VALUES (1, 'a'), (2, 'b');
+             CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES \"{name}\" (id));
+             INSERT INTO child VALUES (1, 1), (2, 2);"
+        ),
+    );
+    pg.drop_database(&dbs.final_db);
+    assert_exit(&dbs.run(&["--derive-final"]), 0);
+    assert!(
+        !outside.exists(),
+        "a file was written outside the run directory"
+    );
+    let map = dbs.run_dir().join("map");
+    let files: Vec<String> = std::fs::read_dir(&map)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        files
+            .iter()
+            .any(|f| f.ends_with("%2Fx%2FABS.csv") && f.starts_with("%2F")),
+        "{files:?}"
+    );
+    assert_exit(&dbs.verify(&[]), 0);
+    let dir = dbs.run_dir();
+    let out = rekey(&["clean", "--run-dir", dir.to_str().unwrap(), "--remove-maps"]);
+    assert_exit(&out, 0);
+    assert!(!map.exists() && !outside.exists());
+}
+
+#[test]
+fn the_run_secret_never_appears_in_a_dry_run_or_the_reports() {
+    let pg = pg_or_skip!();
+    let dbs = blog(&pg, "secret");
+    // A negative key sends user_group through a mapping table, so the fill of
+    // user_mtm_user_group computes user_id's keys in SQL, with the secret hex-encoded.
+    pg.exec(
+        &dbs.source,
+        "INSERT INTO user_group (id, name) VALUES (-1, 'below zero'); INSERT INTO user_mtm_user_group (user_id, user_group_id) SELECT min(id), -1 FROM \"user\"",
+    );
+    let longest_hex = |text: &str| {
+        text.split(|c: char| !c.is_ascii_hexdigit())
+            .map(str::len)
+            .max()
+            .unwrap_or(0)
+    };
+    let dry = dbs.run(&["--dry-run"]);
+    assert_exit(&dry, 0);
+    let text = format!("{}{}", stdout(&dry), stderr(&dry));
+    assert!(text.contains("decode('***3a75736572"), "{text}");
+    assert!(longest_hex(&text) < 64, "{text}");
+    let out = dbs.run(&[]);
+    assert_exit(&out, 0);
+    let dir = dbs.run_dir();
+    let secret: String = rusqlite::Connection::open(dir.join("journal.sqlite"))
+        .unwrap()
+        .query_row("SELECT value FROM run WHERE key = 'secret'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(secret.len(), 64);
+    for (what, text) in [
+        ("stdout", stdout(&out)),
+        ("stderr", stderr(&out)),
+        (
+            "report.json",
+            std::fs::read_to_string(dir.join("report.json")).unwrap(),
+        ),
+        (
+            "report.md",
+            std::fs::read_to_string(dir.join("report.md")).unwrap(),
+        ),
+    ] {
+        assert!(!text.contains(&secret), "the secret is in {what}");
+    }
 }

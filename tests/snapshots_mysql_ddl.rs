@@ -477,7 +477,7 @@ fn mysql_derived_key_sql() {
     let mut out = Vec::new();
     for version in [UuidVersion::V7, UuidVersion::V4] {
         let spec = DerivedKey {
-            seed: 42,
+            secret: rekey::uuidgen::Secret::from_seed(42),
             base_ms: 946_684_800_000,
             table: "naïve `user`".into(),
             version,

@@ -147,10 +147,13 @@ safe while the run is going. Says whether the process still lives, and what to d
 Examples:
   rekey clean --run-dir rehearsal-1
   rekey clean --run-dir rehearsal-1 --dry-run
+  rekey clean --run-dir rehearsal-1 --remove-maps
 
 Writes: drops DB_DATA and a derived DB_FINAL that the journal says this run created (never
-SOURCE, never a database it did not create), puts back DB_FINAL's triggers that an interrupted
-load set aside, and removes the map files.",
+SOURCE, never a database it did not create, never a derived DB_FINAL a verified run handed over
+to the application), and puts back DB_FINAL's triggers that an interrupted load set aside. Keeps
+map/ and orphans/ (old id -> new id) unless --remove-maps. --dry-run lists each of these and does
+nothing.",
     ),
     (
         "demo",

@@ -56,7 +56,7 @@ pub enum Cmd {
     Run(RunArgs),
     /// Where a run stands, live or finished: stage, tables, rows, elapsed time, ETA.
     Status(StatusArgs),
-    /// Undo what a run created (DB_DATA, a derived DB_FINAL, map files), from its journal.
+    /// Undo what a run created (DB_DATA, a derived DB_FINAL), from its journal; maps kept.
     Clean(CleanArgs),
     /// Run every stage on a small blog database in SQLite files: nothing to install.
     Demo(DemoArgs),
@@ -171,10 +171,11 @@ pub struct Format {
 #[derive(Args)]
 #[command(next_help_heading = "Conversion")]
 pub struct Keys {
-    /// Which UUID version new keys get.
-    #[arg(long, value_enum, default_value_t = UuidVersion::V7, value_name = "VERSION")]
+    /// Which UUID version new keys get, and what they reveal.
+    #[arg(long, value_enum, default_value_t = UuidVersion::V4, value_name = "VERSION")]
     uuid_version: UuidVersion,
-    /// Same seed, same UUIDs: reproducible rehearsals.
+    /// Same seed, same UUIDs: reproducible rehearsals (the seed replaces the run's secret:
+    /// whoever knows it can recompute every key from the old ids).
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
     /// What a reference whose value has no parent row does.
@@ -425,6 +426,10 @@ pub struct CleanArgs {
     passwords: Passwords,
     #[command(flatten)]
     run_dir: RunDir,
+    /// Remove the run's map/ and orphans/ files too: the only record of old id -> new id
+    /// (kept by default).
+    #[arg(long)]
+    remove_maps: bool,
     #[command(flatten)]
     act: Act,
 }
@@ -480,6 +485,7 @@ pub struct Parts {
     pub load_path: Option<LoadChoice>,
     pub estimate_from: Option<PathBuf>,
     pub password_file: Option<PathBuf>,
+    pub remove_maps: bool,
 }
 
 pub fn invocation(command: Command, p: Parts) -> Result<Invocation, Error> {
@@ -522,6 +528,7 @@ pub fn invocation(command: Command, p: Parts) -> Result<Invocation, Error> {
             estimate_from: p.estimate_from,
             password_file: p.password_file,
             uuid_format_given,
+            remove_maps: p.remove_maps,
         },
         prompt: terminal_prompt(),
     })
@@ -664,6 +671,7 @@ pub fn parts(cmd: Cmd) -> (Command, Parts) {
                 dry_run: a.act.dry_run,
                 quiet: a.act.quiet,
                 password_file: a.passwords.password_file,
+                remove_maps: a.remove_maps,
                 ..Parts::default()
             },
         ),

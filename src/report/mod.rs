@@ -205,11 +205,14 @@ impl Report {
     pub fn write(&self, run_dir: &Path) -> Result<()> {
         let json = serde_json::to_string_pretty(self).unwrap_or_default();
         let jp = run_dir.join("report.json");
-        std::fs::write(&jp, redact(&json)).map_err(|e| io_error("write", &jp, e))?;
+        crate::run_files::write_private(&jp, redact(&json).as_bytes())
+            .map_err(|e| io_error("write", &jp, e))?;
         let mp = run_dir.join("report.md");
-        std::fs::write(&mp, redact(&self.to_markdown())).map_err(|e| io_error("write", &mp, e))?;
+        crate::run_files::write_private(&mp, redact(&self.to_markdown()).as_bytes())
+            .map_err(|e| io_error("write", &mp, e))?;
         let hp = run_dir.join("report.html");
-        std::fs::write(&hp, redact(&self.to_html())).map_err(|e| io_error("write", &hp, e))
+        crate::run_files::write_private(&hp, redact(&self.to_html()).as_bytes())
+            .map_err(|e| io_error("write", &hp, e))
     }
 }
 

@@ -1,23 +1,37 @@
 //! `rekey clean`: undo what a run created (DB_DATA, a derived DB_FINAL, triggers set aside), from
 //! its journal. It drops a database only when the journal records creating it and rekey's marker
-//! inside names this run; never SOURCE, never a database the run did not create.
+//! inside names this run; never SOURCE, never a database the run did not create, never a derived
+//! DB_FINAL a verified run handed over to the application. The map files (the only record of
+//! old id -> new id) stay unless asked for; a dry run lists what it would do and does nothing.
 
 use super::preflight::marker_of;
 use super::{Context, Stage};
 use crate::backend::{Arrival, Backend};
 use crate::error::{Error, Place, Result};
 
-/// Returns the lines describing what was undone.
+/// Returns the lines describing what was undone (in a dry run: what would be, each statement
+/// printed as it goes).
 pub fn run(ctx: &Context) -> Result<Vec<String>> {
     let mut done = Vec::new();
+    let dry = ctx.run.dry_run;
     // Triggers that a load set aside and could not put back yet.
     if !ctx.journal.artifacts("trigger")?.is_empty() {
         let fin = ctx.final_db()?;
         let mut s = fin.connect()?;
         let restored = super::load::restore_triggers(ctx, s.as_mut())?;
         done.push(format!(
-            "restored {restored} {} in DB_FINAL",
+            "{} {restored} {} in DB_FINAL",
+            if dry { "would restore" } else { "restored" },
             crate::report::plural(restored, "trigger")
+        ));
+    }
+    for (which, url) in ctx.journal.artifacts("handed-over")? {
+        if !dry {
+            ctx.journal.remove_artifact("handed-over", &which)?;
+        }
+        done.push(format!(
+            "kept DB_FINAL {}: the run was verified and handed it over (its marker removed), so it is the application's database now; drop it yourself if it was a rehearsal's",
+            crate::url::redact(&url)
         ));
     }
     let adopted: Vec<String> = ctx
@@ -37,7 +51,7 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
             "DB_FINAL"
         };
         if !backend.database_exists()? {
-            if !ctx.run.dry_run {
+            if !dry {
                 ctx.journal.remove_artifact("database", &which)?;
             }
             done.push(format!("{label} {} was already gone", backend.url()));
@@ -65,10 +79,20 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
             }
         }
         let emptied = adopted.contains(&which);
-        if ctx.run.dry_run {
-            ctx.say(&format!(
-                "    -- {} {label} {}",
-                if emptied { "empty" } else { "drop" },
+        if dry {
+            if emptied {
+                let d = backend.dialect();
+                for t in &schema.tables {
+                    ctx.say(&format!("    {};", d.drop_table_sql(&d.q(&t.name))));
+                }
+            }
+            done.push(format!(
+                "would {} {label} {}",
+                if emptied {
+                    "empty (it existed before the run: its tables dropped)"
+                } else {
+                    "drop"
+                },
                 backend.url()
             ));
             continue;
@@ -90,12 +114,26 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
             backend.url()
         ));
     }
-    if !ctx.run.dry_run {
-        let map = ctx.map_dir();
-        if map.exists() {
-            std::fs::remove_dir_all(&map).map_err(|e| crate::error::io_error("remove", &map, e))?;
-            done.push(format!("removed {}", map.display()));
-        }
+    // The map and orphan files hold old ids: the only record of old id -> new id once SOURCE
+    // is retired, so they go only when asked.
+    let records = [ctx.map_dir(), ctx.run.run_dir.join("orphans")];
+    for dir in records.iter().filter(|d| d.exists()) {
+        let files = std::fs::read_dir(dir).map(|r| r.count()).unwrap_or(0);
+        let what = format!(
+            "{} ({files} {})",
+            dir.display(),
+            crate::report::plural(files, "file")
+        );
+        done.push(if !ctx.run.remove_maps {
+            format!("kept {what}: old id -> new id records (--remove-maps removes them)")
+        } else if dry {
+            format!("would remove {what}")
+        } else {
+            std::fs::remove_dir_all(dir).map_err(|e| crate::error::io_error("remove", dir, e))?;
+            format!("removed {what}")
+        });
+    }
+    if !dry {
         for stage in Stage::ALL {
             ctx.journal.reset_stage(stage.name())?;
         }

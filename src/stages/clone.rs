@@ -130,3 +130,31 @@ pub fn mark(ctx: &Context, db: &dyn Backend) -> Result<()> {
     }
     Ok(())
 }
+
+/// After a verified run, a DB_FINAL the run created (derive-final) becomes the application's:
+/// the marker goes, so its schema holds nothing of rekey's, and the journal records the hand-over
+/// instead of the database, so `rekey clean` keeps it (without its marker it cannot prove the
+/// database is the run's, and after a verified run it is the application's). Safe to repeat.
+pub fn hand_over(ctx: &Context) -> Result<()> {
+    if ctx.run.dry_run
+        || !ctx
+            .journal
+            .artifacts("database")?
+            .iter()
+            .any(|(which, _)| which == "final")
+    {
+        return Ok(());
+    }
+    let fin = ctx.final_db()?;
+    let d = fin.dialect();
+    let mut s = fin.connect()?;
+    s.execute(&format!(
+        "{}{}",
+        ctx.marker(),
+        d.drop_table_sql(&d.q(RUN_MARKER))
+    ))?;
+    ctx.journal
+        .add_artifact("handed-over", "final", &fin.url().stored())?;
+    ctx.journal.remove_artifact("database", "final")?;
+    Ok(())
+}

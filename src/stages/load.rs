@@ -335,7 +335,9 @@ pub fn restore_triggers(ctx: &Context, s: &mut dyn Session) -> Result<usize> {
         for sql in &saved.restore {
             ctx.exec_on(s, sql)?;
         }
-        ctx.journal.remove_artifact("trigger", &name)?;
+        if !ctx.run.dry_run {
+            ctx.journal.remove_artifact("trigger", &name)?;
+        }
         count += 1;
     }
     Ok(count)

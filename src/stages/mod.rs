@@ -54,8 +54,8 @@ pub struct Context {
     pub journal: Journal,
     pub progress: Progress,
     pub out: Mutex<Box<dyn Write + Send>>,
-    /// The seed the UUIDs come from, and the v7 timestamp base (both recorded in the journal).
-    pub seed: u64,
+    /// The secret the UUIDs come from, and the v7 timestamp base (both recorded in the journal).
+    pub secret: crate::uuidgen::Secret,
     pub base_ms: u64,
     pub run_id: String,
     pub interrupted: Arc<AtomicBool>,
@@ -239,7 +239,10 @@ impl Context {
         if !first {
             return;
         }
-        let _ = std::fs::write(self.run.run_dir.join("stalled"), stage.name());
+        let _ = crate::run_files::write_private(
+            &self.run.run_dir.join("stalled"),
+            stage.name().as_bytes(),
+        );
         while !self.interrupted.load(Ordering::SeqCst) {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
@@ -260,7 +263,10 @@ impl Context {
         if CHUNKS.fetch_add(1, Ordering::SeqCst) != 1 {
             return;
         }
-        let _ = std::fs::write(self.run.run_dir.join("stalled"), stage.name());
+        let _ = crate::run_files::write_private(
+            &self.run.run_dir.join("stalled"),
+            stage.name().as_bytes(),
+        );
         while !self.interrupted.load(Ordering::SeqCst) {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }

@@ -432,7 +432,8 @@ pub fn find_orphans(ctx: &Context, refs: &[Reference]) -> Result<Vec<Orphans>> {
 }
 
 /// Writes every orphan of `r` (the row's key and the value that will become NULL) to
-/// `orphans/<table>.<column>.csv` in the run directory, so no lost reference goes unlisted.
+/// `orphans/<table>.<column>.csv` in the run directory (names encoded by `run_files::file_stem`),
+/// so no lost reference goes unlisted.
 fn list_orphans(ctx: &Context, r: &Reference) -> Result<Option<String>> {
     if ctx.run.dry_run {
         return Ok(None);
@@ -445,13 +446,20 @@ fn list_orphans(ctx: &Context, r: &Reference) -> Result<Option<String>> {
         .table(&r.table)
         .map(|t| t.primary_key.clone())
         .unwrap_or_default();
-    let relative = format!("orphans/{}.{}.csv", r.table, r.column);
+    let relative = format!(
+        "orphans/{}.{}.csv",
+        crate::run_files::file_stem(&r.table),
+        crate::run_files::file_stem(&r.column)
+    );
     let path = ctx.run.run_dir.join(&relative);
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| crate::error::io_error("create", dir, e))?;
+        crate::run_files::create_private_dir(dir)
+            .map_err(|e| crate::error::io_error("create", dir, e))?;
     }
-    let mut csv = csv::Writer::from_path(&path)
-        .map_err(|e| crate::error::io_error("create", &path, e.into()))?;
+    let mut csv = csv::Writer::from_writer(
+        crate::run_files::create_private_file(&path)
+            .map_err(|e| crate::error::io_error("create", &path, e))?,
+    );
     let mut header = key.clone();
     header.push(r.column.clone());
     csv.write_record(&header)

@@ -155,7 +155,7 @@ fn derivable(ctx: &Context, c: &Converted) -> Result<Option<DerivedKey>> {
         },
     };
     let spec = DerivedKey {
-        seed: ctx.seed,
+        secret: ctx.secret.clone(),
         base_ms: ctx.base_ms,
         table,
         version: ctx.conversion.uuid_version,
@@ -286,7 +286,7 @@ fn generate(
     // parent's map file is merged, never loaded.
     let mut ids = match &c.follows {
         None => NewIds::Fresh(Box::new(UuidGen::new(
-            ctx.seed,
+            &ctx.secret,
             &c.table,
             ctx.conversion.uuid_version,
             ctx.base_ms,
@@ -369,18 +369,23 @@ fn generate(
 }
 
 pub fn map_paths(ctx: &Context, table: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    let dir = ctx.map_dir();
-    (
-        dir.join(format!("{table}.csv")),
-        dir.join(format!("{table}.csv.part")),
-    )
+    let path = map_file(&ctx.map_dir(), table);
+    let mut part = path.clone().into_os_string();
+    part.push(".part");
+    (path, part.into())
+}
+
+/// `map/<table>.csv`, the table's name encoded by `run_files::file_stem`.
+pub fn map_file(map_dir: &Path, table: &str) -> std::path::PathBuf {
+    map_dir.join(format!("{}.csv", crate::run_files::file_stem(table)))
 }
 
 fn csv_writer(part: &Path) -> Result<csv::Writer<std::fs::File>> {
     if let Some(dir) = part.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
+        crate::run_files::create_private_dir(dir).map_err(|e| io_error("create", dir, e))?;
     }
-    let file = std::fs::File::create(part).map_err(|e| io_error("create", part, e))?;
+    let file =
+        crate::run_files::create_private_file(part).map_err(|e| io_error("create", part, e))?;
     let mut w = csv::Writer::from_writer(file);
     w.write_record(["old_id", "new_id"])
         .map_err(|e| io_error("write", part, e.into()))?;

@@ -121,7 +121,7 @@ fn fill_job<'a>(
     let keys_of = |table: &str, own: bool| -> Result<FillFrom> {
         Ok(match super::shadow::key_source(ctx, table)? {
             Some(from) => FillFrom::Derived(DerivedKey {
-                seed: ctx.seed,
+                secret: ctx.secret.clone(),
                 base_ms: ctx.base_ms,
                 table: from,
                 version: ctx.conversion.uuid_version,

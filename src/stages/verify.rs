@@ -52,7 +52,7 @@ impl Maps {
             return Ok(m);
         }
         let mut pairs = Vec::new();
-        for p in super::shadow::read_map(&self.dir.join(format!("{table}.csv")))? {
+        for p in super::shadow::read_map(&super::shadow::map_file(&self.dir, table))? {
             pairs.push(p?);
         }
         pairs.sort_unstable_by_key(|(k, _)| *k);
@@ -339,7 +339,8 @@ fn verify_table(
         let mut src_digest = Digest::new(tracked);
         let mut own_map = match &own_key {
             Some(_) => Some(
-                super::shadow::read_map(&ctx.map_dir().join(format!("{}.csv", t.name)))?.peekable(),
+                super::shadow::read_map(&super::shadow::map_file(&ctx.map_dir(), &t.name))?
+                    .peekable(),
             ),
             None => None,
         };

@@ -288,9 +288,10 @@ pub fn cell(v: mysql::Value) -> Option<Vec<u8>> {
     }
 }
 
-/// `map/<table>.csv` as old id -> new id.
+/// `map/<table>.csv` as old id -> new id (the name encoded as rekey encodes it).
 pub fn mapping(run_dir: &Path, table: &str) -> BTreeMap<String, String> {
-    let mut r = csv::Reader::from_path(run_dir.join("map").join(format!("{table}.csv"))).unwrap();
+    let file = format!("{}.csv", rekey::run_files::file_stem(table));
+    let mut r = csv::Reader::from_path(run_dir.join("map").join(file)).unwrap();
     r.records()
         .map(|rec| {
             let rec = rec.unwrap();

@@ -417,7 +417,7 @@ mod tests {
     #[test]
     fn replaces_integer_keys_by_their_derived_keys() {
         let key = |table: &str| DerivedKey {
-            seed: 42,
+            secret: crate::uuidgen::Secret::from_seed(42),
             base_ms: 1_700_000_000_000,
             table: table.into(),
             version: crate::options::UuidVersion::V7,

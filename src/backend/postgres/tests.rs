@@ -274,7 +274,7 @@ fn statements_for_a_representative_table() {
     });
     let derived = |table: &str| {
         FillFrom::Derived(DerivedKey {
-            seed: 7,
+            secret: crate::uuidgen::Secret::from_seed(7),
             base_ms: 1_700_000_000_000,
             table: table.into(),
             version: UuidVersion::V7,
