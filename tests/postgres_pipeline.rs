@@ -549,3 +549,26 @@ fn a_reused_connection_comes_back_as_a_new_one() {
     let mut s = data.connect().unwrap();
     assert!(pid_of(&mut s) > 0);
 }
+
+#[test]
+fn check_measures_the_disk_of_a_server_on_a_loopback_address() {
+    let pg = pg_or_skip!();
+    let dbs = blog(&pg, "disk");
+    let out = rekey(&[
+        "check",
+        "--source",
+        &dbs.src_url(),
+        "--data",
+        &dbs.data_url(),
+        "--final",
+        &dbs.final_url(),
+    ]);
+    let text = stdout(&out);
+    let disk = text
+        .lines()
+        .find(|l| l.contains("disk space"))
+        .unwrap_or_else(|| panic!("{text}"));
+    // The test server runs on this machine (127.0.0.1): its data directory is measured.
+    assert!(!disk.contains("remote server"), "{disk}");
+    assert!(disk.contains(" free in "), "{disk}");
+}
