@@ -600,7 +600,7 @@ fn a_wrong_user_gets_a_credentials_hint_at_once_not_a_retry() {
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(3), "{err}");
         assert!(err.contains(user), "{err}");
-        assert!(err.contains("refused the account"), "{err}");
+        assert!(err.contains("refused the user name or password"), "{err}");
         assert!(!err.contains("still starting"), "{err}");
         // Refused credentials are never retried (3 retries of 2 s would take 6 s).
         assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());

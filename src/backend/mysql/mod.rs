@@ -318,7 +318,7 @@ fn connect_error(url: &DbUrl, e: &mysql::Error, retries: u32) -> Error {
             place: Place::default(),
             message,
             hint: format!(
-                "The server refused the account `{}`: check the URL's user (a bare name takes DB_USER, else the login name) and that the account exists for this host (SELECT user, host FROM mysql.user), and give the password by DB_PASS, MYSQL_PWD, ~/.my.cnf or --password-file (docs/cutover.md).",
+                "The server refused the user name or password of the account `{}`: check the URL's user (a bare name takes DB_USER, else the login name) and that the account exists for this host (SELECT user, host FROM mysql.user), and give the password by DB_PASS, MYSQL_PWD, ~/.my.cnf or --password-file (docs/cutover.md).",
                 url.user.as_deref().unwrap_or("")
             ),
         },
