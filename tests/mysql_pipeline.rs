@@ -508,10 +508,17 @@ fn an_existing_data_database_of_another_run_is_refused() {
         "{}",
         stderr(&out)
     );
-    // The same run directory without --resume is refused too.
+    assert!(!stderr(&out).contains("--run-dir DIR"), "{}", stderr(&out));
+    // The same run directory without --resume is refused too: that run is finished, so the
+    // message says so and names the directory to clean, not --resume.
     let out = convert(&first);
     assert_exit(&out, 2);
-    assert!(stderr(&out).contains("--resume"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("holds a run that finished"), "{err}");
+    assert!(
+        err.contains(&format!("`rekey clean --run-dir {}`", first.display())),
+        "{err}"
+    );
 }
 
 #[test]
