@@ -132,6 +132,11 @@ pub fn execute(
     } else {
         Journal::open(&inv.run.run_dir, true)?
     };
+    if !looks_only && !inv.run.resume && inv.command != Command::Clean && wrote_nothing(&journal)? {
+        // A run that stopped in introspect or preflight (which only read) left nothing to resume
+        // or undo: the plain rerun its error asks for starts afresh, with what is given now.
+        journal.forget_run()?;
+    }
     if inv.command == Command::Clean {
         // clean works on what the run created: the journal names it.
         for role in [Role::Data, Role::Final] {
@@ -225,17 +230,43 @@ pub fn execute(
     }
     let result = run_stages(&ctx, inv.command);
     if !looks_only && inv.command != Command::Clean {
-        let report = Report::build(
+        let written = Report::build(
             &ctx.journal,
             ctx.source_schema.get().map(|p| p.as_ref()),
             result.as_ref().err().map(|e| e.to_string()),
-        )?;
-        report.write(&inv.run.run_dir)?;
-        if result.is_ok() && matches!(inv.command, Command::Run { .. } | Command::Verify) {
-            ctx.say(&report.to_markdown());
+        )
+        .and_then(|report| report.write(&inv.run.run_dir).map(|()| report));
+        match (&result, written) {
+            // The first failure is the one to fix: on a full disk the reports fail too, after
+            // the write that stopped the run.
+            (Err(_), _) => {}
+            (Ok(()), Err(e)) => return Err(e),
+            (Ok(()), Ok(report)) => {
+                if matches!(inv.command, Command::Run { .. } | Command::Verify) {
+                    ctx.say(&report.to_markdown());
+                }
+            }
         }
     }
     result
+}
+
+/// Whether the journal holds a run that stopped before its first write: only the stages that read
+/// (introspect, preflight) were journaled, and no database or chunk was recorded. Orphan lists
+/// preflight wrote into the run directory are rewritten by the next run.
+fn wrote_nothing(journal: &Journal) -> Result<bool> {
+    let stages = journal.stages()?;
+    if stages.is_empty() {
+        return Ok(false);
+    }
+    let reads_only = stages
+        .iter()
+        .all(|s| s.name == Stage::Introspect.name() || s.name == Stage::Preflight.name());
+    Ok(reads_only
+        && journal
+            .artifact_kinds()?
+            .iter()
+            .all(|k| k == "orphans-nulled"))
 }
 
 /// The run's identity: a new one, or the journal's when the run dir holds this run already.
@@ -289,9 +320,22 @@ fn identity(
             && !inv.run.resume
             && !matches!(inv.command, Command::Compare | Command::Verify)
         {
+            let dir = crate::error::shell_word(&inv.run.run_dir);
+            let records = journal.stages()?;
+            let finished = inv.command.stages().into_iter().all(|s| {
+                records
+                    .iter()
+                    .any(|r| r.name == s.name() && r.status == "done")
+            });
+            if finished {
+                return Err(Error::usage(
+                    format!("the run directory {dir} holds a run that finished: every stage of this command is done, so there is nothing to resume."),
+                    format!("For a new run give another --run-dir, or undo this one first with `rekey clean --run-dir {dir}`."),
+                ));
+            }
             return Err(Error::usage(
-                format!("the run directory {} already holds a run that started {}.", inv.run.run_dir.display(), started.join(", ")),
-                "Add --resume to finish that run, `rekey clean --run-dir DIR` to undo it, or give another --run-dir.",
+                format!("the run directory {dir} already holds a run that started {}.", started.join(", ")),
+                format!("Add --resume to finish that run, `rekey clean --run-dir {dir}` to undo it, or give another --run-dir."),
             ));
         }
         let untouched = ConversionOptions {
@@ -611,8 +655,9 @@ fn derive_check(ctx: &Context) -> Result<Option<stages::preflight::Finding>> {
     }
 }
 
-/// Scales a rehearsal's figures to SOURCE's current row counts (the catalog's estimates, or exact
-/// counts where the engine keeps none).
+/// Scales a rehearsal's figures to SOURCE's current row counts. Counted, not the catalog's
+/// estimate (InnoDB's is off by tens of percent): the rehearsal's rows are the exact counts its
+/// stages wrote, and a ratio of an estimate to an exact count would scale a same-sized snapshot.
 fn downtime_estimate(
     ctx: &Context,
     rehearsal: &std::path::Path,
@@ -623,14 +668,10 @@ fn downtime_estimate(
     let mut session = source.connect()?;
     let mut rows = std::collections::BTreeMap::new();
     for t in &shared.0.tables {
-        let n = if t.estimated_rows > 0 {
-            t.estimated_rows
-        } else {
-            session.query_u64(&format!(
-                "SELECT COUNT(*) FROM {}",
-                source.dialect().q(&t.name)
-            ))?
-        };
+        let n = session.query_u64(&format!(
+            "SELECT COUNT(*) FROM {}",
+            source.dialect().q(&t.name)
+        ))?;
         rows.insert(t.name.clone(), n);
     }
     Ok(crate::estimate::estimate(&report, &rows))

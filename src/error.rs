@@ -81,8 +81,12 @@ pub enum Error {
     #[error("{place}{message}")]
     Mismatch { place: Place, message: String },
     /// The user pressed Ctrl-C; the run stopped at a safe point.
-    #[error("interrupted at a safe point after {after}. Resume with the same command and --resume, or undo with `rekey clean --run-dir DIR`.")]
-    Interrupted { after: String },
+    #[error("interrupted at a safe point after {after}. Resume with the same command and --resume, or undo with `rekey clean --run-dir {run_dir}`.")]
+    Interrupted {
+        after: String,
+        /// The run directory, as the operator types it again (`shell_word`).
+        run_dir: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -184,6 +188,21 @@ impl Error {
     }
 }
 
+/// A path as one shell word, for the commands hints tell the operator to type: quoted only when it
+/// holds a character the shell would split or expand.
+pub fn shell_word(path: &std::path::Path) -> String {
+    let text = path.display().to_string();
+    let plain = !text.is_empty()
+        && text.chars().all(|c| {
+            c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ',' | ':' | '+' | '=')
+        });
+    if plain {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 /// Errors of the local file system (run directory, map files, exports).
 pub fn io_error(what: &str, path: &std::path::Path, err: std::io::Error) -> Error {
     Error::env(
@@ -191,4 +210,29 @@ pub fn io_error(what: &str, path: &std::path::Path, err: std::io::Error) -> Erro
         format!("could not {what} {}: {err}.", path.display()),
         "Check that the run directory is writable and the disk has room, then run again with --resume.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn a_run_directory_in_a_hint_is_one_shell_word() {
+        assert_eq!(
+            shell_word(Path::new("/tmp/rehearsal-1")),
+            "/tmp/rehearsal-1"
+        );
+        assert_eq!(shell_word(Path::new("my runs/a")), "'my runs/a'");
+        assert_eq!(shell_word(Path::new("it's")), "'it'\\''s'");
+        let e = Error::Interrupted {
+            after: "swap of user".into(),
+            run_dir: shell_word(Path::new("/srv/cutover")),
+        };
+        assert!(
+            e.to_string()
+                .contains("`rekey clean --run-dir /srv/cutover`"),
+            "{e}"
+        );
+    }
 }

@@ -243,6 +243,24 @@ impl Journal {
         })
     }
 
+    /// The kinds of artifact recorded, each once.
+    pub fn artifact_kinds(&self) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT DISTINCT kind FROM artifact")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// Forgets everything of a run that wrote nothing, so the run directory serves a new one.
+    pub fn forget_run(&self) -> Result<()> {
+        self.with(|c| {
+            c.execute_batch(
+                "DELETE FROM step; DELETE FROM stage; DELETE FROM artifact; DELETE FROM run;",
+            )
+        })
+    }
+
     pub fn stages(&self) -> Result<Vec<StageRecord>> {
         self.with(|c| {
             let mut st = c.prepare(

@@ -1,5 +1,6 @@
 //! The rekey command line: parses arguments, hands the library a writer and a progress handle,
-//! and maps errors to exit codes (0 done, 1 differences found, 2 bad usage or input, 3 environment).
+//! and maps errors to exit codes (0 done, 1 differences found, 2 bad usage or input, 3 environment
+//! or interrupted).
 
 mod cli;
 
@@ -115,6 +116,9 @@ fn finish(result: Result<(), Error>, held: Option<Held>) -> ExitCode {
     exit(result)
 }
 
+/// The exit code of an interrupted run (an environment problem: run again with --resume).
+const INTERRUPTED: i32 = 3;
+
 /// Progress output for this terminal and the flag that Ctrl-C sets.
 fn handles(quiet: bool) -> (Progress, Arc<AtomicBool>) {
     let progress = if quiet {
@@ -126,10 +130,13 @@ fn handles(quiet: bool) -> (Progress, Arc<AtomicBool>) {
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     let flag = interrupted.clone();
-    // The first Ctrl-C asks for a stop at the next safe point; a second one ends at once.
+    // The first Ctrl-C asks for a stop at the next safe point; a second one ends at once, with
+    // the exit code of an interrupted run (3, not the shell's 130): the journal holds every step
+    // finished so far, as after a kill, and --resume continues from there.
     let _ = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
+            eprintln!("rekey: stopped at once (interrupted); run the same command again with --resume to continue");
+            std::process::exit(INTERRUPTED);
         }
         eprintln!("rekey: stopping at the next safe point (Ctrl-C again to stop now)");
     });

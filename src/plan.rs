@@ -148,7 +148,7 @@ impl Plan {
             if schema.table(t).is_none() {
                 return Err(Error::usage(
                     format!("--exclude names the table `{t}`, which SOURCE does not have."),
-                    "Check the spelling against `rekey plan --source URL`.",
+                    spelling_hint(schema, t),
                 ));
             }
         }
@@ -242,9 +242,18 @@ impl Plan {
                         "--reference names the table `{}`, which SOURCE does not have.",
                         d.table
                     ),
-                    "Check the spelling against `rekey plan --source URL`.",
+                    spelling_hint(schema, &d.table),
                 ));
             };
+            if schema.table(&d.ref_table).is_none() {
+                return Err(Error::usage(
+                    format!(
+                        "--reference points at the table `{}`, which SOURCE does not have.",
+                        d.ref_table
+                    ),
+                    spelling_hint(schema, &d.ref_table),
+                ));
+            }
             if t.column(&d.column).is_none() {
                 return Err(Error::usage(
                     format!(
@@ -723,12 +732,15 @@ impl Plan {
     pub fn to_text(&self) -> String {
         let views = self.tables();
         let with = |o: &str| views.iter().filter(|v| v.outcome == o).count() as u64;
+        // One definition throughout: a table keeps its key when its key is not converted, whether
+        // or not references to converted tables in it are followed.
+        let keeping: Vec<&TableView> = views.iter().filter(|v| v.outcome != CONVERTED).collect();
         let mut s = format!(
-            "What happens to each table ({}: {} converted, {} with references followed, {} kept):\n\n",
+            "What happens to each table ({}: {} converted, {} keep their keys, {} of them with references followed):\n\n",
             crate::report::count(views.len() as u64, "table"),
             with(CONVERTED),
-            with(REFERENCES_FOLLOWED),
-            with(KEPT)
+            keeping.len(),
+            with(REFERENCES_FOLLOWED)
         );
         let mut rows: Vec<[Vec<String>; 5]> = vec![[
             vec!["TABLE".into()],
@@ -810,10 +822,16 @@ impl Plan {
         if !self.excluded.is_empty() {
             s.push_str(&format!("Excluded tables: {}\n", self.excluded.join(", ")));
         }
-        if !self.kept.is_empty() {
-            s.push_str("Tables that keep their keys:\n");
-            for k in &self.kept {
-                s.push_str(&format!("  {} ({})\n", k.table, k.reason));
+        if !keeping.is_empty() {
+            s.push_str(&format!(
+                "Tables that keep their keys ({}):\n",
+                keeping.len()
+            ));
+            for v in &keeping {
+                match &v.kept_because {
+                    Some(why) => s.push_str(&format!("  {} ({why})\n", v.table)),
+                    None => s.push_str(&format!("  {}\n", v.table)),
+                }
             }
         }
         s.push_str(&format!("Warnings ({}):\n", self.warnings.len()));
@@ -821,6 +839,30 @@ impl Plan {
             s.push_str(&format!("  [{}] {}\n", w.kind, w.message));
         }
         s
+    }
+}
+
+/// What to do about a table name SOURCE does not have: its name as SOURCE spells it when only
+/// the case differs (names are compared exactly: `Artist` and `artist` may be two tables).
+fn spelling_hint(schema: &Schema, name: &str) -> String {
+    let same: Vec<&str> = schema
+        .tables
+        .iter()
+        .map(|t| t.name.as_str())
+        .filter(|t| t.eq_ignore_ascii_case(name))
+        .collect();
+    match same.as_slice() {
+        [] => "Check the spelling against `rekey plan --source URL`.".into(),
+        [one] => format!(
+            "SOURCE has `{one}`: table names are case-sensitive here, write it as SOURCE does."
+        ),
+        many => format!(
+            "SOURCE has {}: table names are case-sensitive here, write it as SOURCE does.",
+            many.iter()
+                .map(|t| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -938,8 +980,13 @@ mod tests {
 
         let text = plan().to_text();
         assert!(text.starts_with(
-            "What happens to each table (5 tables: 2 converted, 2 with references followed, 1 kept):"
+            "What happens to each table (5 tables: 2 converted, 3 keep their keys, 2 of them with references followed):"
         ));
+        // The count in the header is the list in the details.
+        assert!(
+            text.contains("Tables that keep their keys (3):\n  alembic_version (primary key is not an integer)\n  audit (excluded with --exclude)\n  membership (composite primary key)\n"),
+            "{text}"
+        );
         for line in [
             "  audit            references followed  kept: excluded with --exclude",
             "  profile          converted            user_id int -> UUID of its user row",
@@ -983,6 +1030,46 @@ mod tests {
             ref_columns: ref_columns.iter().map(|c| c.to_string()).collect(),
             on_delete: "NO ACTION".into(),
             on_update: "NO ACTION".into(),
+        }
+    }
+
+    #[test]
+    fn a_table_named_in_another_case_is_suggested_as_source_spells_it() {
+        let schema = Schema {
+            tables: vec![
+                table("Artist", &["id"], &["id"], vec![]),
+                table("album", &["id"], &["id", "artist_id"], vec![]),
+            ],
+            ..Schema::default()
+        };
+        let hint = |options: ConversionOptions| match Plan::build(&schema, &options) {
+            Err(Error::Usage { hint, .. }) => hint,
+            other => panic!("{other:?}"),
+        };
+        let exclude = hint(ConversionOptions {
+            exclude: vec!["artist".into()],
+            ..ConversionOptions::default()
+        });
+        assert!(exclude.contains("SOURCE has `Artist`"), "{exclude}");
+        for (table, ref_table) in [("ALBUM", "Artist"), ("album", "ARTIST")] {
+            let declared = hint(ConversionOptions {
+                references: vec![crate::options::DeclaredReference {
+                    table: table.into(),
+                    column: "artist_id".into(),
+                    ref_table: ref_table.into(),
+                    ref_column: "id".into(),
+                }],
+                ..ConversionOptions::default()
+            });
+            let expected = if table == "ALBUM" {
+                "`album`"
+            } else {
+                "`Artist`"
+            };
+            assert!(
+                declared.contains(&format!("SOURCE has {expected}")),
+                "{declared}"
+            );
         }
     }
 

@@ -634,7 +634,14 @@ pub fn show(
 ) -> Result<()> {
     let report = rehearsal.map(read_rehearsal).transpose()?;
     let journal = Journal::open_read_only(run_dir)?;
-    let status = RunStatus::read_at(&journal, report.as_ref(), Process::of(run_dir), now())?;
+    let mut status = RunStatus::read_at(&journal, report.as_ref(), Process::of(run_dir), now())?;
+    // The journal does not know where it lies; the hint names the directory that was given.
+    status.next = status.next.map(|n| {
+        n.replace(
+            "--run-dir DIR",
+            &format!("--run-dir {}", crate::error::shell_word(run_dir)),
+        )
+    });
     let text = if json {
         serde_json::to_string_pretty(&status).unwrap_or_default() + "\n"
     } else {

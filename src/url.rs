@@ -28,6 +28,110 @@ impl fmt::Display for Engine {
     }
 }
 
+/// How a user names one engine: its URL schemes and DB_TYPE values. The URL parser and the help
+/// both read `ENGINES`, so the help names every engine and spelling the parser accepts.
+#[derive(Debug)]
+pub struct EngineNames {
+    pub engine: Engine,
+    /// The products it reaches, as the help names them.
+    pub products: &'static str,
+    /// URL schemes (`SCHEME://...`); the first is the one the help's form uses.
+    pub schemes: &'static [&'static str],
+    /// Values of DB_TYPE for a bare database name; the first is the one the help suggests.
+    pub db_types: &'static [&'static str],
+    /// The URL's form after `SCHEME://`, as the help shows it.
+    pub form: &'static str,
+    /// The port a server URL without one gets (0: not a server).
+    pub default_port: u16,
+}
+
+/// Every engine rekey knows, in the order the help lists them.
+pub const ENGINES: &[EngineNames] = &[
+    EngineNames {
+        engine: Engine::Mysql,
+        products: "MariaDB, MySQL",
+        schemes: &["mysql", "mariadb"],
+        db_types: &["mysql", "mariadb"],
+        form: "USER@HOST:PORT/DB",
+        default_port: 3306,
+    },
+    EngineNames {
+        engine: Engine::Postgres,
+        products: "PostgreSQL",
+        schemes: &["postgres", "postgresql"],
+        db_types: &["postgresql", "postgres"],
+        form: "USER@HOST:PORT/DB?schema=NAME",
+        default_port: 5432,
+    },
+    EngineNames {
+        engine: Engine::Sqlite,
+        products: "SQLite",
+        schemes: &["sqlite"],
+        db_types: &["sqlite", "sqlite3"],
+        form: "PATH/FILE.db",
+        default_port: 0,
+    },
+];
+
+impl Engine {
+    /// This engine's names (every engine has a row in `ENGINES`).
+    pub fn names(self) -> &'static EngineNames {
+        ENGINES
+            .iter()
+            .find(|n| n.engine == self)
+            .unwrap_or(&ENGINES[0])
+    }
+
+    /// The engine a URL scheme names (case as written: schemes are lower case).
+    pub fn by_scheme(scheme: &str) -> Option<Engine> {
+        ENGINES
+            .iter()
+            .find(|n| n.schemes.contains(&scheme))
+            .map(|n| n.engine)
+    }
+
+    /// The engine a DB_TYPE value names, in any case.
+    pub fn by_db_type(db_type: &str) -> Option<Engine> {
+        let lower = db_type.to_ascii_lowercase();
+        ENGINES
+            .iter()
+            .find(|n| n.db_types.contains(&lower.as_str()))
+            .map(|n| n.engine)
+    }
+}
+
+/// `a, b or c`.
+fn either(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// Every URL form, `mysql://USER@HOST:PORT/DB, postgres://...`, for messages.
+pub fn url_forms() -> String {
+    either(
+        &ENGINES
+            .iter()
+            .map(|n| format!("{}://{}", n.schemes[0], n.form))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Every DB_TYPE value the parser accepts, `mysql, mariadb, ... or sqlite3`.
+pub fn db_type_values() -> String {
+    either(
+        &ENGINES
+            .iter()
+            .flat_map(|n| n.db_types.iter().copied())
+            .collect::<Vec<_>>(),
+    )
+}
+
 /// A parsed database location. `Display` never shows the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DbUrl {
@@ -103,7 +207,9 @@ pub fn redact(text: &str) -> String {
     redact_url_passwords(&out)
 }
 
-/// `scheme://user:pass@host` -> `scheme://user:***@host`, for URLs rekey did not parse itself.
+/// `scheme://user:pass@host` -> `scheme://user:***@host`, for URLs rekey did not parse itself,
+/// including ones that cannot be parsed: a password may hold an unencoded `/`, `@` or `:`, so
+/// everything between the user name and the URL's last `@` is hidden.
 fn redact_url_passwords(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -111,16 +217,24 @@ fn redact_url_passwords(text: &str) -> String {
         let (head, tail) = rest.split_at(pos + 3);
         out.push_str(head);
         let end = tail
-            .find(|c: char| c.is_whitespace() || c == '/' || c == '\'' || c == '"')
+            .find(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | '`'))
             .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match (authority.rfind('@'), authority.find(':')) {
-            (Some(at), Some(colon)) if colon < at => {
-                out.push_str(&authority[..colon]);
-                out.push_str(":***");
-                out.push_str(&authority[at..]);
+        let token = &tail[..end];
+        match token.rfind('@') {
+            Some(at) => {
+                let userinfo = &token[..at];
+                match userinfo.find(':') {
+                    Some(colon) if !userinfo[..colon].contains('/') => {
+                        out.push_str(&userinfo[..colon]);
+                        out.push_str(":***");
+                    }
+                    // A user name alone holds no secret.
+                    None if !userinfo.contains('/') => out.push_str(userinfo),
+                    _ => out.push_str("***"),
+                }
+                out.push_str(&token[at..]);
             }
-            _ => out.push_str(authority),
+            None => out.push_str(token),
         }
         rest = &tail[end..];
     }
@@ -158,7 +272,12 @@ impl DbUrl {
                 .transpose()?
                 .unwrap_or(2),
         );
-        let mut parsed = if let Some(path) = text.strip_prefix("sqlite://") {
+        let file_path = ENGINES
+            .iter()
+            .filter(|n| n.engine == Engine::Sqlite)
+            .flat_map(|n| n.schemes.iter())
+            .find_map(|scheme| text.strip_prefix(&format!("{scheme}://")));
+        let mut parsed = if let Some(path) = file_path {
             if path.is_empty() {
                 return Err(Error::usage(
                     "the SQLite URL `sqlite://` names no file.",
@@ -246,7 +365,12 @@ impl DbUrl {
 
     /// The server runs on this machine, so files it writes can be reached (and removed) by rekey.
     pub fn is_local_host(&self) -> bool {
-        matches!(normal_host(&self.host), "127.0.0.1")
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        normal_host(host) == "127.0.0.1"
+            || host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
     }
 
     /// The schema a PostgreSQL URL works in: `?schema=NAME`, else `public`.
@@ -282,14 +406,18 @@ fn parse_server_url(text: &str) -> Result<DbUrl> {
     let bad = |why: &str| {
         Error::usage(
             format!("the database URL `{}` {why}.", redact_url_passwords(text)),
-            "Write it as mysql://user:pass@host:port/database, postgres://user:pass@host:port/database or sqlite://path/to/file.db.",
+            format!("Write it as {} (a password's reserved characters such as / @ : percent-encoded: %2F %40 %3A).", url_forms()),
         )
     };
     let parsed = url::Url::parse(text).map_err(|e| bad(&format!("cannot be parsed ({e})")))?;
-    let engine = match parsed.scheme() {
-        "mysql" | "mariadb" => Engine::Mysql,
-        "postgres" | "postgresql" => Engine::Postgres,
-        other => return Err(bad(&format!("has the unknown scheme `{other}`"))),
+    let engine = match Engine::by_scheme(parsed.scheme()) {
+        Some(e) if e != Engine::Sqlite => e,
+        _ => {
+            return Err(bad(&format!(
+                "has the unknown scheme `{}`",
+                parsed.scheme()
+            )))
+        }
     };
     let decode = |s: &str| {
         percent_encoding::percent_decode_str(s)
@@ -299,10 +427,7 @@ fn parse_server_url(text: &str) -> Result<DbUrl> {
     let user = Some(decode(parsed.username())).filter(|u| !u.is_empty());
     let password = parsed.password().map(decode);
     let host = parsed.host_str().unwrap_or("127.0.0.1").to_string();
-    let port = parsed.port().unwrap_or(match engine {
-        Engine::Postgres => 5432,
-        _ => 3306,
-    });
+    let port = parsed.port().unwrap_or(engine.names().default_port);
     let database = decode(parsed.path().trim_start_matches('/'));
     if database.is_empty() {
         return Err(bad("names no database"));
@@ -335,31 +460,40 @@ fn from_env(name: &str, env: &dyn Env) -> Result<DbUrl> {
     let db_type = env.get("DB_TYPE").ok_or_else(|| {
         Error::usage(
             format!("`{name}` is a bare database name but DB_TYPE is not set."),
-            "Give a full URL (mysql://user:pass@host:port/db, sqlite://file.db) or set DB_TYPE=mysql|sqlite|postgresql with DB_HOST, DB_PORT, DB_USER, DB_PASS.",
+            format!(
+                "Give a full URL ({}) or set DB_TYPE to {} with DB_HOST, DB_PORT, DB_USER, DB_PASS.",
+                url_forms(),
+                db_type_values()
+            ),
         )
     })?;
-    let engine = match db_type.to_ascii_lowercase().as_str() {
-        "mysql" | "mariadb" => Engine::Mysql,
-        "sqlite" | "sqlite3" => Engine::Sqlite,
-        "postgresql" | "postgres" => Engine::Postgres,
-        other => {
-            return Err(Error::usage(
-                format!("DB_TYPE={other} is not an engine rekey knows."),
-                "Set DB_TYPE to mysql, sqlite or postgresql.",
-            ))
-        }
+    let Some(engine) = Engine::by_db_type(&db_type) else {
+        return Err(Error::usage(
+            format!("DB_TYPE={db_type} is not an engine rekey knows."),
+            format!("Set DB_TYPE to {}.", db_type_values()),
+        ));
     };
     if engine == Engine::Sqlite {
         return Ok(DbUrl::sqlite(PathBuf::from(name)));
     }
     let port = match env.get("DB_PORT") {
         Some(p) => parse_env_number(&p, "DB_PORT")? as u16,
-        None if engine == Engine::Postgres => 5432,
-        None => 3306,
+        None => engine.names().default_port,
     };
+    // As the engine's own client (mysql, psql) does: without a user name, the login name.
+    let user = env
+        .get("DB_USER")
+        .or_else(|| env.get("USER"))
+        .or_else(|| env.get("LOGNAME"))
+        .ok_or_else(|| {
+            Error::usage(
+                format!("`{name}` is a bare database name but neither DB_USER nor USER/LOGNAME names the account."),
+                "Set DB_USER to the account rekey connects as, or give a full URL with the user.",
+            )
+        })?;
     Ok(DbUrl {
         engine,
-        user: env.get("DB_USER"),
+        user: Some(user),
         password: env.get("DB_PASS"),
         host: env.get("DB_HOST").unwrap_or_else(|| "127.0.0.1".into()),
         port,
@@ -466,6 +600,79 @@ mod tests {
         assert_eq!(u.stored(), "postgres://app@db:5432/shop?schema=My%20Sales");
         let back = DbUrl::parse(&u.stored(), &env).unwrap();
         assert_eq!(back.schema.as_deref(), Some("My Sales"));
+    }
+
+    #[test]
+    fn loopback_addresses_are_local() {
+        let env = MapEnv(HashMap::new());
+        for host in ["127.0.0.1", "127.0.0.2", "localhost", "LOCALHOST", "[::1]"] {
+            let u = DbUrl::parse(&format!("mysql://u@{host}:3306/d"), &env).unwrap();
+            assert!(u.is_local_host(), "{host}");
+        }
+        for host in ["10.0.0.5", "db.example", "128.0.0.1"] {
+            let u = DbUrl::parse(&format!("mysql://u@{host}:3306/d"), &env).unwrap();
+            assert!(!u.is_local_host(), "{host}");
+        }
+    }
+
+    #[test]
+    fn a_bare_name_without_db_user_connects_as_the_login_name() {
+        let env = MapEnv(HashMap::from([("DB_TYPE", "mariadb"), ("USER", "alice")]));
+        let u = DbUrl::parse("shop", &env).unwrap();
+        assert_eq!(u.user.as_deref(), Some("alice"));
+        let env = MapEnv(HashMap::from([("DB_TYPE", "postgres"), ("LOGNAME", "bob")]));
+        assert_eq!(
+            DbUrl::parse("shop", &env).unwrap().user.as_deref(),
+            Some("bob")
+        );
+        let env = MapEnv(HashMap::from([
+            ("DB_TYPE", "mysql"),
+            ("DB_USER", "app"),
+            ("USER", "alice"),
+        ]));
+        assert_eq!(
+            DbUrl::parse("shop", &env).unwrap().user.as_deref(),
+            Some("app")
+        );
+        let err = DbUrl::parse("shop", &MapEnv(HashMap::from([("DB_TYPE", "mysql")]))).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("DB_USER"), "{err}");
+    }
+
+    #[test]
+    fn every_engine_spelling_of_the_table_parses() {
+        let env = MapEnv(HashMap::new());
+        for names in ENGINES {
+            for scheme in names.schemes {
+                let u = DbUrl::parse(&format!("{scheme}://u@h/d"), &env).unwrap();
+                assert_eq!(u.engine, names.engine, "{scheme}");
+            }
+            for db_type in names.db_types {
+                assert_eq!(Engine::by_db_type(db_type), Some(names.engine));
+            }
+        }
+        assert!(DbUrl::parse("oracle://u@h/d", &env).is_err());
+    }
+
+    #[test]
+    fn a_password_that_breaks_the_url_is_never_echoed() {
+        let env = MapEnv(HashMap::new());
+        for text in [
+            "mysql://app:se/cret99@db:3306/shop",
+            "mysql://app:se/cr@t99@db/shop",
+            "postgres://app:a:b/secret99@db/shop",
+        ] {
+            let err = DbUrl::parse(text, &env).unwrap_err().to_string();
+            let shown = redact(&err);
+            for part in ["se/cret99", "cret99", "cr@t99", "secret99", "t99"] {
+                assert!(!shown.contains(part), "{shown}");
+            }
+            assert!(shown.contains("app:***@"), "{shown}");
+        }
+        assert_eq!(
+            redact_url_passwords("`mysql://app:pa/ss@db/x` and mysql://u@h/d"),
+            "`mysql://app:***@db/x` and mysql://u@h/d"
+        );
     }
 
     #[test]

@@ -163,3 +163,48 @@ fn completions_and_man_pages_come_from_the_same_definition() {
         "the run page has its examples"
     );
 }
+
+#[test]
+fn the_help_names_every_engine_and_spelling_the_url_parser_accepts() {
+    // Spelled out here, not read from the table: a scheme added to the parser must show up in
+    // this list and in the help.
+    let schemes = ["mysql", "mariadb", "postgres", "postgresql", "sqlite"];
+    let db_types = [
+        "mysql",
+        "mariadb",
+        "postgresql",
+        "postgres",
+        "sqlite",
+        "sqlite3",
+    ];
+    for names in rekey::url::ENGINES {
+        for s in names.schemes {
+            assert!(
+                schemes.contains(s),
+                "the parser accepts {s}:// and this test lacks it"
+            );
+        }
+        for t in names.db_types {
+            assert!(
+                db_types.contains(t),
+                "the parser accepts DB_TYPE={t} and this test lacks it"
+            );
+        }
+    }
+    let (_, top, _) = rekey(&["--help"]);
+    let (_, run, _) = rekey(&["help", "run"]);
+    for text in [&top, &run] {
+        for s in schemes {
+            assert!(
+                text.contains(&format!("{s}://")),
+                "help lacks {s}://\n{text}"
+            );
+        }
+        for t in db_types {
+            assert!(text.contains(t), "help lacks DB_TYPE {t}");
+        }
+        assert!(text.contains("PostgreSQL"), "{text}");
+        assert!(text.contains("login name"), "{text}");
+        assert!(text.contains("Ctrl-C"), "{text}");
+    }
+}

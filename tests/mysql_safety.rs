@@ -950,3 +950,51 @@ fn clean_dry_run_lists_each_drop_and_a_verified_final_is_handed_over() {
         "clean removed the maps"
     );
 }
+
+#[test]
+fn a_wrong_user_gets_a_credentials_hint_at_once_not_a_retry() {
+    let server = server_or_skip!();
+    let dbs = Dbs::new(&server, "wrong_user");
+    // An account that must log in through the server's socket: over TCP MariaDB answers
+    // ERROR 1698, as for root@localhost on a Debian-style install.
+    let socket_user = format!("rk_sock_{}", std::process::id());
+    let mut root = conn(&server, None);
+    root.query_drop(format!("DROP USER IF EXISTS '{socket_user}'@'%'"))
+        .unwrap();
+    root.query_drop(format!(
+        "CREATE USER '{socket_user}'@'%' IDENTIFIED VIA unix_socket"
+    ))
+    .unwrap();
+    // An unknown user answers 1045, with a password or without.
+    for (user, password) in [
+        (socket_user.as_str(), None),
+        ("rekey_nobody_here", None),
+        ("rekey_nobody_here", Some("not-the-password")),
+    ] {
+        let source = dbs
+            .src_url()
+            .replacen("://root@", &format!("://{user}@"), 1);
+        assert_ne!(source, dbs.src_url(), "the test server's URL names root");
+        let started = std::time::Instant::now();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"));
+        cmd.args(["plan", "--source", &source])
+            .env("DB_MAX_RETRIES", "3")
+            .env("DB_RETRY_DELAY", "2")
+            .env_remove("DB_PASS")
+            .env_remove("MYSQL_PWD")
+            .env("HOME", dbs.dir.path());
+        if let Some(p) = password {
+            cmd.env("MYSQL_PWD", p);
+        }
+        let out = cmd.output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(3), "{err}");
+        assert!(err.contains(user), "{err}");
+        assert!(err.contains("refused the user name or password"), "{err}");
+        assert!(!err.contains("still starting"), "{err}");
+        // Refused credentials are never retried (3 retries of 2 s would take 6 s).
+        assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+    }
+    root.query_drop(format!("DROP USER IF EXISTS '{socket_user}'@'%'"))
+        .unwrap();
+}

@@ -831,3 +831,26 @@ fn the_run_secret_never_appears_in_a_dry_run_or_the_reports() {
         assert!(!text.contains(&secret), "the secret is in {what}");
     }
 }
+
+#[test]
+fn check_measures_the_disk_of_a_server_on_a_loopback_address() {
+    let pg = pg_or_skip!();
+    let dbs = blog(&pg, "disk");
+    let out = rekey(&[
+        "check",
+        "--source",
+        &dbs.src_url(),
+        "--data",
+        &dbs.data_url(),
+        "--final",
+        &dbs.final_url(),
+    ]);
+    let text = stdout(&out);
+    let disk = text
+        .lines()
+        .find(|l| l.contains("disk space"))
+        .unwrap_or_else(|| panic!("{text}"));
+    // The test server runs on this machine (127.0.0.1): its data directory is measured.
+    assert!(!disk.contains("remote server"), "{disk}");
+    assert!(disk.contains(" free in "), "{disk}");
+}

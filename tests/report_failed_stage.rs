@@ -38,7 +38,7 @@ fn a_failed_stage_is_marked_failed_with_its_error_everywhere() {
     // Quiet: only the differences (held back, shown because the run failed) and the error.
     assert_eq!(
         stdout.trim(),
-        "tag.colour: column missing in DB_DATA, in DB_FINAL",
+        "tag.colour: column only in DB_FINAL (NULL, no default)",
         "{stdout}"
     );
     assert!(stderr.starts_with("rekey: [stage compare]"), "{stderr}");

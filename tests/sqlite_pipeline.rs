@@ -596,6 +596,16 @@ fn demo_runs_end_to_end() {
     let report = std::fs::read_to_string(demo.join("run/report.md")).unwrap();
     assert!(report.contains("status: **ok**"), "{report}");
     assert!(report.contains("9 of 9 tables identical"), "{report}");
+    // A few thousand rows in well under a second: no rate per million rows to extrapolate from.
+    assert!(!report.contains(" s per million rows"), "{report}");
+    assert!(
+        report.contains("too small a run for a figure per million rows"),
+        "{report}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(demo.join("run/report.json")).unwrap())
+            .unwrap();
+    assert!(json["seconds_per_million_rows"].is_null(), "{json}");
     assert!(demo.join("keep.txt").exists());
     // A second demo in the same directory starts afresh.
     let again = Process::new(env!("CARGO_BIN_EXE_rekey"))
@@ -1304,4 +1314,151 @@ fn clean_keeps_the_maps_and_a_handed_over_final_and_its_dry_run_lists_the_rest()
     assert!(out.contains("removed"), "{out}");
     assert!(!blog.run_dir().join("map").exists());
     assert!(blog.path("final.db").exists());
+}
+
+/// `rekey run` on the blog's files through the binary, with `extra` arguments.
+fn run_binary(blog: &Blog, extra: &[&str]) -> std::process::Output {
+    Process::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["run", "--quiet", "--source"])
+        .arg(blog.url("source.db"))
+        .arg("--data")
+        .arg(blog.url("data.db"))
+        .arg("--final")
+        .arg(blog.url("final.db"))
+        .arg("--run-dir")
+        .arg(blog.run_dir())
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_finished_run_is_said_to_be_finished_and_names_its_directory() {
+    let blog = Blog::new(true);
+    let out = run_binary(&blog, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let again = run_binary(&blog, &[]);
+    assert_eq!(again.status.code(), Some(2));
+    let err = stderr_of(&again);
+    assert!(err.contains("holds a run that finished"), "{err}");
+    assert!(!err.contains("Add --resume"), "{err}");
+    let dir = blog.run_dir().display().to_string();
+    assert!(
+        err.contains(&format!("`rekey clean --run-dir {dir}`")),
+        "{err}"
+    );
+    assert!(!err.contains("--run-dir DIR"), "{err}");
+}
+
+#[test]
+fn a_plain_rerun_after_a_preflight_failure_starts_afresh() {
+    let blog = Blog::new(true);
+    // DB_FINAL holds a row: preflight refuses before anything is written.
+    blog.open("final.db")
+        .execute_batch(
+            "INSERT INTO tag (id, label) VALUES ('00000000000000000000000000000001', 'x')",
+        )
+        .unwrap();
+    let nonempty: i64 = blog
+        .open("final.db")
+        .query_row("SELECT COUNT(*) FROM tag", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(nonempty, 1, "the fixture's tag table takes the row");
+    let out = run_binary(&blog, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("[stage preflight") && err.contains("then run again"),
+        "{err}"
+    );
+    assert!(!blog.path("data.db").exists() || table_counts(&blog.open("data.db")).is_empty());
+    // The fix, then the plain rerun the message asks for.
+    blog.open("final.db")
+        .execute_batch("DELETE FROM tag")
+        .unwrap();
+    let out = run_binary(&blog, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(blog.report_status(), "ok");
+}
+
+#[test]
+fn a_second_ctrl_c_exits_3_and_the_run_resumes() {
+    let blog = Blog::new(true);
+    let mut child = Process::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["run", "--quiet", "--source"])
+        .arg(blog.url("source.db"))
+        .arg("--data")
+        .arg(blog.url("data.db"))
+        .arg("--final")
+        .arg(blog.url("final.db"))
+        .arg("--run-dir")
+        .arg(blog.run_dir())
+        .env("REKEY_TEST_STALL_AFTER_STEP", "swap")
+        .env("REKEY_TEST_STALL_THROUGH_CTRL_C", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !blog.run_dir().join("stalled").exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("rekey ended ({status}) before stalling");
+        }
+        assert!(started.elapsed().as_secs() < 120, "no stall");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Two Ctrl-C, the second while the run still works towards its safe point.
+    let pid = child.id().to_string();
+    for _ in 0..2 {
+        assert!(Process::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("stopped at once") && err.contains("--resume"),
+        "{err}"
+    );
+    // The journal says where the run stood: swap unfinished, every earlier stage done.
+    let swap: String = blog
+        .open("run/journal.sqlite")
+        .query_row("SELECT status FROM stage WHERE name = 'swap'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_ne!(swap, "done");
+    let status = Process::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["status", "--run-dir"])
+        .arg(blog.run_dir())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("swap") && text.contains("--resume"), "{text}");
+    let out = run_binary(&blog, &["--resume"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(blog.report_status(), "ok");
+}
+
+#[test]
+fn the_first_failing_write_is_the_error_reported() {
+    let blog = Blog::new(true);
+    // Neither map/ nor report.json can be written: the map write fails first, in shadow, and
+    // the reports after it.
+    std::fs::create_dir_all(blog.run_dir()).unwrap();
+    std::fs::write(blog.run_dir().join("map"), "not a directory").unwrap();
+    std::fs::create_dir_all(blog.run_dir().join("report.json")).unwrap();
+    let out = run_binary(&blog, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(err.contains("map"), "{err}");
+    assert!(!err.contains("report.json"), "{err}");
 }

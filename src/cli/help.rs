@@ -1,16 +1,61 @@
 //! The texts of the help: what every command writes, with examples, the databases' URLs and
 //! password sources, and the exit codes. Kept apart from the options so that both read easily.
 
-/// Shown after the help of every command that reaches a database (`--help` only).
-pub const DATABASES: &str = "\
-Database URLs and passwords:
-  A URL is mysql://USER@HOST:PORT/DB (MariaDB, MySQL), sqlite://PATH/FILE.db, or a bare database
-  name completed from the environment the application uses: DB_TYPE (mysql or sqlite), DB_HOST,
-  DB_PORT, DB_USER. DB_MAX_RETRIES and DB_RETRY_DELAY (seconds) set how long rekey waits for a
-  server that is still starting.
-  Passwords need not be on the command line (where `ps` shows them). For a URL without one, the
+/// Shown after the help of every command that reaches a database (`--help` only). Its engines,
+/// URL schemes and DB_TYPE values come from the table the URL parser reads (`url::ENGINES`).
+pub fn databases() -> String {
+    use rekey::url::{db_type_values, ENGINES};
+    let forms: Vec<(String, String)> = ENGINES
+        .iter()
+        .map(|n| {
+            let also: Vec<String> = n.schemes[1..].iter().map(|s| format!("{s}://")).collect();
+            let products = if also.is_empty() {
+                n.products.to_string()
+            } else {
+                format!("{}; also {}", n.products, also.join(", "))
+            };
+            (format!("{}://{}", n.schemes[0], n.form), products)
+        })
+        .collect();
+    let width = forms.iter().map(|(f, _)| f.len()).max().unwrap_or(0);
+    let mut s = String::from("Database URLs and passwords:\n  A URL is one of:\n");
+    for (form, products) in &forms {
+        s.push_str(&format!("    {form:<width$}  ({products})\n"));
+    }
+    s.push_str(&wrap(
+        &format!(
+            "or a bare database name completed from the environment the application uses: DB_TYPE ({}), DB_HOST, DB_PORT, DB_USER (without it, the login name $USER, as the mysql and psql clients take it). DB_MAX_RETRIES and DB_RETRY_DELAY (seconds) set how long rekey waits for a server that is still starting.",
+            db_type_values()
+        ),
+        "  ",
+    ));
+    s.push_str(
+        "  Passwords need not be on the command line (where `ps` shows them). For a URL without one, the
   first found is used: --password-file FILE, DB_PASS, MYSQL_PWD, the [client] section of ~/.my.cnf
-  (PostgreSQL: PGPASSWORD, ~/.pgpass), or a prompt when a terminal is attached.";
+  (PostgreSQL: PGPASSWORD, ~/.pgpass), or a prompt when a terminal is attached.",
+    );
+    s
+}
+
+/// `text` in lines of at most 98 columns, each starting with `indent`.
+fn wrap(text: &str, indent: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::from(indent);
+    for word in text.split(' ') {
+        if line.len() > indent.len() && line.len() + 1 + word.len() > 98 {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from(indent);
+        }
+        if line.len() > indent.len() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
 
 pub const EXIT_CODES: &str = "\
 Exit codes:
@@ -18,8 +63,9 @@ Exit codes:
   1  verify or compare found differences (listed on standard output and in the report)
   2  bad usage or input: orphan references, an existing DB_DATA, a non-empty DB_FINAL, a run
      directory another rekey process is working in
-  3  server or environment problem (connection, privilege, setting, disk), or an interrupted run:
-     run the same command again with --resume";
+  3  server or environment problem (connection, privilege, setting, disk), or an interrupted run
+     (Ctrl-C, once to stop at the next safe point, twice to stop at once): run the same command
+     again with --resume";
 
 pub const START: &str = "\
 Start here:

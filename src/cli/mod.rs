@@ -17,7 +17,7 @@ use rekey::options::{
 };
 use rekey::Error;
 
-use help::{COMMAND_HELP, DATABASES, EXIT_CODES, REACH_DATABASES, START};
+use help::{databases, COMMAND_HELP, EXIT_CODES, REACH_DATABASES, START};
 
 #[derive(Parser)]
 #[command(
@@ -449,15 +449,16 @@ pub struct DemoArgs {
 /// environment and the exit codes. The parser, the completions and the man pages use it alike.
 pub fn cli() -> clap::Command {
     // Help wider than 100 columns is hard to read, and a fixed limit keeps it the same in logs.
+    let databases = databases();
     let mut cmd = Cli::command()
         .max_term_width(100)
         .after_help(START)
-        .after_long_help(format!("{START}\n\n{DATABASES}\n\n{EXIT_CODES}"));
+        .after_long_help(format!("{START}\n\n{databases}\n\n{EXIT_CODES}"));
     for (name, text) in COMMAND_HELP {
         let reaches = REACH_DATABASES.contains(name);
         cmd = cmd.mut_subcommand(*name, |sub| {
             let long = if reaches {
-                format!("{text}\n\n{DATABASES}\n\n{EXIT_CODES}")
+                format!("{text}\n\n{databases}\n\n{EXIT_CODES}")
             } else {
                 format!("{text}\n\n{EXIT_CODES}")
             };

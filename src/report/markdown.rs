@@ -147,12 +147,19 @@ pub fn render(r: &Report) -> String {
         } else {
             String::new()
         };
+        let rate = match r.seconds_per_million_rows {
+            Some(rate) => format!("{rate:.2} s per million rows"),
+            None => format!(
+                "too small a run for a figure per million rows (it takes at least {} and {:.0} s)",
+                count(super::RATE_MIN_ROWS, "row"),
+                super::RATE_MIN_SECONDS
+            ),
+        };
         let _ = writeln!(
             s,
-            "\n## Size and downtime\n\n{}, {}{size} in SOURCE; {:.2} s per million rows. For a bigger snapshot: `rekey plan --source URL --estimate-from RUN_DIR`.",
+            "\n## Size and downtime\n\n{}, {}{size} in SOURCE; {rate}. For a bigger snapshot: `rekey plan --source URL --estimate-from RUN_DIR`.",
             count(r.tables.len() as u64, "table"),
             count(rows, "row"),
-            r.seconds_per_million_rows.unwrap_or(0.0)
         );
     }
     if !r.verification.is_empty() {

@@ -30,6 +30,17 @@ pub fn moves_rows(stage: &str) -> bool {
     ROW_STAGES.iter().any(|s| s.name() == stage)
 }
 
+/// The smallest run whose seconds per million rows mean something: below it the fixed costs
+/// (catalog reads, DDL, connections) outweigh the rows, and the figure would promise a rate a
+/// big snapshot never sees. docs/cockpit.md says so.
+pub const RATE_MIN_ROWS: u64 = 100_000;
+pub const RATE_MIN_SECONDS: f64 = 1.0;
+
+/// Seconds per million rows, only for a run large enough (`RATE_MIN_ROWS`, `RATE_MIN_SECONDS`).
+pub fn rate_per_million_rows(rows: u64, seconds: f64) -> Option<f64> {
+    (rows >= RATE_MIN_ROWS && seconds >= RATE_MIN_SECONDS).then(|| seconds / rows as f64 * 1e6)
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub run_id: Option<String>,
@@ -47,7 +58,8 @@ pub struct Report {
     pub verification: Vec<TableCheck>,
     /// SOURCE's tables: rows (as counted by the run, else the catalog's estimate) and bytes.
     pub tables: Vec<TableFacts>,
-    /// Seconds per million rows of the whole run, the basis of `plan --estimate-from`.
+    /// Seconds per million rows of the whole run; `None` for a run too small for the figure
+    /// to mean anything (`rate_per_million_rows`). `plan --estimate-from` scales per table.
     pub seconds_per_million_rows: Option<f64>,
     /// Why a stage's row count differs from swap's (which writes every row of SOURCE once).
     pub count_notes: Vec<String>,
@@ -158,8 +170,7 @@ impl Report {
             warnings,
             orphans_nulled,
             verification,
-            seconds_per_million_rows: (total_rows > 0)
-                .then(|| total_seconds / total_rows as f64 * 1e6),
+            seconds_per_million_rows: rate_per_million_rows(total_rows, total_seconds),
             tables,
             count_notes,
             timeline: Timeline {
@@ -353,6 +364,15 @@ pub fn duration(secs: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rate_per_million_rows_only_for_a_run_large_enough() {
+        // The demo: 6,418 rows in 0.31 s is no rate.
+        assert_eq!(rate_per_million_rows(6_418, 0.31), None);
+        assert_eq!(rate_per_million_rows(6_418, 30.0), None);
+        assert_eq!(rate_per_million_rows(5_000_000, 0.5), None);
+        assert_eq!(rate_per_million_rows(200_000, 4.0), Some(20.0));
+    }
 
     #[test]
     fn counts_read_as_english() {

@@ -5,13 +5,14 @@ use super::{Context, Outcome, Stage};
 use crate::error::{Error, Place, Result};
 use crate::model::{is_bookkeeping, is_internal, Column, Schema};
 
-/// Every difference, one line each, as `table.column: what in DB_DATA, what in DB_FINAL`.
+/// Every difference, one line each, as `table.column: what in DB_DATA, what in DB_FINAL`, or
+/// `table.column: column only in DB_FINAL (NOT NULL, no default)` for what one side lacks.
 pub fn differences(data: &Schema, fin: &Schema) -> Vec<String> {
     let mut out = Vec::new();
     for t in data.tables.iter().filter(|t| !is_internal(&t.name)) {
         let Some(f) = fin.table(&t.name) else {
             if !is_bookkeeping(&t.name) {
-                out.push(format!("{}: table in DB_DATA, missing in DB_FINAL", t.name));
+                out.push(format!("{}: table only in DB_DATA", t.name));
             }
             continue;
         };
@@ -21,8 +22,10 @@ pub fn differences(data: &Schema, fin: &Schema) -> Vec<String> {
         for c in &t.columns {
             match f.column(&c.name) {
                 None => out.push(format!(
-                    "{}.{}: column in DB_DATA, missing in DB_FINAL",
-                    t.name, c.name
+                    "{}.{}: column only in DB_DATA ({})",
+                    t.name,
+                    c.name,
+                    column_facts(c)
                 )),
                 Some(fc) => column_differences(&t.name, c, fc, &mut out),
             }
@@ -30,8 +33,10 @@ pub fn differences(data: &Schema, fin: &Schema) -> Vec<String> {
         for fc in &f.columns {
             if t.column(&fc.name).is_none() {
                 out.push(format!(
-                    "{}.{}: column missing in DB_DATA, in DB_FINAL",
-                    t.name, fc.name
+                    "{}.{}: column only in DB_FINAL ({})",
+                    t.name,
+                    fc.name,
+                    column_facts(fc)
                 ));
             }
         }
@@ -42,7 +47,7 @@ pub fn differences(data: &Schema, fin: &Schema) -> Vec<String> {
         .filter(|t| !is_internal(&t.name) && !super::bookkeeping::kept(&t.name, fin, None))
     {
         if data.table(&f.name).is_none() {
-            out.push(format!("{}: table missing in DB_DATA, in DB_FINAL", f.name));
+            out.push(format!("{}: table only in DB_FINAL", f.name));
         }
     }
     out
@@ -81,6 +86,17 @@ fn column_differences(table: &str, d: &Column, f: &Column, out: &mut Vec<String>
             d.charset.as_deref().unwrap_or("none"),
             f.charset.as_deref().unwrap_or("none")
         ));
+    }
+}
+
+/// What decides whether a column one side lacks can be loaded: a NOT NULL column without default
+/// in DB_FINAL refuses every row, a nullable one or one with a default would take NULL or it.
+fn column_facts(c: &Column) -> String {
+    let null = if c.nullable { "NULL" } else { "NOT NULL" };
+    match (&c.generated, &c.default) {
+        (Some(_), _) => format!("{null}, generated"),
+        (None, Some(d)) => format!("{null}, default {d}"),
+        (None, None) => format!("{null}, no default"),
     }
 }
 
@@ -127,4 +143,63 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             diffs.len()
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Table;
+
+    fn column(name: &str, nullable: bool, default: Option<&str>) -> Column {
+        Column {
+            name: name.into(),
+            data_type: "varchar".into(),
+            column_type: "varchar(20)".into(),
+            nullable,
+            default: default.map(String::from),
+            ..Column::default()
+        }
+    }
+
+    fn schema(table: &str, columns: Vec<Column>) -> Schema {
+        Schema {
+            tables: vec![Table {
+                name: table.into(),
+                columns,
+                ..Table::default()
+            }],
+            ..Schema::default()
+        }
+    }
+
+    #[test]
+    fn a_column_one_side_lacks_says_which_side_has_it_and_whether_it_loads() {
+        let data = schema(
+            "tag",
+            vec![column("id", false, None), column("old", true, None)],
+        );
+        let fin = schema(
+            "tag",
+            vec![
+                column("id", false, None),
+                column("colour", false, None),
+                column("size", false, Some("'M'")),
+            ],
+        );
+        assert_eq!(
+            differences(&data, &fin),
+            [
+                "tag.old: column only in DB_DATA (NULL, no default)",
+                "tag.colour: column only in DB_FINAL (NOT NULL, no default)",
+                "tag.size: column only in DB_FINAL (NOT NULL, default 'M')",
+            ]
+        );
+        assert_eq!(
+            differences(&data, &schema("other", vec![])),
+            [
+                "tag: table only in DB_DATA",
+                "other: table only in DB_FINAL"
+            ]
+        );
+    }
 }

@@ -141,6 +141,7 @@ impl Context {
         if self.interrupted.load(Ordering::SeqCst) {
             return Err(Error::Interrupted {
                 after: after.to_string(),
+                run_dir: crate::error::shell_word(&self.run.run_dir),
             });
         }
         Ok(())
@@ -228,7 +229,8 @@ impl Context {
     /// Test hook for the resume tests: with REKEY_TEST_STALL_AFTER_STEP=<stage>, the first step of
     /// that stage does its work, then stalls before its journal entry (the worst moment for a
     /// kill), after creating `<run-dir>/stalled` so the test knows when to kill. Ctrl-C ends the
-    /// stall so the safe-point stop can be tested too.
+    /// stall so the safe-point stop can be tested too, unless REKEY_TEST_STALL_THROUGH_CTRL_C is
+    /// set (the test of a second Ctrl-C, which must find the run still going).
     fn test_stall(&self, stage: Stage) {
         if std::env::var("REKEY_TEST_STALL_AFTER_STEP").ok().as_deref() != Some(stage.name()) {
             return;
@@ -243,7 +245,8 @@ impl Context {
             &self.run.run_dir.join("stalled"),
             stage.name().as_bytes(),
         );
-        while !self.interrupted.load(Ordering::SeqCst) {
+        let through = std::env::var_os("REKEY_TEST_STALL_THROUGH_CTRL_C").is_some();
+        while through || !self.interrupted.load(Ordering::SeqCst) {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }

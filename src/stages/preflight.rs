@@ -100,7 +100,15 @@ pub fn environment(ctx: &Context, derive: bool) -> Result<Vec<Finding>> {
                 format!("{} free in {}, but DB_DATA and DB_FINAL need about {} ({SPACE_FACTOR}x SOURCE's {})", mb(free), d.display(), mb(need), mb(size.bytes)),
                 "Free space on the server's data volume, or put DB_DATA on a server with room.",
             )),
-            None => out.push(Finding::ok("disk space", format!("not measurable from here (remote server); DB_DATA and DB_FINAL need about {}", mb(need)))),
+            None => {
+                // A loopback address is this machine: say why its disk is out of sight.
+                let why = if data.url().is_local_host() {
+                    "the server's data directory is not visible to rekey (another account's, or in a container)"
+                } else {
+                    "remote server"
+                };
+                out.push(Finding::ok("disk space", format!("not measurable from here ({why}); DB_DATA and DB_FINAL need about {}", mb(need))))
+            }
         }
         let map_need = size.rows * MAP_BYTES_PER_ROW;
         let run_dir = if ctx.run.run_dir.exists() {
@@ -502,7 +510,7 @@ pub fn check_data_db(ctx: &Context) -> Result<()> {
         Some(id) => Err(Error::input(
             Place::stage(Stage::Preflight),
             format!("DB_DATA {} already exists from another rekey run ({id}).", data.url()),
-            "Drop it with `rekey clean --run-dir DIR` for that run (or DROP DATABASE), or give another --data.",
+            format!("Drop it with `rekey clean --run-dir` and the run directory of run {id} (or DROP DATABASE), or give another --data."),
         )),
         None if schema.tables.is_empty() => Ok(()),
         None => Err(Error::input(

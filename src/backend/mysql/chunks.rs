@@ -313,7 +313,7 @@ fn bad_point(column: &str) -> Error {
     Error::env(
         Place::default().column(column),
         "the journal's resume point of a chunked write cannot be read back as a key value.",
-        "Run `rekey clean --run-dir DIR` and start the run again (the journal must not be edited).",
+        "Undo the run with `rekey clean` on this command's --run-dir and start the run again (the journal must not be edited).",
     )
 }
 

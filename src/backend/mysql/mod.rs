@@ -313,10 +313,15 @@ fn readable(e: &mysql::Error) -> String {
 fn connect_error(url: &DbUrl, e: &mysql::Error, retries: u32) -> Error {
     let message = redact(&format!("cannot connect to {url}: {}.", readable(e)));
     match e {
-        mysql::Error::MySqlError(me) if me.code == 1045 => Error::Credentials {
+        // 1045: wrong password (or user); 1698: MariaDB's answer for an account that does not
+        // exist for this host or must log in another way (unix_socket). Never a starting server.
+        mysql::Error::MySqlError(me) if me.code == 1045 || me.code == 1698 => Error::Credentials {
             place: Place::default(),
             message,
-            hint: "The server refused the user name or password: check the URL's user, and give the password by DB_PASS, MYSQL_PWD, ~/.my.cnf or --password-file (docs/cutover.md).".into(),
+            hint: format!(
+                "The server refused the user name or password of the account `{}`: check the URL's user (a bare name takes DB_USER, else the login name) and that the account exists for this host (SELECT user, host FROM mysql.user), and give the password by DB_PASS, MYSQL_PWD, ~/.my.cnf or --password-file (docs/cutover.md).",
+                url.user.as_deref().unwrap_or("")
+            ),
         },
         mysql::Error::MySqlError(me) if me.code == 1049 => Error::input(
             Place::default(),
@@ -331,7 +336,7 @@ fn connect_error(url: &DbUrl, e: &mysql::Error, retries: u32) -> Error {
                 url.database
             ),
         ),
-        _ => Error::env(
+        _ if is_unreachable(e) => Error::env(
             Place::default(),
             message,
             format!(
@@ -339,6 +344,11 @@ fn connect_error(url: &DbUrl, e: &mysql::Error, retries: u32) -> Error {
                 if retries == 1 { "retry" } else { "retries" },
                 url.host, url.port
             ),
+        ),
+        _ => Error::env(
+            Place::default(),
+            message,
+            "The server refused the connection for the reason it names: fix that (the account, its privileges or the server's settings), then run again.",
         ),
     }
 }

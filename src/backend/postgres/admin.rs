@@ -283,10 +283,21 @@ impl Admin for PostgresBackend {
             "SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {} AND c.relkind = 'r'",
             DIALECT.lit(self.schema())
         ))?;
+        // On this machine the server's data directory shows the free space (visible to
+        // superusers and pg_read_all_settings; no row otherwise).
+        let local_dir = if self.url.is_local_host() {
+            session
+                .query_first("SELECT setting FROM pg_settings WHERE name = 'data_directory'")?
+                .and_then(|v| v.as_string())
+                .map(std::path::PathBuf::from)
+                .filter(|p| p.exists())
+        } else {
+            None
+        };
         Ok(Footprint {
             bytes: server.database_bytes.unwrap_or(0).max(0) as u64,
             rows,
-            local_dir: None,
+            local_dir,
         })
     }
 }
