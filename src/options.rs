@@ -150,6 +150,8 @@ pub struct RunOptions {
     /// Whether `--uuid-format` was given; without it a new run takes the engine's default
     /// (`Dialect::default_uuid_format`) and a resumed run the journal's.
     pub uuid_format_given: bool,
+    /// The application's directory whose audit `plan --app` includes.
+    pub app: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -164,6 +166,7 @@ impl Default for RunOptions {
             estimate_from: None,
             password_file: None,
             uuid_format_given: false,
+            app: None,
         }
     }
 }

@@ -11,12 +11,16 @@ pub mod sql;
 pub mod walk;
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::error::{Error, Place, Result};
+use crate::options::ConversionOptions;
 use crate::plan::Plan;
+use crate::secrets::Prompt;
 
 pub use names::{Names, Scope};
 pub use rules::{Rule, RuleSet};
@@ -71,6 +75,59 @@ fn counts<'a>(items: impl Iterator<Item = &'a str>) -> Vec<(String, usize)> {
     let mut v: Vec<(String, usize)> = map.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     v
+}
+
+/// How `rekey audit` writes its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Sarif,
+}
+
+/// `rekey audit`'s options.
+pub struct Invocation {
+    pub dir: PathBuf,
+    /// SOURCE, whose plan limits the findings to the tables that convert.
+    pub source: Option<String>,
+    /// `--exclude` and `--reference`, which change the plan as they change `rekey run`'s.
+    pub conversion: ConversionOptions,
+    pub password_file: Option<PathBuf>,
+    pub prompt: Option<Arc<Prompt>>,
+    pub format: Format,
+}
+
+/// `rekey audit`: the findings written to `out`; an error of exit code 1 when there are any.
+pub fn command(inv: Invocation, out: &mut dyn Write) -> Result<()> {
+    let plan = match &inv.source {
+        Some(source) => Some(crate::commands::source_plan(
+            source,
+            &inv.conversion,
+            inv.password_file.as_deref(),
+            inv.prompt.as_deref(),
+        )?),
+        None => None,
+    };
+    let found = audit(&inv.dir, plan.as_ref())?;
+    match inv.format {
+        Format::Text => render::text(&found, out)?,
+        Format::Json => render::json(&found, out)?,
+        Format::Sarif => render::sarif(&found, out)?,
+    }
+    if found.findings.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::mismatch(
+            Place::default(),
+            format!(
+                "{} place{} in {} assume{} integer ids: change them with the conversion (see the list above).",
+                found.findings.len(),
+                if found.findings.len() == 1 { "" } else { "s" },
+                inv.dir.display(),
+                if found.findings.len() == 1 { "s" } else { "" },
+            ),
+        ))
+    }
 }
 
 /// Audits the application under `dir`. With `plan` (SOURCE's plan, from `--source`), only ids of

@@ -159,7 +159,7 @@ pub fn check(kind: &str, text: &str, judge: &Judge) -> bool {
         "order-key" => {
             let re = regex(
                 &ORDER,
-                r#"(?i)\border\s+by\s+["'`\[]?([A-Za-z_][\w.]*)["'`\]]?(\s+(asc|desc))?\s*(,|;|\)|$|limit\b|offset\b|["'\x01])"#,
+                r#"(?i)\border\s+by\s+["'`\[]?([A-Za-z_][\w.]*)["'`\]]?(\s+(asc|desc))?\s*(,|;|\)|$|limit\b|offset\b|["'`\x01])"#,
             );
             re.captures_iter(text).any(|c| judge.is_key(&c[1]))
         }
