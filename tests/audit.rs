@@ -187,14 +187,24 @@ fn source_limits_findings_to_converted_tables_and_gives_reference_lines() {
     assert_eq!(code, 1);
     assert_eq!(all.len(), 3, "{all:?}");
     let (code, scoped) = found(&[
-        "audit", "--json", "--source", &url, "--exclude", "logs", dir,
+        "audit",
+        "--json",
+        "--source",
+        &url,
+        "--exclude",
+        "logs",
+        dir,
     ]);
     assert_eq!(code, 1);
     let lines: Vec<_> = scoped.iter().map(triple).collect();
     assert_eq!(
         lines,
         vec![
-            ("models.py".into(), 2, "integer-reference-without-foreign-key".into()),
+            (
+                "models.py".into(),
+                2,
+                "integer-reference-without-foreign-key".into()
+            ),
             ("models.py".into(), 4, "cast-id-to-integer".into()),
         ],
         "{scoped:?}"

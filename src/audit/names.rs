@@ -14,6 +14,9 @@ use super::Finding;
 pub struct Names {
     pub keys: BTreeSet<String>,
     pub references: BTreeSet<String>,
+    /// Columns with a foreign key declared apart from the column: `table.col`, or `*.col` when
+    /// the table is not named where the key is declared.
+    pub constrained: BTreeSet<String>,
 }
 
 impl Names {
@@ -21,6 +24,24 @@ impl Names {
         if let Some(n) = clean(raw) {
             self.keys.insert(n);
         }
+    }
+    pub fn add_constrained(&mut self, table: Option<&str>, column: &str) {
+        let table = table.and_then(clean).unwrap_or_else(|| "*".to_string());
+        if let Some(c) = clean(column) {
+            self.constrained.insert(format!("{table}.{c}"));
+        }
+    }
+    /// `add_foreign_key :comments, :users`: the column is `user_id`.
+    pub fn add_constrained_to(&mut self, table: Option<&str>, to_table: &str) {
+        if let Some(to) = clean(to_table) {
+            self.add_constrained(table, &format!("{}_id", singular(&to)));
+        }
+    }
+    pub fn is_constrained(&self, table: Option<&str>, column: &str) -> bool {
+        let Some(c) = clean(column) else { return false };
+        let table = table.and_then(clean);
+        self.constrained.contains(&format!("*.{c}"))
+            || table.is_some_and(|t| self.constrained.contains(&format!("{t}.{c}")))
     }
     pub fn add_reference(&mut self, raw: &str) {
         if let Some(n) = clean(raw) {
@@ -111,8 +132,42 @@ const NOISE: &[&str] = &[
     "event",
 ];
 
-/// The identifier an expression is about: its last word that is not a wrapper, lowercase.
+/// The identifier an expression is about, lowercase: its last word that is not a wrapper. A
+/// lookup `X[Y]` or call `X(Y)` at the end is about Y when Y is a quoted name (`params[:id]`,
+/// `hit['_id']`) or X only wraps it (`str(user_id)`, `request.args.get('page')`), and about X
+/// otherwise (`counts[t.id]` is a count kept per id, not an id).
 pub fn subject(text: &str) -> Option<String> {
+    let t = text.trim();
+    if let Some(close) = t.chars().last().filter(|c| *c == ']' || *c == ')') {
+        let open = if close == ']' { '[' } else { '(' };
+        let mut depth = 0usize;
+        for (i, c) in t.char_indices().rev() {
+            if c == close {
+                depth += 1;
+            } else if c == open {
+                depth -= 1;
+                if depth == 0 {
+                    let (object, inner) = (&t[..i], &t[i + 1..t.len() - 1]);
+                    let inner_trim = inner.trim();
+                    // `.desc()`, `.to_i()`: a call without arguments wraps its object.
+                    if inner_trim.is_empty() {
+                        return words_subject(object);
+                    }
+                    let quoted = inner_trim.starts_with([':', '\'', '"']);
+                    let object_subject = words_subject(object);
+                    return if quoted || object_subject.is_none() {
+                        words_subject(inner).or(object_subject)
+                    } else {
+                        object_subject
+                    };
+                }
+            }
+        }
+    }
+    words_subject(t)
+}
+
+fn words_subject(text: &str) -> Option<String> {
     let mut words: Vec<String> = Vec::new();
     let mut cur = String::new();
     for c in text.chars().chain(std::iter::once(' ')) {
@@ -278,8 +333,19 @@ impl Judge<'_> {
         id_like && self.in_scope(&lower)
     }
 
-    /// A primary key: `id`, `pk`, or a key the models declare.
+    /// A primary key itself (`id`, `Post.id`, `'-pk'`, `desc(Post.id)`, `Post.id.desc()`, `:id`,
+    /// `'posts.id'`), not an expression that merely mentions it (`case(..., value=Post.id)`).
     pub fn is_key(&self, text: &str) -> bool {
+        static PLAIN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let plain = PLAIN.get_or_init(|| {
+            regex::Regex::new(
+                r#"(?i)^\s*((desc|asc)\()?[-+:]?["'`]?-?([A-Za-z_]\w*\.)*[A-Za-z_]\w*["'`]?(\s+(desc|asc))?["'`]?\)?(\.(desc|asc)\(\))?\s*$"#,
+            )
+            .expect("valid regex")
+        });
+        if !plain.is_match(text) {
+            return false;
+        }
         let Some(lower) = subject(text) else {
             return false;
         };
@@ -314,6 +380,10 @@ mod tests {
             Some("post_id")
         );
         assert_eq!(subject("Post.id.desc()").as_deref(), Some("id"));
+        assert_eq!(subject("str(user_id)").as_deref(), Some("user_id"));
+        assert_eq!(subject("hit['_id']").as_deref(), Some("_id"));
+        assert_eq!(subject("counts[t.id]").as_deref(), Some("counts"));
+        assert_eq!(subject("counts.fetch(t.id)").as_deref(), Some("counts"));
     }
 
     #[test]
@@ -326,6 +396,12 @@ mod tests {
         };
         assert!(judge.is_key_or_reference("form.category.data"));
         assert!(!judge.is_key_or_reference("form.quantity.data"));
+        assert!(
+            judge.is_key("Post.id.desc()")
+                && judge.is_key("desc(Post.id)")
+                && judge.is_key("'-pk'")
+        );
+        assert!(!judge.is_key("db.case(*when, value=cls.id)"));
         let scope = Scope {
             tables: ["users".to_string(), "user".to_string()].into(),
             ..Scope::default()

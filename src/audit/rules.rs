@@ -10,8 +10,11 @@
 //! - `(#sql? @c "KIND")`: the SQL of @c has KIND (formatted-id, order-key, max-key, keyset)
 //! - `(#same-stem? @a @b)`: `commentable_type` and `commentable_id`: a polymorphic pair
 //! - `(#lacks? @c "TEXT")`: @c's text does not contain TEXT
+//! - `(#constrained? @col [@table])` / `(#unconstrained? ...)`: a foreign key on the column is
+//!   declared elsewhere in the application (`add_foreign_key`, `->foreign('col')`) / is not
 //!
-//! The finding is reported at the capture `@match` (or the first capture).
+//! The finding is reported at the capture `@match` (or the first capture); when @match spans
+//! several lines (a call chain), at the capture `@arg`.
 
 use std::sync::OnceLock;
 
@@ -106,6 +109,7 @@ struct Compiled {
     lang: Lang,
     query: Query,
     report_at: Option<u32>,
+    arg: Option<u32>,
 }
 
 /// The rules with their queries compiled for each language.
@@ -144,11 +148,13 @@ impl RuleSet {
             for p in &rule.matches {
                 for (lang, query) in compile(name, p)? {
                     let report_at = query.capture_index_for_name("match");
+                    let arg = query.capture_index_for_name("arg");
                     compiled.push(Compiled {
                         rule: rules.len(),
                         lang,
                         query,
                         report_at,
+                        arg,
                     });
                 }
             }
@@ -177,18 +183,34 @@ impl RuleSet {
 
     /// Adds the keys (capture @key) and references (@reference) the models in `tree` declare.
     pub fn collect_names(&self, lang: Lang, tree: &Tree, src: &str, names: &mut Names) {
-        for (l, query) in self.collectors.iter().filter(|(l, _)| *l == lang) {
-            let _ = l;
+        let empty = Names::default();
+        let judge = Judge {
+            names: &empty,
+            scope: None,
+        };
+        for (_, query) in self.collectors.iter().filter(|(l, _)| *l == lang) {
             let mut cursor = QueryCursor::new();
             let mut matches = cursor.matches(query, tree.root_node(), src.as_bytes());
             while let Some(m) = matches.next() {
-                for c in m.captures {
-                    let text = &src[c.node.byte_range()];
-                    match query.capture_names()[c.index as usize] {
-                        "key" => names.add_key(text),
-                        "reference" => names.add_reference(text),
-                        _ => {}
-                    }
+                if !predicates_hold(query, m, src, &judge) {
+                    continue;
+                }
+                let of = |name: &str| {
+                    let index = query.capture_index_for_name(name)?;
+                    let node = m.captures.iter().find(|c| c.index == index)?.node;
+                    Some(&src[node.byte_range()])
+                };
+                if let Some(k) = of("key") {
+                    names.add_key(k);
+                }
+                if let Some(r) = of("reference") {
+                    names.add_reference(r);
+                }
+                // add_foreign_key :comments, :users [, column: :author_id]; ->foreign('user_id')
+                match (of("fk_from"), of("fk_column"), of("fk_to")) {
+                    (table, Some(col), _) => names.add_constrained(table, col),
+                    (table, None, Some(to)) => names.add_constrained_to(table, to),
+                    _ => {}
                 }
             }
         }
@@ -212,41 +234,7 @@ impl RuleSet {
             while let Some(m) = matches.next() {
                 let node_of =
                     |index: u32| m.captures.iter().find(|x| x.index == index).map(|x| x.node);
-                let holds = c.query.general_predicates(m.pattern_index).iter().all(|p| {
-                    let nodes: Vec<Option<Node>> = p
-                        .args
-                        .iter()
-                        .map(|a| match a {
-                            QueryPredicateArg::Capture(i) => node_of(*i),
-                            QueryPredicateArg::String(_) => None,
-                        })
-                        .collect();
-                    let strings: Vec<&str> = p
-                        .args
-                        .iter()
-                        .filter_map(|a| match a {
-                            QueryPredicateArg::String(s) => Some(&**s),
-                            QueryPredicateArg::Capture(_) => None,
-                        })
-                        .collect();
-                    let first = nodes.first().copied().flatten();
-                    let text = |n: Node| &src[n.byte_range()];
-                    match (&*p.operator, first) {
-                        ("key?", Some(n)) => judge.is_key_or_reference(text(n)),
-                        ("pk?", Some(n)) => judge.is_key(text(n)),
-                        ("ref-column?", Some(n)) => judge.is_reference_column(text(n)),
-                        ("route-int?", Some(n)) => route_int(text(n), &judge),
-                        ("sql?", Some(n)) => sql::holed(n, src).is_some_and(|t| {
-                            sql::check(strings.first().copied().unwrap_or(""), &t, &judge)
-                        }),
-                        ("lacks?", Some(n)) => strings.first().is_none_or(|s| !text(n).contains(s)),
-                        ("same-stem?", Some(a)) => match nodes.get(1).copied().flatten() {
-                            Some(b) => same_stem(text(a), text(b)),
-                            None => false,
-                        },
-                        _ => false,
-                    }
-                });
+                let holds = predicates_hold(&c.query, m, src, &judge);
                 if !holds {
                     continue;
                 }
@@ -255,20 +243,68 @@ impl RuleSet {
                     .and_then(node_of)
                     .or_else(|| m.captures.first().map(|x| x.node));
                 let Some(at) = at else { continue };
-                let pos = at.start_position();
+                // A call chain over several lines is reported where its key is, not where the
+                // chain starts, and shown by that line.
+                let (pos, code) = match c.arg.and_then(node_of) {
+                    Some(arg) if at.start_position().row != at.end_position().row => {
+                        let pos = arg.start_position();
+                        let line = src.lines().nth(pos.row).unwrap_or_default();
+                        (pos, one_line(line))
+                    }
+                    _ => (at.start_position(), one_line(&src[at.byte_range()])),
+                };
                 out.push(Finding {
                     file: String::new(),
                     line: pos.row + 1,
                     column: pos.column + 1,
                     rule: rule.id.clone(),
                     message: rule.message.clone(),
-                    code: one_line(&src[at.byte_range()]),
+                    code,
                     reference: None,
                 });
             }
         }
         out
     }
+}
+
+/// Whether a match satisfies the predicates that the audit answers (tree-sitter checks its own).
+fn predicates_hold(query: &Query, m: &tree_sitter::QueryMatch, src: &str, judge: &Judge) -> bool {
+    let node_of = |index: u32| m.captures.iter().find(|x| x.index == index).map(|x| x.node);
+    query.general_predicates(m.pattern_index).iter().all(|p| {
+        let nodes: Vec<Option<Node>> = p
+            .args
+            .iter()
+            .map(|a| match a {
+                QueryPredicateArg::Capture(i) => node_of(*i),
+                QueryPredicateArg::String(_) => None,
+            })
+            .collect();
+        let strings: Vec<&str> = p
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                QueryPredicateArg::String(s) => Some(&**s),
+                QueryPredicateArg::Capture(_) => None,
+            })
+            .collect();
+        let first = nodes.first().copied().flatten();
+        let second = nodes.get(1).copied().flatten();
+        let text = |n: Node| &src[n.byte_range()];
+        match (&*p.operator, first) {
+            ("key?", Some(n)) => judge.is_key_or_reference(text(n)),
+            ("pk?", Some(n)) => judge.is_key(text(n)),
+            ("ref-column?", Some(n)) => judge.is_reference_column(text(n)),
+            ("route-int?", Some(n)) => route_int(text(n), judge),
+            ("sql?", Some(n)) => sql::holed(n, src)
+                .is_some_and(|t| sql::check(strings.first().copied().unwrap_or(""), &t, judge)),
+            ("lacks?", Some(n)) => strings.first().is_none_or(|s| !text(n).contains(s)),
+            ("same-stem?", Some(a)) => second.is_some_and(|b| same_stem(text(a), text(b))),
+            ("constrained?", Some(n)) => judge.names.is_constrained(second.map(text), text(n)),
+            ("unconstrained?", Some(n)) => !judge.names.is_constrained(second.map(text), text(n)),
+            _ => false,
+        }
+    })
 }
 
 /// The code of a finding on one line, at most 100 characters.
