@@ -269,6 +269,32 @@ fn wrote_nothing(journal: &Journal) -> Result<bool> {
             .all(|k| k == "orphans-nulled"))
 }
 
+/// SOURCE's plan, built as `rekey plan` builds it, for `rekey audit --source`.
+pub fn source_plan(
+    source: &str,
+    conversion: &ConversionOptions,
+    password_file: Option<&std::path::Path>,
+    prompt: Option<&Prompt>,
+) -> Result<crate::plan::Plan> {
+    let mut url = DbUrl::parse(source, &ProcessEnv)?;
+    secrets::fill_password(&mut url, &ProcessEnv, password_file)?;
+    let endpoint = guard::reach(Role::Source, url, prompt)?;
+    let backend = endpoint.backend;
+    let mut session = backend.connect()?;
+    let schema = backend.describe(session.as_mut())?;
+    let mut plan = crate::plan::Plan::build(&schema, conversion)?;
+    backend.review_plan(&schema, &mut plan)?;
+    Ok(plan)
+}
+
+/// The audit of `--app DIR` for `rekey plan`, against the plan's converted tables.
+fn app_audit(ctx: &Context, plan: &crate::plan::Plan) -> Result<Option<crate::audit::Audit>> {
+    match &ctx.run.app {
+        Some(dir) => Ok(Some(crate::audit::audit(dir, Some(plan))?)),
+        None => Ok(None),
+    }
+}
+
 /// The run's identity: a new one, or the journal's when the run dir holds this run already.
 fn identity(
     journal: &Journal,
@@ -473,16 +499,23 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
                 Some(dir) => Some(downtime_estimate(ctx, dir)?),
                 None => None,
             };
+            let app = app_audit(ctx, &shared.1)?;
             if ctx.run.json {
                 let mut value = serde_json::to_value(&shared.1).unwrap_or_default();
                 if let Some(e) = &estimate {
                     value["estimate"] = serde_json::to_value(e).unwrap_or_default();
+                }
+                if let Some(a) = &app {
+                    value["audit"] = crate::audit::render::summary_json(a, 10);
                 }
                 ctx.say(&serde_json::to_string_pretty(&value).unwrap_or_default());
             } else {
                 ctx.say(&shared.1.to_text());
                 if let Some(e) = &estimate {
                     ctx.say(&e.to_text());
+                }
+                if let Some(a) = &app {
+                    ctx.say(&crate::audit::render::summary(a, 10));
                 }
             }
             return Ok(());

@@ -2,6 +2,7 @@
 //! in staged, journaled, resumable passes. The library never prints: commands get a writer for
 //! their results and a progress handle.
 
+pub mod audit;
 pub mod backend;
 pub mod commands;
 pub mod demo;

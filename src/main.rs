@@ -39,6 +39,10 @@ fn main() -> ExitCode {
             progress.end();
             finish(result, held)
         }
+        Cmd::Audit(a) => exit(
+            cli::audit_invocation(a)
+                .and_then(|inv| rekey::audit::command(inv, &mut std::io::stdout())),
+        ),
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut cli(), "rekey", &mut std::io::stdout());
             ExitCode::SUCCESS

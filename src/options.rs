@@ -156,6 +156,8 @@ pub struct RunOptions {
     /// `clean --remove-maps`: remove map/ and orphans/ too (kept by default: they are the only
     /// record of old id -> new id).
     pub remove_maps: bool,
+    /// The application's directory whose audit `plan --app` includes.
+    pub app: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -171,6 +173,7 @@ impl Default for RunOptions {
             password_file: None,
             uuid_format_given: false,
             remove_maps: false,
+            app: None,
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-const COMMANDS: [&str; 13] = [
+const COMMANDS: [&str; 14] = [
     "plan",
     "check",
     "convert",
@@ -16,6 +16,7 @@ const COMMANDS: [&str; 13] = [
     "status",
     "clean",
     "demo",
+    "audit",
     "completions",
     "man",
 ];

@@ -93,6 +93,7 @@ Examples:
   rekey plan --source mysql://migrator@db/shop
   rekey plan --source sqlite://shop.db --exclude audit_log --json > plan.json
   rekey plan --source mysql://migrator@db/shop --estimate-from rehearsal-1
+  rekey plan --source mysql://migrator@db/shop --app ./myapp
 
 Writes: nothing. Reads SOURCE's catalog and prints, per table, what will happen to it, then the
 references, the tables that keep their keys and the warnings.",
@@ -212,6 +213,20 @@ Writes: in --dir, source.db (the blog, integer keys), final.db (its UUID schema)
 run/ with the journal, map files, report.md and report.html. Nothing else there is touched.",
     ),
     (
+        "audit",
+        "\
+Examples:
+  rekey audit ./myapp
+  rekey audit --source mysql://migrator@db/shop ./myapp
+  rekey audit --sarif ./myapp > rekey-audit.sarif
+  rekey audit --json ./myapp | jq '.[] | select(.rule == \"sql-formatted-id\")'
+
+Writes: nothing. Reads the application's Python, Ruby, PHP, JavaScript and TypeScript files and
+lists, per file, every place that assumes integer ids (routes, casts, integer checks, model
+columns, SQL formatted with ids, ordering and paging by the key), each with what to write instead.
+Exit 1 when it finds any. The rules: docs/audit.md.",
+    ),
+    (
         "completions",
         "\
 Examples:
@@ -244,4 +259,5 @@ pub const REACH_DATABASES: &[&str] = &[
     "verify",
     "run",
     "clean",
+    "audit",
 ];

@@ -60,6 +60,8 @@ pub enum Cmd {
     Clean(CleanArgs),
     /// Run every stage on a small blog database in SQLite files: nothing to install.
     Demo(DemoArgs),
+    /// List the application code that assumes integer ids (exit 1 when there is any).
+    Audit(AuditArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -237,6 +239,9 @@ pub struct PlanArgs {
     /// Scale this rehearsal's timings (its --run-dir) to SOURCE's row counts: a downtime estimate.
     #[arg(long, value_name = "DIR", help_heading = "Output")]
     estimate_from: Option<PathBuf>,
+    /// Include the audit of the application in this directory (counts per rule, top files).
+    #[arg(long, value_name = "DIR", help_heading = "Output")]
+    app: Option<PathBuf>,
     /// The plan as JSON.
     #[arg(long, help_heading = "Output")]
     json: bool,
@@ -435,6 +440,27 @@ pub struct CleanArgs {
 }
 
 #[derive(Args)]
+pub struct AuditArgs {
+    /// The application's source directory.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// SOURCE: report only ids of the tables it converts, with the --reference lines `rekey run`
+    /// needs for integer references without a constraint.
+    #[arg(long, value_name = "URL", help_heading = "Databases")]
+    pub source: Option<String>,
+    #[command(flatten)]
+    pub passwords: Passwords,
+    #[command(flatten)]
+    pub selection: Selection,
+    /// The findings as a JSON array (file, line, column, rule, message, code).
+    #[arg(long, help_heading = "Output", conflicts_with = "sarif")]
+    pub json: bool,
+    /// The findings as SARIF 2.1.0, for code-scanning tools.
+    #[arg(long, help_heading = "Output")]
+    pub sarif: bool,
+}
+
+#[derive(Args)]
 pub struct DemoArgs {
     /// Where the demo's databases and run directory go (only the demo's own files there are
     /// replaced).
@@ -487,6 +513,7 @@ pub struct Parts {
     pub estimate_from: Option<PathBuf>,
     pub password_file: Option<PathBuf>,
     pub remove_maps: bool,
+    pub app: Option<PathBuf>,
 }
 
 pub fn invocation(command: Command, p: Parts) -> Result<Invocation, Error> {
@@ -530,6 +557,7 @@ pub fn invocation(command: Command, p: Parts) -> Result<Invocation, Error> {
             password_file: p.password_file,
             uuid_format_given,
             remove_maps: p.remove_maps,
+            app: p.app,
         },
         prompt: terminal_prompt(),
     })
@@ -545,6 +573,7 @@ pub fn parts(cmd: Cmd) -> (Command, Parts) {
                 source: Some(a.source.source),
                 selection: Some(a.selection),
                 estimate_from: a.estimate_from,
+                app: a.app,
                 json: a.json,
                 password_file: a.passwords.password_file,
                 ..Parts::default()
@@ -676,10 +705,41 @@ pub fn parts(cmd: Cmd) -> (Command, Parts) {
                 ..Parts::default()
             },
         ),
-        Cmd::Status(_) | Cmd::Demo(_) | Cmd::Completions { .. } | Cmd::Man { .. } => {
-            unreachable!("main.rs runs status, demo, completions and man itself")
+        Cmd::Status(_)
+        | Cmd::Demo(_)
+        | Cmd::Audit(_)
+        | Cmd::Completions { .. }
+        | Cmd::Man { .. } => {
+            unreachable!("main.rs runs status, demo, audit, completions and man itself")
         }
     }
+}
+
+/// `rekey audit`'s options as the library takes them.
+pub fn audit_invocation(a: AuditArgs) -> Result<rekey::audit::Invocation, Error> {
+    let inv = invocation(
+        Command::Plan,
+        Parts {
+            source: a.source,
+            selection: Some(a.selection),
+            password_file: a.passwords.password_file,
+            ..Parts::default()
+        },
+    )?;
+    Ok(rekey::audit::Invocation {
+        dir: a.dir,
+        source: inv.source,
+        conversion: inv.conversion,
+        password_file: inv.run.password_file,
+        prompt: inv.prompt,
+        format: if a.sarif {
+            rekey::audit::Format::Sarif
+        } else if a.json {
+            rekey::audit::Format::Json
+        } else {
+            rekey::audit::Format::Text
+        },
+    })
 }
 
 /// Asks for a password without echo, when a person is at the terminal to answer.

@@ -1,0 +1,182 @@
+//! `rekey audit`: finds the application code that assumes integer ids (routes, casts, integer
+//! checks, model columns, SQL formatted with ids, ordering and paging by the key), from syntax
+//! trees of its files and rules kept as data (src/audit/rules/*.toml). The library never prints:
+//! `audit` returns the findings and `render` writes them to a writer.
+
+pub mod lang;
+pub mod names;
+pub mod render;
+pub mod rules;
+pub mod sql;
+pub mod walk;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::error::{Error, Place, Result};
+use crate::options::ConversionOptions;
+use crate::plan::Plan;
+use crate::secrets::Prompt;
+
+pub use names::{Names, Scope};
+pub use rules::{Rule, RuleSet};
+
+/// One place in the application that assumes integer ids.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Finding {
+    /// The file, relative to the audited directory, with `/` separators.
+    pub file: String,
+    /// 1-based line of the start of the construct.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// The rule's stable id.
+    pub rule: String,
+    /// Why it breaks with UUID keys and what to write instead.
+    pub message: String,
+    /// The code found, on one line, shortened.
+    pub code: String,
+    /// With `--source`: the `--reference TABLE.COL=TABLE.KEY` line that `rekey run` needs for an
+    /// integer reference column that has no foreign key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// What an audit found and what it read.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Audit {
+    pub findings: Vec<Finding>,
+    /// Files parsed.
+    pub files: usize,
+    /// Lines in those files.
+    pub lines: usize,
+}
+
+impl Audit {
+    /// Findings per rule id, most first (ties by id).
+    pub fn counts_per_rule(&self) -> Vec<(String, usize)> {
+        counts(self.findings.iter().map(|f| f.rule.as_str()))
+    }
+    /// Findings per file, most first (ties by path).
+    pub fn counts_per_file(&self) -> Vec<(String, usize)> {
+        counts(self.findings.iter().map(|f| f.file.as_str()))
+    }
+}
+
+fn counts<'a>(items: impl Iterator<Item = &'a str>) -> Vec<(String, usize)> {
+    let mut map = std::collections::BTreeMap::<&str, usize>::new();
+    for i in items {
+        *map.entry(i).or_default() += 1;
+    }
+    let mut v: Vec<(String, usize)> = map.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
+}
+
+/// How `rekey audit` writes its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Sarif,
+}
+
+/// `rekey audit`'s options.
+pub struct Invocation {
+    pub dir: PathBuf,
+    /// SOURCE, whose plan limits the findings to the tables that convert.
+    pub source: Option<String>,
+    /// `--exclude` and `--reference`, which change the plan as they change `rekey run`'s.
+    pub conversion: ConversionOptions,
+    pub password_file: Option<PathBuf>,
+    pub prompt: Option<Arc<Prompt>>,
+    pub format: Format,
+}
+
+/// `rekey audit`: the findings written to `out`; an error of exit code 1 when there are any.
+pub fn command(inv: Invocation, out: &mut dyn Write) -> Result<()> {
+    let plan = match &inv.source {
+        Some(source) => Some(crate::commands::source_plan(
+            source,
+            &inv.conversion,
+            inv.password_file.as_deref(),
+            inv.prompt.as_deref(),
+        )?),
+        None => None,
+    };
+    let found = audit(&inv.dir, plan.as_ref())?;
+    match inv.format {
+        Format::Text => render::text(&found, out)?,
+        Format::Json => render::json(&found, out)?,
+        Format::Sarif => render::sarif(&found, out)?,
+    }
+    if found.findings.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::mismatch(
+            Place::default(),
+            format!(
+                "{} place{} in {} assume{} integer ids: change them with the conversion (see the list above).",
+                found.findings.len(),
+                if found.findings.len() == 1 { "" } else { "s" },
+                inv.dir.display(),
+                if found.findings.len() == 1 { "s" } else { "" },
+            ),
+        ))
+    }
+}
+
+/// Audits the application under `dir`. With `plan` (SOURCE's plan, from `--source`), only ids of
+/// converted tables are reported, and unconstrained integer references get their
+/// `--reference` line.
+pub fn audit(dir: &Path, plan: Option<&Plan>) -> Result<Audit> {
+    if !dir.is_dir() {
+        return Err(Error::input(
+            Place::default(),
+            format!("{} is not a directory.", dir.display()),
+            "Give the application's source directory (the one holding its models, routes and views).",
+        ));
+    }
+    let rules = RuleSet::builtin()?;
+    let files = walk::files(dir)?;
+    let mut sources = Vec::with_capacity(files.len());
+    for f in files {
+        // A file that cannot be read as UTF-8 text is not application source the rules understand.
+        if let Ok(text) = std::fs::read_to_string(&f.path) {
+            sources.push((f, text));
+        }
+    }
+    // First pass: the names the application's own models declare as keys and references.
+    let mut names = Names::default();
+    let mut trees = Vec::with_capacity(sources.len());
+    for (f, text) in &sources {
+        let tree = lang::parse(f.lang, text);
+        if let Some(tree) = &tree {
+            rules.collect_names(f.lang, tree, text, &mut names);
+        }
+        trees.push(tree);
+    }
+    let scope = plan.map(Scope::from_plan);
+    let mut audit = Audit::default();
+    let mut seen = BTreeSet::new();
+    for ((f, text), tree) in sources.iter().zip(trees) {
+        audit.files += 1;
+        audit.lines += text.lines().count();
+        let Some(tree) = tree else { continue };
+        for mut finding in rules.run(f.lang, &tree, text, &names, scope.as_ref()) {
+            finding.file = f.relative.clone();
+            if let Some(s) = &scope {
+                finding.reference = s.reference_line(&finding);
+            }
+            if seen.insert((finding.file.clone(), finding.line, finding.rule.clone())) {
+                audit.findings.push(finding);
+            }
+        }
+    }
+    audit.findings.sort();
+    Ok(audit)
+}
