@@ -1134,4 +1134,51 @@ mod tests {
         let plan = Plan::build(&schema, &ConversionOptions::default()).unwrap();
         assert_eq!(plan.references.len(), 1, "{:?}", plan.references);
     }
+
+    #[test]
+    fn a_column_gets_one_target_and_polymorphic_pairs_are_named() {
+        let mut vote = table("vote", &["id"], &["id", "votable_id", "user_id"], vec![]);
+        vote.columns.push(Column {
+            name: "votable_type".into(),
+            data_type: "varchar".into(),
+            column_type: "varchar(20)".into(),
+            ..Column::default()
+        });
+        vote.foreign_keys
+            .push(fk("fk_vote_user", &["user_id"], "user", &["id"]));
+        let schema = Schema {
+            tables: vec![
+                table("user", &["id"], &["id"], vec![]),
+                table("post", &["id"], &["id"], vec![]),
+                vote,
+            ],
+            ..Schema::default()
+        };
+        let declare = |refs: &[&str]| ConversionOptions {
+            references: refs
+                .iter()
+                .map(|r| crate::options::DeclaredReference::parse(r).unwrap())
+                .collect(),
+            ..ConversionOptions::default()
+        };
+        let plan = Plan::build(&schema, &declare(&["vote.user_id=user.id"])).unwrap();
+        assert_eq!(plan.references.len(), 1);
+        assert!(plan
+            .warnings
+            .iter()
+            .any(|w| w.kind == "polymorphic" && w.column.as_deref() == Some("votable_id")));
+        for refs in [
+            &["vote.user_id=post.id"][..],
+            &["vote.votable_id=user.id", "vote.votable_id=post.id"][..],
+        ] {
+            let err = Plan::build(&schema, &declare(refs)).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{err}");
+            assert!(
+                err.to_string().contains("user.id") && err.to_string().contains("post.id"),
+                "{err}"
+            );
+        }
+        let twice = declare(&["vote.votable_id=user.id", "vote.votable_id=user.id"]);
+        assert_eq!(Plan::build(&schema, &twice).unwrap().references.len(), 2);
+    }
 }
