@@ -188,6 +188,19 @@ fn blog_derives_its_final_schema_with_char32_keys() {
     // clean drops what the run created and still owns (DB_DATA), keeps the handed-over
     // DB_FINAL and the maps, never touches SOURCE.
     let dir = dbs.run_dir();
+    // A dry run lists what clean would do, and does none of it.
+    let out = rekey(&["clean", "--run-dir", dir.to_str().unwrap(), "--dry-run"]);
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("would drop DB_DATA {}", dbs.data_url())),
+        "{text}"
+    );
+    assert!(
+        text.contains("kept DB_FINAL") && text.contains("--remove-maps"),
+        "{text}"
+    );
+    assert!(pg.exists(&dbs.data));
     let out = rekey(&["clean", "--run-dir", dir.to_str().unwrap()]);
     assert_exit(&out, 0);
     assert!(stdout(&out).contains("kept DB_FINAL"), "{}", stdout(&out));
