@@ -314,3 +314,41 @@ fn conflicting_reference_declarations_are_refused() {
     );
     assert_exit(&plan(&["--reference", "comment.user_id=user.id"]), 0);
 }
+
+#[test]
+fn derive_final_on_another_server_than_source_is_refused_before_db_data_is_built() {
+    let server = server_or_skip!();
+    let Some(second) = SecondServer::start() else {
+        return;
+    };
+    let dbs = Dbs::blog(&server, "derivefar");
+    let far = format!("{}/{}", second.url, dbs.final_db);
+    let check = rekey(&[
+        "check",
+        "--source",
+        &dbs.src_url(),
+        "--data",
+        &dbs.data_url(),
+        "--final",
+        &far,
+        "--derive-final",
+    ]);
+    assert_exit(&check, 2);
+    assert!(
+        stdout(&check).contains("different servers"),
+        "{}",
+        stdout(&check)
+    );
+    let out = run_in(
+        [&dbs.src_url(), &dbs.data_url(), &far],
+        &dbs.run_dir(),
+        &["--derive-final"],
+    );
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("derive-final cannot create DB_FINAL's tables"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dbs.exists(&dbs.data), "DB_DATA was built");
+}

@@ -632,8 +632,16 @@ fn a_second_process_on_the_same_databases_is_refused_whatever_its_run_directory(
     let out = run_in([&s, &d, &f], &dbs.dir.path().join("other"), &[]);
     assert_exit(&out, 2);
     let err = stderr(&out);
+    // The holder is named by its connection id, which the hint's KILL takes.
+    let holder = err
+        .split("KILL ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .unwrap_or_default();
     assert!(
-        err.contains("in use by another rekey process") && err.contains("connection"),
+        err.contains("in use by another rekey process")
+            && !holder.is_empty()
+            && err.contains(&format!("connection {holder}")),
         "{err}"
     );
     // A copy of the live run's directory cannot resume it (it would stop the live run's

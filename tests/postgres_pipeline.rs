@@ -663,6 +663,22 @@ fn a_table_partitioned_by_a_converted_key_or_reference_is_refused_when_planned()
     let plan = rekey(&["plan", "--source", &dbs.src_url()]);
     assert_exit(&plan, 2);
     assert!(stderr(&plan).contains("ledger"), "{}", stderr(&plan));
+    // A HASH partition's bounds take UUIDs: it converts.
+    pg.exec(
+        &dbs.source,
+        "DROP TABLE ledger; CREATE TABLE ledger (id integer PRIMARY KEY, v text) PARTITION BY HASH (id);
+         CREATE TABLE ledger_0 PARTITION OF ledger FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+         CREATE TABLE ledger_1 PARTITION OF ledger FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+         INSERT INTO ledger SELECT g, 'x' FROM generate_series(1, 100) g;",
+    );
+    let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
+    let out = run_in(
+        [&s, &d, &f],
+        &dbs.dir.path().join("hash"),
+        &["--derive-final"],
+    );
+    assert_exit(&out, 0);
+    assert_eq!(pg.text(&dbs.final_db, "SELECT count(*) FROM ledger"), "100");
 }
 
 #[test]

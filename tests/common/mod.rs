@@ -502,3 +502,78 @@ pub fn run_in(urls: [&str; 3], dir: &Path, extra: &[&str]) -> Output {
     args.extend(extra);
     rekey(&args)
 }
+
+/// A second MariaDB server of this test alone (a fresh data directory on a free port), stopped and
+/// removed when dropped: what "another server" means to rekey (its own host name, port and data
+/// directory). `None` (said on stderr) where no `mariadbd` is installed.
+pub struct SecondServer {
+    pub url: String,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl SecondServer {
+    pub fn start() -> Option<SecondServer> {
+        let bin = ["/usr/sbin/mariadbd", "/usr/bin/mariadbd"]
+            .into_iter()
+            .find(|p| Path::new(p).exists());
+        let Some(bin) = bin else {
+            eprintln!("SKIPPED: no mariadbd to start a second server");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let installed = Command::new("mariadb-install-db")
+            .args(["--no-defaults", "--auth-root-authentication-method=normal"])
+            .arg(format!("--datadir={}", data.display()))
+            .arg("--skip-test-db")
+            .output()
+            .expect("mariadb-install-db");
+        assert!(installed.status.success(), "{}", stderr(&installed));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| stdout(&o).trim() == "0")
+            .unwrap_or(false);
+        let mut server = Command::new(bin);
+        server
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--port={port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--socket={}", dir.path().join("sock").display()))
+            .arg("--skip-log-bin")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if root {
+            server.arg("--user=root");
+        }
+        let child = server.spawn().unwrap();
+        let second = SecondServer {
+            url: format!("mysql://root@127.0.0.1:{port}"),
+            child,
+            _dir: dir,
+        };
+        let started = std::time::Instant::now();
+        while Conn::new(opts(&second.url, None)).is_err() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "the second server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Some(second)
+    }
+}
+
+impl Drop for SecondServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
