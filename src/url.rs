@@ -111,15 +111,11 @@ fn either(words: &[&str]) -> String {
 
 /// Every URL form, `mysql://USER@HOST:PORT/DB, postgres://...`, for messages.
 pub fn url_forms() -> String {
-    either(
-        &ENGINES
-            .iter()
-            .map(|n| format!("{}://{}", n.schemes[0], n.form))
-            .collect::<Vec<_>>()
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    )
+    let forms: Vec<String> = ENGINES
+        .iter()
+        .map(|n| format!("{}://{}", n.schemes[0], n.form))
+        .collect();
+    either(&forms.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 /// Every DB_TYPE value the parser accepts, `mysql, mariadb, ... or sqlite3`.

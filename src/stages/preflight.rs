@@ -103,7 +103,7 @@ pub fn environment(ctx: &Context, derive: bool) -> Result<Vec<Finding>> {
             None => {
                 // A loopback address is this machine: say why its disk is out of sight.
                 let why = if data.url().is_local_host() {
-                    "the server's data directory is not visible to rekey (another account's, or in a container)"
+                    "the server's data directory is out of rekey's sight: in a container, or not shown to this database account"
                 } else {
                     "remote server"
                 };
