@@ -15,6 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Place, Result};
@@ -143,35 +144,52 @@ pub fn audit(dir: &Path, plan: Option<&Plan>) -> Result<Audit> {
     }
     let rules = RuleSet::builtin()?;
     let files = walk::files(dir)?;
-    let mut sources = Vec::with_capacity(files.len());
-    for f in files {
-        // A file that cannot be read as UTF-8 text is not application source the rules understand.
-        if let Ok(text) = std::fs::read_to_string(&f.path) {
-            sources.push((f, text));
-        }
-    }
-    // First pass: the names the application's own models declare as keys and references.
-    let mut names = Names::default();
-    let mut trees = Vec::with_capacity(sources.len());
-    for (f, text) in &sources {
-        let tree = lang::parse(f.lang, text);
-        if let Some(tree) = &tree {
-            rules.collect_names(f.lang, tree, text, &mut names);
-        }
-        trees.push(tree);
-    }
-    let scope = plan.map(Scope::from_plan);
-    let mut audit = Audit::default();
-    let mut seen = BTreeSet::new();
-    for ((f, text), tree) in sources.iter().zip(trees) {
-        audit.files += 1;
-        audit.lines += text.lines().count();
-        let Some(tree) = tree else { continue };
-        for mut finding in rules.run(f.lang, &tree, text, &names, scope.as_ref()) {
-            finding.file = f.relative.clone();
-            if let Some(s) = &scope {
-                finding.reference = s.reference_line(&finding);
+    // A file that cannot be read as UTF-8 text is not application source the rules understand.
+    let read = |f: &walk::SourceFile| std::fs::read_to_string(&f.path).ok();
+    // First pass: the names the application's own models declare as keys and references. Each
+    // pass reads and parses the files again rather than keeping every tree: memory stays that
+    // of the files in flight, whatever the application's size.
+    let names = files
+        .par_iter()
+        .map(|f| {
+            let mut names = Names::default();
+            if let Some(text) = read(f) {
+                if let Some(tree) = lang::parse(f.lang, &text) {
+                    rules.collect_names(f.lang, &tree, &text, &mut names);
+                }
             }
+            names
+        })
+        .reduce(Names::default, Names::merge);
+    let scope = plan.map(Scope::from_plan);
+    let per_file: Vec<(usize, Vec<Finding>)> = files
+        .par_iter()
+        .map(|f| {
+            let Some(text) = read(f) else {
+                return (0, Vec::new());
+            };
+            let lines = text.lines().count();
+            let Some(tree) = lang::parse(f.lang, &text) else {
+                return (lines, Vec::new());
+            };
+            let mut found = rules.run(f.lang, &tree, &text, &names, scope.as_ref());
+            for finding in &mut found {
+                finding.file = f.relative.clone();
+                if let Some(s) = &scope {
+                    finding.reference = s.reference_line(finding);
+                }
+            }
+            (lines, found)
+        })
+        .collect();
+    let mut audit = Audit {
+        files: files.len(),
+        ..Audit::default()
+    };
+    let mut seen = BTreeSet::new();
+    for (lines, found) in per_file {
+        audit.lines += lines;
+        for finding in found {
             if seen.insert((finding.file.clone(), finding.line, finding.rule.clone())) {
                 audit.findings.push(finding);
             }

@@ -20,6 +20,12 @@ pub struct Names {
 }
 
 impl Names {
+    pub fn merge(mut self, other: Names) -> Names {
+        self.keys.extend(other.keys);
+        self.references.extend(other.references);
+        self.constrained.extend(other.constrained);
+        self
+    }
     pub fn add_key(&mut self, raw: &str) {
         if let Some(n) = clean(raw) {
             self.keys.insert(n);
@@ -321,15 +327,29 @@ impl Judge<'_> {
 
     /// A key or a reference: `id`, `pk`, `user_id`, `userId`, or a name the models declare.
     pub fn is_key_or_reference(&self, text: &str) -> bool {
+        let accessed = text.contains(['.', '[']) || text.contains("->");
+        self.key_or_reference(text, accessed)
+    }
+
+    /// The same for a name that is itself a field or parameter (a form field `category`, a
+    /// route parameter): a name the models declare counts.
+    pub fn is_key_or_reference_name(&self, text: &str) -> bool {
+        self.key_or_reference(text, true)
+    }
+
+    fn key_or_reference(&self, text: &str, accessed: bool) -> bool {
         let Some(lower) = subject(text) else {
             return false;
         };
         let original = original_word(text, &lower);
+        // A name the models declare (`category`) is also a common word: it counts where the
+        // value is read from somewhere (`form.category.data`, `params[:category]`), not as a
+        // bare local variable.
         let id_like = lower == "id"
             || lower == "pk"
             || reference_spelling(&original, &lower)
             || self.names.keys.contains(&lower)
-            || self.names.references.contains(&lower);
+            || (accessed && self.names.references.contains(&lower));
         id_like && self.in_scope(&lower)
     }
 
@@ -396,6 +416,10 @@ mod tests {
         };
         assert!(judge.is_key_or_reference("form.category.data"));
         assert!(!judge.is_key_or_reference("form.quantity.data"));
+        assert!(
+            !judge.is_key_or_reference("category"),
+            "a bare local variable"
+        );
         assert!(
             judge.is_key("Post.id.desc()")
                 && judge.is_key("desc(Post.id)")

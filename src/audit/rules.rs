@@ -4,6 +4,7 @@
 //! tree-sitter's own `#eq?`, `#match?` and `#any-of?`, these predicates that the audit answers:
 //!
 //! - `(#key? @c)`: @c names a key or a reference (`id`, `user_id`, a reference the models declare)
+//! - `(#key-name? @c)`: the same for a name that is a field or parameter itself
 //! - `(#pk? @c)`: @c names a primary key
 //! - `(#ref-column? @c)`: @c is a column name spelled as a reference (`user_id`, `userId`)
 //! - `(#route-int? @c)`: the literal @c types a key route parameter as digits
@@ -104,10 +105,12 @@ struct NamesFile {
     collect: Vec<Pattern>,
 }
 
+/// Every rule's patterns for one language in one query, so that a file's tree is walked once.
 struct Compiled {
-    rule: usize,
     lang: Lang,
     query: Query,
+    /// The rule of each pattern of the query.
+    rule_of_pattern: Vec<usize>,
     report_at: Option<u32>,
     arg: Option<u32>,
 }
@@ -142,23 +145,39 @@ fn compile(name: &str, pattern: &Pattern) -> Result<Vec<(Lang, Query)>> {
 impl RuleSet {
     pub fn parse(files: &[(&str, &str)], names: &str) -> Result<RuleSet> {
         let mut rules = Vec::new();
-        let mut compiled = Vec::new();
+        // Per language: the query texts and the rule of each of their patterns.
+        let mut texts: Vec<(Lang, String, Vec<usize>)> = Lang::ALL
+            .iter()
+            .map(|l| (*l, String::new(), Vec::new()))
+            .collect();
         for (name, text) in files {
             let rule: Rule = toml::from_str(text).map_err(|e| bad_rule(name, e.to_string()))?;
             for p in &rule.matches {
+                // Compiled alone first, so that an error names its rule.
                 for (lang, query) in compile(name, p)? {
-                    let report_at = query.capture_index_for_name("match");
-                    let arg = query.capture_index_for_name("arg");
-                    compiled.push(Compiled {
-                        rule: rules.len(),
-                        lang,
-                        query,
-                        report_at,
-                        arg,
-                    });
+                    if let Some(t) = texts.iter_mut().find(|t| t.0 == lang) {
+                        t.1.push_str(&p.query);
+                        t.1.push('\n');
+                        t.2.extend(std::iter::repeat_n(rules.len(), query.pattern_count()));
+                    }
                 }
             }
             rules.push(rule);
+        }
+        let mut compiled = Vec::new();
+        for (lang, text, rule_of_pattern) in texts {
+            if rule_of_pattern.is_empty() {
+                continue;
+            }
+            let query = Query::new(&lang.grammar(), &text)
+                .map_err(|e| bad_rule("(all rules)", format!("{}: {e}", lang.name())))?;
+            compiled.push(Compiled {
+                lang,
+                report_at: query.capture_index_for_name("match"),
+                arg: query.capture_index_for_name("arg"),
+                query,
+                rule_of_pattern,
+            });
         }
         let file: NamesFile =
             toml::from_str(names).map_err(|e| bad_rule("names", e.to_string()))?;
@@ -228,10 +247,10 @@ impl RuleSet {
         let judge = Judge { names, scope };
         let mut out = Vec::new();
         for c in self.compiled.iter().filter(|c| c.lang == lang) {
-            let rule = &self.rules[c.rule];
             let mut cursor = QueryCursor::new();
             let mut matches = cursor.matches(&c.query, tree.root_node(), src.as_bytes());
             while let Some(m) = matches.next() {
+                let rule = &self.rules[c.rule_of_pattern[m.pattern_index]];
                 let node_of =
                     |index: u32| m.captures.iter().find(|x| x.index == index).map(|x| x.node);
                 let holds = predicates_hold(&c.query, m, src, &judge);
@@ -293,6 +312,7 @@ fn predicates_hold(query: &Query, m: &tree_sitter::QueryMatch, src: &str, judge:
         let text = |n: Node| &src[n.byte_range()];
         match (&*p.operator, first) {
             ("key?", Some(n)) => judge.is_key_or_reference(text(n)),
+            ("key-name?", Some(n)) => judge.is_key_or_reference_name(text(n)),
             ("pk?", Some(n)) => judge.is_key(text(n)),
             ("ref-column?", Some(n)) => judge.is_reference_column(text(n)),
             ("route-int?", Some(n)) => route_int(text(n), judge),
@@ -336,7 +356,7 @@ fn route_int(text: &str, judge: &Judge) -> bool {
             .next()
             .map(|m| m.as_str())
             .unwrap_or("");
-        judge.is_key_or_reference(name)
+        judge.is_key_or_reference_name(name)
     })
 }
 
