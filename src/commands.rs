@@ -229,6 +229,9 @@ pub fn execute(
         }
     }
     let result = run_stages(&ctx, inv.command);
+    if let (Ok(()), Command::Run { .. }, false) = (&result, inv.command, inv.run.dry_run) {
+        journal_app_audit(&ctx)?;
+    }
     if !looks_only && inv.command != Command::Clean {
         let written = Report::build(
             &ctx.journal,
@@ -293,6 +296,21 @@ fn app_audit(ctx: &Context, plan: &crate::plan::Plan) -> Result<Option<crate::au
         Some(dir) => Ok(Some(crate::audit::audit(dir, Some(plan))?)),
         None => Ok(None),
     }
+}
+
+/// `rekey run --app DIR`: the audit's summary, against SOURCE's plan, kept in the journal for
+/// the report.
+fn journal_app_audit(ctx: &Context) -> Result<()> {
+    if ctx.run.app.is_none() {
+        return Ok(());
+    }
+    let shared = stages::introspect::load(ctx)?;
+    if let Some(a) = app_audit(ctx, &shared.1)? {
+        let summary = crate::audit::render::summary_json(&a, 10);
+        ctx.journal
+            .set(crate::audit::JOURNAL_KEY, &summary.to_string())?;
+    }
+    Ok(())
 }
 
 /// The run's identity: a new one, or the journal's when the run dir holds this run already.

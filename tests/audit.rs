@@ -245,3 +245,38 @@ fn plan_app_includes_the_audit_summary() {
     let (_, plain, _) = rekey(&["plan", "--source", &url]);
     assert!(!plain.contains("Application audit"));
 }
+
+#[test]
+fn run_app_puts_the_audit_summary_in_the_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = source_db(tmp.path());
+    let data = format!("sqlite://{}", tmp.path().join("data.db").display());
+    let fin = format!("sqlite://{}", tmp.path().join("final.db").display());
+    let run_dir = tmp.path().join("run");
+    let fixture = app("flask_sqlalchemy");
+    let (code, out, err) = rekey(&[
+        "run",
+        "--source",
+        &url,
+        "--data",
+        &data,
+        "--final",
+        &fin,
+        "--derive-final",
+        "--reference",
+        "tags.category_id=categories.id",
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+        "--app",
+        fixture.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let md = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
+    assert!(md.contains("## Application audit"), "{md}");
+    assert!(md.contains("| `cast-id-to-integer` |"), "{md}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap())
+            .unwrap();
+    assert!(json["audit"]["findings"].as_u64().unwrap() > 0, "{json}");
+}

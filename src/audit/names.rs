@@ -208,6 +208,10 @@ fn original_word(text: &str, lower: &str) -> String {
         .to_string()
 }
 
+/// (table, column) of an integer column named like a reference without a constraint, and the
+/// converted (table, key) it probably holds.
+type Undeclared = (String, String, Option<(String, String)>);
+
 /// Which ids are in scope: all of them, or only those of the tables SOURCE's plan converts.
 #[derive(Debug, Default, Clone)]
 pub struct Scope {
@@ -217,7 +221,7 @@ pub struct Scope {
     columns: BTreeSet<String>,
     /// (table, column) of integer columns named like references without a constraint, and the
     /// converted table and key they probably hold.
-    undeclared: Vec<(String, String, Option<(String, String)>)>,
+    undeclared: Vec<Undeclared>,
 }
 
 fn singular(t: &str) -> String {

@@ -150,3 +150,28 @@ pub fn summary_json(audit: &Audit, top_files: usize) -> serde_json::Value {
         "top_files": audit.counts_per_file().into_iter().take(top_files).map(|(f, n)| json!({"file": f, "findings": n})).collect::<Vec<_>>(),
     })
 }
+
+/// The report's section (report.md) from the summary the run journaled.
+pub fn summary_markdown(summary: &serde_json::Value) -> String {
+    let mut s = String::from("\n## Application audit\n\n");
+    s.push_str(&format!(
+        "{} places in the application assume integer ids ({} files, {} lines read); `rekey audit DIR` lists them with what to write instead.\n",
+        summary["findings"], summary["files_read"], summary["lines_read"]
+    ));
+    let rows = |key: &str, name: &str| -> String {
+        let mut t = format!("\n| {name} | findings |\n|---|---:|\n");
+        for r in summary[key].as_array().into_iter().flatten() {
+            t.push_str(&format!(
+                "| `{}` | {} |\n",
+                r[name].as_str().unwrap_or(""),
+                r["findings"]
+            ));
+        }
+        t
+    };
+    if summary["findings"].as_u64().unwrap_or(0) > 0 {
+        s.push_str(&rows("per_rule", "rule"));
+        s.push_str(&rows("top_files", "file"));
+    }
+    s
+}

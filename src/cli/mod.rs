@@ -401,6 +401,9 @@ pub struct RunArgs {
     jobs: Jobs,
     #[command(flatten)]
     load_path: LoadPath,
+    /// Include the audit of the application in this directory in the report.
+    #[arg(long, value_name = "DIR", help_heading = "Output")]
+    app: Option<PathBuf>,
     #[command(flatten)]
     act: Act,
 }
@@ -676,6 +679,7 @@ pub fn parts(cmd: Cmd) -> (Command, Parts) {
                 derive_final: a.derive.derive_final,
             },
             Parts {
+                app: a.app,
                 source: Some(a.source.source),
                 data: Some(a.data.data),
                 final_db: Some(a.final_db.final_db),

@@ -200,6 +200,9 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(s, "- [{}] {}", w.kind, w.message);
         }
     }
+    if let Some(a) = &r.audit {
+        s.push_str(&crate::audit::render::summary_markdown(a));
+    }
     s
 }
 

@@ -69,6 +69,9 @@ pub struct Report {
     /// (`--load-path move`: DB_DATA gave its tables up); absent when DB_DATA is a kept copy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub load_path: Option<String>,
+    /// The application audit's summary (`rekey run --app DIR`): findings per rule, top files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -179,6 +182,9 @@ impl Report {
             },
             load_path: (journal.get("data-shape")?.as_deref() == Some("final"))
                 .then(|| "move".to_string()),
+            audit: journal
+                .get(crate::audit::JOURNAL_KEY)?
+                .and_then(|t| serde_json::from_str(&t).ok()),
         })
     }
 
