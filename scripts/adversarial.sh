@@ -175,7 +175,7 @@ kill -9 $pid; wait $pid 2>/dev/null
 $M adv_chg_s -e "INSERT INTO p VALUES (3, 3)"
 expect 1,2,3 "20 SOURCE changed during the run is not called verified" run_m adv_chg --derive-final --resume
 
-prep_m adv_empty "SELECT 1"
+prep_m adv_empty "DO 0"
 expect 2 "14 an empty SOURCE is refused" run_m adv_empty --derive-final
 
 prep_m adv_keys "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t SELECT seq FROM seq_1_to_5000;"
