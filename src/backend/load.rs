@@ -184,8 +184,15 @@ impl FillJob<'_> {
                 }
                 FillFrom::Reference { map } => {
                     let alias = format!("p{i}");
+                    // A reference held in text joins by the integer it spells.
+                    let value = format!("s.{col}");
+                    let value = if self.table.column(&c.name).is_none_or(|c| c.is_integer()) {
+                        value
+                    } else {
+                        d.reference_key_sql(&value)
+                    };
                     joins.push(format!(
-                        " LEFT JOIN {map} {alias} ON {alias}.old_id = s.{col}"
+                        " LEFT JOIN {map} {alias} ON {alias}.old_id = {value}"
                     ));
                     exprs.push(new_key(&alias));
                 }
