@@ -118,6 +118,23 @@ fn blog_runs_verified_into_the_application_schema() {
         ),
         "f00dfeed0001"
     );
+    // The default keys are random, yet the load wrote each table in its primary key's order
+    // (so each row appended to the key's B-tree): the heap follows the key, a composite one too,
+    // page by page (COPY may start a page with a row that did not fit the one before).
+    for (table, key) in [
+        ("\"user\"", "id"),
+        ("page_request", "id"),
+        ("user_mtm_user_group", "user_id, user_group_id"),
+    ] {
+        assert_eq!(
+            pg.text(
+                &dbs.final_db,
+                &format!("SELECT count(*) FROM (SELECT ({key}) AS k, lag(({key})) OVER (PARTITION BY (ctid::text::point)[0] ORDER BY ctid) AS prev FROM {table}) x WHERE prev > k")
+            ),
+            "0",
+            "{table} is not stored in key order"
+        );
+    }
     let detail = stage(&report(&dbs.run_dir()), "load")["detail"]
         .as_str()
         .unwrap_or_default()
