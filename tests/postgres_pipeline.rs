@@ -118,6 +118,23 @@ fn blog_runs_verified_into_the_application_schema() {
         ),
         "f00dfeed0001"
     );
+    // The default keys are random, yet the load wrote each table in its primary key's order
+    // (so each row appended to the key's B-tree): the heap follows the key, a composite one too,
+    // page by page (COPY may start a page with a row that did not fit the one before).
+    for (table, key) in [
+        ("\"user\"", "id"),
+        ("page_request", "id"),
+        ("user_mtm_user_group", "user_id, user_group_id"),
+    ] {
+        assert_eq!(
+            pg.text(
+                &dbs.final_db,
+                &format!("SELECT count(*) FROM (SELECT ({key}) AS k, lag(({key})) OVER (PARTITION BY (ctid::text::point)[0] ORDER BY ctid) AS prev FROM {table}) x WHERE prev > k")
+            ),
+            "0",
+            "{table} is not stored in key order"
+        );
+    }
     let detail = stage(&report(&dbs.run_dir()), "load")["detail"]
         .as_str()
         .unwrap_or_default()
@@ -912,4 +929,39 @@ fn source_columns_named_like_work_columns_keep_their_values() {
         ),
         [Some("ufk".to_string()), Some("ufk2".to_string())]
     );
+}
+
+#[test]
+fn a_declared_reference_in_a_text_column_converts_by_its_integer_value() {
+    let pg = pg_or_skip!();
+    let dbs = Databases::new(pg.clone(), "textref");
+    // '+1' and '02' name parents 1 and 2 (as MariaDB compares them); '7' has no parent, and
+    // '99999999999999999999' spells an integer no key can be (past bigint).
+    pg.load(
+        &dbs.source,
+        "CREATE TABLE p (id int PRIMARY KEY, name text);
+         CREATE TABLE c (id int PRIMARY KEY, p_ref varchar(30), n int);
+         INSERT INTO p VALUES (1, 'one'), (2, 'two'), (3, 'three');
+         INSERT INTO c VALUES (1, '3', 1), (2, NULL, 2), (3, '+1', 3), (4, '02', 4), (5, '7', 5),
+           (6, '99999999999999999999', 6);",
+    );
+    pg.drop_database(&dbs.final_db);
+    let declared = ["--derive-final", "--reference", "c.p_ref=p.id"];
+    let out = dbs.run(&declared);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("c.p_ref") && err.contains("2 rows"), "{err}");
+    assert!(!pg.exists(&dbs.data), "DB_DATA was created");
+    std::fs::remove_dir_all(dbs.run_dir()).ok();
+    let mut args = declared.to_vec();
+    args.extend(["--orphans", "null"]);
+    assert_exit(&dbs.run(&args), 0);
+    assert_eq!(
+        pg.texts(
+            &dbs.final_db,
+            "SELECT coalesce(p.name, '-') FROM c LEFT JOIN p ON p.id = c.p_ref ORDER BY c.n"
+        ),
+        ["three", "-", "one", "two", "-", "-"].map(|s| Some(s.to_string()))
+    );
+    assert_exit(&dbs.verify(&[]), 0);
 }

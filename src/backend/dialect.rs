@@ -38,6 +38,14 @@ pub trait Dialect: Send + Sync {
         None
     }
 
+    /// The integer key that `expr`, a reference column of another type (text) whose values
+    /// `not_an_integer_sql` accepted, holds, for joining it to its parent's integer key: `'+1'`
+    /// and `'01'` join key 1; a value no integer key can equal may be NULL (an orphan). As it is
+    /// where the engine compares text with an integer by value (MySQL).
+    fn reference_key_sql(&self, expr: &str) -> String {
+        expr.to_string()
+    }
+
     /// Whether stored UUIDs of `format` sort in the order of their bytes, so that v7 keys
     /// generated in old-key order keep it in the engine (MariaDB's UUID type compares its groups
     /// in another order; PostgreSQL's uuid compares bytes).

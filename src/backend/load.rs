@@ -93,6 +93,12 @@ pub struct LoadJob<'a> {
     /// DB_FINAL's unique keys on this table, which the data must not violate: a bulk path that
     /// skips unique checks could otherwise report rows as stored that it dropped.
     pub unique_keys: &'a [String],
+    /// DB_FINAL's primary key, when it holds new keys that DB_DATA's rows do not come in the
+    /// order of (random keys, or references). An engine that inserts each row into the key's
+    /// index as it arrives reads DB_DATA in this order, so every row appends to the index instead
+    /// of landing on a random page (PostgreSQL); one whose bulk path sorts for the index itself
+    /// (MySQL's, see `Arrival`) reads as it is.
+    pub key_order: Option<&'a [String]>,
     /// How the rows travel (chosen once per load by `Load::load_path`).
     pub path: &'a LoadPath,
     /// A name unique to this run and attempt, for export files.
@@ -184,8 +190,15 @@ impl FillJob<'_> {
                 }
                 FillFrom::Reference { map } => {
                     let alias = format!("p{i}");
+                    // A reference held in text joins by the integer it spells.
+                    let value = format!("s.{col}");
+                    let value = if self.table.column(&c.name).is_none_or(|c| c.is_integer()) {
+                        value
+                    } else {
+                        d.reference_key_sql(&value)
+                    };
                     joins.push(format!(
-                        " LEFT JOIN {map} {alias} ON {alias}.old_id = s.{col}"
+                        " LEFT JOIN {map} {alias} ON {alias}.old_id = {value}"
                     ));
                     exprs.push(new_key(&alias));
                 }

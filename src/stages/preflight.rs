@@ -3,7 +3,7 @@
 
 use super::{Context, Outcome, Stage};
 pub use crate::backend::Finding;
-use crate::backend::{Backend, LoadPath, Role};
+use crate::backend::{Backend, Dialect, LoadPath, Role};
 use crate::error::{Error, Place, Result};
 use crate::model::{is_internal, Schema};
 use crate::options::{LoadChoice, OrphanPolicy};
@@ -393,23 +393,23 @@ pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome
 pub fn find_orphans(ctx: &Context, refs: &[Reference]) -> Result<Vec<Orphans>> {
     let source = ctx.source()?;
     let d = source.dialect();
+    let shared = super::introspect::load(ctx)?;
     let mut ordered: Vec<&Reference> = refs.iter().collect();
-    if let Some(shared) = ctx.source_schema.get() {
-        ordered.sort_by_key(|r| {
-            std::cmp::Reverse(
-                shared
-                    .0
-                    .table(&r.table)
-                    .map(|t| t.estimated_rows)
-                    .unwrap_or(0),
-            )
-        });
-    }
+    ordered.sort_by_key(|r| {
+        std::cmp::Reverse(
+            shared
+                .0
+                .table(&r.table)
+                .map(|t| t.estimated_rows)
+                .unwrap_or(0),
+        )
+    });
     let found = super::greedy(ctx.run.jobs, &ordered, |r| {
         let from = format!(
-            "FROM {} c LEFT JOIN {} p ON p.{key} = c.{col} WHERE c.{col} IS NOT NULL AND p.{key} IS NULL",
+            "FROM {} c LEFT JOIN {} p ON {} WHERE c.{col} IS NOT NULL AND p.{key} IS NULL",
             d.q(&r.table),
             d.q(&r.ref_table),
+            parent_join(d, &shared.0, r),
             col = d.q(&r.column),
             key = d.q(&r.ref_column),
         );
@@ -437,6 +437,22 @@ pub fn find_orphans(ctx: &Context, refs: &[Reference]) -> Result<Vec<Orphans>> {
     let mut all: Vec<Orphans> = found.into_iter().flatten().collect();
     all.sort_by_key(|o| refs.iter().position(|r| r.label() == o.reference));
     Ok(all)
+}
+
+/// The join of reference `r`'s rows (`c`) to their parent rows (`p`) in SOURCE: a reference held
+/// in a text column joins by the integer it spells (`Dialect::reference_key_sql`).
+fn parent_join(d: &dyn Dialect, schema: &Schema, r: &Reference) -> String {
+    let col = format!("c.{}", d.q(&r.column));
+    let integer = schema
+        .table(&r.table)
+        .and_then(|t| t.column(&r.column))
+        .is_none_or(|c| c.is_integer());
+    let value = if integer {
+        col
+    } else {
+        d.reference_key_sql(&col)
+    };
+    format!("p.{} = {value}", d.q(&r.ref_column))
 }
 
 /// Writes every orphan of `r` (the row's key and the value that will become NULL) to
@@ -474,10 +490,11 @@ fn list_orphans(ctx: &Context, r: &Reference) -> Result<Option<String>> {
         .map_err(|e| crate::error::io_error("write", &path, e.into()))?;
     let selected: Vec<String> = header.iter().map(|c| format!("c.{}", d.q(c))).collect();
     let sql = format!(
-        "SELECT {} FROM {} c LEFT JOIN {} p ON p.{key} = c.{col} WHERE c.{col} IS NOT NULL AND p.{key} IS NULL ORDER BY {}",
+        "SELECT {} FROM {} c LEFT JOIN {} p ON {} WHERE c.{col} IS NOT NULL AND p.{key} IS NULL ORDER BY {}",
         selected.join(", "),
         d.q(&r.table),
         d.q(&r.ref_table),
+        parent_join(d, &shared.0, r),
         selected.join(", "),
         col = d.q(&r.column),
         key = d.q(&r.ref_column),

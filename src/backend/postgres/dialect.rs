@@ -17,6 +17,16 @@ impl Dialect for PostgresDialect {
     fn not_an_integer_sql(&self, column: &str) -> Option<String> {
         Some(format!("CAST({column} AS text) !~ '^[+-]?[0-9]+$'"))
     }
+    fn reference_key_sql(&self, expr: &str) -> String {
+        // text = integer has no operator. Through numeric, which takes any integer text exactly;
+        // bigint holds every key (`map_key_type`), and a value past it is NULL instead of an
+        // overflow error: no key equals it. bigint, not numeric, so the parent's or mapping's
+        // index on the key serves the join.
+        let n = format!("CAST(CAST({expr} AS text) AS numeric)");
+        format!(
+            "(CASE WHEN {n} BETWEEN -9223372036854775808 AND 9223372036854775807 THEN CAST({n} AS bigint) END)"
+        )
+    }
     fn quote_style(&self) -> QuoteStyle {
         QuoteStyle::DoubleQuote
     }
