@@ -1462,3 +1462,59 @@ fn the_first_failing_write_is_the_error_reported() {
     assert!(err.contains("map"), "{err}");
     assert!(!err.contains("report.json"), "{err}");
 }
+
+/// A differing table's verify step is journaled done before the stage marks it failed: a run
+/// killed in between (SIGKILL, a second Ctrl-C) must still fail verify on `run --resume`.
+#[test]
+fn a_differing_table_journaled_done_still_fails_a_resumed_verify() {
+    let blog = Blog::new(true);
+    let run = |extra: &[&str], stall: bool| {
+        let mut cmd = Process::new(env!("CARGO_BIN_EXE_rekey"));
+        cmd.args(["run", "--quiet", "--source"])
+            .arg(blog.url("source.db"))
+            .arg("--data")
+            .arg(blog.url("data.db"))
+            .arg("--final")
+            .arg(blog.url("final.db"))
+            .arg("--run-dir")
+            .arg(blog.run_dir())
+            .args(extra);
+        if stall {
+            cmd.env("REKEY_TEST_STALL_AFTER_STEP", "verify")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+        }
+        cmd
+    };
+    // Stopped in verify, after load: DB_FINAL is complete, and then made to differ.
+    let mut child = run(&[], true).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !blog.run_dir().join("stalled").exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("rekey ended ({status}) before stalling in verify");
+        }
+        assert!(started.elapsed().as_secs() < 120, "no stall in verify");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    blog.open("final.db")
+        .execute("UPDATE tag SET label = 'rust!' WHERE label = 'rust'", [])
+        .unwrap();
+    let out = run(&["--resume"], false).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    // What a kill after tag's step was journaled done, before it was marked failed, leaves.
+    let changed = blog
+        .open("run/journal.sqlite")
+        .execute(
+            "UPDATE step SET status = 'done' WHERE stage = 'verify' AND item = 'tag'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    let out = run(&["--resume"], false).output().unwrap();
+    let text = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("tag"), "{text}");
+    assert_eq!(blog.report_status(), "failed");
+}
