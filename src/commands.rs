@@ -282,11 +282,7 @@ pub fn source_plan(
     let mut url = DbUrl::parse(source, &ProcessEnv)?;
     secrets::fill_password(&mut url, &ProcessEnv, password_file)?;
     let endpoint = guard::reach(Role::Source, url, prompt)?;
-    let backend = endpoint.backend;
-    let mut session = backend.connect()?;
-    let schema = backend.describe(session.as_mut())?;
-    let mut plan = crate::plan::Plan::build(&schema, conversion)?;
-    backend.review_plan(&schema, &mut plan)?;
+    let (_, plan) = stages::introspect::read(endpoint.backend.as_ref(), conversion)?;
     Ok(plan)
 }
 
@@ -646,7 +642,9 @@ fn check(ctx: &Context, derive_final: bool) -> Result<()> {
     if let (Some(f), false) = (&ctx.final_db, derive_final) {
         let moved =
             ctx.run.load_path == LoadChoice::Move && ctx.source.is_some() && ctx.data.is_some();
-        let checked = preflight::check_final_empty(f.as_ref()).and_then(|schema| {
+        let source = stages::introspect::load_if_given(ctx)?;
+        let checked = preflight::check_final_empty(f.as_ref(), source.as_ref().map(|p| &p.0))
+            .and_then(|schema| {
             if moved {
                 preflight::check_move(ctx, &schema)?;
                 findings.push(preflight::Finding {

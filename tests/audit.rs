@@ -280,3 +280,18 @@ fn run_app_puts_the_audit_summary_in_the_report() {
             .unwrap();
     assert!(json["audit"]["findings"].as_u64().unwrap() > 0, "{json}");
 }
+
+#[test]
+fn audit_source_checks_source_as_a_run_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("empty.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 1;")
+        .unwrap();
+    let url = format!("sqlite://{}", path.display());
+    let fixture = app("flask_sqlalchemy");
+    let (code, out, err) = rekey(&["audit", "--source", &url, fixture.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("no tables"), "{err}");
+}

@@ -1486,8 +1486,9 @@ fn a_differing_table_journaled_done_still_fails_a_resumed_verify() {
         }
         cmd
     };
-    // Stopped in verify, after load: DB_FINAL is complete, and then made to differ.
-    let mut child = run(&[], true).spawn().unwrap();
+    // Stopped in verify's first table, after load: DB_FINAL is complete, and then made to
+    // differ. One worker, so no other table is checked (and journaled equal) before the kill.
+    let mut child = run(&["--jobs", "1"], true).spawn().unwrap();
     let started = std::time::Instant::now();
     while !blog.run_dir().join("stalled").exists() {
         if let Ok(Some(status)) = child.try_wait() {
@@ -1517,4 +1518,40 @@ fn a_differing_table_journaled_done_still_fails_a_resumed_verify() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("tag"), "{text}");
     assert_eq!(blog.report_status(), "failed");
+}
+
+/// A table named like migration bookkeeping that a foreign key ties to another is loaded, so
+/// DB_FINAL's foreign keys from it and to it are checked against SOURCE's rows in preflight.
+#[test]
+fn final_foreign_keys_from_and_to_a_linked_migrations_table_are_checked_in_preflight() {
+    let dir = tempfile::tempdir().unwrap();
+    Connection::open(dir.path().join("final.db"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE codes (id BLOB PRIMARY KEY, code TEXT UNIQUE);
+             CREATE TABLE migrations (id BLOB PRIMARY KEY, code TEXT REFERENCES codes (code), version TEXT UNIQUE);
+             CREATE TABLE notes (id BLOB PRIMARY KEY, version TEXT REFERENCES migrations (version));",
+        )
+        .unwrap();
+    let out = run_on_sqlite(
+        dir.path(),
+        "CREATE TABLE codes (id INTEGER PRIMARY KEY, code TEXT UNIQUE);
+         CREATE TABLE migrations (id INTEGER PRIMARY KEY, code TEXT, version TEXT UNIQUE);
+         CREATE TABLE notes (id INTEGER PRIMARY KEY, version TEXT);
+         INSERT INTO codes VALUES (1, 'a');
+         INSERT INTO migrations VALUES (1, 'a', 'v1'), (2, 'zz', 'v2');
+         INSERT INTO notes VALUES (1, 'v1'), (2, 'v9');",
+        &["run"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("migrations.code: DB_FINAL's foreign key"),
+        "{err}"
+    );
+    assert!(
+        err.contains("notes.version: DB_FINAL's foreign key"),
+        "{err}"
+    );
+    assert!(!dir.path().join("data.db").exists(), "DB_DATA was written");
 }

@@ -235,7 +235,10 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let mut journaled = Vec::new();
     for (name, detail) in ctx.journal.artifacts("verify")? {
         if tables.iter().any(|t| t.name == name)
-            && ctx.journal.step_done(Stage::Verify.name(), &name)?.is_some()
+            && ctx
+                .journal
+                .step_done(Stage::Verify.name(), &name)?
+                .is_some()
         {
             journaled.push(detail);
         }
