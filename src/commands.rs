@@ -107,6 +107,13 @@ pub fn execute(
             ));
         }
     }
+    if let Some(dir) = inv.run.app.as_ref().filter(|d| !d.is_dir()) {
+        // Found at the end of a run, it would fail the run that succeeded, without its report.
+        return Err(Error::usage(
+            format!("--app {} is not a directory.", dir.display()),
+            "Give the application's source directory (the one holding its models, routes and views), or drop --app.",
+        ));
+    }
     let mut urls = [Role::Source, Role::Data, Role::Final]
         .into_iter()
         .zip(given)
@@ -230,7 +237,12 @@ pub fn execute(
     }
     let result = run_stages(&ctx, inv.command);
     if let (Ok(()), Command::Run { .. }, false) = (&result, inv.command, inv.run.dry_run) {
-        journal_app_audit(&ctx)?;
+        // The conversion succeeded: an audit that cannot be made (the directory went away, a
+        // rule failed) is told, and the run's report is still written.
+        if let Err(e) = journal_app_audit(&ctx) {
+            ctx.progress
+                .note(&format!("the application audit (--app) was not made: {e}"));
+        }
     }
     if !looks_only && inv.command != Command::Clean {
         let written = Report::build(
