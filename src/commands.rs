@@ -107,6 +107,13 @@ pub fn execute(
             ));
         }
     }
+    if let Some(dir) = inv.run.app.as_ref().filter(|d| !d.is_dir()) {
+        // Found at the end of a run, it would fail the run that succeeded, without its report.
+        return Err(Error::usage(
+            format!("--app {} is not a directory.", dir.display()),
+            "Give the application's source directory (the one holding its models, routes and views), or drop --app.",
+        ));
+    }
     let mut urls = [Role::Source, Role::Data, Role::Final]
         .into_iter()
         .zip(given)
@@ -230,7 +237,12 @@ pub fn execute(
     }
     let result = run_stages(&ctx, inv.command);
     if let (Ok(()), Command::Run { .. }, false) = (&result, inv.command, inv.run.dry_run) {
-        journal_app_audit(&ctx)?;
+        // The conversion succeeded: an audit that cannot be made (the directory went away, a
+        // rule failed) is told, and the run's report is still written.
+        if let Err(e) = journal_app_audit(&ctx) {
+            ctx.progress
+                .note(&format!("the application audit (--app) was not made: {e}"));
+        }
     }
     if !looks_only && inv.command != Command::Clean {
         let written = Report::build(
@@ -282,11 +294,7 @@ pub fn source_plan(
     let mut url = DbUrl::parse(source, &ProcessEnv)?;
     secrets::fill_password(&mut url, &ProcessEnv, password_file)?;
     let endpoint = guard::reach(Role::Source, url, prompt)?;
-    let backend = endpoint.backend;
-    let mut session = backend.connect()?;
-    let schema = backend.describe(session.as_mut())?;
-    let mut plan = crate::plan::Plan::build(&schema, conversion)?;
-    backend.review_plan(&schema, &mut plan)?;
+    let (_, plan) = stages::introspect::read(endpoint.backend.as_ref(), conversion)?;
     Ok(plan)
 }
 
@@ -646,7 +654,9 @@ fn check(ctx: &Context, derive_final: bool) -> Result<()> {
     if let (Some(f), false) = (&ctx.final_db, derive_final) {
         let moved =
             ctx.run.load_path == LoadChoice::Move && ctx.source.is_some() && ctx.data.is_some();
-        let checked = preflight::check_final_empty(f.as_ref()).and_then(|schema| {
+        let source = stages::introspect::load_if_given(ctx)?;
+        let checked = preflight::check_final_empty(f.as_ref(), source.as_ref().map(|p| &p.0))
+            .and_then(|schema| {
             if moved {
                 preflight::check_move(ctx, &schema)?;
                 findings.push(preflight::Finding {

@@ -280,3 +280,50 @@ fn run_app_puts_the_audit_summary_in_the_report() {
             .unwrap();
     assert!(json["audit"]["findings"].as_u64().unwrap() > 0, "{json}");
 }
+
+#[test]
+fn run_with_an_app_that_is_not_a_directory_is_refused_before_any_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = source_db(tmp.path());
+    let data = format!("sqlite://{}", tmp.path().join("data.db").display());
+    let fin = format!("sqlite://{}", tmp.path().join("final.db").display());
+    let run_dir = tmp.path().join("run");
+    let (code, out, err) = rekey(&[
+        "run",
+        "--source",
+        &url,
+        "--data",
+        &data,
+        "--final",
+        &fin,
+        "--derive-final",
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+        "--app",
+        "/nonexistent/app",
+        "--quiet",
+    ]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("--app /nonexistent/app"), "{err}");
+    assert!(!tmp.path().join("data.db").exists(), "DB_DATA was written");
+    assert!(
+        !tmp.path().join("final.db").exists(),
+        "DB_FINAL was written"
+    );
+    assert!(!run_dir.exists(), "the run directory was made");
+}
+
+#[test]
+fn audit_source_checks_source_as_a_run_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("empty.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 1;")
+        .unwrap();
+    let url = format!("sqlite://{}", path.display());
+    let fixture = app("flask_sqlalchemy");
+    let (code, out, err) = rekey(&["audit", "--source", &url, fixture.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("no tables"), "{err}");
+}

@@ -965,3 +965,42 @@ fn a_declared_reference_in_a_text_column_converts_by_its_integer_value() {
     );
     assert_exit(&dbs.verify(&[]), 0);
 }
+
+/// PostgreSQL's foreign key looks in the parent's own rows (ONLY): a value held only by an
+/// inheritance child of the parent breaks it, so preflight refuses it.
+#[test]
+fn a_final_foreign_key_value_held_only_by_an_inheritance_child_is_refused() {
+    let pg = pg_or_skip!();
+    let dbs = Databases::new(pg.clone(), "inhfk");
+    let tables = |id: &str| {
+        format!(
+            "CREATE TABLE codes (code text PRIMARY KEY);
+             CREATE TABLE codes_extra (note text) INHERITS (codes);
+             CREATE TABLE items (id {id} PRIMARY KEY, code text{});",
+            if id == "uuid" {
+                " REFERENCES codes (code)"
+            } else {
+                ""
+            }
+        )
+    };
+    pg.load(
+        &dbs.source,
+        &format!(
+            "{}
+             INSERT INTO codes VALUES ('a');
+             INSERT INTO codes_extra VALUES ('b', 'child');
+             INSERT INTO items VALUES (1, 'a'), (2, 'b');",
+            tables("int")
+        ),
+    );
+    pg.load(&dbs.final_db, &tables("uuid"));
+    let out = dbs.run(&[]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("items.code: DB_FINAL's foreign key") && err.contains("'b'"),
+        "{err}"
+    );
+    assert!(!pg.exists(&dbs.data), "DB_DATA was created");
+}

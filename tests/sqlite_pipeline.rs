@@ -1462,3 +1462,96 @@ fn the_first_failing_write_is_the_error_reported() {
     assert!(err.contains("map"), "{err}");
     assert!(!err.contains("report.json"), "{err}");
 }
+
+/// A differing table's verify step is journaled done before the stage marks it failed: a run
+/// killed in between (SIGKILL, a second Ctrl-C) must still fail verify on `run --resume`.
+#[test]
+fn a_differing_table_journaled_done_still_fails_a_resumed_verify() {
+    let blog = Blog::new(true);
+    let run = |extra: &[&str], stall: bool| {
+        let mut cmd = Process::new(env!("CARGO_BIN_EXE_rekey"));
+        cmd.args(["run", "--quiet", "--source"])
+            .arg(blog.url("source.db"))
+            .arg("--data")
+            .arg(blog.url("data.db"))
+            .arg("--final")
+            .arg(blog.url("final.db"))
+            .arg("--run-dir")
+            .arg(blog.run_dir())
+            .args(extra);
+        if stall {
+            cmd.env("REKEY_TEST_STALL_AFTER_STEP", "verify")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+        }
+        cmd
+    };
+    // Stopped in verify's first table, after load: DB_FINAL is complete, and then made to
+    // differ. One worker, so no other table is checked (and journaled equal) before the kill.
+    let mut child = run(&["--jobs", "1"], true).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !blog.run_dir().join("stalled").exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("rekey ended ({status}) before stalling in verify");
+        }
+        assert!(started.elapsed().as_secs() < 120, "no stall in verify");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    blog.open("final.db")
+        .execute("UPDATE tag SET label = 'rust!' WHERE label = 'rust'", [])
+        .unwrap();
+    let out = run(&["--resume"], false).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    // What a kill after tag's step was journaled done, before it was marked failed, leaves.
+    let changed = blog
+        .open("run/journal.sqlite")
+        .execute(
+            "UPDATE step SET status = 'done' WHERE stage = 'verify' AND item = 'tag'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    let out = run(&["--resume"], false).output().unwrap();
+    let text = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("tag"), "{text}");
+    assert_eq!(blog.report_status(), "failed");
+}
+
+/// A table named like migration bookkeeping that a foreign key ties to another is loaded, so
+/// DB_FINAL's foreign keys from it and to it are checked against SOURCE's rows in preflight.
+#[test]
+fn final_foreign_keys_from_and_to_a_linked_migrations_table_are_checked_in_preflight() {
+    let dir = tempfile::tempdir().unwrap();
+    Connection::open(dir.path().join("final.db"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE codes (id BLOB PRIMARY KEY, code TEXT UNIQUE);
+             CREATE TABLE migrations (id BLOB PRIMARY KEY, code TEXT REFERENCES codes (code), version TEXT UNIQUE);
+             CREATE TABLE notes (id BLOB PRIMARY KEY, version TEXT REFERENCES migrations (version));",
+        )
+        .unwrap();
+    let out = run_on_sqlite(
+        dir.path(),
+        "CREATE TABLE codes (id INTEGER PRIMARY KEY, code TEXT UNIQUE);
+         CREATE TABLE migrations (id INTEGER PRIMARY KEY, code TEXT, version TEXT UNIQUE);
+         CREATE TABLE notes (id INTEGER PRIMARY KEY, version TEXT);
+         INSERT INTO codes VALUES (1, 'a');
+         INSERT INTO migrations VALUES (1, 'a', 'v1'), (2, 'zz', 'v2');
+         INSERT INTO notes VALUES (1, 'v1'), (2, 'v9');",
+        &["run"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("migrations.code: DB_FINAL's foreign key"),
+        "{err}"
+    );
+    assert!(
+        err.contains("notes.version: DB_FINAL's foreign key"),
+        "{err}"
+    );
+    assert!(!dir.path().join("data.db").exists(), "DB_DATA was written");
+}

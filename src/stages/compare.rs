@@ -7,7 +7,8 @@ use crate::model::{is_bookkeeping, is_internal, Column, Schema};
 
 /// Every difference, one line each, as `table.column: what in DB_DATA, what in DB_FINAL`, or
 /// `table.column: column only in DB_FINAL (NOT NULL, no default)` for what one side lacks.
-pub fn differences(data: &Schema, fin: &Schema) -> Vec<String> {
+/// `source` is SOURCE's schema where the command has it, for `bookkeeping::kept`.
+pub fn differences(data: &Schema, fin: &Schema, source: Option<&Schema>) -> Vec<String> {
     let mut out = Vec::new();
     for t in data.tables.iter().filter(|t| !is_internal(&t.name)) {
         let Some(f) = fin.table(&t.name) else {
@@ -16,7 +17,7 @@ pub fn differences(data: &Schema, fin: &Schema) -> Vec<String> {
             }
             continue;
         };
-        if super::bookkeeping::kept(&t.name, fin, None) {
+        if super::bookkeeping::kept(&t.name, fin, source) {
             continue; // the new schema's own history: never loaded, so never compared
         }
         for c in &t.columns {
@@ -44,7 +45,7 @@ pub fn differences(data: &Schema, fin: &Schema) -> Vec<String> {
     for f in fin
         .tables
         .iter()
-        .filter(|t| !is_internal(&t.name) && !super::bookkeeping::kept(&t.name, fin, None))
+        .filter(|t| !is_internal(&t.name) && !super::bookkeeping::kept(&t.name, fin, source))
     {
         if data.table(&f.name).is_none() {
             out.push(format!("{}: table only in DB_FINAL", f.name));
@@ -119,7 +120,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             fin.describe(fs.as_mut())?
         }
     };
-    let diffs = differences(&data_schema, &final_schema);
+    let source = super::introspect::load_if_given(ctx)?;
+    let diffs = differences(&data_schema, &final_schema, source.as_ref().map(|p| &p.0));
     if diffs.is_empty() {
         let n = data_schema
             .tables
@@ -187,7 +189,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            differences(&data, &fin),
+            differences(&data, &fin, None),
             [
                 "tag.old: column only in DB_DATA (NULL, no default)",
                 "tag.colour: column only in DB_FINAL (NOT NULL, no default)",
@@ -195,7 +197,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            differences(&data, &schema("other", vec![])),
+            differences(&data, &schema("other", vec![]), None),
             [
                 "tag: table only in DB_DATA",
                 "other: table only in DB_FINAL"

@@ -3,9 +3,10 @@
 //! SOURCE before anything is written (DB_FINAL's tables and columns are SOURCE's by name, converted
 //! columns compared through the plan's references), and verify checks every key on DB_FINAL's rows.
 
+use super::bookkeeping::kept;
 use crate::backend::{Backend, Dialect, Finding, Session};
 use crate::error::Result;
-use crate::model::{is_bookkeeping, is_internal, ForeignKey, Schema, Table};
+use crate::model::{is_internal, ForeignKey, Schema, Table};
 use crate::plan::Plan;
 
 const SUBJECT: &str = "DB_FINAL foreign keys";
@@ -36,14 +37,15 @@ fn all_set(d: &dyn Dialect, columns: &[String]) -> String {
 }
 
 /// `NOT EXISTS (SELECT 1 FROM parent p WHERE p.x = c.a ...)`.
-fn no_parent(d: &dyn Dialect, parent: &str, pairs: &[(String, String)]) -> String {
+/// The parent's own rows only (PostgreSQL's foreign key does not see an inheritance child's).
+fn no_parent(d: &dyn Dialect, parent: &Table, pairs: &[(String, String)]) -> String {
     let on: Vec<String> = pairs
         .iter()
         .map(|(c, p)| format!("p.{} = c.{}", d.q(p), d.q(c)))
         .collect();
     format!(
         "NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
-        d.q(parent),
+        d.own_rows(parent),
         on.join(" AND ")
     )
 }
@@ -73,13 +75,13 @@ pub fn check_source(
     for ft in final_schema
         .tables
         .iter()
-        .filter(|t| !is_internal(&t.name) && !is_bookkeeping(&t.name))
+        .filter(|t| !is_internal(&t.name) && !kept(&t.name, final_schema, Some(schema)))
     {
         let Some(st) = schema.table(&ft.name) else {
             continue; // a new table: the load leaves it empty
         };
         for fk in ft.foreign_keys.iter().filter(|f| f.ref_schema.is_none()) {
-            if is_bookkeeping(&fk.ref_table)
+            if kept(&fk.ref_table, final_schema, Some(schema))
                 || fk.columns.is_empty()
                 || fk.columns.iter().any(|c| st.column(c).is_none())
             {
@@ -116,7 +118,10 @@ fn check_key(
     let cols = fk.columns.join(", ");
     let set = all_set(d, &fk.columns);
     let with_value = |s: &mut dyn Session| {
-        s.query_u64(&format!("SELECT COUNT(*) FROM {} c WHERE {set}", d.q(t)))
+        s.query_u64(&format!(
+            "SELECT COUNT(*) FROM {} c WHERE {set}",
+            d.own_rows(st)
+        ))
     };
     let Some(parent) = schema.table(&fk.ref_table) else {
         let rows = with_value(s)?;
@@ -183,8 +188,8 @@ fn check_key(
     }
     let from = format!(
         "FROM {} c WHERE {set} AND {}",
-        d.q(t),
-        no_parent(d, &parent.name, &pairs)
+        d.own_rows(st),
+        no_parent(d, parent, &pairs)
     );
     let rows = s.query_u64(&format!("SELECT COUNT(*) {from}"))?;
     if rows == 0 {
@@ -234,7 +239,10 @@ pub fn broken_in_final(
     let d = fin.dialect();
     let mut out = Vec::new();
     for fk in ft.foreign_keys.iter().filter(|f| f.ref_schema.is_none()) {
-        if fk.columns.is_empty() || final_schema.table(&fk.ref_table).is_none() {
+        let Some(parent) = final_schema.table(&fk.ref_table) else {
+            continue;
+        };
+        if fk.columns.is_empty() {
             continue;
         }
         let pairs: Vec<(String, String)> = fk
@@ -245,9 +253,9 @@ pub fn broken_in_final(
             .collect();
         let rows = s.query_u64(&format!(
             "SELECT COUNT(*) FROM {} c WHERE {} AND {}",
-            d.q(&ft.name),
+            d.own_rows(ft),
             all_set(d, &fk.columns),
-            no_parent(d, &fk.ref_table, &pairs)
+            no_parent(d, parent, &pairs)
         ))?;
         if rows > 0 {
             out.push(format!(

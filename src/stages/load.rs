@@ -29,7 +29,10 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             let mut s = fin.connect()?;
             fin.describe(s.as_mut())?
         }
-        None => super::preflight::check_final_empty(fin.as_ref())?,
+        None => {
+            let source = super::introspect::load_if_given(ctx)?;
+            super::preflight::check_final_empty(fin.as_ref(), source.as_ref().map(|p| &p.0))?
+        }
     };
     let data_schema = super::data_shape::data_or_predicted(ctx)?;
     // A dry run before derive-final has no DB_FINAL to open yet: its server answers instead.

@@ -218,13 +218,9 @@ pub fn require_data(findings: &[Finding]) -> Result<()> {
 /// engine's own checks of SOURCE, and DB_FINAL's unique keys against SOURCE's data.
 pub fn data_findings(ctx: &Context, derive: bool) -> Result<Vec<Finding>> {
     let mut out = Vec::new();
-    let Some(source) = &ctx.source else {
+    let Some((source, shared)) = super::introspect::existing_source(ctx)? else {
         return Ok(out);
     };
-    if !source.database_exists()? {
-        return Ok(out);
-    }
-    let shared = super::introspect::load(ctx)?;
     let (schema, plan) = &*shared;
     let mut s = source.connect()?;
     out.extend(source.check_source(s.as_mut(), schema, plan, &ctx.conversion, derive)?);
@@ -375,7 +371,8 @@ pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome
     }
     if check_final {
         let f = ctx.final_db()?;
-        let final_schema = check_final_empty(f.as_ref())?;
+        let source = super::introspect::load_if_given(ctx)?;
+        let final_schema = check_final_empty(f.as_ref(), source.as_ref().map(|p| &p.0))?;
         if ctx.run.load_path == LoadChoice::Move {
             check_move(ctx, &final_schema)?;
             detail.push("DB_DATA's tables are built with DB_FINAL's definitions and moved into DB_FINAL by the load (--load-path move)".into());
@@ -575,7 +572,9 @@ pub fn check_move(ctx: &Context, final_schema: &Schema) -> Result<()> {
         ));
     }
     let predicted = super::data_shape::predicted_data_schema(ctx)?;
-    let diffs = super::compare::differences(&predicted, final_schema);
+    let source = super::introspect::load_if_given(ctx)?;
+    let diffs =
+        super::compare::differences(&predicted, final_schema, source.as_ref().map(|p| &p.0));
     if !diffs.is_empty() {
         return Err(Error::input(
             Place::stage(Stage::Preflight),
@@ -590,7 +589,9 @@ pub fn check_move(ctx: &Context, final_schema: &Schema) -> Result<()> {
     Ok(())
 }
 
-pub fn check_final_empty(f: &dyn Backend) -> Result<Schema> {
+/// `source` is SOURCE's schema where the command has it, so that a bookkeeping-named table SOURCE
+/// ties by a foreign key is loaded, and so must be empty, as the load decides.
+pub fn check_final_empty(f: &dyn Backend, source: Option<&Schema>) -> Result<Schema> {
     if !f.database_exists()? {
         return Err(Error::input(
             Place::stage(Stage::Preflight),
@@ -601,7 +602,7 @@ pub fn check_final_empty(f: &dyn Backend) -> Result<Schema> {
     let mut s = f.connect()?;
     let schema = f.describe(s.as_mut())?;
     for t in &schema.tables {
-        if super::bookkeeping::kept(&t.name, &schema, None) || is_internal(&t.name) {
+        if super::bookkeeping::kept(&t.name, &schema, source) || is_internal(&t.name) {
             continue;
         }
         let rows = s.query_u64(&format!("SELECT COUNT(*) FROM {}", f.dialect().q(&t.name)))?;

@@ -9,13 +9,9 @@ use crate::error::Result;
 /// One failed finding per reference column holding values that do not spell an integer.
 pub fn check(ctx: &Context) -> Result<Vec<Finding>> {
     let mut out = Vec::new();
-    let Some(source) = &ctx.source else {
+    let Some((source, shared)) = super::introspect::existing_source(ctx)? else {
         return Ok(out);
     };
-    if !source.database_exists()? {
-        return Ok(out);
-    }
-    let shared = super::introspect::load(ctx)?;
     let (schema, plan) = &*shared;
     let d = source.dialect();
     let mut s = source.connect()?;

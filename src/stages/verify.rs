@@ -222,8 +222,39 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             Ok(rows)
         },
     );
-    let checks = checks.into_inner().unwrap_or_default();
-    let mut failed: Vec<&(TableCheck, f64)> = checks.iter().filter(|(c, _)| !c.ok).collect();
+    let seconds: Vec<(String, f64)> = checks
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(c, secs)| (c.table, secs))
+        .collect();
+    // The journal's checks, not this process's: a differing table's step is journaled done
+    // before it is marked failed below, so a run killed in between finds it done on resume,
+    // and only its journaled check still says that it differs. A table whose step is not done
+    // (not reached, or failed) may hold an older verify's check: that is not this one's.
+    let mut journaled = Vec::new();
+    for (name, detail) in ctx.journal.artifacts("verify")? {
+        if tables.iter().any(|t| t.name == name)
+            && ctx
+                .journal
+                .step_done(Stage::Verify.name(), &name)?
+                .is_some()
+        {
+            journaled.push(detail);
+        }
+    }
+    let mut failed: Vec<(TableCheck, f64)> = journaled
+        .iter()
+        .filter_map(|detail| serde_json::from_str::<TableCheck>(detail).ok())
+        .filter(|c| !c.ok)
+        .map(|c| {
+            let secs = seconds
+                .iter()
+                .find(|(t, _)| *t == c.table)
+                .map_or(0.0, |(_, s)| *s);
+            (c, secs)
+        })
+        .collect();
     failed.sort_by(|a, b| a.0.table.cmp(&b.0.table));
     for (c, secs) in &failed {
         for p in &c.problems {

@@ -505,7 +505,8 @@ pub fn run_in(urls: [&str; 3], dir: &Path, extra: &[&str]) -> Output {
 
 /// A second MariaDB server of this test alone (a fresh data directory on a free port), stopped and
 /// removed when dropped: what "another server" means to rekey (its own host name, port and data
-/// directory). `None` (said on stderr) where no `mariadbd` is installed.
+/// directory). `None` (said on stderr) where no `mariadbd` is installed, unless MariaDB is
+/// required (REKEY_REQUIRE_MYSQL or CI), where that fails the test.
 pub struct SecondServer {
     pub url: String,
     child: std::process::Child,
@@ -518,6 +519,10 @@ impl SecondServer {
             .into_iter()
             .find(|p| Path::new(p).exists());
         let Some(bin) = bin else {
+            // As `server`: where MariaDB is required, a test that cannot run must fail.
+            if std::env::var("REKEY_REQUIRE_MYSQL").is_ok() || std::env::var("CI").is_ok() {
+                panic!("MariaDB is required but no mariadbd is installed to start a second server");
+            }
             eprintln!("SKIPPED: no mariadbd to start a second server");
             return None;
         };
