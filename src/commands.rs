@@ -183,7 +183,7 @@ pub fn execute(
     }
     // Before anything is written or stopped (a resume ends the statements its run left behind):
     // no other process may be working on these databases, whatever its run directory.
-    let _database_locks = if looks_only {
+    let database_locks = if looks_only {
         None
     } else {
         Some(crate::run_lock::DatabaseLocks::acquire(&endpoints)?)
@@ -219,6 +219,7 @@ pub fn execute(
         run_id,
         interrupted,
         source_schema: OnceLock::new(),
+        locks: database_locks,
     };
 
     if inv.run.resume && !inv.run.dry_run {

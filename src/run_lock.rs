@@ -69,7 +69,7 @@ impl RunLock {
 /// one process per database, so a copied run directory or a second run directory cannot work on
 /// a database while another process does (nor stop its statements on resume).
 pub struct DatabaseLocks {
-    _held: Vec<Box<dyn std::any::Any + Send>>,
+    held: std::sync::Mutex<Vec<Box<dyn crate::backend::ServerLock>>>,
 }
 
 impl DatabaseLocks {
@@ -85,7 +85,19 @@ impl DatabaseLocks {
                 held.push(lock);
             }
         }
-        Ok(DatabaseLocks { _held: held })
+        Ok(DatabaseLocks {
+            held: std::sync::Mutex::new(held),
+        })
+    }
+
+    /// Fails (exit 3) when a lock's session was ended since it was taken: the stage about to
+    /// start must not write while another process may.
+    pub fn still_held(&self) -> Result<()> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        for lock in held.iter_mut() {
+            lock.still_held()?;
+        }
+        Ok(())
     }
 }
 

@@ -496,3 +496,66 @@ fn mysql_derived_key_sql() {
     }
     insta::assert_snapshot!(out.join("\n"));
 }
+
+/// The run's secret never reaches the text of a statement (the processlist, pg_stat_activity
+/// and the servers' logs show that text): the fill reads it from its session, which gets it as
+/// a bound parameter. On MySQL and PostgreSQL, raw and hex-encoded, in every version and format,
+/// in the fill's statements as a dry run shows them.
+#[test]
+fn derived_keys_keep_the_secret_out_of_the_sql() {
+    use rekey::backend::postgres::PostgresDialect;
+    use rekey::backend::Load;
+    use rekey::options::UuidVersion;
+    use rekey::uuidgen::{DerivedKey, Secret};
+    let secret = Secret::generate().unwrap();
+    let raw = secret.text().to_string();
+    let hex: String = raw.bytes().map(|b| format!("{b:02x}")).collect();
+    let t = content_item();
+    let mut texts = Vec::new();
+    for version in [UuidVersion::V7, UuidVersion::V4] {
+        let spec = DerivedKey {
+            secret: secret.clone(),
+            base_ms: 946_684_800_000,
+            table: "content_item".into(),
+            version,
+        };
+        for format in [
+            UuidFormat::Char32,
+            UuidFormat::Char36,
+            UuidFormat::Binary16,
+            UuidFormat::Native,
+        ] {
+            let dialects: [&dyn Dialect; 2] = [&MysqlDialect, &PostgresDialect];
+            for d in dialects {
+                texts.push(d.derived_key_sql("s.id", &spec, format).unwrap());
+                texts.push(d.derived_key_secret_sql().unwrap().to_string());
+            }
+            let job = FillJob {
+                table: &t,
+                columns: vec![FillColumn {
+                    name: "id".into(),
+                    from: FillFrom::Derived(spec.clone()),
+                }],
+                order_by: Some("id".into()),
+                format,
+                arrival: Arrival::InKeyOrder,
+                unique_keys: &[],
+                marker: "",
+                resume_after: None,
+                on_chunk: &|_| Ok(()),
+            };
+            let statements = data().fill_table_sql(&source(), &job).unwrap();
+            assert!(
+                statements.iter().any(|s| s.starts_with("SET @rekey_k")),
+                "the fill sets the secret on its session: {statements:?}"
+            );
+            texts.extend(statements);
+        }
+    }
+    for text in &texts {
+        assert!(
+            !text.contains(&raw) && !text.contains(&hex),
+            "the secret is in: {text}"
+        );
+    }
+}

@@ -1555,3 +1555,32 @@ fn final_foreign_keys_from_and_to_a_linked_migrations_table_are_checked_in_prefl
     );
     assert!(!dir.path().join("data.db").exists(), "DB_DATA was written");
 }
+
+/// `clean` forgets the run's key secret and id along with what the run created: a new run in the
+/// same directory (without --seed) gets keys of its own, not those of the cleaned rehearsal,
+/// whose DB_FINAL may have been kept.
+#[test]
+fn a_run_after_clean_in_the_same_directory_gets_new_keys() {
+    let blog = Blog::new(true);
+    let out = run_binary(&blog, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let first = blog.map("user");
+    let dir = blog.run_dir();
+    let (code, out, err) = rekey_bin(&["clean", "--run-dir", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    // The rehearsal's DB_FINAL is set aside; the new run gets an empty one.
+    std::fs::rename(blog.path("final.db"), blog.path("kept.db")).unwrap();
+    Connection::open(blog.path("final.db"))
+        .unwrap()
+        .execute_batch(FINAL_SQL)
+        .unwrap();
+    let out = run_binary(&blog, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let second = blog.map("user");
+    assert_eq!(first.len(), second.len());
+    let shared = first
+        .iter()
+        .filter(|(k, v)| second.get(k) == Some(v))
+        .count();
+    assert_eq!(shared, 0, "the new run reproduced the cleaned run's keys");
+}

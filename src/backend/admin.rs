@@ -124,7 +124,7 @@ pub trait Admin: Send + Sync {
     /// its role for the message. A database another process holds is refused (exit 2) naming the
     /// holder. `None` where the engine needs no lock of its own (SQLite: one file, locked by
     /// the engine itself; a Galera cluster, which refuses GET_LOCK).
-    fn hold_lock(&self, _key: &str, _what: &str) -> Result<Option<Box<dyn std::any::Any + Send>>> {
+    fn hold_lock(&self, _key: &str, _what: &str) -> Result<Option<Box<dyn ServerLock>>> {
         Ok(None)
     }
     /// Stops statements that a killed earlier process of run `run_id` left running on the server
@@ -158,4 +158,12 @@ pub trait Admin: Send + Sync {
     ) -> Result<Option<String>> {
         Ok(None)
     }
+}
+
+/// rekey's lock on a database, held on a session of its own (`Admin::hold_lock`); dropping it
+/// releases the lock.
+pub trait ServerLock: Send {
+    /// Fails (exit 3, naming the lock) when the session no longer holds the lock: the server or
+    /// a DBA ended it, and another process could now work on the database.
+    fn still_held(&mut self) -> Result<()>;
 }

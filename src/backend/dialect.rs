@@ -59,9 +59,19 @@ pub trait Dialect: Send + Sync {
         true
     }
 
+    /// The statement that gives a session the run's secret for `derived_key_sql`, with the
+    /// secret (`Secret::text`) as its one bound parameter: the secret stays out of the text of
+    /// the long fill statements, which the server shows to other sessions and logs. `None`
+    /// where the engine derives no keys in SQL.
+    fn derived_key_secret_sql(&self) -> Option<&'static str> {
+        None
+    }
+
     /// SQL computing the new key that `spec` derives from the old key `key` (an integer
     /// expression), stored as `format`, exactly as `DerivedKey::uuid` computes it; NULL stays
-    /// NULL. `None` where the engine cannot, and its new keys go through mapping tables.
+    /// NULL. It reads the run's secret from the session, which `derived_key_secret_sql` must
+    /// have set first (the secret in `spec` is not used). `None` where the engine cannot, and
+    /// its new keys go through mapping tables.
     fn derived_key_sql(
         &self,
         _key: &str,

@@ -161,6 +161,15 @@ pub struct FillJob<'a> {
 }
 
 impl FillJob<'_> {
+    /// The run's secret, when a column's new keys are derived in SQL: the fill's session gets it
+    /// through `Dialect::derived_key_secret_sql` before the fill.
+    pub fn secret(&self) -> Option<&crate::uuidgen::Secret> {
+        self.columns.iter().find_map(|c| match &c.from {
+            FillFrom::Derived(spec) => Some(&spec.secret),
+            _ => None,
+        })
+    }
+
     /// The SELECT that produces the fill's rows where one session reads SOURCE (qualified as
     /// `from`) and DB_DATA's mapping tables at once.
     pub fn select_sql(&self, d: &dyn Dialect, from: &str) -> Result<String> {

@@ -17,7 +17,7 @@ pub mod value;
 
 use std::sync::Arc;
 
-pub use admin::{Admin, Finding, Footprint, Identity, Role};
+pub use admin::{Admin, Finding, Footprint, Identity, Role, ServerLock};
 pub use catalog::{Catalog, ServerInfo};
 pub use ddl::{Ddl, Swap, Unconstrain};
 pub use dialect::Dialect;

@@ -138,6 +138,13 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
             ctx.journal.reset_stage(stage.name())?;
         }
         crate::guard::forget(&ctx.journal)?;
+        // What the run's keys derive from goes with what the run created: a new run in this
+        // directory draws its own (a kept DB_FINAL or map file of the cleaned run would
+        // otherwise predict its keys). A clean that stopped early keeps them, since the run
+        // can still be resumed.
+        for key in ["run_id", "secret", "seed", "base_ms", "conversion"] {
+            ctx.journal.remove(key)?;
+        }
         ctx.journal.set("status", "cleaned")?;
     }
     Ok(done)

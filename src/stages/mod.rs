@@ -61,6 +61,8 @@ pub struct Context {
     pub interrupted: Arc<AtomicBool>,
     /// SOURCE's catalog and the plan, set by introspect.
     pub source_schema: OnceLock<Arc<(Schema, Plan)>>,
+    /// rekey's locks on the databases the command writes, checked before each stage.
+    pub locks: Option<crate::run_lock::DatabaseLocks>,
 }
 
 impl Context {
@@ -156,6 +158,9 @@ impl Context {
             return Ok(());
         }
         self.check_interrupt(&format!("the stage before {name}"))?;
+        if let Some(locks) = &self.locks {
+            locks.still_held().map_err(|e| e.at(&Place::stage(stage)))?;
+        }
         if self.run.dry_run {
             self.say(&format!("-- stage {name}"));
         } else {

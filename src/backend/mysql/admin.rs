@@ -199,7 +199,11 @@ impl Admin for MysqlBackend {
         Ok(Box::new(self.server_session()?))
     }
 
-    fn hold_lock(&self, key: &str, what: &str) -> Result<Option<Box<dyn std::any::Any + Send>>> {
+    fn hold_lock(
+        &self,
+        key: &str,
+        what: &str,
+    ) -> Result<Option<Box<dyn crate::backend::ServerLock>>> {
         super::lock::hold(self, key, what)
     }
 

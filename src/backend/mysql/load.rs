@@ -27,8 +27,17 @@ impl Load for MysqlBackend {
         let mut statements = self.fill_table_sql(source.url(), job)?.into_iter();
         let fill = statements.next_back().unwrap_or_default();
         let mut s = self.session(true)?;
+        let set_secret = self.flavour().derived_key_secret_sql();
         for sql in statements {
-            s.execute(&sql)?;
+            match job.secret() {
+                // The secret set on the very session that fills, as a parameter.
+                Some(secret) if Some(sql.as_str()) == set_secret => {
+                    s.execute_with(&sql, vec![secret.text().into()])?
+                }
+                _ => {
+                    s.execute(&sql)?;
+                }
+            }
         }
         if let Some(limits) = s.write_limits()? {
             return self.fill_in_chunks(s, source.url(), job, &limits);
@@ -51,6 +60,9 @@ impl Load for MysqlBackend {
         let mut out = d.bulk_session(job.arrival);
         if !job.unique_keys.is_empty() {
             out.push("SET SESSION unique_checks = 1".into());
+        }
+        if job.secret().is_some() {
+            out.extend(d.derived_key_secret_sql().map(str::to_string));
         }
         out.push(job.insert_select_sql(d, &DIALECT.q(&source.database))?);
         Ok(out)

@@ -6,11 +6,42 @@
 use mysql::prelude::Queryable;
 
 use super::{sql_error, MysqlBackend};
-use crate::backend::Dialect;
+use crate::backend::{Dialect, ServerLock};
 use crate::error::{Error, Place, Result};
 
+/// What keeps the lock's idle connection open as long as the run lasts.
+const KEEP_ALIVE_SQL: &str =
+    "SET SESSION wait_timeout = 31536000, SESSION interactive_timeout = 31536000";
+
+/// How long the lock's connection idles before TCP checks that its peer is still there.
+const KEEPALIVE_MS: u32 = 60_000;
+
 /// The connection that holds the lock; closing it (dropping this) releases it.
-struct Held(#[allow(dead_code)] mysql::Conn);
+struct Held {
+    conn: mysql::Conn,
+    /// The lock's name, as a literal.
+    name: String,
+    /// The database's role and URL, for the message of a lost lock.
+    what: String,
+}
+
+impl ServerLock for Held {
+    fn still_held(&mut self) -> Result<()> {
+        let sql = format!("SELECT IS_USED_LOCK({}) = CONNECTION_ID()", self.name);
+        let held: Option<Option<i64>> = self.conn.query_first(&sql).unwrap_or(None);
+        if held.flatten() == Some(1) {
+            return Ok(());
+        }
+        Err(Error::env(
+            Place::default(),
+            format!(
+                "rekey's lock on {} ({}) was lost: the server ended the connection that held it (a KILL, a restart, an idle limit), so another process could have started working on the database.",
+                self.what, self.name
+            ),
+            "Make sure no other rekey process works on it (`rekey status --run-dir` of each run directory), then resume this run with --resume.",
+        ))
+    }
+}
 
 /// GET_LOCK names are at most 64 characters: rekey's prefix and a hash of what `key` names.
 fn lock_name(key: &str) -> String {
@@ -21,18 +52,35 @@ pub(super) fn hold(
     backend: &MysqlBackend,
     key: &str,
     what: &str,
-) -> Result<Option<Box<dyn std::any::Any + Send>>> {
+) -> Result<Option<Box<dyn ServerLock>>> {
+    Ok(take(backend, key, what)?.map(|h| Box::new(h) as Box<dyn ServerLock>))
+}
+
+fn take(backend: &MysqlBackend, key: &str, what: &str) -> Result<Option<Held>> {
     // A Galera cluster refuses GET_LOCK while wsrep is on (a lock would bind one node only).
     if backend.flavour().galera() {
         return Ok(None);
     }
     let init = backend.facts()?.dialect.session_init();
-    let mut conn = backend.connect_with(false, &init)?;
+    // TCP keepalives, so that no firewall or NAT in between drops the idle connection.
+    let opts = backend
+        .opts(false, &init)
+        .tcp_keepalive_time_ms(Some(KEEPALIVE_MS));
+    let mut conn = mysql::Conn::new(opts).map_err(|e| super::connect_error(&backend.url, &e, 0))?;
+    // The connection idles for the whole run; the server would close it after wait_timeout (8
+    // hours by default, far less on hosted servers) and the lock would lapse unnoticed. A year,
+    // the largest value the servers accept.
+    conn.query_drop(KEEP_ALIVE_SQL)
+        .map_err(|e| sql_error(e, KEEP_ALIVE_SQL))?;
     let name = super::DIALECT.lit(&lock_name(key));
     let sql = format!("SELECT GET_LOCK({name}, 0)");
     let got: Option<Option<i64>> = conn.query_first(&sql).map_err(|e| sql_error(e, &sql))?;
     if got.flatten() == Some(1) {
-        return Ok(Some(Box::new(Held(conn))));
+        return Ok(Some(Held {
+            conn,
+            name,
+            what: format!("{what} {}", backend.url),
+        }));
     }
     let sql = format!(
         "SELECT l.ID, COALESCE(p.HOST, '') FROM (SELECT IS_USED_LOCK({name}) AS ID) l LEFT JOIN information_schema.PROCESSLIST p ON p.ID = l.ID"
@@ -57,4 +105,55 @@ pub(super) fn hold(
             id.map_or("<id>".to_string(), |i| i.to_string())
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::url::{DbUrl, ProcessEnv};
+
+    /// The lock's connection outlives the server's default idle limit: its session's
+    /// wait_timeout is the year KEEP_ALIVE_SQL sets (the default is 8 hours).
+    #[test]
+    fn the_lock_connection_does_not_time_out_while_the_run_idles() {
+        let Ok(base) = std::env::var("REKEY_TEST_MYSQL_URL") else {
+            assert!(
+                std::env::var("REKEY_REQUIRE_MYSQL").is_err(),
+                "REKEY_TEST_MYSQL_URL is not set"
+            );
+            return;
+        };
+        let url = DbUrl::parse(&format!("{base}/mysql"), &ProcessEnv).unwrap();
+        let backend = MysqlBackend::new(url);
+        let key = format!("lock-timeout-test\0{}", std::process::id());
+        let mut held = take(&backend, &key, "DB_DATA").unwrap().unwrap();
+        let timeouts: Option<(u64, u64)> = held
+            .conn
+            .query_first("SELECT @@SESSION.wait_timeout, @@SESSION.interactive_timeout")
+            .unwrap();
+        assert_eq!(timeouts, Some((31_536_000, 31_536_000)));
+    }
+
+    /// A lock whose connection was killed is noticed before the next stage: exit 3, naming it.
+    #[test]
+    fn a_killed_lock_connection_is_noticed() {
+        let Ok(base) = std::env::var("REKEY_TEST_MYSQL_URL") else {
+            assert!(
+                std::env::var("REKEY_REQUIRE_MYSQL").is_err(),
+                "REKEY_TEST_MYSQL_URL is not set"
+            );
+            return;
+        };
+        let url = DbUrl::parse(&format!("{base}/mysql"), &ProcessEnv).unwrap();
+        let backend = MysqlBackend::new(url);
+        let key = format!("lock-kill-test\0{}", std::process::id());
+        let mut held = take(&backend, &key, "DB_DATA").unwrap().unwrap();
+        held.still_held().unwrap();
+        let id = held.conn.connection_id();
+        let mut other = mysql::Conn::new(backend.opts(false, &[])).unwrap();
+        other.query_drop(format!("KILL {id}")).unwrap();
+        let err = held.still_held().unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(err.to_string().contains("lock on DB_DATA"), "{err}");
+    }
 }

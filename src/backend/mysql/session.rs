@@ -113,6 +113,14 @@ impl MysqlSession {
         Ok(self.limits)
     }
 
+    /// Runs a statement whose values travel as bound parameters (a secret that the statement's
+    /// text, shown in the processlist and logs, must not carry).
+    pub(super) fn execute_with(&mut self, sql: &str, params: Vec<mysql::Value>) -> Result<()> {
+        self.conn
+            .exec_drop(sql, params)
+            .map_err(|e| sql_error(e, sql))
+    }
+
     /// Runs a statement, again after a deadlock or certification failure (bounded, with a
     /// growing pause), returning the driver's error otherwise.
     pub(super) fn run(&mut self, sql: &str) -> std::result::Result<u64, mysql::Error> {

@@ -102,18 +102,25 @@ impl Dialect for PostgresDialect {
             _ => expr.to_string(),
         }
     }
+    fn derived_key_secret_sql(&self) -> Option<&'static str> {
+        Some("SELECT set_config('rekey.k', $1, false)")
+    }
     fn derived_key_sql(&self, key: &str, spec: &DerivedKey, format: UuidFormat) -> Option<String> {
         // The fill computes these in the COPY stream (`copy::KeyRewrite`); this SQL serves a
         // table whose fill also joins a mapping table. The hash is over bytes (the prefix as
         // UTF-8, the key's ASCII digits), so the server's encoding cannot change it; NULL stays
         // NULL through every function and ||.
         let k = format!("({key})::bigint");
-        let prefix: String = spec
-            .hash_prefix()
+        // The secret is the session's setting (`derived_key_secret_sql`), never the statement's
+        // text, which pg_stat_activity and the server's log show; current_setting fails on a
+        // session that lacks it rather than hash without it.
+        let table: String = format!(":{}:", spec.table)
             .bytes()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let hash = format!("md5(decode('{prefix}', 'hex') || convert_to({k}::text, 'UTF8'))");
+        let hash = format!(
+            "md5(convert_to(current_setting('rekey.k'), 'UTF8') || decode('{table}', 'hex') || convert_to({k}::text, 'UTF8'))"
+        );
         let hex = match spec.version {
             UuidVersion::V7 => format!(
                 "(lpad(to_hex({base} + ({k} >> 12)), 12, '0') || '7' || lpad(to_hex({k} & 4095), 3, '0') || '8' || substr({hash}, 1, 15))",

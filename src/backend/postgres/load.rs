@@ -331,6 +331,11 @@ impl Load for PostgresBackend {
         } else {
             ""
         };
+        if let (Some(secret), Some(sql)) = (job.secret(), DIALECT.derived_key_secret_sql()) {
+            // On this session, as a parameter: the INSERT below reads it.
+            data.execute(sql, &[&secret.text()])
+                .map_err(|e| sql_error(&e, sql))?;
+        }
         let finish = format!(
             "{lookups}{m}{};\n{m}DROP TABLE {target};\nCOMMIT",
             job.insert_select_sql(&DIALECT, &DIALECT.q(STAGE_SCHEMA))?,
@@ -385,6 +390,9 @@ impl Load for PostgresBackend {
             "COPY {} ({list}) FROM STDIN (FORMAT binary) -- from SOURCE: {copy_out}",
             Self::stage_table(job)
         ));
+        if job.secret().is_some() {
+            out.extend(DIALECT.derived_key_secret_sql().map(str::to_string));
+        }
         out.push(job.insert_select_sql(&DIALECT, &DIALECT.q(STAGE_SCHEMA))?);
         out.push(format!("DROP TABLE {}", Self::stage_table(job)));
         Ok(out)
