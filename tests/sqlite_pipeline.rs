@@ -539,6 +539,18 @@ fn derive_final_builds_a_final_schema_that_matches_and_verifies() {
     assert_eq!(rows(&fin, "PRAGMA integrity_check"), [[text("ok")]]);
 }
 
+/// A finished process's exit code, and its stdout followed by its stderr.
+fn code_and_text(out: &std::process::Output) -> (i32, String) {
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 fn verify_with_binary(blog: &Blog) -> (i32, String) {
     let out = Process::new(env!("CARGO_BIN_EXE_rekey"))
         .args(["verify", "--quiet", "--source"])
@@ -549,14 +561,7 @@ fn verify_with_binary(blog: &Blog) -> (i32, String) {
         .arg(blog.run_dir())
         .output()
         .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    code_and_text(&out)
 }
 
 #[test]
@@ -950,14 +955,7 @@ fn plan_with_binary(blog: &Blog, extra: &[&str]) -> (i32, String) {
         .args(extra)
         .output()
         .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    code_and_text(&out)
 }
 
 #[test]

@@ -112,19 +112,26 @@ mod tests {
     use super::*;
     use crate::url::{DbUrl, ProcessEnv};
 
-    /// The lock's connection outlives the server's default idle limit: its session's
-    /// wait_timeout is the year KEEP_ALIVE_SQL sets (the default is 8 hours).
-    #[test]
-    fn the_lock_connection_does_not_time_out_while_the_run_idles() {
+    /// The test server (REKEY_TEST_MYSQL_URL), or None outside a run that requires one.
+    fn test_server() -> Option<MysqlBackend> {
         let Ok(base) = std::env::var("REKEY_TEST_MYSQL_URL") else {
             assert!(
                 std::env::var("REKEY_REQUIRE_MYSQL").is_err(),
                 "REKEY_TEST_MYSQL_URL is not set"
             );
-            return;
+            return None;
         };
         let url = DbUrl::parse(&format!("{base}/mysql"), &ProcessEnv).unwrap();
-        let backend = MysqlBackend::new(url);
+        Some(MysqlBackend::new(url))
+    }
+
+    /// The lock's connection outlives the server's default idle limit: its session's
+    /// wait_timeout is the year KEEP_ALIVE_SQL sets (the default is 8 hours).
+    #[test]
+    fn the_lock_connection_does_not_time_out_while_the_run_idles() {
+        let Some(backend) = test_server() else {
+            return;
+        };
         let key = format!("lock-timeout-test\0{}", std::process::id());
         let mut held = take(&backend, &key, "DB_DATA").unwrap().unwrap();
         let timeouts: Option<(u64, u64)> = held
@@ -137,15 +144,9 @@ mod tests {
     /// A lock whose connection was killed is noticed before the next stage: exit 3, naming it.
     #[test]
     fn a_killed_lock_connection_is_noticed() {
-        let Ok(base) = std::env::var("REKEY_TEST_MYSQL_URL") else {
-            assert!(
-                std::env::var("REKEY_REQUIRE_MYSQL").is_err(),
-                "REKEY_TEST_MYSQL_URL is not set"
-            );
+        let Some(backend) = test_server() else {
             return;
         };
-        let url = DbUrl::parse(&format!("{base}/mysql"), &ProcessEnv).unwrap();
-        let backend = MysqlBackend::new(url);
         let key = format!("lock-kill-test\0{}", std::process::id());
         let mut held = take(&backend, &key, "DB_DATA").unwrap().unwrap();
         held.still_held().unwrap();
