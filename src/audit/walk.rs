@@ -78,11 +78,7 @@ pub fn files(dir: &Path) -> Result<Vec<SourceFile>> {
                     .map(|c| c.as_os_str().to_string_lossy().to_string())
                     .collect::<Vec<_>>()
                     .join("/");
-                if lang == Lang::Python
-                    && relative
-                        .split('/')
-                        .any(|p| p == "migrations" || p == "versions")
-                {
+                if lang == Lang::Python && is_python_migration(dir, &path) {
                     continue;
                 }
                 if name.ends_with(".min.js") {
@@ -98,4 +94,53 @@ pub fn files(dir: &Path) -> Result<Vec<SourceFile>> {
     }
     out.sort_by(|a, b| a.relative.cmp(&b.relative));
     Ok(out)
+}
+
+/// A Django migration (under `migrations/`) or an Alembic revision (under a `versions/` folder
+/// beside Alembic's `env.py`). Another `versions/` folder (`api/versions/v1/`) is application
+/// code and is read.
+fn is_python_migration(root: &Path, path: &Path) -> bool {
+    path.ancestors()
+        .skip(1)
+        .take_while(|a| a.starts_with(root) && *a != root)
+        .any(|a| match a.file_name().and_then(|n| n.to_str()) {
+            Some("migrations") => true,
+            Some("versions") => a.parent().is_some_and(|p| p.join("env.py").is_file()),
+            _ => false,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_migrations_are_skipped_and_other_versions_folders_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for f in [
+            "blog/migrations/0001_initial.py",
+            "alembic/env.py",
+            "alembic/versions/abc123_add_user.py",
+            "api/versions/v1/routes.py",
+            "app/models.py",
+        ] {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "x = 1\n").unwrap();
+        }
+        let read: Vec<String> = files(root)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.relative)
+            .collect();
+        assert_eq!(
+            read,
+            [
+                "alembic/env.py",
+                "api/versions/v1/routes.py",
+                "app/models.py"
+            ]
+        );
+    }
 }
