@@ -41,17 +41,7 @@ fn spawn_stalling(dbs: &Databases<Postgres>, stage: &str) -> Child {
 }
 
 fn wait_for_stall(dbs: &Databases<Postgres>, child: &mut Child) {
-    let started = Instant::now();
-    while !dbs.run_dir().join("stalled").exists() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("rekey ended ({status}) before reaching the stall point");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no stall after 120 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_for_stall_at(&dbs.run_dir(), child);
 }
 
 fn stage_status(dbs: &Databases<Postgres>, stage: &str) -> Option<String> {

@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::types::Value as Sql;
 use rusqlite::Connection;
 
+mod common;
+
 use rekey::commands::{execute, Command, Invocation};
 use rekey::options::{ConversionOptions, RunOptions};
 use rekey::progress::Progress;
@@ -667,14 +669,7 @@ fn kill_and_resume(stage: &str) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let started = std::time::Instant::now();
-    while !blog.run_dir().join("stalled").exists() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("rekey ended ({status}) before stalling in {stage}");
-        }
-        assert!(started.elapsed().as_secs() < 120, "no stall in {stage}");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    common::wait_for_stall_at(&blog.run_dir(), &mut child);
     child.kill().unwrap();
     child.wait().unwrap();
     let status: String = blog
@@ -1401,14 +1396,7 @@ fn a_second_ctrl_c_exits_3_and_the_run_resumes() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let started = std::time::Instant::now();
-    while !blog.run_dir().join("stalled").exists() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("rekey ended ({status}) before stalling");
-        }
-        assert!(started.elapsed().as_secs() < 120, "no stall");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    common::wait_for_stall_at(&blog.run_dir(), &mut child);
     // Two Ctrl-C, the second while the run still works towards its safe point.
     let pid = child.id().to_string();
     for _ in 0..2 {
@@ -1487,14 +1475,7 @@ fn a_differing_table_journaled_done_still_fails_a_resumed_verify() {
     // Stopped in verify's first table, after load: DB_FINAL is complete, and then made to
     // differ. One worker, so no other table is checked (and journaled equal) before the kill.
     let mut child = run(&["--jobs", "1"], true).spawn().unwrap();
-    let started = std::time::Instant::now();
-    while !blog.run_dir().join("stalled").exists() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("rekey ended ({status}) before stalling in verify");
-        }
-        assert!(started.elapsed().as_secs() < 120, "no stall in verify");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    common::wait_for_stall_at(&blog.run_dir(), &mut child);
     child.kill().unwrap();
     child.wait().unwrap();
     blog.open("final.db")

@@ -447,8 +447,14 @@ pub fn spawn_stalling(dbs: &Dbs, stage: &str) -> std::process::Child {
 
 /// Waits until a stalling run has reached its stall point.
 pub fn wait_for_stall(dbs: &Dbs, child: &mut std::process::Child) {
+    wait_for_stall_at(&dbs.run_dir(), child);
+}
+
+/// Waits until the stalling run in `run_dir` has reached its stall point (its `stalled` file),
+/// failing the test if it ends first or takes more than 120 s.
+pub fn wait_for_stall_at(run_dir: &Path, child: &mut std::process::Child) {
     let started = std::time::Instant::now();
-    while !dbs.run_dir().join("stalled").exists() {
+    while !run_dir.join("stalled").exists() {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("rekey ended ({status}) before reaching the stall point");
         }
