@@ -12,7 +12,7 @@
 # Generates each shape's seed-like MariaDB database once per scale, then runs, RUNS times each,
 # interleaved: (a) mydumper + myloader with 2 threads (the yardstick), and (b) `rekey run`
 # (SOURCE -> DB_DATA -> compare -> DB_FINAL, verified), once per load path (BENCH_LOAD_PATHS,
-# default "auto move"). Prints per-stage seconds and
+# default "auto": the default options; "auto move" adds --load-path move). Prints per-stage seconds and
 # rows/s of the median rekey run, rekey's peak RSS, and the ratio of the medians (b)/(a).
 # DB_FINAL's empty schema is created before each timed run (in a cutover the application's
 # migrations create it before the site goes down), with `rekey derive-final`.
@@ -30,12 +30,14 @@ runs=${2:-3}
 shift $(($# < 2 ? $# : 2))
 shapes=("$@")
 ((${#shapes[@]})) || shapes=(wide narrow lean)
-out_dir=${TMPDIR:-/tmp}/rekey-bench
+# BENCH_PREFIX names the databases a run writes (several benches may run at once on one server).
+prefix=${BENCH_PREFIX:-bench}
+out_dir=${TMPDIR:-/tmp}/rekey-$prefix
 mkdir -p "$out_dir"
 # The load paths measured: auto keeps DB_DATA as the inspectable converted copy; move builds
 # DB_DATA's tables with DB_FINAL's definitions and renames them into DB_FINAL (DB_DATA gives
-# its tables up). BENCH_LOAD_PATHS="auto" measures one.
-read -r -a load_paths <<<"${BENCH_LOAD_PATHS:-auto move}"
+# its tables up). BENCH_LOAD_PATHS="auto move" measures both.
+read -r -a load_paths <<<"${BENCH_LOAD_PATHS:-auto}"
 
 ensure_mariadb
 need_pkgs=()
@@ -81,35 +83,35 @@ bench_shape() {
     for ((i = 1; i <= runs; i++)); do
         # (a) the yardstick: a plain parallel copy with mydumper/myloader, 2 threads.
         rm -rf "$out_dir/dump"
-        sql "DROP DATABASE IF EXISTS bench_copy"
+        sql "DROP DATABASE IF EXISTS ${prefix}_copy"
         start=$(date +%s.%N)
         mydumper -h "$DB_HOST" -P "$DB_PORT" -u root -B "$src" -t 2 -o "$out_dir/dump" >/dev/null 2>&1
-        myloader -h "$DB_HOST" -P "$DB_PORT" -u root -d "$out_dir/dump" -B bench_copy -t 2 -o >/dev/null 2>&1
+        myloader -h "$DB_HOST" -P "$DB_PORT" -u root -d "$out_dir/dump" -B ${prefix}_copy -t 2 -o >/dev/null 2>&1
         copy=$(echo "$(date +%s.%N) - $start" | bc)
         copy_times+=("$copy")
-        sql "DROP DATABASE IF EXISTS bench_copy"
+        sql "DROP DATABASE IF EXISTS ${prefix}_copy"
         rm -rf "$out_dir/dump"
 
         # (b) rekey end to end, verified, once per load path.
         for path in "${load_paths[@]}"; do
-            sql "DROP DATABASE IF EXISTS bench_data; DROP DATABASE IF EXISTS bench_final"
+            sql "DROP DATABASE IF EXISTS ${prefix}_data; DROP DATABASE IF EXISTS ${prefix}_final"
             run_dir="$out_dir/run-$tag-$path-$i"
             rm -rf "$run_dir"
             # DB_FINAL's empty schema is the application's migrations' work, done before the
             # downtime starts; derive-final stands in for them here and is not timed.
             "$rekey" derive-final --source "mysql://root@$DB_HOST:$DB_PORT/$src" \
-                --final "mysql://root@$DB_HOST:$DB_PORT/bench_final" --run-dir "$run_dir" -q >/dev/null
+                --final "mysql://root@$DB_HOST:$DB_PORT/${prefix}_final" --run-dir "$run_dir" -q >/dev/null
             start=$(date +%s.%N)
             /usr/bin/time -f '%M' -o "$out_dir/rss-$tag-$path-$i" "$rekey" run \
-                --source "mysql://root@$DB_HOST:$DB_PORT/$src" --data "mysql://root@$DB_HOST:$DB_PORT/bench_data" \
-                --final "mysql://root@$DB_HOST:$DB_PORT/bench_final" --jobs 2 --load-path "$path" \
+                --source "mysql://root@$DB_HOST:$DB_PORT/$src" --data "mysql://root@$DB_HOST:$DB_PORT/${prefix}_data" \
+                --final "mysql://root@$DB_HOST:$DB_PORT/${prefix}_final" --jobs 2 --load-path "$path" \
                 --run-dir "$run_dir" -q >/dev/null
             took=$(echo "$(date +%s.%N) - $start" | bc)
             echo "$took" >>"$out_dir/times-$tag-$path"
             log "run $i: plain copy $(printf '%.2f' "$copy") s; rekey --load-path $path $(printf '%.2f' "$took") s, peak RSS $(($(cat "$out_dir/rss-$tag-$path-$i") / 1024)) MB"
         done
     done
-    sql "DROP DATABASE IF EXISTS bench_data; DROP DATABASE IF EXISTS bench_final"
+    sql "DROP DATABASE IF EXISTS ${prefix}_data; DROP DATABASE IF EXISTS ${prefix}_final"
 
     for path in "${load_paths[@]}"; do
         python3 - "$out_dir" "$tag" "$exact_rows" "${copy_times[*]}" "$path" <<'PY'

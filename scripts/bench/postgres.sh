@@ -23,7 +23,8 @@ case $shape in
     *) echo "unknown PostgreSQL shape $shape (wide, lean)" >&2; exit 2 ;;
 esac
 tag=pg_${shape}_$(printf '%s' "$scale" | tr -c 'a-zA-Z0-9' '_')
-out_dir=${TMPDIR:-/tmp}/rekey-bench
+prefix=${BENCH_PREFIX:-bench}
+out_dir=${TMPDIR:-/tmp}/rekey-$prefix
 mkdir -p "$out_dir"
 base=$PG_DEFAULT_URL
 export PGOPTIONS="-c client_min_messages=warning"
@@ -62,32 +63,32 @@ rekey_times=()
 for ((i = 1; i <= runs; i++)); do
     # (a) the yardstick: pg_dump -Fd -j 2 and pg_restore -j 2 into a new database.
     rm -rf "$out_dir/pgdump"
-    drop_db bench_pg_copy
+    drop_db ${prefix}_pg_copy
     start=$(date +%s.%N)
     pg_dump -h "$(pg_host)" -p "$(pg_port)" -U postgres -w -Fd -j 2 -f "$out_dir/pgdump" "$src"
-    pg_sql "CREATE DATABASE bench_pg_copy" >/dev/null
-    pg_restore -h "$(pg_host)" -p "$(pg_port)" -U postgres -w -j 2 -d bench_pg_copy "$out_dir/pgdump"
+    pg_sql "CREATE DATABASE ${prefix}_pg_copy" >/dev/null
+    pg_restore -h "$(pg_host)" -p "$(pg_port)" -U postgres -w -j 2 -d ${prefix}_pg_copy "$out_dir/pgdump"
     copy=$(echo "$(date +%s.%N) - $start" | bc)
     copy_times+=("$copy")
-    drop_db bench_pg_copy
+    drop_db ${prefix}_pg_copy
     rm -rf "$out_dir/pgdump"
 
     # (b) rekey end to end, verified.
-    drop_db bench_pg_data
-    drop_db bench_pg_final
+    drop_db ${prefix}_pg_data
+    drop_db ${prefix}_pg_final
     run_dir="$out_dir/run-$tag-$i"
     rm -rf "$run_dir"
-    "$rekey" derive-final --source "$base/$src" --final "$base/bench_pg_final" --uuid-format native \
+    "$rekey" derive-final --source "$base/$src" --final "$base/${prefix}_pg_final" --uuid-format native \
         --run-dir "$run_dir" -q >/dev/null
     start=$(date +%s.%N)
-    /usr/bin/time -f '%M' -o "$out_dir/rss-$tag-$i" "$rekey" run --source "$base/$src" --data "$base/bench_pg_data" \
-        --final "$base/bench_pg_final" --uuid-format native --jobs 2 --run-dir "$run_dir" -q >/dev/null
+    /usr/bin/time -f '%M' -o "$out_dir/rss-$tag-$i" "$rekey" run --source "$base/$src" --data "$base/${prefix}_pg_data" \
+        --final "$base/${prefix}_pg_final" --uuid-format native --jobs 2 --run-dir "$run_dir" -q >/dev/null
     took=$(echo "$(date +%s.%N) - $start" | bc)
     rekey_times+=("$took")
     log "run $i: pg_dump + pg_restore $(printf '%.2f' "$copy") s; rekey $(printf '%.2f' "$took") s, peak RSS $(($(cat "$out_dir/rss-$tag-$i") / 1024)) MB"
 done
-drop_db bench_pg_data
-drop_db bench_pg_final
+drop_db ${prefix}_pg_data
+drop_db ${prefix}_pg_final
 
 python3 - "$out_dir" "$tag" "$exact_rows" "${copy_times[*]}" "${rekey_times[*]}" <<'PY'
 import json, statistics, sys
