@@ -197,7 +197,7 @@ pub fn execute(
         }
     }
     let (run_id, secret, base_ms, conversion) = identity(&journal, &inv)?;
-    inv.run.load_path = settle_data_shape(&journal, &inv)?;
+    (inv.run.load_path, inv.run.one_write) = settle_data_shape(&journal, &inv)?;
     let by_role = |role: Role| {
         endpoints
             .iter()
@@ -450,18 +450,22 @@ fn identity(
     Ok((run_id, secret, base_ms, inv.conversion.clone()))
 }
 
-/// DB_DATA's shape is decided once, when its tables are built: as SOURCE's copy, or with
-/// DB_FINAL's definitions to be moved there (`--load-path move`). The journal keeps the choice;
-/// a resumed run takes it, and an option that contradicts it is refused (the tables are already
-/// built one way). Returns the load path the run uses.
-fn settle_data_shape(journal: &Journal, inv: &Invocation) -> Result<LoadChoice> {
+/// DB_DATA's shape is decided once, when its tables are built: as SOURCE's full converted copy
+/// (`rekey convert`, `run --full-data-copy` or an explicit `--load-path direct|files|stream`,
+/// which name how the load reads DB_DATA's rows), as the converted definitions without rows, the
+/// rows going from SOURCE straight into DB_FINAL in the load (`rekey run`'s default: one write),
+/// or with DB_FINAL's definitions to be moved there (`--load-path move`). The journal keeps the
+/// choice; a resumed run takes it, and an option that contradicts it is refused (the tables are
+/// already built, or filled, one way). Returns the load path and whether rows are written once.
+fn settle_data_shape(journal: &Journal, inv: &Invocation) -> Result<(LoadChoice, bool)> {
     const KEY: &str = "data-shape";
     let asked = inv.run.load_path;
+    let full = inv.run.full_data_copy;
     let builds = inv.command.stages().contains(&Stage::Clone);
     let refuse = |message: String, hint: &str| Err(Error::usage(message, hint.to_string()));
     // check and plan only look: preflight tells whether a move can happen here.
     if matches!(inv.command, Command::Check { .. } | Command::Plan) {
-        return Ok(asked);
+        return Ok((asked, false));
     }
     if asked == LoadChoice::Move {
         match inv.command {
@@ -477,9 +481,26 @@ fn settle_data_shape(journal: &Journal, inv: &Invocation) -> Result<LoadChoice> 
                     "Use `rekey run --load-path move` with --final, or drop --load-path.",
                 )
             }
+            _ if full => {
+                return refuse(
+                    "--full-data-copy keeps DB_DATA's converted rows, and --load-path move gives DB_DATA's tables up to DB_FINAL.".into(),
+                    "Choose one: drop --load-path move to keep the full DB_DATA, or drop --full-data-copy.",
+                )
+            }
             _ => {}
         }
     }
+    // What this command asks for, if it builds DB_DATA now.
+    let reads_data = matches!(
+        asked,
+        LoadChoice::Direct | LoadChoice::Files | LoadChoice::Stream
+    );
+    let wanted = match inv.command {
+        Command::Run { .. } if asked == LoadChoice::Move => "final",
+        Command::Run { .. } if full || reads_data => "source",
+        Command::Run { .. } => "definitions",
+        _ => "source",
+    };
     // A journal from before this key was kept built DB_DATA as SOURCE's copy.
     let cloned = journal
         .stages()?
@@ -490,7 +511,7 @@ fn settle_data_shape(journal: &Journal, inv: &Invocation) -> Result<LoadChoice> 
         .or_else(|| cloned.then(|| "source".to_string()));
     match stored.as_deref() {
         Some("final") => match asked {
-            LoadChoice::Auto | LoadChoice::Move => Ok(LoadChoice::Move),
+            LoadChoice::Auto | LoadChoice::Move if !full => Ok((LoadChoice::Move, false)),
             _ => refuse(
                 format!(
                     "the run in {} built DB_DATA's tables with DB_FINAL's definitions (--load-path move); they can only be moved, not loaded another way.",
@@ -499,6 +520,29 @@ fn settle_data_shape(journal: &Journal, inv: &Invocation) -> Result<LoadChoice> 
                 "Resume with --load-path move (or without --load-path), or `rekey clean` the run and start again.",
             ),
         },
+        Some("definitions") => {
+            let other = if asked == LoadChoice::Move {
+                Some("--load-path move needs DB_DATA's tables built with DB_FINAL's definitions")
+            } else if full {
+                Some("--full-data-copy needs DB_DATA filled with every converted row")
+            } else if reads_data {
+                Some("an explicit --load-path reads the rows from a filled DB_DATA")
+            } else if inv.command == Command::Convert {
+                Some("`rekey convert` builds the full converted DB_DATA")
+            } else {
+                None
+            };
+            match other {
+                Some(why) => refuse(
+                    format!(
+                        "the run in {} writes each row once, from SOURCE straight into DB_FINAL, and built DB_DATA without rows; {why}.",
+                        inv.run.run_dir.display()
+                    ),
+                    "Resume it as it started (`rekey run --resume` without --full-data-copy or --load-path), or `rekey clean` the run and start again with the options you want.",
+                ),
+                None => Ok((asked, true)),
+            }
+        }
         stored => {
             if asked == LoadChoice::Move && (stored.is_some() || !builds) {
                 return refuse(
@@ -509,10 +553,14 @@ fn settle_data_shape(journal: &Journal, inv: &Invocation) -> Result<LoadChoice> 
                     "Resume without --load-path move, or `rekey clean` the run and start again with `rekey run --load-path move`.",
                 );
             }
-            if stored.is_none() && builds && !inv.run.dry_run {
-                journal.set(KEY, if asked == LoadChoice::Move { "final" } else { "source" })?;
+            if stored.is_none() && builds {
+                if !inv.run.dry_run {
+                    journal.set(KEY, wanted)?;
+                }
+                return Ok((asked, wanted == "definitions"));
             }
-            Ok(asked)
+            // A full copy (or a command that does not build DB_DATA): the load reads DB_DATA.
+            Ok((asked, false))
         }
     }
 }

@@ -26,6 +26,15 @@ pub struct Estimate {
     /// The rehearsal moved DB_DATA's tables into DB_FINAL (`--load-path move`): its load is a
     /// rename, whatever the rows, and the estimate holds for a cutover run the same way.
     pub moved: bool,
+    /// The route the rehearsal's rows took, which the estimate assumes: `one write` (SOURCE
+    /// straight into DB_FINAL in the load, `rekey run`'s default), `two writes` (swap filled
+    /// DB_DATA, the load copied it: `--full-data-copy`, or an engine or table that cannot take
+    /// the one-write route), `mixed`, or `move`.
+    pub route: String,
+    /// The same snapshot on the other route (one write <-> two writes), predicted from this
+    /// rehearsal's stages: the two-write route adds swap's fill of DB_DATA, which costs about
+    /// what the load's write of the same rows costs; the one-write route drops it.
+    pub other_route_seconds: Option<f64>,
 }
 
 /// Reads a rehearsal's report.json.
@@ -78,6 +87,34 @@ pub fn estimate(report: &serde_json::Value, production_rows: &BTreeMap<String, u
             estimated_seconds: seconds * ratio,
         });
     }
+    let routes: Vec<&str> = report["routes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r["route"].as_str()).collect())
+        .unwrap_or_default();
+    let once = routes.iter().filter(|r| **r == "one write").count();
+    let route = if moved {
+        "move"
+    } else if once > 0 && once == routes.len() {
+        "one write"
+    } else if once > 0 {
+        "mixed"
+    } else {
+        // Reports from before routes were kept wrote every row twice.
+        "two writes"
+    };
+    let seconds_of = |stage: &str| {
+        out.iter()
+            .find(|s| s.stage == stage)
+            .map_or(0.0, |s| s.estimated_seconds)
+    };
+    let estimated: f64 = out.iter().map(|s| s.estimated_seconds).sum();
+    let other_route_seconds = match route {
+        // Swap's fill (its DDL on empty tables is instant) goes; the load reads SOURCE instead.
+        "two writes" => Some(estimated - seconds_of("swap")),
+        // DB_DATA filled too: one more write of every row, about the load's.
+        "one write" => Some(estimated + seconds_of("load")),
+        _ => None,
+    };
     let production: u64 = rehearsal_rows
         .keys()
         .filter_map(|t| production_rows.get(t))
@@ -86,9 +123,11 @@ pub fn estimate(report: &serde_json::Value, production_rows: &BTreeMap<String, u
         rehearsal_rows: rehearsal_rows.values().sum(),
         production_rows: production,
         rehearsal_seconds: out.iter().map(|s| s.rehearsal_seconds).sum(),
-        estimated_seconds: out.iter().map(|s| s.estimated_seconds).sum(),
+        estimated_seconds: estimated,
         stages: out,
         moved,
+        route: route.to_string(),
+        other_route_seconds,
     }
 }
 
@@ -113,6 +152,16 @@ impl Estimate {
         }
         if self.moved {
             s.push_str("The rehearsal ran with --load-path move (DB_DATA's tables renamed into DB_FINAL): the estimate holds for a cutover run with it; without it the load copies every row once more.\n");
+        }
+        match (self.route.as_str(), self.other_route_seconds) {
+            ("one write", Some(other)) => s.push_str(&format!(
+                "The estimate assumes the rehearsal's route: every row written once, from SOURCE straight into DB_FINAL (rekey run's default). With --full-data-copy (DB_DATA kept full, every row written twice): about {other:.0} s.\n"
+            )),
+            ("two writes", Some(other)) => s.push_str(&format!(
+                "The estimate assumes the rehearsal's route: every row written twice, into DB_DATA by swap, then into DB_FINAL by the load (--full-data-copy or rekey convert + load). A default rekey run writes each row once where the engine can: about {other:.0} s.\n"
+            )),
+            ("mixed", _) => s.push_str("The estimate assumes the rehearsal's routes: some tables written once from SOURCE into DB_FINAL, the others twice through DB_DATA (report.md names them).\n"),
+            _ => {}
         }
         s
     }
@@ -158,5 +207,36 @@ mod tests {
         assert!((moved.stages[0].estimated_seconds - 100.0).abs() < 1e-9);
         assert!((moved.stages[1].estimated_seconds - 0.5).abs() < 1e-9);
         assert!(moved.to_text().contains("--load-path move"));
+        assert_eq!(moved.route, "move");
+    }
+
+    #[test]
+    fn the_estimate_names_its_route_and_predicts_the_other() {
+        let stages = serde_json::json!([
+            {"name": "swap", "seconds": 4.0, "tables": [{"item": "big", "rows": 1000, "seconds": 4.0}]},
+            {"name": "load", "seconds": 6.0, "tables": [{"item": "big", "rows": 1000, "seconds": 6.0}]}
+        ]);
+        let prod = BTreeMap::from([("big".to_string(), 2000)]);
+        // A full copy (or a report from before routes): dropping swap's fill predicts one write.
+        let twice = estimate(&serde_json::json!({ "stages": stages }), &prod);
+        assert_eq!(twice.route, "two writes");
+        assert!((twice.estimated_seconds - 20.0).abs() < 1e-9);
+        assert!((twice.other_route_seconds.unwrap() - 12.0).abs() < 1e-9);
+        assert!(
+            twice.to_text().contains("writes each row once"),
+            "{}",
+            twice.to_text()
+        );
+        let once = estimate(
+            &serde_json::json!({ "stages": stages, "routes": [{"table": "big", "route": "one write"}] }),
+            &prod,
+        );
+        assert_eq!(once.route, "one write");
+        assert!((once.other_route_seconds.unwrap() - 32.0).abs() < 1e-9);
+        assert!(
+            once.to_text().contains("--full-data-copy"),
+            "{}",
+            once.to_text()
+        );
     }
 }

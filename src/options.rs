@@ -146,6 +146,13 @@ pub struct RunOptions {
     pub json: bool,
     /// How rows travel in the load (`--load-path`).
     pub load_path: LoadChoice,
+    /// `run --full-data-copy`: keep DB_DATA as the full converted copy (every row written twice,
+    /// into DB_DATA by swap and into DB_FINAL by the load), as a rehearsal may want.
+    pub full_data_copy: bool,
+    /// Settled from the command, the options and the journal (`data-shape = definitions`): rows
+    /// go from SOURCE straight into DB_FINAL in the load, written once, wherever the engine can;
+    /// DB_DATA holds the converted definitions and the mapping tables, without rows.
+    pub one_write: bool,
     /// A rehearsal's run directory to scale into a downtime estimate (`plan --estimate-from`).
     pub estimate_from: Option<PathBuf>,
     /// A file holding the password of every URL given without one (`--password-file`).
@@ -169,6 +176,8 @@ impl Default for RunOptions {
             dry_run: false,
             json: false,
             load_path: LoadChoice::Auto,
+            full_data_copy: false,
+            one_write: false,
             estimate_from: None,
             password_file: None,
             uuid_format_given: false,

@@ -1,5 +1,6 @@
-//! Moving rows: swap's fill of DB_DATA from SOURCE (keys through the mapping tables), and the
-//! bulk load of DB_FINAL from DB_DATA.
+//! Moving rows: swap's fill of DB_DATA from SOURCE (keys through the mapping tables), the bulk
+//! load of DB_FINAL from DB_DATA, and the one-write route: DB_FINAL filled straight from SOURCE in
+//! the load, keys computed on the way (`Load::fill_final`), where the engine can.
 
 use super::{Backend, Dialect, Session};
 use crate::error::{Error, Place, Result};
@@ -160,7 +161,22 @@ pub struct FillJob<'a> {
     pub on_chunk: &'a (dyn Fn(&str) -> Result<()> + Sync),
 }
 
-impl FillJob<'_> {
+impl<'a> FillJob<'a> {
+    /// The same job with its columns copied (to change some of them in a struct update).
+    pub fn reborrow(&self) -> FillJob<'a> {
+        FillJob {
+            table: self.table,
+            columns: self.columns.clone(),
+            order_by: self.order_by.clone(),
+            format: self.format,
+            arrival: self.arrival,
+            unique_keys: self.unique_keys,
+            marker: self.marker,
+            resume_after: self.resume_after,
+            on_chunk: self.on_chunk,
+        }
+    }
+
     /// The run's secret, when a column's new keys are derived in SQL: the fill's session gets it
     /// through `Dialect::derived_key_secret_sql` before the fill.
     pub fn secret(&self) -> Option<&crate::uuidgen::Secret> {
@@ -243,6 +259,33 @@ impl FillJob<'_> {
     }
 }
 
+/// The load's fill of one DB_FINAL table straight from SOURCE (the one-write route): SOURCE's rows,
+/// keys derived in the statement or the stream, or (where the engine joins across databases)
+/// through DB_DATA's mapping tables.
+pub struct FinalFill<'a> {
+    /// `fill.table` is SOURCE's table; `fill.columns` DB_FINAL's writable columns that DB_DATA
+    /// has, in order; `fill.arrival` and `fill.unique_keys` DB_FINAL's (see `LoadJob`).
+    pub fill: FillJob<'a>,
+    /// The same columns as DB_FINAL describes them.
+    pub models: &'a [Column],
+    /// As `LoadJob::key_order`: DB_FINAL's primary key, when it holds new keys that SOURCE's
+    /// old-key order does not give; an engine that inserts each row into the key's index reads
+    /// SOURCE in the new keys' order where it can compute them there.
+    pub key_order: Option<&'a [String]>,
+    /// Called with the number of rows moved so far, when the engine can tell.
+    pub progress: &'a (dyn Fn(u64) + Sync),
+}
+
+/// Whether a table's rows can go from SOURCE to DB_FINAL in one write, and if not, why (they then
+/// take the two-write route: swap fills DB_DATA, the load copies it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FillRoute {
+    /// The load fills DB_FINAL's table straight from SOURCE (`Load::fill_final`).
+    OneWrite,
+    /// Swap fills DB_DATA, the load copies DB_DATA into DB_FINAL; the text says why.
+    TwoWrites(String),
+}
+
 pub trait Load {
     /// Fills one (empty, or half-filled by an interrupted run: it is emptied first) table of this
     /// database, DB_DATA, from SOURCE. Returns the rows written.
@@ -289,6 +332,50 @@ pub trait Load {
             "--load-path move is not available for this engine.",
             "Use the default load path (drop --load-path).",
         ))
+    }
+
+    /// Whether this database, as DB_FINAL, can be filled with `job`'s rows straight from SOURCE
+    /// at `source` (mapping tables, if any, in DB_DATA at `data`), and why not. The default: not
+    /// for this engine.
+    fn fill_final_route(
+        &self,
+        _source: &DbUrl,
+        _data: &DbUrl,
+        _job: &FillJob<'_>,
+    ) -> Result<FillRoute> {
+        Ok(FillRoute::TwoWrites(
+            "this engine fills DB_FINAL from DB_DATA only".into(),
+        ))
+    }
+
+    /// Fills one empty table of this database, DB_FINAL, straight from SOURCE (the load empties
+    /// a table an interrupted run half-filled first), through the engine's bulk path with
+    /// constraint checks off as `load_table` has them. Only called where `fill_final_route` said
+    /// `OneWrite`. Returns the rows read and the rows stored.
+    fn fill_final(
+        &self,
+        _source: &dyn Backend,
+        _data: &dyn Backend,
+        job: &FinalFill<'_>,
+    ) -> Result<Moved> {
+        Err(Error::env(
+            Place::default().table(&job.fill.table.name),
+            "internal: this engine cannot fill DB_FINAL straight from SOURCE.",
+            "Report this as a bug; `rekey run --full-data-copy` takes the two-write route.",
+        ))
+    }
+
+    /// What `fill_final` would execute, for a dry run.
+    fn fill_final_sql(
+        &self,
+        _source: &DbUrl,
+        _data: &DbUrl,
+        job: &FinalFill<'_>,
+    ) -> Result<Vec<String>> {
+        Ok(vec![format!(
+            "-- {}: this engine fills DB_FINAL from DB_DATA only",
+            job.fill.table.name
+        )])
     }
 
     /// Statements that finish DB_FINAL after every table is loaded (sequences past the loaded

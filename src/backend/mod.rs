@@ -22,7 +22,8 @@ pub use catalog::{Catalog, ServerInfo};
 pub use ddl::{Ddl, Swap, Unconstrain};
 pub use dialect::Dialect;
 pub use load::{
-    Arrival, FillColumn, FillFrom, FillJob, Load, LoadChoice, LoadJob, LoadPath, Moved,
+    Arrival, FillColumn, FillFrom, FillJob, FillRoute, FinalFill, Load, LoadChoice, LoadJob,
+    LoadPath, Moved,
 };
 pub use session::Session;
 pub use value::Value;

@@ -401,6 +401,12 @@ pub struct RunArgs {
     jobs: Jobs,
     #[command(flatten)]
     load_path: LoadPath,
+    /// Keep DB_DATA as the full converted copy, for a rehearsal to inspect: swap fills DB_DATA and
+    /// the load copies it into DB_FINAL (every row written twice). Without it, DB_DATA holds the
+    /// converted definitions and the mapping tables, and the load writes each row once, straight
+    /// from SOURCE into DB_FINAL, wherever the engine can (the report names each table's route).
+    #[arg(long, help_heading = "Run")]
+    full_data_copy: bool,
     /// Include the audit of the application in this directory in the report.
     #[arg(long, value_name = "DIR", help_heading = "Output")]
     app: Option<PathBuf>,
@@ -513,6 +519,7 @@ pub struct Parts {
     pub quiet: bool,
     pub json: bool,
     pub load_path: Option<LoadChoice>,
+    pub full_data_copy: bool,
     pub estimate_from: Option<PathBuf>,
     pub password_file: Option<PathBuf>,
     pub remove_maps: bool,
@@ -556,6 +563,8 @@ pub fn invocation(command: Command, p: Parts) -> Result<Invocation, Error> {
             dry_run: p.dry_run,
             json: p.json,
             load_path: p.load_path.unwrap_or_default(),
+            full_data_copy: p.full_data_copy,
+            one_write: false,
             estimate_from: p.estimate_from,
             password_file: p.password_file,
             uuid_format_given,
@@ -690,6 +699,7 @@ pub fn parts(cmd: Cmd) -> (Command, Parts) {
                 resume: a.resume.resume,
                 jobs: Some(a.jobs.jobs),
                 load_path: Some(a.load_path.load_path),
+                full_data_copy: a.full_data_copy,
                 dry_run: a.act.dry_run,
                 quiet: a.act.quiet,
                 password_file: a.passwords.password_file,

@@ -31,6 +31,32 @@ pub fn render(r: &Report) -> String {
             "- load path: `--load-path move`: DB_DATA's tables were built with DB_FINAL's definitions and renamed into DB_FINAL; DB_DATA keeps no converted copy"
         );
     }
+    if !r.routes.is_empty() {
+        let once = r.written_once();
+        // Grouped by reason: a full copy gives every table the same one.
+        let mut twice: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for t in r.routes.iter().filter(|t| t.route != "one write") {
+            twice
+                .entry(t.route.strip_prefix("two writes: ").unwrap_or(&t.route))
+                .or_default()
+                .push(&t.table);
+        }
+        if !once.is_empty() {
+            let _ = writeln!(
+                s,
+                "- route: {} written once, from SOURCE straight into DB_FINAL by the load (DB_DATA holds their converted definitions, without rows)",
+                count(once.len() as u64, "table")
+            );
+        }
+        for (why, tables) in &twice {
+            let _ = writeln!(
+                s,
+                "- route: {} written twice, into DB_DATA by swap and copied into DB_FINAL by the load, because {why}: {}",
+                count(tables.len() as u64, "table"),
+                tables.join(", ")
+            );
+        }
+    }
     let _ = writeln!(
         s,
         "- timeline of every table's stages: `report.html` (beside this file)"

@@ -69,9 +69,31 @@ pub struct Report {
     /// (`--load-path move`: DB_DATA gave its tables up); absent when DB_DATA is a kept copy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub load_path: Option<String>,
+    /// How each table's rows reached DB_FINAL: `one write` (from SOURCE straight into DB_FINAL
+    /// in the load) or `two writes: <why>` (swap filled DB_DATA, the load copied it). Empty for
+    /// a run that kept no routes (`--load-path move`, commands without a load).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<TableRoute>,
     /// The application audit's summary (`rekey run --app DIR`): findings per rule, top files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TableRoute {
+    pub table: String,
+    pub route: String,
+}
+
+impl Report {
+    /// The tables written once (straight from SOURCE into DB_FINAL).
+    pub fn written_once(&self) -> Vec<&str> {
+        self.routes
+            .iter()
+            .filter(|r| r.route == "one write")
+            .map(|r| r.table.as_str())
+            .collect()
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -160,7 +182,18 @@ impl Report {
             Some(_) => "failed".to_string(),
             None => "ok".to_string(),
         };
-        let count_notes = count_notes(&stages, source.map(|(_, p)| p));
+        // DB_FINAL's own bookkeeping table is never loaded, whatever swap journaled for it.
+        let routes: Vec<TableRoute> = crate::stages::data_shape::journaled_routes(journal)?
+            .into_iter()
+            .filter(|(table, _)| !is_bookkeeping(table))
+            .map(|(table, route)| TableRoute { table, route })
+            .collect();
+        let once: std::collections::BTreeSet<&str> = routes
+            .iter()
+            .filter(|r| r.route == "one write")
+            .map(|r| r.table.as_str())
+            .collect();
+        let count_notes = count_notes(&stages, source.map(|(_, p)| p), &once);
         Ok(Report {
             run_id: journal.get("run_id")?,
             source: journal.get("source")?,
@@ -182,6 +215,7 @@ impl Report {
             },
             load_path: (journal.get("data-shape")?.as_deref() == Some("final"))
                 .then(|| "move".to_string()),
+            routes,
             audit: journal
                 .get(crate::audit::JOURNAL_KEY)?
                 .and_then(|t| serde_json::from_str(&t).ok()),
@@ -236,16 +270,28 @@ impl Report {
 /// Explains every row count of a stage that differs from swap's, which writes each row of SOURCE
 /// into DB_DATA once: tables that keep their keys have no new keys in shadow, and the migration
 /// tool's bookkeeping table of DB_FINAL is neither loaded nor verified.
-fn count_notes(stages: &[StageReport], plan: Option<&Plan>) -> Vec<String> {
+/// A table written once (`once`) has no rows in swap: the load's rows stand in for them.
+fn count_notes(
+    stages: &[StageReport],
+    plan: Option<&Plan>,
+    once: &std::collections::BTreeSet<&str>,
+) -> Vec<String> {
     let rows_of = |name: &str| -> Option<BTreeMap<&str, u64>> {
         stages
             .iter()
             .find(|s| s.stage.name == name && !s.failed() && s.stage.status == "done")
             .map(|s| s.tables.iter().map(|t| (t.item.as_str(), t.rows)).collect())
     };
-    let Some(swap) = rows_of("swap") else {
+    let Some(mut swap) = rows_of("swap") else {
         return Vec::new();
     };
+    let mut wrote = "swap";
+    if let Some(load) = rows_of("load") {
+        for (table, n) in load.iter().filter(|(t, _)| once.contains(*t)) {
+            swap.insert(table, *n);
+            wrote = "the run wrote (swap into DB_DATA, or the load straight from SOURCE)";
+        }
+    }
     let swap_total: u64 = swap.values().sum();
     let why_kept = |table: &str| -> String {
         let Some(plan) = plan else {
@@ -308,7 +354,7 @@ fn count_notes(stages: &[StageReport], plan: Option<&Plan>) -> Vec<String> {
                 String::new()
             };
             notes.push(format!(
-                "{stage}: {}, where swap wrote {}: {lead}{}.",
+                "{stage}: {}, where {wrote} {}: {lead}{}.",
                 count(total, "row"),
                 thousands(swap_total),
                 reasons.join(", ")
@@ -455,7 +501,7 @@ mod tests {
             ],
             ..Plan::default()
         };
-        let notes = count_notes(&stages, Some(&plan));
+        let notes = count_notes(&stages, Some(&plan), &Default::default());
         assert_eq!(notes.len(), 2, "{notes:?}");
         assert_eq!(
             notes[0],

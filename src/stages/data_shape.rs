@@ -4,7 +4,7 @@
 
 use super::names::{ipk, ufk, upk};
 use super::Context;
-use crate::backend::{Dialect, LoadChoice, Swap};
+use crate::backend::{Arrival, Dialect, FillRoute, LoadChoice, Swap};
 use crate::error::Result;
 use crate::model::{is_internal, Column, Schema, Table};
 
@@ -140,4 +140,82 @@ pub fn moved_tables(ctx: &Context) -> Result<Option<Schema>> {
 /// Whether `table` is built with DB_FINAL's definition and moved there (see `moved_tables`).
 pub fn is_moved(moved: &Option<Schema>, table: &str) -> bool {
     moved.as_ref().is_some_and(|m| m.table(table).is_some())
+}
+
+/// The journal's artifact kind that records each table's route (`route`).
+const ROUTE: &str = "route";
+/// How the journal spells the one-write route; the two-write route is its reason.
+const ONE_WRITE: &str = "one write";
+
+/// How `t`'s rows reach DB_FINAL in this run: once, straight from SOURCE in the load, where the
+/// run writes rows once (`rekey run` without `--full-data-copy`) and DB_FINAL's engine can fill
+/// the table from SOURCE (`Load::fill_final_route`); else twice (swap fills DB_DATA, the load
+/// copies it), with the reason.
+pub fn route(ctx: &Context, t: &Table) -> Result<FillRoute> {
+    if !ctx.run.one_write {
+        return Ok(FillRoute::TwoWrites(
+            "DB_DATA is kept as the full converted copy (--full-data-copy, an explicit --load-path, or rekey convert)".into(),
+        ));
+    }
+    let (Some(source), Some(data), Some(fin)) = (&ctx.source, &ctx.data, &ctx.final_db) else {
+        return Ok(FillRoute::TwoWrites(
+            "the command does not name SOURCE, DB_DATA and DB_FINAL".into(),
+        ));
+    };
+    let names: Vec<&str> = t.writable_columns().map(|c| c.name.as_str()).collect();
+    let columns = super::swap::fill_columns(ctx, t, &names)?;
+    let no_chunks = |_: &str| Ok(());
+    let job = crate::backend::FillJob {
+        table: t,
+        columns,
+        order_by: None,
+        format: ctx.conversion.uuid_format,
+        arrival: Arrival::Unordered,
+        unique_keys: &[],
+        marker: "",
+        resume_after: None,
+        on_chunk: &no_chunks,
+    };
+    fin.fill_final_route(source.url(), data.url(), &job)
+}
+
+/// Records `table`'s route for the load, the report and a resumed run.
+pub fn journal_route(ctx: &Context, table: &str, route: &FillRoute) -> Result<()> {
+    if ctx.run.dry_run {
+        return Ok(());
+    }
+    let text = match route {
+        FillRoute::OneWrite => ONE_WRITE.to_string(),
+        FillRoute::TwoWrites(why) => format!("two writes: {why}"),
+    };
+    ctx.journal.add_artifact(ROUTE, table, &text)
+}
+
+/// The route swap journaled for `table`; in a dry run (nothing journaled) or for a table swap did
+/// not record (a run from before routes were kept), computed again from SOURCE's table `t`.
+pub fn journaled_route(ctx: &Context, table: &str, t: Option<&Table>) -> Result<FillRoute> {
+    if let Some((_, text)) = ctx
+        .journal
+        .artifacts(ROUTE)?
+        .into_iter()
+        .find(|(name, _)| name == table)
+    {
+        return Ok(match text.strip_prefix("two writes: ") {
+            None if text == ONE_WRITE => FillRoute::OneWrite,
+            Some(why) => FillRoute::TwoWrites(why.to_string()),
+            None => FillRoute::TwoWrites(text),
+        });
+    }
+    match t {
+        Some(t) if ctx.run.dry_run => route(ctx, t),
+        _ => Ok(FillRoute::TwoWrites(
+            "swap filled DB_DATA (no route journaled)".into(),
+        )),
+    }
+}
+
+/// Every table's route as the journal keeps it, for the report: table -> `one write` or
+/// `two writes: <why>`.
+pub fn journaled_routes(journal: &crate::journal::Journal) -> Result<Vec<(String, String)>> {
+    journal.artifacts(ROUTE)
 }

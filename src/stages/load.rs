@@ -1,10 +1,12 @@
-//! Stage 9: bulk-load every table of DB_DATA into the empty DB_FINAL, tables in parallel, with
-//! DB_FINAL's triggers set aside during the load and put back exactly as they were.
+//! Stage 9: bulk-load every table into the empty DB_FINAL, tables in parallel, with DB_FINAL's
+//! triggers set aside during the load and put back exactly as they were. A table on the one-write
+//! route (swap journaled it, `data_shape::route`) is filled straight from SOURCE, keys computed on
+//! the way (`Load::fill_final`); the others are copied from DB_DATA (`Load::load_table`).
 
 use serde::{Deserialize, Serialize};
 
 use super::{Context, Outcome, Stage};
-use crate::backend::{Arrival, Dialect, LoadJob, LoadPath, Moved, Session};
+use crate::backend::{Arrival, Dialect, FillRoute, FinalFill, LoadJob, LoadPath, Moved, Session};
 use crate::error::{Error, Place, Result};
 use crate::model::is_internal;
 use crate::options::{ConversionOptions, UuidVersion};
@@ -44,13 +46,6 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let d = fin.dialect();
 
     let load_path = fin.load_path(fs.as_mut(), data.url(), ctx.run.load_path)?;
-    if let LoadPath::Unavailable(fix) = &load_path {
-        return Err(Error::env(
-            Place::stage(Stage::Load),
-            "DB_FINAL cannot receive rows by any bulk path.",
-            fix.clone(),
-        ));
-    }
     let path = load_path.describe();
 
     // Triggers go before the first row and come back after the last; the journal keeps the
@@ -181,6 +176,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             .and_then(|p| p.0.table(&t.name))
             .map_or(0, |s| s.estimated_rows)
             .max(dt.estimated_rows);
+        let source_table = plan.as_ref().and_then(|p| p.0.table(&t.name));
+        let route = if ctx.run.one_write {
+            super::data_shape::journaled_route(ctx, &t.name, source_table)?
+        } else {
+            FillRoute::TwoWrites(String::new())
+        };
         jobs.push(TableLoad {
             table: t.name.clone(),
             models,
@@ -188,8 +189,26 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             arrival,
             unique,
             key_order,
+            route,
         });
     }
+    // DB_DATA's rows are read only for tables on the two-write route.
+    if let LoadPath::Unavailable(fix) = &load_path {
+        if jobs
+            .iter()
+            .any(|j| matches!(j.route, FillRoute::TwoWrites(_)))
+        {
+            return Err(Error::env(
+                Place::stage(Stage::Load),
+                "DB_FINAL cannot receive rows by any bulk path.",
+                fix.clone(),
+            ));
+        }
+    }
+    let once = jobs
+        .iter()
+        .filter(|j| j.route == FillRoute::OneWrite)
+        .count();
     // Largest tables first, so the parallel jobs finish together.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.estimate));
 
@@ -205,13 +224,40 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
              arrival,
              unique,
              key_order,
+             route,
          }| {
             let columns: Vec<String> = models.iter().map(|c| c.name.clone()).collect();
             if ctx.run.dry_run {
-                ctx.say(&format!(
-                    "    -- load {t} ({} columns) from DB_DATA by {path}",
-                    columns.len()
-                ));
+                match route {
+                    FillRoute::OneWrite => {
+                        ctx.say(&format!(
+                            "    -- load {t} ({} columns) from SOURCE, one write",
+                            columns.len()
+                        ));
+                        let source = ctx.source()?;
+                        let on_chunk = |_: &str| Ok(());
+                        let marker = ctx.marker();
+                        let fill = final_fill(
+                            ctx,
+                            plan.as_ref(),
+                            t,
+                            models,
+                            *arrival,
+                            unique,
+                            key_order.as_deref(),
+                            &marker,
+                            &on_chunk,
+                            &|_| {},
+                        )?;
+                        for sql in fin.fill_final_sql(source.url(), data.url(), &fill)? {
+                            ctx.say(&format!("    {sql};"));
+                        }
+                    }
+                    FillRoute::TwoWrites(_) => ctx.say(&format!(
+                        "    -- load {t} ({} columns) from DB_DATA by {path}",
+                        columns.len()
+                    )),
+                }
                 return Ok(0);
             }
             let mut s = fin.connect()?;
@@ -247,7 +293,26 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             };
             // The statements' own counts, not a COUNT(*) of both tables afterwards: that would
             // read every row of both once more, and verify counts SOURCE and DB_FINAL anyway.
-            let rows = same_count(t, fin.load_table(data.as_ref(), &job)?)?;
+            // The one place a table's rows are written into DB_FINAL, whichever the route.
+            let moved = match route {
+                FillRoute::OneWrite => {
+                    let fill = final_fill(
+                        ctx,
+                        plan.as_ref(),
+                        t,
+                        models,
+                        *arrival,
+                        unique,
+                        key_order.as_deref(),
+                        &marker,
+                        &on_chunk,
+                        &set,
+                    )?;
+                    fin.fill_final(ctx.source()?.as_ref(), data.as_ref(), &fill)?
+                }
+                FillRoute::TwoWrites(_) => fin.load_table(data.as_ref(), &job)?,
+            };
+            let rows = same_count(t, moved)?;
             bar.finish(rows);
             Ok(rows)
         },
@@ -260,11 +325,25 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     for sql in fin.after_load_sql(&final_schema) {
         ctx.exec_on(fs.as_mut(), &sql)?;
     }
-    let mut detail = format!(
-        "{} {} by {path}",
-        jobs.len(),
-        crate::report::plural(jobs.len(), "table")
-    );
+    let mut detail = if once == 0 {
+        format!(
+            "{} {} by {path}",
+            jobs.len(),
+            crate::report::plural(jobs.len(), "table")
+        )
+    } else if once == jobs.len() {
+        format!(
+            "{} {} written once, straight from SOURCE",
+            jobs.len(),
+            crate::report::plural(jobs.len(), "table")
+        )
+    } else {
+        format!(
+            "{once} {} written once, straight from SOURCE; {} from DB_DATA by {path}",
+            crate::report::plural(once, "table"),
+            jobs.len() - once
+        )
+    };
     if !bookkeeping.is_empty() {
         detail.push_str(&format!(
             "; kept DB_FINAL's own {} (not loaded from DB_DATA)",
@@ -284,7 +363,55 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     })
 }
 
-/// One table the load copies from DB_DATA, as the stage planned it (see `LoadJob`).
+/// The one-write route's job for DB_FINAL's table `table`: SOURCE's table, DB_FINAL's columns
+/// (`models`), each key derived or joined as swap's fill computes it.
+#[allow(clippy::too_many_arguments)]
+fn final_fill<'a>(
+    ctx: &Context,
+    plan: Option<&'a std::sync::Arc<(crate::model::Schema, crate::plan::Plan)>>,
+    table: &str,
+    models: &'a [crate::model::Column],
+    arrival: Arrival,
+    unique_keys: &'a [String],
+    key_order: Option<&'a [String]>,
+    marker: &'a str,
+    on_chunk: &'a (dyn Fn(&str) -> Result<()> + Sync),
+    progress: &'a (dyn Fn(u64) + Sync),
+) -> Result<FinalFill<'a>> {
+    let Some(shared) = plan else {
+        return Err(Error::usage(
+            "the load writes rows straight from SOURCE (the run's one-write route) and needs --source.",
+            "Add --source with the run's SOURCE, or resume the run with `rekey run --resume`.",
+        ));
+    };
+    let Some(source_table) = shared.0.table(table) else {
+        return Err(Error::input(
+            Place::stage(Stage::Load).table(table),
+            "DB_FINAL has this table but SOURCE does not.",
+            "Run `rekey compare` and make the schemas match before loading.",
+        ));
+    };
+    let names: Vec<&str> = models.iter().map(|c| c.name.as_str()).collect();
+    let columns = super::swap::fill_columns(ctx, source_table, &names)?;
+    Ok(FinalFill {
+        fill: crate::backend::FillJob {
+            table: source_table,
+            columns,
+            order_by: shared.1.converted(table).map(|c| c.column.clone()),
+            format: ctx.conversion.uuid_format,
+            arrival,
+            unique_keys,
+            marker,
+            resume_after: None,
+            on_chunk,
+        },
+        models,
+        key_order,
+        progress,
+    })
+}
+
+/// One table the load writes into DB_FINAL, as the stage planned it (see `LoadJob`).
 struct TableLoad {
     table: String,
     models: Vec<crate::model::Column>,
@@ -293,6 +420,8 @@ struct TableLoad {
     arrival: Arrival,
     unique: Vec<String>,
     key_order: Option<Vec<String>>,
+    /// From SOURCE in one write, or from DB_DATA (see `data_shape::route`).
+    route: FillRoute,
 }
 
 /// `--load-path move`: every table DB_FINAL loads is in DB_DATA already, built with DB_FINAL's

@@ -1,12 +1,14 @@
 //! Stage 7: the shadow UUID columns take the names and positions of the integer key columns, which
 //! are dropped with the temporary `<pk>_ipk_copy`; then each table is filled from SOURCE once, its
 //! key through its own mapping table and every reference through its parent's (the backend's
-//! `fill_table`). DB_DATA then holds all data in the right columns.
+//! `fill_table`). DB_DATA then holds all data in the right columns. On the one-write route
+//! (`rekey run`'s default) a table the engine can fill straight from SOURCE into DB_FINAL is only
+//! reshaped here, still empty, and its rows are written once, by the load; its route is journaled.
 
 use super::data_shape::{describe_data, swaps_for, with_shadows};
 use super::names::map_table;
 use super::{Context, Outcome, Stage};
-use crate::backend::{Arrival, FillColumn, FillFrom, FillJob};
+use crate::backend::{Arrival, FillColumn, FillFrom, FillJob, FillRoute};
 use crate::error::Result;
 use crate::model::{is_internal, Table};
 use crate::uuidgen::DerivedKey;
@@ -25,6 +27,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         .iter()
         .filter(|t| !is_internal(&t.name))
         .collect();
+    let one_write = std::sync::atomic::AtomicUsize::new(0);
     // Largest first, so parallel jobs finish together.
     tables.sort_by_key(|t| std::cmp::Reverse(t.estimated_rows));
     let rows = ctx.steps(
@@ -67,6 +70,22 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 None => (Arrival::InKeyOrder, Vec::new()),
             };
             let marker = ctx.marker();
+            if target.is_none() {
+                // The one-write route: the load writes this table's rows into DB_FINAL, straight
+                // from SOURCE; DB_DATA keeps the converted definition, without rows.
+                let route = super::data_shape::route(ctx, t)?;
+                super::data_shape::journal_route(ctx, &t.name, &route)?;
+                if route == FillRoute::OneWrite {
+                    if ctx.run.dry_run {
+                        ctx.say(&format!(
+                            "    -- {}: no rows in DB_DATA (one-write route: the load writes them from SOURCE into DB_FINAL)",
+                            t.name
+                        ));
+                    }
+                    one_write.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(0);
+                }
+            }
             // An engine that fills in several transactions (Galera) reports each one; a resumed
             // run continues after the last.
             let resume = ctx.chunk_point(Stage::Swap, &t.name)?;
@@ -92,19 +111,30 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             Ok(rows)
         },
     )?;
-    Ok(Outcome {
-        rows,
-        detail: Some(format!(
+    let once = one_write.load(std::sync::atomic::Ordering::Relaxed);
+    let detail = if once == 0 {
+        format!(
             "{} swapped and filled",
             crate::report::count(tables.len() as u64, "table")
-        )),
+        )
+    } else {
+        format!(
+            "{} swapped, {} filled ({} left empty: their rows go from SOURCE straight into DB_FINAL in the load)",
+            crate::report::count(tables.len() as u64, "table"),
+            tables.len() - once,
+            once
+        )
+    };
+    Ok(Outcome {
+        rows,
+        detail: Some(detail),
     })
 }
 
 #[allow(clippy::too_many_arguments)]
 /// What the fill writes into a table: SOURCE's values, the key through the table's own mapping and
 /// every reference through its parent's, in old-key order so the new keys arrive ascending.
-fn fill_job<'a>(
+pub(super) fn fill_job<'a>(
     ctx: &Context,
     t: &'a Table,
     marker: &'a str,
@@ -113,6 +143,25 @@ fn fill_job<'a>(
     arrival: Arrival,
     unique_keys: &'a [String],
 ) -> Result<FillJob<'a>> {
+    let names: Vec<&str> = t.writable_columns().map(|c| c.name.as_str()).collect();
+    let columns = fill_columns(ctx, t, &names)?;
+    let own = ctx.plan()?.1.converted(&t.name).map(|c| c.column.clone());
+    Ok(FillJob {
+        table: t,
+        columns,
+        order_by: own,
+        format: ctx.conversion.uuid_format,
+        arrival,
+        unique_keys,
+        marker,
+        resume_after,
+        on_chunk,
+    })
+}
+
+/// Where each of `names` (columns of `t`, SOURCE's table) takes its value in a fill from SOURCE:
+/// its value, or a new key derived from the old one or joined from a mapping table.
+pub(super) fn fill_columns(ctx: &Context, t: &Table, names: &[&str]) -> Result<Vec<FillColumn>> {
     let (_, plan) = &*ctx.plan()?;
     let d = ctx.data()?.dialect();
     let own = plan.converted(&t.name);
@@ -135,28 +184,18 @@ fn fill_job<'a>(
         })
     };
     let mut columns = Vec::new();
-    for c in t.writable_columns() {
-        let from = if own.is_some_and(|o| o.column == c.name) {
+    for &name in names {
+        let from = if own.is_some_and(|o| o.column == name) {
             keys_of(&t.name, true)?
-        } else if let Some(r) = refs.iter().find(|r| r.column == c.name) {
+        } else if let Some(r) = refs.iter().find(|r| r.column == name) {
             keys_of(&r.ref_table, false)?
         } else {
             FillFrom::Value
         };
         columns.push(FillColumn {
-            name: c.name.clone(),
+            name: name.to_string(),
             from,
         });
     }
-    Ok(FillJob {
-        table: t,
-        columns,
-        order_by: own.map(|c| c.column.clone()),
-        format: ctx.conversion.uuid_format,
-        arrival,
-        unique_keys,
-        marker,
-        resume_after,
-        on_chunk,
-    })
+    Ok(columns)
 }

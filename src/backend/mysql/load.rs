@@ -2,7 +2,9 @@
 //! (or another node of its Galera cluster), and the load into DB_FINAL by INSERT ... SELECT (same
 //! server), server-side OUTFILE / INFILE, or LOAD DATA LOCAL streamed from DB_DATA. Off a
 //! cluster each table is one statement; on Galera each is a series of key ranges that fit one
-//! write-set each (`chunks.rs`), journaled, so a resumed run continues after the last.
+//! write-set each (`chunks.rs`), journaled, so a resumed run continues after the last. The
+//! one-write route fills DB_FINAL straight from SOURCE on the same server with the same INSERT
+//! ... SELECT as swap's fill (`fill_final`); a cluster keeps the two-write route.
 
 use std::io::{BufWriter, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +16,8 @@ use super::chunks::{self, Keyset, Point, WriteError, WriteLimits};
 use super::session::{check_warnings, write_load_data_row, LOAD_FORMAT};
 use super::{MysqlBackend, MysqlDialect, MysqlSession, DIALECT};
 use crate::backend::{
-    Arrival, Backend, Dialect, FillJob, Load, LoadChoice, LoadJob, LoadPath, Moved, Session,
+    Arrival, Backend, Dialect, FillColumn, FillFrom, FillJob, FillRoute, FinalFill, Load,
+    LoadChoice, LoadJob, LoadPath, Moved, Session,
 };
 use crate::error::{Error, Place, Result};
 use crate::model::Column;
@@ -65,6 +68,110 @@ impl Load for MysqlBackend {
             out.extend(d.derived_key_secret_sql().map(str::to_string));
         }
         out.push(job.insert_select_sql(d, &DIALECT.q(&source.database))?);
+        Ok(out)
+    }
+
+    fn fill_final_route(
+        &self,
+        source: &DbUrl,
+        data: &DbUrl,
+        job: &FillJob<'_>,
+    ) -> Result<FillRoute> {
+        // The fill is one statement per table: a cluster's write-set limits need the chunked
+        // load from DB_DATA (keyed ranges of DB_DATA's rows), which this route does not split.
+        if self.flavour().chunks_writes() {
+            return Ok(FillRoute::TwoWrites(
+                "a Galera cluster writes in chunks under its write-set limits, which the one-write fill does not split".into(),
+            ));
+        }
+        if !self.reaches(source)? {
+            return Ok(FillRoute::TwoWrites(
+                "SOURCE is on another server than DB_FINAL".into(),
+            ));
+        }
+        let mapped = job
+            .columns
+            .iter()
+            .any(|c| matches!(c.from, FillFrom::OwnKey { .. } | FillFrom::Reference { .. }));
+        if mapped && !self.reaches(data)? {
+            return Ok(FillRoute::TwoWrites(
+                "a key comes from a mapping table in DB_DATA, on another server than DB_FINAL"
+                    .into(),
+            ));
+        }
+        Ok(FillRoute::OneWrite)
+    }
+
+    fn fill_final(
+        &self,
+        source: &dyn Backend,
+        data: &dyn Backend,
+        job: &FinalFill<'_>,
+    ) -> Result<Moved> {
+        self.source_table(source.url(), &job.fill.table.name)?;
+        let mut statements = self
+            .fill_final_sql(source.url(), data.url(), job)?
+            .into_iter();
+        let fill = statements.next_back().unwrap_or_default();
+        // DB_FINAL's session: the INSERT's unqualified table is DB_FINAL's.
+        let mut s = self.session(true)?;
+        let set_secret = self.flavour().derived_key_secret_sql();
+        for sql in statements {
+            match job.fill.secret() {
+                Some(secret) if Some(sql.as_str()) == set_secret => {
+                    s.execute_with(&sql, vec![secret.text().into()])?
+                }
+                _ => {
+                    s.execute(&sql)?;
+                }
+            }
+        }
+        // One statement reads and stores every row, or fails.
+        let rows = s.execute(&format!("{}{fill}", job.fill.marker))?;
+        (job.progress)(rows);
+        Ok(Moved::whole(rows))
+    }
+
+    fn fill_final_sql(
+        &self,
+        source: &DbUrl,
+        data: &DbUrl,
+        job: &FinalFill<'_>,
+    ) -> Result<Vec<String>> {
+        // The load's bulk session (foreign-key checks off, InnoDB's bulk path into the empty
+        // table), unique checks on where DB_FINAL has unique keys (see `load_table`).
+        let d = self.flavour();
+        let mut out = d.bulk_session(job.fill.arrival);
+        if !job.fill.unique_keys.is_empty() {
+            out.push("SET SESSION unique_checks = 1".into());
+        }
+        if job.fill.secret().is_some() {
+            out.extend(d.derived_key_secret_sql().map(str::to_string));
+        }
+        // Mapping tables live in DB_DATA; the statement runs in DB_FINAL.
+        let data_db = DIALECT.q(&data.database);
+        let columns: Vec<FillColumn> = job
+            .fill
+            .columns
+            .iter()
+            .map(|c| FillColumn {
+                name: c.name.clone(),
+                from: match &c.from {
+                    FillFrom::OwnKey { map } => FillFrom::OwnKey {
+                        map: format!("{data_db}.{map}"),
+                    },
+                    FillFrom::Reference { map } => FillFrom::Reference {
+                        map: format!("{data_db}.{map}"),
+                    },
+                    other => other.clone(),
+                },
+            })
+            .collect();
+        let fill = FillJob {
+            columns,
+            ..job.fill.reborrow()
+        };
+        out.push(fill.insert_select_sql(d, &DIALECT.q(&source.database))?);
         Ok(out)
     }
 

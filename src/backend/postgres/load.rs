@@ -3,8 +3,10 @@
 //! the way (`copy::KeyRewrite`); a table with a mapped key or reference goes through an UNLOGGED
 //! staging table in DB_DATA, then one INSERT ... SELECT joins the mapping tables. The load streams
 //! DB_DATA's rows by binary COPY into DB_FINAL with foreign-key triggers off
-//! (session_replication_role = replica) and user triggers set aside by the stage. COPY never fires
-//! rules, and every side's count is compared: no row is reported stored that was not.
+//! (session_replication_role = replica) and user triggers set aside by the stage; the one-write
+//! route streams SOURCE's rows the same way straight into DB_FINAL, keys derived on the way
+//! (`fill_final`). COPY never fires rules, and every side's count is compared: no row is reported
+//! stored that was not.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +17,8 @@ use super::copy::{self, ArrayPatch, KeyRewrite, PipeError};
 use super::extra::PgTable;
 use super::{sql_error, PostgresBackend, DIALECT};
 use crate::backend::{
-    Backend, Dialect, FillFrom, FillJob, Load, LoadChoice, LoadJob, LoadPath, Moved, Session,
+    Backend, Dialect, FillFrom, FillJob, FillRoute, FinalFill, Load, LoadChoice, LoadJob, LoadPath,
+    Moved, Session,
 };
 use crate::error::{Error, Place, Result};
 use crate::model::Schema;
@@ -249,6 +252,135 @@ impl PostgresBackend {
     }
 }
 
+/// One table's write into DB_FINAL (see `PostgresBackend::copy_into_final`).
+struct IntoFinal<'a> {
+    table: &'a str,
+    columns: &'a [String],
+    /// Whether a column is an array (its element-type OID may need the target's).
+    arrays: bool,
+    /// Keys derived on the way (the one-write route reads SOURCE's old keys).
+    keys: Vec<KeyRewrite>,
+    arrival: crate::backend::Arrival,
+    marker: &'a str,
+    progress: &'a (dyn Fn(u64) + Sync),
+}
+
+impl PostgresBackend {
+    /// How the one-write route reads SOURCE's table for DB_FINAL, and whether it sorts by the
+    /// new keys (computed in SQL on SOURCE, the secret a session setting there). As the load
+    /// does with DB_DATA: where DB_FINAL's primary key holds new keys that old-key order does
+    /// not give (`key_order`: v4 keys, references), rows are read in the new keys' order so each
+    /// appends to its B-tree; else a converted table in old-key order (v7 keys ascend with it).
+    fn final_source_copy(job: &FinalFill<'_>) -> (String, bool) {
+        let fill = &job.fill;
+        let columns: Vec<String> = fill.columns.iter().map(|c| c.name.clone()).collect();
+        let list = DIALECT.column_list(&columns);
+        let by_new_keys: Option<Vec<String>> = job.key_order.and_then(|key| {
+            key.iter()
+                .map(|k| {
+                    let col = fill.columns.iter().find(|c| &c.name == k)?;
+                    match &col.from {
+                        FillFrom::Derived(spec) => {
+                            DIALECT.derived_key_sql(&DIALECT.q(k), spec, fill.format)
+                        }
+                        _ => Some(DIALECT.q(k)),
+                    }
+                })
+                .collect()
+        });
+        let sorted = by_new_keys.is_some();
+        let order = match (by_new_keys, &fill.order_by) {
+            (Some(exprs), _) => format!(" ORDER BY {}", exprs.join(", ")),
+            (None, Some(key)) => format!(" ORDER BY {}", DIALECT.q(key)),
+            (None, None) => String::new(),
+        };
+        let sql = if fill.table.partitioning.is_some() || !order.is_empty() {
+            format!(
+                "{}COPY (SELECT {list} FROM {}{order}) TO STDOUT (FORMAT binary)",
+                fill.marker,
+                DIALECT.own_rows(fill.table)
+            )
+        } else {
+            format!(
+                "{}COPY {} ({list}) TO STDOUT (FORMAT binary)",
+                fill.marker,
+                DIALECT.q(&fill.table.name)
+            )
+        };
+        (sql, sorted)
+    }
+
+    /// Streams `read` (a COPY ... TO STDOUT on `from`, DB_DATA or SOURCE) into DB_FINAL's table,
+    /// in one transaction on a bulk session: foreign-key triggers off (replica), DB_FINAL's own
+    /// secondary indexes dropped and built again after the rows, ANALYZE after.
+    fn copy_into_final(&self, from: &mut Client, read: &str, job: &IntoFinal<'_>) -> Result<Moved> {
+        let id = run_id(job.marker);
+        let mut fin = self.client(&self.url.database, id)?;
+        // Foreign keys are triggers: replica mode skips them (checked again by verify, pair by
+        // pair); user triggers are set aside by the stage, and COPY never fires rules.
+        let mut setup = DIALECT.bulk_session(job.arrival);
+        setup.push(WORK_MEM.to_string());
+        let setup = setup.join(";\n");
+        fin.batch_execute(&setup)
+            .map_err(|e| sql_error(&e, &setup))?;
+        let list = DIALECT.column_list(job.columns);
+        let table = DIALECT.q(job.table);
+        let rewrites = Rewrites {
+            arrays: if job.arrays {
+                array_patches(from, &table, &mut fin, &table, &list)?
+            } else {
+                Vec::new()
+            },
+            keys: job.keys.clone(),
+        };
+        // DB_FINAL's own secondary indexes are built once the rows are in (one sort each
+        // instead of one b-tree insert per row: what pg_restore does), in the load's transaction,
+        // so no other session sees the table without them and a killed load leaves them as
+        // they were. Constraints' indexes stay: foreign keys may need them.
+        let rebuilt: Vec<(String, String)> = {
+            let sql = REBUILT_INDEXES_SQL.replace("{table}", &DIALECT.lit(&table));
+            fin.query(sql.as_str(), &[])
+                .map_err(|e| sql_error(&e, &sql))?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect()
+        };
+        let exec = |c: &mut Client, sql: &str| -> Result<()> {
+            c.batch_execute(sql).map_err(|e| sql_error(&e, sql))
+        };
+        let mut begin = vec!["BEGIN".to_string()];
+        begin.extend(
+            rebuilt
+                .iter()
+                .map(|(name, _)| format!("{}DROP INDEX {name}", job.marker)),
+        );
+        exec(&mut fin, &begin.join(";\n"))?;
+        let moved = stream(
+            from,
+            read,
+            &mut fin,
+            &format!(
+                "{}COPY {table} ({list}) FROM STDIN (FORMAT binary)",
+                job.marker
+            ),
+            &rewrites,
+            job.table,
+            job.progress,
+        )?;
+        let mut end: Vec<String> = rebuilt
+            .iter()
+            .map(|(_, definition)| format!("{}{definition}", job.marker))
+            .collect();
+        end.push("COMMIT".into());
+        // Statistics per table, as soon as its rows are in: the workers analyze one table while
+        // the other loads (after the last table, one ANALYZE of the database and the sequences
+        // had taken 1.85 s of a 10.23 s load).
+        end.push(format!("{}ANALYZE {table}", job.marker));
+        exec(&mut fin, &end.join(";\n"))?;
+        Ok(moved)
+    }
+}
+
 impl Load for PostgresBackend {
     fn fill_table(&self, source: &dyn Backend, job: &FillJob<'_>) -> Result<u64> {
         if source.url().engine != Engine::Postgres {
@@ -421,53 +553,15 @@ impl Load for PostgresBackend {
         let id = run_id(job.marker);
         let reader = PostgresBackend::new(data.url().clone());
         let mut from = reader.client(&data.url().database, id)?;
-        let mut fin = self.client(&self.url.database, id)?;
-        // Foreign keys are triggers: replica mode skips them (checked again by verify, pair by
-        // pair); user triggers are set aside by the stage, and COPY never fires rules.
-        let mut setup = DIALECT.bulk_session(job.arrival);
-        setup.push(WORK_MEM.to_string());
-        let setup = setup.join(";\n");
-        fin.batch_execute(&setup)
-            .map_err(|e| sql_error(&e, &setup))?;
         let list = DIALECT.column_list(job.columns);
         let table = DIALECT.q(job.table);
-        let arrays = job.models.iter().any(|c| c.data_type.ends_with("[]"));
-        let rewrites = Rewrites {
-            arrays: if arrays {
-                array_patches(&mut from, &table, &mut fin, &table, &list)?
-            } else {
-                Vec::new()
-            },
-            keys: Vec::new(),
-        };
-        // DB_FINAL's own secondary indexes are built once the rows are in (one sort each
-        // instead of one b-tree insert per row: what pg_restore does), in the load's transaction,
-        // so no other session sees the table without them and a killed load leaves them as
-        // they were. Constraints' indexes stay: foreign keys may need them.
-        let rebuilt: Vec<(String, String)> = {
-            let sql = REBUILT_INDEXES_SQL.replace("{table}", &DIALECT.lit(&table));
-            fin.query(sql.as_str(), &[])
-                .map_err(|e| sql_error(&e, &sql))?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect()
-        };
-        let exec = |c: &mut Client, sql: &str| -> Result<()> {
-            c.batch_execute(sql).map_err(|e| sql_error(&e, sql))
-        };
-        let mut begin = vec!["BEGIN".to_string()];
-        begin.extend(
-            rebuilt
-                .iter()
-                .map(|(name, _)| format!("{}DROP INDEX {name}", job.marker)),
-        );
-        exec(&mut fin, &begin.join(";\n"))?;
         // In DB_FINAL's key order where the rows would come in another (random new keys): each
         // row then appends to the key's B-tree instead of reading a random leaf page. Same rows,
         // one sort in DB_DATA (reading only: a session setting).
         let read = match job.key_order {
             Some(key) => {
-                exec(&mut from, WORK_MEM)?;
+                from.batch_execute(WORK_MEM)
+                    .map_err(|e| sql_error(&e, WORK_MEM))?;
                 format!(
                     "{}COPY (SELECT {list} FROM ONLY {table} ORDER BY {}) TO STDOUT (FORMAT binary)",
                     job.marker,
@@ -479,29 +573,123 @@ impl Load for PostgresBackend {
                 job.marker
             ),
         };
-        let moved = stream(
+        self.copy_into_final(
             &mut from,
             &read,
-            &mut fin,
-            &format!(
-                "{}COPY {table} ({list}) FROM STDIN (FORMAT binary)",
-                job.marker
-            ),
-            &rewrites,
-            job.table,
-            job.progress,
+            &IntoFinal {
+                table: job.table,
+                columns: job.columns,
+                arrays: job.models.iter().any(|c| c.data_type.ends_with("[]")),
+                keys: Vec::new(),
+                arrival: job.arrival,
+                marker: job.marker,
+                progress: job.progress,
+            },
+        )
+    }
+
+    fn fill_final_route(
+        &self,
+        source: &DbUrl,
+        _data: &DbUrl,
+        job: &FillJob<'_>,
+    ) -> Result<FillRoute> {
+        if source.engine != Engine::Postgres {
+            return Ok(FillRoute::TwoWrites(
+                "SOURCE is not a PostgreSQL database".into(),
+            ));
+        }
+        // A session reads one database: a join with DB_DATA's mapping tables is swap's staged
+        // fill, in DB_DATA.
+        if Self::staged(job) {
+            return Ok(FillRoute::TwoWrites(
+                "a key or reference comes from a mapping table in DB_DATA, which a session on DB_FINAL cannot join".into(),
+            ));
+        }
+        Ok(FillRoute::OneWrite)
+    }
+
+    fn fill_final(
+        &self,
+        source: &dyn Backend,
+        _data: &dyn Backend,
+        job: &FinalFill<'_>,
+    ) -> Result<Moved> {
+        if source.url().engine != Engine::Postgres {
+            return Err(not_postgres(source.url()));
+        }
+        let fill = &job.fill;
+        let id = run_id(fill.marker);
+        let reader = PostgresBackend::new(source.url().clone());
+        let mut src = reader.client(&source.url().database, id)?;
+        let (read, sorts_by_new_keys) = Self::final_source_copy(job);
+        if sorts_by_new_keys {
+            if let (Some(secret), Some(sql)) = (fill.secret(), DIALECT.derived_key_secret_sql()) {
+                // SOURCE's session only (a setting, nothing written): its sort computes the
+                // new keys the stream will write.
+                src.execute(sql, &[&secret.text()])
+                    .map_err(|e| sql_error(&e, sql))?;
+            }
+        }
+        if fill.order_by.is_some() || sorts_by_new_keys {
+            // SOURCE's sort (reading only: a session setting).
+            src.batch_execute(WORK_MEM)
+                .map_err(|e| sql_error(&e, WORK_MEM))?;
+        }
+        let columns: Vec<String> = fill.columns.iter().map(|c| c.name.clone()).collect();
+        let moved = self.copy_into_final(
+            &mut src,
+            &read,
+            &IntoFinal {
+                table: &fill.table.name,
+                columns: &columns,
+                arrays: job.models.iter().any(|c| c.data_type.ends_with("[]")),
+                keys: Self::key_rewrites(fill),
+                arrival: fill.arrival,
+                marker: fill.marker,
+                progress: job.progress,
+            },
         )?;
-        let mut end: Vec<String> = rebuilt
-            .iter()
-            .map(|(_, definition)| format!("{}{definition}", job.marker))
-            .collect();
-        end.push("COMMIT".into());
-        // Statistics per table, as soon as its rows are in: the workers analyze one table while
-        // the other loads (after the last table, one ANALYZE of the database and the sequences
-        // had taken 1.85 s of a 10.23 s load).
-        end.push(format!("{}ANALYZE {table}", job.marker));
-        exec(&mut fin, &end.join(";\n"))?;
         Ok(moved)
+    }
+
+    fn fill_final_sql(
+        &self,
+        _source: &DbUrl,
+        _data: &DbUrl,
+        job: &FinalFill<'_>,
+    ) -> Result<Vec<String>> {
+        let fill = &job.fill;
+        let columns: Vec<String> = fill.columns.iter().map(|c| c.name.clone()).collect();
+        let list = DIALECT.column_list(&columns);
+        let table = DIALECT.q(&fill.table.name);
+        let (read, sorted) = Self::final_source_copy(job);
+        let read = read.replacen(fill.marker, "", 1);
+        let mut out = DIALECT.bulk_session(fill.arrival);
+        if sorted {
+            out.extend(
+                DIALECT
+                    .derived_key_secret_sql()
+                    .map(|s| format!("{s} -- on SOURCE")),
+            );
+        }
+        let derived: Vec<String> = Self::key_rewrites(fill)
+            .iter()
+            .filter_map(|k| fill.columns.get(k.field))
+            .map(|c| DIALECT.q(&c.name))
+            .collect();
+        let derived = if derived.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; new keys of {} derived from the old ones on the way",
+                derived.join(", ")
+            )
+        };
+        out.push(format!(
+            "COPY {table} ({list}) FROM STDIN (FORMAT binary) -- from SOURCE: {read}{derived}"
+        ));
+        Ok(out)
     }
 
     fn after_load_sql(&self, schema: &Schema) -> Vec<String> {
