@@ -1,0 +1,469 @@
+//! The one-write route (issue 21): a default `rekey run` writes every row once, from SOURCE
+//! straight into DB_FINAL in the load, while DB_DATA keeps the converted definitions, the mapping
+//! tables and the map files; `--full-data-copy` and `rekey convert` still leave the full DB_DATA;
+//! a table the engine cannot fill from SOURCE takes two writes and the report says why; a run
+//! killed in the load resumes without a duplicated or lost row; a resumed run may not change its
+//! shape. On MariaDB and PostgreSQL (SQLite keeps two writes and says so).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use common::engine::{Mariadb, TestServer};
+use common::pg::{Postgres, PG_BLOG_FINAL, PG_BLOG_SOURCE};
+use common::*;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// SOURCE, DB_DATA and DB_FINAL of one test, named `hw_...` (this suite's own prefix), dropped
+/// when the test ends.
+struct Trio<S: TestServer> {
+    server: S,
+    source: String,
+    data: String,
+    final_db: String,
+    dir: tempfile::TempDir,
+}
+
+impl<S: TestServer> Trio<S> {
+    /// SOURCE from `source_sql`; DB_FINAL from `final_sql`, or absent (for --derive-final).
+    fn new(server: S, tag: &str, source_sql: &str, final_sql: Option<&str>) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let prefix = format!("hw_{tag}_{}_{n}", std::process::id());
+        let t = Trio {
+            source: format!("{prefix}_src"),
+            data: format!("{prefix}_data"),
+            final_db: format!("{prefix}_final"),
+            dir: tempfile::tempdir().unwrap(),
+            server,
+        };
+        for db in [&t.source, &t.data, &t.final_db] {
+            t.server.drop_database(db);
+        }
+        t.server.create_database(&t.source);
+        t.server.load(&t.source, source_sql);
+        if let Some(sql) = final_sql {
+            t.server.create_database(&t.final_db);
+            t.server.load(&t.final_db, sql);
+        }
+        t
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    fn urls(&self) -> [String; 3] {
+        [
+            self.server.url(&self.source),
+            self.server.url(&self.data),
+            self.server.url(&self.final_db),
+        ]
+    }
+
+    fn run(&self, extra: &[&str]) -> Output {
+        let [s, d, f] = self.urls();
+        run_in([&s, &d, &f], &self.run_dir(), extra)
+    }
+
+    fn spawn_stalling(&self, stage: &str, extra: &[&str]) -> std::process::Child {
+        let [s, d, f] = self.urls();
+        std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
+            .args(["run", "--source", &s, "--data", &d, "--final", &f])
+            .args(["--run-dir", self.run_dir().to_str().unwrap(), "-q"])
+            .args(["--jobs", "2"])
+            .args(extra)
+            .env("REKEY_TEST_STALL_AFTER_STEP", stage)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
+impl<S: TestServer> Drop for Trio<S> {
+    fn drop(&mut self) {
+        for db in [&self.source, &self.data, &self.final_db] {
+            self.server.drop_database(db);
+        }
+    }
+}
+
+/// Counts rows and lists tables in one database: what each engine's assertions need.
+trait Rows {
+    fn tables(&self, db: &str) -> Vec<String>;
+    fn rows(&self, db: &str, table: &str) -> u64;
+    /// The data type of a column as the catalog names it.
+    fn column_type(&self, db: &str, table: &str, column: &str) -> String;
+}
+
+impl Rows for Mariadb {
+    fn tables(&self, db: &str) -> Vec<String> {
+        use mysql::prelude::Queryable;
+        conn(&self.0, None)
+            .query(format!(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' ORDER BY 1"
+            ))
+            .unwrap()
+    }
+    fn rows(&self, db: &str, table: &str) -> u64 {
+        use mysql::prelude::Queryable;
+        conn(&self.0, None)
+            .query_first(format!("SELECT COUNT(*) FROM `{db}`.`{table}`"))
+            .unwrap()
+            .unwrap()
+    }
+    fn column_type(&self, db: &str, table: &str, column: &str) -> String {
+        use mysql::prelude::Queryable;
+        conn(&self.0, None)
+            .query_first(format!(
+                "SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME = '{table}' AND COLUMN_NAME = '{column}'"
+            ))
+            .unwrap()
+            .unwrap_or_default()
+    }
+}
+
+impl Rows for Postgres {
+    fn tables(&self, db: &str) -> Vec<String> {
+        self.texts(
+            db,
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1",
+        )
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+    fn rows(&self, db: &str, table: &str) -> u64 {
+        self.text(db, &format!("SELECT count(*) FROM \"{table}\""))
+            .parse()
+            .unwrap()
+    }
+    fn column_type(&self, db: &str, table: &str, column: &str) -> String {
+        self.text(
+            db,
+            &format!("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = '\"{table}\"'::regclass AND attname = '{column}'"),
+        )
+    }
+}
+
+/// Tables rekey converts (not its own, not the migration tool's bookkeeping).
+fn user_tables<S: TestServer + Rows>(t: &Trio<S>, db: &str) -> Vec<String> {
+    t.server
+        .tables(db)
+        .into_iter()
+        .filter(|n| !n.starts_with("_rekey") && n != "alembic_version")
+        .collect()
+}
+
+/// Each table's route as report.json names it.
+fn routes(run_dir: &std::path::Path) -> Vec<(String, String)> {
+    report(run_dir)["routes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    (
+                        r["table"].as_str().unwrap().to_string(),
+                        r["route"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn assert_verified(run_dir: &std::path::Path) {
+    let report = report(run_dir);
+    assert_eq!(report["status"], "ok", "{report}");
+    let checks = report["verification"].as_array().unwrap();
+    assert!(!checks.is_empty());
+    assert!(checks.iter().all(|c| c["ok"] == true), "{checks:?}");
+}
+
+/// Every table of DB_FINAL holds SOURCE's row count: nothing duplicated, nothing lost.
+fn assert_same_counts<S: TestServer + Rows>(t: &Trio<S>) {
+    for table in user_tables(t, &t.source) {
+        assert_eq!(
+            t.server.rows(&t.final_db, &table),
+            t.server.rows(&t.source, &table),
+            "{table}: DB_FINAL's rows against SOURCE's"
+        );
+    }
+}
+
+/// A default run: every table written once, DB_DATA with the converted definitions and no rows,
+/// map files written, DB_FINAL verified; the report names the route.
+fn default_run_writes_once<S: TestServer + Rows>(t: Trio<S>, key_type: &str) {
+    let out = t.run(&[]);
+    assert_exit(&out, 0);
+    assert_verified(&t.run_dir());
+    assert_same_counts(&t);
+    let routes = routes(&t.run_dir());
+    assert_eq!(routes.len(), 9, "{routes:?}");
+    assert!(routes.iter().all(|(_, r)| r == "one write"), "{routes:?}");
+    let report = report(&t.run_dir());
+    let load = stage(&report, "load")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        load.contains("written once, straight from SOURCE"),
+        "{load}"
+    );
+    assert_eq!(stage(&report, "swap")["rows"], 0, "swap wrote no row");
+    let md = std::fs::read_to_string(t.run_dir().join("report.md")).unwrap();
+    assert!(
+        md.contains("9 tables written once, from SOURCE straight into DB_FINAL"),
+        "{md}"
+    );
+    // DB_DATA: every converted table, in its converted definition, without rows.
+    let data_tables = user_tables(&t, &t.data);
+    assert_eq!(data_tables, user_tables(&t, &t.source));
+    for table in &data_tables {
+        assert_eq!(t.server.rows(&t.data, table), 0, "{table} in DB_DATA");
+    }
+    assert_eq!(
+        t.server.column_type(&t.data, "page_request", "id"),
+        key_type
+    );
+    // The map files are there for redirects and audits.
+    let map = mapping(&t.run_dir(), "page_request");
+    assert_eq!(map.len() as u64, t.server.rows(&t.source, "page_request"));
+}
+
+#[test]
+fn mariadb_default_run_writes_every_row_once() {
+    let server = server_or_skip!();
+    let t = Trio::new(Mariadb(server), "once", BLOG_SOURCE, Some(BLOG_FINAL));
+    default_run_writes_once(t, "char(32)");
+}
+
+#[test]
+fn postgres_default_run_writes_every_row_once() {
+    let pg = pg_or_skip!();
+    let t = Trio::new(pg, "once", PG_BLOG_SOURCE, Some(PG_BLOG_FINAL));
+    default_run_writes_once(t, "uuid");
+}
+
+/// `--full-data-copy` and `rekey convert` leave the full converted DB_DATA.
+fn full_copies<S: TestServer + Rows>(t: Trio<S>, convert_data: &str) {
+    let out = t.run(&["--full-data-copy"]);
+    assert_exit(&out, 0);
+    assert_verified(&t.run_dir());
+    let routes = routes(&t.run_dir());
+    assert!(
+        routes
+            .iter()
+            .all(|(_, r)| r.starts_with("two writes: DB_DATA is kept as the full converted copy")),
+        "{routes:?}"
+    );
+    for table in user_tables(&t, &t.source) {
+        assert_eq!(
+            t.server.rows(&t.data, &table),
+            t.server.rows(&t.source, &table),
+            "{table} in DB_DATA"
+        );
+    }
+    // rekey convert: DB_DATA alone, full.
+    t.server.drop_database(convert_data);
+    let dir = t.dir.path().join("convert");
+    let out = rekey(&[
+        "convert",
+        "--source",
+        &t.server.url(&t.source),
+        "--data",
+        &t.server.url(convert_data),
+        "--run-dir",
+        dir.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_exit(&out, 0);
+    for table in user_tables(&t, &t.source) {
+        assert_eq!(
+            t.server.rows(convert_data, &table),
+            t.server.rows(&t.source, &table),
+            "{table} in rekey convert's DB_DATA"
+        );
+    }
+    t.server.drop_database(convert_data);
+}
+
+#[test]
+fn mariadb_full_data_copy_and_convert_keep_the_full_data() {
+    let server = server_or_skip!();
+    let t = Trio::new(Mariadb(server), "full", BLOG_SOURCE, Some(BLOG_FINAL));
+    let convert = format!("{}_conv", t.source.trim_end_matches("_src"));
+    full_copies(t, &convert);
+}
+
+#[test]
+fn postgres_full_data_copy_and_convert_keep_the_full_data() {
+    let pg = pg_or_skip!();
+    let t = Trio::new(pg, "full", PG_BLOG_SOURCE, Some(PG_BLOG_FINAL));
+    let convert = format!("{}_conv", t.source.trim_end_matches("_src"));
+    full_copies(t, &convert);
+}
+
+/// A parent with a negative key keeps a mapping table (derived keys need 0..2^59), and so does
+/// every reference to it.
+const MAPPED_MYSQL: &str = "
+CREATE TABLE parent (id INT NOT NULL PRIMARY KEY, label VARCHAR(20) NOT NULL);
+CREATE TABLE child (id INT NOT NULL PRIMARY KEY, parent_id INT NULL, note VARCHAR(20) NULL,
+  CONSTRAINT fk_child_parent FOREIGN KEY (parent_id) REFERENCES parent (id));
+CREATE TABLE other (id INT NOT NULL PRIMARY KEY, v INT NOT NULL);
+INSERT INTO parent VALUES (-5, 'negative'), (1, 'one'), (2, 'two');
+INSERT INTO child VALUES (1, -5, 'a'), (2, 1, NULL), (3, NULL, 'c');
+INSERT INTO other VALUES (1, 10), (2, 20);
+";
+
+const MAPPED_PG: &str = "
+CREATE TABLE parent (id integer PRIMARY KEY, label text NOT NULL);
+CREATE TABLE child (id integer PRIMARY KEY, parent_id integer REFERENCES parent (id), note text);
+CREATE TABLE other (id integer PRIMARY KEY, v integer NOT NULL);
+INSERT INTO parent VALUES (-5, 'negative'), (1, 'one'), (2, 'two');
+INSERT INTO child VALUES (1, -5, 'a'), (2, 1, NULL), (3, NULL, 'c');
+INSERT INTO other VALUES (1, 10), (2, 20);
+";
+
+fn data_rows<S: TestServer + Rows>(t: &Trio<S>, table: &str) -> u64 {
+    t.server.rows(&t.data, table)
+}
+
+#[test]
+fn mariadb_mapped_keys_are_joined_from_db_data_in_the_one_write() {
+    let server = server_or_skip!();
+    let t = Trio::new(Mariadb(server), "mapped", MAPPED_MYSQL, None);
+    let out = t.run(&["--derive-final"]);
+    assert_exit(&out, 0);
+    assert_verified(&t.run_dir());
+    assert_same_counts(&t);
+    let routes = routes(&t.run_dir());
+    assert_eq!(routes.len(), 3);
+    assert!(routes.iter().all(|(_, r)| r == "one write"), "{routes:?}");
+    // The parent's mapping table is in DB_DATA, read by the load's join; no converted rows.
+    assert!(t
+        .server
+        .tables(&t.data)
+        .iter()
+        .any(|n| n.starts_with("_rekey_map") && n.contains("parent")));
+    for table in ["parent", "child", "other"] {
+        assert_eq!(data_rows(&t, table), 0, "{table} in DB_DATA");
+    }
+}
+
+#[test]
+fn postgres_mapped_tables_take_two_writes_and_the_report_says_why() {
+    let pg = pg_or_skip!();
+    let t = Trio::new(pg, "mapped", MAPPED_PG, None);
+    let out = t.run(&["--derive-final"]);
+    assert_exit(&out, 0);
+    assert_verified(&t.run_dir());
+    assert_same_counts(&t);
+    let routes: std::collections::BTreeMap<String, String> =
+        routes(&t.run_dir()).into_iter().collect();
+    assert_eq!(routes["other"], "one write");
+    for table in ["parent", "child"] {
+        assert!(
+            routes[table].starts_with(
+                "two writes: a key or reference comes from a mapping table in DB_DATA"
+            ),
+            "{table}: {}",
+            routes[table]
+        );
+        assert_eq!(data_rows(&t, table), t.server.rows(&t.source, table));
+    }
+    assert_eq!(data_rows(&t, "other"), 0);
+    let md = std::fs::read_to_string(t.run_dir().join("report.md")).unwrap();
+    assert!(md.contains("2 tables written twice"), "{md}");
+    assert!(md.contains("1 table written once"), "{md}");
+}
+
+/// Killed with SIGKILL after the load wrote a table (before its journal entry): the resumed run
+/// empties it and fills it again, once.
+fn sigkill_in_the_load_then_resume<S: TestServer + Rows>(t: Trio<S>) {
+    let source_before = t.server.fingerprint(&t.source);
+    let mut child = t.spawn_stalling("load", &[]);
+    wait_for_stall_at(&t.run_dir(), &mut child);
+    // The stall is after the first table's rows are in DB_FINAL: the half-loaded state.
+    let loaded: u64 = user_tables(&t, &t.source)
+        .iter()
+        .map(|table| t.server.rows(&t.final_db, table))
+        .sum();
+    assert!(loaded > 0, "the kill lands after rows reached DB_FINAL");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = t.run(&["--resume"]);
+    assert_exit(&out, 0);
+    assert_verified(&t.run_dir());
+    assert_same_counts(&t);
+    assert!(routes(&t.run_dir()).iter().all(|(_, r)| r == "one write"));
+    for table in user_tables(&t, &t.data) {
+        assert_eq!(t.server.rows(&t.data, &table), 0, "{table} in DB_DATA");
+    }
+    assert_eq!(
+        t.server.fingerprint(&t.source),
+        source_before,
+        "SOURCE changed"
+    );
+}
+
+#[test]
+fn mariadb_sigkill_during_a_one_write_load_then_resume() {
+    let server = server_or_skip!();
+    let t = Trio::new(Mariadb(server), "kill", BLOG_SOURCE, Some(BLOG_FINAL));
+    sigkill_in_the_load_then_resume(t);
+}
+
+#[test]
+fn postgres_sigkill_during_a_one_write_load_then_resume() {
+    let pg = pg_or_skip!();
+    let t = Trio::new(pg, "kill", PG_BLOG_SOURCE, Some(PG_BLOG_FINAL));
+    sigkill_in_the_load_then_resume(t);
+}
+
+#[test]
+fn a_resumed_run_keeps_its_shape_or_is_refused() {
+    let server = server_or_skip!();
+    let t = Trio::new(Mariadb(server), "shape", BLOG_SOURCE, Some(BLOG_FINAL));
+    // A one-write run killed in swap (DB_DATA's tables built without rows)...
+    let mut child = t.spawn_stalling("swap", &[]);
+    wait_for_stall_at(&t.run_dir(), &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // ...cannot be resumed as a full copy, nor moved, nor loaded from DB_DATA.
+    for other in [
+        vec!["--resume", "--full-data-copy"],
+        vec!["--resume", "--load-path", "move"],
+        vec!["--resume", "--load-path", "stream"],
+    ] {
+        let out = t.run(&other);
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(
+            err.contains("writes each row once, from SOURCE straight into DB_FINAL"),
+            "{other:?}: {err}"
+        );
+        assert!(
+            err.contains("Resume it as it started") && err.contains("rekey clean"),
+            "{other:?}: {err}"
+        );
+    }
+    // As it started, it finishes: one write, verified.
+    let out = t.run(&["--resume"]);
+    assert_exit(&out, 0);
+    assert_verified(&t.run_dir());
+    assert_same_counts(&t);
+    assert!(routes(&t.run_dir()).iter().all(|(_, r)| r == "one write"));
+}
+
+#[test]
+fn full_data_copy_and_move_together_are_refused() {
+    let server = server_or_skip!();
+    let t = Trio::new(Mariadb(server), "both", BLOG_SOURCE, Some(BLOG_FINAL));
+    let out = t.run(&["--full-data-copy", "--load-path", "move"]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("Choose one"), "{}", stderr(&out));
+}
