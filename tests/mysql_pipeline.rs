@@ -299,7 +299,8 @@ fn account_without_file_privilege_loads_through_the_client_side_stream() {
 fn the_default_load_on_one_server_is_a_direct_insert_select() {
     let server = server_or_skip!();
     let dbs = Dbs::blog(&server, "direct");
-    assert_exit(&dbs.run(&[]), 0);
+    // The load path of the two-write route (a full DB_DATA); the default run writes once.
+    assert_exit(&dbs.run(&["--full-data-copy"]), 0);
     let load = load_detail(&dbs);
     assert!(load.contains("direct INSERT ... SELECT"), "{load}");
 }

@@ -467,3 +467,43 @@ fn full_data_copy_and_move_together_are_refused() {
     assert_exit(&out, 2);
     assert!(stderr(&out).contains("Choose one"), "{}", stderr(&out));
 }
+
+/// SQLite has no one-write fill (the default capability): the default run takes two writes for
+/// every table, leaves the full DB_DATA, and the report says so.
+#[test]
+fn sqlite_takes_two_writes_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    rusqlite::Connection::open(path("source.db"))
+        .unwrap()
+        .execute_batch(include_str!("../fixtures/blog/sqlite/source.sql"))
+        .unwrap();
+    rusqlite::Connection::open(path("final.db"))
+        .unwrap()
+        .execute_batch(include_str!("../fixtures/blog/sqlite/final.sql"))
+        .unwrap();
+    let url = |name: &str| format!("sqlite://{}", path(name).display());
+    let run_dir = path("run");
+    let out = run_in(
+        [&url("source.db"), &url("data.db"), &url("final.db")],
+        &run_dir,
+        &[],
+    );
+    assert_exit(&out, 0);
+    assert_verified(&run_dir);
+    let routes = routes(&run_dir);
+    assert!(!routes.is_empty());
+    assert!(
+        routes
+            .iter()
+            .all(|(_, r)| r == "two writes: this engine fills DB_FINAL from DB_DATA only"),
+        "{routes:?}"
+    );
+    let data = rusqlite::Connection::open(path("data.db")).unwrap();
+    let rows: i64 = data
+        .query_row("SELECT count(*) FROM page_request", [], |r| r.get(0))
+        .unwrap();
+    assert!(rows > 0, "DB_DATA holds the converted rows");
+    let md = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
+    assert!(md.contains("written twice"), "{md}");
+}
