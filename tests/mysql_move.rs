@@ -167,7 +167,12 @@ fn resuming_a_move_with_another_load_path_is_refused_and_without_one_finishes() 
 fn a_run_started_as_a_copy_cannot_be_resumed_as_a_move() {
     let server = server_or_skip!();
     let dbs = Dbs::blog(&server, "mv_copy");
-    killed_in(&dbs, "swap");
+    // A full copy: the default run's DB_DATA (definitions only) is refused in one_write.rs.
+    let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
+    let mut child = spawn_stalling_args(&dbs, [&s, &d, &f], "swap", &["--full-data-copy"]);
+    wait_for_stall(&dbs, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
     let out = dbs.run(&["--resume", "--load-path", "move"]);
     assert_exit(&out, 2);
     let err = stderr(&out);

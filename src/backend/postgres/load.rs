@@ -275,19 +275,22 @@ impl PostgresBackend {
         let fill = &job.fill;
         let columns: Vec<String> = fill.columns.iter().map(|c| c.name.clone()).collect();
         let list = DIALECT.column_list(&columns);
-        let by_new_keys: Option<Vec<String>> = job.key_order.and_then(|key| {
-            key.iter()
-                .map(|k| {
-                    let col = fill.columns.iter().find(|c| &c.name == k)?;
-                    match &col.from {
-                        FillFrom::Derived(spec) => {
-                            DIALECT.derived_key_sql(&DIALECT.q(k), spec, fill.format)
+        let by_new_keys: Option<Vec<String>> = job
+            .key_order
+            .filter(|_| std::env::var_os("HW_NO_SORT").is_none())
+            .and_then(|key| {
+                key.iter()
+                    .map(|k| {
+                        let col = fill.columns.iter().find(|c| &c.name == k)?;
+                        match &col.from {
+                            FillFrom::Derived(spec) => {
+                                DIALECT.derived_key_sql(&DIALECT.q(k), spec, fill.format)
+                            }
+                            _ => Some(DIALECT.q(k)),
                         }
-                        _ => Some(DIALECT.q(k)),
-                    }
-                })
-                .collect()
-        });
+                    })
+                    .collect()
+            });
         let sorted = by_new_keys.is_some();
         let order = match (by_new_keys, &fill.order_by) {
             (Some(exprs), _) => format!(" ORDER BY {}", exprs.join(", ")),
