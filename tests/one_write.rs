@@ -194,16 +194,52 @@ fn assert_same_counts<S: TestServer + Rows>(t: &Trio<S>) {
     }
 }
 
-/// A default run: every table written once, DB_DATA with the converted definitions and no rows,
-/// map files written, DB_FINAL verified; the report names the route.
-fn default_run_writes_once<S: TestServer + Rows>(t: Trio<S>, key_type: &str) {
-    let out = t.run(&[]);
+/// A default run (with `extra`): every table written once but `twice` (which take two writes,
+/// `why` in the report), DB_DATA with the converted definitions and no rows of the tables written
+/// once, map files written, DB_FINAL verified; the report names the route.
+fn default_run_writes_once<S: TestServer + Rows>(
+    t: Trio<S>,
+    extra: &[&str],
+    key_type: &str,
+    twice: &[&str],
+    why: &str,
+) {
+    // The dry run prints the one write's statements (in a run directory of its own).
+    let [s, d, f] = t.urls();
+    let dry_dir = t.dir.path().join("dry");
+    let mut dry_args = vec!["--dry-run"];
+    dry_args.extend(extra);
+    let dry = rekey(
+        &[
+            vec!["run", "--source", &s, "--data", &d, "--final", &f],
+            vec!["--run-dir", dry_dir.to_str().unwrap()],
+            dry_args,
+        ]
+        .concat(),
+    );
+    assert_exit(&dry, 0);
+    let text = stdout(&dry);
+    assert!(
+        text.contains("-- load page_request (") && text.contains("from SOURCE, one write"),
+        "{text}"
+    );
+    assert!(!t.server.exists(&t.data), "the dry run created DB_DATA");
+    let out = t.run(extra);
     assert_exit(&out, 0);
     assert_verified(&t.run_dir());
     assert_same_counts(&t);
     let routes = routes(&t.run_dir());
     assert_eq!(routes.len(), 9, "{routes:?}");
-    assert!(routes.iter().all(|(_, r)| r == "one write"), "{routes:?}");
+    for (table, route) in &routes {
+        if twice.contains(&table.as_str()) {
+            assert!(
+                route.starts_with(&format!("two writes: {why}")),
+                "{table}: {route}"
+            );
+        } else {
+            assert_eq!(route, "one write", "{table}");
+        }
+    }
     let report = report(&t.run_dir());
     let load = stage(&report, "load")["detail"]
         .as_str()
@@ -213,17 +249,28 @@ fn default_run_writes_once<S: TestServer + Rows>(t: Trio<S>, key_type: &str) {
         load.contains("written once, straight from SOURCE"),
         "{load}"
     );
-    assert_eq!(stage(&report, "swap")["rows"], 0, "swap wrote no row");
+    let once = 9 - twice.len();
     let md = std::fs::read_to_string(t.run_dir().join("report.md")).unwrap();
     assert!(
-        md.contains("9 tables written once, from SOURCE straight into DB_FINAL"),
+        md.contains(&format!(
+            "{once} tables written once, from SOURCE straight into DB_FINAL"
+        )),
         "{md}"
     );
-    // DB_DATA: every converted table, in its converted definition, without rows.
+    // DB_DATA: every converted table, in its converted definition, rows only where written twice.
     let data_tables = user_tables(&t, &t.data);
     assert_eq!(data_tables, user_tables(&t, &t.source));
     for table in &data_tables {
-        assert_eq!(t.server.rows(&t.data, table), 0, "{table} in DB_DATA");
+        let expected = if twice.contains(&table.as_str()) {
+            t.server.rows(&t.source, table)
+        } else {
+            0
+        };
+        assert_eq!(
+            t.server.rows(&t.data, table),
+            expected,
+            "{table} in DB_DATA"
+        );
     }
     assert_eq!(
         t.server.column_type(&t.data, "page_request", "id"),
@@ -238,14 +285,22 @@ fn default_run_writes_once<S: TestServer + Rows>(t: Trio<S>, key_type: &str) {
 fn mariadb_default_run_writes_every_row_once() {
     let server = server_or_skip!();
     let t = Trio::new(Mariadb(server), "once", BLOG_SOURCE, Some(BLOG_FINAL));
-    default_run_writes_once(t, "char(32)");
+    default_run_writes_once(t, &[], "char(32)", &[], "");
 }
 
 #[test]
 fn postgres_default_run_writes_every_row_once() {
     let pg = pg_or_skip!();
     let t = Trio::new(pg, "once", PG_BLOG_SOURCE, Some(PG_BLOG_FINAL));
-    default_run_writes_once(t, "uuid");
+    // v7 keys ascend with the old ones, so SOURCE's order appends to each new primary key; the
+    // many-to-many table's key is made of references, whose new keys do not ascend.
+    default_run_writes_once(
+        t,
+        &["--uuid-version", "v7"],
+        "uuid",
+        &["user_mtm_user_group"],
+        "DB_FINAL's primary key holds new keys that SOURCE's order does not give",
+    );
 }
 
 /// `--full-data-copy` and `rekey convert` leave the full converted DB_DATA.
@@ -323,9 +378,11 @@ const MAPPED_PG: &str = "
 CREATE TABLE parent (id integer PRIMARY KEY, label text NOT NULL);
 CREATE TABLE child (id integer PRIMARY KEY, parent_id integer REFERENCES parent (id), note text);
 CREATE TABLE other (id integer PRIMARY KEY, v integer NOT NULL);
+CREATE TABLE tagged (label text PRIMARY KEY, other_id integer REFERENCES other (id));
 INSERT INTO parent VALUES (-5, 'negative'), (1, 'one'), (2, 'two');
 INSERT INTO child VALUES (1, -5, 'a'), (2, 1, NULL), (3, NULL, 'c');
 INSERT INTO other VALUES (1, 10), (2, 20);
+INSERT INTO tagged VALUES ('x', 1), ('y', NULL), ('z', 2);
 ";
 
 fn data_rows<S: TestServer + Rows>(t: &Trio<S>, table: &str) -> u64 {
@@ -355,16 +412,19 @@ fn mariadb_mapped_keys_are_joined_from_db_data_in_the_one_write() {
 }
 
 #[test]
-fn postgres_mapped_tables_take_two_writes_and_the_report_says_why() {
+fn postgres_mapped_and_unordered_keys_take_two_writes_and_the_report_says_why() {
     let pg = pg_or_skip!();
     let t = Trio::new(pg, "mapped", MAPPED_PG, None);
+    // Default options: v4 keys, which SOURCE's order does not give.
     let out = t.run(&["--derive-final"]);
     assert_exit(&out, 0);
     assert_verified(&t.run_dir());
     assert_same_counts(&t);
     let routes: std::collections::BTreeMap<String, String> =
         routes(&t.run_dir()).into_iter().collect();
-    assert_eq!(routes["other"], "one write");
+    // A primary key that holds no new key: one write, its reference derived on the way.
+    assert_eq!(routes["tagged"], "one write");
+    assert_eq!(data_rows(&t, "tagged"), 0);
     for table in ["parent", "child"] {
         assert!(
             routes[table].starts_with(
@@ -373,19 +433,26 @@ fn postgres_mapped_tables_take_two_writes_and_the_report_says_why() {
             "{table}: {}",
             routes[table]
         );
+    }
+    assert!(
+        routes["other"].starts_with("two writes: DB_FINAL's primary key holds new keys"),
+        "{}",
+        routes["other"]
+    );
+    for table in ["parent", "child", "other"] {
         assert_eq!(data_rows(&t, table), t.server.rows(&t.source, table));
     }
-    assert_eq!(data_rows(&t, "other"), 0);
     let md = std::fs::read_to_string(t.run_dir().join("report.md")).unwrap();
     assert!(md.contains("2 tables written twice"), "{md}");
+    assert!(md.contains("1 table written twice"), "{md}");
     assert!(md.contains("1 table written once"), "{md}");
 }
 
 /// Killed with SIGKILL after the load wrote a table (before its journal entry): the resumed run
 /// empties it and fills it again, once.
-fn sigkill_in_the_load_then_resume<S: TestServer + Rows>(t: Trio<S>) {
+fn sigkill_in_the_load_then_resume<S: TestServer + Rows>(t: Trio<S>, extra: &[&str]) {
     let source_before = t.server.fingerprint(&t.source);
-    let mut child = t.spawn_stalling("load", &[]);
+    let mut child = t.spawn_stalling("load", extra);
     wait_for_stall_at(&t.run_dir(), &mut child);
     // The stall is after the first table's rows are in DB_FINAL: the half-loaded state.
     let loaded: u64 = user_tables(&t, &t.source)
@@ -399,9 +466,18 @@ fn sigkill_in_the_load_then_resume<S: TestServer + Rows>(t: Trio<S>) {
     assert_exit(&out, 0);
     assert_verified(&t.run_dir());
     assert_same_counts(&t);
-    assert!(routes(&t.run_dir()).iter().all(|(_, r)| r == "one write"));
-    for table in user_tables(&t, &t.data) {
-        assert_eq!(t.server.rows(&t.data, &table), 0, "{table} in DB_DATA");
+    let routes = routes(&t.run_dir());
+    // The largest table loads first (the one the kill interrupted): written once.
+    assert!(
+        routes
+            .iter()
+            .any(|(table, r)| table == "page_request" && r == "one write"),
+        "{routes:?}"
+    );
+    for (table, route) in &routes {
+        if route == "one write" {
+            assert_eq!(t.server.rows(&t.data, table), 0, "{table} in DB_DATA");
+        }
     }
     assert_eq!(
         t.server.fingerprint(&t.source),
@@ -414,14 +490,14 @@ fn sigkill_in_the_load_then_resume<S: TestServer + Rows>(t: Trio<S>) {
 fn mariadb_sigkill_during_a_one_write_load_then_resume() {
     let server = server_or_skip!();
     let t = Trio::new(Mariadb(server), "kill", BLOG_SOURCE, Some(BLOG_FINAL));
-    sigkill_in_the_load_then_resume(t);
+    sigkill_in_the_load_then_resume(t, &[]);
 }
 
 #[test]
 fn postgres_sigkill_during_a_one_write_load_then_resume() {
     let pg = pg_or_skip!();
     let t = Trio::new(pg, "kill", PG_BLOG_SOURCE, Some(PG_BLOG_FINAL));
-    sigkill_in_the_load_then_resume(t);
+    sigkill_in_the_load_then_resume(t, &["--uuid-version", "v7"]);
 }
 
 #[test]

@@ -334,14 +334,14 @@ pub trait Load {
         ))
     }
 
-    /// Whether this database, as DB_FINAL, can be filled with `job`'s rows straight from SOURCE
-    /// at `source` (mapping tables, if any, in DB_DATA at `data`), and why not. The default: not
-    /// for this engine.
+    /// Whether this database, as DB_FINAL, can (and should: where it measured faster) be filled
+    /// with `job`'s rows straight from SOURCE at `source` (mapping tables, if any, in DB_DATA at
+    /// `data`), and why not. The default: not for this engine.
     fn fill_final_route(
         &self,
         _source: &DbUrl,
         _data: &DbUrl,
-        _job: &FillJob<'_>,
+        _job: &FinalFill<'_>,
     ) -> Result<FillRoute> {
         Ok(FillRoute::TwoWrites(
             "this engine fills DB_FINAL from DB_DATA only".into(),

@@ -164,17 +164,27 @@ pub fn route(ctx: &Context, t: &Table) -> Result<FillRoute> {
     };
     let names: Vec<&str> = t.writable_columns().map(|c| c.name.as_str()).collect();
     let columns = super::swap::fill_columns(ctx, t, &names)?;
+    let models: Vec<crate::model::Column> = t.writable_columns().cloned().collect();
+    // DB_FINAL's primary key is SOURCE's (compare checks the columns; derive-final creates
+    // DB_FINAL only after swap): the key order the load would want, asked as the load asks it.
+    let plan = super::introspect::load(ctx)?;
+    let key_order = super::load::key_order(&ctx.conversion, fin.dialect(), &plan.1, t);
     let no_chunks = |_: &str| Ok(());
-    let job = crate::backend::FillJob {
-        table: t,
-        columns,
-        order_by: None,
-        format: ctx.conversion.uuid_format,
-        arrival: Arrival::Unordered,
-        unique_keys: &[],
-        marker: "",
-        resume_after: None,
-        on_chunk: &no_chunks,
+    let job = crate::backend::FinalFill {
+        fill: crate::backend::FillJob {
+            table: t,
+            columns,
+            order_by: None,
+            format: ctx.conversion.uuid_format,
+            arrival: Arrival::Unordered,
+            unique_keys: &[],
+            marker: "",
+            resume_after: None,
+            on_chunk: &no_chunks,
+        },
+        models: &models,
+        key_order: key_order.as_deref(),
+        progress: &|_| {},
     };
     fin.fill_final_route(source.url(), data.url(), &job)
 }

@@ -151,18 +151,9 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             .filter(|_| new_keys_ascend(&ctx.conversion, d))
             .map(|c| c.column.as_str());
         let arrival = Arrival::into_table(t, ascending);
-        // A primary key holding new keys that do not ascend with DB_DATA's order: read in its
-        // order (v4 keys into PostgreSQL's B-tree: the load took 2.3x as long in random order).
         let key_order = plan
             .as_ref()
-            .map(|p| p.1.uuid_columns(&t.name))
-            .filter(|uuid| {
-                t.primary_key
-                    .iter()
-                    .any(|k| uuid.iter().any(|(c, _)| c == k))
-                    && !matches!(t.primary_key.as_slice(), [k] if Some(k.as_str()) == ascending)
-            })
-            .map(|_| t.primary_key.clone());
+            .and_then(|p| key_order(&ctx.conversion, d, &p.1, t));
         let unique: Vec<String> = t
             .indexes
             .iter()
@@ -511,6 +502,27 @@ pub fn restore_triggers(ctx: &Context, s: &mut dyn Session) -> Result<usize> {
         count += 1;
     }
     Ok(count)
+}
+
+/// DB_FINAL's primary key (of `t`, DB_FINAL's table), when it holds new keys that do not ascend
+/// with the old keys' order: a load reads in its order (v4 keys into PostgreSQL's B-tree: the
+/// load took 2.3x as long in random order). `d` is DB_FINAL's dialect.
+pub fn key_order(
+    options: &ConversionOptions,
+    d: &dyn Dialect,
+    plan: &crate::plan::Plan,
+    t: &crate::model::Table,
+) -> Option<Vec<String>> {
+    let ascending = plan
+        .converted(&t.name)
+        .filter(|_| new_keys_ascend(options, d))
+        .map(|c| c.column.as_str());
+    let uuid = plan.uuid_columns(&t.name);
+    (t.primary_key
+        .iter()
+        .any(|k| uuid.iter().any(|(c, _)| c == k))
+        && !matches!(t.primary_key.as_slice(), [k] if Some(k.as_str()) == ascending))
+    .then(|| t.primary_key.clone())
 }
 
 /// Whether the new keys sort in the same order as the old ones when stored by an engine with

@@ -75,8 +75,10 @@ impl Load for MysqlBackend {
         &self,
         source: &DbUrl,
         data: &DbUrl,
-        job: &FillJob<'_>,
+        job: &FinalFill<'_>,
     ) -> Result<FillRoute> {
+        // InnoDB's bulk path sorts for every index itself (`Arrival`): the order rows come in
+        // does not decide the route here.
         // The fill is one statement per table: a cluster's write-set limits need the chunked
         // load from DB_DATA (keyed ranges of DB_DATA's rows), which this route does not split.
         if self.flavour().chunks_writes() {
@@ -90,6 +92,7 @@ impl Load for MysqlBackend {
             ));
         }
         let mapped = job
+            .fill
             .columns
             .iter()
             .any(|c| matches!(c.from, FillFrom::OwnKey { .. } | FillFrom::Reference { .. }));
