@@ -155,7 +155,9 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             .and_then(|p| p.1.converted(&t.name))
             .filter(|_| new_keys_ascend(&ctx.conversion, d))
             .map(|c| c.column.as_str());
-        let arrival = Arrival::into_table(t, ascending);
+        // The table as its rows find it: without the secondary indexes set aside for its load.
+        let loaded = super::indexes::as_loaded(fin.as_ref(), t);
+        let arrival = Arrival::into_table(&loaded, ascending);
         // A primary key holding new keys that do not ascend with DB_DATA's order: read in its
         // order (v4 keys into PostgreSQL's B-tree: the load took 2.3x as long in random order).
         let key_order = plan
@@ -168,7 +170,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                     && !matches!(t.primary_key.as_slice(), [k] if Some(k.as_str()) == ascending)
             })
             .map(|_| t.primary_key.clone());
-        let unique: Vec<String> = t
+        let unique: Vec<String> = loaded
             .indexes
             .iter()
             .filter(|i| i.unique)
@@ -192,6 +194,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     }
     // Largest tables first, so the parallel jobs finish together.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.estimate));
+    let rebuilt = std::sync::atomic::AtomicUsize::new(0);
 
     let result = ctx.steps(
         Stage::Load,
@@ -212,6 +215,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                     "    -- load {t} ({} columns) from DB_DATA by {path}",
                     columns.len()
                 ));
+                // Before derive-final there is no DB_FINAL whose indexes could be listed.
+                if let (None, Some(m)) = (&predicted, final_schema.table(t)) {
+                    if let Some(aside) = super::indexes::set_aside(ctx, fin.as_ref(), m)? {
+                        super::indexes::restore(ctx, fin.as_ref(), &aside)?;
+                    }
+                }
                 return Ok(0);
             }
             let mut s = fin.connect()?;
@@ -247,15 +256,27 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             };
             // The statements' own counts, not a COUNT(*) of both tables afterwards: that would
             // read every row of both once more, and verify counts SOURCE and DB_FINAL anyway.
+            // Secondary indexes go just before the table's rows are written and come back
+            // just after (`indexes.rs`), so verify and the other tables need not wait.
+            let aside = match final_schema.table(t) {
+                Some(m) => super::indexes::set_aside(ctx, fin.as_ref(), m)?,
+                None => None,
+            };
             let rows = same_count(t, fin.load_table(data.as_ref(), &job)?)?;
+            if let Some(aside) = &aside {
+                super::indexes::restore(ctx, fin.as_ref(), aside)?;
+                rebuilt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             bar.finish(rows);
             Ok(rows)
         },
     );
 
-    // Triggers come back whether or not every table loaded.
+    // Indexes and triggers come back whether or not every table loaded.
+    let indexes_back = super::indexes::restore_all(ctx, fs.as_mut());
     let restored = restore_triggers(ctx, fs.as_mut());
     let rows = result?;
+    let rebuilt = rebuilt.into_inner() + indexes_back?;
     let restored = restored?;
     for sql in fin.after_load_sql(&final_schema) {
         ctx.exec_on(fs.as_mut(), &sql)?;
@@ -276,6 +297,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             "; {} {} set aside and restored",
             restored.max(set_aside),
             crate::report::plural(restored.max(set_aside), "trigger")
+        ));
+    }
+    if rebuilt > 0 {
+        detail.push_str(&format!(
+            "; secondary indexes of {rebuilt} {} built after their rows",
+            crate::report::plural(rebuilt, "table")
         ));
     }
     Ok(Outcome {

@@ -5,11 +5,21 @@
 //! so no identity, default or view is ever in the way of a type change.
 
 use super::extra::{PgColumn, PgTable};
-use super::{PostgresBackend, DIALECT};
-use crate::backend::{Ddl, Dialect, Swap, Unconstrain};
+use super::{catalog_rows, PostgresBackend, DIALECT};
+use crate::backend::{Ddl, Dialect, IndexesAside, Session, Swap, Unconstrain};
 use crate::error::Result;
 use crate::model::{Column, Table, Trigger};
 use crate::url::DbUrl;
+
+const SET_ASIDE_INDEXES_SQL: &str = include_str!("set_aside_indexes.sql");
+
+/// One index `set_aside_indexes.sql` found.
+#[derive(Debug, serde::Deserialize)]
+struct AsideRow {
+    name: String,
+    definition: String,
+    comment: Option<String>,
+}
 
 /// `CREATE TYPE`/`CREATE DOMAIN` that does nothing when the type exists (parallel clone steps
 /// create the types their tables share).
@@ -400,6 +410,43 @@ impl Ddl for PostgresBackend {
             trigger,
             trigger.enabled.as_deref().unwrap_or("O"),
         )]
+    }
+
+    /// COPY maintains every index row by row: 1M rows with four secondary indexes took 28.4 s,
+    /// against 5.7 s without them and 5.1 s to build them after (docs/performance.md).
+    fn sets_aside_indexes(&self, table: &Table) -> bool {
+        !table.indexes.is_empty()
+    }
+
+    fn indexes_aside(&self, s: &mut dyn Session, table: &Table) -> Result<Option<IndexesAside>> {
+        let sql = self
+            .bind(SET_ASIDE_INDEXES_SQL)
+            .replace("$2::text", &format!("{}::text", DIALECT.lit(&table.name)));
+        let rows: Vec<AsideRow> = catalog_rows(s, &sql)?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let schema = DIALECT.q(self.schema());
+        let qualified = |name: &str| format!("{schema}.{}", DIALECT.q(name));
+        let drops: Vec<String> = rows.iter().map(|r| qualified(&r.name)).collect();
+        let mut restore: Vec<String> = rows.iter().map(|r| r.definition.clone()).collect();
+        restore.extend(rows.iter().filter_map(|r| {
+            r.comment.as_ref().map(|c| {
+                format!(
+                    "COMMENT ON INDEX {} IS {}",
+                    qualified(&r.name),
+                    DIALECT.lit(c)
+                )
+            })
+        }));
+        Ok(Some(IndexesAside {
+            table: table.name.clone(),
+            names: rows.into_iter().map(|r| r.name).collect(),
+            // One statement drops them all, and the restore is one query string, which the
+            // server runs as one implicit transaction: a kill leaves every index or none aside.
+            set_aside: vec![format!("DROP INDEX {}", drops.join(", "))],
+            restore: vec![restore.join(";\n")],
+        }))
     }
 }
 
