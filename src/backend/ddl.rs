@@ -20,8 +20,8 @@ pub struct IndexesAside {
     /// One atomic statement where the engine allows (with the session settings it needs first):
     /// a kill leaves every index or none aside.
     pub set_aside: Vec<String>,
-    /// Likewise one statement (or one implicit transaction), so that a restore either happened
-    /// whole or can run again.
+    /// One atomic statement, or statements that each do nothing when run again, so that a
+    /// restore interrupted by a kill can run again.
     pub restore: Vec<String>,
 }
 

@@ -13,6 +13,17 @@ use crate::url::DbUrl;
 
 const SET_ASIDE_INDEXES_SQL: &str = include_str!("set_aside_indexes.sql");
 
+/// `pg_get_indexdef`'s statement made to do nothing when the index exists (a restore that a kill
+/// interrupted runs again); the index it creates is the same, and so is `pg_dump`'s text of it.
+fn if_not_exists(definition: &str) -> String {
+    for head in ["CREATE UNIQUE INDEX ", "CREATE INDEX "] {
+        if let Some(rest) = definition.strip_prefix(head) {
+            return format!("{head}IF NOT EXISTS {rest}");
+        }
+    }
+    definition.to_string()
+}
+
 /// One index `set_aside_indexes.sql` found.
 #[derive(Debug, serde::Deserialize)]
 struct AsideRow {
@@ -429,7 +440,7 @@ impl Ddl for PostgresBackend {
         let schema = DIALECT.q(self.schema());
         let qualified = |name: &str| format!("{schema}.{}", DIALECT.q(name));
         let drops: Vec<String> = rows.iter().map(|r| qualified(&r.name)).collect();
-        let mut restore: Vec<String> = rows.iter().map(|r| r.definition.clone()).collect();
+        let mut restore: Vec<String> = rows.iter().map(|r| if_not_exists(&r.definition)).collect();
         restore.extend(rows.iter().filter_map(|r| {
             r.comment.as_ref().map(|c| {
                 format!(
@@ -442,10 +453,10 @@ impl Ddl for PostgresBackend {
         Ok(Some(IndexesAside {
             table: table.name.clone(),
             names: rows.into_iter().map(|r| r.name).collect(),
-            // One statement drops them all, and the restore is one query string, which the
-            // server runs as one implicit transaction: a kill leaves every index or none aside.
+            // One statement drops them all: a kill leaves every index or none aside. Each
+            // restoring statement can run again after a kill between two of them.
             set_aside: vec![format!("DROP INDEX {}", drops.join(", "))],
-            restore: vec![restore.join(";\n")],
+            restore,
         }))
     }
 }
@@ -467,4 +478,21 @@ fn swapped_column(s: &Swap) -> String {
         s.uuid_type,
         if s.nullable { "" } else { " NOT NULL" }
     )
+}
+
+#[cfg(test)]
+mod set_aside_tests {
+    use super::if_not_exists;
+
+    #[test]
+    fn a_restored_index_is_created_only_when_missing() {
+        assert_eq!(
+            if_not_exists("CREATE UNIQUE INDEX uq ON public.t USING btree (a) WHERE (a IS NOT NULL)"),
+            "CREATE UNIQUE INDEX IF NOT EXISTS uq ON public.t USING btree (a) WHERE (a IS NOT NULL)"
+        );
+        assert_eq!(
+            if_not_exists("CREATE INDEX \"Ix\" ON public.t USING gin (meta)"),
+            "CREATE INDEX IF NOT EXISTS \"Ix\" ON public.t USING gin (meta)"
+        );
+    }
 }
