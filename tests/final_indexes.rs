@@ -208,3 +208,82 @@ fn postgres_indexes_aside_at_a_kill_come_back_on_resume() {
 fn postgres_indexes_aside_at_a_kill_come_back_on_clean() {
     pg_killed_aside("hi_kcln", true);
 }
+
+/// `rekey load` after `rekey convert` (no preflight saw DB_FINAL) into a DB_FINAL whose
+/// `page_request` has a unique key the rows break.
+fn load_into(src: &str, data: &str, fin: &str, run_dir: &Path) -> std::process::Output {
+    let convert = rekey(&[
+        "convert",
+        "--source",
+        src,
+        "--data",
+        data,
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_exit(&convert, 0);
+    rekey(&[
+        "load",
+        "--data",
+        data,
+        "--final",
+        fin,
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+        "-q",
+    ])
+}
+
+#[test]
+fn mysql_rows_that_break_a_unique_key_set_aside_leave_the_table_empty_and_indexed() {
+    let server = server_or_skip!();
+    let dbs = mysql_blog(&server, "hi_dup");
+    load_sql(
+        &server,
+        &dbs.final_db,
+        "ALTER TABLE `page_request` ADD UNIQUE KEY `uq_page_request_status` (`status`);\n",
+    );
+    let before = mysql_definitions(&dbs);
+    let out = load_into(
+        &dbs.src_url(),
+        &dbs.data_url(),
+        &dbs.final_url(),
+        &dbs.run_dir(),
+    );
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("uq_page_request_status"), "{err}");
+    let stored: u64 = dbs
+        .conn(&dbs.final_db)
+        .query_first("SELECT COUNT(*) FROM page_request")
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, 0);
+    assert_eq!(mysql_definitions(&dbs), before);
+}
+
+#[test]
+fn postgres_rows_that_break_a_unique_index_set_aside_leave_the_table_empty_and_indexed() {
+    let pg = pg_or_skip!();
+    let dbs = pg_blog_indexed(&pg, "hi_dup");
+    pg.exec(
+        &dbs.final_db,
+        "CREATE UNIQUE INDEX uq_page_request_status ON page_request (status);",
+    );
+    let before = pg_definitions(&dbs);
+    let out = load_into(
+        &dbs.src_url(),
+        &dbs.data_url(),
+        &dbs.final_url(),
+        &dbs.run_dir(),
+    );
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("uq_page_request_status"), "{err}");
+    assert_eq!(
+        pg.text(&dbs.final_db, "SELECT count(*) FROM page_request"),
+        "0"
+    );
+    assert_eq!(pg_definitions(&dbs), before);
+}

@@ -83,11 +83,37 @@ fn test_stall(ctx: &Context) {
     }
 }
 
-/// Just after `table`'s rows are written: builds its indexes again with the saved statements
-/// and forgets the record once they are back.
+/// Builds `aside`'s indexes again with the saved statements and forgets the record once they
+/// are back (a dry run prints them).
 pub fn restore(ctx: &Context, fin: &dyn Backend, aside: &IndexesAside) -> Result<()> {
     let mut s = fin.connect()?;
     restore_on(ctx, s.as_mut(), aside)
+}
+
+/// Just after a table's rows are written: `restore`. When the rows break a unique index that was
+/// aside (a key preflight did not see), DB_FINAL keeps none of them, as a load with the index in
+/// place would have left it: `empty` empties the table, the indexes come back on it, and the
+/// duplicate is the step's error, an input error naming the key.
+pub fn restore_after_write(
+    ctx: &Context,
+    fin: &dyn Backend,
+    aside: &IndexesAside,
+    empty: &mut dyn FnMut() -> Result<()>,
+) -> Result<()> {
+    let mut s = fin.connect()?;
+    let Err(e) = restore_on(ctx, s.as_mut(), aside) else {
+        return Ok(());
+    };
+    if e.exit_code() != 2 {
+        return Err(e);
+    }
+    empty()?;
+    restore_on(ctx, s.as_mut(), aside)?;
+    Err(Error::input(
+        Place::stage(Stage::Load).table(&aside.table),
+        format!("the rows break a unique key of DB_FINAL that was set aside for the load ({}); DB_FINAL keeps none of this table's rows and its indexes are back.", e.message()),
+        "Drop or widen that key in DB_FINAL's schema (or fix the duplicate rows in the snapshot), then run again with --resume.",
+    ))
 }
 
 /// Puts back every table's indexes the journal says are aside (a load that failed or was
@@ -111,15 +137,18 @@ fn restore_on(ctx: &Context, s: &mut dyn Session, aside: &IndexesAside) -> Resul
             continue;
         }
         s.execute(&format!("{marker}{sql}")).map_err(|e| {
-            Error::env(
-                Place::stage(Stage::Load).table(&aside.table),
-                format!(
-                    "DB_FINAL's indexes {} were set aside for the load and could not be built again: {}.",
-                    aside.names.join(", "),
-                    e.message()
-                ),
-                "The journal keeps their definitions: fix the cause (a duplicate in a unique index names its key and value), then `rekey run --resume` or `rekey clean` builds them again.",
-            )
+            let place = Place::stage(Stage::Load).table(&aside.table);
+            let message = format!(
+                "DB_FINAL's indexes {} were set aside for the load and could not be built again: {}.",
+                aside.names.join(", "),
+                e.message()
+            );
+            let hint = "The journal keeps their definitions: fix the cause (a duplicate in a unique index names its key and value), then `rekey run --resume` or `rekey clean` builds them again.";
+            // A duplicate is the data's fault (exit 2), anything else the server's (exit 3).
+            match e.exit_code() {
+                2 => Error::input(place, message, hint),
+                _ => Error::env(place, message, hint),
+            }
         })?;
     }
     if !ctx.run.dry_run {

@@ -264,7 +264,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             };
             let rows = same_count(t, fin.load_table(data.as_ref(), &job)?)?;
             if let Some(aside) = &aside {
-                super::indexes::restore(ctx, fin.as_ref(), aside)?;
+                let mut empty = || fin.empty_table(s.as_mut(), d, &own);
+                super::indexes::restore_after_write(ctx, fin.as_ref(), aside, &mut empty)?;
                 rebuilt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             bar.finish(rows);
