@@ -1,8 +1,9 @@
 //! `rekey clean`: undo what a run created (DB_DATA, a derived DB_FINAL, triggers and indexes set
-//! aside), from its journal. It drops a database only when the journal records creating it and rekey's marker
-//! inside names this run; never SOURCE, never a database the run did not create, never a derived
-//! DB_FINAL a verified run handed over to the application. The map files (the only record of
-//! old id -> new id) stay unless asked for; a dry run lists what it would do and does nothing.
+//! aside), from its journal. It drops a database only when the journal records creating it and
+//! rekey's marker inside names this run; never SOURCE, never a database the run did not create,
+//! never a derived DB_FINAL a verified run handed over to the application. The map files (the
+//! only record of old id -> new id) stay unless asked for; a dry run lists what it would do and
+//! does nothing.
 
 use super::preflight::marker_of;
 use super::{Context, Stage};

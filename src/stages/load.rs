@@ -254,14 +254,14 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 resume_after: resume.as_deref(),
                 on_chunk: &on_chunk,
             };
-            // The statements' own counts, not a COUNT(*) of both tables afterwards: that would
-            // read every row of both once more, and verify counts SOURCE and DB_FINAL anyway.
             // Secondary indexes go just before the table's rows are written and come back
             // just after (`indexes.rs`), so verify and the other tables need not wait.
             let aside = match final_schema.table(t) {
                 Some(m) => super::indexes::set_aside(ctx, fin.as_ref(), m)?,
                 None => None,
             };
+            // The statements' own counts, not a COUNT(*) of both tables afterwards: that would
+            // read every row of both once more, and verify counts SOURCE and DB_FINAL anyway.
             let rows = same_count(t, fin.load_table(data.as_ref(), &job)?)?;
             if let Some(aside) = &aside {
                 let mut empty = || fin.empty_table(s.as_mut(), d, &own);
