@@ -1,9 +1,29 @@
 //! The statements that change schemas: creating DB_DATA's tables, dropping their constraints,
-//! swapping columns, deriving DB_FINAL, and setting triggers aside and back.
+//! swapping columns, deriving DB_FINAL, and setting triggers and secondary indexes aside and back.
 
+use serde::{Deserialize, Serialize};
+
+use super::Session;
 use crate::error::Result;
 use crate::model::{Table, Trigger};
 use crate::url::DbUrl;
+
+/// A table's secondary indexes set aside for its load, as the journal keeps them (an `indexes`
+/// artifact, written before the first is dropped): the statements that drop them and those that
+/// build them again exactly as they were, so an interrupted load, `--resume` or `rekey clean` can
+/// put them back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexesAside {
+    pub table: String,
+    /// The indexes' names, for the report.
+    pub names: Vec<String>,
+    /// One atomic statement where the engine allows (with the session settings it needs first):
+    /// a kill leaves every index or none aside.
+    pub set_aside: Vec<String>,
+    /// One atomic statement, or statements that each do nothing when run again, so that a
+    /// restore interrupted by a kill can run again.
+    pub restore: Vec<String>,
+}
 
 /// What unconstrain removes from one table of DB_DATA.
 #[derive(Debug, Clone, Default)]
@@ -69,5 +89,18 @@ pub trait Ddl {
     /// Statements that put `trigger` back exactly as it was after `set_aside_trigger_sql`.
     fn restore_trigger_sql(&self, trigger: &Trigger) -> Vec<String> {
         self.create_trigger_sql(trigger)
+    }
+    /// Whether loading `table` (DB_FINAL's, as described) into this engine pays for setting
+    /// its secondary indexes aside and building them after the rows (docs/performance.md has
+    /// the measurements). Asked when the load is planned, so that the table's load session is
+    /// chosen for the table as it will be while loading; `indexes_aside` has the last word.
+    fn sets_aside_indexes(&self, _table: &Table) -> bool {
+        false
+    }
+    /// `table`'s secondary indexes to set aside for its load, read from the live catalog on
+    /// `s` (DB_FINAL): the statements that drop them and that restore them byte for byte.
+    /// `None` when nothing is set aside (it would not pay, or nothing can be restored exactly).
+    fn indexes_aside(&self, _s: &mut dyn Session, _table: &Table) -> Result<Option<IndexesAside>> {
+        Ok(None)
     }
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 pub use admin::{Admin, Finding, Footprint, Identity, Role, ServerLock};
 pub use catalog::{Catalog, ServerInfo};
-pub use ddl::{Ddl, Swap, Unconstrain};
+pub use ddl::{Ddl, IndexesAside, Swap, Unconstrain};
 pub use dialect::Dialect;
 pub use load::{
     Arrival, FillColumn, FillFrom, FillJob, FillRoute, FinalFill, Load, LoadChoice, LoadJob,

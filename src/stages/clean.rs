@@ -1,8 +1,9 @@
-//! `rekey clean`: undo what a run created (DB_DATA, a derived DB_FINAL, triggers set aside), from
-//! its journal. It drops a database only when the journal records creating it and rekey's marker
-//! inside names this run; never SOURCE, never a database the run did not create, never a derived
-//! DB_FINAL a verified run handed over to the application. The map files (the only record of
-//! old id -> new id) stay unless asked for; a dry run lists what it would do and does nothing.
+//! `rekey clean`: undo what a run created (DB_DATA, a derived DB_FINAL, triggers and indexes set
+//! aside), from its journal. It drops a database only when the journal records creating it and
+//! rekey's marker inside names this run; never SOURCE, never a database the run did not create,
+//! never a derived DB_FINAL a verified run handed over to the application. The map files (the
+//! only record of old id -> new id) stay unless asked for; a dry run lists what it would do and
+//! does nothing.
 
 use super::preflight::marker_of;
 use super::{Context, Stage};
@@ -23,6 +24,17 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
             "{} {restored} {} in DB_FINAL",
             if dry { "would restore" } else { "restored" },
             crate::report::plural(restored, "trigger")
+        ));
+    }
+    // Secondary indexes a load set aside and could not build again yet.
+    if !ctx.journal.artifacts(super::indexes::ARTIFACT)?.is_empty() {
+        let fin = ctx.final_db()?;
+        let mut s = fin.connect()?;
+        let tables = super::indexes::restore_all(ctx, s.as_mut())?;
+        done.push(format!(
+            "{} the secondary indexes of {tables} {} in DB_FINAL",
+            if dry { "would restore" } else { "restored" },
+            crate::report::plural(tables, "table")
         ));
     }
     for (which, url) in ctx.journal.artifacts("handed-over")? {

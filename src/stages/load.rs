@@ -150,11 +150,13 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             .and_then(|p| p.1.converted(&t.name))
             .filter(|_| new_keys_ascend(&ctx.conversion, d))
             .map(|c| c.column.as_str());
-        let arrival = Arrival::into_table(t, ascending);
+        // The table as its rows find it: without the secondary indexes set aside for its load.
+        let loaded = super::indexes::as_loaded(fin.as_ref(), t);
+        let arrival = Arrival::into_table(&loaded, ascending);
         let key_order = plan
             .as_ref()
             .and_then(|p| key_order(&ctx.conversion, d, &p.1, t));
-        let unique: Vec<String> = t
+        let unique: Vec<String> = loaded
             .indexes
             .iter()
             .filter(|i| i.unique)
@@ -202,6 +204,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         .count();
     // Largest tables first, so the parallel jobs finish together.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.estimate));
+    let rebuilt = std::sync::atomic::AtomicUsize::new(0);
 
     let result = ctx.steps(
         Stage::Load,
@@ -249,6 +252,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                         columns.len()
                     )),
                 }
+                // Before derive-final there is no DB_FINAL whose indexes could be listed.
+                if let (None, Some(m)) = (&predicted, final_schema.table(t)) {
+                    if let Some(aside) = super::indexes::set_aside(ctx, fin.as_ref(), m)? {
+                        super::indexes::restore(ctx, fin.as_ref(), &aside)?;
+                    }
+                }
                 return Ok(0);
             }
             let mut s = fin.connect()?;
@@ -282,6 +291,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 resume_after: resume.as_deref(),
                 on_chunk: &on_chunk,
             };
+            // Secondary indexes go just before the table's rows are written and come back
+            // just after (`indexes.rs`), so verify and the other tables need not wait.
+            let aside = match final_schema.table(t) {
+                Some(m) => super::indexes::set_aside(ctx, fin.as_ref(), m)?,
+                None => None,
+            };
             // The statements' own counts, not a COUNT(*) of both tables afterwards: that would
             // read every row of both once more, and verify counts SOURCE and DB_FINAL anyway.
             // The one place a table's rows are written into DB_FINAL, whichever the route.
@@ -304,14 +319,21 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 FillRoute::TwoWrites(_) => fin.load_table(data.as_ref(), &job)?,
             };
             let rows = same_count(t, moved)?;
+            if let Some(aside) = &aside {
+                let mut empty = || fin.empty_table(s.as_mut(), d, &own);
+                super::indexes::restore_after_write(ctx, fin.as_ref(), aside, &mut empty)?;
+                rebuilt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             bar.finish(rows);
             Ok(rows)
         },
     );
 
-    // Triggers come back whether or not every table loaded.
+    // Indexes and triggers come back whether or not every table loaded.
+    let indexes_back = super::indexes::restore_all(ctx, fs.as_mut());
     let restored = restore_triggers(ctx, fs.as_mut());
     let rows = result?;
+    let rebuilt = rebuilt.into_inner() + indexes_back?;
     let restored = restored?;
     for sql in fin.after_load_sql(&final_schema) {
         ctx.exec_on(fs.as_mut(), &sql)?;
@@ -346,6 +368,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             "; {} {} set aside and restored",
             restored.max(set_aside),
             crate::report::plural(restored.max(set_aside), "trigger")
+        ));
+    }
+    if rebuilt > 0 {
+        detail.push_str(&format!(
+            "; secondary indexes of {rebuilt} {} built after their rows",
+            crate::report::plural(rebuilt, "table")
         ));
     }
     Ok(Outcome {

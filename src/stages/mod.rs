@@ -8,6 +8,7 @@ pub mod compare;
 pub mod data_shape;
 pub mod derive;
 pub mod final_keys;
+pub mod indexes;
 pub mod introspect;
 pub mod link;
 pub mod load;

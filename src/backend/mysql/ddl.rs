@@ -7,10 +7,59 @@
 use super::catalog::WORK_KEY;
 use super::dialect::alter;
 use super::{MysqlBackend, DIALECT};
-use crate::backend::{Ddl, Dialect, Session, Swap, Unconstrain};
+use crate::backend::{Ddl, Dialect, IndexesAside, Session, Swap, Unconstrain};
 use crate::error::{Error, Place, Result};
 use crate::model::{Column, Table, Trigger};
 use crate::url::DbUrl;
+
+const SHOW_CREATE_TABLE_SQL: &str = include_str!("show_create_table.sql");
+
+/// The secondary index lines of a `SHOW CREATE TABLE` text, as printed (`UNIQUE KEY `u` (`a`)`,
+/// `KEY `k` (`b`(10)) COMMENT 'x'`), in its order, each with its index's name. None when a line
+/// is one that one ALTER cannot put back as it was (FULLTEXT: InnoDB builds one per ALTER and
+/// may add a hidden column; SPATIAL, VECTOR) or the text is not the shape SHOW CREATE prints.
+pub(super) fn secondary_index_lines(create: &str) -> Option<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for line in create.lines().skip(1) {
+        let line = line.trim().trim_end_matches(',');
+        if line.starts_with(')') {
+            return Some(out);
+        }
+        let rest = match line.strip_prefix("UNIQUE KEY ") {
+            Some(rest) => rest,
+            None => match line.strip_prefix("KEY ") {
+                Some(rest) => rest,
+                None if line.starts_with('`')
+                    || line.starts_with("PRIMARY KEY ")
+                    || line.starts_with("CONSTRAINT ")
+                    || line.starts_with("PERIOD FOR ") =>
+                {
+                    continue
+                }
+                None => return None,
+            },
+        };
+        out.push((backtick_name(rest)?, line.to_string()));
+    }
+    None
+}
+
+/// The name at the start of `text` in backticks (a doubled backtick is one).
+fn backtick_name(text: &str) -> Option<String> {
+    let mut chars = text.strip_prefix('`')?.chars().peekable();
+    let mut name = String::new();
+    while let Some(c) = chars.next() {
+        if c == '`' {
+            if chars.peek() == Some(&'`') {
+                chars.next();
+            } else {
+                return Some(name);
+            }
+        }
+        name.push(c);
+    }
+    None
+}
 
 /// SOURCE's `SHOW CREATE TABLE` text turned into a table of DB_DATA (or a derived DB_FINAL) on
 /// Galera, where `CREATE TABLE ... LIKE` is refused outright when wsrep_mode requires keys (even
@@ -295,11 +344,82 @@ impl Ddl for MysqlBackend {
             DIALECT.q(&trigger.name)
         )]
     }
+
+    fn sets_aside_indexes(&self, table: &Table) -> bool {
+        self.flavour().sets_aside_indexes()
+            && table.indexes.iter().any(|i| i.unique)
+            && table
+                .indexes
+                .iter()
+                .all(|i| matches!(i.kind.as_str(), "BTREE" | "HASH"))
+    }
+
+    fn indexes_aside(&self, s: &mut dyn Session, table: &Table) -> Result<Option<IndexesAside>> {
+        if !self.sets_aside_indexes(table) {
+            return Ok(None);
+        }
+        let name = DIALECT.q(&table.name);
+        let show = s.query_all(&SHOW_CREATE_TABLE_SQL.replace("{table}", &name))?;
+        let create = show
+            .first()
+            .and_then(|r| r.get(1))
+            .and_then(|v| v.as_string())
+            .unwrap_or_default();
+        // The load session keeps unique checks off for this table: its unique keys must go, or
+        // the load must not start (FACTS.md: the bulk path would drop duplicates in silence).
+        let lines = secondary_index_lines(&create).ok_or_else(|| {
+            Error::env(
+                Place::default().table(&table.name),
+                "DB_FINAL's SHOW CREATE TABLE printed index definitions rekey cannot set aside and restore exactly; nothing was changed.",
+                "Report this as a bug, with the table's SHOW CREATE TABLE.",
+            )
+        })?;
+        if lines.is_empty() {
+            return Ok(None);
+        }
+        let drops: Vec<String> = lines
+            .iter()
+            .map(|(n, _)| format!("DROP INDEX {}", DIALECT.q(n)))
+            .collect();
+        // One ALTER adds them back in SHOW CREATE TABLE's order, which is the order it prints
+        // them in afterwards (unique keys first, then the others as created): byte-identical.
+        let adds: Vec<String> = lines.iter().map(|(_, l)| format!("ADD {l}")).collect();
+        Ok(Some(IndexesAside {
+            table: table.name.clone(),
+            names: lines.into_iter().map(|(n, _)| n).collect(),
+            // foreign_key_checks = 0 lets an index a foreign key needs go (error 1553
+            // otherwise); the constraint stays and finds its index again when it is back.
+            set_aside: vec![
+                "SET SESSION foreign_key_checks = 0".into(),
+                format!("ALTER TABLE {name} {}", drops.join(", ")),
+            ],
+            restore: vec![format!("ALTER TABLE {name} {}", adds.join(", "))],
+        }))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secondary_index_lines_are_read_in_show_create_order() {
+        let create = "CREATE TABLE `c` (\n  `id` char(32) NOT NULL,\n  `u` varchar(10) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `u``x` (`u`),\n  KEY `kb` (`b`(10)) COMMENT 'hi',\n  KEY `fk` (`pid`),\n  CONSTRAINT `fk` FOREIGN KEY (`pid`) REFERENCES `p` (`id`)\n) ENGINE=InnoDB";
+        assert_eq!(
+            secondary_index_lines(create).unwrap(),
+            vec![
+                ("u`x".to_string(), "UNIQUE KEY `u``x` (`u`)".to_string()),
+                (
+                    "kb".to_string(),
+                    "KEY `kb` (`b`(10)) COMMENT 'hi'".to_string()
+                ),
+                ("fk".to_string(), "KEY `fk` (`pid`)".to_string()),
+            ]
+        );
+        let fulltext =
+            "CREATE TABLE `c` (\n  `t` text,\n  FULLTEXT KEY `ft` (`t`)\n) ENGINE=InnoDB";
+        assert_eq!(secondary_index_lines(fulltext), None);
+    }
 
     #[test]
     fn a_cluster_copy_is_innodb_without_foreign_keys_and_keyed() {

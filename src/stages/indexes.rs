@@ -1,0 +1,177 @@
+//! DB_FINAL's secondary indexes set aside while a table's rows are written and built again right
+//! after them, as pg_restore does: an index built once over sorted rows costs a fraction of one
+//! maintained row by row (docs/performance.md has the figures per engine). The engine decides
+//! which indexes and whether it pays (`Ddl::sets_aside_indexes`, `Ddl::indexes_aside`); this
+//! module journals them like the triggers: an `indexes` artifact per table with the statements
+//! that restore it, written before the first index is dropped and removed once they are back, so
+//! `--resume` and `rekey clean` restore whatever a killed run left aside.
+
+use std::borrow::Cow;
+
+use super::{Context, Stage};
+use crate::backend::{Backend, IndexesAside, Session};
+use crate::error::{Error, Place, Result};
+use crate::model::Table;
+
+/// The journal's artifact kind: one per table whose indexes are aside, named by the table.
+pub const ARTIFACT: &str = "indexes";
+
+/// `table` as its rows will find it: without the secondary indexes set aside for its load, so the
+/// load's session is chosen for that shape (MariaDB: no unique key left, so the bulk path).
+pub fn as_loaded<'a>(fin: &dyn Backend, table: &'a Table) -> Cow<'a, Table> {
+    if fin.sets_aside_indexes(table) {
+        let mut bare = table.clone();
+        bare.indexes.clear();
+        Cow::Owned(bare)
+    } else {
+        Cow::Borrowed(table)
+    }
+}
+
+/// Just before `table`'s rows are written: sets its secondary indexes aside, journaled first.
+/// Returns what `restore` puts back after the write; `None` when nothing is aside. A table an
+/// interrupted run left aside is not read again (its catalog lacks them now): the journal's
+/// record is the one to restore. A dry run prints the statements and changes nothing.
+pub fn set_aside(ctx: &Context, fin: &dyn Backend, table: &Table) -> Result<Option<IndexesAside>> {
+    if let Some(saved) = saved(ctx, &table.name)? {
+        return Ok(Some(saved));
+    }
+    if !fin.sets_aside_indexes(table) {
+        return Ok(None);
+    }
+    let mut s = fin.connect()?;
+    let Some(aside) = fin.indexes_aside(s.as_mut(), table)? else {
+        return Ok(None);
+    };
+    if !ctx.run.dry_run {
+        ctx.journal.add_artifact(
+            ARTIFACT,
+            &table.name,
+            &serde_json::to_string(&aside).unwrap_or_default(),
+        )?;
+    }
+    let marker = ctx.marker();
+    for sql in &aside.set_aside {
+        if ctx.run.dry_run {
+            ctx.say(&format!("    {sql};"));
+        } else {
+            s.execute(&format!("{marker}{sql}"))?;
+        }
+    }
+    if !ctx.run.dry_run {
+        test_stall(ctx);
+    }
+    Ok(Some(aside))
+}
+
+/// Test hook of the kill tests: with REKEY_TEST_STALL_INDEXES_ASIDE set, the first table whose
+/// indexes went aside stalls before its rows are written (whichever route writes them), after
+/// creating `<run-dir>/stalled` so the test knows when to kill; Ctrl-C ends the stall.
+fn test_stall(ctx: &Context) {
+    if std::env::var_os("REKEY_TEST_STALL_INDEXES_ASIDE").is_none() {
+        return;
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let mut first = false;
+    ONCE.call_once(|| first = true);
+    if !first {
+        return;
+    }
+    let _ = crate::run_files::write_private(&ctx.run.run_dir.join("stalled"), b"indexes");
+    while !ctx.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Builds `aside`'s indexes again with the saved statements and forgets the record once they
+/// are back (a dry run prints them).
+pub fn restore(ctx: &Context, fin: &dyn Backend, aside: &IndexesAside) -> Result<()> {
+    let mut s = fin.connect()?;
+    restore_on(ctx, s.as_mut(), aside)
+}
+
+/// Just after a table's rows are written: `restore`. When the rows break a unique index that was
+/// aside (a key preflight did not see), DB_FINAL keeps none of them, as a load with the index in
+/// place would have left it: `empty` empties the table, the indexes come back on it, and the
+/// duplicate is the step's error, an input error naming the key.
+pub fn restore_after_write(
+    ctx: &Context,
+    fin: &dyn Backend,
+    aside: &IndexesAside,
+    empty: &mut dyn FnMut() -> Result<()>,
+) -> Result<()> {
+    let mut s = fin.connect()?;
+    let Err(e) = restore_on(ctx, s.as_mut(), aside) else {
+        return Ok(());
+    };
+    if e.exit_code() != 2 {
+        return Err(e);
+    }
+    empty()?;
+    restore_on(ctx, s.as_mut(), aside)?;
+    Err(Error::input(
+        Place::stage(Stage::Load).table(&aside.table),
+        format!("the rows break a unique key of DB_FINAL that was set aside for the load ({}); DB_FINAL keeps none of this table's rows and its indexes are back.", e.message()),
+        "Drop or widen that key in DB_FINAL's schema (or fix the duplicate rows in the snapshot), then run again with --resume.",
+    ))
+}
+
+/// Puts back every table's indexes the journal says are aside (a load that failed or was
+/// killed). Returns how many tables' came back. The load's end and `rekey clean` run this.
+pub fn restore_all(ctx: &Context, s: &mut dyn Session) -> Result<usize> {
+    let mut count = 0;
+    for (table, _) in ctx.journal.artifacts(ARTIFACT)? {
+        if let Some(aside) = saved(ctx, &table)? {
+            restore_on(ctx, s, &aside)?;
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+fn restore_on(ctx: &Context, s: &mut dyn Session, aside: &IndexesAside) -> Result<()> {
+    let marker = ctx.marker();
+    for sql in &aside.restore {
+        if ctx.run.dry_run {
+            ctx.say(&format!("    {sql};"));
+            continue;
+        }
+        s.execute(&format!("{marker}{sql}")).map_err(|e| {
+            let place = Place::stage(Stage::Load).table(&aside.table);
+            let message = format!(
+                "DB_FINAL's indexes {} were set aside for the load and could not be built again: {}.",
+                aside.names.join(", "),
+                e.message()
+            );
+            let hint = "The journal keeps their definitions: fix the cause (a duplicate in a unique index names its key and value), then `rekey run --resume` or `rekey clean` builds them again.";
+            // A duplicate is the data's fault (exit 2), anything else the server's (exit 3).
+            match e.exit_code() {
+                2 => Error::input(place, message, hint),
+                _ => Error::env(place, message, hint),
+            }
+        })?;
+    }
+    if !ctx.run.dry_run {
+        ctx.journal.remove_artifact(ARTIFACT, &aside.table)?;
+    }
+    Ok(())
+}
+
+/// The journal's record of `table`'s indexes set aside, if any.
+fn saved(ctx: &Context, table: &str) -> Result<Option<IndexesAside>> {
+    let Some((_, text)) = ctx
+        .journal
+        .artifacts(ARTIFACT)?
+        .into_iter()
+        .find(|(name, _)| name == table)
+    else {
+        return Ok(None);
+    };
+    serde_json::from_str(&text).map(Some).map_err(|e| {
+        Error::env(
+            Place::stage(Stage::Load).table(table),
+            format!("the journal's record of this table's indexes set aside cannot be read ({e})."),
+            "The journal must not be edited: build the table's indexes from the application's migrations.",
+        )
+    })
+}
