@@ -249,6 +249,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             // read every row of both once more, and verify counts SOURCE and DB_FINAL anyway.
             let rows = same_count(t, fin.load_table(data.as_ref(), &job)?)?;
             bar.finish(rows);
+            // The table is final: verified now, while other tables load.
+            super::verify::after_load(ctx, &final_schema, t)?;
             Ok(rows)
         },
     );
