@@ -732,7 +732,12 @@ fn verify_table(
             format!("values differ in {}", cols.join(", "))
         });
     }
-    if let Some(k) = &own_key {
+    // A key that is DB_FINAL's primary key is unique by the engine's own check on every row the
+    // load stored (PostgreSQL's COPY, InnoDB's clustered index, SQLite's key index; MariaDB's
+    // bulk path stores none of a statement's rows on a duplicate, which the count above
+    // catches): counting distinct keys again took 0.57-0.72 s per 1M rows on PostgreSQL.
+    let enforced = |k: &String| matches!(ft.primary_key.as_slice(), [pk] if pk == k);
+    if let Some(k) = own_key.as_ref().filter(|k| !enforced(k)) {
         let q = fin.dialect().q(k);
         let dup = fs.query_u64(&format!(
             "SELECT COUNT(*) - COUNT(DISTINCT {q}) FROM {}",
