@@ -232,3 +232,40 @@ fn verify(blog: &Blog) -> Output {
         .output()
         .unwrap()
 }
+
+/// A converted table's map file must hold exactly SOURCE's keys (what makes a reference found in
+/// it a parent row verify found in DB_FINAL): a row gone from SOURCE and DB_FINAL alike after
+/// its key was mapped is named, not only counted.
+#[test]
+fn a_map_file_with_a_key_source_no_longer_holds_is_named() {
+    let blog = Blog::new();
+    let out = blog.run(&[], None).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let first: i64 = Connection::open(blog.path("source.db"))
+        .unwrap()
+        .query_row("SELECT MIN(id) FROM tag", [], |r| r.get(0))
+        .unwrap();
+    let map = std::fs::read_to_string(blog.run_dir().join("map/tag.csv")).unwrap();
+    let new_key = map
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{first},")))
+        .unwrap()
+        .to_string();
+    for (db, sql) in [
+        ("source.db", format!("DELETE FROM tag WHERE id = {first}")),
+        (
+            "final.db",
+            format!("DELETE FROM tag WHERE id = '{new_key}'"),
+        ),
+    ] {
+        let changed = Connection::open(blog.path(db))
+            .unwrap()
+            .execute(&sql, [])
+            .unwrap();
+        assert_eq!(changed, 1, "{db}");
+    }
+    let out = verify(&blog);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("map/tag.csv holds"), "{all}");
+}
