@@ -325,6 +325,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 rebuilt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             bar.finish(rows);
+            // The table is final: verified now, while other tables load.
+            super::verify::after_load(ctx, &final_schema, t)?;
             Ok(rows)
         },
     );

@@ -238,7 +238,13 @@ impl Context {
     /// stall so the safe-point stop can be tested too, unless REKEY_TEST_STALL_THROUGH_CTRL_C is
     /// set (the test of a second Ctrl-C, which must find the run still going).
     fn test_stall(&self, stage: Stage) {
-        if std::env::var("REKEY_TEST_STALL_AFTER_STEP").ok().as_deref() != Some(stage.name()) {
+        self.test_stall_at(stage.name());
+    }
+
+    /// `test_stall` at a point named `point` (a stage's name, or `load-then-verify`: a table's
+    /// rows loaded, its in-load verification not begun).
+    pub(crate) fn test_stall_at(&self, point: &str) {
+        if std::env::var("REKEY_TEST_STALL_AFTER_STEP").ok().as_deref() != Some(point) {
             return;
         }
         static ONCE: std::sync::Once = std::sync::Once::new();
@@ -247,10 +253,8 @@ impl Context {
         if !first {
             return;
         }
-        let _ = crate::run_files::write_private(
-            &self.run.run_dir.join("stalled"),
-            stage.name().as_bytes(),
-        );
+        let _ =
+            crate::run_files::write_private(&self.run.run_dir.join("stalled"), point.as_bytes());
         let through = std::env::var_os("REKEY_TEST_STALL_THROUGH_CTRL_C").is_some();
         while through || !self.interrupted.load(Ordering::SeqCst) {
             std::thread::sleep(std::time::Duration::from_millis(50));

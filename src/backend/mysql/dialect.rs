@@ -220,6 +220,9 @@ impl Dialect for MysqlDialect {
     fn parallel_writes(&self) -> bool {
         true
     }
+    fn verifies_during_load(&self) -> bool {
+        false
+    }
     fn fits_identifier(&self, name: &str) -> bool {
         name.chars().count() <= MAX_IDENTIFIER_CHARS
     }
