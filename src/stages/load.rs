@@ -222,6 +222,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
          }| {
             let columns: Vec<String> = models.iter().map(|c| c.name.clone()).collect();
             if ctx.run.dry_run {
+                // In the order a run executes them: indexes aside, the rows, indexes back.
+                // Before derive-final there is no DB_FINAL whose indexes could be listed.
+                let aside = match (&predicted, final_schema.table(t)) {
+                    (None, Some(m)) => super::indexes::set_aside(ctx, fin.as_ref(), m)?,
+                    _ => None,
+                };
                 match route {
                     FillRoute::OneWrite => {
                         ctx.say(&format!(
@@ -252,11 +258,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                         columns.len()
                     )),
                 }
-                // Before derive-final there is no DB_FINAL whose indexes could be listed.
-                if let (None, Some(m)) = (&predicted, final_schema.table(t)) {
-                    if let Some(aside) = super::indexes::set_aside(ctx, fin.as_ref(), m)? {
-                        super::indexes::restore(ctx, fin.as_ref(), &aside)?;
-                    }
+                if let Some(aside) = &aside {
+                    super::indexes::restore(ctx, fin.as_ref(), aside)?;
                 }
                 return Ok(0);
             }
