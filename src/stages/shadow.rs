@@ -233,15 +233,16 @@ fn write_derived_map(
     let mut csv = csv_writer(&part)?;
     let source = ctx.source()?;
     let sd = source.dialect();
+    // The table's own rows, as verify reads them: an inheritance parent's map holds no child's key.
+    let from = match ctx.plan()?.0.table(&c.table) {
+        Some(t) => sd.own_rows(t),
+        None => sd.q(&c.table),
+    };
     let mut keys = source.connect()?;
     let mut rows = 0u64;
     let mut digits = itoa::Buffer::new();
     keys.query(
-        &format!(
-            "SELECT {k} FROM {} ORDER BY {k}",
-            sd.q(&c.table),
-            k = sd.q(&c.column)
-        ),
+        &format!("SELECT {k} FROM {from} ORDER BY {k}", k = sd.q(&c.column)),
         &mut |row| {
             let old = row.first().and_then(Value::as_key).unwrap_or(-1);
             let old = u64::try_from(old).map_err(|_| {
