@@ -15,8 +15,17 @@ use crate::error::{Error, Place, Result};
 pub fn run(ctx: &Context) -> Result<Vec<String>> {
     let mut done = Vec::new();
     let dry = ctx.run.dry_run;
+    // A DB_FINAL this run created (or adopted empty) is dropped (or emptied) below: what a load
+    // set aside in it is not put back first, since it goes with it, and putting back a unique
+    // index over rows a killed load wrote may fail on a duplicate and stop clean before the drop.
+    // The records go once it is dropped.
+    let final_goes = ctx
+        .journal
+        .artifacts("database")?
+        .iter()
+        .any(|(which, _)| which == "final");
     // Triggers that a load set aside and could not put back yet.
-    if !ctx.journal.artifacts("trigger")?.is_empty() {
+    if !final_goes && !ctx.journal.artifacts("trigger")?.is_empty() {
         let fin = ctx.final_db()?;
         let mut s = fin.connect()?;
         let restored = super::load::restore_triggers(ctx, s.as_mut())?;
@@ -27,15 +36,19 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
         ));
     }
     // Secondary indexes a load set aside and could not build again yet.
-    if !ctx.journal.artifacts(super::indexes::ARTIFACT)?.is_empty() {
+    if !final_goes && !ctx.journal.artifacts(super::indexes::ARTIFACT)?.is_empty() {
         let fin = ctx.final_db()?;
-        let mut s = fin.connect()?;
-        let tables = super::indexes::restore_all(ctx, s.as_mut())?;
+        let (tables, emptied) = super::indexes::restore_all_emptying(ctx, fin.as_ref())?;
         done.push(format!(
             "{} the secondary indexes of {tables} {} in DB_FINAL",
             if dry { "would restore" } else { "restored" },
             crate::report::plural(tables, "table")
         ));
+        for t in emptied {
+            done.push(format!(
+                "emptied DB_FINAL's table {t}: the rows a killed load wrote into it break a unique key that was set aside for the load, so it keeps none of them (`rekey run` loads it again)"
+            ));
+        }
     }
     for (which, url) in ctx.journal.artifacts("handed-over")? {
         if !dry {
@@ -64,6 +77,7 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
         };
         if !backend.database_exists()? {
             if !dry {
+                forget_set_aside(ctx, &which)?;
                 ctx.journal.remove_artifact("database", &which)?;
             }
             done.push(format!("{label} {} was already gone", backend.url()));
@@ -115,6 +129,7 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
         } else {
             backend.drop_database()?;
         }
+        forget_set_aside(ctx, &which)?;
         ctx.journal.remove_artifact("database", &which)?;
         done.push(format!(
             "{} {label} {}",
@@ -160,6 +175,20 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
         ctx.journal.set("status", "cleaned")?;
     }
     Ok(done)
+}
+
+/// Forgets the triggers and indexes a load set aside in DB_FINAL once DB_FINAL (`which` is
+/// "final") is gone or emptied: they went with its tables.
+fn forget_set_aside(ctx: &Context, which: &str) -> Result<()> {
+    if which != "final" {
+        return Ok(());
+    }
+    for kind in ["trigger", super::indexes::ARTIFACT] {
+        for (name, _) in ctx.journal.artifacts(kind)? {
+            ctx.journal.remove_artifact(kind, &name)?;
+        }
+    }
+    Ok(())
 }
 
 /// Drops every table the run put into a database that existed before it.

@@ -30,10 +30,13 @@ pub fn as_loaded<'a>(fin: &dyn Backend, table: &'a Table) -> Cow<'a, Table> {
 
 /// Just before `table`'s rows are written: sets its secondary indexes aside, journaled first.
 /// Returns what `restore` puts back after the write; `None` when nothing is aside. A table an
-/// interrupted run left aside is not read again (its catalog lacks them now): the journal's
-/// record is the one to restore. A dry run prints the statements and changes nothing.
+/// interrupted run left aside is not read again (its catalog may lack them now): the journal's
+/// record is the one to restore, and its drop runs again, since a kill just after the record
+/// was written, or just after the rebuild, leaves the indexes in place (the statements do
+/// nothing to an index already gone). A dry run prints the statements and changes nothing.
 pub fn set_aside(ctx: &Context, fin: &dyn Backend, table: &Table) -> Result<Option<IndexesAside>> {
     if let Some(saved) = saved(ctx, &table.name)? {
+        drop_indexes(ctx, fin.connect()?.as_mut(), &saved)?;
         return Ok(Some(saved));
     }
     if !fin.sets_aside_indexes(table) {
@@ -49,7 +52,17 @@ pub fn set_aside(ctx: &Context, fin: &dyn Backend, table: &Table) -> Result<Opti
             &table.name,
             &serde_json::to_string(&aside).unwrap_or_default(),
         )?;
+        test_stall_point(ctx, "REKEY_TEST_STALL_INDEXES_JOURNALED", &table.name);
     }
+    drop_indexes(ctx, s.as_mut(), &aside)?;
+    if !ctx.run.dry_run {
+        test_stall(ctx, &table.name);
+    }
+    Ok(Some(aside))
+}
+
+/// Runs `aside`'s statements that drop the indexes (a dry run prints them).
+fn drop_indexes(ctx: &Context, s: &mut dyn Session, aside: &IndexesAside) -> Result<()> {
     let marker = ctx.marker();
     for sql in &aside.set_aside {
         if ctx.run.dry_run {
@@ -58,17 +71,22 @@ pub fn set_aside(ctx: &Context, fin: &dyn Backend, table: &Table) -> Result<Opti
             s.execute(&format!("{marker}{sql}"))?;
         }
     }
-    if !ctx.run.dry_run {
-        test_stall(ctx);
-    }
-    Ok(Some(aside))
+    Ok(())
 }
 
 /// Test hook of the kill tests: with REKEY_TEST_STALL_INDEXES_ASIDE set, the first table whose
 /// indexes went aside stalls before its rows are written (whichever route writes them), after
-/// creating `<run-dir>/stalled` so the test knows when to kill; Ctrl-C ends the stall.
-fn test_stall(ctx: &Context) {
-    if std::env::var_os("REKEY_TEST_STALL_INDEXES_ASIDE").is_none() {
+/// creating `<run-dir>/stalled` (holding the table's name) so the test knows when to kill and
+/// which table is aside; Ctrl-C ends the stall.
+fn test_stall(ctx: &Context, table: &str) {
+    test_stall_point(ctx, "REKEY_TEST_STALL_INDEXES_ASIDE", table);
+}
+
+/// The stall of `test_stall` when the environment has `var`. With
+/// REKEY_TEST_STALL_INDEXES_JOURNALED it comes after the journal's record is written and before
+/// the indexes are dropped (a kill there leaves them in place, the record saying they are aside).
+fn test_stall_point(ctx: &Context, var: &str, table: &str) {
+    if std::env::var_os(var).is_none() {
         return;
     }
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -77,7 +95,7 @@ fn test_stall(ctx: &Context) {
     if !first {
         return;
     }
-    let _ = crate::run_files::write_private(&ctx.run.run_dir.join("stalled"), b"indexes");
+    let _ = crate::run_files::write_private(&ctx.run.run_dir.join("stalled"), table.as_bytes());
     while !ctx.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
@@ -127,6 +145,44 @@ pub fn restore_all(ctx: &Context, s: &mut dyn Session) -> Result<usize> {
         }
     }
     Ok(count)
+}
+
+/// `rekey clean`'s `restore_all`, for a DB_FINAL that stays: a table whose rows break a unique
+/// key that was aside (a run killed after writing them, before the rebuild) is emptied, as
+/// `restore_after_write` does (its rows were rekey's partial load), and its indexes come back
+/// on it. Returns how many tables' indexes came back and the names of those emptied.
+pub fn restore_all_emptying(ctx: &Context, fin: &dyn Backend) -> Result<(usize, Vec<String>)> {
+    let mut s = fin.connect()?;
+    let mut count = 0;
+    let mut emptied = Vec::new();
+    let mut schema = None;
+    for (table, _) in ctx.journal.artifacts(ARTIFACT)? {
+        let Some(aside) = saved(ctx, &table)? else {
+            continue;
+        };
+        match restore_on(ctx, s.as_mut(), &aside) {
+            Ok(()) => {}
+            Err(e) if e.exit_code() == 2 => {
+                // Emptied on a session of its own: the load's settings it needs (checks off)
+                // stay off the one that builds the indexes.
+                let mut es = fin.connect()?;
+                if schema.is_none() {
+                    schema = Some(fin.describe(es.as_mut())?);
+                }
+                let d = fin.dialect();
+                let own = schema
+                    .as_ref()
+                    .and_then(|sc| sc.table(&table))
+                    .map_or_else(|| d.q(&table), |m| d.own_rows(m));
+                fin.empty_table(es.as_mut(), d, &own)?;
+                restore_on(ctx, s.as_mut(), &aside)?;
+                emptied.push(table);
+            }
+            Err(e) => return Err(e),
+        }
+        count += 1;
+    }
+    Ok((count, emptied))
 }
 
 fn restore_on(ctx: &Context, s: &mut dyn Session, aside: &IndexesAside) -> Result<()> {

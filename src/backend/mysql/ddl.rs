@@ -44,6 +44,18 @@ pub(super) fn secondary_index_lines(create: &str) -> Option<Vec<(String, String)
     None
 }
 
+/// The ALTER TABLE clause that adds back an index printed by SHOW CREATE TABLE as `line` (one of
+/// `secondary_index_lines`), unless an index of that name exists: `ADD KEY IF NOT EXISTS ...`.
+fn add_if_not_exists(line: &str) -> String {
+    match line.strip_prefix("UNIQUE KEY ") {
+        Some(rest) => format!("ADD UNIQUE KEY IF NOT EXISTS {rest}"),
+        None => match line.strip_prefix("KEY ") {
+            Some(rest) => format!("ADD KEY IF NOT EXISTS {rest}"),
+            None => format!("ADD {line}"),
+        },
+    }
+}
+
 /// The name at the start of `text` in backticks (a doubled backtick is one).
 fn backtick_name(text: &str) -> Option<String> {
     let mut chars = text.strip_prefix('`')?.chars().peekable();
@@ -377,13 +389,19 @@ impl Ddl for MysqlBackend {
         if lines.is_empty() {
             return Ok(None);
         }
+        // IF [NOT] EXISTS makes both statements safe to run again: a kill between the journal's
+        // record and the drop, or between the rebuild and forgetting the record, leaves the
+        // indexes in place with the record saying they are aside; `--resume` drops them again
+        // and a restore adds only what is missing. MariaDB has both clauses (10.0+/10.1+);
+        // MySQL 8 has neither on indexes, but MySQL never sets indexes aside
+        // (`MysqlDialect::sets_aside_indexes`), so these statements only ever reach MariaDB.
         let drops: Vec<String> = lines
             .iter()
-            .map(|(n, _)| format!("DROP INDEX {}", DIALECT.q(n)))
+            .map(|(n, _)| format!("DROP INDEX IF EXISTS {}", DIALECT.q(n)))
             .collect();
         // One ALTER adds them back in SHOW CREATE TABLE's order, which is the order it prints
         // them in afterwards (unique keys first, then the others as created): byte-identical.
-        let adds: Vec<String> = lines.iter().map(|(_, l)| format!("ADD {l}")).collect();
+        let adds: Vec<String> = lines.iter().map(|(_, l)| add_if_not_exists(l)).collect();
         Ok(Some(IndexesAside {
             table: table.name.clone(),
             names: lines.into_iter().map(|(n, _)| n).collect(),
@@ -419,6 +437,14 @@ mod tests {
         let fulltext =
             "CREATE TABLE `c` (\n  `t` text,\n  FULLTEXT KEY `ft` (`t`)\n) ENGINE=InnoDB";
         assert_eq!(secondary_index_lines(fulltext), None);
+        assert_eq!(
+            add_if_not_exists("UNIQUE KEY `u``x` (`u`)"),
+            "ADD UNIQUE KEY IF NOT EXISTS `u``x` (`u`)"
+        );
+        assert_eq!(
+            add_if_not_exists("KEY `kb` (`b`(10)) COMMENT 'hi'"),
+            "ADD KEY IF NOT EXISTS `kb` (`b`(10)) COMMENT 'hi'"
+        );
     }
 
     #[test]

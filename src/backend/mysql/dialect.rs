@@ -107,7 +107,8 @@ impl MysqlDialect {
     /// (16.8 s in place against 20.5 s after), so other tables keep theirs. MariaDB only: its
     /// `foreign_key_checks = 0` lets an index a foreign key needs go (measured on 10.11), and
     /// ADD UNIQUE checks the rows whatever unique_checks says. Not on Galera (every ALTER runs
-    /// in total order on every node) nor MySQL (not measured).
+    /// in total order on every node) nor MySQL (not measured; MySQL 8 also lacks the IF [NOT]
+    /// EXISTS on indexes that makes the statements safe to run again after a kill).
     pub fn sets_aside_indexes(&self) -> bool {
         self.family == Family::MariaDb && !self.galera
     }

@@ -453,9 +453,10 @@ impl Ddl for PostgresBackend {
         Ok(Some(IndexesAside {
             table: table.name.clone(),
             names: rows.into_iter().map(|r| r.name).collect(),
-            // One statement drops them all: a kill leaves every index or none aside. Each
-            // restoring statement can run again after a kill between two of them.
-            set_aside: vec![format!("DROP INDEX {}", drops.join(", "))],
+            // One statement drops them all: a kill leaves every index or none aside; IF EXISTS
+            // lets `--resume` run it again when a kill came between the journal's record and
+            // the drop, or after the rebuild. Each restoring statement can run again too.
+            set_aside: vec![format!("DROP INDEX IF EXISTS {}", drops.join(", "))],
             restore,
         }))
     }
