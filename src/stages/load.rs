@@ -416,8 +416,9 @@ fn final_fill<'a>(
     progress: &'a (dyn Fn(u64) + Sync),
 ) -> Result<FinalFill<'a>> {
     let Some(shared) = plan else {
-        return Err(Error::usage(
-            "the load writes rows straight from SOURCE (the run's one-write route) and needs --source.",
+        return Err(Error::input(
+            Place::stage(Stage::Load).table(table),
+            "the load writes this table straight from SOURCE (the run's one-write route) and needs --source.",
             "Add --source with the run's SOURCE, or resume the run with `rekey run --resume`.",
         ));
     };
