@@ -27,10 +27,6 @@ use crate::url::{DbUrl, Engine};
 /// The schema in DB_DATA that holds swap's staging tables (named as their tables).
 const STAGE_SCHEMA: &str = "_rekey_stage";
 
-/// A table's indexes that the load drops and builds again after its rows (`{table}`: the quoted
-/// name as a literal): valid ones, not made by a constraint, on an ordinary table (a partitioned
-/// table's index recreated ON ONLY would lose its partitions' indexes).
-
 /// Up to this many rows, swap's join looks keys up by index instead of hashing the mappings.
 const INDEX_LOOKUP_ROWS: u64 = 20_000;
 
