@@ -118,11 +118,14 @@ fn mysql_indexes_aside_at_a_kill_come_back_on_clean() {
 
 /// What DB_FINAL gets besides the blog fixture's indexes (plain, composite, expression, partial
 /// unique, GIN, unique constraints): a partial composite index, a unique index that is no
-/// constraint, and a comment on an index.
+/// constraint, a comment on an index, and an index the table is clustered on (stays in place: no
+/// load may drop and rebuild it, which would forget the CLUSTER mark).
 const PG_EXTRA: &str =
     "CREATE INDEX ix_ci_partial ON content_item (author_id, title) WHERE price IS NOT NULL;\n\
 CREATE UNIQUE INDEX uq_comment_id_user ON comment (comment_id, user_id);\n\
-COMMENT ON INDEX ix_content_item_published_on IS 'it''s for the archive';\n";
+COMMENT ON INDEX ix_content_item_published_on IS 'it''s for the archive';\n\
+CREATE INDEX ix_comment_clustered ON comment (user_id);\n\
+ALTER TABLE comment CLUSTER ON ix_comment_clustered;\n";
 
 /// `pg_dump -s --no-owner` of DB_FINAL.
 fn pg_definitions(dbs: &Databases<Postgres>) -> String {

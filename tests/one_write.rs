@@ -583,3 +583,41 @@ fn sqlite_takes_two_writes_and_says_why() {
     let md = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
     assert!(md.contains("written twice"), "{md}");
 }
+
+/// `rekey load` without --source on a run whose tables take the one-write route is refused
+/// before DB_FINAL changes: no trigger or index set aside, no load begun.
+#[test]
+fn a_one_write_load_without_source_is_refused_before_any_write() {
+    let server = server_or_skip!();
+    let t = Trio::new(Mariadb(server), "nosrc", BLOG_SOURCE, Some(BLOG_FINAL));
+    let mut child = t.spawn_stalling("swap", &[]);
+    wait_for_stall_at(&t.run_dir(), &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let [_, data, fin] = t.urls();
+    let run_dir = t.run_dir();
+    let out = rekey(&[
+        "load",
+        "--data",
+        &data,
+        "--final",
+        &fin,
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+    ]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("needs --source") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    let journal = rusqlite::Connection::open(run_dir.join("journal.sqlite")).unwrap();
+    let begun: i64 = journal
+        .query_row(
+            "SELECT COUNT(*) FROM artifact WHERE kind IN ('load-started', 'trigger', 'indexes')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(begun, 0, "the load changed DB_FINAL before refusing");
+}

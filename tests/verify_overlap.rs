@@ -269,3 +269,35 @@ fn a_map_file_with_a_key_source_no_longer_holds_is_named() {
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains("map/tag.csv holds"), "{all}");
 }
+
+/// SOURCE written after a table's in-load check (a forgotten cron job): the verify stage trusts
+/// that check for the rows, but SOURCE's count is taken again at the end, so the run fails.
+#[test]
+fn a_source_write_after_a_tables_in_load_check_fails_the_run() {
+    let blog = Blog::new();
+    let mut child = blog
+        .run(&[], Some("load"))
+        .env("REKEY_TEST_STALL_RELEASE", "1")
+        .spawn()
+        .unwrap();
+    common::wait_for_stall_at(&blog.run_dir(), &mut child);
+    let checked = checked_in_load(&blog.journal());
+    let table = checked.first().expect("the first loaded table was checked");
+    let source = Connection::open(blog.path("source.db")).unwrap();
+    let deleted = source
+        .execute(
+            &format!("DELETE FROM \"{table}\" WHERE rowid = (SELECT max(rowid) FROM \"{table}\")"),
+            [],
+        )
+        .unwrap();
+    assert_eq!(deleted, 1);
+    drop(source);
+    std::fs::write(blog.run_dir().join("release"), b"").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = std::fs::read_to_string(blog.run_dir().join("report.json")).unwrap();
+    assert!(
+        report.contains(&format!("{table} held ")),
+        "the report names the table SOURCE lost a row of: {report}"
+    );
+}

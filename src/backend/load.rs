@@ -359,7 +359,7 @@ pub trait Load {
         job: &FinalFill<'_>,
     ) -> Result<Moved> {
         Err(Error::env(
-            Place::default().table(&job.fill.table.name),
+            Place::stage(crate::stage::Stage::Load).table(&job.fill.table.name),
             "internal: this engine cannot fill DB_FINAL straight from SOURCE.",
             "Report this as a bug; `rekey run --full-data-copy` takes the two-write route.",
         ))

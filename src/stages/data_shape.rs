@@ -145,7 +145,7 @@ pub fn is_moved(moved: &Option<Schema>, table: &str) -> bool {
 /// The journal's artifact kind that records each table's route (`route`).
 const ROUTE: &str = "route";
 /// How the journal spells the one-write route; the two-write route is its reason.
-const ONE_WRITE: &str = "one write";
+pub(crate) const ONE_WRITE: &str = "one write";
 
 /// How `t`'s rows reach DB_FINAL in this run: once, straight from SOURCE in the load, where the
 /// run writes rows once (`rekey run` without `--full-data-copy`) and DB_FINAL's engine can fill

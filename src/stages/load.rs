@@ -24,6 +24,19 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let fin = ctx.final_db()?;
     // A resumed load finds its own rows in DB_FINAL; only the first attempt needs it empty.
     let resumed = !ctx.journal.artifacts("load-started")?.is_empty();
+    // Tables on the one-write route read SOURCE: without it, refuse before DB_FINAL changes.
+    if ctx.run.one_write && ctx.source().is_err() {
+        let routes = super::data_shape::journaled_routes(&ctx.journal)?;
+        if let Some((table, _)) = routes
+            .iter()
+            .find(|(_, r)| r.as_str() == super::data_shape::ONE_WRITE)
+        {
+            return Err(Error::usage(
+                format!("the load writes {table} (and every table on the run's one-write route) straight from SOURCE and needs --source; nothing was changed."),
+                "Add --source with the run's SOURCE, or resume the run with `rekey run --resume`.",
+            ));
+        }
+    }
     let predicted = super::data_shape::predicted_final(ctx)?;
     let final_schema = match &predicted {
         Some(shape) => shape.clone(),
@@ -403,8 +416,9 @@ fn final_fill<'a>(
     progress: &'a (dyn Fn(u64) + Sync),
 ) -> Result<FinalFill<'a>> {
     let Some(shared) = plan else {
-        return Err(Error::usage(
-            "the load writes rows straight from SOURCE (the run's one-write route) and needs --source.",
+        return Err(Error::input(
+            Place::stage(Stage::Load).table(table),
+            "the load writes this table straight from SOURCE (the run's one-write route) and needs --source.",
             "Add --source with the run's SOURCE, or resume the run with `rekey run --resume`.",
         ));
     };

@@ -256,7 +256,13 @@ impl Context {
         let _ =
             crate::run_files::write_private(&self.run.run_dir.join("stalled"), point.as_bytes());
         let through = std::env::var_os("REKEY_TEST_STALL_THROUGH_CTRL_C").is_some();
+        // REKEY_TEST_STALL_RELEASE: the run goes on once the test creates `<run-dir>/release`
+        // (what happened to SOURCE while a run paused).
+        let release = std::env::var_os("REKEY_TEST_STALL_RELEASE").is_some();
         while through || !self.interrupted.load(Ordering::SeqCst) {
+            if release && self.run.run_dir.join("release").exists() {
+                return;
+            }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }

@@ -370,8 +370,11 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             let started = std::time::Instant::now();
             let ft = final_schema.table(&t.name);
             let (mut check, read) = match trusted.get(&t.name) {
-                // Checked by the load step that loaded it (`after_load`).
-                Some(done) => (done.check.clone(), Some(done.seen.clone())),
+                // Checked by the load step that loaded it (`after_load`). What that check saw of
+                // SOURCE is not the end of the run: SOURCE's count and largest key are taken
+                // again at the end (`source_snapshot::changes`), so a write to SOURCE after the
+                // table loaded still fails the run.
+                Some(done) => (done.check.clone(), None),
                 None => {
                     let (check, read) = verify_table(ctx, t, ft, &maps, false)?;
                     if check.ok {

@@ -381,7 +381,7 @@ impl Ddl for MysqlBackend {
         // the load must not start (FACTS.md: the bulk path would drop duplicates in silence).
         let lines = secondary_index_lines(&create).ok_or_else(|| {
             Error::env(
-                Place::default().table(&table.name),
+                Place::stage(crate::stage::Stage::Load).table(&table.name),
                 "DB_FINAL's SHOW CREATE TABLE printed index definitions rekey cannot set aside and restore exactly; nothing was changed.",
                 "Report this as a bug, with the table's SHOW CREATE TABLE.",
             )

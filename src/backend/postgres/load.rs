@@ -27,11 +27,6 @@ use crate::url::{DbUrl, Engine};
 /// The schema in DB_DATA that holds swap's staging tables (named as their tables).
 const STAGE_SCHEMA: &str = "_rekey_stage";
 
-/// A table's indexes that the load drops and builds again after its rows (`{table}`: the quoted
-/// name as a literal): valid ones, not made by a constraint, on an ordinary table (a partitioned
-/// table's index recreated ON ONLY would lose its partitions' indexes).
-const REBUILT_INDEXES_SQL: &str = include_str!("rebuilt_indexes.sql");
-
 /// Up to this many rows, swap's join looks keys up by index instead of hashing the mappings.
 const INDEX_LOOKUP_ROWS: u64 = 20_000;
 
@@ -311,8 +306,7 @@ impl PostgresBackend {
     }
 
     /// Streams `read` (a COPY ... TO STDOUT on `from`, DB_DATA or SOURCE) into DB_FINAL's table,
-    /// in one transaction on a bulk session: foreign-key triggers off (replica), DB_FINAL's own
-    /// secondary indexes dropped and built again after the rows, ANALYZE after.
+    /// in one transaction on a bulk session: foreign-key triggers off (replica), ANALYZE after.
     fn copy_into_final(&self, from: &mut Client, read: &str, job: &IntoFinal<'_>) -> Result<Moved> {
         let id = run_id(job.marker);
         let mut fin = self.client(&self.url.database, id)?;
@@ -333,28 +327,12 @@ impl PostgresBackend {
             },
             keys: job.keys.clone(),
         };
-        // DB_FINAL's own secondary indexes are built once the rows are in (one sort each
-        // instead of one b-tree insert per row: what pg_restore does), in the load's transaction,
-        // so no other session sees the table without them and a killed load leaves them as
-        // they were. Constraints' indexes stay: foreign keys may need them.
-        let rebuilt: Vec<(String, String)> = {
-            let sql = REBUILT_INDEXES_SQL.replace("{table}", &DIALECT.lit(&table));
-            fin.query(sql.as_str(), &[])
-                .map_err(|e| sql_error(&e, &sql))?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect()
-        };
         let exec = |c: &mut Client, sql: &str| -> Result<()> {
             c.batch_execute(sql).map_err(|e| sql_error(&e, sql))
         };
-        let mut begin = vec!["BEGIN".to_string()];
-        begin.extend(
-            rebuilt
-                .iter()
-                .map(|(name, _)| format!("{}DROP INDEX {name}", job.marker)),
-        );
-        exec(&mut fin, &begin.join(";\n"))?;
+        // DB_FINAL's secondary indexes that pay to build after the rows are already aside
+        // (`stages/indexes.rs`, which keeps what must stay: replica identity, CLUSTER, ...).
+        exec(&mut fin, "BEGIN")?;
         let moved = stream(
             from,
             read,
@@ -367,11 +345,7 @@ impl PostgresBackend {
             job.table,
             job.progress,
         )?;
-        let mut end: Vec<String> = rebuilt
-            .iter()
-            .map(|(_, definition)| format!("{}{definition}", job.marker))
-            .collect();
-        end.push("COMMIT".into());
+        let mut end = vec!["COMMIT".to_string()];
         // Statistics per table, as soon as its rows are in: the workers analyze one table while
         // the other loads (after the last table, one ANALYZE of the database and the sequences
         // had taken 1.85 s of a 10.23 s load).
