@@ -86,18 +86,8 @@ fn test_stall(ctx: &Context, table: &str) {
 /// REKEY_TEST_STALL_INDEXES_JOURNALED it comes after the journal's record is written and before
 /// the indexes are dropped (a kill there leaves them in place, the record saying they are aside).
 fn test_stall_point(ctx: &Context, var: &str, table: &str) {
-    if std::env::var_os(var).is_none() {
-        return;
-    }
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    let mut first = false;
-    ONCE.call_once(|| first = true);
-    if !first {
-        return;
-    }
-    let _ = crate::run_files::write_private(&ctx.run.run_dir.join("stalled"), table.as_bytes());
-    while !ctx.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    if std::env::var_os(var).is_some() {
+        ctx.test_stall_here(table);
     }
 }
 

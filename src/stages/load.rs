@@ -224,15 +224,16 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         &jobs,
         |j: &TableLoad| j.table.clone(),
         d.parallel_writes(),
-        |TableLoad {
-             table: t,
-             models,
-             estimate,
-             arrival,
-             unique,
-             key_order,
-             route,
-         }| {
+        |tl| {
+            let TableLoad {
+                table: t,
+                models,
+                estimate,
+                arrival,
+                unique,
+                key_order,
+                route,
+            } = tl;
             let columns: Vec<String> = models.iter().map(|c| c.name.clone()).collect();
             if ctx.run.dry_run {
                 // In the order a run executes them: indexes aside, the rows, indexes back.
@@ -250,18 +251,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                         let source = ctx.source()?;
                         let on_chunk = |_: &str| Ok(());
                         let marker = ctx.marker();
-                        let fill = final_fill(
-                            ctx,
-                            plan.as_ref(),
-                            t,
-                            models,
-                            *arrival,
-                            unique,
-                            key_order.as_deref(),
-                            &marker,
-                            &on_chunk,
-                            &|_| {},
-                        )?;
+                        let fill = final_fill(ctx, plan.as_ref(), tl, &marker, &on_chunk, &|_| {})?;
                         for sql in fin.fill_final_sql(source.url(), data.url(), &fill)? {
                             ctx.say(&format!("    {sql};"));
                         }
@@ -318,18 +308,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             // The one place a table's rows are written into DB_FINAL, whichever the route.
             let moved = match route {
                 FillRoute::OneWrite => {
-                    let fill = final_fill(
-                        ctx,
-                        plan.as_ref(),
-                        t,
-                        models,
-                        *arrival,
-                        unique,
-                        key_order.as_deref(),
-                        &marker,
-                        &on_chunk,
-                        &set,
-                    )?;
+                    let fill = final_fill(ctx, plan.as_ref(), tl, &marker, &on_chunk, &set)?;
                     fin.fill_final(ctx.source()?.as_ref(), data.as_ref(), &fill)?
                 }
                 FillRoute::TwoWrites(_) => fin.load_table(data.as_ref(), &job)?,
@@ -406,15 +385,13 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
 fn final_fill<'a>(
     ctx: &Context,
     plan: Option<&'a std::sync::Arc<(crate::model::Schema, crate::plan::Plan)>>,
-    table: &str,
-    models: &'a [crate::model::Column],
-    arrival: Arrival,
-    unique_keys: &'a [String],
-    key_order: Option<&'a [String]>,
+    job: &'a TableLoad,
     marker: &'a str,
     on_chunk: &'a (dyn Fn(&str) -> Result<()> + Sync),
     progress: &'a (dyn Fn(u64) + Sync),
 ) -> Result<FinalFill<'a>> {
+    let table = job.table.as_str();
+    let models = job.models.as_slice();
     let Some(shared) = plan else {
         return Err(Error::input(
             Place::stage(Stage::Load).table(table),
@@ -437,14 +414,14 @@ fn final_fill<'a>(
             columns,
             order_by: shared.1.converted(table).map(|c| c.column.clone()),
             format: ctx.conversion.uuid_format,
-            arrival,
-            unique_keys,
+            arrival: job.arrival,
+            unique_keys: &job.unique,
             marker,
             resume_after: None,
             on_chunk,
         },
         models,
-        key_order,
+        key_order: job.key_order.as_deref(),
         progress,
     })
 }

@@ -244,9 +244,15 @@ impl Context {
     /// `test_stall` at a point named `point` (a stage's name, or `load-then-verify`: a table's
     /// rows loaded, its in-load verification not begun).
     pub(crate) fn test_stall_at(&self, point: &str) {
-        if std::env::var("REKEY_TEST_STALL_AFTER_STEP").ok().as_deref() != Some(point) {
-            return;
+        if std::env::var("REKEY_TEST_STALL_AFTER_STEP").ok().as_deref() == Some(point) {
+            self.test_stall_here(point);
         }
+    }
+
+    /// The stall itself, once per process: `<run-dir>/stalled` holds `label` (a stage, a point or
+    /// a table), then the run waits for Ctrl-C, or with REKEY_TEST_STALL_RELEASE for
+    /// `<run-dir>/release` (the run goes on: what happened to SOURCE while a run paused).
+    pub(crate) fn test_stall_here(&self, label: &str) {
         static ONCE: std::sync::Once = std::sync::Once::new();
         let mut first = false;
         ONCE.call_once(|| first = true);
@@ -254,10 +260,8 @@ impl Context {
             return;
         }
         let _ =
-            crate::run_files::write_private(&self.run.run_dir.join("stalled"), point.as_bytes());
+            crate::run_files::write_private(&self.run.run_dir.join("stalled"), label.as_bytes());
         let through = std::env::var_os("REKEY_TEST_STALL_THROUGH_CTRL_C").is_some();
-        // REKEY_TEST_STALL_RELEASE: the run goes on once the test creates `<run-dir>/release`
-        // (what happened to SOURCE while a run paused).
         let release = std::env::var_os("REKEY_TEST_STALL_RELEASE").is_some();
         while through || !self.interrupted.load(Ordering::SeqCst) {
             if release && self.run.run_dir.join("release").exists() {
