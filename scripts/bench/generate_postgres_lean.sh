@@ -16,7 +16,7 @@ CREATE TABLE kind (id serial PRIMARY KEY, label char(8) NOT NULL);
 INSERT INTO kind SELECT s, 'k' || s FROM generate_series(1, ${kinds}) s;
 CREATE TABLE sale (id serial PRIMARY KEY, shop_id integer REFERENCES shop (id), kind_id integer NOT NULL REFERENCES kind (id),
   filler char(8) NOT NULL);
-INSERT INTO sale SELECT s, CASE WHEN s % 8 = 0 THEN NULL ELSE 1 + (s - 1) * ${shops} / ${rows} END, 1 + s % ${kinds}, 'f' || (s % 1000)
+INSERT INTO sale SELECT s, CASE WHEN s % 8 = 0 THEN NULL ELSE 1 + (s - 1)::bigint * ${shops} / ${rows} END, 1 + s % ${kinds}, 'f' || (s % 1000)
   FROM generate_series(1, ${rows}) s;
 CREATE TABLE bench_meta (scale varchar(20) PRIMARY KEY);
 INSERT INTO bench_meta VALUES ('${scale}');
