@@ -197,6 +197,23 @@ impl PostgresBackend {
     }
 
     /// The derived keys a direct fill computes on the way, by field.
+    /// A dry run's note on the keys the COPY stream derives on the way (empty when none).
+    fn derived_note(job: &FillJob<'_>) -> String {
+        let derived: Vec<String> = Self::key_rewrites(job)
+            .iter()
+            .filter_map(|k| job.columns.get(k.field))
+            .map(|c| DIALECT.q(&c.name))
+            .collect();
+        if derived.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; new keys of {} derived from the old ones on the way",
+                derived.join(", ")
+            )
+        }
+    }
+
     fn key_rewrites(job: &FillJob<'_>) -> Vec<KeyRewrite> {
         job.columns
             .iter()
@@ -473,19 +490,7 @@ impl Load for PostgresBackend {
         let copy_out = Self::source_copy(job).replacen(job.marker, "", 1);
         let mut out = vec![format!("TRUNCATE TABLE {table}")];
         if !Self::staged(job) {
-            let derived: Vec<String> = Self::key_rewrites(job)
-                .iter()
-                .filter_map(|k| job.columns.get(k.field))
-                .map(|c| DIALECT.q(&c.name))
-                .collect();
-            let derived = if derived.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; new keys of {} derived from the old ones on the way",
-                    derived.join(", ")
-                )
-            };
+            let derived = Self::derived_note(job);
             out.push(format!(
                 "COPY {table} ({list}) FROM STDIN (FORMAT binary) -- from SOURCE: {copy_out}{derived}"
             ));
@@ -656,19 +661,7 @@ impl Load for PostgresBackend {
                     .map(|s| format!("{s} -- on SOURCE")),
             );
         }
-        let derived: Vec<String> = Self::key_rewrites(fill)
-            .iter()
-            .filter_map(|k| fill.columns.get(k.field))
-            .map(|c| DIALECT.q(&c.name))
-            .collect();
-        let derived = if derived.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; new keys of {} derived from the old ones on the way",
-                derived.join(", ")
-            )
-        };
+        let derived = Self::derived_note(fill);
         out.push(format!(
             "COPY {table} ({list}) FROM STDIN (FORMAT binary) -- from SOURCE: {read}{derived}"
         ));
