@@ -20,15 +20,27 @@ cargo build --release -q || exit 3
 B=$PWD/target/release/rekey
 D2=/var/tmp/rekey-adversarial
 if ! mysql -uroot -h127.0.0.1 -P3307 -e 'select 1' >/dev/null 2>&1; then
-    rm -rf "$D2"; mkdir -p "$D2"; chown mysql:mysql "$D2"
+    rm -rf "$D2"; mkdir -p "$D2/tmp"; chown -R mysql:mysql "$D2"
     mariadb-install-db --user=mysql --datadir="$D2/data" >/dev/null 2>&1
-    (mariadbd --user=mysql --datadir="$D2/data" --port=3307 --bind-address=127.0.0.1 \
-        --socket="$D2/sock" --pid-file="$D2/pid" --skip-log-bin --innodb-buffer-pool-size=64M >"$D2/log" 2>&1 &)
+    # Its own tmpdir: mariadbd deletes every #sql* file in its tmpdir when it starts, and /tmp
+    # holds the shared server's internal temporary tables.
+    (mariadbd --user=mysql --datadir="$D2/data" --tmpdir="$D2/tmp" --port=3307 \
+        --bind-address=127.0.0.1 --socket="$D2/sock" --pid-file="$D2/pid" --skip-log-bin \
+        --innodb-buffer-pool-size=64M >"$D2/log" 2>&1 &)
     for _ in $(seq 60); do [[ -S $D2/sock ]] && break; sleep 0.5; done
     sleep 1
     mysql -uroot -S "$D2/sock" -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'; GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION"
 fi
-trap 'mysqladmin -uroot -S "$D2/sock" shutdown 2>/dev/null || true' EXIT
+# Stop the throwaway server by the pid its own pid file names, and only if that process is a
+# mariadbd started on $D2 (never a client command that could reach the shared server).
+stop_second() {
+    local pid
+    pid=$(cat "$D2/pid" 2>/dev/null) || return 0
+    [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == *"--datadir=$D2/data"* ]] || return 0
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.5; done
+}
+trap stop_second EXIT
 M="mysql -uroot -h127.0.0.1 -N -B"
 export PGOPTIONS="-c client_min_messages=warning"
 P="psql -h 127.0.0.1 -U postgres -X -q -v ON_ERROR_STOP=1 -At"

@@ -284,9 +284,12 @@ galera_start_node() { # $1 node, $2 "bootstrap" or ""
     local n=$1 extra=()
     [[ ${2:-} == bootstrap ]] && extra=(--wsrep-new-cluster)
     log "node$n: starting mariadbd ${extra[*]:-(joiner)} on port $(galera_sql_port "$n")"
+    # A tmpdir of its own: mariadbd deletes every #sql* file in its tmpdir when it starts, and
+    # /tmp holds the shared server's internal temporary tables (deleting them crashed it).
+    as_root install -d -o mysql -g mysql -m 0750 "$(galera_node_dir "$n")/tmp"
     as_root start-stop-daemon --start --background --pidfile "$(galera_pidfile "$n")" \
         --exec /usr/sbin/mariadbd --output "$(galera_console "$n")" -- \
-        --defaults-file="$(galera_cnf "$n")" "${extra[@]}"
+        --defaults-file="$(galera_cnf "$n")" --tmpdir="$(galera_node_dir "$n")/tmp" "${extra[@]}"
 }
 
 # Wait until node N is Synced in a cluster of $2 nodes; fail fast when its process dies.

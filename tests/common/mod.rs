@@ -551,10 +551,15 @@ impl SecondServer {
             .output()
             .map(|o| stdout(&o).trim() == "0")
             .unwrap_or(false);
+        // A tmpdir of its own: mariadbd deletes every #sql* file in its tmpdir when it starts,
+        // and /tmp holds the shared server's internal temporary tables.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
         let mut server = Command::new(bin);
         server
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!("--port={port}"))
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--socket={}", dir.path().join("sock").display()))
