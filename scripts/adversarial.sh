@@ -13,7 +13,8 @@
 #      errors, SOURCE changed during a run).
 # Needs MariaDB on 127.0.0.1:3306 and PostgreSQL on 127.0.0.1:5432 (scripts/test.sh starts them);
 # starts a second, throwaway MariaDB on 127.0.0.1:3307 (data in /var/tmp/rekey-adversarial) to be
-# "another server", and stops it at the end.
+# "another server" (its own tmpdir and error log there: nothing of it reaches the shared server),
+# and stops it at the end.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo build --release -q || exit 3
@@ -25,7 +26,7 @@ if ! mysql -uroot -h127.0.0.1 -P3307 -e 'select 1' >/dev/null 2>&1; then
     # Its own tmpdir: mariadbd deletes every #sql* file in its tmpdir when it starts, and /tmp
     # holds the shared server's internal temporary tables.
     (mariadbd --user=mysql --datadir="$D2/data" --tmpdir="$D2/tmp" --port=3307 \
-        --bind-address=127.0.0.1 --socket="$D2/sock" --pid-file="$D2/pid" --skip-log-bin \
+        --bind-address=127.0.0.1 --socket="$D2/sock" --pid-file="$D2/pid" --log-error="$D2/error.log" --skip-log-bin \
         --innodb-buffer-pool-size=64M >"$D2/log" 2>&1 &)
     for _ in $(seq 60); do [[ -S $D2/sock ]] && break; sleep 0.5; done
     sleep 1
