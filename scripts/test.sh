@@ -6,7 +6,8 @@
 #   3. the same for PostgreSQL on 127.0.0.1:5432 (user postgres, trust), scripts/lib/postgres.sh,
 #      and Chromium for the report's rendering test
 #   4. start rekey's 3-node Galera test cluster (scripts/galera.sh up, while the tests compile)
-#      and stop it when the script ends, whatever happens
+#      and the private change-stream servers (scripts/live.sh up), and stop them when the script
+#      ends, whatever happens
 #   5. cargo test --release with REKEY_REQUIRE_MYSQL, _POSTGRES, _GALERA and _CHROMIUM set (those
 #      tests must run: an unreachable server fails them, never skips them)
 #
@@ -81,7 +82,14 @@ fi
 # (it holds 300-700 MiB).
 test_log=$(mktemp)
 galera_log=$(mktemp)
-trap 'scripts/galera.sh down || true; rm -f "$test_log" "$galera_log"' EXIT
+trap 'scripts/galera.sh down || true; scripts/live.sh down || true; rm -f "$test_log" "$galera_log"' EXIT
+# The private servers with a change stream (binlog MariaDB on 3316, wal_level=logical PostgreSQL
+# on 5442) for the live-cutover checks; the shared servers' settings are never changed.
+log "scripts/live.sh up"
+scripts/live.sh up
+export REKEY_TEST_LIVE_MYSQL_URL=mysql://root@127.0.0.1:3316
+export REKEY_TEST_LIVE_POSTGRES_URL=postgres://postgres@127.0.0.1:5442
+export REKEY_REQUIRE_LIVE=1
 log "scripts/galera.sh up (in the background), cargo test --no-run"
 scripts/galera.sh up >"$galera_log" 2>&1 &
 galera_pid=$!

@@ -30,7 +30,7 @@ pub enum Command {
     Verify,
     Run { derive_final: bool },
     Clean,
-    Check { derive_final: bool },
+    Check { derive_final: bool, follow: bool },
 }
 
 impl Command {
@@ -601,7 +601,10 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
             }
             return Ok(());
         }
-        Command::Check { derive_final } => return check(ctx, derive_final),
+        Command::Check {
+            derive_final,
+            follow,
+        } => return check(ctx, derive_final, follow),
         _ => {}
     }
     let derive_final = matches!(command, Command::Run { derive_final: true });
@@ -640,9 +643,18 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
 }
 
 /// `rekey check`: every preflight check, one line each, without writing anything.
-fn check(ctx: &Context, derive_final: bool) -> Result<()> {
+fn check(ctx: &Context, derive_final: bool, follow: bool) -> Result<()> {
     use stages::preflight;
     let mut findings = preflight::environment(ctx, derive_final)?;
+    if follow {
+        let source = ctx.source.as_ref().ok_or_else(|| {
+            Error::usage(
+                "--follow checks SOURCE's change stream, and no SOURCE was given.",
+                "Add --source URL (or DB_SOURCE) to `rekey check --follow`.",
+            )
+        })?;
+        findings.extend(source.change_stream_findings(&mut *source.connect()?)?);
+    }
     let mut input_problems = Vec::new();
     if ctx.source.is_some() {
         let shared = stages::introspect::load(ctx)?;

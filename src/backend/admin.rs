@@ -135,6 +135,10 @@ pub trait Admin: Send + Sync {
     /// Whether the session's account has what `role` needs here; a failure names the statement
     /// (GRANT) that fixes it.
     fn check_privileges(&self, session: &mut dyn Session, role: Role) -> Result<Finding>;
+    /// `rekey check --follow`: whether this database, as SOURCE, has the change stream a live
+    /// cutover reads (settings, grants, leftovers), one finding each. An engine without one says
+    /// so in a failing finding: the cutover then runs with the site down.
+    fn change_stream_findings(&self, session: &mut dyn Session) -> Result<Vec<Finding>>;
     /// The engine's own environment checks (cluster settings, packet limits, ...).
     fn findings(&self, _session: &mut dyn Session) -> Result<Vec<Finding>> {
         Ok(Vec::new())

@@ -269,6 +269,11 @@ pub struct CheckArgs {
     jobs: Jobs,
     #[command(flatten)]
     load_path: LoadPath,
+    /// Also check what a live cutover needs on SOURCE: its change stream (a row-based binlog on
+    /// MariaDB/MySQL, logical decoding on PostgreSQL), the grants to read it, and replication
+    /// slots left by earlier runs. Run it days before the cutover: what it finds takes a restart.
+    #[arg(long)]
+    follow: bool,
     /// The findings as JSON.
     #[arg(long, help_heading = "Output")]
     json: bool,
@@ -594,6 +599,7 @@ pub fn parts(cmd: Cmd) -> (Command, Parts) {
         Cmd::Check(a) => (
             Command::Check {
                 derive_final: a.derive.derive_final,
+                follow: a.follow,
             },
             Parts {
                 source: a.source.source,

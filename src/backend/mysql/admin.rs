@@ -171,7 +171,7 @@ impl MysqlBackend {
 }
 
 /// `SHOW ... STATUS/VARIABLES` rows as (name, value).
-fn name_values(rows: Vec<Vec<Value>>) -> Vec<(String, String)> {
+pub(super) fn name_values(rows: Vec<Vec<Value>>) -> Vec<(String, String)> {
     rows.into_iter()
         .map(|r| {
             (
@@ -324,6 +324,10 @@ impl Admin for MysqlBackend {
             format!("the account lacks {} on {db}", missing.join(", ")),
             format!("GRANT {} ON {db}.* TO {account};", missing.join(", ")),
         ))
+    }
+
+    fn change_stream_findings(&self, session: &mut dyn Session) -> Result<Vec<Finding>> {
+        self.binlog_findings(session)
     }
 
     fn findings(&self, session: &mut dyn Session) -> Result<Vec<Finding>> {

@@ -158,6 +158,16 @@ impl MysqlDialect {
         }
     }
 
+    /// The global privileges that let an account read the binlog as a replica does (the dump
+    /// itself, then the position): MariaDB 10.5 renamed REPLICATION CLIENT to BINLOG MONITOR.
+    pub fn binlog_reader_privileges(&self) -> [&'static str; 2] {
+        if self.at_least(Family::MariaDb, (10, 5, 0)) {
+            ["REPLICATION SLAVE", "BINLOG MONITOR"]
+        } else {
+            ["REPLICATION SLAVE", "REPLICATION CLIENT"]
+        }
+    }
+
     /// The privilege to GRANT so an account may create triggers for other definers.
     pub fn definer_grant(&self) -> &'static str {
         match self.family {
@@ -364,6 +374,23 @@ pub(super) fn alter(table: &str, clauses: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_binlog_reader_grant_is_named_as_the_server_names_it() {
+        let maria = MysqlDialect::from_server("10.11.19-MariaDB-0+deb12u1", false);
+        assert_eq!(
+            maria.binlog_reader_privileges(),
+            ["REPLICATION SLAVE", "BINLOG MONITOR"]
+        );
+        let old_maria = MysqlDialect::from_server("10.4.33-MariaDB", false);
+        let mysql = MysqlDialect::from_server("8.0.36", false);
+        for d in [old_maria, mysql] {
+            assert_eq!(
+                d.binlog_reader_privileges(),
+                ["REPLICATION SLAVE", "REPLICATION CLIENT"]
+            );
+        }
+    }
 
     #[test]
     fn innodb_bulk_insert_path_only_for_unordered_arrival() {

@@ -8,6 +8,7 @@
 
 mod admin;
 mod catalog;
+mod change_stream;
 mod chunks;
 mod ddl;
 mod dialect;

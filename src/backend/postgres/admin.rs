@@ -281,6 +281,10 @@ impl Admin for PostgresBackend {
         ))
     }
 
+    fn change_stream_findings(&self, session: &mut dyn Session) -> Result<Vec<Finding>> {
+        self.logical_decoding_findings(session)
+    }
+
     fn footprint(&self, session: &mut dyn Session) -> Result<Footprint> {
         let server = self.server_row(session)?;
         let rows = session.query_u64(&format!(

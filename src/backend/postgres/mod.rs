@@ -7,6 +7,7 @@
 
 mod admin;
 mod catalog;
+mod change_stream;
 mod copy;
 mod ddl;
 mod dialect;

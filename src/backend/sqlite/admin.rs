@@ -85,6 +85,17 @@ impl Admin for SqliteBackend {
         })
     }
 
+    fn change_stream_findings(&self, _session: &mut dyn Session) -> Result<Vec<Finding>> {
+        // Another process can read a SQLite file's changes only through something written into
+        // it (triggers into a log table, a session extension in the writer): SOURCE is never
+        // written.
+        Ok(vec![Finding::fail(
+            "change stream",
+            "SQLite has no change stream that another process can read without writing SOURCE",
+            "convert with the application stopped: rekey run without --follow",
+        )])
+    }
+
     fn check_privileges(&self, _session: &mut dyn Session, role: Role) -> Result<Finding> {
         let path = self.path();
         let problem = match role {

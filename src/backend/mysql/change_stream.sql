@@ -1,0 +1,1 @@
+SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', 'binlog_row_image', 'server_id', 'wsrep_on', 'log_slave_updates', 'log_replica_updates', 'binlog_expire_logs_seconds', 'expire_logs_days')
