@@ -374,6 +374,18 @@ fn check_reports_the_cluster_and_refuses_a_myisam_db_final() {
     ] {
         assert!(text.contains(expected), "{expected}\n{text}");
     }
+    // A live cutover would read node 1's binlog: the test nodes have none, and without
+    // log_slave_updates it would miss the writes made on the other nodes.
+    let out = rekey(&["check", "--follow", "--source", &dbs.src_url()]);
+    let text = stdout(&out);
+    assert_exit(&out, 3);
+    for expected in [
+        "FAIL log_bin: log_bin = OFF",
+        "FAIL Galera binlog: log_slave_updates = OFF",
+        "misses the writes the application makes on the other nodes",
+    ] {
+        assert!(text.contains(expected), "{expected}\n{text}");
+    }
     // A MyISAM table in DB_FINAL would hold its rows on one node only.
     dbs.conn(&dbs.final_db)
         .query_drop("ALTER TABLE tag ENGINE=MyISAM")
