@@ -78,9 +78,6 @@ fn counts<'a>(items: impl Iterator<Item = &'a str>) -> Vec<(String, usize)> {
     v
 }
 
-/// The journal key under which `rekey run --app` keeps the audit's summary for the report.
-pub const JOURNAL_KEY: &str = "app-audit";
-
 /// How `rekey audit` writes its findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -12,7 +12,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::{io_error, Result};
-use crate::journal::{Journal, StageRecord, StageSpan, StepRecord, StepSpan};
+use crate::journal::{
+    DataShape, Journal, StageRecord, StageSpan, StageStatus, StepRecord, StepSpan,
+};
 use crate::model::{is_bookkeeping, Schema};
 use crate::plan::{Plan, Warning};
 use crate::stages::verify::TableCheck;
@@ -115,7 +117,7 @@ pub struct StageReport {
 
 impl StageReport {
     pub fn failed(&self) -> bool {
-        matches!(self.stage.status.as_str(), "failed" | "interrupted")
+        self.stage.status.ended_badly()
     }
 }
 
@@ -136,7 +138,7 @@ impl Report {
             .into_iter()
             .map(|s| {
                 let tables = journal.steps(&s.name)?;
-                let failed = matches!(s.status.as_str(), "failed" | "interrupted");
+                let failed = s.status.ended_badly();
                 let error = if failed { s.detail.clone() } else { None };
                 Ok(StageReport {
                     stage: s,
@@ -195,10 +197,10 @@ impl Report {
             .collect();
         let count_notes = count_notes(&stages, source.map(|(_, p)| p), &once);
         Ok(Report {
-            run_id: journal.get("run_id")?,
-            source: journal.get("source")?,
-            data: journal.get("data")?,
-            final_db: journal.get("final")?,
+            run_id: journal.run_id()?,
+            source: journal.database_url("source")?,
+            data: journal.database_url("data")?,
+            final_db: journal.database_url("final")?,
             status,
             error: error.map(|e| redact(&e)),
             total_seconds,
@@ -213,12 +215,10 @@ impl Report {
                 stages: journal.stage_spans()?,
                 steps: journal.step_spans()?,
             },
-            load_path: (journal.get("data-shape")?.as_deref() == Some("final"))
+            load_path: (journal.data_shape()? == Some(DataShape::Final))
                 .then(|| "move".to_string()),
             routes,
-            audit: journal
-                .get(crate::audit::JOURNAL_KEY)?
-                .and_then(|t| serde_json::from_str(&t).ok()),
+            audit: journal.app_audit()?,
         })
     }
 
@@ -279,7 +279,7 @@ fn count_notes(
     let rows_of = |name: &str| -> Option<BTreeMap<&str, u64>> {
         stages
             .iter()
-            .find(|s| s.stage.name == name && !s.failed() && s.stage.status == "done")
+            .find(|s| s.stage.name == name && !s.failed() && s.stage.status == StageStatus::Done)
             .map(|s| s.tables.iter().map(|t| (t.item.as_str(), t.rows)).collect())
     };
     let Some(mut swap) = rows_of("swap") else {
@@ -458,7 +458,7 @@ mod tests {
         StageReport {
             stage: StageRecord {
                 name: name.into(),
-                status: "done".into(),
+                status: StageStatus::Done,
                 seconds: 1.0,
                 rows: tables.iter().map(|t| t.rows).sum(),
                 detail: None,

@@ -169,10 +169,7 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
         // directory draws its own (a kept DB_FINAL or map file of the cleaned run would
         // otherwise predict its keys). A clean that stopped early keeps them, since the run
         // can still be resumed.
-        for key in ["run_id", "secret", "seed", "base_ms", "conversion"] {
-            ctx.journal.remove(key)?;
-        }
-        ctx.journal.set("status", "cleaned")?;
+        ctx.journal.forget_run_identity()?;
     }
     Ok(done)
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::{Context, Outcome};
 use crate::backend::Backend;
 use crate::error::Result;
+use crate::journal::SourceTable;
 use crate::model::Schema;
 use crate::options::ConversionOptions;
 use crate::plan::Plan;
@@ -62,20 +63,17 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = load(ctx)?;
     let (schema, plan) = &*shared;
     // `rekey status` reads the run from the journal alone: SOURCE's sizes weigh its ETA.
-    let sizes: Vec<serde_json::Value> = schema
+    let sizes: Vec<SourceTable> = schema
         .tables
         .iter()
         .filter(|t| !crate::model::is_internal(&t.name))
-        .map(|t| {
-            serde_json::json!({
-                "table": t.name,
-                "rows": t.estimated_rows,
-                "converted": plan.converted(&t.name).is_some(),
-            })
+        .map(|t| SourceTable {
+            table: t.name.clone(),
+            rows: t.estimated_rows,
+            converted: plan.converted(&t.name).is_some(),
         })
         .collect();
-    ctx.journal
-        .set("source_tables", &serde_json::Value::from(sizes).to_string())?;
+    ctx.journal.set_source_tables(&sizes)?;
     Ok(Outcome {
         rows: schema.tables.len() as u64,
         detail: Some(format!(

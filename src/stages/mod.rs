@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use crate::backend::{Backend, Session};
 use crate::error::{Error, Place, Result};
-use crate::journal::Journal;
+use crate::journal::{Journal, StageStatus};
 use crate::model::Schema;
 use crate::options::{ConversionOptions, RunOptions};
 use crate::plan::Plan;
@@ -180,8 +180,8 @@ impl Context {
                     // error that ends the run is the one to show, so a journal error here is
                     // not allowed to replace it.
                     let status = match e {
-                        Error::Interrupted { .. } => "interrupted",
-                        _ => "failed",
+                        Error::Interrupted { .. } => StageStatus::Interrupted,
+                        _ => StageStatus::Failed,
                     };
                     let _ = self
                         .journal

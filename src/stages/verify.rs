@@ -221,7 +221,7 @@ fn trusted_in_load(
     let done_loads: HashMap<String, Option<f64>> = journal
         .step_spans()?
         .into_iter()
-        .filter(|s| s.stage == Stage::Load.name() && s.status == "done")
+        .filter(|s| s.stage == Stage::Load.name() && s.status == crate::journal::StageStatus::Done)
         .map(|s| (s.item, s.started_at))
         .collect();
     Ok(journal
