@@ -223,6 +223,12 @@ pub fn execute(
         interrupted,
         source_schema: OnceLock::new(),
         locks: database_locks,
+        // The overall progress line shows what `rekey status` would say.
+        overall: Some(Box::new(|journal| {
+            crate::status::RunStatus::read(journal, None)
+                .ok()
+                .map(|s| s.glance())
+        })),
     };
 
     if inv.run.resume && !inv.run.dry_run {
@@ -270,6 +276,39 @@ pub fn execute(
     result
 }
 
+/// `rekey audit`: the findings written to `out`; an error of exit code 1 when there are any.
+pub fn audit(inv: crate::audit::Invocation, out: &mut dyn Write) -> Result<()> {
+    let plan = match &inv.source {
+        Some(source) => Some(source_plan(
+            source,
+            &inv.conversion,
+            inv.password_file.as_deref(),
+            inv.prompt.as_deref(),
+        )?),
+        None => None,
+    };
+    let found = crate::audit::audit(&inv.dir, plan.as_ref())?;
+    match inv.format {
+        crate::audit::Format::Text => crate::audit::render::text(&found, out)?,
+        crate::audit::Format::Json => crate::audit::render::json(&found, out)?,
+        crate::audit::Format::Sarif => crate::audit::render::sarif(&found, out)?,
+    }
+    if found.findings.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::mismatch(
+            Place::default(),
+            format!(
+                "{} place{} in {} assume{} integer ids: change them with the conversion (see the list above).",
+                found.findings.len(),
+                if found.findings.len() == 1 { "" } else { "s" },
+                inv.dir.display(),
+                if found.findings.len() == 1 { "s" } else { "" },
+            ),
+        ))
+    }
+}
+
 /// SOURCE's plan, built as `rekey plan` builds it, for `rekey audit --source`.
 pub fn source_plan(
     source: &str,
@@ -280,7 +319,7 @@ pub fn source_plan(
     let mut url = DbUrl::parse(source, &ProcessEnv)?;
     secrets::fill_password(&mut url, &ProcessEnv, password_file)?;
     let endpoint = guard::reach(Role::Source, url, prompt)?;
-    let (_, plan) = stages::introspect::read(endpoint.backend.as_ref(), conversion)?;
+    let (_, plan) = crate::run::source::read(endpoint.backend.as_ref(), conversion)?;
     Ok(plan)
 }
 
@@ -298,7 +337,7 @@ fn journal_app_audit(ctx: &Context) -> Result<()> {
     if ctx.run.app.is_none() {
         return Ok(());
     }
-    let shared = stages::introspect::load(ctx)?;
+    let shared = crate::run::source::load(ctx)?;
     if let Some(a) = app_audit(ctx, &shared.1)? {
         let summary = crate::audit::render::summary_json(&a, 10);
         ctx.journal.set_app_audit(&summary)?;
@@ -527,7 +566,7 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
     use stages::*;
     match command {
         Command::Plan => {
-            let shared = introspect::load(ctx)?;
+            let shared = crate::run::source::load(ctx)?;
             let estimate = match &ctx.run.estimate_from {
                 Some(dir) => Some(downtime_estimate(ctx, dir)?),
                 None => None,
@@ -602,8 +641,8 @@ fn check(ctx: &Context, derive_final: bool) -> Result<()> {
     let mut findings = preflight::environment(ctx, derive_final)?;
     let mut input_problems = Vec::new();
     if ctx.source.is_some() {
-        let shared = stages::introspect::load(ctx)?;
-        let values = stages::reference_values::check(ctx)?;
+        let shared = crate::run::source::load(ctx)?;
+        let values = crate::run::reference_values::check(ctx)?;
         // A reference holding text cannot be joined to its parent's integer key.
         let joinable = values.is_empty();
         let orphans = if joinable {
@@ -660,8 +699,8 @@ fn check(ctx: &Context, derive_final: bool) -> Result<()> {
     if let (Some(f), false) = (&ctx.final_db, derive_final) {
         let moved =
             ctx.run.load_path == LoadChoice::Move && ctx.source.is_some() && ctx.data.is_some();
-        let source = stages::introspect::load_if_given(ctx)?;
-        let checked = preflight::check_final_empty(f.as_ref(), source.as_ref().map(|p| &p.0))
+        let source = crate::run::source::load_if_given(ctx)?;
+        let checked = crate::run::final_db::check_final_empty(f.as_ref(), source.as_ref().map(|p| &p.0))
             .and_then(|schema| {
             if moved {
                 preflight::check_move(ctx, &schema)?;
@@ -710,7 +749,7 @@ fn check(ctx: &Context, derive_final: bool) -> Result<()> {
 /// `check --derive-final`: whether derive-final can create DB_FINAL (`None` when it can); an
 /// environment error (a server that cannot be reached) stops the check.
 fn derive_check(ctx: &Context) -> Result<Option<stages::preflight::Finding>> {
-    match stages::derive::preflight(ctx) {
+    match stages::preflight::derive_final(ctx) {
         Ok(()) => Ok(None),
         Err(e) if e.exit_code() == 2 => Ok(Some(stages::preflight::Finding {
             ok: false,
@@ -730,7 +769,7 @@ fn downtime_estimate(
     rehearsal: &std::path::Path,
 ) -> Result<crate::estimate::Estimate> {
     let report = crate::estimate::read_report(rehearsal)?;
-    let shared = stages::introspect::load(ctx)?;
+    let shared = crate::run::source::load(ctx)?;
     let source = ctx.source()?;
     let mut session = source.connect()?;
     let mut rows = std::collections::BTreeMap::new();

@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::journal::{Journal, SourceTable, StageSpan, StageStatus, StepSpan};
 use crate::model::is_bookkeeping;
 use crate::progress::Glance;
-use crate::report::{duration, moves_rows, thousands, ROW_STAGES};
-use crate::stages::Stage;
+use crate::stage::{moves_rows, Stage, ROW_STAGES};
+use crate::text::{duration, thousands};
 
 /// A stage as `rekey status` shows it: its state in the journal, or waiting (not started yet), or
 /// stopped (the journal says running, and the process is gone).

@@ -17,20 +17,13 @@ use crate::journal::{
 };
 use crate::model::{is_bookkeeping, Schema};
 use crate::plan::{Plan, Warning};
+use crate::stage::{moves_rows, Stage, ROW_STAGES};
 use crate::stages::verify::TableCheck;
-use crate::stages::Stage;
 use crate::url::redact;
 
+// How numbers are written for people: the report's pages take them from here.
+pub use crate::text::{count, duration, plural, thousands};
 pub use timeline::timeline_svg;
-
-/// The stages whose per-table figures are rows written or read; the others change the schema
-/// only, and their "rows" are something else (introspect counts tables).
-pub const ROW_STAGES: [Stage; 4] = [Stage::Shadow, Stage::Swap, Stage::Load, Stage::Verify];
-
-/// Whether a stage's row count is a count of rows (see `ROW_STAGES`).
-pub fn moves_rows(stage: &str) -> bool {
-    ROW_STAGES.iter().any(|s| s.name() == stage)
-}
 
 /// The smallest run whose seconds per million rows mean something: below it the fixed costs
 /// (catalog reads, DDL, connections) outweigh the rows, and the figure would promise a rate a
@@ -185,7 +178,7 @@ impl Report {
             None => "ok".to_string(),
         };
         // DB_FINAL's own bookkeeping table is never loaded, whatever swap journaled for it.
-        let routes: Vec<TableRoute> = crate::stages::data_shape::journaled_routes(journal)?
+        let routes: Vec<TableRoute> = crate::run::data_shape::journaled_routes(journal)?
             .into_iter()
             .filter(|(table, _)| !is_bookkeeping(table))
             .map(|(table, route)| TableRoute { table, route })
@@ -362,55 +355,6 @@ fn count_notes(
         }
     }
     notes
-}
-
-/// `word`, or its plural for any count but one ("1 trigger", "2 triggers").
-pub fn plural(count: usize, word: &str) -> String {
-    if count == 1 {
-        word.to_string()
-    } else if word.ends_with('s') || word.ends_with('x') {
-        format!("{word}es")
-    } else {
-        format!("{word}s")
-    }
-}
-
-/// A count and its noun, digits grouped: "1 row", "6,418 rows".
-pub fn count(n: u64, word: &str) -> String {
-    format!(
-        "{} {}",
-        thousands(n),
-        plural(usize::try_from(n).unwrap_or(usize::MAX), word)
-    )
-}
-
-/// Digits in groups of three: 6418 -> "6,418".
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A duration for people: "0.4 s", "12 s", "4 min 05 s", "2 h 03 min".
-pub fn duration(secs: f64) -> String {
-    let secs = secs.max(0.0);
-    if secs < 10.0 {
-        format!("{secs:.1} s")
-    } else if secs < 60.0 {
-        format!("{secs:.0} s")
-    } else if secs < 3600.0 {
-        let s = secs.round() as u64;
-        format!("{} min {:02} s", s / 60, s % 60)
-    } else {
-        let m = (secs / 60.0).round() as u64;
-        format!("{} h {:02} min", m / 60, m % 60)
-    }
 }
 
 #[cfg(test)]

@@ -5,10 +5,10 @@
 //! only record of old id -> new id) stay unless asked for; a dry run lists what it would do and
 //! does nothing.
 
-use super::preflight::marker_of;
 use super::{Context, Stage};
 use crate::backend::{Arrival, Backend};
 use crate::error::{Error, Place, Result};
+use crate::run::marker::marker_of;
 
 /// Returns the lines describing what was undone (in a dry run: what would be, each statement
 /// printed as it goes).
@@ -28,21 +28,26 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
     if !final_goes && !ctx.journal.artifacts("trigger")?.is_empty() {
         let fin = ctx.final_db()?;
         let mut s = fin.connect()?;
-        let restored = super::load::restore_triggers(ctx, s.as_mut())?;
+        let restored = crate::run::triggers::restore_triggers(ctx, s.as_mut())?;
         done.push(format!(
             "{} {restored} {} in DB_FINAL",
             if dry { "would restore" } else { "restored" },
-            crate::report::plural(restored, "trigger")
+            crate::text::plural(restored, "trigger")
         ));
     }
     // Secondary indexes a load set aside and could not build again yet.
-    if !final_goes && !ctx.journal.artifacts(super::indexes::ARTIFACT)?.is_empty() {
+    if !final_goes
+        && !ctx
+            .journal
+            .artifacts(crate::run::indexes::ARTIFACT)?
+            .is_empty()
+    {
         let fin = ctx.final_db()?;
-        let (tables, emptied) = super::indexes::restore_all_emptying(ctx, fin.as_ref())?;
+        let (tables, emptied) = crate::run::indexes::restore_all_emptying(ctx, fin.as_ref())?;
         done.push(format!(
             "{} the secondary indexes of {tables} {} in DB_FINAL",
             if dry { "would restore" } else { "restored" },
-            crate::report::plural(tables, "table")
+            crate::text::plural(tables, "table")
         ));
         for t in emptied {
             done.push(format!(
@@ -149,7 +154,7 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
         let what = format!(
             "{} ({files} {})",
             dir.display(),
-            crate::report::plural(files, "file")
+            crate::text::plural(files, "file")
         );
         done.push(if !ctx.run.remove_maps {
             format!("kept {what}: old id -> new id records (--remove-maps removes them)")
@@ -180,7 +185,7 @@ fn forget_set_aside(ctx: &Context, which: &str) -> Result<()> {
     if which != "final" {
         return Ok(());
     }
-    for kind in ["trigger", super::indexes::ARTIFACT] {
+    for kind in ["trigger", crate::run::indexes::ARTIFACT] {
         for (name, _) in ctx.journal.artifacts(kind)? {
             ctx.journal.remove_artifact(kind, &name)?;
         }

@@ -66,7 +66,7 @@ pub fn record(ctx: &Context) -> Result<()> {
     if ctx.run.dry_run {
         return Ok(());
     }
-    let shared = super::introspect::load(ctx)?;
+    let shared = super::source::load(ctx)?;
     let tables: Vec<&Table> = shared
         .0
         .tables
@@ -96,7 +96,7 @@ pub fn changes(ctx: &Context, seen: &BTreeMap<String, Snapshot>) -> Result<Vec<S
     if recorded.is_empty() || ctx.run.dry_run {
         return Ok(Vec::new());
     }
-    let shared = super::introspect::load(ctx)?;
+    let shared = super::source::load(ctx)?;
     let tables: Vec<&Table> = shared
         .0
         .tables
