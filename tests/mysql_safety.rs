@@ -663,35 +663,6 @@ fn a_second_process_on_the_same_databases_is_refused_whatever_its_run_directory(
 }
 
 #[test]
-fn source_columns_named_like_work_columns_keep_their_values() {
-    let server = server_or_skip!();
-    let dbs = Dbs::new(&server, "worknames");
-    load_sql(
-        &server,
-        &dbs.source,
-        "CREATE TABLE parent (id INT PRIMARY KEY, id_upk_copy VARCHAR(10), id_ipk_copy INT);\n\
-         CREATE TABLE child (id INT PRIMARY KEY, parent_id INT NULL, parent_id_ufk_copy VARCHAR(10), \
-           CONSTRAINT fk_child_parent FOREIGN KEY (parent_id) REFERENCES parent (id));\n\
-         INSERT INTO parent VALUES (1, 'upk', 41), (2, NULL, 42);\n\
-         INSERT INTO child VALUES (1, 1, 'ufk'), (2, NULL, 'ufk2');\n",
-    );
-    dbs.conn(&dbs.final_db)
-        .query_drop(format!("DROP DATABASE `{}`", dbs.final_db))
-        .unwrap();
-    let out = dbs.run(&["--derive-final"]);
-    assert_exit(&out, 0);
-    let mut f = dbs.conn(&dbs.final_db);
-    let parents: Vec<(Option<String>, i64)> = f
-        .query("SELECT id_upk_copy, id_ipk_copy FROM parent ORDER BY id_ipk_copy")
-        .unwrap();
-    assert_eq!(parents, [(Some("upk".into()), 41), (None, 42)]);
-    let children: Vec<String> = f
-        .query("SELECT parent_id_ufk_copy FROM child ORDER BY parent_id_ufk_copy")
-        .unwrap();
-    assert_eq!(children, ["ufk", "ufk2"]);
-}
-
-#[test]
 fn verify_checks_final_foreign_keys_lists_every_differing_table_and_sees_source_change() {
     let server = server_or_skip!();
     let dbs = Dbs::new(&server, "verifyall");

@@ -908,36 +908,6 @@ fn check_measures_the_disk_of_a_server_on_a_loopback_address() {
 }
 
 #[test]
-fn source_columns_named_like_work_columns_keep_their_values() {
-    let pg = pg_or_skip!();
-    let dbs = Databases::new(pg.clone(), "worknames");
-    pg.load(
-        &dbs.source,
-        "CREATE TABLE parent (id int PRIMARY KEY, id_upk_copy text, id_ipk_copy int);
-         CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent (id),
-           parent_id_ufk_copy text);
-         INSERT INTO parent VALUES (1, 'upk', 41), (2, NULL, 42);
-         INSERT INTO child VALUES (1, 1, 'ufk'), (2, NULL, 'ufk2');",
-    );
-    pg.drop_database(&dbs.final_db);
-    assert_exit(&dbs.run(&["--derive-final"]), 0);
-    assert_eq!(
-        pg.texts(
-            &dbs.final_db,
-            "SELECT concat_ws('|', id_upk_copy, id_ipk_copy) FROM parent ORDER BY id_ipk_copy"
-        ),
-        [Some("upk|41".to_string()), Some("42".to_string())]
-    );
-    assert_eq!(
-        pg.texts(
-            &dbs.final_db,
-            "SELECT parent_id_ufk_copy FROM child ORDER BY 1"
-        ),
-        [Some("ufk".to_string()), Some("ufk2".to_string())]
-    );
-}
-
-#[test]
 fn a_declared_reference_in_a_text_column_converts_by_its_integer_value() {
     let pg = pg_or_skip!();
     let dbs = Databases::new(pg.clone(), "textref");

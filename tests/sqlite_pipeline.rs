@@ -993,45 +993,6 @@ fn a_reference_declared_against_its_constraint_or_twice_is_refused() {
     assert!(text.contains("polymorphic votable_id"), "{text}");
 }
 
-#[test]
-fn source_columns_named_like_work_columns_are_converted_with_their_values() {
-    let blog = Blog::new(false);
-    Connection::open(blog.path("source.db"))
-        .unwrap()
-        .execute_batch(
-            "CREATE TABLE odd (id INTEGER PRIMARY KEY, id_upk_copy TEXT, id_ipk_copy INTEGER,
-                 user_id INTEGER REFERENCES user(id), user_id_ufk_copy TEXT);
-             INSERT INTO odd VALUES (1, 'upk', 41, (SELECT MIN(id) FROM user), 'ufk'),
-                 (2, NULL, 42, NULL, 'ufk2');",
-        )
-        .unwrap();
-    let out = blog
-        .execute(Command::Run { derive_final: true })
-        .unwrap_or_else(|e| panic!("rekey run failed: {e}"));
-    assert!(out.contains("status: **ok**"), "{out}");
-    let fin = blog.open("final.db");
-    assert_eq!(
-        rows(
-            &fin,
-            "SELECT id_upk_copy, id_ipk_copy, user_id_ufk_copy FROM odd ORDER BY id_ipk_copy"
-        ),
-        [
-            [text("upk"), Sql::Integer(41), text("ufk")],
-            [Sql::Null, Sql::Integer(42), text("ufk2")],
-        ]
-    );
-    assert_eq!(
-        columns(&fin, "odd"),
-        [
-            "id",
-            "id_upk_copy",
-            "id_ipk_copy",
-            "user_id",
-            "user_id_ufk_copy"
-        ]
-    );
-}
-
 /// Runs the rekey binary; returns its exit code, stdout and stderr.
 fn rekey_bin(args: &[&str]) -> (i32, String, String) {
     let out = Process::new(env!("CARGO_BIN_EXE_rekey"))
