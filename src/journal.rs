@@ -127,6 +127,87 @@ impl DataShape {
     }
 }
 
+/// What a run recorded beside its stages and steps (the `artifact` table's `kind`): what it
+/// created or set aside, and what a later stage or command needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Artifact {
+    /// A database the run created (`data`, `final`): `rekey clean` drops it.
+    Database,
+    /// An existing empty database the run took over.
+    Adopted,
+    /// A derived DB_FINAL given to the application after a verified run: clean keeps it.
+    HandedOver,
+    /// A trigger of DB_FINAL set aside during the load, with the statements that restore it.
+    Trigger,
+    /// A table's secondary indexes set aside in DB_FINAL, with the statements that rebuild them.
+    Indexes,
+    /// Where a chunked write of a table got to (`<stage>:<table>`).
+    Chunk,
+    /// The table whose name a converted table's derived keys use (empty: mapped keys).
+    Keys,
+    /// How a table's rows reach DB_FINAL: once, or twice and why.
+    Route,
+    /// A table moved into DB_FINAL (`--load-path move`).
+    Move,
+    /// The load began writing DB_FINAL.
+    LoadStarted,
+    /// A table's verification result.
+    Verify,
+    /// A table checked by the load step that loaded it.
+    VerifyInLoad,
+    /// compare's differences.
+    CompareDifferences,
+    /// References whose orphans were stored as NULL (`--orphans null`).
+    OrphansNulled,
+    /// SOURCE's row counts and largest keys, as preflight read them.
+    SourceSnapshot,
+}
+
+impl Artifact {
+    pub const ALL: [Artifact; 15] = [
+        Artifact::Database,
+        Artifact::Adopted,
+        Artifact::HandedOver,
+        Artifact::Trigger,
+        Artifact::Indexes,
+        Artifact::Chunk,
+        Artifact::Keys,
+        Artifact::Route,
+        Artifact::Move,
+        Artifact::LoadStarted,
+        Artifact::Verify,
+        Artifact::VerifyInLoad,
+        Artifact::CompareDifferences,
+        Artifact::OrphansNulled,
+        Artifact::SourceSnapshot,
+    ];
+
+    /// The word the journal stores.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Artifact::Database => "database",
+            Artifact::Adopted => "adopted",
+            Artifact::HandedOver => "handed-over",
+            Artifact::Trigger => "trigger",
+            Artifact::Indexes => "indexes",
+            Artifact::Chunk => "chunk",
+            Artifact::Keys => "keys",
+            Artifact::Route => "route",
+            Artifact::Move => "move",
+            Artifact::LoadStarted => "load-started",
+            Artifact::Verify => "verify",
+            Artifact::VerifyInLoad => "verify-in-load",
+            Artifact::CompareDifferences => "compare-differences",
+            Artifact::OrphansNulled => "orphans-nulled",
+            Artifact::SourceSnapshot => "source-snapshot",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Artifact> {
+        Artifact::ALL.into_iter().find(|a| a.as_str() == word)
+    }
+}
+
 /// A table of SOURCE as introspect recorded it, for `rekey status`'s ETA.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceTable {
@@ -385,7 +466,7 @@ impl Journal {
         })
     }
 
-    /// The kinds of artifact recorded, each once.
+    /// The kinds of artifact recorded, each once (as stored: an earlier rekey's unknown kind too).
     pub fn artifact_kinds(&self) -> Result<Vec<String>> {
         self.with(|c| {
             let mut st = c.prepare("SELECT DISTINCT kind FROM artifact")?;
@@ -441,33 +522,33 @@ impl Journal {
     }
 
     /// Records something the run created or must put back (a database, a dropped trigger).
-    pub fn add_artifact(&self, kind: &str, name: &str, detail: &str) -> Result<()> {
+    pub fn add_artifact(&self, kind: Artifact, name: &str, detail: &str) -> Result<()> {
         self.with(|c| {
             c.execute(
                 "INSERT INTO artifact (kind, name, detail) VALUES (?1, ?2, ?3)
                  ON CONFLICT(kind, name) DO UPDATE SET detail = excluded.detail",
-                params![kind, name, detail],
+                params![kind.as_str(), name, detail],
             )
             .map(|_| ())
         })
     }
 
-    pub fn remove_artifact(&self, kind: &str, name: &str) -> Result<()> {
+    pub fn remove_artifact(&self, kind: Artifact, name: &str) -> Result<()> {
         self.with(|c| {
             c.execute(
                 "DELETE FROM artifact WHERE kind = ?1 AND name = ?2",
-                params![kind, name],
+                params![kind.as_str(), name],
             )
             .map(|_| ())
         })
     }
 
-    pub fn artifacts(&self, kind: &str) -> Result<Vec<(String, String)>> {
+    pub fn artifacts(&self, kind: Artifact) -> Result<Vec<(String, String)>> {
         self.with(|c| {
             let mut st = c.prepare(
                 "SELECT name, COALESCE(detail, '') FROM artifact WHERE kind = ?1 ORDER BY rowid",
             )?;
-            let rows = st.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows = st.query_map([kind.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
         })
     }
@@ -669,7 +750,10 @@ impl PreviousRun {
                 .stages
                 .iter()
                 .all(|s| s.name == Stage::Introspect.name() || s.name == Stage::Preflight.name())
-            && self.artifact_kinds.iter().all(|k| k == "orphans-nulled")
+            && self
+                .artifact_kinds
+                .iter()
+                .all(|k| k == Artifact::OrphansNulled.as_str())
     }
 }
 
@@ -912,10 +996,17 @@ mod tests {
         let j = Journal::in_memory().unwrap();
         let restore =
             "CREATE DEFINER=`nc_pw`@`%` TRIGGER t BEFORE INSERT ON x FOR EACH ROW SET @a = 1";
-        j.add_artifact("trigger", "t", restore).unwrap();
-        assert_eq!(j.artifacts("trigger").unwrap()[0].1, restore);
+        j.add_artifact(Artifact::Trigger, "t", restore).unwrap();
+        assert_eq!(j.artifacts(Artifact::Trigger).unwrap()[0].1, restore);
         j.set("note", "nc_pw").unwrap();
         assert_eq!(j.get("note").unwrap().as_deref(), Some("nc_pw"));
+    }
+
+    #[test]
+    fn every_artifact_kind_round_trips() {
+        for a in Artifact::ALL {
+            assert_eq!(Artifact::parse(a.as_str()), Some(a));
+        }
     }
 
     #[test]
@@ -1006,7 +1097,7 @@ mod tests {
         assert!(!PreviousRun::read(&j).unwrap().wrote_nothing());
         j.stage_started("introspect").unwrap();
         j.stage_finished("introspect", 0.1, 0, None).unwrap();
-        j.add_artifact("orphans-nulled", "t.c", "").unwrap();
+        j.add_artifact(Artifact::OrphansNulled, "t.c", "").unwrap();
         assert!(PreviousRun::read(&j).unwrap().wrote_nothing());
         j.stage_started("clone").unwrap();
         assert!(!PreviousRun::read(&j).unwrap().wrote_nothing());

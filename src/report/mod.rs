@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::error::{io_error, Result};
 use crate::journal::{
-    DataShape, Journal, StageRecord, StageSpan, StageStatus, StepRecord, StepSpan,
+    Artifact, DataShape, Journal, StageRecord, StageSpan, StageStatus, StepRecord, StepSpan,
 };
 use crate::model::{is_bookkeeping, Schema};
 use crate::plan::{Plan, Warning};
@@ -141,12 +141,12 @@ impl Report {
             })
             .collect::<Result<Vec<_>>>()?;
         let verification = journal
-            .artifacts("verify")?
+            .artifacts(Artifact::Verify)?
             .into_iter()
             .filter_map(|(_, d)| serde_json::from_str(&d).ok())
             .collect();
         let orphans_nulled = journal
-            .artifacts("orphans-nulled")?
+            .artifacts(Artifact::OrphansNulled)?
             .into_iter()
             .filter_map(|(_, d)| serde_json::from_str(&d).ok())
             .collect();

@@ -6,6 +6,7 @@ use super::names::{ipk, map_table, ufk, upk};
 use super::Context;
 use crate::backend::{Arrival, Dialect, FillColumn, FillFrom, FillRoute, LoadChoice, Swap};
 use crate::error::Result;
+use crate::journal::Artifact;
 use crate::model::{is_internal, Column, Schema, Table};
 use crate::options::{ConversionOptions, UuidVersion};
 use crate::uuidgen::DerivedKey;
@@ -145,7 +146,7 @@ pub fn is_moved(moved: &Option<Schema>, table: &str) -> bool {
 }
 
 /// The journal's artifact kind that records each table's route (`route`).
-const ROUTE: &str = "route";
+const ROUTE: Artifact = Artifact::Route;
 /// How the journal spells the one-write route; the two-write route is its reason.
 pub(crate) const ONE_WRITE: &str = "one write";
 

@@ -3,6 +3,7 @@
 //! parent and by verify) and the table whose name its derived keys use (journaled by shadow as a
 //! `keys` artifact, read by swap's fill).
 
+use crate::journal::Artifact;
 use std::path::Path;
 
 use super::Context;
@@ -13,7 +14,7 @@ use crate::error::{io_error, Error, Place, Result};
 pub fn key_source(ctx: &Context, table: &str) -> Result<Option<String>> {
     Ok(ctx
         .journal
-        .artifacts("keys")?
+        .artifacts(Artifact::Keys)?
         .into_iter()
         .find(|(t, _)| t == table)
         .map(|(_, from)| from)

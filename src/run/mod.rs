@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use crate::backend::{Backend, Session};
 use crate::error::{Error, Place, Result};
-use crate::journal::{Journal, StageStatus};
+use crate::journal::{Artifact, Journal, StageStatus};
 use crate::model::Schema;
 use crate::options::{ConversionOptions, RunOptions};
 use crate::plan::Plan;
@@ -310,7 +310,7 @@ impl Context {
         let key = format!("{stage}:{item}");
         Ok(self
             .journal
-            .artifacts("chunk")?
+            .artifacts(Artifact::Chunk)?
             .into_iter()
             .find(|(name, _)| *name == key)
             .map(|(_, point)| point))
@@ -322,7 +322,7 @@ impl Context {
         self.test_stall_chunk(stage);
         self.check_interrupt(&format!("a chunk of {stage} of {item}"))?;
         self.journal
-            .add_artifact("chunk", &format!("{stage}:{item}"), point)
+            .add_artifact(Artifact::Chunk, &format!("{stage}:{item}"), point)
     }
 
     /// Runs one journaled step per item (a table, a reference group), in parallel when `parallel`,
@@ -392,7 +392,7 @@ impl Context {
                     None,
                 )?;
                 self.journal
-                    .remove_artifact("chunk", &format!("{stage}:{k}"))?;
+                    .remove_artifact(Artifact::Chunk, &format!("{stage}:{k}"))?;
             }
             self.progress.step_ended(stage.name(), &k, Some(rows), secs);
             self.show_overall();

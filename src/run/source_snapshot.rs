@@ -8,6 +8,7 @@
 //! largest key catch inserts and deletes; an engine's table checksum (CHECKSUM TABLE) reads every
 //! row once more, which verify's own read of SOURCE already pays for.
 
+use crate::journal::Artifact;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,7 @@ use super::Context;
 use crate::error::Result;
 use crate::model::{is_internal, Table};
 
-const ARTIFACT: &str = "source-snapshot";
+const ARTIFACT: Artifact = Artifact::SourceSnapshot;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {

@@ -2,6 +2,7 @@
 //! each one back (a `trigger` artifact), so the load, a resumed run and `rekey clean` restore
 //! them the same way.
 
+use crate::journal::Artifact;
 use serde::{Deserialize, Serialize};
 
 use super::{Context, Stage};
@@ -20,7 +21,7 @@ pub struct SetAside {
 /// and forgets each once it is back. Returns how many came back. `rekey clean` runs this too.
 pub fn restore_triggers(ctx: &Context, s: &mut dyn Session) -> Result<usize> {
     let mut count = 0;
-    for (name, saved) in ctx.journal.artifacts("trigger")? {
+    for (name, saved) in ctx.journal.artifacts(Artifact::Trigger)? {
         let saved: SetAside = serde_json::from_str(&saved).map_err(|e| {
             Error::env(
                 Place::stage(Stage::Load).table(&name),
@@ -32,7 +33,7 @@ pub fn restore_triggers(ctx: &Context, s: &mut dyn Session) -> Result<usize> {
             ctx.exec_on(s, sql)?;
         }
         if !ctx.run.dry_run {
-            ctx.journal.remove_artifact("trigger", &name)?;
+            ctx.journal.remove_artifact(Artifact::Trigger, &name)?;
         }
         count += 1;
     }

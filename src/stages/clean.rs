@@ -8,6 +8,7 @@
 use super::{Context, Stage};
 use crate::backend::{Arrival, Backend};
 use crate::error::{Error, Place, Result};
+use crate::journal::Artifact;
 use crate::run::marker::marker_of;
 
 /// Returns the lines describing what was undone (in a dry run: what would be, each statement
@@ -21,11 +22,11 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
     // The records go once it is dropped.
     let final_goes = ctx
         .journal
-        .artifacts("database")?
+        .artifacts(Artifact::Database)?
         .iter()
         .any(|(which, _)| which == "final");
     // Triggers that a load set aside and could not put back yet.
-    if !final_goes && !ctx.journal.artifacts("trigger")?.is_empty() {
+    if !final_goes && !ctx.journal.artifacts(Artifact::Trigger)?.is_empty() {
         let fin = ctx.final_db()?;
         let mut s = fin.connect()?;
         let restored = crate::run::triggers::restore_triggers(ctx, s.as_mut())?;
@@ -55,9 +56,9 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
             ));
         }
     }
-    for (which, url) in ctx.journal.artifacts("handed-over")? {
+    for (which, url) in ctx.journal.artifacts(Artifact::HandedOver)? {
         if !dry {
-            ctx.journal.remove_artifact("handed-over", &which)?;
+            ctx.journal.remove_artifact(Artifact::HandedOver, &which)?;
         }
         done.push(format!(
             "kept DB_FINAL {}: the run was verified and handed it over (its marker removed), so it is the application's database now; drop it yourself if it was a rehearsal's",
@@ -66,11 +67,11 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
     }
     let adopted: Vec<String> = ctx
         .journal
-        .artifacts("adopted")?
+        .artifacts(Artifact::Adopted)?
         .into_iter()
         .map(|(which, _)| which)
         .collect();
-    for (which, _) in ctx.journal.artifacts("database")? {
+    for (which, _) in ctx.journal.artifacts(Artifact::Database)? {
         let backend = match which.as_str() {
             "data" => ctx.data()?,
             _ => ctx.final_db()?,
@@ -83,7 +84,7 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
         if !backend.database_exists()? {
             if !dry {
                 forget_set_aside(ctx, &which)?;
-                ctx.journal.remove_artifact("database", &which)?;
+                ctx.journal.remove_artifact(Artifact::Database, &which)?;
             }
             done.push(format!("{label} {} was already gone", backend.url()));
             continue;
@@ -130,12 +131,12 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
         }
         if emptied {
             drop_tables(backend.as_ref(), &schema)?;
-            ctx.journal.remove_artifact("adopted", &which)?;
+            ctx.journal.remove_artifact(Artifact::Adopted, &which)?;
         } else {
             backend.drop_database()?;
         }
         forget_set_aside(ctx, &which)?;
-        ctx.journal.remove_artifact("database", &which)?;
+        ctx.journal.remove_artifact(Artifact::Database, &which)?;
         done.push(format!(
             "{} {label} {}",
             if emptied {
@@ -185,7 +186,7 @@ fn forget_set_aside(ctx: &Context, which: &str) -> Result<()> {
     if which != "final" {
         return Ok(());
     }
-    for kind in ["trigger", crate::run::indexes::ARTIFACT] {
+    for kind in [Artifact::Trigger, crate::run::indexes::ARTIFACT] {
         for (name, _) in ctx.journal.artifacts(kind)? {
             ctx.journal.remove_artifact(kind, &name)?;
         }

@@ -3,6 +3,7 @@
 
 use super::{Context, Outcome, Stage};
 use crate::error::Result;
+use crate::journal::Artifact;
 use crate::model::is_internal;
 use crate::run::marker::{mark, RUN_MARKER};
 
@@ -14,7 +15,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let d = data.dialect();
     let created = ctx
         .journal
-        .artifacts("database")?
+        .artifacts(Artifact::Database)?
         .iter()
         .any(|(which, _)| which == "data");
     if ctx.run.dry_run || !data.database_exists()? {
@@ -25,14 +26,14 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             }
         }
         ctx.journal
-            .add_artifact("database", "data", &data.url().stored())?;
+            .add_artifact(Artifact::Database, "data", &data.url().stored())?;
     } else if !created {
         // An empty database made for the run (preflight refused any other): the run adopts
         // it, and `rekey clean` empties it again instead of dropping it.
         ctx.journal
-            .add_artifact("adopted", "data", &data.url().stored())?;
+            .add_artifact(Artifact::Adopted, "data", &data.url().stored())?;
         ctx.journal
-            .add_artifact("database", "data", &data.url().stored())?;
+            .add_artifact(Artifact::Database, "data", &data.url().stored())?;
     }
     mark(ctx, data.as_ref())?;
     // Tables an interrupted run left behind; only those are dropped (on a cluster every DDL
@@ -115,7 +116,7 @@ pub fn hand_over(ctx: &Context) -> Result<()> {
     if ctx.run.dry_run
         || !ctx
             .journal
-            .artifacts("database")?
+            .artifacts(Artifact::Database)?
             .iter()
             .any(|(which, _)| which == "final")
     {
@@ -130,7 +131,7 @@ pub fn hand_over(ctx: &Context) -> Result<()> {
         d.drop_table_sql(&d.q(RUN_MARKER))
     ))?;
     ctx.journal
-        .add_artifact("handed-over", "final", &fin.url().stored())?;
-    ctx.journal.remove_artifact("database", "final")?;
+        .add_artifact(Artifact::HandedOver, "final", &fin.url().stored())?;
+    ctx.journal.remove_artifact(Artifact::Database, "final")?;
     Ok(())
 }

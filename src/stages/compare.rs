@@ -3,6 +3,7 @@
 
 use super::{Context, Outcome, Stage};
 use crate::error::{Error, Place, Result};
+use crate::journal::Artifact;
 use crate::model::is_internal;
 use crate::run::differences::differences;
 
@@ -38,7 +39,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         ctx.say(line);
     }
     ctx.journal
-        .add_artifact("compare-differences", "all", &diffs.join("\n"))?;
+        .add_artifact(Artifact::CompareDifferences, "all", &diffs.join("\n"))?;
     Err(Error::mismatch(
         Place::stage(Stage::Compare),
         format!(

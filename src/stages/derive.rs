@@ -3,6 +3,7 @@
 
 use super::{Context, Outcome, Stage};
 use crate::error::{Error, Place, Result};
+use crate::journal::Artifact;
 use crate::model::is_internal;
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
@@ -30,7 +31,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             }
         }
         ctx.journal
-            .add_artifact("database", "final", &fin.url().stored())?;
+            .add_artifact(Artifact::Database, "final", &fin.url().stored())?;
         crate::run::marker::mark(ctx, fin.as_ref())?;
     }
     let mut s = ctx.writer(fin.as_ref())?;

@@ -6,6 +6,7 @@
 use super::{Context, Outcome, Stage};
 use crate::backend::{Arrival, FillRoute, FinalFill, LoadJob, LoadPath, Moved};
 use crate::error::{Error, Place, Result};
+use crate::journal::Artifact;
 use crate::model::is_internal;
 use crate::run::data_shape::{key_order, new_keys_ascend};
 use crate::run::triggers::{restore_triggers, SetAside};
@@ -14,7 +15,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let data = ctx.data()?;
     let fin = ctx.final_db()?;
     // A resumed load finds its own rows in DB_FINAL; only the first attempt needs it empty.
-    let resumed = !ctx.journal.artifacts("load-started")?.is_empty();
+    let resumed = !ctx.journal.artifacts(Artifact::LoadStarted)?.is_empty();
     // Tables on the one-write route read SOURCE: without it, refuse before DB_FINAL changes.
     if ctx.run.one_write && ctx.source().is_err() {
         let routes = crate::run::data_shape::journaled_routes(&ctx.journal)?;
@@ -67,7 +68,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     // From here on DB_FINAL changes: a later attempt is a resumed load.
     if !ctx.run.dry_run {
         ctx.journal
-            .add_artifact("load-started", "final", &fin.url().stored())?;
+            .add_artifact(Artifact::LoadStarted, "final", &fin.url().stored())?;
     }
     let mut set_aside = 0usize;
     for t in &final_schema.triggers {
@@ -78,12 +79,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         // A resumed load keeps what the first attempt saved: the trigger is already aside.
         if !ctx
             .journal
-            .artifacts("trigger")?
+            .artifacts(Artifact::Trigger)?
             .iter()
             .any(|(name, _)| name == &t.name)
         {
             ctx.journal.add_artifact(
-                "trigger",
+                Artifact::Trigger,
                 &t.name,
                 &serde_json::to_string(&saved).unwrap_or_default(),
             )?;
@@ -439,7 +440,7 @@ fn move_tables(ctx: &Context, final_schema: &crate::model::Schema) -> Result<(u6
     // The list is kept before anything moves: a resumed move finds DB_FINAL without them.
     let mut tables: Vec<String> = ctx
         .journal
-        .artifacts("move")?
+        .artifacts(Artifact::Move)?
         .into_iter()
         .map(|(t, _)| t)
         .collect();
@@ -459,7 +460,7 @@ fn move_tables(ctx: &Context, final_schema: &crate::model::Schema) -> Result<(u6
             .collect();
         if !ctx.run.dry_run {
             for t in &tables {
-                ctx.journal.add_artifact("move", t, "")?;
+                ctx.journal.add_artifact(Artifact::Move, t, "")?;
             }
         }
     }

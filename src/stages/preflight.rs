@@ -5,6 +5,7 @@ use super::{Context, Outcome, Stage};
 pub use crate::backend::Finding;
 use crate::backend::{Backend, Dialect, LoadPath, Role};
 use crate::error::{Error, Place, Result};
+use crate::journal::Artifact;
 use crate::model::{is_internal, Schema};
 use crate::options::{LoadChoice, OrphanPolicy};
 use crate::plan::Reference;
@@ -363,7 +364,7 @@ pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome
                 o.file = list_orphans(ctx, r)?;
             }
             ctx.journal.add_artifact(
-                "orphans-nulled",
+                Artifact::OrphansNulled,
                 &o.reference,
                 &serde_json::to_string(o).unwrap_or_default(),
             )?;

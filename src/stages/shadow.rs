@@ -3,6 +3,7 @@
 //! and the shadow columns `<pk>_ipk_copy` (old key) and `<pk>_upk_copy` (UUID) on the table. Rows
 //! get their values through the mapping table when swap fills the table: each row is written once.
 
+use crate::journal::Artifact;
 use crate::run::keys::{key_source, map_file, read_map};
 use std::path::Path;
 
@@ -65,7 +66,7 @@ fn shadow_table(
     let derived = derivable(ctx, c)?;
     // Swap (and a resumed run) reads which way this table's keys go from the journal.
     ctx.journal.add_artifact(
-        "keys",
+        Artifact::Keys,
         &c.table,
         derived.as_ref().map(|k| k.table.as_str()).unwrap_or(""),
     )?;
@@ -169,7 +170,7 @@ fn derivable(ctx: &Context, c: &Converted) -> Result<Option<DerivedKey>> {
         return Ok(None);
     }
     let (schema, _) = &*shared;
-    let nulled = ctx.journal.artifacts("orphans-nulled")?;
+    let nulled = ctx.journal.artifacts(Artifact::OrphansNulled)?;
     // A reference held in a text or decimal column ('007') matches its parent by value in a
     // join, but would be hashed as written: such a parent keeps its mapping table.
     let integer = |table: &str, column: &str| {

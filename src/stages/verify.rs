@@ -14,6 +14,7 @@
 //! do not imply, SOURCE's snapshot. Engines whose load and verify slow each other down more than
 //! they overlap skip the in-load check (`Dialect::verifies_during_load`).
 
+use crate::journal::Artifact;
 use std::collections::{BTreeMap, HashMap};
 
 use std::sync::{Arc, Mutex};
@@ -119,7 +120,7 @@ fn forget_maps() {
 }
 
 /// The artifact of a table's check made right after its load (`after_load`).
-const IN_LOAD: &str = "verify-in-load";
+const IN_LOAD: Artifact = Artifact::VerifyInLoad;
 
 /// A table's check made by the load step that loaded it, as the journal keeps it.
 #[derive(Serialize, serde::Deserialize)]
@@ -414,7 +415,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 }
             }
             ctx.journal.add_artifact(
-                "verify",
+                Artifact::Verify,
                 &t.name,
                 &serde_json::to_string(&check).unwrap_or_default(),
             )?;
@@ -441,7 +442,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     // and only its journaled check still says that it differs. A table whose step is not done
     // (not reached, or failed) may hold an older verify's check: that is not this one's.
     let mut journaled = Vec::new();
-    for (name, detail) in ctx.journal.artifacts("verify")? {
+    for (name, detail) in ctx.journal.artifacts(Artifact::Verify)? {
         if tables.iter().any(|t| t.name == name)
             && ctx
                 .journal
