@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::assert_exit;
 use common::engine::{Databases, Mariadb, TestServer};
 use common::sqlite::Sqlite;
+use common::{assert_exit, rekey};
 
 /// `on_every_engine!(name, "tag", |dbs| { ... })`: a module `name` with one test per engine, each
 /// running the body on that engine's `Databases` (its database names carry `tag`).
@@ -89,5 +89,86 @@ on_every_engine!(
             .texts(fin, "SELECT id FROM parent")
             .iter()
             .all(|id| id.as_deref().is_some_and(|id| id.len() >= 32)));
+    }
+);
+
+/// Every path under `dir`, relative to it, sorted.
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    fn walk(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.strip_prefix(base).unwrap().display().to_string());
+            if p.is_dir() {
+                walk(base, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// A file name made from a table name as rekey makes it: `%XX` for every byte but
+/// `[A-Za-z0-9_-]`.
+fn stem(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+// Table names that spell a relative or an absolute path never steer a file out of the run
+// directory: the map files carry the names encoded, verify reads them, and `clean --remove-maps`
+// removes them.
+on_every_engine!(
+    a_table_named_like_a_path_stays_inside_the_run_directory,
+    "escape",
+    |dbs| {
+        let server = &dbs.server;
+        let outside = dbs.dir.path().join("x");
+        let absolute = format!("{}/ABS", outside.display());
+        let (relative, absolute_q) = (server.quote("../../escaped"), server.quote(&absolute));
+        server.load(
+            &dbs.source,
+            &format!(
+                "CREATE TABLE {relative} (id INT PRIMARY KEY, name VARCHAR(10));
+             INSERT INTO {relative} VALUES (1, 'a'), (2, 'b');
+             CREATE TABLE {absolute_q} (id INT PRIMARY KEY, name VARCHAR(10));
+             INSERT INTO {absolute_q} VALUES (1, 'x');
+             CREATE TABLE child (id INT PRIMARY KEY, parent_id INT,
+               CONSTRAINT fk_child_escaped FOREIGN KEY (parent_id) REFERENCES {relative} (id));
+             INSERT INTO child VALUES (1, 1), (2, 2);"
+            ),
+        );
+        server.drop_database(&dbs.final_db);
+        assert_exit(&dbs.run(&["--derive-final"]), 0);
+        let beside = || -> Vec<String> {
+            tree(dbs.dir.path())
+                .into_iter()
+                .filter(|p| !p.starts_with("run/"))
+                .collect()
+        };
+        assert_eq!(beside(), ["run"], "files beside the run directory");
+        let files = tree(&dbs.run_dir());
+        for want in [
+            "map/%2E%2E%2F%2E%2E%2Fescaped.csv".to_string(),
+            format!("map/{}.csv", stem(&absolute)),
+        ] {
+            assert!(files.contains(&want), "{want} not in {files:?}");
+        }
+        assert_exit(&dbs.verify(&[]), 0);
+        let dir = dbs.run_dir();
+        assert_exit(
+            &rekey(&["clean", "--run-dir", dir.to_str().unwrap(), "--remove-maps"]),
+            0,
+        );
+        assert!(!dir.join("map").exists());
+        assert_eq!(beside(), ["run"]);
     }
 );

@@ -724,23 +724,6 @@ fn verify_checks_final_foreign_keys_lists_every_differing_table_and_sees_source_
     }
 }
 
-/// Every path under `dir`, relative to it, sorted.
-fn tree(dir: &std::path::Path) -> Vec<String> {
-    fn walk(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            out.push(p.strip_prefix(base).unwrap().display().to_string());
-            if p.is_dir() {
-                walk(base, &p, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
 /// The journal's key secret of a run directory.
 fn journal_secret(dir: &std::path::Path) -> String {
     rusqlite::Connection::open(dir.join("journal.sqlite"))
@@ -757,46 +740,6 @@ fn longest_hex(text: &str) -> usize {
         .map(str::len)
         .max()
         .unwrap_or(0)
-}
-
-#[test]
-fn a_table_named_like_a_path_stays_inside_the_run_directory() {
-    let server = server_or_skip!();
-    let dbs = Dbs::new(&server, "escape");
-    dbs.conn(&dbs.source)
-        .query_drop(
-            "CREATE TABLE `../../escaped` (id INT PRIMARY KEY, name VARCHAR(10));
-             INSERT INTO `../../escaped` VALUES (1, 'a'), (2, 'b');
-             CREATE TABLE child (id INT PRIMARY KEY, parent_id INT,
-                 FOREIGN KEY (parent_id) REFERENCES `../../escaped` (id));
-             INSERT INTO child VALUES (1, 1), (2, 2);",
-        )
-        .unwrap();
-    dbs.conn(&dbs.source)
-        .query_drop(format!("DROP DATABASE `{}`", dbs.final_db))
-        .unwrap();
-    let out = dbs.run(&["--derive-final"]);
-    assert_exit(&out, 0);
-    let outside: Vec<String> = tree(dbs.dir.path())
-        .into_iter()
-        .filter(|p| !p.starts_with("run/"))
-        .collect();
-    assert_eq!(outside, ["run"], "files beside the run directory");
-    let files = tree(&dbs.run_dir());
-    assert!(
-        files.contains(&"map/%2E%2E%2F%2E%2E%2Fescaped.csv".to_string()),
-        "{files:?}"
-    );
-    assert_exit(&dbs.verify(), 0);
-    let dir = dbs.run_dir();
-    let out = rekey(&["clean", "--run-dir", dir.to_str().unwrap(), "--remove-maps"]);
-    assert_exit(&out, 0);
-    assert!(!dir.join("map").exists());
-    let outside: Vec<String> = tree(dbs.dir.path())
-        .into_iter()
-        .filter(|p| !p.starts_with("run/"))
-        .collect();
-    assert_eq!(outside, ["run"]);
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! DB_DATA's shape, which several stages need: as the catalog describes it now (stages inspect it,
 //! so re-running them is safe), the column swaps of each table, and in a dry run the shape the
-//! conversion would give it before DB_DATA exists.
+//! conversion would give it before DB_DATA exists. With it, how each table's rows are written:
+//! its route (once from SOURCE, or twice through DB_DATA), where each column's value comes from
+//! in a fill from SOURCE (`fill_columns`: swap's and the one-write load's), and the key order the
+//! load reads in (`key_order`).
 
 use super::names::{ipk, map_table, ufk, upk};
 use super::Context;

@@ -29,6 +29,10 @@ pub trait TestServer: Sized {
     fn texts(&self, db: &str, sql: &str) -> Vec<Option<String>>;
     /// The names of `table`'s columns in `db`, in their order.
     fn columns(&self, db: &str, table: &str) -> Vec<String>;
+    /// `name` quoted as an identifier in the engine's SQL.
+    fn quote(&self, name: &str) -> String {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -182,6 +186,9 @@ impl TestServer for Mariadb {
         rows.into_iter()
             .map(|r| r.get::<Option<String>, _>(0).flatten())
             .collect()
+    }
+    fn quote(&self, name: &str) -> String {
+        format!("`{}`", name.replace('`', "``"))
     }
     fn columns(&self, db: &str, table: &str) -> Vec<String> {
         self.texts(
