@@ -8,7 +8,7 @@ mod common;
 
 use common::engine::{Databases, Mariadb, TestServer};
 use common::sqlite::Sqlite;
-use common::{assert_exit, rekey};
+use common::{assert_exit, rekey, stderr};
 
 /// `on_every_engine!(name, "tag", |dbs| { ... })`: a module `name` with one test per engine, each
 /// running the body on that engine's `Databases` (its database names carry `tag`).
@@ -170,5 +170,31 @@ on_every_engine!(
         );
         assert!(!dir.join("map").exists());
         assert_eq!(beside(), ["run"]);
+    }
+);
+
+// A SOURCE without tables, or with a table under rekey's own prefix (DB_DATA's work tables and
+// the run marker share it), is refused before anything is written, and `rekey plan` refuses it
+// too.
+on_every_engine!(
+    a_source_with_rekeys_prefix_or_no_table_is_refused_before_any_write,
+    "refuse",
+    |dbs| {
+        let out = dbs.run(&[]);
+        assert_exit(&out, 2);
+        assert!(stderr(&out).contains("no tables"), "{}", stderr(&out));
+        assert!(!dbs.server.exists(&dbs.data), "DB_DATA was created");
+        dbs.server.load(
+            &dbs.source,
+            "CREATE TABLE users (id INT PRIMARY KEY);
+         CREATE TABLE _rekey_x (id INT PRIMARY KEY);
+         INSERT INTO _rekey_x VALUES (1);",
+        );
+        let out = dbs.run(&[]);
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(err.contains("_rekey_x") && err.contains("Rename"), "{err}");
+        assert!(!dbs.server.exists(&dbs.data), "DB_DATA was created");
+        assert_exit(&rekey(&["plan", "--source", &dbs.src_url()]), 2);
     }
 );

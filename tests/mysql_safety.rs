@@ -597,32 +597,6 @@ fn a_source_table_named_like_migration_bookkeeping_with_a_foreign_key_is_loaded_
 }
 
 #[test]
-fn a_source_table_with_rekeys_prefix_is_refused_before_any_write() {
-    let server = server_or_skip!();
-    let dbs = Dbs::blog(&server, "rkpre");
-    dbs.conn(&dbs.source)
-        .query_drop("CREATE TABLE _rekey_x (id INT PRIMARY KEY); INSERT INTO _rekey_x VALUES (1)")
-        .unwrap();
-    let out = dbs.run(&[]);
-    assert_exit(&out, 2);
-    let err = stderr(&out);
-    assert!(err.contains("_rekey_x") && err.contains("Rename"), "{err}");
-    assert!(!dbs.exists(&dbs.data), "DB_DATA was created");
-    let plan = rekey(&["plan", "--source", &dbs.src_url()]);
-    assert_exit(&plan, 2);
-}
-
-#[test]
-fn a_source_without_tables_is_refused() {
-    let server = server_or_skip!();
-    let dbs = Dbs::new(&server, "empty");
-    let out = dbs.run(&[]);
-    assert_exit(&out, 2);
-    assert!(stderr(&out).contains("no tables"), "{}", stderr(&out));
-    assert!(!dbs.exists(&dbs.data), "DB_DATA was created");
-}
-
-#[test]
 fn a_second_process_on_the_same_databases_is_refused_whatever_its_run_directory() {
     let server = server_or_skip!();
     let dbs = Dbs::blog(&server, "srvlock");

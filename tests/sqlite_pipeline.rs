@@ -923,25 +923,6 @@ fn a_source_table_named_like_migration_bookkeeping_with_a_foreign_key_is_loaded_
     assert!(verified, "migrations was not verified: {report}");
 }
 
-#[test]
-fn a_source_table_with_rekeys_prefix_or_no_table_at_all_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run_on_sqlite(
-        dir.path(),
-        "CREATE TABLE users (id INTEGER PRIMARY KEY); CREATE TABLE _rekey_x (id INTEGER PRIMARY KEY);",
-        &["run", "--derive-final"],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("_rekey_x"), "{err}");
-    assert!(!dir.path().join("data.db").exists(), "DB_DATA was written");
-    let empty = tempfile::tempdir().unwrap();
-    let out = run_on_sqlite(empty.path(), "", &["run", "--derive-final"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no tables"), "{err}");
-}
-
 /// `rekey plan` on the fixture's SOURCE through the binary, with extra arguments.
 fn plan_with_binary(blog: &Blog, extra: &[&str]) -> (i32, String) {
     let out = Process::new(env!("CARGO_BIN_EXE_rekey"))
