@@ -8,7 +8,7 @@ mod common;
 
 use common::engine::{Databases, Mariadb, TestServer};
 use common::sqlite::Sqlite;
-use common::{assert_exit, rekey, stderr};
+use common::{assert_exit, rekey, stage_rows, stderr, stdout};
 
 /// `on_every_engine!(name, "tag", |dbs| { ... })`: a module `name` with one test per engine, each
 /// running the body on that engine's `Databases` (its database names carry `tag`).
@@ -196,5 +196,46 @@ on_every_engine!(
         assert!(err.contains("_rekey_x") && err.contains("Rename"), "{err}");
         assert!(!dbs.server.exists(&dbs.data), "DB_DATA was created");
         assert_exit(&rekey(&["plan", "--source", &dbs.src_url()]), 2);
+    }
+);
+
+// A table named like a migration tool's bookkeeping table that foreign keys tie to the others is
+// the application's: plan says so, and the run loads and verifies its rows like every table's.
+on_every_engine!(
+    a_source_table_named_like_migration_bookkeeping_with_a_foreign_key_is_loaded_and_verified,
+    "bkfk",
+    |dbs| {
+        // In another case than the tools write it: the name is matched without regard to case.
+        let migrations = dbs.server.quote("Migrations");
+        dbs.server.load(
+            &dbs.source,
+            &format!(
+                "CREATE TABLE users (id INT PRIMARY KEY, name VARCHAR(20));
+             CREATE TABLE {migrations} (id INT PRIMARY KEY, user_id INT NOT NULL, step VARCHAR(20),
+               CONSTRAINT fk_mig_user FOREIGN KEY (user_id) REFERENCES users (id));
+             INSERT INTO users VALUES (1, 'a'), (2, 'b');
+             INSERT INTO {migrations} VALUES (10, 1, 'x'), (11, 2, 'y'), (12, 2, 'z');"
+            ),
+        );
+        let plan = rekey(&["plan", "--source", &dbs.src_url()]);
+        assert_exit(&plan, 0);
+        assert!(
+            stdout(&plan).contains("application-table"),
+            "{}",
+            stdout(&plan)
+        );
+        dbs.server.drop_database(&dbs.final_db);
+        assert_exit(&dbs.run(&["--derive-final"]), 0);
+        assert_eq!(
+            dbs.server.texts(
+                &dbs.final_db,
+                &format!("SELECT COUNT(*) FROM {migrations} m JOIN users u ON u.id = m.user_id")
+            ),
+            [Some("3".to_string())],
+            "the rows of Migrations were not loaded"
+        );
+        let dir = dbs.run_dir();
+        assert_eq!(stage_rows(&dir, "load", "Migrations"), Some(3));
+        assert_eq!(stage_rows(&dir, "verify", "Migrations"), Some(3));
     }
 );

@@ -562,41 +562,6 @@ fn check_constraints_on_columns_that_become_uuids_are_dropped_and_named_in_the_p
 }
 
 #[test]
-fn a_source_table_named_like_migration_bookkeeping_with_a_foreign_key_is_loaded_and_verified() {
-    let server = server_or_skip!();
-    let dbs = Dbs::new(&server, "bkfk");
-    load_sql(
-        &server,
-        &dbs.source,
-        "CREATE TABLE users (id INT PRIMARY KEY, name VARCHAR(20));\n\
-         CREATE TABLE Migrations (id INT PRIMARY KEY, user_id INT NOT NULL, step VARCHAR(20), CONSTRAINT fk_mig_user FOREIGN KEY (user_id) REFERENCES users (id));\n\
-         INSERT INTO users VALUES (1, 'a'), (2, 'b');\n\
-         INSERT INTO Migrations VALUES (10, 1, 'x'), (11, 2, 'y'), (12, 2, 'z');\n",
-    );
-    let plan = rekey(&["plan", "--source", &dbs.src_url()]);
-    assert_exit(&plan, 0);
-    assert!(
-        stdout(&plan).contains("application-table"),
-        "{}",
-        stdout(&plan)
-    );
-    dbs.conn(&dbs.final_db)
-        .query_drop(format!("DROP DATABASE `{}`", dbs.final_db))
-        .unwrap();
-    let out = dbs.run(&["--derive-final"]);
-    assert_exit(&out, 0);
-    let n: u64 = dbs
-        .conn(&dbs.final_db)
-        .query_first("SELECT COUNT(*) FROM Migrations m JOIN users u ON u.id = m.user_id")
-        .unwrap()
-        .unwrap();
-    assert_eq!(n, 3, "Migrations' rows were not loaded");
-    let dir = dbs.run_dir();
-    assert_eq!(stage_rows(&dir, "load", "Migrations"), Some(3));
-    assert_eq!(stage_rows(&dir, "verify", "Migrations"), Some(3));
-}
-
-#[test]
 fn a_second_process_on_the_same_databases_is_refused_whatever_its_run_directory() {
     let server = server_or_skip!();
     let dbs = Dbs::blog(&server, "srvlock");

@@ -882,47 +882,6 @@ fn run_on_sqlite(dir: &std::path::Path, sql: &str, args: &[&str]) -> std::proces
         .unwrap()
 }
 
-#[test]
-fn a_source_table_named_like_migration_bookkeeping_with_a_foreign_key_is_loaded_and_verified() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run_on_sqlite(
-        dir.path(),
-        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);
-         CREATE TABLE migrations (id INTEGER PRIMARY KEY, user_id INT NOT NULL REFERENCES users (id), step TEXT);
-         INSERT INTO users VALUES (1, 'a'), (2, 'b');
-         INSERT INTO migrations VALUES (10, 1, 'x'), (11, 2, 'y');",
-        &["run", "--derive-final"],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let fin = Connection::open(dir.path().join("final.db")).unwrap();
-    assert_eq!(
-        rows(
-            &fin,
-            "SELECT COUNT(*) FROM migrations m JOIN users u ON u.id = m.user_id"
-        ),
-        [[Sql::Integer(2)]]
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/report.json")).unwrap())
-            .unwrap();
-    let verified = report["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "verify")
-        .unwrap()["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|t| t["item"] == "migrations" && t["rows"] == 2);
-    assert!(verified, "migrations was not verified: {report}");
-}
-
 /// `rekey plan` on the fixture's SOURCE through the binary, with extra arguments.
 fn plan_with_binary(blog: &Blog, extra: &[&str]) -> (i32, String) {
     let out = Process::new(env!("CARGO_BIN_EXE_rekey"))
