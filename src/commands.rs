@@ -10,7 +10,7 @@ use rand::RngCore;
 use crate::backend::{check_same_engine, open};
 use crate::error::{Error, Place, Result};
 use crate::guard::{self, Role};
-use crate::journal::Journal;
+use crate::journal::{DataShape, Journal, KeySource, PreviousRun};
 use crate::options::{ConversionOptions, LoadChoice, RunOptions};
 use crate::progress::Progress;
 use crate::report::Report;
@@ -139,17 +139,20 @@ pub fn execute(
     } else {
         Journal::open(&inv.run.run_dir, true)?
     };
-    if !looks_only && !inv.run.resume && inv.command != Command::Clean && wrote_nothing(&journal)? {
+    // What the run directory holds of an earlier run, read once: the decisions below consult it.
+    let mut previous = PreviousRun::read(&journal)?;
+    if !looks_only && !inv.run.resume && inv.command != Command::Clean && previous.wrote_nothing() {
         // A run that stopped in introspect or preflight (which only read) left nothing to resume
         // or undo: the plain rerun its error asks for starts afresh, with what is given now.
         journal.forget_run()?;
+        previous = PreviousRun::default();
     }
     if inv.command == Command::Clean {
         // clean works on what the run created: the journal names it.
         for role in [Role::Data, Role::Final] {
             if !urls.iter().any(|(r, _)| *r == role) {
-                if let Some(stored) = journal.get(role.key())? {
-                    urls.push((role, DbUrl::parse(&stored, &ProcessEnv)?));
+                if let Some(stored) = previous.url(role.key()) {
+                    urls.push((role, DbUrl::parse(stored, &ProcessEnv)?));
                 }
             }
         }
@@ -196,8 +199,8 @@ pub fn execute(
             inv.conversion.uuid_format = e.backend.dialect().default_uuid_format();
         }
     }
-    let (run_id, secret, base_ms, conversion) = identity(&journal, &inv)?;
-    (inv.run.load_path, inv.run.one_write) = settle_data_shape(&journal, &inv)?;
+    let (run_id, secret, base_ms, conversion) = identity(&journal, &previous, &inv)?;
+    (inv.run.load_path, inv.run.one_write) = settle_data_shape(&journal, &previous, &inv)?;
     let by_role = |role: Role| {
         endpoints
             .iter()
@@ -220,6 +223,12 @@ pub fn execute(
         interrupted,
         source_schema: OnceLock::new(),
         locks: database_locks,
+        // The overall progress line shows what `rekey status` would say.
+        overall: Some(Box::new(|journal| {
+            crate::status::RunStatus::read(journal, None)
+                .ok()
+                .map(|s| s.glance())
+        })),
     };
 
     if inv.run.resume && !inv.run.dry_run {
@@ -267,22 +276,37 @@ pub fn execute(
     result
 }
 
-/// Whether the journal holds a run that stopped before its first write: only the stages that read
-/// (introspect, preflight) were journaled, and no database or chunk was recorded. Orphan lists
-/// preflight wrote into the run directory are rewritten by the next run.
-fn wrote_nothing(journal: &Journal) -> Result<bool> {
-    let stages = journal.stages()?;
-    if stages.is_empty() {
-        return Ok(false);
+/// `rekey audit`: the findings written to `out`; an error of exit code 1 when there are any.
+pub fn audit(inv: crate::audit::Invocation, out: &mut dyn Write) -> Result<()> {
+    let plan = match &inv.source {
+        Some(source) => Some(source_plan(
+            source,
+            &inv.conversion,
+            inv.password_file.as_deref(),
+            inv.prompt.as_deref(),
+        )?),
+        None => None,
+    };
+    let found = crate::audit::audit(&inv.dir, plan.as_ref())?;
+    match inv.format {
+        crate::audit::Format::Text => crate::audit::render::text(&found, out)?,
+        crate::audit::Format::Json => crate::audit::render::json(&found, out)?,
+        crate::audit::Format::Sarif => crate::audit::render::sarif(&found, out)?,
     }
-    let reads_only = stages
-        .iter()
-        .all(|s| s.name == Stage::Introspect.name() || s.name == Stage::Preflight.name());
-    Ok(reads_only
-        && journal
-            .artifact_kinds()?
-            .iter()
-            .all(|k| k == "orphans-nulled"))
+    if found.findings.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::mismatch(
+            Place::default(),
+            format!(
+                "{} place{} in {} assume{} integer ids: change them with the conversion (see the list above).",
+                found.findings.len(),
+                if found.findings.len() == 1 { "" } else { "s" },
+                inv.dir.display(),
+                if found.findings.len() == 1 { "s" } else { "" },
+            ),
+        ))
+    }
 }
 
 /// SOURCE's plan, built as `rekey plan` builds it, for `rekey audit --source`.
@@ -295,7 +319,7 @@ pub fn source_plan(
     let mut url = DbUrl::parse(source, &ProcessEnv)?;
     secrets::fill_password(&mut url, &ProcessEnv, password_file)?;
     let endpoint = guard::reach(Role::Source, url, prompt)?;
-    let (_, plan) = stages::introspect::read(endpoint.backend.as_ref(), conversion)?;
+    let (_, plan) = crate::run::source::read(endpoint.backend.as_ref(), conversion)?;
     Ok(plan)
 }
 
@@ -313,11 +337,10 @@ fn journal_app_audit(ctx: &Context) -> Result<()> {
     if ctx.run.app.is_none() {
         return Ok(());
     }
-    let shared = stages::introspect::load(ctx)?;
+    let shared = crate::run::source::load(ctx)?;
     if let Some(a) = app_audit(ctx, &shared.1)? {
         let summary = crate::audit::render::summary_json(&a, 10);
-        ctx.journal
-            .set(crate::audit::JOURNAL_KEY, &summary.to_string())?;
+        ctx.journal.set_app_audit(&summary)?;
     }
     Ok(())
 }
@@ -325,48 +348,33 @@ fn journal_app_audit(ctx: &Context) -> Result<()> {
 /// The run's identity: a new one, or the journal's when the run dir holds this run already.
 fn identity(
     journal: &Journal,
+    previous: &PreviousRun,
     inv: &Invocation,
 ) -> Result<(String, Secret, u64, ConversionOptions)> {
-    let stored: Option<ConversionOptions> = journal
-        .get("conversion")?
-        .and_then(|s| serde_json::from_str(&s).ok());
-    if let Some(stored) = stored {
+    if let Some(stored) = previous.conversion.clone() {
         let mut given = inv.conversion.clone();
         if !inv.run.uuid_format_given {
             given.uuid_format = stored.uuid_format;
         }
-        let run_id = journal.get("run_id")?.unwrap_or_default();
-        // A run journaled before secrets existed has its seed only, and keeps its keys.
-        let secret = match journal.get("secret")? {
-            Some(text) => Secret::from_stored(&text).ok_or_else(|| {
+        let run_id = previous.run_id.clone().unwrap_or_default();
+        let secret = match &previous.keys {
+            Some(KeySource::Secret(text)) => Secret::from_stored(text).ok_or_else(|| {
                 Error::input(
                     Place::default(),
                     "the run journal's key secret is malformed.",
                     "The journal must not be edited; clean this run and start again.",
                 )
             })?,
-            None => Secret::from_seed(
-                journal
-                    .get("seed")?
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0),
-            ),
+            Some(KeySource::Seed(seed)) => Secret::from_seed(*seed),
+            None => Secret::from_seed(0),
         };
         secret.register();
-        let base_ms = journal
-            .get("base_ms")?
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+        let base_ms = previous.base_ms;
         let started: Vec<&str> = inv
             .command
             .stages()
             .into_iter()
-            .filter(|s| {
-                journal
-                    .stages()
-                    .map(|all| all.iter().any(|r| r.name == s.name()))
-                    .unwrap_or(false)
-            })
+            .filter(|s| previous.started(*s))
             .map(Stage::name)
             .collect();
         if !started.is_empty()
@@ -374,12 +382,7 @@ fn identity(
             && !matches!(inv.command, Command::Compare | Command::Verify)
         {
             let dir = crate::error::shell_word(&inv.run.run_dir);
-            let records = journal.stages()?;
-            let finished = inv.command.stages().into_iter().all(|s| {
-                records
-                    .iter()
-                    .any(|r| r.name == s.name() && r.status == "done")
-            });
+            let finished = inv.command.stages().into_iter().all(|s| previous.done(s));
             if finished {
                 return Err(Error::usage(
                     format!("the run directory {dir} holds a run that finished: every stage of this command is done, so there is nothing to resume."),
@@ -436,16 +439,11 @@ fn identity(
     };
     secret.register();
     if inv.command != Command::Plan && !inv.run.dry_run {
-        journal.set("run_id", &run_id)?;
-        match inv.conversion.seed {
-            Some(seed) => journal.set("seed", &seed.to_string())?,
-            None => journal.set("secret", secret.text())?,
-        }
-        journal.set("base_ms", &base_ms.to_string())?;
-        journal.set(
-            "conversion",
-            &serde_json::to_string(&inv.conversion).unwrap_or_default(),
-        )?;
+        let keys = match inv.conversion.seed {
+            Some(seed) => KeySource::Seed(seed),
+            None => KeySource::Secret(secret.text().to_string()),
+        };
+        journal.set_run_identity(&run_id, &keys, base_ms, &inv.conversion)?;
     }
     Ok((run_id, secret, base_ms, inv.conversion.clone()))
 }
@@ -457,8 +455,11 @@ fn identity(
 /// or with DB_FINAL's definitions to be moved there (`--load-path move`). The journal keeps the
 /// choice; a resumed run takes it, and an option that contradicts it is refused (the tables are
 /// already built, or filled, one way). Returns the load path and whether rows are written once.
-fn settle_data_shape(journal: &Journal, inv: &Invocation) -> Result<(LoadChoice, bool)> {
-    const KEY: &str = "data-shape";
+fn settle_data_shape(
+    journal: &Journal,
+    previous: &PreviousRun,
+    inv: &Invocation,
+) -> Result<(LoadChoice, bool)> {
     let asked = inv.run.load_path;
     let full = inv.run.full_data_copy;
     let builds = inv.command.stages().contains(&Stage::Clone);
@@ -496,21 +497,17 @@ fn settle_data_shape(journal: &Journal, inv: &Invocation) -> Result<(LoadChoice,
         LoadChoice::Direct | LoadChoice::Files | LoadChoice::Stream
     );
     let wanted = match inv.command {
-        Command::Run { .. } if asked == LoadChoice::Move => "final",
-        Command::Run { .. } if full || reads_data => "source",
-        Command::Run { .. } => "definitions",
-        _ => "source",
+        Command::Run { .. } if asked == LoadChoice::Move => DataShape::Final,
+        Command::Run { .. } if full || reads_data => DataShape::Source,
+        Command::Run { .. } => DataShape::Definitions,
+        _ => DataShape::Source,
     };
     // A journal from before this key was kept built DB_DATA as SOURCE's copy.
-    let cloned = journal
-        .stages()?
-        .iter()
-        .any(|r| r.name == Stage::Clone.name());
-    let stored = journal
-        .get(KEY)?
-        .or_else(|| cloned.then(|| "source".to_string()));
-    match stored.as_deref() {
-        Some("final") => match asked {
+    let stored = previous
+        .data_shape
+        .or_else(|| previous.started(Stage::Clone).then_some(DataShape::Source));
+    match stored {
+        Some(DataShape::Final) => match asked {
             LoadChoice::Auto | LoadChoice::Move if !full => Ok((LoadChoice::Move, false)),
             _ => refuse(
                 format!(
@@ -520,7 +517,7 @@ fn settle_data_shape(journal: &Journal, inv: &Invocation) -> Result<(LoadChoice,
                 "Resume with --load-path move (or without --load-path), or `rekey clean` the run and start again.",
             ),
         },
-        Some("definitions") => {
+        Some(DataShape::Definitions) => {
             let other = if asked == LoadChoice::Move {
                 Some("--load-path move needs DB_DATA's tables built with DB_FINAL's definitions")
             } else if full {
@@ -555,9 +552,9 @@ fn settle_data_shape(journal: &Journal, inv: &Invocation) -> Result<(LoadChoice,
             }
             if stored.is_none() && builds {
                 if !inv.run.dry_run {
-                    journal.set(KEY, wanted)?;
+                    journal.set_data_shape(wanted)?;
                 }
-                return Ok((asked, wanted == "definitions"));
+                return Ok((asked, wanted == DataShape::Definitions));
             }
             // A full copy (or a command that does not build DB_DATA): the load reads DB_DATA.
             Ok((asked, false))
@@ -569,7 +566,7 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
     use stages::*;
     match command {
         Command::Plan => {
-            let shared = introspect::load(ctx)?;
+            let shared = crate::run::source::load(ctx)?;
             let estimate = match &ctx.run.estimate_from {
                 Some(dir) => Some(downtime_estimate(ctx, dir)?),
                 None => None,
@@ -616,8 +613,7 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
     }
     if !ctx.run.dry_run {
         // `rekey status` tells what is left of this command from the journal alone.
-        let names: Vec<&str> = command.stages().into_iter().map(Stage::name).collect();
-        ctx.journal.set("planned_stages", &names.join(","))?;
+        ctx.journal.set_planned_stages(&command.stages())?;
     }
     for stage in command.stages() {
         match stage {
@@ -657,8 +653,8 @@ fn check(ctx: &Context, derive_final: bool, follow: bool) -> Result<()> {
     }
     let mut input_problems = Vec::new();
     if ctx.source.is_some() {
-        let shared = stages::introspect::load(ctx)?;
-        let values = stages::reference_values::check(ctx)?;
+        let shared = crate::run::source::load(ctx)?;
+        let values = crate::run::reference_values::check(ctx)?;
         // A reference holding text cannot be joined to its parent's integer key.
         let joinable = values.is_empty();
         let orphans = if joinable {
@@ -715,8 +711,8 @@ fn check(ctx: &Context, derive_final: bool, follow: bool) -> Result<()> {
     if let (Some(f), false) = (&ctx.final_db, derive_final) {
         let moved =
             ctx.run.load_path == LoadChoice::Move && ctx.source.is_some() && ctx.data.is_some();
-        let source = stages::introspect::load_if_given(ctx)?;
-        let checked = preflight::check_final_empty(f.as_ref(), source.as_ref().map(|p| &p.0))
+        let source = crate::run::source::load_if_given(ctx)?;
+        let checked = crate::run::final_db::check_final_empty(f.as_ref(), source.as_ref().map(|p| &p.0))
             .and_then(|schema| {
             if moved {
                 preflight::check_move(ctx, &schema)?;
@@ -765,7 +761,7 @@ fn check(ctx: &Context, derive_final: bool, follow: bool) -> Result<()> {
 /// `check --derive-final`: whether derive-final can create DB_FINAL (`None` when it can); an
 /// environment error (a server that cannot be reached) stops the check.
 fn derive_check(ctx: &Context) -> Result<Option<stages::preflight::Finding>> {
-    match stages::derive::preflight(ctx) {
+    match stages::preflight::derive_final(ctx) {
         Ok(()) => Ok(None),
         Err(e) if e.exit_code() == 2 => Ok(Some(stages::preflight::Finding {
             ok: false,
@@ -785,7 +781,7 @@ fn downtime_estimate(
     rehearsal: &std::path::Path,
 ) -> Result<crate::estimate::Estimate> {
     let report = crate::estimate::read_report(rehearsal)?;
-    let shared = stages::introspect::load(ctx)?;
+    let shared = crate::run::source::load(ctx)?;
     let source = ctx.source()?;
     let mut session = source.connect()?;
     let mut rows = std::collections::BTreeMap::new();

@@ -113,15 +113,14 @@ pub fn distinct(endpoints: &[Endpoint]) -> Result<()> {
 /// the identities it has none of yet (the first command that names the role).
 pub fn against_journal(journal: &Journal, endpoints: &[Endpoint], record: bool) -> Result<()> {
     for e in endpoints {
-        let key = format!("identity.{}", e.role.key());
         let recorded: Option<Identity> = journal
-            .get(&key)?
+            .database_identity(e.role.key())?
             .and_then(|text| serde_json::from_str(&text).ok());
         match recorded {
             Some(r) if r.same_database(&e.identity) => {}
             Some(r) => {
                 let was = journal
-                    .get(e.role.key())?
+                    .database_url(e.role.key())?
                     .unwrap_or_else(|| format!("{} on {}", r.database, r.server));
                 return Err(Error::usage(
                     format!(
@@ -133,11 +132,11 @@ pub fn against_journal(journal: &Journal, endpoints: &[Endpoint], record: bool) 
                 ));
             }
             None if record => {
-                journal.set(
-                    &key,
+                journal.record_database(
+                    e.role.key(),
                     &serde_json::to_string(&e.identity).unwrap_or_default(),
+                    &e.backend.url().stored(),
                 )?;
-                journal.set(e.role.key(), &e.backend.url().stored())?;
             }
             None => {}
         }
@@ -147,10 +146,7 @@ pub fn against_journal(journal: &Journal, endpoints: &[Endpoint], record: bool) 
 
 /// Forgets the recorded databases (after `rekey clean`, the run directory may serve a new run).
 pub fn forget(journal: &Journal) -> Result<()> {
-    for role in [Role::Source, Role::Data, Role::Final] {
-        journal.remove(&format!("identity.{}", role.key()))?;
-    }
-    Ok(())
+    journal.forget_databases()
 }
 
 #[cfg(test)]

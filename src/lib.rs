@@ -16,12 +16,14 @@ pub mod options;
 pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod run;
 pub mod run_files;
 pub mod run_lock;
 pub mod secrets;
 pub mod stage;
 pub mod stages;
 pub mod status;
+pub mod text;
 pub mod url;
 pub mod uuidgen;
 

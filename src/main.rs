@@ -41,7 +41,7 @@ fn main() -> ExitCode {
         }
         Cmd::Audit(a) => exit(
             cli::audit_invocation(a)
-                .and_then(|inv| rekey::audit::command(inv, &mut std::io::stdout())),
+                .and_then(|inv| rekey::commands::audit(inv, &mut std::io::stdout())),
         ),
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut cli(), "rekey", &mut std::io::stdout());

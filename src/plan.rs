@@ -62,6 +62,9 @@ pub struct Warning {
     pub message: String,
 }
 
+/// The plan warning that marks a bookkeeping-named table as the application's (`run::bookkeeping`).
+pub const APPLICATION_TABLE: &str = "application-table";
+
 /// A table that keeps its keys, and why.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Kept {
@@ -718,10 +721,10 @@ impl Plan {
                         })
                         .collect(),
                     bookkeeping: crate::model::is_bookkeeping(table)
-                        && !self.warnings.iter().any(|w| {
-                            w.table == table
-                                && w.kind == crate::stages::bookkeeping::APPLICATION_TABLE
-                        }),
+                        && !self
+                            .warnings
+                            .iter()
+                            .any(|w| w.table == table && w.kind == APPLICATION_TABLE),
                 }
             })
             .collect()
@@ -737,7 +740,7 @@ impl Plan {
         let keeping: Vec<&TableView> = views.iter().filter(|v| v.outcome != CONVERTED).collect();
         let mut s = format!(
             "What happens to each table ({}: {} converted, {} keep their keys, {} of them with references followed):\n\n",
-            crate::report::count(views.len() as u64, "table"),
+            crate::text::count(views.len() as u64, "table"),
             with(CONVERTED),
             keeping.len(),
             with(REFERENCES_FOLLOWED)

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use crate::report::{count, duration, thousands};
+use crate::text::{count, duration, thousands};
 use crate::url::redact;
 
 /// Where the whole run stands, as `rekey status` computes it from the journal.

@@ -75,6 +75,22 @@ impl Stage {
     }
 }
 
+/// The stages whose per-table figures are rows written or read; the others change the schema
+/// only, and their "rows" are something else (introspect counts tables).
+pub const ROW_STAGES: [Stage; 4] = [Stage::Shadow, Stage::Swap, Stage::Load, Stage::Verify];
+
+/// Whether the stage named `stage` counts rows (see `ROW_STAGES`).
+pub fn moves_rows(stage: &str) -> bool {
+    ROW_STAGES.iter().any(|s| s.name() == stage)
+}
+
+impl Stage {
+    /// Whether this stage's row count is a count of rows (see `ROW_STAGES`).
+    pub fn moves_rows(self) -> bool {
+        ROW_STAGES.contains(&self)
+    }
+}
+
 impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -11,18 +11,92 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::journal::{Journal, StageSpan, StepSpan};
+use crate::journal::{Journal, SourceTable, StageSpan, StageStatus, StepSpan};
 use crate::model::is_bookkeeping;
 use crate::progress::Glance;
-use crate::report::{duration, moves_rows, thousands, ROW_STAGES};
-use crate::stages::Stage;
+use crate::stage::{moves_rows, Stage, ROW_STAGES};
+use crate::text::{duration, thousands};
+
+/// A stage as `rekey status` shows it: its state in the journal, or waiting (not started yet), or
+/// stopped (the journal says running, and the process is gone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LineStatus {
+    Waiting,
+    Pending,
+    Running,
+    Done,
+    Failed,
+    Interrupted,
+    Stopped,
+}
+
+impl LineStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LineStatus::Waiting => "waiting",
+            LineStatus::Pending => "pending",
+            LineStatus::Running => "running",
+            LineStatus::Done => "done",
+            LineStatus::Failed => "failed",
+            LineStatus::Interrupted => "interrupted",
+            LineStatus::Stopped => "stopped",
+        }
+    }
+}
+
+impl From<StageStatus> for LineStatus {
+    fn from(s: StageStatus) -> LineStatus {
+        match s {
+            StageStatus::Pending => LineStatus::Pending,
+            StageStatus::Running => LineStatus::Running,
+            StageStatus::Done => LineStatus::Done,
+            StageStatus::Failed => LineStatus::Failed,
+            StageStatus::Interrupted => LineStatus::Interrupted,
+        }
+    }
+}
+
+impl std::fmt::Display for LineStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Where the whole run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    #[serde(rename = "not started")]
+    NotStarted,
+    Running,
+    Finished,
+    /// A stage failed.
+    Failed,
+    /// Ctrl-C.
+    Interrupted,
+    /// The journal says a stage runs, and the process is gone.
+    Stopped,
+}
+
+impl RunState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RunState::NotStarted => "not started",
+            RunState::Running => "running",
+            RunState::Finished => "finished",
+            RunState::Failed => "failed",
+            RunState::Interrupted => "interrupted",
+            RunState::Stopped => "stopped",
+        }
+    }
+}
 
 /// One stage of the run as `rekey status` lists it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct StageLine {
     pub stage: String,
-    /// done, running, failed, interrupted, or waiting (not started yet).
-    pub status: String,
+    pub status: LineStatus,
     pub tables_done: usize,
     pub tables_total: usize,
     pub tables_in_flight: usize,
@@ -51,9 +125,7 @@ pub struct RunStatus {
     pub data: Option<String>,
     #[serde(rename = "final")]
     pub final_db: Option<String>,
-    /// running, finished, failed, interrupted (Ctrl-C), stopped (the process is gone), or not
-    /// started.
-    pub state: String,
+    pub state: RunState,
     /// The process that holds (or last held) the run directory, and whether it is alive; None
     /// where this system cannot tell.
     pub pid: Option<u32>,
@@ -115,31 +187,13 @@ fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// A table of SOURCE as introspect recorded it.
-struct SourceTable {
-    rows: u64,
-    converted: bool,
-}
-
+/// SOURCE's tables as introspect recorded them, by name.
 fn source_tables(journal: &Journal) -> Result<BTreeMap<String, SourceTable>> {
-    let text = journal.get("source_tables")?.unwrap_or_default();
-    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    Ok(value
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| {
-                    Some((
-                        t["table"].as_str()?.to_string(),
-                        SourceTable {
-                            rows: t["rows"].as_u64().unwrap_or(0),
-                            converted: t["converted"].as_bool().unwrap_or(true),
-                        },
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default())
+    Ok(journal
+        .source_tables()?
+        .into_iter()
+        .map(|t| (t.table.clone(), t))
+        .collect())
 }
 
 impl RunStatus {
@@ -164,14 +218,10 @@ impl RunStatus {
         let steps = journal.step_spans()?;
         let sources = source_tables(journal)?;
         let planned: Vec<String> = journal
-            .get("planned_stages")?
-            .map(|s| {
-                s.split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default();
+            .planned_stages()?
+            .into_iter()
+            .map(|s| s.name().to_string())
+            .collect();
 
         // Stages in pipeline order: those recorded, then those the command has yet to run.
         let mut names: Vec<String> = spans.iter().map(|s| s.name.clone()).collect();
@@ -187,17 +237,23 @@ impl RunStatus {
             .map(|name| {
                 let span = spans.iter().find(|s| &s.name == name);
                 let of: Vec<&StepSpan> = steps.iter().filter(|s| &s.stage == name).collect();
-                let done: Vec<&&StepSpan> = of.iter().filter(|s| s.status == "done").collect();
-                let status = span.map_or("waiting".to_string(), |s| s.status.clone());
-                let seconds = span.and_then(|s| match s.status.as_str() {
-                    "running" => s.started_at.map(|t| (now - t).max(0.0)),
+                let done: Vec<&&StepSpan> = of
+                    .iter()
+                    .filter(|s| s.status == StageStatus::Done)
+                    .collect();
+                let status = span.map_or(LineStatus::Waiting, |s| s.status.into());
+                let seconds = span.and_then(|s| match s.status {
+                    StageStatus::Running => s.started_at.map(|t| (now - t).max(0.0)),
                     _ => s.seconds,
                 });
                 StageLine {
                     stage: name.clone(),
                     tables_done: done.len(),
                     tables_total: of.len(),
-                    tables_in_flight: of.iter().filter(|s| s.status == "running").count(),
+                    tables_in_flight: of
+                        .iter()
+                        .filter(|s| s.status == StageStatus::Running)
+                        .count(),
                     rows: moves_rows(name).then(|| done.iter().map(|s| s.rows.unwrap_or(0)).sum()),
                     seconds,
                     detail: span.and_then(|s| s.detail.clone()),
@@ -206,35 +262,37 @@ impl RunStatus {
             })
             .collect();
 
-        let running_stage = spans.iter().find(|s| s.status == "running");
+        let running_stage = spans.iter().find(|s| s.status == StageStatus::Running);
         let last = spans.iter().max_by(|a, b| {
             a.started_at
                 .partial_cmp(&b.started_at)
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
         let stage = running_stage.or(last).map(|s| s.name.clone());
-        let all_done = !stages.is_empty() && stages.iter().all(|s| s.status == "done");
-        let ended_badly = last.filter(|s| matches!(s.status.as_str(), "failed" | "interrupted"));
+        let all_done = !stages.is_empty() && stages.iter().all(|s| s.status == LineStatus::Done);
+        let ended_badly = last.filter(|s| s.status.ended_badly());
         let state = if spans.is_empty() {
-            "not started"
+            RunState::NotStarted
         } else if let Some(s) = ended_badly {
-            s.status.as_str()
+            match s.status {
+                StageStatus::Interrupted => RunState::Interrupted,
+                _ => RunState::Failed,
+            }
         } else if all_done {
-            "finished"
+            RunState::Finished
         } else {
             // The journal says what ran; only the process can say whether it still runs.
             match process.alive {
-                Some(true) => "running",
-                Some(false) => "stopped",
-                None if running_stage.is_some() => "running",
-                None => "stopped",
+                Some(true) => RunState::Running,
+                Some(false) => RunState::Stopped,
+                None if running_stage.is_some() => RunState::Running,
+                None => RunState::Stopped,
             }
-        }
-        .to_string();
+        };
 
         let in_flight: Vec<InFlight> = steps
             .iter()
-            .filter(|s| s.status == "running")
+            .filter(|s| s.status == StageStatus::Running)
             .map(|s| InFlight {
                 stage: s.stage.clone(),
                 table: s.item.clone(),
@@ -258,13 +316,20 @@ impl RunStatus {
             .iter()
             .filter_map(|s| s.started_at)
             .fold(f64::INFINITY, f64::min);
-        let end = if state == "running" { now } else { last_seen };
+        let end = if state == RunState::Running {
+            now
+        } else {
+            last_seen
+        };
         // A stage the journal says is running, in a run whose process is gone, has stopped, no
         // later than the journal's last entry.
         let mut stages = stages;
-        if state == "stopped" {
-            for l in stages.iter_mut().filter(|l| l.status == "running") {
-                l.status = "stopped".into();
+        if state == RunState::Stopped {
+            for l in stages
+                .iter_mut()
+                .filter(|l| l.status == LineStatus::Running)
+            {
+                l.status = LineStatus::Stopped;
                 let started = spans
                     .iter()
                     .find(|s| s.name == l.stage)
@@ -279,7 +344,7 @@ impl RunStatus {
         };
 
         let work = Work::of(&stages, &steps, &sources, &planned);
-        let running = state == "running";
+        let running = state == RunState::Running;
         let (eta_seconds, fraction, eta_basis) = match rehearsal {
             Some(report) => {
                 let (eta, fraction) =
@@ -299,22 +364,25 @@ impl RunStatus {
                 )
             }
         };
-        let fraction = if state == "finished" { 1.0 } else { fraction };
+        let fraction = if state == RunState::Finished {
+            1.0
+        } else {
+            fraction
+        };
 
         let error = ended_badly.and_then(|s| s.detail.clone());
-        let next = match state.as_str() {
-            "finished" => Some("Read report.md or report.html in the run directory.".to_string()),
-            "running" => None,
-            "not started" => None,
-            "failed" => Some("Fix what the error names, then run the same command again with --resume (or undo with `rekey clean --run-dir DIR`).".to_string()),
+        let next = match state {
+            RunState::Finished => Some("Read report.md or report.html in the run directory.".to_string()),
+            RunState::Running | RunState::NotStarted => None,
+            RunState::Failed => Some("Fix what the error names, then run the same command again with --resume (or undo with `rekey clean --run-dir DIR`).".to_string()),
             _ => Some("Run the same command again with --resume to finish it, or undo it with `rekey clean --run-dir DIR`.".to_string()),
         };
 
         Ok(RunStatus {
-            run_id: journal.get("run_id")?,
-            source: journal.get("source")?,
-            data: journal.get("data")?,
-            final_db: journal.get("final")?,
+            run_id: journal.run_id()?,
+            source: journal.database_url("source")?,
+            data: journal.database_url("data")?,
+            final_db: journal.database_url("final")?,
             state,
             pid: process.pid,
             process_alive: process.alive,
@@ -350,7 +418,7 @@ impl RunStatus {
             fraction: self.fraction,
             elapsed: self.elapsed_seconds,
             eta: self.eta_seconds,
-            finished: self.state == "finished",
+            finished: self.state == RunState::Finished,
         }
     }
 
@@ -359,17 +427,17 @@ impl RunStatus {
         let mut s = String::new();
         let who = match (self.pid, self.process_alive) {
             (Some(pid), Some(true)) => format!(" (PID {pid})"),
-            (Some(pid), Some(false)) if self.state == "stopped" => {
+            (Some(pid), Some(false)) if self.state == RunState::Stopped => {
                 format!(": the process that ran it (PID {pid}) is gone")
             }
             _ => String::new(),
         };
-        let state = match (self.state.as_str(), &self.stage) {
-            ("failed", Some(st)) => format!("failed in stage {st}"),
-            ("interrupted", Some(st)) => format!("interrupted in stage {st} (Ctrl-C)"),
-            ("stopped", Some(st)) => format!("stopped in stage {st}{who}"),
-            ("running", Some(st)) => format!("running stage {st}{who}"),
-            (other, _) => other.to_string(),
+        let state = match (self.state, &self.stage) {
+            (RunState::Failed, Some(st)) => format!("failed in stage {st}"),
+            (RunState::Interrupted, Some(st)) => format!("interrupted in stage {st} (Ctrl-C)"),
+            (RunState::Stopped, Some(st)) => format!("stopped in stage {st}{who}"),
+            (RunState::Running, Some(st)) => format!("running stage {st}{who}"),
+            (other, _) => other.as_str().to_string(),
         };
         s.push_str(&format!(
             "rekey run {} in {}: {state}\n",
@@ -398,7 +466,7 @@ impl RunStatus {
                     l.tables_done,
                     l.tables_total,
                     l.tables_in_flight,
-                    if l.status == "running" {
+                    if l.status == LineStatus::Running {
                         "in flight"
                     } else {
                         "unfinished"
@@ -409,7 +477,7 @@ impl RunStatus {
             };
             let rows = l.rows.map_or("-".to_string(), thousands);
             let secs = l.seconds.map_or(String::new(), |x| format!("{x:.2}"));
-            if l.status == "waiting" {
+            if l.status == LineStatus::Waiting {
                 s.push_str(&format!("  {:<13} {}\n", l.stage, l.status));
             } else {
                 s.push_str(&format!(
@@ -424,7 +492,7 @@ impl RunStatus {
                 let on = f
                     .worker
                     .map_or(String::new(), |w| format!(" on worker {w}"));
-                if self.state == "running" {
+                if self.state == RunState::Running {
                     s.push_str(&format!(
                         "  in flight: {} {}{on} for {}\n",
                         f.stage,
@@ -441,7 +509,7 @@ impl RunStatus {
         }
         s.push('\n');
         // Rows are counted once per stage that moves them (shadow, swap, load, verify).
-        let mut line = if self.state == "finished" {
+        let mut line = if self.state == RunState::Finished {
             format!("  rows moved, all stages: {}", thousands(self.rows_moved))
         } else {
             format!(
@@ -451,7 +519,7 @@ impl RunStatus {
             )
         };
         line.push_str(&format!(" · elapsed {}", duration(self.elapsed_seconds)));
-        if self.state == "running" {
+        if self.state == RunState::Running {
             match self.eta_seconds {
                 Some(eta) => line.push_str(&format!(
                     " · ETA {} (from {})",
@@ -491,7 +559,7 @@ impl Work {
         // swap counts every row exactly; before it, the catalog's estimates stand in.
         let swap_rows: BTreeMap<&str, u64> = steps
             .iter()
-            .filter(|s| s.stage == "swap" && s.status == "done")
+            .filter(|s| s.stage == Stage::Swap.name() && s.status == StageStatus::Done)
             .map(|s| (s.item.as_str(), s.rows.unwrap_or(0)))
             .collect();
         let rows_of = |table: &str, expected: Option<u64>| -> u64 {
@@ -512,7 +580,7 @@ impl Work {
             let of: Vec<&StepSpan> = steps.iter().filter(|s| s.stage == name).collect();
             let done: u64 = of
                 .iter()
-                .filter(|s| s.status == "done")
+                .filter(|s| s.status == StageStatus::Done)
                 .map(|s| s.rows.unwrap_or(0))
                 .sum();
             let mut expected: u64 = if of.is_empty() {
@@ -532,14 +600,14 @@ impl Work {
                     .map(|t| {
                         let step = of.iter().find(|s| s.item == *t);
                         match step {
-                            Some(s) if s.status == "done" => s.rows.unwrap_or(0),
+                            Some(s) if s.status == StageStatus::Done => s.rows.unwrap_or(0),
                             Some(s) => rows_of(t, s.expected),
                             None => 0,
                         }
                     })
                     .sum()
             };
-            if line.is_some_and(|l| l.status == "done") {
+            if line.is_some_and(|l| l.status == LineStatus::Done) {
                 expected = done;
             }
             per_stage.insert(name.to_string(), (expected.max(done), done));
@@ -567,8 +635,8 @@ impl Work {
         }
         let spent: f64 = spans
             .iter()
-            .map(|s| match s.status.as_str() {
-                "running" => s.started_at.map_or(0.0, |t| (now - t).max(0.0)),
+            .map(|s| match s.status {
+                StageStatus::Running => s.started_at.map_or(0.0, |t| (now - t).max(0.0)),
                 _ => s.seconds.unwrap_or(0.0),
             })
             .sum();
@@ -597,9 +665,9 @@ impl Work {
             };
             let secs = est.estimated_seconds;
             whole += secs;
-            left += match line.status.as_str() {
-                "done" => 0.0,
-                "waiting" => secs,
+            left += match line.status {
+                LineStatus::Done => 0.0,
+                LineStatus::Waiting => secs,
                 _ => {
                     let share = match self.per_stage.get(&line.stage) {
                         Some((expected, done)) if *expected > 0 => *done as f64 / *expected as f64,
@@ -677,13 +745,18 @@ mod tests {
     /// A journal of a run that did shadow and is half-way through swap.
     fn half_way() -> Journal {
         let j = Journal::in_memory().unwrap();
-        j.set("run_id", "r1").unwrap();
-        j.set("planned_stages", "introspect,shadow,swap,load")
+        j.set_planned_stages(&[Stage::Introspect, Stage::Shadow, Stage::Swap, Stage::Load])
             .unwrap();
-        j.set(
-            "source_tables",
-            r#"[{"table":"a","rows":100,"converted":true},{"table":"b","rows":300,"converted":true},{"table":"alembic_version","rows":1,"converted":false}]"#,
-        )
+        let table = |name: &str, rows, converted| SourceTable {
+            table: name.into(),
+            rows,
+            converted,
+        };
+        j.set_source_tables(&[
+            table("a", 100, true),
+            table("b", 300, true),
+            table("alembic_version", 1, false),
+        ])
         .unwrap();
         for s in ["introspect", "shadow"] {
             j.stage_started(s).unwrap();
@@ -722,14 +795,14 @@ mod tests {
             alive: Some(true),
         };
         let st = RunStatus::read_at(&j, None, alive, now()).unwrap();
-        assert_eq!(st.state, "running");
+        assert_eq!(st.state, RunState::Running);
         assert_eq!(st.stage.as_deref(), Some("swap"));
         let swap = st.stages.iter().find(|l| l.stage == "swap").unwrap();
         assert_eq!(
             (swap.tables_done, swap.tables_total, swap.tables_in_flight),
             (1, 3, 1)
         );
-        assert_eq!(st.stages.last().unwrap().status, "waiting");
+        assert_eq!(st.stages.last().unwrap().status, LineStatus::Waiting);
         assert_eq!(st.in_flight.len(), 1);
         assert_eq!(st.in_flight[0].worker, Some(2));
         // shadow 400 + swap 300 done; swap 401 and load 400 expected.
@@ -750,7 +823,7 @@ mod tests {
             alive: Some(false),
         };
         let st = RunStatus::read_at(&j, None, gone, now()).unwrap();
-        assert_eq!(st.state, "stopped");
+        assert_eq!(st.state, RunState::Stopped);
         assert_eq!(st.eta_seconds, None);
         let text = st.to_text(Path::new("d"));
         assert!(
@@ -766,13 +839,13 @@ mod tests {
         j.step_failed("swap", "a", 0.1, "disk full").unwrap();
         j.stage_failed(
             "swap",
-            "failed",
+            StageStatus::Failed,
             3.0,
             "[stage swap, table a] disk full. Free space.",
         )
         .unwrap();
         let st = RunStatus::read_at(&j, None, Process::default(), now()).unwrap();
-        assert_eq!(st.state, "failed");
+        assert_eq!(st.state, RunState::Failed);
         assert_eq!(
             st.error.as_deref(),
             Some("[stage swap, table a] disk full. Free space.")
@@ -804,18 +877,26 @@ mod tests {
         let writer = Journal::open(dir.path(), true).unwrap();
         writer.stage_started("clone").unwrap();
         let reader = Journal::open_read_only(dir.path()).unwrap();
-        assert_eq!(reader.stage_spans().unwrap()[0].status, "running");
+        assert_eq!(
+            reader.stage_spans().unwrap()[0].status,
+            StageStatus::Running
+        );
         writer
             .steps_planned("clone", &[("t".into(), Some(5))])
             .unwrap();
         writer.step_started("clone", "t", 1).unwrap();
         let step = &reader.step_spans().unwrap()[0];
-        assert_eq!((step.status.as_str(), step.worker), ("running", Some(1)));
+        assert_eq!((step.status, step.worker), (StageStatus::Running, Some(1)));
         writer.step_finished("clone", "t", 5, 0.2, None).unwrap();
         writer.stage_finished("clone", 0.3, 5, None).unwrap();
-        assert_eq!(reader.stage_spans().unwrap()[0].status, "done");
+        assert_eq!(reader.stage_spans().unwrap()[0].status, StageStatus::Done);
         assert_eq!(reader.step_spans().unwrap()[0].rows, Some(5));
-        assert!(reader.set("x", "y").is_err(), "a read-only journal wrote");
+        assert!(
+            reader
+                .set_data_shape(crate::journal::DataShape::Source)
+                .is_err(),
+            "a read-only journal wrote"
+        );
         assert!(Journal::open_read_only(&dir.path().join("nothing")).is_err());
     }
 }

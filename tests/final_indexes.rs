@@ -1,5 +1,5 @@
 //! DB_FINAL's secondary indexes set aside for each table's load and built again after its rows
-//! (`stages/indexes.rs`): the definitions are byte-identical after a run (MariaDB's SHOW CREATE
+//! (`run/indexes.rs`): the definitions are byte-identical after a run (MariaDB's SHOW CREATE
 //! TABLE of every table, PostgreSQL's `pg_dump -s`), and after a SIGKILL while a table's indexes
 //! are aside, `--resume` and `rekey clean` each build them again exactly.
 

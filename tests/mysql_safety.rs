@@ -562,67 +562,6 @@ fn check_constraints_on_columns_that_become_uuids_are_dropped_and_named_in_the_p
 }
 
 #[test]
-fn a_source_table_named_like_migration_bookkeeping_with_a_foreign_key_is_loaded_and_verified() {
-    let server = server_or_skip!();
-    let dbs = Dbs::new(&server, "bkfk");
-    load_sql(
-        &server,
-        &dbs.source,
-        "CREATE TABLE users (id INT PRIMARY KEY, name VARCHAR(20));\n\
-         CREATE TABLE Migrations (id INT PRIMARY KEY, user_id INT NOT NULL, step VARCHAR(20), CONSTRAINT fk_mig_user FOREIGN KEY (user_id) REFERENCES users (id));\n\
-         INSERT INTO users VALUES (1, 'a'), (2, 'b');\n\
-         INSERT INTO Migrations VALUES (10, 1, 'x'), (11, 2, 'y'), (12, 2, 'z');\n",
-    );
-    let plan = rekey(&["plan", "--source", &dbs.src_url()]);
-    assert_exit(&plan, 0);
-    assert!(
-        stdout(&plan).contains("application-table"),
-        "{}",
-        stdout(&plan)
-    );
-    dbs.conn(&dbs.final_db)
-        .query_drop(format!("DROP DATABASE `{}`", dbs.final_db))
-        .unwrap();
-    let out = dbs.run(&["--derive-final"]);
-    assert_exit(&out, 0);
-    let n: u64 = dbs
-        .conn(&dbs.final_db)
-        .query_first("SELECT COUNT(*) FROM Migrations m JOIN users u ON u.id = m.user_id")
-        .unwrap()
-        .unwrap();
-    assert_eq!(n, 3, "Migrations' rows were not loaded");
-    let dir = dbs.run_dir();
-    assert_eq!(stage_rows(&dir, "load", "Migrations"), Some(3));
-    assert_eq!(stage_rows(&dir, "verify", "Migrations"), Some(3));
-}
-
-#[test]
-fn a_source_table_with_rekeys_prefix_is_refused_before_any_write() {
-    let server = server_or_skip!();
-    let dbs = Dbs::blog(&server, "rkpre");
-    dbs.conn(&dbs.source)
-        .query_drop("CREATE TABLE _rekey_x (id INT PRIMARY KEY); INSERT INTO _rekey_x VALUES (1)")
-        .unwrap();
-    let out = dbs.run(&[]);
-    assert_exit(&out, 2);
-    let err = stderr(&out);
-    assert!(err.contains("_rekey_x") && err.contains("Rename"), "{err}");
-    assert!(!dbs.exists(&dbs.data), "DB_DATA was created");
-    let plan = rekey(&["plan", "--source", &dbs.src_url()]);
-    assert_exit(&plan, 2);
-}
-
-#[test]
-fn a_source_without_tables_is_refused() {
-    let server = server_or_skip!();
-    let dbs = Dbs::new(&server, "empty");
-    let out = dbs.run(&[]);
-    assert_exit(&out, 2);
-    assert!(stderr(&out).contains("no tables"), "{}", stderr(&out));
-    assert!(!dbs.exists(&dbs.data), "DB_DATA was created");
-}
-
-#[test]
 fn a_second_process_on_the_same_databases_is_refused_whatever_its_run_directory() {
     let server = server_or_skip!();
     let dbs = Dbs::blog(&server, "srvlock");
@@ -660,35 +599,6 @@ fn a_second_process_on_the_same_databases_is_refused_whatever_its_run_directory(
     first.wait().unwrap();
     // The lock dies with its process: the run resumes.
     assert_exit(&dbs.run(&["--resume"]), 0);
-}
-
-#[test]
-fn source_columns_named_like_work_columns_keep_their_values() {
-    let server = server_or_skip!();
-    let dbs = Dbs::new(&server, "worknames");
-    load_sql(
-        &server,
-        &dbs.source,
-        "CREATE TABLE parent (id INT PRIMARY KEY, id_upk_copy VARCHAR(10), id_ipk_copy INT);\n\
-         CREATE TABLE child (id INT PRIMARY KEY, parent_id INT NULL, parent_id_ufk_copy VARCHAR(10), \
-           CONSTRAINT fk_child_parent FOREIGN KEY (parent_id) REFERENCES parent (id));\n\
-         INSERT INTO parent VALUES (1, 'upk', 41), (2, NULL, 42);\n\
-         INSERT INTO child VALUES (1, 1, 'ufk'), (2, NULL, 'ufk2');\n",
-    );
-    dbs.conn(&dbs.final_db)
-        .query_drop(format!("DROP DATABASE `{}`", dbs.final_db))
-        .unwrap();
-    let out = dbs.run(&["--derive-final"]);
-    assert_exit(&out, 0);
-    let mut f = dbs.conn(&dbs.final_db);
-    let parents: Vec<(Option<String>, i64)> = f
-        .query("SELECT id_upk_copy, id_ipk_copy FROM parent ORDER BY id_ipk_copy")
-        .unwrap();
-    assert_eq!(parents, [(Some("upk".into()), 41), (None, 42)]);
-    let children: Vec<String> = f
-        .query("SELECT parent_id_ufk_copy FROM child ORDER BY parent_id_ufk_copy")
-        .unwrap();
-    assert_eq!(children, ["ufk", "ufk2"]);
 }
 
 #[test]
@@ -753,23 +663,6 @@ fn verify_checks_final_foreign_keys_lists_every_differing_table_and_sees_source_
     }
 }
 
-/// Every path under `dir`, relative to it, sorted.
-fn tree(dir: &std::path::Path) -> Vec<String> {
-    fn walk(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            out.push(p.strip_prefix(base).unwrap().display().to_string());
-            if p.is_dir() {
-                walk(base, &p, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
 /// The journal's key secret of a run directory.
 fn journal_secret(dir: &std::path::Path) -> String {
     rusqlite::Connection::open(dir.join("journal.sqlite"))
@@ -786,46 +679,6 @@ fn longest_hex(text: &str) -> usize {
         .map(str::len)
         .max()
         .unwrap_or(0)
-}
-
-#[test]
-fn a_table_named_like_a_path_stays_inside_the_run_directory() {
-    let server = server_or_skip!();
-    let dbs = Dbs::new(&server, "escape");
-    dbs.conn(&dbs.source)
-        .query_drop(
-            "CREATE TABLE `../../escaped` (id INT PRIMARY KEY, name VARCHAR(10));
-             INSERT INTO `../../escaped` VALUES (1, 'a'), (2, 'b');
-             CREATE TABLE child (id INT PRIMARY KEY, parent_id INT,
-                 FOREIGN KEY (parent_id) REFERENCES `../../escaped` (id));
-             INSERT INTO child VALUES (1, 1), (2, 2);",
-        )
-        .unwrap();
-    dbs.conn(&dbs.source)
-        .query_drop(format!("DROP DATABASE `{}`", dbs.final_db))
-        .unwrap();
-    let out = dbs.run(&["--derive-final"]);
-    assert_exit(&out, 0);
-    let outside: Vec<String> = tree(dbs.dir.path())
-        .into_iter()
-        .filter(|p| !p.starts_with("run/"))
-        .collect();
-    assert_eq!(outside, ["run"], "files beside the run directory");
-    let files = tree(&dbs.run_dir());
-    assert!(
-        files.contains(&"map/%2E%2E%2F%2E%2E%2Fescaped.csv".to_string()),
-        "{files:?}"
-    );
-    assert_exit(&dbs.verify(), 0);
-    let dir = dbs.run_dir();
-    let out = rekey(&["clean", "--run-dir", dir.to_str().unwrap(), "--remove-maps"]);
-    assert_exit(&out, 0);
-    assert!(!dir.join("map").exists());
-    let outside: Vec<String> = tree(dbs.dir.path())
-        .into_iter()
-        .filter(|p| !p.starts_with("run/"))
-        .collect();
-    assert_eq!(outside, ["run"]);
 }
 
 #[test]

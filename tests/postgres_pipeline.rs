@@ -793,45 +793,6 @@ fn a_final_foreign_key_retargeted_to_another_table_is_refused_and_verified() {
 }
 
 #[test]
-fn a_table_named_like_an_absolute_path_stays_inside_the_run_directory() {
-    let pg = pg_or_skip!();
-    let dbs = Databases::new(pg.clone(), "abs");
-    let outside = dbs.dir.path().join("x");
-    let name = format!("{}/ABS", outside.display());
-    pg.exec(
-        &dbs.source,
-        &format!(
-            "CREATE TABLE \"{name}\" (id int PRIMARY KEY, label text);
-             INSERT INTO \"{name}\" VALUES (1, 'a'), (2, 'b');
-             CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES \"{name}\" (id));
-             INSERT INTO child VALUES (1, 1), (2, 2);"
-        ),
-    );
-    pg.drop_database(&dbs.final_db);
-    assert_exit(&dbs.run(&["--derive-final"]), 0);
-    assert!(
-        !outside.exists(),
-        "a file was written outside the run directory"
-    );
-    let map = dbs.run_dir().join("map");
-    let files: Vec<String> = std::fs::read_dir(&map)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(
-        files
-            .iter()
-            .any(|f| f.ends_with("%2Fx%2FABS.csv") && f.starts_with("%2F")),
-        "{files:?}"
-    );
-    assert_exit(&dbs.verify(&[]), 0);
-    let dir = dbs.run_dir();
-    let out = rekey(&["clean", "--run-dir", dir.to_str().unwrap(), "--remove-maps"]);
-    assert_exit(&out, 0);
-    assert!(!map.exists() && !outside.exists());
-}
-
-#[test]
 fn the_run_secret_never_appears_in_a_dry_run_or_the_reports() {
     let pg = pg_or_skip!();
     let dbs = blog(&pg, "secret");
@@ -905,36 +866,6 @@ fn check_measures_the_disk_of_a_server_on_a_loopback_address() {
     // The test server runs on this machine (127.0.0.1): its data directory is measured.
     assert!(!disk.contains("remote server"), "{disk}");
     assert!(disk.contains(" free in "), "{disk}");
-}
-
-#[test]
-fn source_columns_named_like_work_columns_keep_their_values() {
-    let pg = pg_or_skip!();
-    let dbs = Databases::new(pg.clone(), "worknames");
-    pg.load(
-        &dbs.source,
-        "CREATE TABLE parent (id int PRIMARY KEY, id_upk_copy text, id_ipk_copy int);
-         CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent (id),
-           parent_id_ufk_copy text);
-         INSERT INTO parent VALUES (1, 'upk', 41), (2, NULL, 42);
-         INSERT INTO child VALUES (1, 1, 'ufk'), (2, NULL, 'ufk2');",
-    );
-    pg.drop_database(&dbs.final_db);
-    assert_exit(&dbs.run(&["--derive-final"]), 0);
-    assert_eq!(
-        pg.texts(
-            &dbs.final_db,
-            "SELECT concat_ws('|', id_upk_copy, id_ipk_copy) FROM parent ORDER BY id_ipk_copy"
-        ),
-        [Some("upk|41".to_string()), Some("42".to_string())]
-    );
-    assert_eq!(
-        pg.texts(
-            &dbs.final_db,
-            "SELECT parent_id_ufk_copy FROM child ORDER BY 1"
-        ),
-        [Some("ufk".to_string()), Some("ufk2".to_string())]
-    );
 }
 
 #[test]

@@ -882,66 +882,6 @@ fn run_on_sqlite(dir: &std::path::Path, sql: &str, args: &[&str]) -> std::proces
         .unwrap()
 }
 
-#[test]
-fn a_source_table_named_like_migration_bookkeeping_with_a_foreign_key_is_loaded_and_verified() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run_on_sqlite(
-        dir.path(),
-        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);
-         CREATE TABLE migrations (id INTEGER PRIMARY KEY, user_id INT NOT NULL REFERENCES users (id), step TEXT);
-         INSERT INTO users VALUES (1, 'a'), (2, 'b');
-         INSERT INTO migrations VALUES (10, 1, 'x'), (11, 2, 'y');",
-        &["run", "--derive-final"],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let fin = Connection::open(dir.path().join("final.db")).unwrap();
-    assert_eq!(
-        rows(
-            &fin,
-            "SELECT COUNT(*) FROM migrations m JOIN users u ON u.id = m.user_id"
-        ),
-        [[Sql::Integer(2)]]
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/report.json")).unwrap())
-            .unwrap();
-    let verified = report["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "verify")
-        .unwrap()["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|t| t["item"] == "migrations" && t["rows"] == 2);
-    assert!(verified, "migrations was not verified: {report}");
-}
-
-#[test]
-fn a_source_table_with_rekeys_prefix_or_no_table_at_all_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run_on_sqlite(
-        dir.path(),
-        "CREATE TABLE users (id INTEGER PRIMARY KEY); CREATE TABLE _rekey_x (id INTEGER PRIMARY KEY);",
-        &["run", "--derive-final"],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("_rekey_x"), "{err}");
-    assert!(!dir.path().join("data.db").exists(), "DB_DATA was written");
-    let empty = tempfile::tempdir().unwrap();
-    let out = run_on_sqlite(empty.path(), "", &["run", "--derive-final"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no tables"), "{err}");
-}
-
 /// `rekey plan` on the fixture's SOURCE through the binary, with extra arguments.
 fn plan_with_binary(blog: &Blog, extra: &[&str]) -> (i32, String) {
     let out = Process::new(env!("CARGO_BIN_EXE_rekey"))
@@ -991,45 +931,6 @@ fn a_reference_declared_against_its_constraint_or_twice_is_refused() {
     let (code, text) = plan_with_binary(&blog, &[]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("polymorphic votable_id"), "{text}");
-}
-
-#[test]
-fn source_columns_named_like_work_columns_are_converted_with_their_values() {
-    let blog = Blog::new(false);
-    Connection::open(blog.path("source.db"))
-        .unwrap()
-        .execute_batch(
-            "CREATE TABLE odd (id INTEGER PRIMARY KEY, id_upk_copy TEXT, id_ipk_copy INTEGER,
-                 user_id INTEGER REFERENCES user(id), user_id_ufk_copy TEXT);
-             INSERT INTO odd VALUES (1, 'upk', 41, (SELECT MIN(id) FROM user), 'ufk'),
-                 (2, NULL, 42, NULL, 'ufk2');",
-        )
-        .unwrap();
-    let out = blog
-        .execute(Command::Run { derive_final: true })
-        .unwrap_or_else(|e| panic!("rekey run failed: {e}"));
-    assert!(out.contains("status: **ok**"), "{out}");
-    let fin = blog.open("final.db");
-    assert_eq!(
-        rows(
-            &fin,
-            "SELECT id_upk_copy, id_ipk_copy, user_id_ufk_copy FROM odd ORDER BY id_ipk_copy"
-        ),
-        [
-            [text("upk"), Sql::Integer(41), text("ufk")],
-            [Sql::Null, Sql::Integer(42), text("ufk2")],
-        ]
-    );
-    assert_eq!(
-        columns(&fin, "odd"),
-        [
-            "id",
-            "id_upk_copy",
-            "id_ipk_copy",
-            "user_id",
-            "user_id_ufk_copy"
-        ]
-    );
 }
 
 /// Runs the rekey binary; returns its exit code, stdout and stderr.

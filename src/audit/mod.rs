@@ -11,7 +11,6 @@ pub mod sql;
 pub mod walk;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -78,9 +77,6 @@ fn counts<'a>(items: impl Iterator<Item = &'a str>) -> Vec<(String, usize)> {
     v
 }
 
-/// The journal key under which `rekey run --app` keeps the audit's summary for the report.
-pub const JOURNAL_KEY: &str = "app-audit";
-
 /// How `rekey audit` writes its findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -99,39 +95,6 @@ pub struct Invocation {
     pub password_file: Option<PathBuf>,
     pub prompt: Option<Arc<Prompt>>,
     pub format: Format,
-}
-
-/// `rekey audit`: the findings written to `out`; an error of exit code 1 when there are any.
-pub fn command(inv: Invocation, out: &mut dyn Write) -> Result<()> {
-    let plan = match &inv.source {
-        Some(source) => Some(crate::commands::source_plan(
-            source,
-            &inv.conversion,
-            inv.password_file.as_deref(),
-            inv.prompt.as_deref(),
-        )?),
-        None => None,
-    };
-    let found = audit(&inv.dir, plan.as_ref())?;
-    match inv.format {
-        Format::Text => render::text(&found, out)?,
-        Format::Json => render::json(&found, out)?,
-        Format::Sarif => render::sarif(&found, out)?,
-    }
-    if found.findings.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::mismatch(
-            Place::default(),
-            format!(
-                "{} place{} in {} assume{} integer ids: change them with the conversion (see the list above).",
-                found.findings.len(),
-                if found.findings.len() == 1 { "" } else { "s" },
-                inv.dir.display(),
-                if found.findings.len() == 1 { "s" } else { "" },
-            ),
-        ))
-    }
 }
 
 /// Audits the application under `dir`. With `plan` (SOURCE's plan, from `--source`), only ids of

@@ -135,7 +135,7 @@ pub fn render(r: &Report) -> String {
             if st.failed() { "failed" } else { "" },
             stage_color(&rec.name),
             escape(&rec.name),
-            escape(&rec.status),
+            escape(rec.status.as_str()),
             rec.seconds,
             escape(rec.detail.as_deref().unwrap_or(""))
         );

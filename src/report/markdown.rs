@@ -78,7 +78,7 @@ pub fn render(r: &Report) -> String {
         let status = if st.failed() {
             format!("**{}**", rec.status)
         } else {
-            rec.status.clone()
+            rec.status.to_string()
         };
         let _ = writeln!(
             s,

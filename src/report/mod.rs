@@ -12,23 +12,18 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::{io_error, Result};
-use crate::journal::{Journal, StageRecord, StageSpan, StepRecord, StepSpan};
+use crate::journal::{
+    Artifact, DataShape, Journal, StageRecord, StageSpan, StageStatus, StepRecord, StepSpan,
+};
 use crate::model::{is_bookkeeping, Schema};
 use crate::plan::{Plan, Warning};
+use crate::stage::{moves_rows, Stage, ROW_STAGES};
 use crate::stages::verify::TableCheck;
-use crate::stages::Stage;
 use crate::url::redact;
 
+// How numbers are written for people: the report's pages take them from here.
+pub use crate::text::{count, duration, plural, thousands};
 pub use timeline::timeline_svg;
-
-/// The stages whose per-table figures are rows written or read; the others change the schema
-/// only, and their "rows" are something else (introspect counts tables).
-pub const ROW_STAGES: [Stage; 4] = [Stage::Shadow, Stage::Swap, Stage::Load, Stage::Verify];
-
-/// Whether a stage's row count is a count of rows (see `ROW_STAGES`).
-pub fn moves_rows(stage: &str) -> bool {
-    ROW_STAGES.iter().any(|s| s.name() == stage)
-}
 
 /// The smallest run whose seconds per million rows mean something: below it the fixed costs
 /// (catalog reads, DDL, connections) outweigh the rows, and the figure would promise a rate a
@@ -115,7 +110,7 @@ pub struct StageReport {
 
 impl StageReport {
     pub fn failed(&self) -> bool {
-        matches!(self.stage.status.as_str(), "failed" | "interrupted")
+        self.stage.status.ended_badly()
     }
 }
 
@@ -136,7 +131,7 @@ impl Report {
             .into_iter()
             .map(|s| {
                 let tables = journal.steps(&s.name)?;
-                let failed = matches!(s.status.as_str(), "failed" | "interrupted");
+                let failed = s.status.ended_badly();
                 let error = if failed { s.detail.clone() } else { None };
                 Ok(StageReport {
                     stage: s,
@@ -146,12 +141,12 @@ impl Report {
             })
             .collect::<Result<Vec<_>>>()?;
         let verification = journal
-            .artifacts("verify")?
+            .artifacts(Artifact::Verify)?
             .into_iter()
             .filter_map(|(_, d)| serde_json::from_str(&d).ok())
             .collect();
         let orphans_nulled = journal
-            .artifacts("orphans-nulled")?
+            .artifacts(Artifact::OrphansNulled)?
             .into_iter()
             .filter_map(|(_, d)| serde_json::from_str(&d).ok())
             .collect();
@@ -183,7 +178,7 @@ impl Report {
             None => "ok".to_string(),
         };
         // DB_FINAL's own bookkeeping table is never loaded, whatever swap journaled for it.
-        let routes: Vec<TableRoute> = crate::stages::data_shape::journaled_routes(journal)?
+        let routes: Vec<TableRoute> = crate::run::data_shape::journaled_routes(journal)?
             .into_iter()
             .filter(|(table, _)| !is_bookkeeping(table))
             .map(|(table, route)| TableRoute { table, route })
@@ -195,10 +190,10 @@ impl Report {
             .collect();
         let count_notes = count_notes(&stages, source.map(|(_, p)| p), &once);
         Ok(Report {
-            run_id: journal.get("run_id")?,
-            source: journal.get("source")?,
-            data: journal.get("data")?,
-            final_db: journal.get("final")?,
+            run_id: journal.run_id()?,
+            source: journal.database_url("source")?,
+            data: journal.database_url("data")?,
+            final_db: journal.database_url("final")?,
             status,
             error: error.map(|e| redact(&e)),
             total_seconds,
@@ -213,12 +208,10 @@ impl Report {
                 stages: journal.stage_spans()?,
                 steps: journal.step_spans()?,
             },
-            load_path: (journal.get("data-shape")?.as_deref() == Some("final"))
+            load_path: (journal.data_shape()? == Some(DataShape::Final))
                 .then(|| "move".to_string()),
             routes,
-            audit: journal
-                .get(crate::audit::JOURNAL_KEY)?
-                .and_then(|t| serde_json::from_str(&t).ok()),
+            audit: journal.app_audit()?,
         })
     }
 
@@ -279,7 +272,7 @@ fn count_notes(
     let rows_of = |name: &str| -> Option<BTreeMap<&str, u64>> {
         stages
             .iter()
-            .find(|s| s.stage.name == name && !s.failed() && s.stage.status == "done")
+            .find(|s| s.stage.name == name && !s.failed() && s.stage.status == StageStatus::Done)
             .map(|s| s.tables.iter().map(|t| (t.item.as_str(), t.rows)).collect())
     };
     let Some(mut swap) = rows_of("swap") else {
@@ -364,55 +357,6 @@ fn count_notes(
     notes
 }
 
-/// `word`, or its plural for any count but one ("1 trigger", "2 triggers").
-pub fn plural(count: usize, word: &str) -> String {
-    if count == 1 {
-        word.to_string()
-    } else if word.ends_with('s') || word.ends_with('x') {
-        format!("{word}es")
-    } else {
-        format!("{word}s")
-    }
-}
-
-/// A count and its noun, digits grouped: "1 row", "6,418 rows".
-pub fn count(n: u64, word: &str) -> String {
-    format!(
-        "{} {}",
-        thousands(n),
-        plural(usize::try_from(n).unwrap_or(usize::MAX), word)
-    )
-}
-
-/// Digits in groups of three: 6418 -> "6,418".
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A duration for people: "0.4 s", "12 s", "4 min 05 s", "2 h 03 min".
-pub fn duration(secs: f64) -> String {
-    let secs = secs.max(0.0);
-    if secs < 10.0 {
-        format!("{secs:.1} s")
-    } else if secs < 60.0 {
-        format!("{secs:.0} s")
-    } else if secs < 3600.0 {
-        let s = secs.round() as u64;
-        format!("{} min {:02} s", s / 60, s % 60)
-    } else {
-        let m = (secs / 60.0).round() as u64;
-        format!("{} h {:02} min", m / 60, m % 60)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,7 +402,7 @@ mod tests {
         StageReport {
             stage: StageRecord {
                 name: name.into(),
-                status: "done".into(),
+                status: StageStatus::Done,
                 seconds: 1.0,
                 rows: tables.iter().map(|t| t.rows).sum(),
                 detail: None,

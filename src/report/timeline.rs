@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::journal::{StageSpan, StepSpan};
+use crate::journal::{StageSpan, StageStatus, StepSpan};
 
 const LABEL_W: f64 = 210.0;
 const PLOT_W: f64 = 800.0;
@@ -96,7 +96,10 @@ pub fn timeline_svg(stages: &[StageSpan], steps: &[StepSpan]) -> String {
         .map(|s| s.2)
         .chain(spans.iter().map(|s| s.end))
         .fold(t0, f64::max);
-    for s in spans.iter_mut().filter(|s| s.step.status == "running") {
+    for s in spans
+        .iter_mut()
+        .filter(|s| s.step.status == StageStatus::Running)
+    {
         s.end = t1;
     }
     t1 = t1.max(t0 + 1e-3);
@@ -108,7 +111,7 @@ pub fn timeline_svg(stages: &[StageSpan], steps: &[StepSpan]) -> String {
     // critical path of the downtime. (The one that happened to end last is often a small table
     // a worker took after a long one elsewhere.)
     let mut critical: BTreeMap<&str, (f64, &str, usize)> = BTreeMap::new();
-    for s in spans.iter().filter(|s| s.step.status == "done") {
+    for s in spans.iter().filter(|s| s.step.status == StageStatus::Done) {
         let e = critical
             .entry(s.step.stage.as_str())
             .or_insert((f64::MIN, "", 0));
@@ -168,12 +171,12 @@ pub fn timeline_svg(stages: &[StageSpan], steps: &[StepSpan]) -> String {
     section(&mut s, "stages", stage_top - 6.0);
     for (st, start, end) in &stage_spans {
         let (bx, bw) = (x(*start), w(*start, *end));
-        let failed = matches!(st.status.as_str(), "failed" | "interrupted");
+        let failed = st.status.ended_badly();
         let _ = write!(
             s,
             r#"<rect class="stage-span" data-stage="{}" data-status="{}" x="{bx:.1}" y="{:.1}" width="{bw:.1}" height="{BAR_H}" fill="{}"{}><title>{}</title></rect>"#,
             escape(&st.name),
-            escape(&st.status),
+            escape(st.status.as_str()),
             stage_top + (ROW_H - BAR_H) / 2.0,
             stage_color(&st.name),
             if failed {
@@ -282,12 +285,12 @@ fn bar(
     let st = sp.step;
     let mut classes = vec![class];
     let mut stroke = String::new();
-    match st.status.as_str() {
-        "failed" => {
+    match st.status {
+        StageStatus::Failed => {
             classes.push("failed");
             stroke = r##" stroke="#d62728" stroke-width="2""##.into();
         }
-        "running" => {
+        StageStatus::Running => {
             classes.push("running");
             stroke = r##" stroke="#333" stroke-width="1" stroke-dasharray="3 2""##.into();
         }
@@ -309,7 +312,7 @@ fn bar(
             .filter(|_| super::moves_rows(&st.stage))
             .map(|r| format!(" · {}", super::count(r, "row")))
             .unwrap_or_default(),
-        if st.status == "done" {
+        if st.status == StageStatus::Done {
             String::new()
         } else {
             format!(" · {}", st.status)
@@ -329,7 +332,7 @@ fn bar(
         escape(&st.item),
         escape(&st.stage),
         worker.map(|w| w.to_string()).unwrap_or_default(),
-        escape(&st.status),
+        escape(st.status.as_str()),
         y + (ROW_H - BAR_H) / 2.0,
         stage_color(&st.stage),
         escape(&tip)
@@ -393,7 +396,7 @@ mod tests {
         StepSpan {
             stage: stage.into(),
             item: item.into(),
-            status: "done".into(),
+            status: StageStatus::Done,
             started_at: Some(start),
             seconds: Some(secs),
             worker: Some(worker),
@@ -407,7 +410,7 @@ mod tests {
     fn one_bar_per_table_and_stage_and_the_longest_of_each_stage_outlined() {
         let stages = vec![StageSpan {
             name: "swap".into(),
-            status: "done".into(),
+            status: StageStatus::Done,
             started_at: Some(100.0),
             finished_at: Some(103.0),
             seconds: Some(3.0),
@@ -418,7 +421,7 @@ mod tests {
             step("swap", "big", 100.0, 3.0, 0),
             step("swap", "small <t>", 100.0, 1.0, 1),
             StepSpan {
-                status: "pending".into(),
+                status: StageStatus::Pending,
                 started_at: None,
                 ..step("swap", "later", 0.0, 0.0, 0)
             },

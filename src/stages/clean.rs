@@ -5,10 +5,11 @@
 //! only record of old id -> new id) stay unless asked for; a dry run lists what it would do and
 //! does nothing.
 
-use super::preflight::marker_of;
 use super::{Context, Stage};
 use crate::backend::{Arrival, Backend};
 use crate::error::{Error, Place, Result};
+use crate::journal::Artifact;
+use crate::run::marker::marker_of;
 
 /// Returns the lines describing what was undone (in a dry run: what would be, each statement
 /// printed as it goes).
@@ -21,28 +22,33 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
     // The records go once it is dropped.
     let final_goes = ctx
         .journal
-        .artifacts("database")?
+        .artifacts(Artifact::Database)?
         .iter()
         .any(|(which, _)| which == "final");
     // Triggers that a load set aside and could not put back yet.
-    if !final_goes && !ctx.journal.artifacts("trigger")?.is_empty() {
+    if !final_goes && !ctx.journal.artifacts(Artifact::Trigger)?.is_empty() {
         let fin = ctx.final_db()?;
         let mut s = fin.connect()?;
-        let restored = super::load::restore_triggers(ctx, s.as_mut())?;
+        let restored = crate::run::triggers::restore_triggers(ctx, s.as_mut())?;
         done.push(format!(
             "{} {restored} {} in DB_FINAL",
             if dry { "would restore" } else { "restored" },
-            crate::report::plural(restored, "trigger")
+            crate::text::plural(restored, "trigger")
         ));
     }
     // Secondary indexes a load set aside and could not build again yet.
-    if !final_goes && !ctx.journal.artifacts(super::indexes::ARTIFACT)?.is_empty() {
+    if !final_goes
+        && !ctx
+            .journal
+            .artifacts(crate::run::indexes::ARTIFACT)?
+            .is_empty()
+    {
         let fin = ctx.final_db()?;
-        let (tables, emptied) = super::indexes::restore_all_emptying(ctx, fin.as_ref())?;
+        let (tables, emptied) = crate::run::indexes::restore_all_emptying(ctx, fin.as_ref())?;
         done.push(format!(
             "{} the secondary indexes of {tables} {} in DB_FINAL",
             if dry { "would restore" } else { "restored" },
-            crate::report::plural(tables, "table")
+            crate::text::plural(tables, "table")
         ));
         for t in emptied {
             done.push(format!(
@@ -50,9 +56,9 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
             ));
         }
     }
-    for (which, url) in ctx.journal.artifacts("handed-over")? {
+    for (which, url) in ctx.journal.artifacts(Artifact::HandedOver)? {
         if !dry {
-            ctx.journal.remove_artifact("handed-over", &which)?;
+            ctx.journal.remove_artifact(Artifact::HandedOver, &which)?;
         }
         done.push(format!(
             "kept DB_FINAL {}: the run was verified and handed it over (its marker removed), so it is the application's database now; drop it yourself if it was a rehearsal's",
@@ -61,11 +67,11 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
     }
     let adopted: Vec<String> = ctx
         .journal
-        .artifacts("adopted")?
+        .artifacts(Artifact::Adopted)?
         .into_iter()
         .map(|(which, _)| which)
         .collect();
-    for (which, _) in ctx.journal.artifacts("database")? {
+    for (which, _) in ctx.journal.artifacts(Artifact::Database)? {
         let backend = match which.as_str() {
             "data" => ctx.data()?,
             _ => ctx.final_db()?,
@@ -78,7 +84,7 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
         if !backend.database_exists()? {
             if !dry {
                 forget_set_aside(ctx, &which)?;
-                ctx.journal.remove_artifact("database", &which)?;
+                ctx.journal.remove_artifact(Artifact::Database, &which)?;
             }
             done.push(format!("{label} {} was already gone", backend.url()));
             continue;
@@ -125,12 +131,12 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
         }
         if emptied {
             drop_tables(backend.as_ref(), &schema)?;
-            ctx.journal.remove_artifact("adopted", &which)?;
+            ctx.journal.remove_artifact(Artifact::Adopted, &which)?;
         } else {
             backend.drop_database()?;
         }
         forget_set_aside(ctx, &which)?;
-        ctx.journal.remove_artifact("database", &which)?;
+        ctx.journal.remove_artifact(Artifact::Database, &which)?;
         done.push(format!(
             "{} {label} {}",
             if emptied {
@@ -149,7 +155,7 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
         let what = format!(
             "{} ({files} {})",
             dir.display(),
-            crate::report::plural(files, "file")
+            crate::text::plural(files, "file")
         );
         done.push(if !ctx.run.remove_maps {
             format!("kept {what}: old id -> new id records (--remove-maps removes them)")
@@ -169,10 +175,7 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
         // directory draws its own (a kept DB_FINAL or map file of the cleaned run would
         // otherwise predict its keys). A clean that stopped early keeps them, since the run
         // can still be resumed.
-        for key in ["run_id", "secret", "seed", "base_ms", "conversion"] {
-            ctx.journal.remove(key)?;
-        }
-        ctx.journal.set("status", "cleaned")?;
+        ctx.journal.forget_run_identity()?;
     }
     Ok(done)
 }
@@ -183,7 +186,7 @@ fn forget_set_aside(ctx: &Context, which: &str) -> Result<()> {
     if which != "final" {
         return Ok(());
     }
-    for kind in ["trigger", super::indexes::ARTIFACT] {
+    for kind in [Artifact::Trigger, crate::run::indexes::ARTIFACT] {
         for (name, _) in ctx.journal.artifacts(kind)? {
             ctx.journal.remove_artifact(kind, &name)?;
         }

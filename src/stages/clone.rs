@@ -1,21 +1,21 @@
 //! Stage 3: create DB_DATA and SOURCE's tables in it (no views, triggers or routines). The rows
 //! follow in swap, which writes each row once with its new keys. SOURCE is only ever read.
 
-use super::preflight::RUN_MARKER;
 use super::{Context, Outcome, Stage};
-use crate::backend::Backend;
 use crate::error::Result;
+use crate::journal::Artifact;
 use crate::model::is_internal;
+use crate::run::marker::{mark, RUN_MARKER};
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
-    let shared = super::introspect::load(ctx)?;
+    let shared = crate::run::source::load(ctx)?;
     let (schema, _) = &*shared;
     let data = ctx.data()?;
     let source = ctx.source()?;
     let d = data.dialect();
     let created = ctx
         .journal
-        .artifacts("database")?
+        .artifacts(Artifact::Database)?
         .iter()
         .any(|(which, _)| which == "data");
     if ctx.run.dry_run || !data.database_exists()? {
@@ -26,19 +26,19 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             }
         }
         ctx.journal
-            .add_artifact("database", "data", &data.url().stored())?;
+            .add_artifact(Artifact::Database, "data", &data.url().stored())?;
     } else if !created {
         // An empty database made for the run (preflight refused any other): the run adopts
         // it, and `rekey clean` empties it again instead of dropping it.
         ctx.journal
-            .add_artifact("adopted", "data", &data.url().stored())?;
+            .add_artifact(Artifact::Adopted, "data", &data.url().stored())?;
         ctx.journal
-            .add_artifact("database", "data", &data.url().stored())?;
+            .add_artifact(Artifact::Database, "data", &data.url().stored())?;
     }
     mark(ctx, data.as_ref())?;
     // Tables an interrupted run left behind; only those are dropped (on a cluster every DDL
     // statement, even a DROP of nothing, stalls every node).
-    let existing = super::data_shape::describe_data(ctx)?;
+    let existing = crate::run::data_shape::describe_data(ctx)?;
     let tables: Vec<&crate::model::Table> = schema
         .tables
         .iter()
@@ -46,7 +46,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         .collect();
     // With --load-path move, a table DB_FINAL loads is built with DB_FINAL's own definition
     // (its indexes, defaults and options), so that swap fills it once and the load renames it.
-    let moved = super::data_shape::moved_tables(ctx)?;
+    let moved = crate::run::data_shape::moved_tables(ctx)?;
     let fin_url = ctx.final_db.as_ref().map(|f| f.url().clone());
     ctx.steps(
         Stage::Clone,
@@ -76,7 +76,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         rows: 0,
         detail: Some(format!(
             "{} created",
-            crate::report::count(tables.len() as u64, "table")
+            crate::text::count(tables.len() as u64, "table")
         )),
     })
 }
@@ -87,7 +87,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
 fn add_moved_foreign_keys(ctx: &Context, moved: &crate::model::Schema) -> Result<()> {
     let data = ctx.data()?;
     let d = data.dialect();
-    let existing = super::data_shape::describe_data(ctx)?;
+    let existing = crate::run::data_shape::describe_data(ctx)?;
     let mut s = ctx.writer(data.as_ref())?;
     for sql in d.checked_session() {
         ctx.exec(&mut s, &sql)?;
@@ -108,29 +108,6 @@ fn add_moved_foreign_keys(ctx: &Context, moved: &crate::model::Schema) -> Result
     Ok(())
 }
 
-/// Writes rekey's marker into a database the run created: `rekey clean` drops only databases
-/// that carry the marker of its own run.
-pub fn mark(ctx: &Context, db: &dyn Backend) -> Result<()> {
-    if ctx.run.dry_run {
-        return Ok(());
-    }
-    let d = db.dialect();
-    let mut s = db.connect()?;
-    // Keyed: a Galera cluster may refuse keyless tables (wsrep_mode=REQUIRED_PRIMARY_KEY).
-    s.execute(&format!(
-        "CREATE TABLE IF NOT EXISTS {} (run_id VARCHAR(64) NOT NULL PRIMARY KEY)",
-        d.q(RUN_MARKER)
-    ))?;
-    if s.query_u64(&format!("SELECT COUNT(*) FROM {}", d.q(RUN_MARKER)))? == 0 {
-        s.execute(&format!(
-            "INSERT INTO {} (run_id) VALUES ({})",
-            d.q(RUN_MARKER),
-            d.lit(&ctx.run_id)
-        ))?;
-    }
-    Ok(())
-}
-
 /// After a verified run, a DB_FINAL the run created (derive-final) becomes the application's:
 /// the marker goes, so its schema holds nothing of rekey's, and the journal records the hand-over
 /// instead of the database, so `rekey clean` keeps it (without its marker it cannot prove the
@@ -139,7 +116,7 @@ pub fn hand_over(ctx: &Context) -> Result<()> {
     if ctx.run.dry_run
         || !ctx
             .journal
-            .artifacts("database")?
+            .artifacts(Artifact::Database)?
             .iter()
             .any(|(which, _)| which == "final")
     {
@@ -154,7 +131,7 @@ pub fn hand_over(ctx: &Context) -> Result<()> {
         d.drop_table_sql(&d.q(RUN_MARKER))
     ))?;
     ctx.journal
-        .add_artifact("handed-over", "final", &fin.url().stored())?;
-    ctx.journal.remove_artifact("database", "final")?;
+        .add_artifact(Artifact::HandedOver, "final", &fin.url().stored())?;
+    ctx.journal.remove_artifact(Artifact::Database, "final")?;
     Ok(())
 }

@@ -3,10 +3,11 @@
 
 use super::{Context, Outcome, Stage};
 use crate::error::{Error, Place, Result};
+use crate::journal::Artifact;
 use crate::model::is_internal;
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
-    let shared = super::introspect::load(ctx)?;
+    let shared = crate::run::source::load(ctx)?;
     let (schema, _) = &*shared;
     let fin = ctx.final_db()?;
     let source = ctx.source()?;
@@ -30,8 +31,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             }
         }
         ctx.journal
-            .add_artifact("database", "final", &fin.url().stored())?;
-        super::clone::mark(ctx, fin.as_ref())?;
+            .add_artifact(Artifact::Database, "final", &fin.url().stored())?;
+        crate::run::marker::mark(ctx, fin.as_ref())?;
     }
     let mut s = ctx.writer(fin.as_ref())?;
     for sql in d.bulk_session(crate::backend::Arrival::Unordered) {
@@ -44,7 +45,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         .map(|t| {
             Ok((
                 t,
-                super::data_shape::swaps_for(ctx, d, &t.name, &uuid_type)?.0,
+                crate::run::data_shape::swaps_for(ctx, d, &t.name, &uuid_type)?.0,
             ))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -115,9 +116,9 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     }
     let mut detail = format!(
         "{count} {}, {} {} created",
-        crate::report::plural(count, "table"),
+        crate::text::plural(count, "table"),
         schema.triggers.len(),
-        crate::report::plural(schema.triggers.len(), "trigger")
+        crate::text::plural(schema.triggers.len(), "trigger")
     );
     if !left_out.is_empty() {
         detail.push_str(&format!(
@@ -137,7 +138,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
 fn retake_own(ctx: &Context, fin: &dyn crate::backend::Backend) -> Result<bool> {
     let mut s = fin.connect()?;
     let existing = fin.describe(s.as_mut())?;
-    let owner = super::preflight::marker_of(fin, s.as_mut(), &existing)?;
+    let owner = crate::run::marker::marker_of(fin, s.as_mut(), &existing)?;
     drop(s);
     if owner.as_deref() != Some(ctx.run_id.as_str()) {
         return Ok(false);
@@ -148,52 +149,4 @@ fn retake_own(ctx: &Context, fin: &dyn crate::backend::Backend) -> Result<bool> 
         fin.url()
     ));
     Ok(true)
-}
-
-/// Before any write: derive-final must be able to create DB_FINAL. It refuses a database that
-/// exists with tables (unless this run created it), and builds every table's statements, which
-/// is where an engine that copies definitions on the server (MySQL's CREATE TABLE ... LIKE)
-/// finds a SOURCE it cannot reach from DB_FINAL's server.
-pub fn preflight(ctx: &Context) -> Result<()> {
-    let fin = ctx.final_db()?;
-    if fin.database_exists()? {
-        let mut s = fin.connect()?;
-        let existing = fin.describe(s.as_mut())?;
-        let owner = super::preflight::marker_of(fin.as_ref(), s.as_mut(), &existing)?;
-        if !existing.tables.is_empty() && owner.as_deref() != Some(ctx.run_id.as_str()) {
-            let names: Vec<&str> = existing
-                .tables
-                .iter()
-                .take(5)
-                .map(|t| t.name.as_str())
-                .collect();
-            return Err(Error::input(
-                Place::stage(Stage::Preflight),
-                format!(
-                    "--derive-final creates DB_FINAL, but {} already exists and has {} tables ({}{}); nothing was changed.",
-                    fin.url(),
-                    existing.tables.len(),
-                    names.join(", "),
-                    if existing.tables.len() > names.len() { ", ..." } else { "" }
-                ),
-                "Give --final the name of a database that does not exist yet (or an empty one), drop that one if it is yours to drop, or run without --derive-final to load into it as the application's schema.",
-            ));
-        }
-    }
-    let shared = super::introspect::load(ctx)?;
-    let source = ctx.source()?;
-    let d = fin.dialect();
-    let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
-    for t in shared.0.tables.iter().filter(|t| !is_internal(&t.name)) {
-        let swaps = super::data_shape::swaps_for(ctx, d, &t.name, &uuid_type)?.0;
-        fin.derive_table_sql(source.url(), t, &swaps).map_err(|e| match e {
-            Error::Input { .. } => Error::input(
-                Place::stage(Stage::Preflight).table(&t.name),
-                format!("derive-final cannot create DB_FINAL's tables: {}; nothing was changed.", e.message()),
-                "Give --final a database on SOURCE's server (derive-final copies SOURCE's definitions there; the load can then reach another server), or create DB_FINAL with the application's migrations and run without --derive-final.",
-            ),
-            other => other,
-        })?;
-    }
-    Ok(())
 }

@@ -4,22 +4,22 @@
 
 use std::collections::BTreeMap;
 
-use super::names::ufk;
 use super::{Context, Outcome, Stage};
 use crate::error::Result;
 use crate::plan::Reference;
+use crate::run::names::ufk;
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
-    let shared = super::introspect::load(ctx)?;
+    let shared = crate::run::source::load(ctx)?;
     let (schema, plan) = &*shared;
     let data = ctx.data()?;
-    let current = super::data_shape::describe_data(ctx)?;
+    let current = crate::run::data_shape::describe_data(ctx)?;
     let mut by_table: BTreeMap<&str, Vec<&Reference>> = BTreeMap::new();
-    let moved = super::data_shape::moved_tables(ctx)?;
+    let moved = crate::run::data_shape::moved_tables(ctx)?;
     for r in plan
         .references
         .iter()
-        .filter(|r| !r.is_primary_key && !super::data_shape::is_moved(&moved, &r.table))
+        .filter(|r| !r.is_primary_key && !crate::run::data_shape::is_moved(&moved, &r.table))
     {
         by_table.entry(r.table.as_str()).or_default().push(r);
     }
@@ -51,8 +51,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         rows: 0,
         detail: Some(format!(
             "{} in {}",
-            crate::report::count(references as u64, "reference"),
-            crate::report::count(groups.len() as u64, "table")
+            crate::text::count(references as u64, "reference"),
+            crate::text::count(groups.len() as u64, "table")
         )),
     })
 }

@@ -3,33 +3,25 @@
 //! route (swap journaled it, `data_shape::route`) is filled straight from SOURCE, keys computed on
 //! the way (`Load::fill_final`); the others are copied from DB_DATA (`Load::load_table`).
 
-use serde::{Deserialize, Serialize};
-
 use super::{Context, Outcome, Stage};
-use crate::backend::{Arrival, Dialect, FillRoute, FinalFill, LoadJob, LoadPath, Moved, Session};
+use crate::backend::{Arrival, FillRoute, FinalFill, LoadJob, LoadPath, Moved};
 use crate::error::{Error, Place, Result};
+use crate::journal::Artifact;
 use crate::model::is_internal;
-use crate::options::{ConversionOptions, UuidVersion};
-
-/// A trigger of DB_FINAL set aside during the load, as the journal keeps it: the exact statements
-/// that put it back, so an interrupted load (or `rekey clean`) can restore it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SetAside {
-    pub table: String,
-    pub restore: Vec<String>,
-}
+use crate::run::data_shape::{key_order, new_keys_ascend};
+use crate::run::triggers::{restore_triggers, SetAside};
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let data = ctx.data()?;
     let fin = ctx.final_db()?;
     // A resumed load finds its own rows in DB_FINAL; only the first attempt needs it empty.
-    let resumed = !ctx.journal.artifacts("load-started")?.is_empty();
+    let resumed = !ctx.journal.artifacts(Artifact::LoadStarted)?.is_empty();
     // Tables on the one-write route read SOURCE: without it, refuse before DB_FINAL changes.
     if ctx.run.one_write && ctx.source().is_err() {
-        let routes = super::data_shape::journaled_routes(&ctx.journal)?;
+        let routes = crate::run::data_shape::journaled_routes(&ctx.journal)?;
         if let Some((table, _)) = routes
             .iter()
-            .find(|(_, r)| r.as_str() == super::data_shape::ONE_WRITE)
+            .find(|(_, r)| r.as_str() == crate::run::data_shape::ONE_WRITE)
         {
             return Err(Error::usage(
                 format!("the load writes {table} (and every table on the run's one-write route) straight from SOURCE and needs --source; nothing was changed."),
@@ -37,7 +29,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             ));
         }
     }
-    let predicted = super::data_shape::predicted_final(ctx)?;
+    let predicted = crate::run::data_shape::predicted_final(ctx)?;
     let final_schema = match &predicted {
         Some(shape) => shape.clone(),
         None if resumed => {
@@ -45,11 +37,11 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             fin.describe(s.as_mut())?
         }
         None => {
-            let source = super::introspect::load_if_given(ctx)?;
-            super::preflight::check_final_empty(fin.as_ref(), source.as_ref().map(|p| &p.0))?
+            let source = crate::run::source::load_if_given(ctx)?;
+            crate::run::final_db::check_final_empty(fin.as_ref(), source.as_ref().map(|p| &p.0))?
         }
     };
-    let data_schema = super::data_shape::data_or_predicted(ctx)?;
+    let data_schema = crate::run::data_shape::data_or_predicted(ctx)?;
     // A dry run before derive-final has no DB_FINAL to open yet: its server answers instead.
     let mut fs = if predicted.is_some() {
         fin.connect_server()?
@@ -76,7 +68,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     // From here on DB_FINAL changes: a later attempt is a resumed load.
     if !ctx.run.dry_run {
         ctx.journal
-            .add_artifact("load-started", "final", &fin.url().stored())?;
+            .add_artifact(Artifact::LoadStarted, "final", &fin.url().stored())?;
     }
     let mut set_aside = 0usize;
     for t in &final_schema.triggers {
@@ -87,12 +79,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         // A resumed load keeps what the first attempt saved: the trigger is already aside.
         if !ctx
             .journal
-            .artifacts("trigger")?
+            .artifacts(Artifact::Trigger)?
             .iter()
             .any(|(name, _)| name == &t.name)
         {
             ctx.journal.add_artifact(
-                "trigger",
+                Artifact::Trigger,
                 &t.name,
                 &serde_json::to_string(&saved).unwrap_or_default(),
             )?;
@@ -114,13 +106,13 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         let mut detail = format!(
             "{} {} moved from DB_DATA by RENAME (DB_DATA gave its tables up)",
             tables,
-            crate::report::plural(tables, "table")
+            crate::text::plural(tables, "table")
         );
         if set_aside > 0 || restored > 0 {
             detail.push_str(&format!(
                 "; {} {} set aside and restored",
                 restored.max(set_aside),
-                crate::report::plural(restored.max(set_aside), "trigger")
+                crate::text::plural(restored.max(set_aside), "trigger")
             ));
         }
         return Ok(Outcome {
@@ -132,7 +124,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     // Which keys are new comes from SOURCE's plan; a load run without --source loads the same
     // rows, only without the faster mode for tables whose one index is the new key.
     let plan = match ctx.source() {
-        Ok(_) => Some(super::introspect::load(ctx)?),
+        Ok(_) => Some(crate::run::source::load(ctx)?),
         Err(_) => None,
     };
     let mut bookkeeping = Vec::new();
@@ -141,7 +133,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         if is_internal(&t.name) {
             continue;
         }
-        if super::bookkeeping::kept(&t.name, &final_schema, plan.as_ref().map(|p| &p.0)) {
+        if crate::run::bookkeeping::kept(&t.name, &final_schema, plan.as_ref().map(|p| &p.0)) {
             bookkeeping.push(t.name.clone());
             continue;
         }
@@ -164,7 +156,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             .filter(|_| new_keys_ascend(&ctx.conversion, d))
             .map(|c| c.column.as_str());
         // The table as its rows find it: without the secondary indexes set aside for its load.
-        let loaded = super::indexes::as_loaded(fin.as_ref(), t);
+        let loaded = crate::run::indexes::as_loaded(fin.as_ref(), t);
         let arrival = Arrival::into_table(&loaded, ascending);
         let key_order = plan
             .as_ref()
@@ -184,7 +176,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             .max(dt.estimated_rows);
         let source_table = plan.as_ref().and_then(|p| p.0.table(&t.name));
         let route = if ctx.run.one_write {
-            super::data_shape::journaled_route(ctx, &t.name, source_table)?
+            crate::run::data_shape::journaled_route(ctx, &t.name, source_table)?
         } else {
             FillRoute::TwoWrites(String::new())
         };
@@ -239,7 +231,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 // In the order a run executes them: indexes aside, the rows, indexes back.
                 // Before derive-final there is no DB_FINAL whose indexes could be listed.
                 let aside = match (&predicted, final_schema.table(t)) {
-                    (None, Some(m)) => super::indexes::set_aside(ctx, fin.as_ref(), m)?,
+                    (None, Some(m)) => crate::run::indexes::set_aside(ctx, fin.as_ref(), m)?,
                     _ => None,
                 };
                 match route {
@@ -262,7 +254,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                     )),
                 }
                 if let Some(aside) = &aside {
-                    super::indexes::restore(ctx, fin.as_ref(), aside)?;
+                    crate::run::indexes::restore(ctx, fin.as_ref(), aside)?;
                 }
                 return Ok(0);
             }
@@ -300,7 +292,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             // Secondary indexes go just before the table's rows are written and come back
             // just after (`indexes.rs`), so verify and the other tables need not wait.
             let aside = match final_schema.table(t) {
-                Some(m) => super::indexes::set_aside(ctx, fin.as_ref(), m)?,
+                Some(m) => crate::run::indexes::set_aside(ctx, fin.as_ref(), m)?,
                 None => None,
             };
             // The statements' own counts, not a COUNT(*) of both tables afterwards: that would
@@ -316,7 +308,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             let rows = same_count(t, moved)?;
             if let Some(aside) = &aside {
                 let mut empty = || fin.empty_table(s.as_mut(), d, &own);
-                super::indexes::restore_after_write(ctx, fin.as_ref(), aside, &mut empty)?;
+                crate::run::indexes::restore_after_write(ctx, fin.as_ref(), aside, &mut empty)?;
                 rebuilt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             bar.finish(rows);
@@ -327,7 +319,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     );
 
     // Indexes and triggers come back whether or not every table loaded.
-    let indexes_back = super::indexes::restore_all(ctx, fs.as_mut());
+    let indexes_back = crate::run::indexes::restore_all(ctx, fs.as_mut());
     let restored = restore_triggers(ctx, fs.as_mut());
     let rows = result?;
     let rebuilt = rebuilt.into_inner() + indexes_back?;
@@ -339,18 +331,18 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         format!(
             "{} {} by {path}",
             jobs.len(),
-            crate::report::plural(jobs.len(), "table")
+            crate::text::plural(jobs.len(), "table")
         )
     } else if once == jobs.len() {
         format!(
             "{} {} written once, straight from SOURCE",
             jobs.len(),
-            crate::report::plural(jobs.len(), "table")
+            crate::text::plural(jobs.len(), "table")
         )
     } else {
         format!(
             "{once} {} written once, straight from SOURCE; {} from DB_DATA by {path}",
-            crate::report::plural(once, "table"),
+            crate::text::plural(once, "table"),
             jobs.len() - once
         )
     };
@@ -364,13 +356,13 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         detail.push_str(&format!(
             "; {} {} set aside and restored",
             restored.max(set_aside),
-            crate::report::plural(restored.max(set_aside), "trigger")
+            crate::text::plural(restored.max(set_aside), "trigger")
         ));
     }
     if rebuilt > 0 {
         detail.push_str(&format!(
             "; secondary indexes of {rebuilt} {} built after their rows",
-            crate::report::plural(rebuilt, "table")
+            crate::text::plural(rebuilt, "table")
         ));
     }
     Ok(Outcome {
@@ -407,7 +399,7 @@ fn final_fill<'a>(
         ));
     };
     let names: Vec<&str> = models.iter().map(|c| c.name.as_str()).collect();
-    let columns = super::swap::fill_columns(ctx, source_table, &names)?;
+    let columns = crate::run::data_shape::fill_columns(ctx, source_table, &names)?;
     Ok(FinalFill {
         fill: crate::backend::FillJob {
             table: source_table,
@@ -448,7 +440,7 @@ fn move_tables(ctx: &Context, final_schema: &crate::model::Schema) -> Result<(u6
     // The list is kept before anything moves: a resumed move finds DB_FINAL without them.
     let mut tables: Vec<String> = ctx
         .journal
-        .artifacts("move")?
+        .artifacts(Artifact::Move)?
         .into_iter()
         .map(|(t, _)| t)
         .collect();
@@ -458,7 +450,7 @@ fn move_tables(ctx: &Context, final_schema: &crate::model::Schema) -> Result<(u6
             .iter()
             .filter(|t| {
                 !is_internal(&t.name)
-                    && !super::bookkeeping::kept(
+                    && !crate::run::bookkeeping::kept(
                         &t.name,
                         final_schema,
                         ctx.source_schema.get().map(|p| &p.0),
@@ -468,7 +460,7 @@ fn move_tables(ctx: &Context, final_schema: &crate::model::Schema) -> Result<(u6
             .collect();
         if !ctx.run.dry_run {
             for t in &tables {
-                ctx.journal.add_artifact("move", t, "")?;
+                ctx.journal.add_artifact(Artifact::Move, t, "")?;
             }
         }
     }
@@ -505,57 +497,6 @@ fn move_tables(ctx: &Context, final_schema: &crate::model::Schema) -> Result<(u6
     Ok((rows, tables.len()))
 }
 
-/// Puts back every trigger the journal says is set aside, with the statements saved when it was,
-/// and forgets each once it is back. Returns how many came back. `rekey clean` runs this too.
-pub fn restore_triggers(ctx: &Context, s: &mut dyn Session) -> Result<usize> {
-    let mut count = 0;
-    for (name, saved) in ctx.journal.artifacts("trigger")? {
-        let saved: SetAside = serde_json::from_str(&saved).map_err(|e| {
-            Error::env(
-                Place::stage(Stage::Load).table(&name),
-                format!("the journal's record of trigger {name} cannot be read ({e})."),
-                "The journal must not be edited: restore the trigger from the application's migrations.",
-            )
-        })?;
-        for sql in &saved.restore {
-            ctx.exec_on(s, sql)?;
-        }
-        if !ctx.run.dry_run {
-            ctx.journal.remove_artifact("trigger", &name)?;
-        }
-        count += 1;
-    }
-    Ok(count)
-}
-
-/// DB_FINAL's primary key (of `t`, DB_FINAL's table), when it holds new keys that do not ascend
-/// with the old keys' order: a load reads in its order (v4 keys into PostgreSQL's B-tree: the
-/// load took 2.3x as long in random order). `d` is DB_FINAL's dialect.
-pub fn key_order(
-    options: &ConversionOptions,
-    d: &dyn Dialect,
-    plan: &crate::plan::Plan,
-    t: &crate::model::Table,
-) -> Option<Vec<String>> {
-    let ascending = plan
-        .converted(&t.name)
-        .filter(|_| new_keys_ascend(options, d))
-        .map(|c| c.column.as_str());
-    let uuid = plan.uuid_columns(&t.name);
-    (t.primary_key
-        .iter()
-        .any(|k| uuid.iter().any(|(c, _)| c == k))
-        && !matches!(t.primary_key.as_slice(), [k] if Some(k.as_str()) == ascending))
-    .then(|| t.primary_key.clone())
-}
-
-/// Whether the new keys sort in the same order as the old ones when stored by an engine with
-/// dialect `d`: v7 UUIDs are generated in old-key order, and keep it where the engine compares
-/// the stored form byte by byte.
-pub fn new_keys_ascend(options: &ConversionOptions, d: &dyn Dialect) -> bool {
-    options.uuid_version == UuidVersion::V7 && d.uuid_sorts_by_bytes(options.uuid_format)
-}
-
 /// The rows DB_FINAL stored, when they are all the rows read from DB_DATA.
 fn same_count(table: &str, moved: Moved) -> Result<u64> {
     if moved.read != moved.written {
@@ -579,32 +520,6 @@ fn sanitize(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::options::UuidFormat;
-
-    #[test]
-    fn new_keys_ascend_only_for_v7_in_a_byte_ordered_format() {
-        use crate::backend::mysql::MysqlDialect;
-        use crate::backend::sqlite::SqliteDialect;
-        let with = |uuid_format, uuid_version| ConversionOptions {
-            uuid_format,
-            uuid_version,
-            ..Default::default()
-        };
-        let mariadb = MysqlDialect;
-        let ascend = |o: ConversionOptions, d: &dyn Dialect| new_keys_ascend(&o, d);
-        assert!(ascend(with(UuidFormat::Char32, UuidVersion::V7), &mariadb));
-        assert!(ascend(
-            with(UuidFormat::Binary16, UuidVersion::V7),
-            &mariadb
-        ));
-        assert!(!ascend(with(UuidFormat::Char32, UuidVersion::V4), &mariadb));
-        // MariaDB's UUID type compares its groups in another order than its bytes.
-        assert!(!ascend(with(UuidFormat::Native, UuidVersion::V7), &mariadb));
-        assert!(ascend(
-            with(UuidFormat::Char36, UuidVersion::V7),
-            &SqliteDialect
-        ));
-    }
 
     #[test]
     fn a_load_that_stores_fewer_rows_than_it_read_is_a_mismatch() {

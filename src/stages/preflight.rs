@@ -5,12 +5,12 @@ use super::{Context, Outcome, Stage};
 pub use crate::backend::Finding;
 use crate::backend::{Backend, Dialect, LoadPath, Role};
 use crate::error::{Error, Place, Result};
+use crate::journal::Artifact;
 use crate::model::{is_internal, Schema};
 use crate::options::{LoadChoice, OrphanPolicy};
 use crate::plan::Reference;
-
-/// The table in DB_DATA that says which run built it.
-pub const RUN_MARKER: &str = "_rekey_run";
+use crate::run::final_db::{final_empty, FinalSchema};
+use crate::run::marker::marker_of;
 
 /// Orphans of one reference: values with no parent row.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -35,22 +35,6 @@ const MAP_BYTES_PER_ROW: u64 = 60;
 /// that stop the checking itself (an unreachable server) are returned as errors.
 pub fn environment(ctx: &Context, derive: bool) -> Result<Vec<Finding>> {
     environment_with(ctx, derive, &FinalSchema::default())
-}
-
-/// DB_FINAL's catalog, described once for the checks of one preflight (each describe is about
-/// 15 catalog queries, ~0.1 s on PostgreSQL; preflight asked three times).
-#[derive(Default)]
-struct FinalSchema(std::sync::OnceLock<Schema>);
-
-impl FinalSchema {
-    fn get(&self, fin: &dyn Backend) -> Result<&Schema> {
-        if let Some(s) = self.0.get() {
-            return Ok(s);
-        }
-        let mut fs = fin.connect()?;
-        let schema = fin.describe(fs.as_mut())?;
-        Ok(self.0.get_or_init(|| schema))
-    }
 }
 
 fn environment_with(ctx: &Context, derive: bool, described: &FinalSchema) -> Result<Vec<Finding>> {
@@ -175,7 +159,7 @@ fn trigger_findings(fin: &dyn Backend, described: &FinalSchema) -> Result<Vec<Fi
             format!(
                 "{} {} can be set aside and recreated",
                 schema.triggers.len(),
-                crate::report::plural(schema.triggers.len(), "trigger")
+                crate::text::plural(schema.triggers.len(), "trigger")
             ),
         ));
     }
@@ -246,7 +230,7 @@ fn data_findings_with(
     described: &FinalSchema,
 ) -> Result<Vec<Finding>> {
     let mut out = Vec::new();
-    let Some((source, shared)) = super::introspect::existing_source(ctx)? else {
+    let Some((source, shared)) = crate::run::source::existing_source(ctx)? else {
         return Ok(out);
     };
     let (schema, plan) = &*shared;
@@ -265,7 +249,7 @@ fn data_findings_with(
         schema,
         final_schema,
     )?);
-    out.extend(super::final_keys::check_source(
+    out.extend(crate::run::final_keys::check_source(
         source.as_ref(),
         s.as_mut(),
         schema,
@@ -335,9 +319,9 @@ fn unique_keys(
 }
 
 pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome> {
-    let shared = super::introspect::load(ctx)?;
+    let shared = crate::run::source::load(ctx)?;
     let (_, plan) = &*shared;
-    require_data(&super::reference_values::check(ctx)?)?;
+    require_data(&crate::run::reference_values::check(ctx)?)?;
     let mut orphans = find_orphans(ctx, &plan.references)?;
     let mut detail = Vec::new();
     if !orphans.is_empty() {
@@ -380,7 +364,7 @@ pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome
                 o.file = list_orphans(ctx, r)?;
             }
             ctx.journal.add_artifact(
-                "orphans-nulled",
+                Artifact::OrphansNulled,
                 &o.reference,
                 &serde_json::to_string(o).unwrap_or_default(),
             )?;
@@ -392,21 +376,21 @@ pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome
     require(&environment_with(ctx, derive, &described)?)?;
     require_data(&data_findings_with(ctx, derive, &described)?)?;
     if derive {
-        super::derive::preflight(ctx)?;
+        derive_final(ctx)?;
     }
     if check_data {
         check_data_db(ctx)?;
     }
     if check_final {
         let f = ctx.final_db()?;
-        let source = super::introspect::load_if_given(ctx)?;
+        let source = crate::run::source::load_if_given(ctx)?;
         let final_schema = final_empty(f.as_ref(), source.as_ref().map(|p| &p.0), &described)?;
         if ctx.run.load_path == LoadChoice::Move {
             check_move(ctx, &final_schema)?;
             detail.push("DB_DATA's tables are built with DB_FINAL's definitions and moved into DB_FINAL by the load (--load-path move)".into());
         }
     }
-    super::source_snapshot::record(ctx)?;
+    crate::run::source_snapshot::record(ctx)?;
     Ok(Outcome {
         rows: orphans.iter().map(|o| o.rows).sum(),
         detail: (!detail.is_empty()).then(|| detail.join("; ")),
@@ -418,7 +402,7 @@ pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome
 pub fn find_orphans(ctx: &Context, refs: &[Reference]) -> Result<Vec<Orphans>> {
     let source = ctx.source()?;
     let d = source.dialect();
-    let shared = super::introspect::load(ctx)?;
+    let shared = crate::run::source::load(ctx)?;
     let mut ordered: Vec<&Reference> = refs.iter().collect();
     ordered.sort_by_key(|r| {
         std::cmp::Reverse(
@@ -489,7 +473,7 @@ fn list_orphans(ctx: &Context, r: &Reference) -> Result<Option<String>> {
     }
     let source = ctx.source()?;
     let d = source.dialect();
-    let shared = super::introspect::load(ctx)?;
+    let shared = crate::run::source::load(ctx)?;
     let key: Vec<String> = shared
         .0
         .table(&r.table)
@@ -563,22 +547,6 @@ pub fn check_data_db(ctx: &Context) -> Result<()> {
     }
 }
 
-/// The run that created a database, from rekey's marker inside it (`None` without a marker).
-pub fn marker_of(
-    db: &dyn Backend,
-    s: &mut dyn crate::backend::Session,
-    schema: &Schema,
-) -> Result<Option<String>> {
-    if schema.table(RUN_MARKER).is_none() {
-        return Ok(None);
-    }
-    Ok(s.query_first(&format!(
-        "SELECT run_id FROM {}",
-        db.dialect().q(RUN_MARKER)
-    ))?
-    .and_then(|v| v.as_string()))
-}
-
 /// DB_FINAL must be empty except the migration tool's bookkeeping tables.
 /// With `--load-path move`, before anything is written: the engine moves tables between DB_DATA
 /// and DB_FINAL, and DB_FINAL's definitions hold the converted rows (the compare that otherwise
@@ -599,10 +567,13 @@ pub fn check_move(ctx: &Context, final_schema: &Schema) -> Result<()> {
             format!("{fix}."),
         ));
     }
-    let predicted = super::data_shape::predicted_data_schema(ctx)?;
-    let source = super::introspect::load_if_given(ctx)?;
-    let diffs =
-        super::compare::differences(&predicted, final_schema, source.as_ref().map(|p| &p.0));
+    let predicted = crate::run::data_shape::predicted_data_schema(ctx)?;
+    let source = crate::run::source::load_if_given(ctx)?;
+    let diffs = crate::run::differences::differences(
+        &predicted,
+        final_schema,
+        source.as_ref().map(|p| &p.0),
+    );
     if !diffs.is_empty() {
         return Err(Error::input(
             Place::stage(Stage::Preflight),
@@ -617,38 +588,50 @@ pub fn check_move(ctx: &Context, final_schema: &Schema) -> Result<()> {
     Ok(())
 }
 
-/// `source` is SOURCE's schema where the command has it, so that a bookkeeping-named table SOURCE
-/// ties by a foreign key is loaded, and so must be empty, as the load decides.
-pub fn check_final_empty(f: &dyn Backend, source: Option<&Schema>) -> Result<Schema> {
-    final_empty(f, source, &FinalSchema::default())
-}
-
-fn final_empty(
-    f: &dyn Backend,
-    source: Option<&Schema>,
-    described: &FinalSchema,
-) -> Result<Schema> {
-    if !f.database_exists()? {
-        return Err(Error::input(
-            Place::stage(Stage::Preflight),
-            format!("DB_FINAL {} does not exist.", f.url()),
-            "Create it with the application's migrations (or `rekey derive-final`), then run again.",
-        ));
-    }
-    let schema = described.get(f)?.clone();
-    let mut s = f.connect()?;
-    for t in &schema.tables {
-        if super::bookkeeping::kept(&t.name, &schema, source) || is_internal(&t.name) {
-            continue;
-        }
-        let rows = s.query_u64(&format!("SELECT COUNT(*) FROM {}", f.dialect().q(&t.name)))?;
-        if rows > 0 {
+/// Before any write: derive-final must be able to create DB_FINAL. It refuses a database that
+/// exists with tables (unless this run created it), and builds every table's statements, which
+/// is where an engine that copies definitions on the server (MySQL's CREATE TABLE ... LIKE)
+/// finds a SOURCE it cannot reach from DB_FINAL's server.
+pub fn derive_final(ctx: &Context) -> Result<()> {
+    let fin = ctx.final_db()?;
+    if fin.database_exists()? {
+        let mut s = fin.connect()?;
+        let existing = fin.describe(s.as_mut())?;
+        let owner = crate::run::marker::marker_of(fin.as_ref(), s.as_mut(), &existing)?;
+        if !existing.tables.is_empty() && owner.as_deref() != Some(ctx.run_id.as_str()) {
+            let names: Vec<&str> = existing
+                .tables
+                .iter()
+                .take(5)
+                .map(|t| t.name.as_str())
+                .collect();
             return Err(Error::input(
-                Place::stage(Stage::Preflight).table(&t.name),
-                format!("DB_FINAL {} is not empty: {} holds {rows} rows.", f.url(), t.name),
-                "rekey loads only into an empty schema: recreate DB_FINAL from the application's migrations (or empty its tables), then run again.",
+                Place::stage(Stage::Preflight),
+                format!(
+                    "--derive-final creates DB_FINAL, but {} already exists and has {} tables ({}{}); nothing was changed.",
+                    fin.url(),
+                    existing.tables.len(),
+                    names.join(", "),
+                    if existing.tables.len() > names.len() { ", ..." } else { "" }
+                ),
+                "Give --final the name of a database that does not exist yet (or an empty one), drop that one if it is yours to drop, or run without --derive-final to load into it as the application's schema.",
             ));
         }
     }
-    Ok(schema)
+    let shared = crate::run::source::load(ctx)?;
+    let source = ctx.source()?;
+    let d = fin.dialect();
+    let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
+    for t in shared.0.tables.iter().filter(|t| !is_internal(&t.name)) {
+        let swaps = crate::run::data_shape::swaps_for(ctx, d, &t.name, &uuid_type)?.0;
+        fin.derive_table_sql(source.url(), t, &swaps).map_err(|e| match e {
+            Error::Input { .. } => Error::input(
+                Place::stage(Stage::Preflight).table(&t.name),
+                format!("derive-final cannot create DB_FINAL's tables: {}; nothing was changed.", e.message()),
+                "Give --final a database on SOURCE's server (derive-final copies SOURCE's definitions there; the load can then reach another server), or create DB_FINAL with the application's migrations and run without --derive-final.",
+            ),
+            other => other,
+        })?;
+    }
+    Ok(())
 }

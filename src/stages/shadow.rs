@@ -3,15 +3,17 @@
 //! and the shadow columns `<pk>_ipk_copy` (old key) and `<pk>_upk_copy` (UUID) on the table. Rows
 //! get their values through the mapping table when swap fills the table: each row is written once.
 
+use crate::journal::Artifact;
+use crate::run::keys::{key_source, map_file, read_map};
 use std::path::Path;
 
-use super::names::{ipk, map_table, upk};
 use super::{Context, Outcome, Stage};
 use crate::backend::{Dialect, Session, Value};
 use crate::error::{io_error, Error, Place, Result};
 use crate::model::Table;
 use crate::options::UuidFormat;
 use crate::plan::Converted;
+use crate::run::names::{ipk, map_table, upk};
 use crate::uuidgen::{to_text, DerivedKey, UuidGen, DERIVED_KEY_LIMIT};
 use uuid::Uuid;
 
@@ -19,10 +21,10 @@ use uuid::Uuid;
 const KEY_BATCH: usize = 50_000;
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
-    let shared = super::introspect::load(ctx)?;
+    let shared = crate::run::source::load(ctx)?;
     let (schema, plan) = &*shared;
     let data = ctx.data()?;
-    let current = super::data_shape::describe_data(ctx)?;
+    let current = crate::run::data_shape::describe_data(ctx)?;
     let ordered = plan.converted_in_follow_order();
     // Tables with fresh keys are independent; one-to-one tables need their parent's map first.
     let (fresh, following): (Vec<&Converted>, Vec<&Converted>) =
@@ -36,7 +38,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let mut fresh = fresh;
     fresh.sort_by_key(|c| std::cmp::Reverse(size(c)));
     let parallel = data.dialect().parallel_writes();
-    let moved = super::data_shape::moved_tables(ctx)?;
+    let moved = crate::run::data_shape::moved_tables(ctx)?;
     let step = |c: &&Converted| -> Result<u64> {
         let table = current.table(&c.table).cloned().unwrap_or_default();
         let map_left = current
@@ -64,7 +66,7 @@ fn shadow_table(
     let derived = derivable(ctx, c)?;
     // Swap (and a resumed run) reads which way this table's keys go from the journal.
     ctx.journal.add_artifact(
-        "keys",
+        Artifact::Keys,
         &c.table,
         derived.as_ref().map(|k| k.table.as_str()).unwrap_or(""),
     )?;
@@ -115,8 +117,8 @@ fn shadow_table(
     };
     // A table built with DB_FINAL's definition (to be moved there) needs no work columns: swap
     // only fills it.
-    let moved = super::data_shape::is_moved(moved, &c.table);
-    let shared = super::introspect::load(ctx)?;
+    let moved = crate::run::data_shape::is_moved(moved, &c.table);
+    let shared = crate::run::source::load(ctx)?;
     let source_table = shared.0.table(&c.table);
     let missing: Vec<(String, String)> = [
         (
@@ -144,7 +146,7 @@ fn shadow_table(
 /// derived too. Returns what the
 /// keys derive from (a one-to-one table names its parent's table).
 fn derivable(ctx: &Context, c: &Converted) -> Result<Option<DerivedKey>> {
-    let shared = super::introspect::load(ctx)?;
+    let shared = crate::run::source::load(ctx)?;
     let (_, plan) = &*shared;
     let data = ctx.data()?;
     let table = match &c.follows {
@@ -168,7 +170,7 @@ fn derivable(ctx: &Context, c: &Converted) -> Result<Option<DerivedKey>> {
         return Ok(None);
     }
     let (schema, _) = &*shared;
-    let nulled = ctx.journal.artifacts("orphans-nulled")?;
+    let nulled = ctx.journal.artifacts(Artifact::OrphansNulled)?;
     // A reference held in a text or decimal column ('007') matches its parent by value in a
     // join, but would be hashed as written: such a parent keeps its mapping table.
     let integer = |table: &str, column: &str| {
@@ -206,18 +208,6 @@ fn derivable(ctx: &Context, c: &Converted) -> Result<Option<DerivedKey>> {
             .is_some_and(|k| k >= 0 && k < i128::from(DERIVED_KEY_LIMIT)),
     };
     Ok((in_range(row.first()) && in_range(row.get(1))).then_some(spec))
-}
-
-/// The table whose name a converted table's derived keys use (`None`: mapped), as shadow
-/// recorded it in the journal.
-pub fn key_source(ctx: &Context, table: &str) -> Result<Option<String>> {
-    Ok(ctx
-        .journal
-        .artifacts("keys")?
-        .into_iter()
-        .find(|(t, _)| t == table)
-        .map(|(_, from)| from)
-        .filter(|from| !from.is_empty()))
 }
 
 /// `map/<table>.csv` of a table whose keys are derived: SOURCE's keys streamed in order, each
@@ -376,11 +366,6 @@ pub fn map_paths(ctx: &Context, table: &str) -> (std::path::PathBuf, std::path::
     (path, part.into())
 }
 
-/// `map/<table>.csv`, the table's name encoded by `run_files::file_stem`.
-pub fn map_file(map_dir: &Path, table: &str) -> std::path::PathBuf {
-    map_dir.join(format!("{}.csv", crate::run_files::file_stem(table)))
-}
-
 fn csv_writer(part: &Path) -> Result<csv::Writer<std::fs::File>> {
     if let Some(dir) = part.parent() {
         crate::run_files::create_private_dir(dir).map_err(|e| io_error("create", dir, e))?;
@@ -441,32 +426,4 @@ impl<I: Iterator<Item = Result<(i128, u128)>>> NewIds<I> {
             }
         }
     }
-}
-
-/// Reads a map file (`old_id,new_id`, in ascending old-key order) one pair at a time.
-pub fn read_map(path: &Path) -> Result<impl Iterator<Item = Result<(i128, u128)>>> {
-    let file = std::fs::File::open(path).map_err(|e| {
-        Error::usage(
-            format!("the map file {} cannot be read ({e}).", path.display()),
-            "The map files of the run are needed: give the same --run-dir as the conversion.",
-        )
-    })?;
-    let reader = csv::Reader::from_reader(std::io::BufReader::with_capacity(1 << 20, file));
-    let p = path.to_path_buf();
-    Ok(reader.into_records().map(move |rec| {
-        let rec = rec.map_err(|e| io_error("read", &p, e.into()))?;
-        let bad = || {
-            Error::input(
-                Place::default(),
-                format!("the map file {} has a malformed line.", p.display()),
-                "The map files must not be edited; run the conversion again.",
-            )
-        };
-        let old: i128 = rec.get(0).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-        let new = rec
-            .get(1)
-            .and_then(|s| uuid::Uuid::try_parse(s).ok())
-            .ok_or_else(bad)?;
-        Ok((old, new.as_u128()))
-    }))
 }

@@ -5,23 +5,21 @@
 //! (`rekey run`'s default) a table the engine can fill straight from SOURCE into DB_FINAL is only
 //! reshaped here, still empty, and its rows are written once, by the load; its route is journaled.
 
-use super::data_shape::{describe_data, swaps_for, with_shadows};
-use super::names::map_table;
 use super::{Context, Outcome, Stage};
-use crate::backend::{Arrival, FillColumn, FillFrom, FillJob, FillRoute};
+use crate::backend::{Arrival, FillJob, FillRoute};
 use crate::error::Result;
 use crate::model::{is_internal, Table};
-use crate::uuidgen::DerivedKey;
+use crate::run::data_shape::{describe_data, fill_columns, swaps_for, with_shadows};
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
-    let shared = super::introspect::load(ctx)?;
+    let shared = crate::run::source::load(ctx)?;
     let (source_schema, plan) = &*shared;
     let data = ctx.data()?;
     let source = ctx.source()?;
     let d = data.dialect();
     let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
     let current = describe_data(ctx)?;
-    let moved = super::data_shape::moved_tables(ctx)?;
+    let moved = crate::run::data_shape::moved_tables(ctx)?;
     let mut tables: Vec<&Table> = source_schema
         .tables
         .iter()
@@ -58,7 +56,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                     Arrival::into_table(
                         ft,
                         plan.converted(&t.name)
-                            .filter(|_| super::load::new_keys_ascend(&ctx.conversion, d))
+                            .filter(|_| crate::run::data_shape::new_keys_ascend(&ctx.conversion, d))
                             .map(|c| c.column.as_str()),
                     ),
                     ft.indexes
@@ -73,8 +71,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             if target.is_none() {
                 // The one-write route: the load writes this table's rows into DB_FINAL, straight
                 // from SOURCE; DB_DATA keeps the converted definition, without rows.
-                let route = super::data_shape::route(ctx, t)?;
-                super::data_shape::journal_route(ctx, &t.name, &route)?;
+                let route = crate::run::data_shape::route(ctx, t)?;
+                crate::run::data_shape::journal_route(ctx, &t.name, &route)?;
                 if route == FillRoute::OneWrite {
                     if ctx.run.dry_run {
                         ctx.say(&format!(
@@ -115,12 +113,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let detail = if once == 0 {
         format!(
             "{} swapped and filled",
-            crate::report::count(tables.len() as u64, "table")
+            crate::text::count(tables.len() as u64, "table")
         )
     } else {
         format!(
             "{} swapped, {} filled ({} left empty: their rows go from SOURCE straight into DB_FINAL in the load)",
-            crate::report::count(tables.len() as u64, "table"),
+            crate::text::count(tables.len() as u64, "table"),
             tables.len() - once,
             once
         )
@@ -157,45 +155,4 @@ pub(super) fn fill_job<'a>(
         resume_after,
         on_chunk,
     })
-}
-
-/// Where each of `names` (columns of `t`, SOURCE's table) takes its value in a fill from SOURCE:
-/// its value, or a new key derived from the old one or joined from a mapping table.
-pub(super) fn fill_columns(ctx: &Context, t: &Table, names: &[&str]) -> Result<Vec<FillColumn>> {
-    let (_, plan) = &*ctx.plan()?;
-    let d = ctx.data()?.dialect();
-    let own = plan.converted(&t.name);
-    let refs: Vec<&crate::plan::Reference> = plan.references_from(&t.name).collect();
-    // A key derived from the old key is computed in the fill; a mapped one is joined.
-    let keys_of = |table: &str, own: bool| -> Result<FillFrom> {
-        Ok(match super::shadow::key_source(ctx, table)? {
-            Some(from) => FillFrom::Derived(DerivedKey {
-                secret: ctx.secret.clone(),
-                base_ms: ctx.base_ms,
-                table: from,
-                version: ctx.conversion.uuid_version,
-            }),
-            None if own => FillFrom::OwnKey {
-                map: d.q(&map_table(d, table)),
-            },
-            None => FillFrom::Reference {
-                map: d.q(&map_table(d, table)),
-            },
-        })
-    };
-    let mut columns = Vec::new();
-    for &name in names {
-        let from = if own.is_some_and(|o| o.column == name) {
-            keys_of(&t.name, true)?
-        } else if let Some(r) = refs.iter().find(|r| r.column == name) {
-            keys_of(&r.ref_table, false)?
-        } else {
-            FillFrom::Value
-        };
-        columns.push(FillColumn {
-            name: name.to_string(),
-            from,
-        });
-    }
-    Ok(columns)
 }

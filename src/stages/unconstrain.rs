@@ -7,16 +7,16 @@ use crate::backend::Unconstrain;
 use crate::error::Result;
 use crate::model::is_internal;
 
-use super::data_shape::describe_data;
 use super::Stage;
+use crate::run::data_shape::describe_data;
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
-    let shared = super::introspect::load(ctx)?;
+    let shared = crate::run::source::load(ctx)?;
     let (source_schema, plan) = &*shared;
     let data = ctx.data()?;
     let mut current = describe_data(ctx)?;
     // Tables built with DB_FINAL's definitions keep their keys and indexes: they move there.
-    let moved = super::data_shape::moved_tables(ctx)?;
+    let moved = crate::run::data_shape::moved_tables(ctx)?;
     if ctx.run.dry_run && current.tables.is_empty() {
         current = source_schema.clone();
         if !data.dialect().clone_keeps_foreign_keys() {
@@ -29,7 +29,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let work: Vec<(crate::model::Table, Unconstrain)> = current
         .tables
         .iter()
-        .filter(|t| !is_internal(&t.name) && !super::data_shape::is_moved(&moved, &t.name))
+        .filter(|t| !is_internal(&t.name) && !crate::run::data_shape::is_moved(&moved, &t.name))
         .map(|t| {
             // DB_DATA holds no keys at all: the integer key columns can go, and swap's single
             // INSERT per table maintains no index.
@@ -95,7 +95,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         rows,
         detail: Some(format!(
             "{} changed",
-            crate::report::count(work.len() as u64, "table")
+            crate::text::count(work.len() as u64, "table")
         )),
     })
 }

@@ -14,6 +14,7 @@
 //! do not imply, SOURCE's snapshot. Engines whose load and verify slow each other down more than
 //! they overlap skip the in-load check (`Dialect::verifies_during_load`).
 
+use crate::journal::Artifact;
 use std::collections::{BTreeMap, HashMap};
 
 use std::sync::{Arc, Mutex};
@@ -69,7 +70,7 @@ fn stamp(path: &std::path::Path) -> FileStamp {
 
 impl Maps {
     fn get(&self, table: &str) -> Result<Arc<Map>> {
-        let path = super::shadow::map_file(&self.dir, table);
+        let path = crate::run::keys::map_file(&self.dir, table);
         let now = stamp(&path);
         if let Some(m) = self.loaded.lock().ok().and_then(|l| {
             l.get(table)
@@ -79,7 +80,7 @@ impl Maps {
             return Ok(m);
         }
         let mut pairs = Vec::new();
-        for p in super::shadow::read_map(&path)? {
+        for p in crate::run::keys::read_map(&path)? {
             pairs.push(p?);
         }
         pairs.sort_unstable_by_key(|(k, _)| *k);
@@ -119,13 +120,13 @@ fn forget_maps() {
 }
 
 /// The artifact of a table's check made right after its load (`after_load`).
-const IN_LOAD: &str = "verify-in-load";
+const IN_LOAD: Artifact = Artifact::VerifyInLoad;
 
 /// A table's check made by the load step that loaded it, as the journal keeps it.
 #[derive(Serialize, serde::Deserialize)]
 struct InLoad {
     check: TableCheck,
-    seen: super::source_snapshot::Snapshot,
+    seen: crate::run::source_snapshot::Snapshot,
     /// The journal's start of the load step whose rows were checked: a table loaded again (a
     /// resumed load) has a step that started later, and this check is not about its rows. As
     /// text: Rust's shortest form of the f64 parses back exactly, serde_json's number parsing
@@ -221,7 +222,7 @@ fn trusted_in_load(
     let done_loads: HashMap<String, Option<f64>> = journal
         .step_spans()?
         .into_iter()
-        .filter(|s| s.stage == Stage::Load.name() && s.status == "done")
+        .filter(|s| s.stage == Stage::Load.name() && s.status == crate::journal::StageStatus::Done)
         .map(|s| (s.item, s.started_at))
         .collect();
     Ok(journal
@@ -321,14 +322,14 @@ fn loaded_elsewhere(
     final_schema: &crate::model::Schema,
     source: &crate::model::Schema,
 ) -> bool {
-    super::bookkeeping::kept(table, final_schema, Some(source))
+    crate::run::bookkeeping::kept(table, final_schema, Some(source))
 }
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
-    let shared = super::introspect::load(ctx)?;
+    let shared = crate::run::source::load(ctx)?;
     let schema = &shared.0;
     let fin = ctx.final_db()?;
-    let final_schema = match super::data_shape::predicted_final(ctx)? {
+    let final_schema = match crate::run::data_shape::predicted_final(ctx)? {
         Some(predicted) => predicted,
         None => {
             let mut fs = fin.connect()?;
@@ -342,7 +343,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         trusted_in_load(&ctx.journal, this_process())?
     };
     let checks: Mutex<Vec<(TableCheck, f64)>> = Mutex::default();
-    let seen: Mutex<BTreeMap<String, super::source_snapshot::Snapshot>> = Mutex::default();
+    let seen: Mutex<BTreeMap<String, crate::run::source_snapshot::Snapshot>> = Mutex::default();
     let mut tables: Vec<&Table> = schema
         .tables
         .iter()
@@ -390,11 +391,17 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             }
             if let Some(ft) = ft {
                 let implied = |fk: &crate::model::ForeignKey| {
-                    super::final_keys::implied_by_verify(plan, &final_schema, &verified, ft, fk)
+                    crate::run::final_keys::implied_by_verify(
+                        plan,
+                        &final_schema,
+                        &verified,
+                        ft,
+                        fk,
+                    )
                 };
                 if ft.foreign_keys.iter().any(|fk| !implied(fk)) {
                     let mut fs = fin.connect()?;
-                    let broken = super::final_keys::broken_in_final(
+                    let broken = crate::run::final_keys::broken_in_final(
                         fin.as_ref(),
                         fs.as_mut(),
                         ft,
@@ -408,7 +415,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 }
             }
             ctx.journal.add_artifact(
-                "verify",
+                Artifact::Verify,
                 &t.name,
                 &serde_json::to_string(&check).unwrap_or_default(),
             )?;
@@ -435,7 +442,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     // and only its journaled check still says that it differs. A table whose step is not done
     // (not reached, or failed) may hold an older verify's check: that is not this one's.
     let mut journaled = Vec::new();
-    for (name, detail) in ctx.journal.artifacts("verify")? {
+    for (name, detail) in ctx.journal.artifacts(Artifact::Verify)? {
         if tables.iter().any(|t| t.name == name)
             && ctx
                 .journal
@@ -470,7 +477,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         )?;
     }
     let rows = rows?;
-    let changed = super::source_snapshot::changes(ctx, &seen.into_inner().unwrap_or_default())?;
+    let changed =
+        crate::run::source_snapshot::changes(ctx, &seen.into_inner().unwrap_or_default())?;
     for c in &changed {
         ctx.say(&format!("SOURCE changed during the run: {c}"));
     }
@@ -481,7 +489,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             what.push(format!(
                 "{} of {} differ between SOURCE and DB_FINAL: {} (see the report)",
                 failed.len(),
-                crate::report::count(tables.len() as u64, "table"),
+                crate::text::count(tables.len() as u64, "table"),
                 names.join(", ")
             ));
         }
@@ -498,7 +506,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     }
     let mut detail = format!(
         "{} verified",
-        crate::report::count(tables.len() as u64, "table")
+        crate::text::count(tables.len() as u64, "table")
     );
     if in_load > 0 {
         detail.push_str(&format!(
@@ -519,7 +527,7 @@ fn verify_table(
     ft: Option<&Table>,
     maps: &Maps,
     per_column: bool,
-) -> Result<(TableCheck, Option<super::source_snapshot::Snapshot>)> {
+) -> Result<(TableCheck, Option<crate::run::source_snapshot::Snapshot>)> {
     let (_, plan) = &*ctx.plan()?;
     let mut check = TableCheck {
         table: t.name.clone(),
@@ -586,7 +594,7 @@ fn verify_table(
         let mut map_entries = 0u64;
         let mut own_map = match &own_key {
             Some(_) => Some(
-                super::shadow::read_map(&super::shadow::map_file(&ctx.map_dir(), &t.name))?
+                crate::run::keys::read_map(&crate::run::keys::map_file(&ctx.map_dir(), &t.name))?
                     .peekable(),
             ),
             None => None,
@@ -751,7 +759,7 @@ fn verify_table(
         }
     }
     check.ok = check.problems.is_empty();
-    let seen = super::source_snapshot::Snapshot {
+    let seen = crate::run::source_snapshot::Snapshot {
         rows: src_digest.rows,
         max_key: max_key.map(|k| k.to_string()),
     };
@@ -792,7 +800,7 @@ mod tests {
                 ok: true,
                 problems: Vec::new(),
             },
-            seen: super::super::source_snapshot::Snapshot {
+            seen: crate::run::source_snapshot::Snapshot {
                 rows: 1,
                 max_key: Some("1".into()),
             },

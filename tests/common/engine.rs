@@ -1,7 +1,9 @@
 //! What every engine's integration tests need from a test server, as one trait: throwaway
 //! databases, fixtures, URLs and fingerprints. `Databases` (SOURCE, DB_DATA, DB_FINAL of one test,
 //! dropped when it ends) and the `rekey` helpers work on any implementation; MariaDB's is
-//! `Mariadb` (the older `Dbs` API stays for the MySQL tests), PostgreSQL's is `pg::Postgres`.
+//! `Mariadb` (the older `Dbs` API stays for the MySQL tests), PostgreSQL's is `pg::Postgres`,
+//! SQLite's `sqlite::Sqlite` (a directory of database files). tests/every_engine.rs writes a
+//! scenario once and runs it on all three.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -23,6 +25,14 @@ pub trait TestServer: Sized {
     /// Every table's definition and rows, and the database's other objects: equal fingerprints
     /// mean unchanged contents.
     fn fingerprint(&self, db: &str) -> Fingerprint;
+    /// The first column of every row of `sql` in `db`, as text (NULL as `None`).
+    fn texts(&self, db: &str, sql: &str) -> Vec<Option<String>>;
+    /// The names of `table`'s columns in `db`, in their order.
+    fn columns(&self, db: &str, table: &str) -> Vec<String>;
+    /// `name` quoted as an identifier in the engine's SQL.
+    fn quote(&self, name: &str) -> String {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -166,5 +176,29 @@ impl TestServer for Mariadb {
     }
     fn fingerprint(&self, db: &str) -> Fingerprint {
         super::fingerprint(&self.0, db)
+    }
+    fn texts(&self, db: &str, sql: &str) -> Vec<Option<String>> {
+        use mysql::prelude::Queryable;
+        // Without parameters the text protocol answers: every value is text or NULL.
+        let rows: Vec<mysql::Row> = super::conn(&self.0, Some(db))
+            .query(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.into_iter()
+            .map(|r| r.get::<Option<String>, _>(0).flatten())
+            .collect()
+    }
+    fn quote(&self, name: &str) -> String {
+        format!("`{}`", name.replace('`', "``"))
+    }
+    fn columns(&self, db: &str, table: &str) -> Vec<String> {
+        self.texts(
+            db,
+            &format!(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME = '{table}' ORDER BY ORDINAL_POSITION"
+            ),
+        )
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }

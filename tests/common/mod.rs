@@ -1,4 +1,5 @@
-//! Shared helpers of the integration tests (`engine` is the engine-neutral part, `pg` PostgreSQL's);
+//! Shared helpers of the integration tests (`engine` is the engine-neutral part, `pg` PostgreSQL's,
+//! `sqlite` SQLite's);
 //! here MariaDB's: a reachable server (or a loud failure in CI),
 //! throwaway databases per test, fixtures, running the binary, and table fingerprints.
 #![allow(dead_code)]
@@ -13,6 +14,7 @@ use mysql::{Conn, Opts, OptsBuilder};
 
 pub mod engine;
 pub mod pg;
+pub mod sqlite;
 
 /// The test server's URL, or return from the test (only outside CI; see `server`).
 #[macro_export]

@@ -138,6 +138,20 @@ impl TestServer for Postgres {
     fn fingerprint(&self, db: &str) -> Fingerprint {
         fingerprint(self, db)
     }
+    fn texts(&self, db: &str, sql: &str) -> Vec<Option<String>> {
+        Postgres::texts(self, db, sql)
+    }
+    fn columns(&self, db: &str, table: &str) -> Vec<String> {
+        self.texts(
+            db,
+            &format!(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '{table}' ORDER BY ordinal_position"
+            ),
+        )
+        .into_iter()
+        .flatten()
+        .collect()
+    }
 }
 
 /// What a database holds, byte for byte as far as rekey could change it: every row of every

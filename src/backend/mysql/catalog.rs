@@ -7,7 +7,7 @@ use crate::error::{Error, Place, Result};
 use crate::model::{Check, Column, ForeignKey, Index, Schema, Table, Trigger, View};
 use crate::options::{ConversionOptions, UuidFormat};
 use crate::plan::{Kept, Plan, Warning};
-use crate::stages::Stage;
+use crate::stage::Stage;
 
 const TABLES_SQL: &str = include_str!("tables.sql");
 const COLUMNS_SQL: &str = include_str!("columns.sql");

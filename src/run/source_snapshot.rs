@@ -8,6 +8,7 @@
 //! largest key catch inserts and deletes; an engine's table checksum (CHECKSUM TABLE) reads every
 //! row once more, which verify's own read of SOURCE already pays for.
 
+use crate::journal::Artifact;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,7 @@ use super::Context;
 use crate::error::Result;
 use crate::model::{is_internal, Table};
 
-const ARTIFACT: &str = "source-snapshot";
+const ARTIFACT: Artifact = Artifact::SourceSnapshot;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -66,7 +67,7 @@ pub fn record(ctx: &Context) -> Result<()> {
     if ctx.run.dry_run {
         return Ok(());
     }
-    let shared = super::introspect::load(ctx)?;
+    let shared = super::source::load(ctx)?;
     let tables: Vec<&Table> = shared
         .0
         .tables
@@ -96,7 +97,7 @@ pub fn changes(ctx: &Context, seen: &BTreeMap<String, Snapshot>) -> Result<Vec<S
     if recorded.is_empty() || ctx.run.dry_run {
         return Ok(Vec::new());
     }
-    let shared = super::introspect::load(ctx)?;
+    let shared = super::source::load(ctx)?;
     let tables: Vec<&Table> = shared
         .0
         .tables

@@ -6,6 +6,7 @@
 //! that restore it, written before the first index is dropped and removed once they are back, so
 //! `--resume` and `rekey clean` restore whatever a killed run left aside.
 
+use crate::journal::Artifact;
 use std::borrow::Cow;
 
 use super::{Context, Stage};
@@ -14,7 +15,7 @@ use crate::error::{Error, Place, Result};
 use crate::model::Table;
 
 /// The journal's artifact kind: one per table whose indexes are aside, named by the table.
-pub const ARTIFACT: &str = "indexes";
+pub const ARTIFACT: Artifact = Artifact::Indexes;
 
 /// `table` as its rows will find it: without the secondary indexes set aside for its load, so the
 /// load's session is chosen for that shape (MariaDB: no unique key left, so the bulk path).

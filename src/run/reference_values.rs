@@ -9,7 +9,7 @@ use crate::error::Result;
 /// One failed finding per reference column holding values that do not spell an integer.
 pub fn check(ctx: &Context) -> Result<Vec<Finding>> {
     let mut out = Vec::new();
-    let Some((source, shared)) = super::introspect::existing_source(ctx)? else {
+    let Some((source, shared)) = super::source::existing_source(ctx)? else {
         return Ok(out);
     };
     let (schema, plan) = &*shared;

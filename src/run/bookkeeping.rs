@@ -4,9 +4,9 @@
 
 use crate::error::{Error, Place, Result};
 use crate::model::{is_bookkeeping, is_internal, Schema};
-use crate::plan::{Plan, Warning};
+use crate::plan::{Plan, Warning, APPLICATION_TABLE};
 
-use super::Stage;
+use crate::stage::Stage;
 
 /// Whether anything in `schema` ties `table` to another table: a foreign key of its own, or one
 /// that references it. A migration tool's history table has neither.
@@ -51,9 +51,6 @@ pub fn review(schema: &Schema, plan: &mut Plan) {
         });
     }
 }
-
-/// The plan warning that marks a bookkeeping-named table as the application's.
-pub const APPLICATION_TABLE: &str = "application-table";
 
 /// SOURCE must hold tables, none of them under rekey's own prefix (DB_DATA's work tables and the
 /// run marker share it, so such a table would be taken for rekey's and left out of the run).

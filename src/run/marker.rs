@@ -1,0 +1,50 @@
+//! rekey's marker table in the databases a run creates (`_rekey_run`, holding the run's id):
+//! `rekey clean` drops only a database that carries its own run's marker, preflight refuses a
+//! DB_DATA of another run, and derive-final takes over a DB_FINAL its own run created.
+
+use super::Context;
+use crate::backend::Backend;
+use crate::error::Result;
+use crate::model::Schema;
+
+/// The table in DB_DATA that says which run built it.
+pub const RUN_MARKER: &str = "_rekey_run";
+
+/// The run that created a database, from rekey's marker inside it (`None` without a marker).
+pub fn marker_of(
+    db: &dyn Backend,
+    s: &mut dyn crate::backend::Session,
+    schema: &Schema,
+) -> Result<Option<String>> {
+    if schema.table(RUN_MARKER).is_none() {
+        return Ok(None);
+    }
+    Ok(s.query_first(&format!(
+        "SELECT run_id FROM {}",
+        db.dialect().q(RUN_MARKER)
+    ))?
+    .and_then(|v| v.as_string()))
+}
+
+/// Writes rekey's marker into a database the run created: `rekey clean` drops only databases
+/// that carry the marker of its own run.
+pub fn mark(ctx: &Context, db: &dyn Backend) -> Result<()> {
+    if ctx.run.dry_run {
+        return Ok(());
+    }
+    let d = db.dialect();
+    let mut s = db.connect()?;
+    // Keyed: a Galera cluster may refuse keyless tables (wsrep_mode=REQUIRED_PRIMARY_KEY).
+    s.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {} (run_id VARCHAR(64) NOT NULL PRIMARY KEY)",
+        d.q(RUN_MARKER)
+    ))?;
+    if s.query_u64(&format!("SELECT COUNT(*) FROM {}", d.q(RUN_MARKER)))? == 0 {
+        s.execute(&format!(
+            "INSERT INTO {} (run_id) VALUES ({})",
+            d.q(RUN_MARKER),
+            d.lit(&ctx.run_id)
+        ))?;
+    }
+    Ok(())
+}
