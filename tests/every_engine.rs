@@ -49,10 +49,11 @@ on_every_engine!(
         dbs.server.load(
             &dbs.source,
             "CREATE TABLE parent (id INT PRIMARY KEY, id_upk_copy VARCHAR(10), id_ipk_copy INT);
-         CREATE TABLE child (id INT PRIMARY KEY, parent_id INT NULL, parent_id_ufk_copy VARCHAR(10),
+         CREATE TABLE child (id INT PRIMARY KEY, id_upk_copy VARCHAR(10), parent_id INT NULL,
+           parent_id_ufk_copy VARCHAR(10),
            CONSTRAINT fk_child_parent FOREIGN KEY (parent_id) REFERENCES parent (id));
          INSERT INTO parent VALUES (1, 'upk', 41), (2, NULL, 42);
-         INSERT INTO child VALUES (1, 1, 'ufk'), (2, NULL, 'ufk2');",
+         INSERT INTO child VALUES (1, 'c-upk', 1, 'ufk'), (2, NULL, NULL, 'ufk2');",
         );
         dbs.server.drop_database(&dbs.final_db);
         assert_exit(&dbs.run(&["--derive-final"]), 0);
@@ -75,13 +76,21 @@ on_every_engine!(
             ),
             [text("ufk"), text("ufk2")]
         );
+        // Its own key's work-column name and a reference's in one table.
+        assert_eq!(
+            dbs.server.texts(
+                fin,
+                "SELECT id_upk_copy FROM child ORDER BY parent_id_ufk_copy"
+            ),
+            [text("c-upk"), None]
+        );
         assert_eq!(
             dbs.server.columns(fin, "parent"),
             ["id", "id_upk_copy", "id_ipk_copy"]
         );
         assert_eq!(
             dbs.server.columns(fin, "child"),
-            ["id", "parent_id", "parent_id_ufk_copy"]
+            ["id", "id_upk_copy", "parent_id", "parent_id_ufk_copy"]
         );
         // The converted key holds UUIDs, not the old integers.
         assert!(dbs
