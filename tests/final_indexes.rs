@@ -1,7 +1,8 @@
 //! DB_FINAL's secondary indexes set aside for each table's load and built again after its rows
 //! (`stages/indexes.rs`): the definitions are byte-identical after a run (MariaDB's SHOW CREATE
 //! TABLE of every table, PostgreSQL's `pg_dump -s`), and after a SIGKILL while a table's indexes
-//! are aside, `--resume` and `rekey clean` each build them again exactly.
+//! are aside, `--resume` and `rekey clean` each build them again exactly. On PostgreSQL a large
+//! table's primary key goes aside too, with its self-reference and its comment.
 
 mod common;
 
@@ -158,10 +159,38 @@ fn pg_blog_indexed(pg: &Postgres, tag: &str) -> Databases<Postgres> {
     dbs
 }
 
+/// SOURCE's rows that make two tables large enough for the load to set their primary keys aside
+/// (10,000 rows): `page_request` (referenced by no table) and `comment` (referenced only by
+/// itself, so its self-reference goes aside and comes back with it).
+const PG_LARGE_SOURCE: &str = "INSERT INTO page_request (id, content_item_id, user_id, path, status, duration_ms, requested_at)\n\
+OVERRIDING SYSTEM VALUE SELECT 8000000000 + n, 1 + n % 300, NULL, '/bulk/' || n, 200, n / 7.0, timestamptz '2024-01-01 00:00+00' + n * interval '1 second' FROM generate_series(1, 16000) n;\n\
+INSERT INTO comment (comment_id, content_item_id, parent_comment_id, user_id, body)\n\
+SELECT n, 1 + n % 300, CASE WHEN n % 3 = 0 AND n > 1001 THEN n - 1 END, NULL, 'bulk ' || n FROM generate_series(1001, 13000) n;\n";
+
+/// DB_FINAL's comment on a primary key that is set aside (it comes back with the key).
+const PG_LARGE_FINAL: &str =
+    "COMMENT ON CONSTRAINT comment_pkey ON comment IS 'the comment''s key';\n";
+
+/// The blog with `PG_EXTRA`, and two tables large enough for their primary keys to go aside.
+fn pg_blog_large(pg: &Postgres, tag: &str) -> Databases<Postgres> {
+    let dbs = pg_blog_indexed(pg, tag);
+    pg.exec(&dbs.source, PG_LARGE_SOURCE);
+    pg.exec(&dbs.final_db, PG_LARGE_FINAL);
+    dbs
+}
+
+/// Whether DB_FINAL's `table` has its primary key now.
+fn pg_has_primary_key(pg: &Postgres, dbs: &Databases<Postgres>, table: &str) -> bool {
+    pg.text(
+        &dbs.final_db,
+        &format!("SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND conrelid = '\"{table}\"'::regclass"),
+    ) == "1"
+}
+
 #[test]
 fn postgres_definitions_are_identical_after_a_run() {
     let pg = pg_or_skip!();
-    let dbs = pg_blog_indexed(&pg, "hi_idx");
+    let dbs = pg_blog_large(&pg, "hi_idx");
     let before = pg_definitions(&dbs);
     assert!(before.contains("ix_ci_partial"), "{before}");
     assert_exit(&dbs.run(&[]), 0);
@@ -178,12 +207,21 @@ fn postgres_definitions_are_identical_after_a_run() {
 
 fn pg_killed_aside(tag: &str, then_clean: bool) {
     let pg = pg_or_skip!();
-    let dbs = pg_blog_indexed(&pg, tag);
+    let dbs = pg_blog_large(&pg, tag);
     let before = pg_definitions(&dbs);
     let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
     let mut child = spawn_stalling_aside([&s, &d, &f], &dbs.run_dir());
     wait_for_stall_at(&dbs.run_dir(), &mut child);
     assert_ne!(pg_definitions(&dbs), before, "no index was set aside");
+    // The largest table loads first: its primary key is aside with its indexes, and with it
+    // its self-reference where it has one.
+    let stalled = std::fs::read_to_string(dbs.run_dir().join("stalled")).unwrap();
+    let stalled = stalled.trim();
+    assert!(["page_request", "comment"].contains(&stalled), "{stalled}");
+    assert!(
+        !pg_has_primary_key(&pg, &dbs, stalled),
+        "{stalled}'s primary key is in place"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     if then_clean {
