@@ -380,11 +380,11 @@ INSERT INTO other VALUES (1, 10), (2, 20);
 INSERT INTO tagged VALUES ('x', 1), ('y', NULL), ('z', 2);
 ";
 
-/// PostgreSQL: `other` large and referenced by other tables (its key stays in place during the
-/// load: v4 keys at random into it cost more than two writes), `log` large and referenced by
-/// none (its key is set aside and built after the rows: one write), `note` small.
+/// PostgreSQL: `other` large (500,000 rows) and referenced by other tables (its key stays in
+/// place during the load: v4 keys at random into it cost more than two writes), `log` large
+/// enough for its key to go aside and referenced by none (one write), `note` small.
 const MAPPED_PG_LARGE: &str = "
-INSERT INTO other SELECT g, g * 10 FROM generate_series(3, 100000) g;
+INSERT INTO other SELECT g, g * 10 FROM generate_series(3, 500000) g;
 CREATE TABLE log (id integer PRIMARY KEY, other_id integer REFERENCES other (id), at integer NOT NULL);
 INSERT INTO log SELECT g, 1 + g % 1000, g FROM generate_series(1, 100000) g;
 CREATE TABLE note (id integer PRIMARY KEY, other_id integer REFERENCES other (id));

@@ -29,9 +29,11 @@ use crate::url::{DbUrl, Engine};
 const STAGE_SCHEMA: &str = "_rekey_stage";
 
 /// From this many rows (SOURCE's estimate), a table whose new keys arrive out of its primary
-/// key's order takes one write only when the key is set aside for it (below that, its B-tree
-/// takes the rows at random for less than a second write costs).
-const RANDOM_KEY_ROWS: u64 = 100_000;
+/// key's order takes one write only when the key is set aside for it. Below, its B-tree takes the
+/// rows at random for less than a second write costs: 100,000 v4 keys into a uuid key took 0.36 s
+/// at random and 0.36 s sorted, 300,000 took 1.08 s and 0.89 s, 1M 4.1 s and 2.5 s
+/// (docs/performance.md, "PostgreSQL, second round").
+const RANDOM_KEY_ROWS: u64 = 500_000;
 
 /// From this many rows expected, the load sets a table's primary key aside and builds it after
 /// the rows (`set_aside_primary_key.sql`); a smaller table's key takes its rows as they come for
