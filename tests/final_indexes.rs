@@ -250,6 +250,86 @@ fn postgres_indexes_aside_at_a_kill_come_back_on_clean() {
     pg_killed_aside("hi_kcln", true);
 }
 
+/// `rekey run` on the PostgreSQL blog that stalls at `var`'s stall point and is killed there
+/// with SIGKILL. Returns the name of the table it stalled on.
+fn pg_killed_at(dbs: &Databases<Postgres>, var: &str) -> String {
+    let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["run", "--source", &s, "--data", &d, "--final", &f])
+        .args([
+            "--run-dir",
+            dbs.run_dir().to_str().unwrap(),
+            "-q",
+            "--jobs",
+            "2",
+        ])
+        .env(var, "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_stall_at(&dbs.run_dir(), &mut child);
+    let table = std::fs::read_to_string(dbs.run_dir().join("stalled")).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    table.trim().to_string()
+}
+
+/// PostgreSQL's twin of `mysql_killed_with_indexes_in_place`, on a table whose primary key goes
+/// aside too: killed after the journal's record, before the drop (window A), or with the
+/// record's own restore run by hand after a kill while aside (window B: the key, its
+/// self-reference and the indexes are back, the journal says they are aside). `--resume` drops
+/// them again (the ALTER's IF EXISTS) and adds them back (the DO block adds what is missing).
+fn pg_killed_with_key_in_place(tag: &str, window_b: bool) {
+    let pg = pg_or_skip!();
+    let dbs = pg_blog_large(&pg, tag);
+    let before = pg_definitions(&dbs);
+    let journal = |table: &str| {
+        let journal = rusqlite::Connection::open(dbs.run_dir().join("journal.sqlite")).unwrap();
+        let detail: String = journal
+            .query_row(
+                "SELECT detail FROM artifact WHERE kind = 'indexes' AND name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap();
+        serde_json::from_str::<serde_json::Value>(&detail).unwrap()
+    };
+    let table = if window_b {
+        let table = pg_killed_at(&dbs, "REKEY_TEST_STALL_INDEXES_ASIDE");
+        assert!(!pg_has_primary_key(&pg, &dbs, &table), "{table}");
+        for sql in journal(&table)["restore"].as_array().unwrap() {
+            pg.exec(&dbs.final_db, sql.as_str().unwrap());
+        }
+        table
+    } else {
+        pg_killed_at(&dbs, "REKEY_TEST_STALL_INDEXES_JOURNALED")
+    };
+    assert!(
+        journal(&table)["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str() == Some(&format!("{table}_pkey"))),
+        "{table}'s key is not in the record"
+    );
+    // The key is in place (the triggers are still aside: the load set them aside first).
+    assert!(pg_has_primary_key(&pg, &dbs, &table), "{table}");
+    assert_exit(&dbs.run(&["--resume"]), 0);
+    assert_exit(&dbs.verify(&[]), 0);
+    assert_eq!(pg_definitions(&dbs), before);
+}
+
+#[test]
+fn postgres_killed_between_the_journal_and_the_drop_resumes() {
+    pg_killed_with_key_in_place("hi_kja", false);
+}
+
+#[test]
+fn postgres_killed_between_the_rebuild_and_the_journal_resumes() {
+    pg_killed_with_key_in_place("hi_kjb", true);
+}
+
 /// `rekey load` after `rekey convert` (no preflight saw DB_FINAL) into a DB_FINAL whose
 /// `page_request` has a unique key the rows break.
 fn load_into(src: &str, data: &str, fin: &str, run_dir: &Path) -> std::process::Output {
