@@ -1,7 +1,8 @@
 //! DB_FINAL's secondary indexes set aside for each table's load and built again after its rows
 //! (`run/indexes.rs`): the definitions are byte-identical after a run (MariaDB's SHOW CREATE
 //! TABLE of every table, PostgreSQL's `pg_dump -s`), and after a SIGKILL while a table's indexes
-//! are aside, `--resume` and `rekey clean` each build them again exactly.
+//! are aside, `--resume` and `rekey clean` each build them again exactly. On PostgreSQL a large
+//! table's primary key goes aside too, with its self-reference and its comment.
 
 mod common;
 
@@ -158,10 +159,38 @@ fn pg_blog_indexed(pg: &Postgres, tag: &str) -> Databases<Postgres> {
     dbs
 }
 
+/// SOURCE's rows that make two tables large enough for the load to set their primary keys aside
+/// (10,000 rows): `page_request` (referenced by no table) and `comment` (referenced only by
+/// itself, so its self-reference goes aside and comes back with it).
+const PG_LARGE_SOURCE: &str = "INSERT INTO page_request (id, content_item_id, user_id, path, status, duration_ms, requested_at)\n\
+OVERRIDING SYSTEM VALUE SELECT 8000000000 + n, 1 + n % 300, NULL, '/bulk/' || n, 200, n / 7.0, timestamptz '2024-01-01 00:00+00' + n * interval '1 second' FROM generate_series(1, 16000) n;\n\
+INSERT INTO comment (comment_id, content_item_id, parent_comment_id, user_id, body)\n\
+SELECT n, 1 + n % 300, CASE WHEN n % 3 = 0 AND n > 1001 THEN n - 1 END, NULL, 'bulk ' || n FROM generate_series(1001, 13000) n;\n";
+
+/// DB_FINAL's comment on a primary key that is set aside (it comes back with the key).
+const PG_LARGE_FINAL: &str =
+    "COMMENT ON CONSTRAINT comment_pkey ON comment IS 'the comment''s key';\n";
+
+/// The blog with `PG_EXTRA`, and two tables large enough for their primary keys to go aside.
+fn pg_blog_large(pg: &Postgres, tag: &str) -> Databases<Postgres> {
+    let dbs = pg_blog_indexed(pg, tag);
+    pg.exec(&dbs.source, PG_LARGE_SOURCE);
+    pg.exec(&dbs.final_db, PG_LARGE_FINAL);
+    dbs
+}
+
+/// Whether DB_FINAL's `table` has its primary key now.
+fn pg_has_primary_key(pg: &Postgres, dbs: &Databases<Postgres>, table: &str) -> bool {
+    pg.text(
+        &dbs.final_db,
+        &format!("SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND conrelid = '\"{table}\"'::regclass"),
+    ) == "1"
+}
+
 #[test]
 fn postgres_definitions_are_identical_after_a_run() {
     let pg = pg_or_skip!();
-    let dbs = pg_blog_indexed(&pg, "hi_idx");
+    let dbs = pg_blog_large(&pg, "hi_idx");
     let before = pg_definitions(&dbs);
     assert!(before.contains("ix_ci_partial"), "{before}");
     assert_exit(&dbs.run(&[]), 0);
@@ -178,12 +207,21 @@ fn postgres_definitions_are_identical_after_a_run() {
 
 fn pg_killed_aside(tag: &str, then_clean: bool) {
     let pg = pg_or_skip!();
-    let dbs = pg_blog_indexed(&pg, tag);
+    let dbs = pg_blog_large(&pg, tag);
     let before = pg_definitions(&dbs);
     let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
     let mut child = spawn_stalling_aside([&s, &d, &f], &dbs.run_dir());
     wait_for_stall_at(&dbs.run_dir(), &mut child);
     assert_ne!(pg_definitions(&dbs), before, "no index was set aside");
+    // The largest table loads first: its primary key is aside with its indexes, and with it
+    // its self-reference where it has one.
+    let stalled = std::fs::read_to_string(dbs.run_dir().join("stalled")).unwrap();
+    let stalled = stalled.trim();
+    assert!(["page_request", "comment"].contains(&stalled), "{stalled}");
+    assert!(
+        !pg_has_primary_key(&pg, &dbs, stalled),
+        "{stalled}'s primary key is in place"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     if then_clean {
@@ -210,6 +248,86 @@ fn postgres_indexes_aside_at_a_kill_come_back_on_resume() {
 #[test]
 fn postgres_indexes_aside_at_a_kill_come_back_on_clean() {
     pg_killed_aside("hi_kcln", true);
+}
+
+/// `rekey run` on the PostgreSQL blog that stalls at `var`'s stall point and is killed there
+/// with SIGKILL. Returns the name of the table it stalled on.
+fn pg_killed_at(dbs: &Databases<Postgres>, var: &str) -> String {
+    let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["run", "--source", &s, "--data", &d, "--final", &f])
+        .args([
+            "--run-dir",
+            dbs.run_dir().to_str().unwrap(),
+            "-q",
+            "--jobs",
+            "2",
+        ])
+        .env(var, "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_stall_at(&dbs.run_dir(), &mut child);
+    let table = std::fs::read_to_string(dbs.run_dir().join("stalled")).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    table.trim().to_string()
+}
+
+/// PostgreSQL's twin of `mysql_killed_with_indexes_in_place`, on a table whose primary key goes
+/// aside too: killed after the journal's record, before the drop (window A), or with the
+/// record's own restore run by hand after a kill while aside (window B: the key, its
+/// self-reference and the indexes are back, the journal says they are aside). `--resume` drops
+/// them again (the ALTER's IF EXISTS) and adds them back (the DO block adds what is missing).
+fn pg_killed_with_key_in_place(tag: &str, window_b: bool) {
+    let pg = pg_or_skip!();
+    let dbs = pg_blog_large(&pg, tag);
+    let before = pg_definitions(&dbs);
+    let journal = |table: &str| {
+        let journal = rusqlite::Connection::open(dbs.run_dir().join("journal.sqlite")).unwrap();
+        let detail: String = journal
+            .query_row(
+                "SELECT detail FROM artifact WHERE kind = 'indexes' AND name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap();
+        serde_json::from_str::<serde_json::Value>(&detail).unwrap()
+    };
+    let table = if window_b {
+        let table = pg_killed_at(&dbs, "REKEY_TEST_STALL_INDEXES_ASIDE");
+        assert!(!pg_has_primary_key(&pg, &dbs, &table), "{table}");
+        for sql in journal(&table)["restore"].as_array().unwrap() {
+            pg.exec(&dbs.final_db, sql.as_str().unwrap());
+        }
+        table
+    } else {
+        pg_killed_at(&dbs, "REKEY_TEST_STALL_INDEXES_JOURNALED")
+    };
+    assert!(
+        journal(&table)["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str() == Some(&format!("{table}_pkey"))),
+        "{table}'s key is not in the record"
+    );
+    // The key is in place (the triggers are still aside: the load set them aside first).
+    assert!(pg_has_primary_key(&pg, &dbs, &table), "{table}");
+    assert_exit(&dbs.run(&["--resume"]), 0);
+    assert_exit(&dbs.verify(&[]), 0);
+    assert_eq!(pg_definitions(&dbs), before);
+}
+
+#[test]
+fn postgres_killed_between_the_journal_and_the_drop_resumes() {
+    pg_killed_with_key_in_place("hi_kja", false);
+}
+
+#[test]
+fn postgres_killed_between_the_rebuild_and_the_journal_resumes() {
+    pg_killed_with_key_in_place("hi_kjb", true);
 }
 
 /// `rekey load` after `rekey convert` (no preflight saw DB_FINAL) into a DB_FINAL whose

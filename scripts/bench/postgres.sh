@@ -9,6 +9,9 @@
 # uuid keys). DB_FINAL's empty schema is made before each timed run by `rekey derive-final` (the
 # application's migrations in a cutover). Prints per-stage seconds and rows/s of the median rekey
 # run, rekey's peak RSS, and the ratio of the medians (b)/(a).
+# BENCH_PG_VARIANTS="name=binary ..." runs several rekey binaries in each round, interleaved (an
+# A/B of two builds: "before=/tmp/rekey-old after=target/release/rekey"); the default is the
+# worktree's release build alone, reported under the shape's tag.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 # shellcheck source=scripts/lib/postgres.sh
@@ -17,13 +20,15 @@ source scripts/lib/postgres.sh
 scale=${1:-1}
 runs=${2:-3}
 shape=${3:-wide}
+prefix=${BENCH_PREFIX:-bench}
+# SOURCE is named by the prefix too (bench_pg_src by default), so benches side by side never
+# regenerate each other's.
 case $shape in
-    wide) src=bench_pg_src generator=scripts/bench/generate_postgres.sh ;;
-    lean) src=bench_pg_lean_src generator=scripts/bench/generate_postgres_lean.sh ;;
+    wide) src=${prefix}_pg_src generator=scripts/bench/generate_postgres.sh ;;
+    lean) src=${prefix}_pg_lean_src generator=scripts/bench/generate_postgres_lean.sh ;;
     *) echo "unknown PostgreSQL shape $shape (wide, lean)" >&2; exit 2 ;;
 esac
 tag=pg_${shape}_$(printf '%s' "$scale" | tr -c 'a-zA-Z0-9' '_')
-prefix=${BENCH_PREFIX:-bench}
 out_dir=${TMPDIR:-/tmp}/rekey-$prefix
 mkdir -p "$out_dir"
 base=$PG_DEFAULT_URL
@@ -37,7 +42,7 @@ done
 
 log "building rekey (release)"
 cargo build --release -j 2 -q
-rekey=target/release/rekey
+read -r -a variants <<<"${BENCH_PG_VARIANTS:-=target/release/rekey}"
 
 psql_db() { PGPASSWORD='' psql -X -w -q -h "$(pg_host)" -p "$(pg_port)" -U postgres -v ON_ERROR_STOP=1 -At -d "$1" "${@:2}"; }
 drop_db() { pg_sql "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" >/dev/null; }
@@ -59,7 +64,7 @@ log "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(pg_sql
 log "$shape, scale $scale: $tables tables, $exact_rows rows, $((bytes / 1000000)) MB (data + indexes)"
 
 copy_times=()
-rekey_times=()
+declare -A rekey_times=()
 for ((i = 1; i <= runs; i++)); do
     # (a) the yardstick: pg_dump -Fd -j 2 and pg_restore -j 2 into a new database.
     rm -rf "$out_dir/pgdump"
@@ -73,24 +78,32 @@ for ((i = 1; i <= runs; i++)); do
     drop_db ${prefix}_pg_copy
     rm -rf "$out_dir/pgdump"
 
-    # (b) rekey end to end, verified.
-    drop_db ${prefix}_pg_data
-    drop_db ${prefix}_pg_final
-    run_dir="$out_dir/run-$tag-$i"
-    rm -rf "$run_dir"
-    "$rekey" derive-final --source "$base/$src" --final "$base/${prefix}_pg_final" --uuid-format native \
-        --run-dir "$run_dir" -q >/dev/null
-    start=$(date +%s.%N)
-    /usr/bin/time -f '%M' -o "$out_dir/rss-$tag-$i" "$rekey" run --source "$base/$src" --data "$base/${prefix}_pg_data" \
-        --final "$base/${prefix}_pg_final" --uuid-format native --jobs 2 --run-dir "$run_dir" -q >/dev/null
-    took=$(echo "$(date +%s.%N) - $start" | bc)
-    rekey_times+=("$took")
-    log "run $i: pg_dump + pg_restore $(printf '%.2f' "$copy") s; rekey $(printf '%.2f' "$took") s, peak RSS $(($(cat "$out_dir/rss-$tag-$i") / 1024)) MB"
+    # (b) rekey end to end, verified, once per variant.
+    for variant in "${variants[@]}"; do
+        name=${variant%%=*}
+        rekey=${variant#*=}
+        vtag=$tag${name:+-$name}
+        drop_db ${prefix}_pg_data
+        drop_db ${prefix}_pg_final
+        run_dir="$out_dir/run-$vtag-$i"
+        rm -rf "$run_dir"
+        "$rekey" derive-final --source "$base/$src" --final "$base/${prefix}_pg_final" --uuid-format native \
+            --run-dir "$run_dir" -q >/dev/null
+        start=$(date +%s.%N)
+        /usr/bin/time -f '%M' -o "$out_dir/rss-$vtag-$i" "$rekey" run --source "$base/$src" --data "$base/${prefix}_pg_data" \
+            --final "$base/${prefix}_pg_final" --uuid-format native --jobs 2 --run-dir "$run_dir" -q >/dev/null
+        took=$(echo "$(date +%s.%N) - $start" | bc)
+        rekey_times[$vtag]="${rekey_times[$vtag]:-} $took"
+        log "run $i: pg_dump + pg_restore $(printf '%.2f' "$copy") s; rekey${name:+ ($name)} $(printf '%.2f' "$took") s, peak RSS $(($(cat "$out_dir/rss-$vtag-$i") / 1024)) MB"
+    done
 done
 drop_db ${prefix}_pg_data
 drop_db ${prefix}_pg_final
 
-python3 - "$out_dir" "$tag" "$exact_rows" "${copy_times[*]}" "${rekey_times[*]}" <<'PY'
+for variant in "${variants[@]}"; do
+name=${variant%%=*}
+vtag=$tag${name:+-$name}
+python3 - "$out_dir" "$vtag" "$exact_rows" "${copy_times[*]}" "${rekey_times[$vtag]}" <<'PY'
 import json, statistics, sys
 out_dir, tag, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
 copies = [float(x) for x in sys.argv[4].split()]
@@ -114,3 +127,4 @@ print(f"rows: {rows}; rekey {median / rows * 1e6:.2f} s per million rows; peak R
 print(f"ratio rekey / plain copy: {median / copy:.2f}")
 print(f"{tag}: rows {rows}, plain copy {copy:.2f} s ({rows / copy:.0f} rows/s), rekey {median:.2f} s, {median / rows * 1e6:.2f} s per million rows, peak RSS {rss:.0f} MB, ratio {median / copy:.2f}")
 PY
+done

@@ -99,6 +99,9 @@ pub trait Ddl {
     }
     /// `table`'s secondary indexes to set aside for its load, read from the live catalog on
     /// `s` (DB_FINAL): the statements that drop them and that restore them byte for byte.
+    /// `table.estimated_rows` is the rows the load expects (an engine may keep a small table's
+    /// keys). PostgreSQL sets aside the primary key too, with the foreign keys on it, where no
+    /// other table's foreign key relies on it.
     /// `None` when nothing is set aside (it would not pay, or nothing can be restored exactly).
     fn indexes_aside(&self, _s: &mut dyn Session, _table: &Table) -> Result<Option<IndexesAside>> {
         Ok(None)

@@ -176,9 +176,15 @@ pub fn route(ctx: &Context, t: &Table) -> Result<FillRoute> {
     let plan = super::source::load(ctx)?;
     let key_order = key_order(&ctx.conversion, fin.dialect(), &plan.1, t);
     let no_chunks = |_: &str| Ok(());
+    // The engine weighs the table by its rows: preflight's count where the catalog has no
+    // estimate (a PostgreSQL table never analyzed).
+    let mut counted = t.clone();
+    if let Some(rows) = super::source_snapshot::counted_rows(ctx)?.get(&t.name) {
+        counted.estimated_rows = counted.estimated_rows.max(*rows);
+    }
     let job = crate::backend::FinalFill {
         fill: crate::backend::FillJob {
-            table: t,
+            table: &counted,
             columns,
             order_by: None,
             format: ctx.conversion.uuid_format,

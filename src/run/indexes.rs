@@ -35,7 +35,14 @@ pub fn as_loaded<'a>(fin: &dyn Backend, table: &'a Table) -> Cow<'a, Table> {
 /// record is the one to restore, and its drop runs again, since a kill just after the record
 /// was written, or just after the rebuild, leaves the indexes in place (the statements do
 /// nothing to an index already gone). A dry run prints the statements and changes nothing.
-pub fn set_aside(ctx: &Context, fin: &dyn Backend, table: &Table) -> Result<Option<IndexesAside>> {
+/// `rows` is how many rows the load expects (SOURCE's estimate: DB_FINAL's empty table has
+/// none), which the engine weighs (`Table::estimated_rows` of the table it is asked about).
+pub fn set_aside(
+    ctx: &Context,
+    fin: &dyn Backend,
+    table: &Table,
+    rows: u64,
+) -> Result<Option<IndexesAside>> {
     if let Some(saved) = saved(ctx, &table.name)? {
         drop_indexes(ctx, fin.connect()?.as_mut(), &saved)?;
         return Ok(Some(saved));
@@ -44,7 +51,9 @@ pub fn set_aside(ctx: &Context, fin: &dyn Backend, table: &Table) -> Result<Opti
         return Ok(None);
     }
     let mut s = fin.connect()?;
-    let Some(aside) = fin.indexes_aside(s.as_mut(), table)? else {
+    let mut expected = table.clone();
+    expected.estimated_rows = rows;
+    let Some(aside) = fin.indexes_aside(s.as_mut(), &expected)? else {
         return Ok(None);
     };
     if !ctx.run.dry_run {

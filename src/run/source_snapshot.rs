@@ -84,6 +84,21 @@ pub fn record(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
+/// Each table's rows as preflight counted them (empty before preflight, or for a journal of an
+/// earlier version): the stages that weigh tables by size use them where the catalog's estimate
+/// may be missing (PostgreSQL has none for a table never analyzed, as a restored snapshot is).
+pub fn counted_rows(ctx: &Context) -> Result<BTreeMap<String, u64>> {
+    Ok(ctx
+        .journal
+        .artifacts(ARTIFACT)?
+        .into_iter()
+        .filter_map(|(name, detail)| {
+            let snap: Snapshot = serde_json::from_str(&detail).ok()?;
+            Some((name, snap.rows))
+        })
+        .collect())
+}
+
 /// What changed in SOURCE since preflight's snapshot, one line per table; nothing when the run
 /// has no snapshot (a journal of an earlier version, or `rekey verify` on its own). `seen` holds
 /// what verify's reads of SOURCE found per table; the other tables are counted now.

@@ -129,6 +129,10 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     };
     let mut bookkeeping = Vec::new();
     let mut jobs = Vec::new();
+    // SOURCE's rows as preflight counted them: the catalog's estimate may be missing (a
+    // PostgreSQL table never analyzed has none), and the order of the load and what the engine
+    // sets aside weigh tables by size.
+    let counted = crate::run::source_snapshot::counted_rows(ctx)?;
     for t in &final_schema.tables {
         if is_internal(&t.name) {
             continue;
@@ -173,7 +177,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             .as_ref()
             .and_then(|p| p.0.table(&t.name))
             .map_or(0, |s| s.estimated_rows)
-            .max(dt.estimated_rows);
+            .max(dt.estimated_rows)
+            .max(counted.get(&t.name).copied().unwrap_or(0));
         let source_table = plan.as_ref().and_then(|p| p.0.table(&t.name));
         let route = if ctx.run.one_write {
             crate::run::data_shape::journaled_route(ctx, &t.name, source_table)?
@@ -231,7 +236,9 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 // In the order a run executes them: indexes aside, the rows, indexes back.
                 // Before derive-final there is no DB_FINAL whose indexes could be listed.
                 let aside = match (&predicted, final_schema.table(t)) {
-                    (None, Some(m)) => crate::run::indexes::set_aside(ctx, fin.as_ref(), m)?,
+                    (None, Some(m)) => {
+                        crate::run::indexes::set_aside(ctx, fin.as_ref(), m, *estimate)?
+                    }
                     _ => None,
                 };
                 match route {
@@ -292,7 +299,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             // Secondary indexes go just before the table's rows are written and come back
             // just after (`indexes.rs`), so verify and the other tables need not wait.
             let aside = match final_schema.table(t) {
-                Some(m) => crate::run::indexes::set_aside(ctx, fin.as_ref(), m)?,
+                Some(m) => crate::run::indexes::set_aside(ctx, fin.as_ref(), m, *estimate)?,
                 None => None,
             };
             // The statements' own counts, not a COUNT(*) of both tables afterwards: that would

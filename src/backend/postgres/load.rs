@@ -14,11 +14,12 @@ use postgres::types::{Kind, Type};
 use postgres::Client;
 
 use super::copy::{self, ArrayPatch, KeyRewrite, PipeError};
+use super::ddl::SET_ASIDE_PRIMARY_KEY_SQL;
 use super::extra::PgTable;
-use super::{sql_error, PostgresBackend, DIALECT};
+use super::{catalog_rows, sql_error, PostgresBackend, DIALECT};
 use crate::backend::{
-    Backend, Dialect, FillFrom, FillJob, FillRoute, FinalFill, Load, LoadChoice, LoadJob, LoadPath,
-    Moved, Session,
+    Admin, Backend, Dialect, FillFrom, FillJob, FillRoute, FinalFill, Load, LoadChoice, LoadJob,
+    LoadPath, Moved, Session,
 };
 use crate::error::{Error, Place, Result};
 use crate::model::Schema;
@@ -26,6 +27,18 @@ use crate::url::{DbUrl, Engine};
 
 /// The schema in DB_DATA that holds swap's staging tables (named as their tables).
 const STAGE_SCHEMA: &str = "_rekey_stage";
+
+/// From this many rows (SOURCE's estimate), a table whose new keys arrive out of its primary
+/// key's order takes one write only when the key is set aside for it. Below, its B-tree takes the
+/// rows at random for less than a second write costs: 100,000 v4 keys into a uuid key took 0.36 s
+/// at random and 0.36 s sorted, 300,000 took 1.08 s and 0.89 s, 1M 4.1 s and 2.5 s
+/// (docs/performance.md, "PostgreSQL, second round").
+const RANDOM_KEY_ROWS: u64 = 500_000;
+
+/// From this many rows expected, the load sets a table's primary key aside and builds it after
+/// the rows (`set_aside_primary_key.sql`); a smaller table's key takes its rows as they come for
+/// less than the three statements it would cost.
+pub(super) const KEY_ASIDE_ROWS: u64 = 10_000;
 
 /// Up to this many rows, swap's join looks keys up by index instead of hashing the mappings.
 const INDEX_LOOKUP_ROWS: u64 = 20_000;
@@ -278,35 +291,21 @@ struct IntoFinal<'a> {
 }
 
 impl PostgresBackend {
-    /// How the one-write route reads SOURCE's table for DB_FINAL, and whether it sorts by the
-    /// new keys (computed in SQL on SOURCE, the secret a session setting there). As the load
-    /// does with DB_DATA: where DB_FINAL's primary key holds new keys that old-key order does
-    /// not give (`key_order`: v4 keys, references), rows are read in the new keys' order so each
-    /// appends to its B-tree; else a converted table in old-key order (v7 keys ascend with it).
-    fn final_source_copy(job: &FinalFill<'_>) -> (String, bool) {
+    /// How the one-write route reads SOURCE's table for DB_FINAL: a converted table whose new
+    /// keys ascend with the old ones (v7) in old-key order, so each row appends to the key's
+    /// B-tree (or the key set aside is built over sorted rows); one whose new keys come in
+    /// another order (`key_order`: v4 keys, references in the key) as it lies: its key is set
+    /// aside and built after the rows (`set_aside_primary_key.sql`), or a small table's takes
+    /// its rows at random (sorting SOURCE by keys computed in SQL measured slower than either).
+    fn final_source_copy(job: &FinalFill<'_>) -> String {
         let fill = &job.fill;
         let columns: Vec<String> = fill.columns.iter().map(|c| c.name.clone()).collect();
         let list = DIALECT.column_list(&columns);
-        let by_new_keys: Option<Vec<String>> = job.key_order.and_then(|key| {
-            key.iter()
-                .map(|k| {
-                    let col = fill.columns.iter().find(|c| &c.name == k)?;
-                    match &col.from {
-                        FillFrom::Derived(spec) => {
-                            DIALECT.derived_key_sql(&DIALECT.q(k), spec, fill.format)
-                        }
-                        _ => Some(DIALECT.q(k)),
-                    }
-                })
-                .collect()
-        });
-        let sorted = by_new_keys.is_some();
-        let order = match (by_new_keys, &fill.order_by) {
-            (Some(exprs), _) => format!(" ORDER BY {}", exprs.join(", ")),
-            (None, Some(key)) => format!(" ORDER BY {}", DIALECT.q(key)),
-            (None, None) => String::new(),
+        let order = match (&fill.order_by, job.key_order) {
+            (Some(key), None) => format!(" ORDER BY {}", DIALECT.q(key)),
+            _ => String::new(),
         };
-        let sql = if fill.table.partitioning.is_some() || !order.is_empty() {
+        if fill.table.partitioning.is_some() || !order.is_empty() {
             format!(
                 "{}COPY (SELECT {list} FROM {}{order}) TO STDOUT (FORMAT binary)",
                 fill.marker,
@@ -318,8 +317,7 @@ impl PostgresBackend {
                 fill.marker,
                 DIALECT.q(&fill.table.name)
             )
-        };
-        (sql, sorted)
+        }
     }
 
     /// Streams `read` (a COPY ... TO STDOUT on `from`, DB_DATA or SOURCE) into DB_FINAL's table,
@@ -348,7 +346,7 @@ impl PostgresBackend {
             c.batch_execute(sql).map_err(|e| sql_error(&e, sql))
         };
         // DB_FINAL's secondary indexes that pay to build after the rows are already aside
-        // (`stages/indexes.rs`, which keeps what must stay: replica identity, CLUSTER, ...).
+        // (`run/indexes.rs`, which keeps what must stay: replica identity, CLUSTER, ...).
         exec(&mut fin, "BEGIN")?;
         let moved = stream(
             from,
@@ -585,14 +583,28 @@ impl Load for PostgresBackend {
                 "a key or reference comes from a mapping table in DB_DATA, which a session on DB_FINAL cannot join".into(),
             ));
         }
-        // Measured on the lean benchmark (docs/performance.md): rows whose new primary keys do
-        // not follow the old keys' order (v4 keys, references in the key) cost more in one write
-        // (SOURCE sorted by the keys computed in SQL, or inserted at random into the key's
-        // B-tree) than written twice (DB_DATA's stored UUIDs sort cheaply for the load).
-        if job.key_order.is_some() {
-            return Ok(FillRoute::TwoWrites(
-                "DB_FINAL's primary key holds new keys that SOURCE's order does not give (v4 keys or references): DB_DATA's stored keys sort for the load for less than one write costs".into(),
-            ));
+        // Rows whose new primary keys do not follow the old keys' order (v4 keys, references in
+        // the key) go in at random unless the key is set aside and built after them
+        // (`set_aside_primary_key.sql`): on a large table that cost more than writing DB_DATA
+        // and sorting its stored UUIDs for the load (docs/performance.md).
+        if job.key_order.is_some() && job.fill.table.estimated_rows >= RANDOM_KEY_ROWS {
+            // DB_FINAL's key; before derive-final makes DB_FINAL from SOURCE, SOURCE's.
+            let asked = if self.database_exists()? {
+                PostgresBackend::new(self.url.clone())
+            } else {
+                PostgresBackend::new(source.clone())
+            };
+            let mut s = asked.connect()?;
+            let sql = asked.bind(SET_ASIDE_PRIMARY_KEY_SQL).replace(
+                "$2::text",
+                &format!("{}::text", DIALECT.lit(&job.fill.table.name)),
+            );
+            let rows: Vec<serde_json::Value> = catalog_rows(s.as_mut(), &sql)?;
+            if rows.is_empty() {
+                return Ok(FillRoute::TwoWrites(
+                    "DB_FINAL's primary key holds new keys that SOURCE's order does not give (v4 keys or references) and stays in place during the load (another table's foreign key or another object relies on it): DB_DATA's stored keys sort for the load for less than one write at random costs".into(),
+                ));
+            }
         }
         Ok(FillRoute::OneWrite)
     }
@@ -610,16 +622,8 @@ impl Load for PostgresBackend {
         let id = run_id(fill.marker);
         let reader = PostgresBackend::new(source.url().clone());
         let mut src = reader.client(&source.url().database, id)?;
-        let (read, sorts_by_new_keys) = Self::final_source_copy(job);
-        if sorts_by_new_keys {
-            if let (Some(secret), Some(sql)) = (fill.secret(), DIALECT.derived_key_secret_sql()) {
-                // SOURCE's session only (a setting, nothing written): its sort computes the
-                // new keys the stream will write.
-                src.execute(sql, &[&secret.text()])
-                    .map_err(|e| sql_error(&e, sql))?;
-            }
-        }
-        if fill.order_by.is_some() || sorts_by_new_keys {
+        let read = Self::final_source_copy(job);
+        if fill.order_by.is_some() && job.key_order.is_none() {
             // SOURCE's sort (reading only: a session setting).
             src.batch_execute(WORK_MEM)
                 .map_err(|e| sql_error(&e, WORK_MEM))?;
@@ -651,16 +655,8 @@ impl Load for PostgresBackend {
         let columns: Vec<String> = fill.columns.iter().map(|c| c.name.clone()).collect();
         let list = DIALECT.column_list(&columns);
         let table = DIALECT.q(&fill.table.name);
-        let (read, sorted) = Self::final_source_copy(job);
-        let read = read.replacen(fill.marker, "", 1);
+        let read = Self::final_source_copy(job).replacen(fill.marker, "", 1);
         let mut out = DIALECT.bulk_session(fill.arrival);
-        if sorted {
-            out.extend(
-                DIALECT
-                    .derived_key_secret_sql()
-                    .map(|s| format!("{s} -- on SOURCE")),
-            );
-        }
         let derived = Self::derived_note(fill);
         out.push(format!(
             "COPY {table} ({list}) FROM STDIN (FORMAT binary) -- from SOURCE: {read}{derived}"
