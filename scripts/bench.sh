@@ -51,9 +51,25 @@ if ((${#need_pkgs[@]})); then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 fi
 
-log "building rekey (release)"
-cargo build --release -j 2 -q
-rekey=target/release/rekey
+# BENCH_REKEY="before=/path/to/rekey after=target/release/rekey" times several builds of rekey
+# interleaved in the same rounds (A/B on one machine at one moment); each result is named
+# LOAD_PATH@LABEL. Unset: the worktree's own release build, built here.
+declare -A binaries=()
+variants=()
+if [[ -n ${BENCH_REKEY:-} ]]; then
+    for pair in $BENCH_REKEY; do
+        [[ $pair == *=* && -x ${pair#*=} ]] || die "BENCH_REKEY: '$pair' is not LABEL=EXECUTABLE"
+        binaries[${pair%%=*}]=${pair#*=}
+    done
+    for path in "${load_paths[@]}"; do
+        for pair in $BENCH_REKEY; do variants+=("$path@${pair%%=*}"); done
+    done
+else
+    log "building rekey (release)"
+    cargo build --release -j 2 -q
+    binaries[default]=target/release/rekey
+    variants=("${load_paths[@]}")
+fi
 
 sql() { sql_tcp "$1"; }
 
@@ -92,29 +108,32 @@ bench_shape() {
         sql "DROP DATABASE IF EXISTS ${prefix}_copy"
         rm -rf "$out_dir/dump"
 
-        # (b) rekey end to end, verified, once per load path.
-        for path in "${load_paths[@]}"; do
+        # (b) rekey end to end, verified, once per load path (and build, with BENCH_REKEY).
+        for variant in "${variants[@]}"; do
+            path=${variant%%@*}
+            label=${variant#"$path"}
+            rekey=${binaries[${label#@}]:-${binaries[default]:-}}
             sql "DROP DATABASE IF EXISTS ${prefix}_data; DROP DATABASE IF EXISTS ${prefix}_final"
-            run_dir="$out_dir/run-$tag-$path-$i"
+            run_dir="$out_dir/run-$tag-$variant-$i"
             rm -rf "$run_dir"
             # DB_FINAL's empty schema is the application's migrations' work, done before the
             # downtime starts; derive-final stands in for them here and is not timed.
             "$rekey" derive-final --source "mysql://root@$DB_HOST:$DB_PORT/$src" \
                 --final "mysql://root@$DB_HOST:$DB_PORT/${prefix}_final" --run-dir "$run_dir" -q >/dev/null
             start=$(date +%s.%N)
-            /usr/bin/time -f '%M' -o "$out_dir/rss-$tag-$path-$i" "$rekey" run \
+            /usr/bin/time -f '%M' -o "$out_dir/rss-$tag-$variant-$i" "$rekey" run \
                 --source "mysql://root@$DB_HOST:$DB_PORT/$src" --data "mysql://root@$DB_HOST:$DB_PORT/${prefix}_data" \
                 --final "mysql://root@$DB_HOST:$DB_PORT/${prefix}_final" --jobs 2 --load-path "$path" \
                 --run-dir "$run_dir" -q >/dev/null
             took=$(echo "$(date +%s.%N) - $start" | bc)
-            echo "$took" >>"$out_dir/times-$tag-$path"
-            log "run $i: plain copy $(printf '%.2f' "$copy") s; rekey --load-path $path $(printf '%.2f' "$took") s, peak RSS $(($(cat "$out_dir/rss-$tag-$path-$i") / 1024)) MB"
+            echo "$took" >>"$out_dir/times-$tag-$variant"
+            log "run $i: plain copy $(printf '%.2f' "$copy") s; rekey --load-path $variant $(printf '%.2f' "$took") s, peak RSS $(($(cat "$out_dir/rss-$tag-$variant-$i") / 1024)) MB"
         done
     done
     sql "DROP DATABASE IF EXISTS ${prefix}_data; DROP DATABASE IF EXISTS ${prefix}_final"
 
-    for path in "${load_paths[@]}"; do
-        python3 - "$out_dir" "$tag" "$exact_rows" "${copy_times[*]}" "$path" <<'PY'
+    for variant in "${variants[@]}"; do
+        python3 - "$out_dir" "$tag" "$exact_rows" "${copy_times[*]}" "$variant" <<'PY'
 import json, statistics, sys
 out_dir, tag, rows, path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[5]
 copies = [float(x) for x in sys.argv[4].split()]
@@ -138,7 +157,7 @@ print(f"rows: {rows}; rekey {median / rows * 1e6:.2f} s per million rows; peak R
 print(f"ratio rekey / plain copy: {median / copy:.2f}")
 open(f"{out_dir}/summary-{tag}-{path}", "w").write(f"{tag} --load-path {path}: rows {rows}, plain copy {copy:.2f} s ({rows / copy:.0f} rows/s), rekey {median:.2f} s, {median / rows * 1e6:.2f} s per million rows, peak RSS {rss:.0f} MB, ratio {median / copy:.2f}\n")
 PY
-        summary+=("$(cat "$out_dir/summary-$tag-$path")")
+        summary+=("$(cat "$out_dir/summary-$tag-$variant")")
     done
 }
 

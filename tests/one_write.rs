@@ -249,6 +249,12 @@ fn default_run_writes_once<S: TestServer + Rows>(
         load.contains("written once, straight from SOURCE"),
         "{load}"
     );
+    // Each table checked by the load right after its rows were in, while others loaded.
+    let verify = stage(&report, "verify")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(verify.contains("of them by the load"), "{verify}");
     let once = 9 - twice.len();
     let md = std::fs::read_to_string(t.run_dir().join("report.md")).unwrap();
     assert!(
