@@ -205,6 +205,38 @@ fn postgres_definitions_are_identical_after_a_run() {
     assert_eq!(pg_definitions(&dbs), before);
 }
 
+/// A large table's primary key with storage parameters stays in place (a rebuild from
+/// `pg_get_constraintdef` would lose them); one without is rebuilt where the original was, in
+/// the database's default tablespace, whatever `default_tablespace` DB_FINAL's sessions get.
+#[test]
+fn postgres_rebuilt_keys_keep_their_storage_and_tablespace() {
+    let pg = pg_or_skip!();
+    let dbs = pg_blog_large(&pg, "hi_store");
+    pg.exec(
+        &dbs.final_db,
+        "ALTER INDEX page_request_pkey SET (fillfactor = 70)",
+    );
+    // pg_global holds only shared catalogs: an index built there fails, so a rebuild that
+    // followed the database's default_tablespace would stop the run.
+    pg.exec(
+        "postgres",
+        &format!(
+            "ALTER DATABASE \"{}\" SET default_tablespace = 'pg_global'",
+            dbs.final_db
+        ),
+    );
+    let before = pg_definitions(&dbs);
+    assert!(before.contains("fillfactor"), "{before}");
+    assert_exit(&dbs.run(&[]), 0);
+    assert_eq!(pg_definitions(&dbs), before);
+    // The other large table's key and the secondary indexes did go aside and came back.
+    let detail = stage(&report(&dbs.run_dir()), "load")["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(detail.contains("built after their rows"), "{detail}");
+}
+
 fn pg_killed_aside(tag: &str, then_clean: bool) {
     let pg = pg_or_skip!();
     let dbs = pg_blog_large(&pg, tag);

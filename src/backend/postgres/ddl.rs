@@ -52,6 +52,10 @@ struct AsideKey {
 /// The memory for an index build's sort, as the load's sessions have it.
 const MAINTENANCE_WORK_MEM: &str = "SET maintenance_work_mem = '256MB'";
 
+/// Rebuilt indexes go where the originals were, the database's default tablespace (only those
+/// are set aside), whatever `default_tablespace` the role or database sets for new objects.
+const DATABASE_TABLESPACE: &str = "SET default_tablespace = ''";
+
 /// The dollar quote of the restoring DO block; a key whose text holds it is not set aside.
 const DO_QUOTE: &str = "$rekey$";
 
@@ -535,7 +539,10 @@ impl Ddl for PostgresBackend {
         let mut set_aside = Vec::new();
         // The builds sort on the restoring session, a pooled one without the load's settings
         // (the default 64 MB spills the sort of 1M uuid keys to disk).
-        let mut restore = vec![MAINTENANCE_WORK_MEM.to_string()];
+        let mut restore = vec![
+            MAINTENANCE_WORK_MEM.to_string(),
+            DATABASE_TABLESPACE.to_string(),
+        ];
         if let Some(k) = &key {
             let t = qualified(&table.name);
             names.push(k.key.name.clone());

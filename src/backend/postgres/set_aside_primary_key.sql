@@ -4,12 +4,14 @@
 -- key is the table's own (a self reference): dropping a key another table's foreign key relies on
 -- would lock that table too, while another worker may be loading it. Not when anything else
 -- depends on the key or its index (a view grouped by the key), nor when the index is the replica
--- identity, CLUSTER's, carries a comment or a per-column statistics target, nor for a partition
+-- identity, CLUSTER's, carries a comment, storage parameters (WITH (fillfactor ...)), its own
+-- tablespace or a per-column statistics target (pg_get_constraintdef prints none of those three,
+-- so a rebuilt key would lose them), nor for a partition
 -- or a table with inheritance parents or children, nor for foreign keys inherited from a
 -- partitioned parent. $1 = schema name, $2 = table name (text). At most one row.
 -- Columns:
 --   name          text   the primary key's constraint (and index) name
---   definition    text   pg_get_constraintdef: PRIMARY KEY (...) [WITH (...)] [USING INDEX TABLESPACE ...]
+--   definition    text   pg_get_constraintdef: PRIMARY KEY (...) [INCLUDE (...)]
 --   comment       text   COMMENT ON CONSTRAINT, NULL when none
 --   foreign_keys  json   [{name, definition, comment}] the table's own foreign keys on the key, by name
 SELECT k.conname::text AS name,
@@ -25,6 +27,7 @@ FROM pg_constraint k
 JOIN pg_class c ON c.oid = k.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_index i ON i.indexrelid = k.conindid
+JOIN pg_class ic ON ic.oid = k.conindid
 WHERE n.nspname = $1::text
   AND c.relname = $2::text
   AND c.relkind = 'r'
@@ -33,6 +36,8 @@ WHERE n.nspname = $1::text
   AND i.indisvalid
   AND NOT i.indisreplident
   AND NOT i.indisclustered
+  AND ic.reltablespace = 0
+  AND ic.reloptions IS NULL
   AND obj_description(i.indexrelid, 'pg_class') IS NULL
   AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = c.oid OR h.inhparent = c.oid)
   AND NOT EXISTS (SELECT 1 FROM pg_attribute a
