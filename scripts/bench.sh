@@ -112,7 +112,8 @@ bench_shape() {
         for variant in "${variants[@]}"; do
             path=${variant%%@*}
             label=${variant#"$path"}
-            rekey=${binaries[${label#@}]:-${binaries[default]:-}}
+            # A variant without a label (no BENCH_REKEY) runs the default build.
+            if [[ -n $label ]]; then rekey=${binaries[${label#@}]}; else rekey=${binaries[default]}; fi
             sql "DROP DATABASE IF EXISTS ${prefix}_data; DROP DATABASE IF EXISTS ${prefix}_final"
             run_dir="$out_dir/run-$tag-$variant-$i"
             rm -rf "$run_dir"

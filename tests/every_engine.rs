@@ -5,6 +5,7 @@
 //! CI), where it fails it.
 
 mod common;
+use common::tree;
 
 use common::engine::{Databases, Mariadb, TestServer};
 use common::sqlite::Sqlite;
@@ -100,23 +101,6 @@ on_every_engine!(
             .all(|id| id.as_deref().is_some_and(|id| id.len() >= 32)));
     }
 );
-
-/// Every path under `dir`, relative to it, sorted.
-fn tree(dir: &std::path::Path) -> Vec<String> {
-    fn walk(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            out.push(p.strip_prefix(base).unwrap().display().to_string());
-            if p.is_dir() {
-                walk(base, &p, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
 
 /// A file name made from a table name as rekey makes it: `%XX` for every byte but
 /// `[A-Za-z0-9_-]`.

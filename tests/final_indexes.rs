@@ -286,25 +286,9 @@ fn postgres_indexes_aside_at_a_kill_come_back_on_clean() {
 /// with SIGKILL. Returns the name of the table it stalled on.
 fn pg_killed_at(dbs: &Databases<Postgres>, var: &str) -> String {
     let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rekey"))
-        .args(["run", "--source", &s, "--data", &d, "--final", &f])
-        .args([
-            "--run-dir",
-            dbs.run_dir().to_str().unwrap(),
-            "-q",
-            "--jobs",
-            "2",
-        ])
-        .env(var, "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_stall_at(&dbs.run_dir(), &mut child);
-    let table = std::fs::read_to_string(dbs.run_dir().join("stalled")).unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    table.trim().to_string()
+    killed_at_stall([&s, &d, &f], &dbs.run_dir(), var)
+        .trim()
+        .to_string()
 }
 
 /// PostgreSQL's twin of `mysql_killed_with_indexes_in_place`, on a table whose primary key goes
@@ -446,25 +430,7 @@ fn postgres_rows_that_break_a_unique_index_set_aside_leave_the_table_empty_and_i
 /// table it stalled on.
 fn killed_at(dbs: &Dbs, var: &str) -> String {
     let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rekey"))
-        .args(["run", "--source", &s, "--data", &d, "--final", &f])
-        .args([
-            "--run-dir",
-            dbs.run_dir().to_str().unwrap(),
-            "-q",
-            "--jobs",
-            "2",
-        ])
-        .env(var, "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_stall_at(&dbs.run_dir(), &mut child);
-    let table = std::fs::read_to_string(dbs.run_dir().join("stalled")).unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    table
+    killed_at_stall([&s, &d, &f], &dbs.run_dir(), var)
 }
 
 /// The journal's record of `table`'s indexes set aside: its restoring statements.

@@ -13,6 +13,7 @@ use rusqlite::types::Value as Sql;
 use rusqlite::Connection;
 
 mod common;
+use common::tree;
 
 use rekey::commands::{execute, Command, Invocation};
 use rekey::options::{ConversionOptions, RunOptions};
@@ -945,23 +946,6 @@ fn rekey_bin(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// Every path under `dir`, relative to it, sorted.
-fn tree(dir: &std::path::Path) -> Vec<String> {
-    fn walk(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            out.push(p.strip_prefix(base).unwrap().display().to_string());
-            if p.is_dir() {
-                walk(base, &p, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
 }
 
 #[test]

@@ -447,6 +447,44 @@ pub fn spawn_stalling(dbs: &Dbs, stage: &str) -> std::process::Child {
     spawn_stalling_with(dbs, [&s, &d, &f], stage)
 }
 
+/// Every path under `dir`, relative to it, sorted.
+pub fn tree(dir: &std::path::Path) -> Vec<String> {
+    fn walk(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.strip_prefix(base).unwrap().display().to_string());
+            if p.is_dir() {
+                walk(base, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// `rekey run` of `urls` (SOURCE, DB_DATA, DB_FINAL) into `run_dir` that stalls at the stall
+/// point `var` names (set to 1) and is killed there with SIGKILL. Returns what the run wrote in
+/// its `stalled` file (the table it stalled on).
+pub fn killed_at_stall(urls: [&str; 3], run_dir: &Path, var: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args([
+            "run", "--source", urls[0], "--data", urls[1], "--final", urls[2],
+        ])
+        .args(["--run-dir", run_dir.to_str().unwrap(), "-q", "--jobs", "2"])
+        .env(var, "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_stall_at(run_dir, &mut child);
+    let table = std::fs::read_to_string(run_dir.join("stalled")).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    table
+}
+
 /// Waits until a stalling run has reached its stall point.
 pub fn wait_for_stall(dbs: &Dbs, child: &mut std::process::Child) {
     wait_for_stall_at(&dbs.run_dir(), child);
