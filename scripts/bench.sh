@@ -53,7 +53,8 @@ fi
 
 # BENCH_REKEY="before=/path/to/rekey after=target/release/rekey" times several builds of rekey
 # interleaved in the same rounds (A/B on one machine at one moment); each result is named
-# LOAD_PATH@LABEL. Unset: the worktree's own release build, built here.
+# LOAD_PATH@LABEL (the PostgreSQL shapes, scripts/bench/postgres.sh, take it too). Unset: the
+# worktree's own release build, built here.
 declare -A binaries=()
 variants=()
 if [[ -n ${BENCH_REKEY:-} ]]; then

@@ -9,9 +9,10 @@
 # uuid keys). DB_FINAL's empty schema is made before each timed run by `rekey derive-final` (the
 # application's migrations in a cutover). Prints per-stage seconds and rows/s of the median rekey
 # run, rekey's peak RSS, and the ratio of the medians (b)/(a).
-# BENCH_PG_VARIANTS="name=binary ..." runs several rekey binaries in each round, interleaved (an
-# A/B of two builds: "before=/tmp/rekey-old after=target/release/rekey"); the default is the
-# worktree's release build alone, reported under the shape's tag.
+# BENCH_REKEY="name=binary ..." (as for the MariaDB shapes; BENCH_PG_VARIANTS is its older name)
+# runs several rekey binaries in each round, interleaved (an A/B of two builds:
+# "before=/tmp/rekey-old after=target/release/rekey"); the default is the worktree's release
+# build alone, reported under the shape's tag.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 # shellcheck source=scripts/lib/postgres.sh
@@ -42,7 +43,7 @@ done
 
 log "building rekey (release)"
 cargo build --release -j 2 -q
-read -r -a variants <<<"${BENCH_PG_VARIANTS:-=target/release/rekey}"
+read -r -a variants <<<"${BENCH_REKEY:-${BENCH_PG_VARIANTS:-=target/release/rekey}}"
 
 psql_db() { PGPASSWORD='' psql -X -w -q -h "$(pg_host)" -p "$(pg_port)" -U postgres -v ON_ERROR_STOP=1 -At -d "$1" "${@:2}"; }
 drop_db() { pg_sql "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" >/dev/null; }
