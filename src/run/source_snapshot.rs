@@ -88,14 +88,19 @@ pub fn record(ctx: &Context) -> Result<()> {
 /// earlier version): the stages that weigh tables by size use them where the catalog's estimate
 /// may be missing (PostgreSQL has none for a table never analyzed, as a restored snapshot is).
 pub fn counted_rows(ctx: &Context) -> Result<BTreeMap<String, u64>> {
+    Ok(recorded(ctx)?
+        .into_iter()
+        .map(|(name, snap)| (name, snap.rows))
+        .collect())
+}
+
+/// Preflight's journaled snapshot, per table (a record that does not parse is left out).
+fn recorded(ctx: &Context) -> Result<BTreeMap<String, Snapshot>> {
     Ok(ctx
         .journal
         .artifacts(ARTIFACT)?
         .into_iter()
-        .filter_map(|(name, detail)| {
-            let snap: Snapshot = serde_json::from_str(&detail).ok()?;
-            Some((name, snap.rows))
-        })
+        .filter_map(|(name, detail)| Some((name, serde_json::from_str(&detail).ok()?)))
         .collect())
 }
 
@@ -103,12 +108,7 @@ pub fn counted_rows(ctx: &Context) -> Result<BTreeMap<String, u64>> {
 /// has no snapshot (a journal of an earlier version, or `rekey verify` on its own). `seen` holds
 /// what verify's reads of SOURCE found per table; the other tables are counted now.
 pub fn changes(ctx: &Context, seen: &BTreeMap<String, Snapshot>) -> Result<Vec<String>> {
-    let recorded: BTreeMap<String, Snapshot> = ctx
-        .journal
-        .artifacts(ARTIFACT)?
-        .into_iter()
-        .filter_map(|(name, detail)| Some((name, serde_json::from_str(&detail).ok()?)))
-        .collect();
+    let recorded = recorded(ctx)?;
     if recorded.is_empty() || ctx.run.dry_run {
         return Ok(Vec::new());
     }

@@ -49,9 +49,6 @@ struct AsideKey {
     foreign_keys: Vec<AsideConstraint>,
 }
 
-/// The memory for an index build's sort, as the load's sessions have it.
-const MAINTENANCE_WORK_MEM: &str = "SET maintenance_work_mem = '256MB'";
-
 /// Rebuilt indexes go where the originals were, the database's default tablespace (only those
 /// are set aside), whatever `default_tablespace` the role or database sets for new objects.
 const DATABASE_TABLESPACE: &str = "SET default_tablespace = ''";
@@ -60,6 +57,11 @@ const DATABASE_TABLESPACE: &str = "SET default_tablespace = ''";
 const DO_QUOTE: &str = "$rekey$";
 
 impl AsideKey {
+    /// The key, then its foreign keys: the order they are added back in.
+    fn constraints(&self) -> impl Iterator<Item = &AsideConstraint> {
+        std::iter::once(&self.key).chain(&self.foreign_keys)
+    }
+
     /// The statement that drops the foreign keys, then the key: one ALTER of one table, atomic,
     /// and a no-op once they are gone (IF EXISTS), so `--resume` can run it again.
     fn drop_sql(&self, table: &str) -> String {
@@ -86,13 +88,12 @@ impl AsideKey {
                 k.definition
             )
         };
-        let all = || std::iter::once(&self.key).chain(&self.foreign_keys);
-        let body: Vec<String> = all().map(add).collect();
+        let body: Vec<String> = self.constraints().map(add).collect();
         let mut out = vec![format!(
             "DO {DO_QUOTE} BEGIN {} END {DO_QUOTE}",
             body.join(" ")
         )];
-        out.extend(all().filter_map(|k| {
+        out.extend(self.constraints().filter_map(|k| {
             k.comment.as_ref().map(|c| {
                 format!(
                     "COMMENT ON CONSTRAINT {} ON {table} IS {}",
@@ -107,8 +108,8 @@ impl AsideKey {
     /// Whether its text can go in the DO block as it is.
     fn quotable(&self, table: &str) -> bool {
         !table.contains(DO_QUOTE)
-            && std::iter::once(&self.key)
-                .chain(&self.foreign_keys)
+            && self
+                .constraints()
                 .all(|k| !k.name.contains(DO_QUOTE) && !k.definition.contains(DO_QUOTE))
     }
 }
@@ -540,7 +541,7 @@ impl Ddl for PostgresBackend {
         // The builds sort on the restoring session, a pooled one without the load's settings
         // (the default 64 MB spills the sort of 1M uuid keys to disk).
         let mut restore = vec![
-            MAINTENANCE_WORK_MEM.to_string(),
+            super::load::MAINTENANCE_WORK_MEM.to_string(),
             DATABASE_TABLESPACE.to_string(),
         ];
         if let Some(k) = &key {

@@ -43,9 +43,15 @@ pub(super) const KEY_ASIDE_ROWS: u64 = 10_000;
 /// Up to this many rows, swap's join looks keys up by index instead of hashing the mappings.
 const INDEX_LOOKUP_ROWS: u64 = 20_000;
 
-/// Memory for the sorts and hashes of the fill's join and of index builds (server-side, per
-/// session; the defaults of 4 MB and 64 MB spill a 600,000-row table to disk).
-const WORK_MEM: &str = "SET work_mem = '128MB'; SET maintenance_work_mem = '256MB'";
+/// Memory for index builds' sorts (server-side, per session; the default 64 MB spills the sort
+/// of 1M uuid keys, or of a 600,000-row table's index, to disk).
+pub(super) const MAINTENANCE_WORK_MEM: &str = "SET maintenance_work_mem = '256MB'";
+
+/// Memory for the sorts and hashes of the fill's join (the default 4 MB spills a 600,000-row
+/// table to disk), and for index builds.
+fn work_mem() -> String {
+    format!("SET work_mem = '128MB'; {MAINTENANCE_WORK_MEM}")
+}
 
 /// The run id in a stage's marker (`/* rekey:<id> */ `), for the sessions' application_name.
 fn run_id(marker: &str) -> Option<&str> {
@@ -328,7 +334,7 @@ impl PostgresBackend {
         // Foreign keys are triggers: replica mode skips them (checked again by verify, pair by
         // pair); user triggers are set aside by the stage, and COPY never fires rules.
         let mut setup = DIALECT.bulk_session(job.arrival);
-        setup.push(WORK_MEM.to_string());
+        setup.push(work_mem());
         let setup = setup.join(";\n");
         fin.batch_execute(&setup)
             .map_err(|e| sql_error(&e, &setup))?;
@@ -396,7 +402,7 @@ impl Load for PostgresBackend {
         // and round trip counted more than their rows. A table half-filled by an interrupted run
         // is filled again from empty (the TRUNCATE).
         let mut setup = vec![
-            WORK_MEM.to_string(),
+            work_mem(),
             "BEGIN".into(),
             format!("{}TRUNCATE TABLE {table}", job.marker),
         ];
@@ -410,7 +416,7 @@ impl Load for PostgresBackend {
         exec(&mut data, &setup.join(";\n"))?;
         if job.order_by.is_some() && !staged {
             // SOURCE's sort (reading only: a session setting).
-            exec(&mut src, WORK_MEM)?;
+            exec(&mut src, &work_mem())?;
         }
         let rewrites = Rewrites {
             arrays: if has_arrays(job.table, &columns) {
@@ -537,8 +543,9 @@ impl Load for PostgresBackend {
         // one sort in DB_DATA (reading only: a session setting).
         let read = match job.key_order {
             Some(key) => {
-                from.batch_execute(WORK_MEM)
-                    .map_err(|e| sql_error(&e, WORK_MEM))?;
+                let setting = work_mem();
+                from.batch_execute(&setting)
+                    .map_err(|e| sql_error(&e, &setting))?;
                 format!(
                     "{}COPY (SELECT {list} FROM ONLY {table} ORDER BY {}) TO STDOUT (FORMAT binary)",
                     job.marker,
@@ -625,8 +632,9 @@ impl Load for PostgresBackend {
         let read = Self::final_source_copy(job);
         if fill.order_by.is_some() && job.key_order.is_none() {
             // SOURCE's sort (reading only: a session setting).
-            src.batch_execute(WORK_MEM)
-                .map_err(|e| sql_error(&e, WORK_MEM))?;
+            let setting = work_mem();
+            src.batch_execute(&setting)
+                .map_err(|e| sql_error(&e, &setting))?;
         }
         let columns: Vec<String> = fill.columns.iter().map(|c| c.name.clone()).collect();
         let moved = self.copy_into_final(
