@@ -46,6 +46,7 @@ impl Command {
             Command::Run { derive_final } => Stage::ALL
                 .into_iter()
                 .filter(|s| derive_final || *s != Stage::DeriveFinal)
+                .filter(|s| !s.is_live())
                 .collect(),
             Command::Clean | Command::Check { .. } => vec![],
         }
@@ -630,6 +631,12 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
             Stage::Compare => ctx.stage(stage, compare::run)?,
             Stage::Load => ctx.stage(stage, load::run)?,
             Stage::Verify => ctx.stage(stage, verify::run)?,
+            Stage::Snapshot | Stage::Follow => {
+                return Err(crate::error::Error::usage(
+                    "the live cutover is not built yet.",
+                    "Run without --follow.",
+                ))
+            }
         }
     }
     if command.stages().contains(&Stage::Verify) && ctx.journal.stage_done(Stage::Load.name())? {

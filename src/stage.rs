@@ -7,6 +7,9 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
+    /// `run --follow` only: SOURCE's consistent snapshot copied into a database rekey owns,
+    /// which the stages then convert as SOURCE.
+    Snapshot,
     Introspect,
     Preflight,
     Clone,
@@ -18,11 +21,15 @@ pub enum Stage {
     Compare,
     Load,
     Verify,
+    /// `run --follow` only: SOURCE's changes after the snapshot applied to DB_FINAL until
+    /// `rekey cutover`.
+    Follow,
 }
 
 impl Stage {
     /// Every stage, in the order a full `run --derive-final` executes them.
-    pub const ALL: [Stage; 11] = [
+    pub const ALL: [Stage; 13] = [
+        Stage::Snapshot,
         Stage::Introspect,
         Stage::Preflight,
         Stage::Clone,
@@ -34,6 +41,7 @@ impl Stage {
         Stage::Compare,
         Stage::Load,
         Stage::Verify,
+        Stage::Follow,
     ];
 
     /// The stages that build DB_DATA (`rekey convert`).
@@ -49,6 +57,7 @@ impl Stage {
 
     pub fn name(self) -> &'static str {
         match self {
+            Stage::Snapshot => "snapshot",
             Stage::Introspect => "introspect",
             Stage::Preflight => "preflight",
             Stage::Clone => "clone",
@@ -60,6 +69,7 @@ impl Stage {
             Stage::Compare => "compare",
             Stage::Load => "load",
             Stage::Verify => "verify",
+            Stage::Follow => "follow",
         }
     }
 
@@ -72,6 +82,11 @@ impl Stage {
     /// run.
     pub fn is_check(self) -> bool {
         matches!(self, Stage::Compare | Stage::Verify)
+    }
+
+    /// The stages only a live cutover (`run --follow`) runs.
+    pub fn is_live(self) -> bool {
+        matches!(self, Stage::Snapshot | Stage::Follow)
     }
 }
 

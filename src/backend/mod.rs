@@ -7,6 +7,7 @@ pub mod admin;
 pub mod catalog;
 pub mod ddl;
 pub mod dialect;
+pub mod follow;
 pub mod load;
 pub mod mysql;
 pub mod pool;
@@ -21,6 +22,7 @@ pub use admin::{Admin, Finding, Footprint, Identity, Role, ServerLock};
 pub use catalog::{Catalog, ServerInfo};
 pub use ddl::{Ddl, IndexesAside, Swap, Unconstrain};
 pub use dialect::Dialect;
+pub use follow::{ChangeStream, Follow, RowChange, SourceTransaction, StreamPosition, StreamRow};
 pub use load::{
     Arrival, FillColumn, FillFrom, FillJob, FillRoute, FinalFill, Load, LoadChoice, LoadJob,
     LoadPath, Moved,
@@ -32,9 +34,9 @@ use crate::error::{Error, Place, Result};
 use crate::url::{DbUrl, Engine};
 
 /// Everything one engine implements.
-pub trait Backend: Admin + Catalog + Ddl + Load {}
+pub trait Backend: Admin + Catalog + Ddl + Load + Follow {}
 
-impl<T: Admin + Catalog + Ddl + Load> Backend for T {}
+impl<T: Admin + Catalog + Ddl + Load + Follow> Backend for T {}
 
 /// Opens the backend for a URL: the URL scheme picks the engine.
 pub fn open(url: &DbUrl) -> Result<Arc<dyn Backend>> {

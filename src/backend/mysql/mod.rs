@@ -12,6 +12,7 @@ mod change_stream;
 mod chunks;
 mod ddl;
 mod dialect;
+mod follow;
 mod load;
 mod lock;
 mod pool;

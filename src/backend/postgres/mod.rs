@@ -11,6 +11,7 @@ mod change_stream;
 mod copy;
 mod ddl;
 mod dialect;
+mod follow;
 mod extra;
 mod load;
 mod lock;

@@ -8,6 +8,7 @@ mod admin;
 mod catalog;
 mod ddl;
 mod dialect;
+mod follow;
 mod load;
 mod parse;
 mod session;
