@@ -28,7 +28,9 @@ pub enum Command {
     Compare,
     Load,
     Verify,
-    Run { derive_final: bool },
+    Run { derive_final: bool, follow: bool },
+    /// Ends a live run (`run --follow`): the databases come from its journal.
+    Cutover,
     Clean,
     Check { derive_final: bool, follow: bool },
 }
@@ -43,12 +45,15 @@ impl Command {
             Command::Compare => vec![Stage::Compare],
             Command::Load => vec![Stage::Load],
             Command::Verify => vec![Stage::Verify],
-            Command::Run { derive_final } => Stage::ALL
+            Command::Run {
+                derive_final,
+                follow,
+            } => Stage::ALL
                 .into_iter()
                 .filter(|s| derive_final || *s != Stage::DeriveFinal)
-                .filter(|s| !s.is_live())
+                .filter(|s| follow || !s.is_live())
                 .collect(),
-            Command::Clean | Command::Check { .. } => vec![],
+            Command::Clean | Command::Check { .. } | Command::Cutover => vec![],
         }
     }
 }
@@ -64,7 +69,7 @@ impl Command {
             Command::Load => [false, true, true],
             Command::Verify => [true, false, true],
             Command::Run { .. } => [true, true, true],
-            Command::Clean | Command::Check { .. } => [false, false, false],
+            Command::Clean | Command::Check { .. } | Command::Cutover => [false, false, false],
         }
     }
 
@@ -122,11 +127,23 @@ pub fn execute(
         .map(|(role, text)| Ok((role, DbUrl::parse(text, &ProcessEnv)?)))
         .collect::<Result<Vec<_>>>()?;
 
+    let live = matches!(inv.command, Command::Run { follow: true, .. } | Command::Cutover);
+    if live && inv.run.dry_run {
+        return Err(Error::usage(
+            "a live cutover has no dry run: what it needs is checked by `rekey check --follow`.",
+            "Run `rekey check --follow` and `rekey run --dry-run` (without --follow) to see what the run would do.",
+        ));
+    }
+    if inv.command == Command::Cutover {
+        // The follower holds the run directory until it has drained SOURCE's changes; the
+        // freeze is counted from here.
+        crate::stages::cutover::ask_follower(&inv.run.run_dir, &progress)?;
+    }
     let looks_only = inv.command.looks_only(inv.run.dry_run);
     let _lock = if looks_only {
         None
     } else {
-        if inv.command == Command::Clean || inv.run.resume {
+        if matches!(inv.command, Command::Clean | Command::Cutover) || inv.run.resume {
             Journal::require(&inv.run.run_dir, inv.run.resume)?;
         }
         Some(RunLock::acquire(&inv.run.run_dir)?)
@@ -148,9 +165,14 @@ pub fn execute(
         journal.forget_run()?;
         previous = PreviousRun::default();
     }
-    if inv.command == Command::Clean {
-        // clean works on what the run created: the journal names it.
-        for role in [Role::Data, Role::Final] {
+    if matches!(inv.command, Command::Clean | Command::Cutover) {
+        // clean works on what the run created, cutover on the live run: the journal names it.
+        let roles: &[Role] = if inv.command == Command::Cutover {
+            &[Role::Source, Role::Data, Role::Final]
+        } else {
+            &[Role::Data, Role::Final]
+        };
+        for &role in roles {
             if !urls.iter().any(|(r, _)| *r == role) {
                 if let Some(stored) = previous.url(role.key()) {
                     urls.push((role, DbUrl::parse(stored, &ProcessEnv)?));
@@ -209,8 +231,18 @@ pub fn execute(
             .map(|e| e.backend.clone())
     };
 
+    // A live run's stages read the snapshot copy of SOURCE (on DB_DATA's server); SOURCE itself
+    // is read only by the snapshot, the follower and the cutover.
+    let (source, live_source) = match (live, by_role(Role::Source), by_role(Role::Data)) {
+        (true, Some(src), Some(data)) => {
+            let copy = crate::run::live::snapshot_url(data.url(), src.url())?;
+            (Some(open(&copy)?), Some(src))
+        }
+        (_, src, _) => (src, None),
+    };
     let ctx = Context {
-        source: by_role(Role::Source),
+        source,
+        live_source,
         data: by_role(Role::Data),
         final_db: by_role(Role::Final),
         conversion,
@@ -471,7 +503,7 @@ fn settle_data_shape(
     }
     if asked == LoadChoice::Move {
         match inv.command {
-            Command::Run { derive_final: true } => {
+            Command::Run { derive_final: true, .. } => {
                 return refuse(
                     "--load-path move builds DB_DATA's tables with DB_FINAL's own definitions, so DB_FINAL must exist before the run starts; --derive-final creates it only after swap.".into(),
                     "Create DB_FINAL first (the application's migrations, or `rekey derive-final --source ... --final ...`), then run without --derive-final.",
@@ -603,9 +635,17 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
             derive_final,
             follow,
         } => return check(ctx, derive_final, follow),
+        Command::Cutover => {
+            let lines = cutover::run(ctx)?;
+            clone::hand_over(ctx)?;
+            for line in lines {
+                ctx.say(&line);
+            }
+            return Ok(());
+        }
         _ => {}
     }
-    let derive_final = matches!(command, Command::Run { derive_final: true });
+    let derive_final = matches!(command, Command::Run { derive_final: true, .. });
     // Checks are never taken from an earlier run: compare and verify always look again.
     if matches!(command, Command::Compare | Command::Verify) && !ctx.run.dry_run {
         for stage in command.stages() {
@@ -631,15 +671,15 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
             Stage::Compare => ctx.stage(stage, compare::run)?,
             Stage::Load => ctx.stage(stage, load::run)?,
             Stage::Verify => ctx.stage(stage, verify::run)?,
-            Stage::Snapshot | Stage::Follow => {
-                return Err(crate::error::Error::usage(
-                    "the live cutover is not built yet.",
-                    "Run without --follow.",
-                ))
-            }
+            Stage::Snapshot => ctx.stage(stage, snapshot::run)?,
+            Stage::Follow => ctx.stage(stage, follow::run)?,
         }
     }
-    if command.stages().contains(&Stage::Verify) && ctx.journal.stage_done(Stage::Load.name())? {
+    // A live run hands DB_FINAL over at the cutover, after the last change.
+    if command.stages().contains(&Stage::Verify)
+        && !command.stages().contains(&Stage::Follow)
+        && ctx.journal.stage_done(Stage::Load.name())?
+    {
         clone::hand_over(ctx)?;
     }
     Ok(())

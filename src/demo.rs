@@ -46,6 +46,7 @@ pub fn run(
         prompt: None,
         command: Command::Run {
             derive_final: false,
+            follow: false,
         },
         source: Some(url(&source)),
         data: Some(url(&data)),

@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS step (
     seconds REAL, detail TEXT, PRIMARY KEY (stage, item));
 CREATE TABLE IF NOT EXISTS artifact (
     kind TEXT NOT NULL, name TEXT NOT NULL, detail TEXT, PRIMARY KEY (kind, name));
+CREATE TABLE IF NOT EXISTS touched (
+    tbl TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (tbl, key)) WITHOUT ROWID;
 ";
 
 pub struct Journal {
@@ -243,6 +245,9 @@ mod key {
     pub const DATA_SHAPE: &str = "data-shape";
     pub const STATUS: &str = "status";
     pub const APP_AUDIT: &str = "app-audit";
+    pub const SNAPSHOT_POSITION: &str = "snapshot-position";
+    pub const FOLLOW_PROGRESS: &str = "follow-progress";
+    pub const CUTOVER: &str = "cutover";
     /// What the run's keys derive from: forgotten by `rekey clean`.
     pub const IDENTITY: [&str; 5] = [RUN_ID, SECRET, SEED, BASE_MS, CONVERSION];
 }
@@ -665,6 +670,105 @@ impl Journal {
     pub fn set_app_audit(&self, summary: &serde_json::Value) -> Result<()> {
         self.set(key::APP_AUDIT, &summary.to_string())
     }
+
+    /// A live run's snapshot position (`Follow::snapshot_into`), where its follower starts.
+    pub fn snapshot_position(&self) -> Result<Option<crate::backend::StreamPosition>> {
+        Ok(self
+            .get(key::SNAPSHOT_POSITION)?
+            .map(crate::backend::StreamPosition))
+    }
+
+    pub fn set_snapshot_position(&self, position: &crate::backend::StreamPosition) -> Result<()> {
+        self.set(key::SNAPSHOT_POSITION, &position.0)
+    }
+
+    /// Where a live run's follower stands (`rekey status` shows it while following).
+    pub fn follow_progress(&self) -> Result<Option<FollowProgress>> {
+        Ok(self
+            .get(key::FOLLOW_PROGRESS)?
+            .and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    pub fn set_follow_progress(&self, progress: &FollowProgress) -> Result<()> {
+        self.set(
+            key::FOLLOW_PROGRESS,
+            &serde_json::to_string(progress).unwrap_or_default(),
+        )
+    }
+
+    /// What the cutover of a live run measured, once it ended.
+    pub fn cutover(&self) -> Result<Option<CutoverRecord>> {
+        Ok(self
+            .get(key::CUTOVER)?
+            .and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    pub fn set_cutover(&self, record: &CutoverRecord) -> Result<()> {
+        self.set(
+            key::CUTOVER,
+            &serde_json::to_string(record).unwrap_or_default(),
+        )
+    }
+
+    /// Records SOURCE rows a follower changed in DB_FINAL (`table`, the row's SOURCE key as
+    /// text), which the cutover verifies. A row recorded twice is one row.
+    pub fn add_touched(&self, rows: &[(String, String)]) -> Result<()> {
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            {
+                let mut st =
+                    tx.prepare_cached("INSERT OR IGNORE INTO touched (tbl, key) VALUES (?1, ?2)")?;
+                for (t, k) in rows {
+                    st.execute(params![t, k])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// The rows of `table` the follower changed, as `add_touched` recorded them.
+    pub fn touched(&self, table: &str) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT key FROM touched WHERE tbl = ?1 ORDER BY key")?;
+            let rows = st.query_map([table], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// How many rows the follower changed, over all tables.
+    pub fn touched_count(&self) -> Result<u64> {
+        self.with(|c| c.query_row("SELECT COUNT(*) FROM touched", [], |r| r.get(0)))
+    }
+}
+
+/// Where a live run's follower stands, as the journal keeps it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FollowProgress {
+    /// The stream position of the last transaction committed in DB_FINAL.
+    pub applied: String,
+    pub transactions: u64,
+    pub changes: u64,
+    /// Seconds since the epoch when the follower last wrote this record.
+    pub at: f64,
+    /// How long SOURCE's last applied transaction took to reach DB_FINAL, in seconds.
+    pub lag_seconds: Option<f64>,
+    /// How far the follower is behind SOURCE's head, in the engine's unit (bytes of binlog or
+    /// WAL), when the engine can tell.
+    pub behind: Option<u64>,
+    /// The lag over time: (seconds since the epoch, lag seconds), one point per few seconds.
+    #[serde(default)]
+    pub timeline: Vec<(f64, f64)>,
+}
+
+/// What `rekey cutover` measured.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CutoverRecord {
+    /// Seconds from the start of `rekey cutover` to a verified DB_FINAL: the write freeze.
+    pub freeze_seconds: f64,
+    /// Transactions applied during the cutover's drain.
+    pub drained: u64,
+    /// Rows the follower changed, verified one by one.
+    pub verified_rows: u64,
 }
 
 /// What the run directory's journal says of the run before this command, read once at its

@@ -165,6 +165,9 @@ pub struct RunOptions {
     pub remove_maps: bool,
     /// The application's directory whose audit `plan --app` includes.
     pub app: Option<PathBuf>,
+    /// `run --follow`: convert from a consistent snapshot of a SOURCE the application keeps
+    /// writing to, then apply its changes to DB_FINAL until `rekey cutover`.
+    pub follow: bool,
 }
 
 impl Default for RunOptions {
@@ -183,6 +186,7 @@ impl Default for RunOptions {
             uuid_format_given: false,
             remove_maps: false,
             app: None,
+            follow: false,
         }
     }
 }

@@ -203,6 +203,69 @@ pub trait Dialect: Send + Sync {
     fn lit(&self, value: &str) -> String {
         ident::literal(value, self.backslash_escapes())
     }
+    /// A value a change stream carried, as a literal that writes it back exactly into a
+    /// column of its own type: text as a quoted string (the column's type parses it), bytes as
+    /// the engine's binary literal, numbers as digits (a double in its shortest exact form).
+    fn value_literal(&self, value: &Value) -> String {
+        match value {
+            Value::Null => "NULL".into(),
+            Value::Int(i) => i.to_string(),
+            Value::Real(r) if r.is_finite() => format!("{r}"),
+            Value::Real(r) => self.lit(if r.is_nan() {
+                "NaN"
+            } else if *r > 0.0 {
+                "Infinity"
+            } else {
+                "-Infinity"
+            }),
+            Value::Text(b) => match std::str::from_utf8(b) {
+                Ok(text) => self.lit(text),
+                Err(_) => self.blob_literal(b),
+            },
+            Value::Blob(b) => self.blob_literal(b),
+        }
+    }
+    /// Bytes as a literal that stores them unchanged.
+    fn blob_literal(&self, bytes: &[u8]) -> String {
+        let mut s = String::with_capacity(3 + 2 * bytes.len());
+        s.push_str("X'");
+        for b in bytes {
+            s.push_str(&format!("{b:02X}"));
+        }
+        s.push('\'');
+        s
+    }
+    /// An INSERT of one row (`columns` and `values` already quoted) that overwrites the row
+    /// holding the same `key` instead of failing: the follower writes a row whole, so writing
+    /// it twice (a transaction replayed after a kill) changes nothing.
+    fn upsert_sql(&self, table: &str, columns: &[String], values: &[String], key: &[String]) -> String {
+        let others: Vec<String> = columns
+            .iter()
+            .filter(|c| !key.contains(c))
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        let action = if others.is_empty() {
+            "DO NOTHING".to_string()
+        } else {
+            format!("DO UPDATE SET {}", others.join(", "))
+        };
+        format!(
+            "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) {action}",
+            columns.join(", "),
+            values.join(", "),
+            key.join(", ")
+        )
+    }
+    /// Statements that set up the follower's session on DB_FINAL, so that the values the
+    /// stream carries mean what they meant on SOURCE.
+    fn follow_session(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The statement that opens a transaction.
+    fn begin_sql(&self) -> &'static str {
+        "BEGIN"
+    }
+
     /// A comma-separated list of quoted column names.
     fn column_list(&self, columns: &[String]) -> String {
         columns

@@ -54,6 +54,9 @@ pub enum Cmd {
     Verify(VerifyArgs),
     /// Every stage in order: convert, [derive-final], compare, load, verify.
     Run(RunArgs),
+    /// End a live cutover (`run --follow`) once the application has stopped writing to SOURCE:
+    /// drain SOURCE's last changes into DB_FINAL, verify, restore what the load set aside.
+    Cutover(CutoverArgs),
     /// Where a run stands, live or finished: stage, tables, rows, elapsed time, ETA.
     Status(StatusArgs),
     /// Undo what a run created (DB_DATA, a derived DB_FINAL), from its journal; maps kept.
@@ -412,9 +415,26 @@ pub struct RunArgs {
     /// from SOURCE into DB_FINAL, wherever the engine can (the report names each table's route).
     #[arg(long, help_heading = "Run")]
     full_data_copy: bool,
+    /// Convert with the site up: copy SOURCE from a consistent snapshot while the application
+    /// keeps writing, convert and load that copy, then apply SOURCE's changes to DB_FINAL until
+    /// `rekey cutover` (needs the row-based binlog or logical decoding `rekey check --follow`
+    /// checks). The process keeps running until the cutover ends it.
+    #[arg(long, help_heading = "Run")]
+    follow: bool,
     /// Include the audit of the application in this directory in the report.
     #[arg(long, value_name = "DIR", help_heading = "Output")]
     app: Option<PathBuf>,
+    #[command(flatten)]
+    act: Act,
+}
+
+#[derive(Args)]
+pub struct CutoverArgs {
+    #[command(flatten)]
+    passwords: Passwords,
+    /// The run directory of the live run (`run --follow`) to end.
+    #[arg(long, default_value = "rekey-run", value_name = "DIR")]
+    run_dir: PathBuf,
     #[command(flatten)]
     act: Act,
 }
@@ -529,6 +549,7 @@ pub struct Parts {
     pub password_file: Option<PathBuf>,
     pub remove_maps: bool,
     pub app: Option<PathBuf>,
+    pub follow: bool,
 }
 
 pub fn invocation(command: Command, p: Parts) -> Result<Invocation, Error> {
@@ -575,6 +596,7 @@ pub fn invocation(command: Command, p: Parts) -> Result<Invocation, Error> {
             uuid_format_given,
             remove_maps: p.remove_maps,
             app: p.app,
+            follow: p.follow,
         },
         prompt: terminal_prompt(),
     })
@@ -692,9 +714,11 @@ pub fn parts(cmd: Cmd) -> (Command, Parts) {
         Cmd::Run(a) => (
             Command::Run {
                 derive_final: a.derive.derive_final,
+                follow: a.follow,
             },
             Parts {
                 app: a.app,
+                follow: a.follow,
                 source: Some(a.source.source),
                 data: Some(a.data.data),
                 final_db: Some(a.final_db.final_db),
@@ -722,6 +746,16 @@ pub fn parts(cmd: Cmd) -> (Command, Parts) {
                 quiet: a.act.quiet,
                 password_file: a.passwords.password_file,
                 remove_maps: a.remove_maps,
+                ..Parts::default()
+            },
+        ),
+        Cmd::Cutover(a) => (
+            Command::Cutover,
+            Parts {
+                run_dir: Some(a.run_dir),
+                dry_run: a.act.dry_run,
+                quiet: a.act.quiet,
+                password_file: a.passwords.password_file,
                 ..Parts::default()
             },
         ),

@@ -12,8 +12,10 @@ pub mod data_shape;
 pub mod differences;
 pub mod final_db;
 pub mod final_keys;
+pub mod follow;
 pub mod indexes;
 pub mod keys;
+pub mod live;
 pub mod marker;
 pub mod names;
 pub mod reference_values;
@@ -47,7 +49,12 @@ pub struct Outcome {
 
 /// Everything a stage may use. Built once per command; shared by parallel table jobs.
 pub struct Context {
+    /// What the stages read as SOURCE: SOURCE itself, or in a live run (`run --follow`) the
+    /// snapshot copy of it that the snapshot stage made.
     pub source: Option<Arc<dyn Backend>>,
+    /// A live run's SOURCE, which the application keeps writing to: only the snapshot, the
+    /// follower and the cutover read it.
+    pub live_source: Option<Arc<dyn Backend>>,
     pub data: Option<Arc<dyn Backend>>,
     pub final_db: Option<Arc<dyn Backend>>,
     pub conversion: ConversionOptions,
@@ -77,6 +84,15 @@ impl Context {
         self.source
             .as_ref()
             .ok_or_else(|| Error::usage("this command needs --source URL.", "Add --source."))
+    }
+    /// A live run's SOURCE (see `live_source`).
+    pub fn live_source(&self) -> Result<&Arc<dyn Backend>> {
+        self.live_source.as_ref().ok_or_else(|| {
+            Error::usage(
+                "this is not a live run: it has no SOURCE that the application keeps writing to.",
+                "Start the live cutover with `rekey run --follow`.",
+            )
+        })
     }
     pub fn data(&self) -> Result<&Arc<dyn Backend>> {
         self.data

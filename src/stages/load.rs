@@ -97,11 +97,17 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
 
     if load_path == LoadPath::Move {
         let result = move_tables(ctx, &final_schema);
-        let restored = restore_triggers(ctx, fs.as_mut());
+        let restored = if ctx.run.follow {
+            Ok(0)
+        } else {
+            restore_triggers(ctx, fs.as_mut())
+        };
         let (rows, tables) = result?;
         let restored = restored?;
-        for sql in fin.after_load_sql(&final_schema) {
-            ctx.exec_on(fs.as_mut(), &sql)?;
+        if !ctx.run.follow {
+            for sql in fin.after_load_sql(&final_schema) {
+                ctx.exec_on(fs.as_mut(), &sql)?;
+            }
         }
         let mut detail = format!(
             "{} {} moved from DB_DATA by RENAME (DB_DATA gave its tables up)",
@@ -325,14 +331,22 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         },
     );
 
-    // Indexes and triggers come back whether or not every table loaded.
+    // Indexes and triggers come back whether or not every table loaded. A live run keeps the
+    // triggers aside while it follows SOURCE (the changes they would make come in the stream),
+    // and sets the sequences at the cutover, after the last row.
     let indexes_back = crate::run::indexes::restore_all(ctx, fs.as_mut());
-    let restored = restore_triggers(ctx, fs.as_mut());
+    let restored = if ctx.run.follow {
+        Ok(0)
+    } else {
+        restore_triggers(ctx, fs.as_mut())
+    };
     let rows = result?;
     let rebuilt = rebuilt.into_inner() + indexes_back?;
     let restored = restored?;
-    for sql in fin.after_load_sql(&final_schema) {
-        ctx.exec_on(fs.as_mut(), &sql)?;
+    if !ctx.run.follow {
+        for sql in fin.after_load_sql(&final_schema) {
+            ctx.exec_on(fs.as_mut(), &sql)?;
+        }
     }
     let mut detail = if once == 0 {
         format!(

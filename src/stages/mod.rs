@@ -8,12 +8,15 @@
 pub mod clean;
 pub mod clone;
 pub mod compare;
+pub mod cutover;
 pub mod derive;
+pub mod follow;
 pub mod introspect;
 pub mod link;
 pub mod load;
 pub mod preflight;
 pub mod shadow;
+pub mod snapshot;
 pub mod swap;
 pub mod unconstrain;
 pub mod verify;

@@ -225,6 +225,36 @@ impl Dialect for MysqlDialect {
     fn backslash_escapes(&self) -> bool {
         true
     }
+    fn upsert_sql(&self, table: &str, columns: &[String], values: &[String], key: &[String]) -> String {
+        // A row of key columns only has nothing to update: the key names itself.
+        let mut others: Vec<String> = columns
+            .iter()
+            .filter(|c| !key.contains(c))
+            .map(|c| format!("{c} = VALUES({c})"))
+            .collect();
+        if others.is_empty() {
+            others = key.iter().map(|c| format!("{c} = {c}")).collect();
+        }
+        format!(
+            "INSERT INTO {table} ({}) VALUES ({}) ON DUPLICATE KEY UPDATE {}",
+            columns.join(", "),
+            values.join(", "),
+            others.join(", ")
+        )
+    }
+    fn follow_session(&self) -> Vec<String> {
+        // TIMESTAMP values come out of the binlog in UTC; the sql_mode is one this code's
+        // literals are written for (backslash escapes on, a zero in an integer column is a zero);
+        // DB_FINAL's foreign keys do the cascades the binlog leaves out (docs/cutover.md §9).
+        vec![
+            "SET SESSION time_zone = '+00:00'".into(),
+            "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'".into(),
+            "SET SESSION foreign_key_checks = 1".into(),
+        ]
+    }
+    fn begin_sql(&self) -> &'static str {
+        "START TRANSACTION"
+    }
     fn alters_in_place(&self) -> bool {
         true
     }

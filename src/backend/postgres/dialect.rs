@@ -14,6 +14,21 @@ const MAX_IDENTIFIER_BYTES: usize = 63;
 pub struct PostgresDialect;
 
 impl Dialect for PostgresDialect {
+    fn blob_literal(&self, bytes: &[u8]) -> String {
+        // bytea's hex input form; standard_conforming_strings keeps the backslash literal.
+        let mut s = String::with_capacity(4 + 2 * bytes.len());
+        s.push_str("'\\x");
+        for b in bytes {
+            s.push_str(&format!("{b:02x}"));
+        }
+        s.push('\'');
+        s
+    }
+    fn follow_session(&self) -> Vec<String> {
+        // Constraints declared deferrable are checked at each applied transaction's commit,
+        // as they were on SOURCE.
+        vec!["SET SESSION standard_conforming_strings = on".into()]
+    }
     fn not_an_integer_sql(&self, column: &str) -> Option<String> {
         Some(format!("CAST({column} AS text) !~ '^[+-]?[0-9]+$'"))
     }

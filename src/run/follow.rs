@@ -1,0 +1,590 @@
+//! The follower of a live run: SOURCE's committed transactions after the snapshot, applied to
+//! DB_FINAL with the run's keys, each as one DB_FINAL transaction that also stores its stream
+//! position (so a kill never applies one twice nor loses one); and the cutover's check of the
+//! rows it changed, against SOURCE itself.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use super::live::{self, place};
+use super::Context;
+use crate::backend::{Backend, RowChange, Session, SourceTransaction, StreamPosition, StreamRow, Value};
+use crate::error::{io_error, Error, Result};
+use crate::model::{is_internal, Schema};
+use crate::options::{UuidFormat, UuidVersion};
+use crate::uuidgen::DerivedKey;
+
+/// When the follower stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// When a `rekey cutover` asks (and SOURCE's changes up to then are applied).
+    Requested,
+    /// Once SOURCE's changes up to now are applied (the cutover's own drain).
+    Drained,
+}
+
+/// What a follow did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Followed {
+    pub transactions: u64,
+    pub changes: u64,
+}
+
+/// Where a table's new keys come from.
+enum KeySource {
+    /// A function of the old key (`DerivedKey`).
+    Derived(DerivedKey),
+    /// The map file's pairs; a row born during the follow gets a new random key, added to it.
+    Mapped(Mutex<HashMap<i128, Uuid>>),
+}
+
+/// The run's new keys for every converted table, as shadow made them.
+pub struct Keys {
+    sources: HashMap<String, KeySource>,
+    format: UuidFormat,
+    version: UuidVersion,
+    map_dir: std::path::PathBuf,
+}
+
+impl Keys {
+    fn load(ctx: &Context, schema: &Schema, plan: &crate::plan::Plan) -> Result<Keys> {
+        let map_dir = ctx.run.run_dir.join("map");
+        let mut sources = HashMap::new();
+        for c in &plan.converted {
+            let source = match super::keys::key_source(ctx, &c.table)? {
+                Some(root) => KeySource::Derived(DerivedKey {
+                    secret: ctx.secret.clone(),
+                    base_ms: ctx.base_ms,
+                    table: root,
+                    version: ctx.conversion.uuid_version,
+                }),
+                None => {
+                    let mut pairs = HashMap::new();
+                    for pair in super::keys::read_map(&super::keys::map_file(&map_dir, &c.table))? {
+                        let (old, new) = pair?;
+                        pairs.insert(old, Uuid::from_u128(new));
+                    }
+                    KeySource::Mapped(Mutex::new(pairs))
+                }
+            };
+            sources.insert(c.table.clone(), source);
+        }
+        let _ = schema;
+        Ok(Keys {
+            sources,
+            format: ctx.conversion.uuid_format,
+            version: ctx.conversion.uuid_version,
+            map_dir,
+        })
+    }
+
+    /// The new key of `table`'s row `old`. A mapped table's row born during the follow
+    /// (`born`) gets a new key, written to its map file before DB_FINAL sees it.
+    fn uuid(&self, table: &str, old: i128, born: bool) -> Result<Option<Uuid>> {
+        match self.sources.get(table) {
+            None => Ok(None),
+            Some(KeySource::Derived(spec)) => {
+                let old = u64::try_from(old)
+                    .ok()
+                    .filter(|o| *o < crate::uuidgen::DERIVED_KEY_LIMIT)
+                    .ok_or_else(|| {
+                        Error::input(
+                            place().table(table),
+                            format!("SOURCE wrote the key {old}, outside the range whose new keys derive from the old ones (0 to 2^59)."),
+                            "Convert this table with the application stopped (`rekey run` without --follow).",
+                        )
+                    })?;
+                Ok(Some(spec.uuid(old)))
+            }
+            Some(KeySource::Mapped(pairs)) => {
+                let mut pairs = pairs.lock().map_err(|_| poisoned())?;
+                if let Some(id) = pairs.get(&old) {
+                    return Ok(Some(*id));
+                }
+                if !born {
+                    return Err(Error::input(
+                        place().table(table),
+                        format!("SOURCE refers to the row {old}, which neither the snapshot nor the follow gave a new key."),
+                        "A reference without a parent row: fix the row on SOURCE, or convert with the application stopped.",
+                    ));
+                }
+                let id = match self.version {
+                    UuidVersion::V7 => Uuid::now_v7(),
+                    UuidVersion::V4 => Uuid::new_v4(),
+                };
+                let path = super::keys::map_file(&self.map_dir, table);
+                let mut file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .map_err(|e| io_error("append to", &path, e))?;
+                writeln!(file, "{old},{}", id.hyphenated())
+                    .and_then(|()| file.sync_data())
+                    .map_err(|e| io_error("append to", &path, e))?;
+                pairs.insert(old, id);
+                Ok(Some(id))
+            }
+        }
+    }
+}
+
+fn poisoned() -> Error {
+    Error::env(
+        place(),
+        "internal: a key map's lock was poisoned.",
+        "Resume the run with --resume.",
+    )
+}
+
+/// How one table's rows are written into DB_FINAL.
+struct TableMap {
+    name: String,
+    /// DB_FINAL's primary key columns.
+    key: Vec<String>,
+    /// DB_FINAL's columns: a stream column it lacks is not written.
+    columns: HashSet<String>,
+    /// The columns both SOURCE and DB_FINAL have, which the cutover compares.
+    shared: Vec<String>,
+    /// Columns holding converted keys: the table whose keys they hold.
+    uuid: BTreeMap<String, String>,
+    /// The columns the follower writes the row's new key from, when the key is converted.
+    born_key: Option<String>,
+}
+
+/// DB_FINAL's tables as the follower writes them, and the run's keys.
+pub struct Mapper {
+    tables: HashMap<String, TableMap>,
+    keys: Keys,
+}
+
+impl Mapper {
+    pub fn new(ctx: &Context) -> Result<Mapper> {
+        let shared = super::source::load(ctx)?;
+        let (schema, plan) = &*shared;
+        let fin = ctx.final_db()?;
+        let mut fs = fin.connect()?;
+        let final_schema = fin.describe(fs.as_mut())?;
+        let mut tables = HashMap::new();
+        for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
+            let Some(ft) = final_schema.table(&t.name) else {
+                continue;
+            };
+            if ft.primary_key.is_empty() {
+                return Err(Error::input(
+                    place().table(&t.name),
+                    "DB_FINAL's table has no primary key, so the follower cannot tell which row a change of SOURCE's is about.",
+                    "Give the table a primary key in DB_FINAL, or convert with the application stopped (`rekey run` without --follow).",
+                ));
+            }
+            let mut uuid = BTreeMap::new();
+            let converted = plan.converted(&t.name);
+            if let Some(c) = converted {
+                uuid.insert(c.column.clone(), c.table.clone());
+            }
+            for r in plan.references_from(&t.name) {
+                uuid.insert(r.column.clone(), r.ref_table.clone());
+            }
+            tables.insert(
+                t.name.clone(),
+                TableMap {
+                    name: t.name.clone(),
+                    key: ft.primary_key.clone(),
+                    columns: ft.columns.iter().map(|c| c.name.clone()).collect(),
+                    shared: t
+                        .columns
+                        .iter()
+                        .filter(|c| ft.column(&c.name).is_some())
+                        .map(|c| c.name.clone())
+                        .collect(),
+                    uuid,
+                    born_key: converted.filter(|c| c.follows.is_none()).map(|c| c.column.clone()),
+                },
+            );
+        }
+        Ok(Mapper {
+            tables,
+            keys: Keys::load(ctx, schema, plan)?,
+        })
+    }
+
+    /// The tables the follower writes (SOURCE's names).
+    pub fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tables.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// A SOURCE value of `column` as DB_FINAL stores it: a converted key becomes its UUID.
+    fn final_value(
+        &self,
+        fin: &dyn Backend,
+        t: &TableMap,
+        column: &str,
+        value: &Value,
+        born: bool,
+    ) -> Result<Value> {
+        let Some(of) = t.uuid.get(column) else {
+            return Ok(value.clone());
+        };
+        if value.is_null() {
+            return Ok(Value::Null);
+        }
+        let old = value.as_key().ok_or_else(|| {
+            Error::input(
+                place().table(&t.name).column(column),
+                format!("SOURCE wrote {value:?} where an integer key belongs."),
+                "Fix the value on SOURCE; the follower stopped before writing it.",
+            )
+        })?;
+        let born = born && t.born_key.as_deref() == Some(column);
+        match self.keys.uuid(of, old, born)? {
+            Some(id) => Ok(fin.dialect().uuid_value(&id, self.keys.format)),
+            None => Ok(value.clone()),
+        }
+    }
+
+    /// `row`'s columns that DB_FINAL has, as (quoted column, literal).
+    fn literals(
+        &self,
+        fin: &dyn Backend,
+        t: &TableMap,
+        row: &StreamRow,
+        born: bool,
+    ) -> Result<Vec<(String, String)>> {
+        let d = fin.dialect();
+        row.iter()
+            .filter(|(c, _)| t.columns.contains(c))
+            .map(|(c, v)| {
+                let v = self.final_value(fin, t, c, v, born)?;
+                Ok((d.q(c), d.value_literal(&v)))
+            })
+            .collect()
+    }
+
+    /// `WHERE` of the row whose SOURCE key `row` holds.
+    fn key_condition(&self, fin: &dyn Backend, t: &TableMap, row: &StreamRow) -> Result<String> {
+        let d = fin.dialect();
+        let mut parts = Vec::new();
+        for k in &t.key {
+            let v = crate::backend::follow::column(row, k).ok_or_else(|| {
+                Error::env(
+                    place().table(&t.name).column(k),
+                    "the change stream carried a change without the row's key.",
+                    "Check `rekey check --follow` (the binlog's row image must be FULL; PostgreSQL needs a replica identity).",
+                )
+            })?;
+            let v = self.final_value(fin, t, k, v, false)?;
+            parts.push(format!("{} = {}", d.q(k), d.value_literal(&v)));
+        }
+        Ok(parts.join(" AND "))
+    }
+
+    /// The SOURCE key of a row, as the journal records touched rows.
+    fn key_text(t: &TableMap, row: &StreamRow) -> String {
+        let values: Vec<String> = t
+            .key
+            .iter()
+            .map(|k| {
+                crate::backend::follow::column(row, k)
+                    .and_then(Value::as_string)
+                    .unwrap_or_default()
+            })
+            .collect();
+        serde_json::to_string(&values).unwrap_or_default()
+    }
+
+    /// Applies one SOURCE transaction as one DB_FINAL transaction, with the position.
+    fn apply(
+        &self,
+        ctx: &Context,
+        fin: &dyn Backend,
+        s: &mut dyn Session,
+        txn: &SourceTransaction,
+    ) -> Result<u64> {
+        let d = fin.dialect();
+        let mut touched = Vec::new();
+        let mut statements: Vec<(String, Option<String>)> = Vec::new();
+        for change in &txn.changes {
+            let Some(t) = self.tables.get(change.table()) else {
+                continue;
+            };
+            let table = d.q(&t.name);
+            match change {
+                RowChange::Insert { after, .. } => {
+                    touched.push((t.name.clone(), Self::key_text(t, after)));
+                    let (cols, vals): (Vec<String>, Vec<String>) =
+                        self.literals(fin, t, after, true)?.into_iter().unzip();
+                    let key: Vec<String> = t.key.iter().map(|k| d.q(k)).collect();
+                    statements.push((d.upsert_sql(&table, &cols, &vals, &key), None));
+                }
+                RowChange::Update { before, after, .. } => {
+                    touched.push((t.name.clone(), Self::key_text(t, before)));
+                    touched.push((t.name.clone(), Self::key_text(t, after)));
+                    let lits = self.literals(fin, t, after, true)?;
+                    let set: Vec<String> =
+                        lits.iter().map(|(c, v)| format!("{c} = {v}")).collect();
+                    let update = format!(
+                        "UPDATE {table} SET {} WHERE {}",
+                        set.join(", "),
+                        self.key_condition(fin, t, before)?
+                    );
+                    // A row missing from DB_FINAL (a transaction replayed after a kill finds
+                    // it changed already) is written whole, when the stream gave it whole.
+                    let whole = t.columns.iter().all(|c| after.iter().any(|(n, _)| n == c));
+                    let fallback = whole.then(|| {
+                        let (cols, vals): (Vec<String>, Vec<String>) = lits.into_iter().unzip();
+                        let key: Vec<String> = t.key.iter().map(|k| d.q(k)).collect();
+                        d.upsert_sql(&table, &cols, &vals, &key)
+                    });
+                    statements.push((update, fallback));
+                }
+                RowChange::Delete { before, .. } => {
+                    touched.push((t.name.clone(), Self::key_text(t, before)));
+                    statements.push((
+                        format!(
+                            "DELETE FROM {table} WHERE {}",
+                            self.key_condition(fin, t, before)?
+                        ),
+                        None,
+                    ));
+                }
+            }
+        }
+        // Recorded first: a kill between here and the commit leaves a row checked for nothing.
+        ctx.journal.add_touched(&touched)?;
+        s.execute(d.begin_sql())?;
+        let result = (|| {
+            for (sql, fallback) in &statements {
+                let changed = s.execute(sql)?;
+                if let (0, Some(f)) = (changed, fallback) {
+                    s.execute(f)?;
+                }
+            }
+            s.execute(&live::store_position_sql(fin, &ctx.run_id, &txn.end))?;
+            s.execute("COMMIT")
+        })();
+        if let Err(e) = result {
+            let _ = s.execute("ROLLBACK");
+            return Err(e);
+        }
+        Ok(statements.len() as u64)
+    }
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Applies SOURCE's changes to DB_FINAL from where DB_FINAL's position table says (or the
+/// snapshot's position) until `until`.
+pub fn follow(ctx: &Context, until: Until) -> Result<Followed> {
+    let live_source = ctx.live_source()?;
+    let fin = ctx.final_db()?;
+    let mapper = Mapper::new(ctx)?;
+    let mut s = fin.connect()?;
+    for sql in fin.dialect().follow_session() {
+        s.execute(&sql)?;
+    }
+    live::create_position_table(fin.as_ref(), s.as_mut())?;
+    let from = match live::stored_position(fin.as_ref(), s.as_mut(), &ctx.run_id)? {
+        Some(p) => p,
+        None => ctx.journal.snapshot_position()?.ok_or_else(|| {
+            Error::env(
+                place(),
+                "the journal holds no snapshot position for this live run.",
+                "Undo it with `rekey clean` and start the live cutover again.",
+            )
+        })?,
+    };
+    let mut stream = live_source.stream_from(&from, &ctx.run_id, &mapper.table_names())?;
+    let mut progress = ctx.journal.follow_progress()?.unwrap_or_default();
+    let mut applied = from;
+    let mut target: Option<StreamPosition> = None;
+    let mut done = Followed::default();
+    let mut last_note = Instant::now();
+    let mut last_head = Instant::now() - Duration::from_secs(60);
+    loop {
+        ctx.check_interrupt("the last applied transaction")?;
+        if target.is_none()
+            && (until == Until::Drained || live::cutover_requested(&ctx.run.run_dir).is_some())
+        {
+            target = Some(live_source.position_now(&ctx.run_id)?);
+        }
+        if let Some(t) = &target {
+            if live_source.reached(&applied, t)? {
+                break;
+            }
+        }
+        let batch = stream.next(256, Duration::from_millis(200))?;
+        for txn in &batch {
+            done.changes += mapper.apply(ctx, fin.as_ref(), s.as_mut(), txn)?;
+            done.transactions += 1;
+            applied = txn.end.clone();
+            if let Some(at) = txn.committed_at {
+                progress.lag_seconds = Some((now() - at as f64).max(0.0));
+            }
+        }
+        if !batch.is_empty() {
+            stream.confirm(&applied)?;
+        } else {
+            progress.lag_seconds = Some(0.0);
+        }
+        if last_head.elapsed() >= Duration::from_secs(2) || !batch.is_empty() {
+            if last_head.elapsed() >= Duration::from_secs(2) {
+                let head = live_source.position_now(&ctx.run_id)?;
+                progress.behind = live_source.behind(&applied, &head);
+                last_head = Instant::now();
+                progress
+                    .timeline
+                    .push((now(), progress.lag_seconds.unwrap_or(0.0)));
+                if progress.timeline.len() > 2000 {
+                    // Every other point: the timeline keeps its span at half the detail.
+                    progress.timeline = progress.timeline.iter().step_by(2).cloned().collect();
+                }
+            }
+            progress.applied = applied.0.clone();
+            progress.transactions += batch.len() as u64;
+            progress.changes += batch.iter().map(|t| t.changes.len() as u64).sum::<u64>();
+            progress.at = now();
+            ctx.journal.set_follow_progress(&progress)?;
+        }
+        if last_note.elapsed() >= Duration::from_secs(30) {
+            ctx.progress.note(&format!(
+                "following SOURCE: {} transactions applied, lag {:.1} s",
+                progress.transactions,
+                progress.lag_seconds.unwrap_or(0.0)
+            ));
+            last_note = Instant::now();
+        }
+    }
+    progress.applied = applied.0.clone();
+    progress.at = now();
+    progress.lag_seconds = Some(0.0);
+    progress.behind = Some(0);
+    ctx.journal.set_follow_progress(&progress)?;
+    Ok(done)
+}
+
+/// Checks the rows the follower changed, one by one, against SOURCE itself (content and
+/// references through the run's keys), and every table's row count. Returns the rows checked;
+/// differences are an `Error::Mismatch` naming each table.
+pub fn verify_touched(ctx: &Context) -> Result<u64> {
+    let live_source = ctx.live_source()?;
+    let fin = ctx.final_db()?;
+    let mapper = Mapper::new(ctx)?;
+    let d = fin.dialect();
+    let mut ss = live_source.connect()?;
+    let mut fs = fin.connect()?;
+    let mut checked = 0u64;
+    let mut problems = Vec::new();
+    for name in mapper.table_names() {
+        let t = &mapper.tables[&name];
+        let columns = &t.shared;
+        let select = columns.iter().map(|c| d.q(c)).collect::<Vec<_>>().join(", ");
+        for chunk in ctx.journal.touched(&name)?.chunks(200) {
+            for key in chunk {
+                let values: Vec<String> = serde_json::from_str(key).unwrap_or_default();
+                let source_where: Vec<String> = t
+                    .key
+                    .iter()
+                    .zip(&values)
+                    .map(|(k, v)| format!("{} = {}", d.q(k), d.lit(v)))
+                    .collect();
+                let source_row = ss
+                    .query_all(&format!(
+                        "SELECT {select} FROM {} WHERE {}",
+                        d.q(&name),
+                        source_where.join(" AND ")
+                    ))?
+                    .into_iter()
+                    .next();
+                let key_row: StreamRow = t
+                    .key
+                    .iter()
+                    .cloned()
+                    .zip(values.iter().map(|v| Value::Text(v.clone().into_bytes())))
+                    .collect();
+                let final_where = match mapper.key_condition(fin.as_ref(), t, &key_row) {
+                    Ok(w) => w,
+                    // A key the follow never gave a new one (a row deleted before the follow
+                    // saw it born) has no row in DB_FINAL either way.
+                    Err(_) if source_row.is_none() => continue,
+                    Err(e) => return Err(e),
+                };
+                let final_row = fs
+                    .query_all(&format!(
+                        "SELECT {select} FROM {} WHERE {final_where}",
+                        d.q(&name)
+                    ))?
+                    .into_iter()
+                    .next();
+                checked += 1;
+                let same = match (&source_row, &final_row) {
+                    (None, None) => true,
+                    (Some(sr), Some(fr)) => {
+                        let mut same = true;
+                        for ((c, sv), fv) in columns.iter().zip(sr).zip(fr) {
+                            let expected = mapper.final_value(fin.as_ref(), t, c, sv, false)?;
+                            let equal = expected == *fv
+                                || (expected.as_string() == fv.as_string())
+                                || uuid_equal(&expected, fv);
+                            same &= equal;
+                        }
+                        same
+                    }
+                    _ => false,
+                };
+                if !same {
+                    problems.push(format!(
+                        "{name}: the row with SOURCE key {} differs ({})",
+                        values.join(", "),
+                        match (&source_row, &final_row) {
+                            (Some(_), None) => "missing in DB_FINAL",
+                            (None, Some(_)) => "deleted on SOURCE, still in DB_FINAL",
+                            _ => "other values",
+                        }
+                    ));
+                }
+            }
+        }
+        let q = d.q(&name);
+        let in_source = ss.query_u64(&format!("SELECT COUNT(*) FROM {q}"))?;
+        let in_final = fs.query_u64(&format!("SELECT COUNT(*) FROM {q}"))?;
+        if in_source != in_final {
+            problems.push(format!(
+                "{name}: {in_source} rows on SOURCE, {in_final} in DB_FINAL"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(checked);
+    }
+    let shown: Vec<String> = problems.iter().take(20).cloned().collect();
+    Err(Error::mismatch(
+        place(),
+        format!(
+            "DB_FINAL differs from SOURCE after the follow ({} {}): {}. Nothing was restored or handed over; the application must stay on SOURCE. Undo with `rekey clean` and convert with the application stopped, and report this.",
+            problems.len(),
+            crate::text::plural(problems.len(), "difference"),
+            shown.join("; ")
+        ),
+    ))
+}
+
+/// Two UUID values in different storage forms (text and bytes) that name the same UUID.
+fn uuid_equal(a: &Value, b: &Value) -> bool {
+    let parse = |v: &Value| match v {
+        Value::Blob(b) if b.len() == 16 => Uuid::from_slice(b).ok(),
+        Value::Text(t) | Value::Blob(t) => std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| Uuid::try_parse(s.trim()).ok()),
+        _ => None,
+    };
+    matches!((parse(a), parse(b)), (Some(x), Some(y)) if x == y)
+}

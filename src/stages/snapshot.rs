@@ -1,0 +1,64 @@
+//! Stage 0 of a live run (`run --follow`): SOURCE's change stream checked, then a consistent
+//! snapshot of SOURCE copied into a database rekey owns next to DB_DATA, and the stream position
+//! it stands at journaled. The other stages convert that copy as SOURCE, so a resumed run finds
+//! it unchanged; the follower starts at its position. SOURCE is only read.
+
+use super::{Context, Outcome};
+use crate::error::{Error, Result};
+use crate::journal::Artifact;
+use crate::run::live::{self, SNAPSHOT_DATABASE};
+
+pub fn run(ctx: &Context) -> Result<Outcome> {
+    let live_source = ctx.live_source()?;
+    let copy = ctx.source()?;
+    // What the follower will need, before anything is copied: a setting missing here would
+    // only show once the copy is done.
+    let mut s = live_source.connect()?;
+    let missing: Vec<String> = live_source
+        .change_stream_findings(s.as_mut())?
+        .into_iter()
+        .filter(|f| !f.ok)
+        .map(|f| f.line())
+        .collect();
+    drop(s);
+    if !missing.is_empty() {
+        return Err(Error::env(
+            live::place(),
+            format!(
+                "SOURCE's change stream is not ready for a live cutover: {}.",
+                missing.join("; ")
+            ),
+            "Fix each point as it says (`rekey check --follow` lists them), then run again.",
+        ));
+    }
+    // A snapshot a killed run began is taken again, whole: a copy cut off halfway holds no
+    // single moment of SOURCE.
+    let ours = ctx
+        .journal
+        .artifacts(Artifact::Database)?
+        .iter()
+        .any(|(which, _)| which == SNAPSHOT_DATABASE);
+    if copy.database_exists()? {
+        if !ours {
+            return Err(Error::input(
+                live::place(),
+                format!(
+                    "a database {} already exists; the live cutover copies SOURCE's snapshot into it and will not overwrite a database it did not create.",
+                    copy.url()
+                ),
+                "Drop it if it is a leftover, or give DB_DATA another name (the snapshot copy is DB_DATA's name plus _snapshot).",
+            ));
+        }
+        copy.drop_database()?;
+    }
+    ctx.journal
+        .add_artifact(Artifact::Database, SNAPSHOT_DATABASE, &copy.url().stored())?;
+    copy.create_database(None, false)?;
+    let snapshot = live_source.snapshot_into(copy.url(), &ctx.run_id)?;
+    crate::run::marker::mark(ctx, copy.as_ref())?;
+    ctx.journal.set_snapshot_position(&snapshot.position)?;
+    Ok(Outcome {
+        rows: snapshot.rows,
+        detail: Some(snapshot.detail),
+    })
+}
