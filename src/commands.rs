@@ -28,11 +28,17 @@ pub enum Command {
     Compare,
     Load,
     Verify,
-    Run { derive_final: bool, follow: bool },
+    Run {
+        derive_final: bool,
+        follow: bool,
+    },
     /// Ends a live run (`run --follow`): the databases come from its journal.
     Cutover,
     Clean,
-    Check { derive_final: bool, follow: bool },
+    Check {
+        derive_final: bool,
+        follow: bool,
+    },
 }
 
 impl Command {
@@ -127,8 +133,11 @@ pub fn execute(
         .map(|(role, text)| Ok((role, DbUrl::parse(text, &ProcessEnv)?)))
         .collect::<Result<Vec<_>>>()?;
 
-    let live = matches!(inv.command, Command::Run { follow: true, .. } | Command::Cutover);
-    if live && inv.run.dry_run {
+    if matches!(
+        inv.command,
+        Command::Run { follow: true, .. } | Command::Cutover
+    ) && inv.run.dry_run
+    {
         return Err(Error::usage(
             "a live cutover has no dry run: what it needs is checked by `rekey check --follow`.",
             "Run `rekey check --follow` and `rekey run --dry-run` (without --follow) to see what the run would do.",
@@ -138,6 +147,14 @@ pub fn execute(
         // The follower holds the run directory until it has drained SOURCE's changes; the
         // freeze is counted from here.
         crate::stages::cutover::ask_follower(&inv.run.run_dir, &progress)?;
+    }
+    if let (Command::Run { follow: true, .. }, Some((_, url))) = (
+        inv.command,
+        urls.iter().find(|(role, _)| *role == Role::Source),
+    ) {
+        if !open(url)?.has_change_stream() {
+            return Err(crate::backend::follow::no_change_stream(url));
+        }
     }
     let looks_only = inv.command.looks_only(inv.run.dry_run);
     let _lock = if looks_only {
@@ -165,9 +182,37 @@ pub fn execute(
         journal.forget_run()?;
         previous = PreviousRun::default();
     }
+    // A live run: its stages read the snapshot copy, and clean and cutover reach SOURCE for what
+    // the follower holds there.
+    let live = match inv.command {
+        Command::Run { follow, .. } => follow,
+        Command::Cutover => true,
+        Command::Clean => journal.planned_stages()?.contains(&Stage::Follow),
+        _ => false,
+    };
+    if inv.run.resume
+        && matches!(inv.command, Command::Run { .. })
+        && previous.started(Stage::Introspect)
+    {
+        let was_live = journal.planned_stages()?.contains(&Stage::Follow);
+        if was_live != live {
+            return Err(Error::usage(
+                if was_live {
+                    "the run in this run directory is a live cutover (`run --follow`); it must be resumed as one."
+                } else {
+                    "the run in this run directory was started without --follow; a live cutover cannot take it over halfway."
+                },
+                if was_live {
+                    "Resume with --follow, or undo it with `rekey clean`."
+                } else {
+                    "Resume it without --follow, or undo it with `rekey clean` and start the live cutover afresh."
+                },
+            ));
+        }
+    }
     if matches!(inv.command, Command::Clean | Command::Cutover) {
         // clean works on what the run created, cutover on the live run: the journal names it.
-        let roles: &[Role] = if inv.command == Command::Cutover {
+        let roles: &[Role] = if live {
             &[Role::Source, Role::Data, Role::Final]
         } else {
             &[Role::Data, Role::Final]
@@ -645,7 +690,13 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
         }
         _ => {}
     }
-    let derive_final = matches!(command, Command::Run { derive_final: true, .. });
+    let derive_final = matches!(
+        command,
+        Command::Run {
+            derive_final: true,
+            ..
+        }
+    );
     // Checks are never taken from an earlier run: compare and verify always look again.
     if matches!(command, Command::Compare | Command::Verify) && !ctx.run.dry_run {
         for stage in command.stages() {

@@ -484,7 +484,7 @@ impl Journal {
     pub fn forget_run(&self) -> Result<()> {
         self.with(|c| {
             c.execute_batch(
-                "DELETE FROM step; DELETE FROM stage; DELETE FROM artifact; DELETE FROM run;",
+                "DELETE FROM step; DELETE FROM stage; DELETE FROM artifact; DELETE FROM run; DELETE FROM touched;",
             )
         })
     }
@@ -733,6 +733,14 @@ impl Journal {
             let rows = st.query_map([table], |r| r.get(0))?;
             rows.collect()
         })
+    }
+
+    /// Forgets what a live run's follower recorded (`rekey clean`).
+    pub fn forget_follow(&self) -> Result<()> {
+        for k in [key::SNAPSHOT_POSITION, key::FOLLOW_PROGRESS, key::CUTOVER] {
+            self.remove(k)?;
+        }
+        self.with(|c| c.execute_batch("DELETE FROM touched;"))
     }
 
     /// How many rows the follower changed, over all tables.

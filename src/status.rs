@@ -70,6 +70,8 @@ pub enum RunState {
     #[serde(rename = "not started")]
     NotStarted,
     Running,
+    /// A live run applying SOURCE's changes to DB_FINAL, waiting for `rekey cutover`.
+    Following,
     Finished,
     /// A stage failed.
     Failed,
@@ -84,6 +86,7 @@ impl RunState {
         match self {
             RunState::NotStarted => "not started",
             RunState::Running => "running",
+            RunState::Following => "following",
             RunState::Finished => "finished",
             RunState::Failed => "failed",
             RunState::Interrupted => "interrupted",
@@ -150,6 +153,22 @@ pub struct RunStatus {
     pub error: Option<String>,
     /// What to do next, in one sentence.
     pub next: Option<String>,
+    /// A live run's follower: how far behind SOURCE it is.
+    pub follow: Option<FollowLag>,
+}
+
+/// Where a live run's follower stands.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FollowLag {
+    /// How long SOURCE's last applied transaction took to reach DB_FINAL (0 when nothing waits).
+    pub lag_seconds: f64,
+    /// How far behind SOURCE's head the follower is, in the engine's unit (bytes of binlog or
+    /// WAL), where the engine can tell.
+    pub behind: Option<u64>,
+    pub transactions: u64,
+    pub changes: u64,
+    /// Seconds since the follower last wrote where it stands.
+    pub as_of_seconds: f64,
 }
 
 /// What `rekey status` knows about the process that ran the journal.
@@ -282,7 +301,9 @@ impl RunStatus {
             RunState::Finished
         } else {
             // The journal says what ran; only the process can say whether it still runs.
+            let following = running_stage.is_some_and(|s| s.name == Stage::Follow.name());
             match process.alive {
+                Some(true) if following => RunState::Following,
                 Some(true) => RunState::Running,
                 Some(false) => RunState::Stopped,
                 None if running_stage.is_some() => RunState::Running,
@@ -316,7 +337,7 @@ impl RunStatus {
             .iter()
             .filter_map(|s| s.started_at)
             .fold(f64::INFINITY, f64::min);
-        let end = if state == RunState::Running {
+        let end = if matches!(state, RunState::Running | RunState::Following) {
             now
         } else {
             last_seen
@@ -374,6 +395,7 @@ impl RunStatus {
         let next = match state {
             RunState::Finished => Some("Read report.md or report.html in the run directory.".to_string()),
             RunState::Running | RunState::NotStarted => None,
+            RunState::Following => Some("Stop the application's writes to SOURCE, then run `rekey cutover --run-dir DIR`.".to_string()),
             RunState::Failed => Some("Fix what the error names, then run the same command again with --resume (or undo with `rekey clean --run-dir DIR`).".to_string()),
             _ => Some("Run the same command again with --resume to finish it, or undo it with `rekey clean --run-dir DIR`.".to_string()),
         };
@@ -397,6 +419,16 @@ impl RunStatus {
             eta_basis,
             error,
             next,
+            follow: journal
+                .follow_progress()?
+                .filter(|_| state == RunState::Following || state == RunState::Stopped)
+                .map(|p| FollowLag {
+                    lag_seconds: p.lag_seconds.unwrap_or(0.0),
+                    behind: p.behind,
+                    transactions: p.transactions,
+                    changes: p.changes,
+                    as_of_seconds: (now - p.at).max(0.0),
+                }),
         })
     }
 
@@ -437,6 +469,7 @@ impl RunStatus {
             (RunState::Interrupted, Some(st)) => format!("interrupted in stage {st} (Ctrl-C)"),
             (RunState::Stopped, Some(st)) => format!("stopped in stage {st}{who}"),
             (RunState::Running, Some(st)) => format!("running stage {st}{who}"),
+            (RunState::Following, _) => format!("following SOURCE{who}"),
             (other, _) => other.as_str().to_string(),
         };
         s.push_str(&format!(
@@ -531,6 +564,17 @@ impl RunStatus {
         }
         s.push_str(&line);
         s.push('\n');
+        if let Some(f) = &self.follow {
+            s.push_str(&format!(
+                "  following: lag {:.1} s{}, {} transactions ({} row changes) applied, as of {:.0} s ago\n",
+                f.lag_seconds,
+                f.behind
+                    .map_or(String::new(), |b| format!(", {} bytes of SOURCE's log behind", thousands(b))),
+                thousands(f.transactions),
+                thousands(f.changes),
+                f.as_of_seconds
+            ));
+        }
         if let Some(e) = &self.error {
             s.push_str(&format!("  error: {e}\n"));
         }

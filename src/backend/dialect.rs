@@ -238,7 +238,13 @@ pub trait Dialect: Send + Sync {
     /// An INSERT of one row (`columns` and `values` already quoted) that overwrites the row
     /// holding the same `key` instead of failing: the follower writes a row whole, so writing
     /// it twice (a transaction replayed after a kill) changes nothing.
-    fn upsert_sql(&self, table: &str, columns: &[String], values: &[String], key: &[String]) -> String {
+    fn upsert_sql(
+        &self,
+        table: &str,
+        columns: &[String],
+        values: &[String],
+        key: &[String],
+    ) -> String {
         let others: Vec<String> = columns
             .iter()
             .filter(|c| !key.contains(c))

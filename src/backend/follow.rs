@@ -35,7 +35,10 @@ pub enum RowChange {
         after: StreamRow,
     },
     /// `before` holds at least the primary key's columns.
-    Delete { table: String, before: StreamRow },
+    Delete {
+        table: String,
+        before: StreamRow,
+    },
 }
 
 impl RowChange {
@@ -88,6 +91,11 @@ pub trait ChangeStream: Send {
 /// What an engine does as the SOURCE of a live cutover. `run_id` names what the run holds on
 /// SOURCE (PostgreSQL's replication slot), so that `clean` and `check` find it.
 pub trait Follow: Send + Sync {
+    /// Whether the engine has a change stream another process can read at all.
+    fn has_change_stream(&self) -> bool {
+        true
+    }
+
     /// Whether the stream carries the rows that SOURCE's foreign-key actions (`ON DELETE
     /// CASCADE`, `SET NULL`, `ON UPDATE CASCADE`) changed. When it does, the apply writes them
     /// as they come with DB_FINAL's foreign keys off; when not, DB_FINAL's own foreign keys

@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::live::{self, place};
 use super::Context;
-use crate::backend::{Backend, RowChange, Session, SourceTransaction, StreamPosition, StreamRow, Value};
+use crate::backend::{
+    Backend, RowChange, Session, SourceTransaction, StreamPosition, StreamRow, Value,
+};
 use crate::error::{io_error, Error, Result};
 use crate::model::{is_internal, Schema};
 use crate::options::{UuidFormat, UuidVersion};
@@ -200,7 +202,9 @@ impl Mapper {
                         .map(|c| c.name.clone())
                         .collect(),
                     uuid,
-                    born_key: converted.filter(|c| c.follows.is_none()).map(|c| c.column.clone()),
+                    born_key: converted
+                        .filter(|c| c.follows.is_none())
+                        .map(|c| c.column.clone()),
                 },
             );
         }
@@ -324,8 +328,7 @@ impl Mapper {
                     touched.push((t.name.clone(), Self::key_text(t, before)));
                     touched.push((t.name.clone(), Self::key_text(t, after)));
                     let lits = self.literals(fin, t, after, true)?;
-                    let set: Vec<String> =
-                        lits.iter().map(|(c, v)| format!("{c} = {v}")).collect();
+                    let set: Vec<String> = lits.iter().map(|(c, v)| format!("{c} = {v}")).collect();
                     let update = format!(
                         "UPDATE {table} SET {} WHERE {}",
                         set.join(", "),
@@ -486,7 +489,11 @@ pub fn verify_touched(ctx: &Context) -> Result<u64> {
     for name in mapper.table_names() {
         let t = &mapper.tables[&name];
         let columns = &t.shared;
-        let select = columns.iter().map(|c| d.q(c)).collect::<Vec<_>>().join(", ");
+        let select = columns
+            .iter()
+            .map(|c| d.q(c))
+            .collect::<Vec<_>>()
+            .join(", ");
         for chunk in ctx.journal.touched(&name)?.chunks(200) {
             for key in chunk {
                 let values: Vec<String> = serde_json::from_str(key).unwrap_or_default();

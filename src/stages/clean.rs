@@ -56,6 +56,33 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
             ));
         }
     }
+    // A live run's follower: its position table in a DB_FINAL that stays, its hold on SOURCE
+    // (PostgreSQL's replication slot keeps WAL until the disk fills).
+    if let Some(live_source) = &ctx.live_source {
+        if !final_goes {
+            if let Some(fin) = &ctx.final_db {
+                if dry {
+                    done.push(format!(
+                        "would drop DB_FINAL's table {}",
+                        crate::run::live::POSITION_TABLE
+                    ));
+                } else if fin.database_exists()? {
+                    let mut s = fin.connect()?;
+                    crate::run::live::drop_position_table(fin.as_ref(), s.as_mut())?;
+                }
+            }
+        }
+        if dry {
+            done.push(
+                "would release what the follower holds on SOURCE (a replication slot)".into(),
+            );
+        } else {
+            live_source.release(&ctx.run_id)?;
+            crate::run::live::forget_request(&ctx.run.run_dir)?;
+            ctx.journal.forget_follow()?;
+            done.push("released what the follower held on SOURCE (a replication slot)".into());
+        }
+    }
     for (which, url) in ctx.journal.artifacts(Artifact::HandedOver)? {
         if !dry {
             ctx.journal.remove_artifact(Artifact::HandedOver, &which)?;
@@ -72,14 +99,10 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
         .map(|(which, _)| which)
         .collect();
     for (which, _) in ctx.journal.artifacts(Artifact::Database)? {
-        let backend = match which.as_str() {
-            "data" => ctx.data()?,
-            _ => ctx.final_db()?,
-        };
-        let label = if which == "data" {
-            "DB_DATA"
-        } else {
-            "DB_FINAL"
+        let (backend, label) = match which.as_str() {
+            "data" => (ctx.data()?, "DB_DATA"),
+            crate::run::live::SNAPSHOT_DATABASE => (ctx.source()?, "the snapshot copy of SOURCE"),
+            _ => (ctx.final_db()?, "DB_FINAL"),
         };
         if !backend.database_exists()? {
             if !dry {

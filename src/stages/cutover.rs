@@ -26,14 +26,22 @@ fn now() -> f64 {
 /// reached its follow stage, asks its follower to drain and stop, and waits until it has.
 pub fn ask_follower(run_dir: &Path, progress: &Progress) -> Result<()> {
     let began = now();
-    Journal::require(run_dir, false)?;
+    Journal::require(run_dir, false).map_err(|_| {
+        Error::usage(
+            format!("{} holds no run journal.", run_dir.display()),
+            "Give the --run-dir of the live run (`rekey run --follow`) to cut over.",
+        )
+    })?;
     let journal = Journal::open_read_only(run_dir)?;
     if !journal.planned_stages()?.contains(&Stage::Follow) {
         return Err(live::not_live(run_dir));
     }
     if journal.cutover()?.is_some() {
         return Err(Error::usage(
-            format!("the live run in {} was cut over already.", run_dir.display()),
+            format!(
+                "the live run in {} was cut over already.",
+                run_dir.display()
+            ),
             "Nothing is left to do: DB_FINAL is verified and the application can use it.",
         ));
     }

@@ -138,6 +138,7 @@ impl<S: TestServer> Drop for Databases<S> {
 }
 
 /// The MariaDB test server behind the same trait (root URL without a database).
+#[derive(Clone)]
 pub struct Mariadb(pub String);
 
 impl TestServer for Mariadb {

@@ -225,7 +225,13 @@ impl Dialect for MysqlDialect {
     fn backslash_escapes(&self) -> bool {
         true
     }
-    fn upsert_sql(&self, table: &str, columns: &[String], values: &[String], key: &[String]) -> String {
+    fn upsert_sql(
+        &self,
+        table: &str,
+        columns: &[String],
+        values: &[String],
+        key: &[String],
+    ) -> String {
         // A row of key columns only has nothing to update: the key names itself.
         let mut others: Vec<String> = columns
             .iter()

@@ -8,6 +8,9 @@ use crate::error::Result;
 use crate::url::DbUrl;
 
 impl Follow for SqliteBackend {
+    fn has_change_stream(&self) -> bool {
+        false
+    }
     fn stream_has_cascades(&self) -> bool {
         false
     }
