@@ -766,6 +766,10 @@ pub struct FollowProgress {
     /// The lag over time: (seconds since the epoch, lag seconds), one point per few seconds.
     #[serde(default)]
     pub timeline: Vec<(f64, f64)>,
+    /// Seconds the follower spent applying (not waiting for SOURCE): changes / busy is the
+    /// apply rate.
+    #[serde(default)]
+    pub busy_seconds: f64,
 }
 
 /// What `rekey cutover` measured.

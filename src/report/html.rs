@@ -116,6 +116,24 @@ pub fn render(r: &Report) -> String {
     s.push_str(&timeline_svg(&r.timeline.stages, &r.timeline.steps));
     s.push_str("\n<p class=\"note\">Each table has a lane with a bar for each of its stages (w1 is worker 1), the tables that took longest at the top. An outlined bar is the longest table of its stage: no number of workers makes the stage shorter than that table, so those tables are the critical path of the downtime. The worker lanes show what each worker ran and when it waited. A red outline marks a failure; a dashed one a step that never ended (the process was stopped). Hover over a bar for its rows and seconds.</p>\n");
 
+    if let Some(l) = &r.live {
+        s.push_str("<h2>Live cutover</h2>\n<dl>\n");
+        let _ = write!(
+            s,
+            "<dt>followed</dt><dd>{} transactions, {} row changes applied to DB_FINAL</dd>\n",
+            l.transactions, l.changes
+        );
+        if let Some(c) = &l.cutover {
+            let _ = write!(
+                s,
+                "<dt>write freeze</dt><dd>{:.2} s from <code>rekey cutover</code> to a verified DB_FINAL ({} transactions drained, {} changed rows verified)</dd>\n",
+                c.freeze_seconds, c.drained, c.verified_rows
+            );
+        }
+        s.push_str("</dl>\n");
+        s.push_str(&lag_svg(&l.lag_timeline));
+    }
+
     s.push_str("<h2>Stages</h2>\n<table>\n<tr><th>stage</th><th>status</th><th class=\"n\">seconds</th><th class=\"n\">rows</th><th class=\"n\">rows/s</th><th>detail</th></tr>\n");
     for st in &r.stages {
         let rec = &st.stage;
@@ -225,5 +243,24 @@ fn wall_clock(r: &Report) -> (Option<f64>, Option<f64>) {
     (
         starts.fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.min(b)))),
         ends.fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b)))),
+    )
+}
+
+/// The follower's lag over time, as a line: seconds behind SOURCE against the time of the run.
+fn lag_svg(points: &[(f64, f64)]) -> String {
+    let (Some(t0), Some(t1)) = (points.first().map(|p| p.0), points.last().map(|p| p.0)) else {
+        return String::new();
+    };
+    let span = (t1 - t0).max(1.0);
+    let top = points.iter().map(|p| p.1).fold(1.0, f64::max);
+    let (w, h) = (800.0, 120.0);
+    let line: Vec<String> = points
+        .iter()
+        .map(|(t, lag)| format!("{:.1},{:.1}", (t - t0) / span * w, h - lag / top * h))
+        .collect();
+    format!(
+        "<p class=\"legend\">Lag of the follower behind SOURCE over {:.0} s (top of the chart: {top:.1} s)</p>\n<svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"follower lag\"><polyline fill=\"none\" stroke=\"#c44\" stroke-width=\"1.5\" points=\"{}\"/></svg>\n",
+        span,
+        line.join(" ")
     )
 }

@@ -226,6 +226,30 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(s, "- [{}] {}", w.kind, w.message);
         }
     }
+    if let Some(l) = &r.live {
+        s.push_str("\n## Live cutover\n\n");
+        let _ = writeln!(
+            s,
+            "- followed SOURCE: {} transactions, {} row changes applied to DB_FINAL{}",
+            l.transactions,
+            l.changes,
+            l.apply_rate
+                .map_or(String::new(), |r| format!(" ({r:.0} row changes/s while applying)"))
+        );
+        if let Some(max) = l.lag_timeline.iter().map(|p| p.1).reduce(f64::max) {
+            let _ = writeln!(s, "- largest lag seen: {max:.1} s");
+        }
+        match &l.cutover {
+            Some(c) => {
+                let _ = writeln!(
+                    s,
+                    "- write freeze: {:.2} s (from `rekey cutover` to a verified DB_FINAL); {} transactions drained in it, {} changed rows verified",
+                    c.freeze_seconds, c.drained, c.verified_rows
+                );
+            }
+            None => s.push_str("- not cut over yet\n"),
+        }
+    }
     if let Some(a) = &r.audit {
         s.push_str(&crate::audit::render::summary_markdown(a));
     }

@@ -72,6 +72,22 @@ pub struct Report {
     /// The application audit's summary (`rekey run --app DIR`): findings per rule, top files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit: Option<serde_json::Value>,
+    /// A live run's follow and cutover (`run --follow`): what the follower applied, its lag over
+    /// time, and the write freeze the cutover measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LiveReport {
+    pub transactions: u64,
+    pub changes: u64,
+    /// Row changes applied per second of applying (the follower's throughput).
+    pub apply_rate: Option<f64>,
+    /// (seconds since the epoch, lag seconds).
+    pub lag_timeline: Vec<(f64, f64)>,
+    /// Absent until the cutover ended.
+    pub cutover: Option<crate::journal::CutoverRecord>,
 }
 
 #[derive(Debug, Serialize)]
@@ -212,6 +228,20 @@ impl Report {
                 .then(|| "move".to_string()),
             routes,
             audit: journal.app_audit()?,
+            live: match (journal.follow_progress()?, journal.cutover()?) {
+                (None, None) => None,
+                (progress, cutover) => {
+                    let p = progress.unwrap_or_default();
+                    Some(LiveReport {
+                        transactions: p.transactions,
+                        changes: p.changes,
+                        apply_rate: (p.busy_seconds > 0.0)
+                            .then(|| p.changes as f64 / p.busy_seconds),
+                        lag_timeline: p.timeline,
+                        cutover,
+                    })
+                }
+            },
         })
     }
 

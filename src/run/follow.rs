@@ -425,6 +425,7 @@ pub fn follow(ctx: &Context, until: Until) -> Result<Followed> {
             }
         }
         let batch = stream.next(256, Duration::from_millis(200))?;
+        let busy = Instant::now();
         for txn in &batch {
             done.changes += mapper.apply(ctx, fin.as_ref(), s.as_mut(), txn)?;
             done.transactions += 1;
@@ -435,6 +436,7 @@ pub fn follow(ctx: &Context, until: Until) -> Result<Followed> {
         }
         if !batch.is_empty() {
             stream.confirm(&applied)?;
+            progress.busy_seconds += busy.elapsed().as_secs_f64();
         } else {
             progress.lag_seconds = Some(0.0);
         }
