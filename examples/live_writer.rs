@@ -13,15 +13,20 @@ use std::time::{Duration, Instant};
 
 enum Db {
     My(mysql::Conn),
-    Pg(postgres::Client),
+    Pg(Box<postgres::Client>),
 }
 
 impl Db {
     fn open(url: &str) -> Db {
         if url.starts_with("mysql://") {
-            Db::My(mysql::Conn::new(mysql::Opts::from_url(url).expect("a mysql:// URL")).expect("connect"))
+            Db::My(
+                mysql::Conn::new(mysql::Opts::from_url(url).expect("a mysql:// URL"))
+                    .expect("connect"),
+            )
         } else {
-            Db::Pg(postgres::Client::connect(url, postgres::NoTls).expect("connect"))
+            Db::Pg(Box::new(
+                postgres::Client::connect(url, postgres::NoTls).expect("connect"),
+            ))
         }
     }
     /// Runs one statement; returns the rows it changed.
@@ -56,12 +61,20 @@ fn setup(db: &mut Db) {
     db.exec("DROP TABLE IF EXISTS live_parent");
     db.exec("CREATE TABLE live_parent (id BIGINT NOT NULL PRIMARY KEY, note VARCHAR(40) NOT NULL)");
     db.exec("CREATE TABLE live_child (id BIGINT NOT NULL PRIMARY KEY, parent_id BIGINT NOT NULL, note VARCHAR(40) NOT NULL, FOREIGN KEY (parent_id) REFERENCES live_parent (id) ON DELETE CASCADE)");
-    let parents: Vec<String> = (1..=SEED_PARENTS).map(|i| format!("({i}, 'p{i}')")).collect();
-    db.exec(&format!("INSERT INTO live_parent VALUES {}", parents.join(", ")));
+    let parents: Vec<String> = (1..=SEED_PARENTS)
+        .map(|i| format!("({i}, 'p{i}')"))
+        .collect();
+    db.exec(&format!(
+        "INSERT INTO live_parent VALUES {}",
+        parents.join(", ")
+    ));
     let children: Vec<String> = (1..=3 * SEED_PARENTS)
         .map(|i| format!("({i}, {}, 'c{i}')", (i - 1) / 3 + 1))
         .collect();
-    db.exec(&format!("INSERT INTO live_child VALUES {}", children.join(", ")));
+    db.exec(&format!(
+        "INSERT INTO live_child VALUES {}",
+        children.join(", ")
+    ));
 }
 
 fn run(db: &mut Db, rate: f64, stop: &std::path::Path) {
@@ -103,7 +116,9 @@ fn run(db: &mut Db, rate: f64, stop: &std::path::Path) {
             p - 3
         ));
         // The oldest parent goes, its children with it (ON DELETE CASCADE).
-        let children = db.count(&format!("SELECT COUNT(*) FROM live_child WHERE parent_id = {oldest}"));
+        let children = db.count(&format!(
+            "SELECT COUNT(*) FROM live_child WHERE parent_id = {oldest}"
+        ));
         writes += db.exec(&format!("DELETE FROM live_parent WHERE id = {oldest}")) + children;
         oldest += 1;
         db.exec("COMMIT");

@@ -1084,6 +1084,32 @@ impl Journal {
 }
 
 #[cfg(test)]
+mod follow_tests {
+    use super::*;
+
+    #[test]
+    fn touched_rows_are_a_set_and_clean_forgets_the_follow() {
+        let j = Journal::in_memory().unwrap();
+        let row = |t: &str, k: &str| (t.to_string(), k.to_string());
+        j.add_touched(&[
+            row("a", "[\"1\"]"),
+            row("a", "[\"2\"]"),
+            row("b", "[\"1\"]"),
+        ])
+        .unwrap();
+        // A transaction applied again after a kill records its rows again: still one each.
+        j.add_touched(&[row("a", "[\"1\"]")]).unwrap();
+        assert_eq!(j.touched("a").unwrap(), vec!["[\"1\"]", "[\"2\"]"]);
+        assert_eq!(j.touched_count().unwrap(), 3);
+        j.set_snapshot_position(&crate::backend::StreamPosition("p".into()))
+            .unwrap();
+        j.forget_follow().unwrap();
+        assert_eq!(j.touched_count().unwrap(), 0);
+        assert_eq!(j.snapshot_position().unwrap(), None);
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

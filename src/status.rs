@@ -832,6 +832,53 @@ mod tests {
     }
 
     #[test]
+    fn a_live_run_that_follows_says_following_with_its_lag() {
+        let j = Journal::in_memory().unwrap();
+        j.set_planned_stages(&[Stage::Snapshot, Stage::Verify, Stage::Follow])
+            .unwrap();
+        for s in ["snapshot", "verify"] {
+            j.stage_started(s).unwrap();
+            j.stage_finished(s, 1.0, 0, None).unwrap();
+        }
+        j.stage_started("follow").unwrap();
+        let at = now();
+        j.set_follow_progress(&crate::journal::FollowProgress {
+            applied: "binlog.000001:400".into(),
+            transactions: 1200,
+            changes: 3400,
+            at: at - 1.0,
+            lag_seconds: Some(0.4),
+            behind: Some(5120),
+            ..Default::default()
+        })
+        .unwrap();
+        let alive = Process {
+            pid: Some(7),
+            alive: Some(true),
+        };
+        let st = RunStatus::read_at(&j, None, alive, at).unwrap();
+        assert_eq!(st.state, RunState::Following);
+        let lag = st.follow.clone().unwrap();
+        assert_eq!(
+            (lag.lag_seconds, lag.behind, lag.transactions),
+            (0.4, Some(5120), 1200)
+        );
+        let text = st.to_text(Path::new("d"));
+        assert!(text.contains("following SOURCE (PID 7)"), "{text}");
+        assert!(text.contains("following: lag 0.4 s, 5,120 bytes"), "{text}");
+        assert!(st.next.as_deref().unwrap_or("").contains("rekey cutover"));
+        let json = serde_json::to_value(&st).unwrap();
+        assert_eq!(json["state"], "following");
+        // The follower killed: stopped, with where it stood.
+        let gone = Process {
+            pid: Some(7),
+            alive: Some(false),
+        };
+        let st = RunStatus::read_at(&j, None, gone, at).unwrap();
+        assert_eq!(st.state, RunState::Stopped);
+    }
+
+    #[test]
     fn a_live_run_shows_its_stage_tables_in_flight_and_an_eta_from_rows() {
         let j = half_way();
         let alive = Process {

@@ -125,7 +125,10 @@ impl Blog {
     fn converted(derive_final: bool) -> Blog {
         let blog = Blog::new(!derive_final);
         let out = blog
-            .execute(Command::Run { derive_final })
+            .execute(Command::Run {
+                derive_final,
+                follow: false,
+            })
             .unwrap_or_else(|e| panic!("rekey run failed: {e}"));
         assert!(out.contains("status: **ok**"), "{out}");
         blog
@@ -441,6 +444,7 @@ fn source_file_is_byte_identical_after_runs_that_succeed_and_fail() {
     let before = std::fs::read(blog.path("source.db")).unwrap();
     blog.execute(Command::Run {
         derive_final: false,
+        follow: false,
     })
     .unwrap();
     assert_eq!(blog.report_status(), "ok");
@@ -451,6 +455,7 @@ fn source_file_is_byte_identical_after_runs_that_succeed_and_fail() {
     let err = blog
         .execute(Command::Run {
             derive_final: false,
+            follow: false,
         })
         .unwrap_err();
     assert!(err.to_string().contains("not empty"), "{err}");
@@ -485,6 +490,7 @@ fn resumed_run_redoes_nothing_already_done_and_verifies() {
         .execute_with(
             Command::Run {
                 derive_final: false,
+                follow: false,
             },
             true,
         )
@@ -725,6 +731,7 @@ fn integer_keys_holding_other_values_are_refused_before_any_write() {
     let err = blog
         .execute(Command::Run {
             derive_final: false,
+            follow: false,
         })
         .unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
@@ -841,6 +848,7 @@ fn a_move_load_is_refused_on_sqlite_before_anything_is_written() {
     let invocation = Invocation {
         command: Command::Run {
             derive_final: false,
+            follow: false,
         },
         prompt: None,
         source: Some(blog.url("source.db")),

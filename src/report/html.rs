@@ -118,15 +118,15 @@ pub fn render(r: &Report) -> String {
 
     if let Some(l) = &r.live {
         s.push_str("<h2>Live cutover</h2>\n<dl>\n");
-        let _ = write!(
+        let _ = writeln!(
             s,
-            "<dt>followed</dt><dd>{} transactions, {} row changes applied to DB_FINAL</dd>\n",
+            "<dt>followed</dt><dd>{} transactions, {} row changes applied to DB_FINAL</dd>",
             l.transactions, l.changes
         );
         if let Some(c) = &l.cutover {
-            let _ = write!(
+            let _ = writeln!(
                 s,
-                "<dt>write freeze</dt><dd>{:.2} s from <code>rekey cutover</code> to a verified DB_FINAL ({} transactions drained, {} changed rows verified)</dd>\n",
+                "<dt>write freeze</dt><dd>{:.2} s from <code>rekey cutover</code> to a verified DB_FINAL ({} transactions drained, {} changed rows verified)</dd>",
                 c.freeze_seconds, c.drained, c.verified_rows
             );
         }

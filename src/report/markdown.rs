@@ -233,8 +233,9 @@ pub fn render(r: &Report) -> String {
             "- followed SOURCE: {} transactions, {} row changes applied to DB_FINAL{}",
             l.transactions,
             l.changes,
-            l.apply_rate
-                .map_or(String::new(), |r| format!(" ({r:.0} row changes/s while applying)"))
+            l.apply_rate.map_or(String::new(), |r| format!(
+                " ({r:.0} row changes/s while applying)"
+            ))
         );
         if let Some(max) = l.lag_timeline.iter().map(|p| p.1).reduce(f64::max) {
             let _ = writeln!(s, "- largest lag seen: {max:.1} s");

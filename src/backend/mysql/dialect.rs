@@ -419,6 +419,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_follower_writes_values_back_exactly_and_rows_whole() {
+        use crate::backend::Value;
+        let lit = |v: Value| DIALECT.value_literal(&v);
+        assert_eq!(lit(Value::Null), "NULL");
+        assert_eq!(lit(Value::Int(-7)), "-7");
+        assert_eq!(lit(Value::Real(0.1)), "0.1");
+        assert_eq!(lit(Value::Real(1e300)).len(), 301);
+        assert_eq!(
+            lit(Value::Text(b"it's \\ 12.50".to_vec())),
+            "'it''s \\\\ 12.50'"
+        );
+        // Bytes go as they are, whatever the column's charset (a zero byte too).
+        assert_eq!(lit(Value::Blob(vec![0, 0xff, b'a'])), "X'00FF61'");
+        assert_eq!(lit(Value::Text(vec![0xc3])), "X'C3'");
+        let q = |c: &str| DIALECT.q(c);
+        assert_eq!(
+            DIALECT.upsert_sql(
+                &q("t"),
+                &[q("id"), q("v")],
+                &["1".into(), "2".into()],
+                &[q("id")]
+            ),
+            "INSERT INTO `t` (`id`, `v`) VALUES (1, 2) ON DUPLICATE KEY UPDATE `v` = VALUES(`v`)"
+        );
+        // A row of key columns only updates nothing, and still does not fail.
+        assert_eq!(
+            DIALECT.upsert_sql(
+                &q("t"),
+                &[q("a"), q("b")],
+                &["1".into(), "2".into()],
+                &[q("a"), q("b")]
+            ),
+            "INSERT INTO `t` (`a`, `b`) VALUES (1, 2) ON DUPLICATE KEY UPDATE `a` = `a`, `b` = `b`"
+        );
+        assert!(DIALECT
+            .follow_session()
+            .join(";")
+            .contains("time_zone = '+00:00'"));
+    }
+
+    #[test]
     fn the_binlog_reader_grant_is_named_as_the_server_names_it() {
         let maria = MysqlDialect::from_server("10.11.19-MariaDB-0+deb12u1", false);
         assert_eq!(

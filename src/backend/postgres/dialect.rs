@@ -170,6 +170,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_follower_writes_values_back_exactly_and_rows_whole() {
+        use crate::backend::Value;
+        let lit = |v: Value| DIALECT.value_literal(&v);
+        assert_eq!(lit(Value::Text(b"it's".to_vec())), "'it''s'");
+        assert_eq!(lit(Value::Blob(vec![0, 0xff])), "'\\x00ff'");
+        assert_eq!(lit(Value::Real(f64::NAN)), "'NaN'");
+        assert_eq!(lit(Value::Real(f64::NEG_INFINITY)), "'-Infinity'");
+        let q = |c: &str| DIALECT.q(c);
+        assert_eq!(
+            DIALECT.upsert_sql(&q("t"), &[q("id"), q("v")], &["1".into(), "2".into()], &[q("id")]),
+            "INSERT INTO \"t\" (\"id\", \"v\") VALUES (1, 2) ON CONFLICT (\"id\") DO UPDATE SET \"v\" = excluded.\"v\""
+        );
+        assert_eq!(
+            DIALECT.upsert_sql(&q("t"), &[q("a")], &["1".into()], &[q("a")]),
+            "INSERT INTO \"t\" (\"a\") VALUES (1) ON CONFLICT (\"a\") DO NOTHING"
+        );
+    }
+
+    #[test]
     fn identifiers_are_limited_to_63_bytes() {
         assert!(DIALECT.fits_identifier(&"a".repeat(63)));
         assert!(!DIALECT.fits_identifier(&"a".repeat(64)));
