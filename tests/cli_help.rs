@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-const COMMANDS: [&str; 14] = [
+const COMMANDS: [&str; 15] = [
     "plan",
     "check",
     "convert",
@@ -13,6 +13,7 @@ const COMMANDS: [&str; 14] = [
     "load",
     "verify",
     "run",
+    "cutover",
     "status",
     "clean",
     "demo",

@@ -176,7 +176,25 @@ Examples:
 
 Writes: DB_DATA (created), DB_FINAL's rows (or DB_FINAL itself with --derive-final) and, in
 --run-dir, journal.sqlite, map/<table>.csv, report.json, report.md and report.html (the
-timeline of every table's stages).",
+timeline of every table's stages).
+  With --follow (the site stays up): also <DB_DATA>_snapshot (SOURCE's snapshot copy, dropped by
+the cutover), DB_FINAL's _rekey_follow table (the follower's position, dropped by the cutover),
+and on PostgreSQL a replication slot rekey_<run id> on SOURCE (released by cutover or clean).",
+    ),
+    (
+        "cutover",
+        "\
+Examples:
+  rekey run --follow --source mysql://migrator@db/shop --data mysql://migrator@db/shop_data \\
+            --final mysql://migrator@db/shop_new --run-dir live     (keeps running)
+  rekey status --run-dir live          (says following, with the lag)
+  # stop the application's writes to SOURCE, then:
+  rekey cutover --run-dir live
+
+Writes: DB_FINAL (SOURCE's last changes, its triggers and sequences restored, _rekey_follow
+dropped); drops the snapshot copy and releases the replication slot; report.* in --run-dir.
+Prints the write freeze: seconds from its start to a verified DB_FINAL. Exit 1 when a row the
+follower changed differs from SOURCE (DB_FINAL is then not handed over).",
     ),
     (
         "status",
@@ -256,6 +274,7 @@ pub const REACH_DATABASES: &[&str] = &[
     "derive-final",
     "compare",
     "load",
+    "cutover",
     "verify",
     "run",
     "clean",
