@@ -572,3 +572,53 @@ fn a_truncate_stops_the_stream_and_other_tables_only_move_it() {
     assert!(msg.contains("TRUNCATE TABLE kept"), "{msg}");
     assert!(msg.contains("table kept"), "{msg}");
 }
+
+#[test]
+fn the_snapshot_lands_on_another_server_as_it_is() {
+    let Some(server) = live() else { return };
+    let Ok(other_server) = std::env::var("REKEY_TEST_MYSQL_URL") else {
+        eprintln!("SKIPPED: REKEY_TEST_MYSQL_URL is unset (the copy's server)");
+        return;
+    };
+    let other_server = other_server.trim_end_matches('/').to_string();
+    let src_dbs = Dbs::new(&server, &["xsrc"]);
+    let copy_dbs = Dbs::new(&other_server, &["xcopy"]);
+    let (src, copy) = (&src_dbs.names[0], &copy_dbs.names[0]);
+    let mut c = conn(&server, Some(src));
+    for s in SCHEMA.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+        c.query_drop(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+    for n in 1..=30u64 {
+        c.query_drop(format!("INSERT INTO parent (name) VALUES ('p{n}')"))
+            .unwrap();
+        c.query_drop(format!("INSERT INTO child (parent_id) VALUES ({n})"))
+            .unwrap();
+        c.query_drop(format!("INSERT INTO every_type VALUES {}", every_row(n)))
+            .unwrap();
+    }
+    let backend = open(&url(&server, src)).unwrap();
+    let snap = backend
+        .snapshot_into(&url(&other_server, copy), "hmf-x")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(snap.rows, 90);
+    let mut cc = conn(&other_server, Some(copy));
+    for t in ["parent", "child", "every_type"] {
+        assert_eq!(rows(&mut c, t), rows(&mut cc, t), "{t}");
+        let a: (String, String) = c
+            .query_first(format!("SHOW CREATE TABLE `{t}`"))
+            .unwrap()
+            .unwrap();
+        let b: (String, String) = cc
+            .query_first(format!("SHOW CREATE TABLE `{t}`"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.1, b.1, "{t}");
+    }
+    // A missing database on the target is the client's error, named.
+    let err = backend
+        .snapshot_into(&url(&other_server, "hmf_no_such_db"), "hmf-x")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("hmf_no_such_db"), "{err}");
+    assert!(err.contains("Unknown database"), "{err}");
+}

@@ -260,6 +260,9 @@ fn rotated_to(raw: &[u8], current: &str, seen_fde: bool) -> String {
     String::from_utf8_lossy(raw).into_owned()
 }
 
+/// XA_PREPARE_LOG_EVENT: the end of an XA transaction's first phase.
+const XA_PREPARE_EVENT: u8 = 38;
+
 /// MariaDB's compressed events (log_bin_compress), which the decoder cannot read.
 const COMPRESSED_EVENTS: std::ops::RangeInclusive<u8> = 165..=171;
 
@@ -272,6 +275,18 @@ impl Assembler {
                 "SOURCE writes compressed binlog events (log_bin_compress = ON), which rekey cannot read.",
                 "SET GLOBAL log_bin_compress = OFF (and in the option file), then start the live cutover again.",
             ));
+        }
+        if header.event_type_raw() == XA_PREPARE_EVENT {
+            // The prepared branch commits (or not) in a later group, `XA COMMIT 'xid'`: its
+            // changes would have to wait for it. Not followed: say so rather than lose them.
+            if !self.changes.is_empty() {
+                return Err(Error::env(
+                    follow_place(self.changes.first().map(RowChange::table)),
+                    "an XA transaction changed a followed table: rekey does not follow XA (two-phase) transactions.",
+                    "Let the application's XA transactions on SOURCE's database wait until after the cutover, then start the live cutover again.",
+                ));
+            }
+            return Ok(None);
         }
         let data = event.read_data().map_err(|e| decode_error(None, &e))?;
         let commit = |this: &mut Assembler| {

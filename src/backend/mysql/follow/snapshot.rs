@@ -105,18 +105,19 @@ pub(super) fn snapshot_into(
             hint.to_string(),
         )
     };
-    if !dump_status.as_ref().is_ok_and(|s| s.success()) {
-        return Err(failed(
-            &dump_bin,
-            &dump_err,
-            "The dump needs SELECT, SHOW VIEW, TRIGGER and EVENT on SOURCE and BINLOG MONITOR (REPLICATION CLIENT) for its binlog position: GRANT what the message names, then start the live cutover again.",
-        ));
-    }
+    // The client first: when it stops, the dump fails writing into the broken pipe.
     if !client_status.as_ref().is_ok_and(|s| s.success()) {
         return Err(failed(
             &client_bin,
             &client_err,
             "Views, triggers and routines keep SOURCE's DEFINER: the account that loads the copy needs SET USER (SUPER before MariaDB 10.5) or to be that definer. Fix what the message names, then start the live cutover again.",
+        ));
+    }
+    if !dump_status.as_ref().is_ok_and(|s| s.success()) {
+        return Err(failed(
+            &dump_bin,
+            &dump_err,
+            "The dump needs SELECT, SHOW VIEW, TRIGGER and EVENT on SOURCE and BINLOG MONITOR (REPLICATION CLIENT) for its binlog position: GRANT what the message names, then start the live cutover again.",
         ));
     }
     let (position, gtid) = copied.map_err(|e| {
