@@ -123,7 +123,7 @@ fn every_row(n: u64) -> String {
          CONCAT('é😀', CHAR(0), 'z{n}'), CONCAT(_latin1 x'e9', 'caf', {n}), 'ch{n}', x'00ff{b:02x}', x'{w:04x}00', \
          REPEAT('t', {rep}), _latin1 x'c4d6dcdf', x'000102fffe', '{{\"a\": [1, 2.5, \"x{n}\"]}}', \
          b'1010101010', b'{bit}', '{en}', '{st}', ST_GeomFromText('POINT({n} 2)'), DEFAULT)",
-        ti = -128 + (k % 200) as i64,
+        ti = -128 + k % 200,
         tiu = 255 - (n % 100),
         si = -32768 + k % 60_000,
         i = -2_147_483_648 + k,
@@ -132,7 +132,7 @@ fn every_row(n: u64) -> String {
         d = 1.0 / (3.0 + n as f64),
         frac = n * 37 % 1_000_000,
         h = 25 + n % 800,
-        yr = if n % 5 == 0 { "0000".to_string() } else { (1901 + n % 250).to_string() },
+        yr = if n.is_multiple_of(5) { "0000".to_string() } else { (1901 + n % 250).to_string() },
         bit = n % 2,
         b = n % 256,
         rep = n % 3000,
@@ -152,14 +152,14 @@ fn writer(server: String, db: String, stop: Arc<AtomicBool>) -> u64 {
         n += 1;
         let step = [
             format!("INSERT INTO parent (name) VALUES ('w{n}')"),
-            format!("INSERT INTO child (parent_id, note) SELECT MAX(id), NULL FROM parent"),
+            "INSERT INTO child (parent_id, note) SELECT MAX(id), NULL FROM parent".to_string(),
             format!("INSERT INTO every_type VALUES {}", every_row(n)),
             format!("UPDATE every_type SET vc = CONCAT(vc, 'u'), d = d * 3, ts = ts + INTERVAL 1 SECOND, en = 'c', st = 'x,y' WHERE id = {}", n - 1),
-            format!("DELETE FROM parent WHERE id = (SELECT MIN(id) FROM (SELECT id FROM parent) p)"),
+            "DELETE FROM parent WHERE id = (SELECT MIN(id) FROM (SELECT id FROM parent) p)".to_string(),
             format!("UPDATE child SET note = 'n{n}' WHERE id % 7 = {}", n % 7),
             format!("DELETE FROM every_type WHERE id = {}", n - 2),
         ];
-        let tx = n % 3 == 0;
+        let tx = n.is_multiple_of(3);
         if tx {
             c.query_drop("START TRANSACTION").unwrap();
         }
