@@ -537,6 +537,9 @@ fn a_truncate_stops_the_stream_and_other_tables_only_move_it() {
     let from = backend.position_now("hmf-trunc").unwrap();
     c.query_drop("INSERT INTO unfollowed VALUES (1)").unwrap();
     c.query_drop("INSERT INTO kept VALUES (1, 'a')").unwrap();
+    // A new binlog file in between: the stream follows the Rotate into it.
+    c.query_drop("FLUSH BINARY LOGS").unwrap();
+    c.query_drop("INSERT INTO kept VALUES (2, 'b')").unwrap();
     c.query_drop("TRUNCATE TABLE kept").unwrap();
     let mut stream = backend
         .stream_from(&from, "hmf-trunc", &["kept".to_string()])
@@ -554,20 +557,40 @@ fn a_truncate_stops_the_stream_and_other_tables_only_move_it() {
     // The unfollowed table's transaction (and other tests' on this server) come without
     // changes, and move the position.
     let with: Vec<&SourceTransaction> = seen.iter().filter(|t| !t.changes.is_empty()).collect();
-    assert_eq!(with.len(), 1, "{seen:?}");
+    assert_eq!(with.len(), 2, "{seen:?}");
     assert!(seen[0].changes.is_empty(), "{seen:?}");
     assert!(backend.reached(&with[0].end, &seen[0].end).unwrap());
     assert!(!backend.reached(&seen[0].end, &with[0].end).unwrap());
-    assert_eq!(
-        with[0].changes,
+    let file = |t: &SourceTransaction| t.end.0.split(':').next().unwrap().to_string();
+    assert_ne!(file(with[0]), file(with[1]), "{seen:?}");
+    assert!(backend.reached(&with[1].end, &with[0].end).unwrap());
+    assert!(!backend.reached(&with[0].end, &with[1].end).unwrap());
+    assert!(backend
+        .behind(&seen[0].end, &with[1].end)
+        .is_some_and(|b| b > 0));
+    let row = |id: i64, v: &[u8]| {
         vec![RowChange::Insert {
             table: "kept".into(),
             after: vec![
-                ("id".into(), Value::Int(1)),
-                ("v".into(), Value::Blob(b"a".to_vec()))
+                ("id".into(), Value::Int(id)),
+                ("v".into(), Value::Blob(v.to_vec())),
             ],
         }]
-    );
+    };
+    assert_eq!(with[0].changes, row(1, b"a"));
+    assert_eq!(with[1].changes, row(2, b"b"));
+    // Resuming from a transaction's end gives what came after it, across the file change.
+    let mut again = backend
+        .stream_from(&with[0].end, "hmf-trunc-2", &["kept".to_string()])
+        .unwrap();
+    let mut later = Vec::new();
+    while let Ok(batch) = again.next(10, Duration::from_secs(5)) {
+        assert!(!batch.is_empty(), "no error after the TRUNCATE");
+        later.extend(batch);
+    }
+    let changed: Vec<&SourceTransaction> = later.iter().filter(|t| !t.changes.is_empty()).collect();
+    assert_eq!(changed.len(), 1, "{later:?}");
+    assert_eq!(changed[0].changes, row(2, b"b"));
     let msg = err.to_string();
     assert!(msg.contains("TRUNCATE TABLE kept"), "{msg}");
     assert!(msg.contains("table kept"), "{msg}");

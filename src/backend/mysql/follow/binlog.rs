@@ -260,6 +260,12 @@ fn rotated_to(raw: &[u8], current: &str, seen_fde: bool) -> String {
     String::from_utf8_lossy(raw).into_owned()
 }
 
+/// MySQL 8's compressed transaction (binlog_transaction_compression).
+const TRANSACTION_PAYLOAD_EVENT: u8 = 40;
+
+/// An incident: the server says the binlog misses changes.
+const INCIDENT_EVENT: u8 = 26;
+
 /// XA_PREPARE_LOG_EVENT: the end of an XA transaction's first phase.
 const XA_PREPARE_EVENT: u8 = 38;
 
@@ -274,6 +280,20 @@ impl Assembler {
                 follow_place(None),
                 "SOURCE writes compressed binlog events (log_bin_compress = ON), which rekey cannot read.",
                 "SET GLOBAL log_bin_compress = OFF (and in the option file), then start the live cutover again.",
+            ));
+        }
+        if header.event_type_raw() == TRANSACTION_PAYLOAD_EVENT {
+            return Err(Error::env(
+                follow_place(None),
+                "SOURCE writes compressed transactions (binlog_transaction_compression = ON), which rekey cannot read.",
+                "SET GLOBAL binlog_transaction_compression = OFF (and in the option file), reconnect the application, then start the live cutover again.",
+            ));
+        }
+        if header.event_type_raw() == INCIDENT_EVENT {
+            return Err(Error::env(
+                follow_place(None),
+                "SOURCE's binlog holds an incident event: changes may be missing from it from here on.",
+                "The binlog cannot be trusted past this point: start the live cutover again from a new snapshot.",
             ));
         }
         if header.event_type_raw() == XA_PREPARE_EVENT {
@@ -490,6 +510,14 @@ fn classify(query: &str) -> Kind {
         .map(|w| w.trim_end_matches(';').to_ascii_uppercase())
         .collect();
     let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    if (w(0), w(1)) == ("SET", "STATEMENT") {
+        // MariaDB's `SET STATEMENT var = value [, ...] FOR statement`: the statement decides.
+        let upper = text.to_ascii_uppercase();
+        return match upper.find(" FOR ") {
+            Some(at) => classify(&text[at + 5..]),
+            None => Kind::Statement,
+        };
+    }
     match (w(0), w(1)) {
         ("BEGIN", _) | ("START", "TRANSACTION") | ("XA", "START") | ("XA", "BEGIN") => Kind::Begin,
         ("COMMIT", _) | ("XA", "COMMIT") => Kind::Commit,
@@ -602,6 +630,14 @@ mod tests {
             Kind::Statement
         );
         assert_eq!(classify("TRUNCATE `orders`"), Kind::Statement);
+        assert_eq!(
+            classify("SET STATEMENT max_statement_time = 5 FOR ALTER TABLE orders FORCE"),
+            Kind::Statement
+        );
+        assert_eq!(
+            classify("SET PASSWORD FOR 'a'@'%' = PASSWORD('x')"),
+            Kind::Skip
+        );
     }
 
     #[test]

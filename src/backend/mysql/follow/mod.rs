@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::url::DbUrl;
 
 const MASTER_STATUS_SQL: &str = "SHOW MASTER STATUS";
+const BINARY_LOG_STATUS_SQL: &str = "SHOW BINARY LOG STATUS";
 
 /// A place in SOURCE's binlog: `binlog.000003:2219`, optionally `;gtid=0-1-23` after it
 /// (for the operator: the stream resumes by file and offset).
@@ -102,9 +103,13 @@ impl Follow for MysqlBackend {
 
     fn position_now(&self, _run_id: &str) -> Result<StreamPosition> {
         let mut conn = self.connect_with(false, &[])?;
-        let row: Option<mysql::Row> = conn
-            .query_first(MASTER_STATUS_SQL)
-            .map_err(|e| sql_error(e, MASTER_STATUS_SQL).at(&follow_place(None)))?;
+        // MySQL 8.4 renamed the statement; MariaDB knows both since 10.5.
+        let row: Option<mysql::Row> = match conn.query_first(MASTER_STATUS_SQL) {
+            Err(mysql::Error::MySqlError(me)) if me.code == 1064 => conn
+                .query_first(BINARY_LOG_STATUS_SQL)
+                .map_err(|e| sql_error(e, BINARY_LOG_STATUS_SQL).at(&follow_place(None)))?,
+            other => other.map_err(|e| sql_error(e, MASTER_STATUS_SQL).at(&follow_place(None)))?,
+        };
         let row = row.ok_or_else(|| {
             Error::env(
                 follow_place(None),

@@ -15,7 +15,7 @@ use std::thread;
 
 use mysql::prelude::Queryable;
 
-use super::super::{sql_error, MysqlBackend, DIALECT};
+use super::super::{sql_error, Family, MysqlBackend, DIALECT};
 use super::BinlogPos;
 use crate::backend::follow::Snapshot;
 use crate::backend::Dialect;
@@ -136,9 +136,15 @@ pub(super) fn snapshot_into(
     })?;
     position.gtid = gtid;
     let (tables, rows) = count_rows(target)?;
+    // MySQL has no position of a consistent snapshot: its dump holds FLUSH TABLES WITH READ
+    // LOCK while it starts the transaction and reads the position.
+    let lock = match source.facts().map(|f| f.dialect.family()) {
+        Ok(Family::MySql) => "under a brief FLUSH TABLES WITH READ LOCK",
+        _ => "the consistent snapshot's own position, no lock",
+    };
     Ok(Snapshot {
         detail: format!(
-            "{} --single-transaction of {} at binlog {} (the consistent snapshot's own position, no lock): {tables} tables, {rows} rows",
+            "{} --single-transaction of {} at binlog {} ({lock}): {tables} tables, {rows} rows",
             Path::new(&dump_bin)
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
