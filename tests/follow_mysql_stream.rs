@@ -645,3 +645,66 @@ fn the_snapshot_lands_on_another_server_as_it_is() {
     assert!(err.contains("hmf_no_such_db"), "{err}");
     assert!(err.contains("Unknown database"), "{err}");
 }
+
+#[test]
+fn an_account_that_cannot_read_routines_is_told_and_a_quoted_password_goes_through_the_option_file() {
+    let Some(server) = live() else { return };
+    let dbs = Dbs::new(&server, &["acct", "acct_copy"]);
+    let (src, copy) = (&dbs.names[0], &dbs.names[1]);
+    let user = format!("hmf_ro_{}", std::process::id());
+    let password = r#"p"w\x 'y"#;
+    let mut root = conn(&server, Some(src));
+    root.query_drop("CREATE TABLE t (id INT PRIMARY KEY)")
+        .unwrap();
+    root.query_drop("INSERT INTO t VALUES (1), (2)").unwrap();
+    root.query_drop("CREATE PROCEDURE pr() SELECT 1").unwrap();
+    root.query_drop(format!("DROP USER IF EXISTS '{user}'@'%'"))
+        .unwrap();
+    let literal = password.replace('\\', "\\\\").replace('\'', "\\'");
+    root.query_drop(format!(
+        "CREATE USER '{user}'@'%' IDENTIFIED BY '{literal}'"
+    ))
+    .unwrap();
+    for grant in [
+        format!("GRANT SELECT, SHOW VIEW, TRIGGER ON `{src}`.* TO '{user}'@'%'"),
+        format!("GRANT ALL ON `{copy}`.* TO '{user}'@'%'"),
+        format!("GRANT BINLOG MONITOR, REPLICATION SLAVE ON *.* TO '{user}'@'%'"),
+    ] {
+        root.query_drop(grant).unwrap();
+    }
+    let as_user = |db: &str| {
+        let mut u = url(&server, db);
+        u.user = Some(user.clone());
+        u.password = Some(password.into());
+        u
+    };
+    let backend = open(&as_user(src)).unwrap();
+    let err = backend
+        .snapshot_into(&as_user(copy), "hmf-acct")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("GRANT SELECT ON mysql.proc"), "{err}");
+    root.query_drop(format!("GRANT SELECT ON mysql.proc TO '{user}'@'%'"))
+        .unwrap();
+    // The routine keeps its DEFINER (root): loading it takes SET USER.
+    let err = backend
+        .snapshot_into(&as_user(copy), "hmf-acct")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ERROR 1227"), "{err}");
+    assert!(err.contains("needs SET USER"), "{err}");
+    root.query_drop(format!("GRANT SET USER ON *.* TO '{user}'@'%'"))
+        .unwrap();
+    let snap = backend
+        .snapshot_into(&as_user(copy), "hmf-acct")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(snap.rows, 2);
+    let n: u64 = conn(&server, Some(copy))
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()",
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 1);
+    root.query_drop(format!("DROP USER '{user}'@'%'")).unwrap();
+}

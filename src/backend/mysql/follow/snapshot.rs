@@ -24,6 +24,10 @@ use crate::stage::Stage;
 use crate::url::{redact, DbUrl};
 
 const TABLES_SQL: &str = include_str!("tables.sql");
+const OBJECTS_SQL: &str = include_str!("objects.sql");
+/// Whether the account may read MariaDB's routine bodies (mysql.proc): without it the dump
+/// leaves out, without a word, every routine the account did not define.
+const PROC_PROBE_SQL: &str = "SELECT 1 FROM mysql.proc LIMIT 0";
 
 /// The dump's options besides the account's: one consistent snapshot with its binlog position
 /// as a comment, every object of the database but the database itself, values exact (hex for
@@ -54,6 +58,7 @@ pub(super) fn snapshot_into(
     run_id: &str,
 ) -> Result<Snapshot> {
     let dump_bin = binary(&["mariadb-dump", "mysqldump"])?;
+    let source_objects = routines_readable(source)?;
     let client_bin = binary(&["mariadb", "mysql"])?;
     let dir = PrivateDir::new(run_id)?;
     let source_cnf = dir.option_file("source.cnf", &source.url)?;
@@ -135,6 +140,18 @@ pub(super) fn snapshot_into(
         )
     })?;
     position.gtid = gtid;
+    let target_objects = objects(target)?;
+    if let Some(((kind, want), (_, got))) = source_objects
+        .iter()
+        .zip(&target_objects)
+        .find(|(a, b)| a != b)
+    {
+        return Err(Error::env(
+            place(),
+            format!("the copy of {} in {target} has {got} {kind} where SOURCE has {want}.", source.url),
+            "The dump left objects out that the account may not read: GRANT it SELECT, SHOW VIEW and TRIGGER on SOURCE's database (and SELECT ON mysql.proc for routines), then start the live cutover again.",
+        ));
+    }
     let (tables, rows) = count_rows(target)?;
     // MySQL has no position of a consistent snapshot: its dump holds FLUSH TABLES WITH READ
     // LOCK while it starts the transaction and reads the position.
@@ -215,6 +232,34 @@ pub(super) fn parse_gtid(line: &str) -> Option<String> {
         .strip_prefix("SET GLOBAL gtid_slave_pos='")?;
     let g = rest.split('\'').next()?;
     (!g.is_empty()).then(|| g.to_string())
+}
+
+/// SOURCE's objects as the account sees them, once it is known to see every routine.
+fn routines_readable(source: &MysqlBackend) -> Result<Vec<(String, u64)>> {
+    let mut conn = source.connect_with(false, &[])?;
+    match conn.query_drop(PROC_PROBE_SQL) {
+        // MySQL 8 keeps routines in its data dictionary: no mysql.proc.
+        Err(mysql::Error::MySqlError(me)) if me.code == 1142 => {
+            return Err(Error::env(
+                place(),
+                format!(
+                    "the account of {} may not read mysql.proc, so the copy would lack the routines it did not define.",
+                    source.url
+                ),
+                "GRANT SELECT ON mysql.proc TO the migration account, then start the live cutover again.",
+            ));
+        }
+        _ => {}
+    }
+    objects(&source.url)
+}
+
+/// How many tables, views, triggers and routines a database has.
+fn objects(url: &DbUrl) -> Result<Vec<(String, u64)>> {
+    let mut conn = MysqlBackend::new(url.clone()).connect_with(false, &[])?;
+    let sql = OBJECTS_SQL.replace("{schema}", &DIALECT.lit(&url.database));
+    conn.query(&sql)
+        .map_err(|e| sql_error(e, &sql).at(&place()))
 }
 
 /// Base tables of the copy and their rows (COUNT(*) each: exact, and the copy is rekey's).
