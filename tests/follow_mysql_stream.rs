@@ -593,6 +593,15 @@ fn a_truncate_stops_the_stream_and_other_tables_only_move_it() {
     assert_eq!(changed[0].changes, row(2, b"b"));
     let msg = err.to_string();
     assert!(msg.contains("TRUNCATE TABLE kept"), "{msg}");
+    // A position the binlog no longer has.
+    let gone = rekey::backend::StreamPosition("binlog.999999:4".into());
+    let mut stream = backend
+        .stream_from(&gone, "hmf-trunc-3", &["kept".to_string()])
+        .unwrap();
+    let err = stream.next(10, Duration::from_secs(5)).unwrap_err();
+    assert!(err.to_string().contains("1236"), "{err}");
+    assert!(err.to_string().contains("purged"), "{err}");
+    assert_eq!(err.exit_code(), 3);
     assert!(msg.contains("table kept"), "{msg}");
 }
 
@@ -620,10 +629,33 @@ fn the_snapshot_lands_on_another_server_as_it_is() {
             .unwrap();
     }
     let backend = open(&url(&server, src)).unwrap();
+    // A write statement running for 3 s: FLUSH TABLES WITH READ LOCK waits for it (measured:
+    // `mariadb-dump --lock-all-tables` took 2.5 s), the consistent snapshot's position does not.
+    let busy = {
+        let (server, src) = (server.clone(), src.clone());
+        thread::spawn(move || {
+            conn(&server, Some(&src))
+                .query_drop(
+                    "UPDATE parent SET name = CONCAT(name, 'x') WHERE id = 1 AND SLEEP(3) = 0",
+                )
+                .unwrap()
+        })
+    };
+    thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
     let snap = backend
         .snapshot_into(&url(&other_server, copy), "hmf-x")
         .unwrap_or_else(|e| panic!("{e}"));
+    let took = started.elapsed();
+    busy.join().unwrap();
+    assert!(
+        took < Duration::from_secs(2),
+        "the snapshot waited {took:?}"
+    );
     assert_eq!(snap.rows, 90);
+    // The update committed after the snapshot: the copy has the row as it was.
+    c.query_drop("UPDATE parent SET name = 'p1' WHERE id = 1")
+        .unwrap();
     let mut cc = conn(&other_server, Some(copy));
     for t in ["parent", "child", "every_type"] {
         assert_eq!(rows(&mut c, t), rows(&mut cc, t), "{t}");
@@ -647,7 +679,8 @@ fn the_snapshot_lands_on_another_server_as_it_is() {
 }
 
 #[test]
-fn an_account_that_cannot_read_routines_is_told_and_a_quoted_password_goes_through_the_option_file() {
+fn an_account_that_cannot_read_routines_is_told_and_a_quoted_password_goes_through_the_option_file()
+{
     let Some(server) = live() else { return };
     let dbs = Dbs::new(&server, &["acct", "acct_copy"]);
     let (src, copy) = (&dbs.names[0], &dbs.names[1]);
