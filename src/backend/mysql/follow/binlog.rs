@@ -32,6 +32,8 @@ const COLUMNS_SQL: &str = include_str!("columns.sql");
 /// at least this often and notices that its stream was dropped.
 const HEARTBEAT_SQL: &str = "SET @master_heartbeat_period = 1000000000";
 
+const SERVER_ID_SQL: &str = "SELECT @@server_id";
+
 /// Committed transactions decoded ahead of `next`.
 const AHEAD: usize = 1024;
 
@@ -80,7 +82,15 @@ impl BinlogChangeStream {
         }
         conn.query_drop(HEARTBEAT_SQL)
             .map_err(|e| sql_error(e, HEARTBEAT_SQL).at(&follow_place(None)))?;
-        let request = BinlogRequest::new(server_id(run_id))
+        // A replica with SOURCE's own server_id would be refused.
+        let own: Option<u32> = conn
+            .query_first(SERVER_ID_SQL)
+            .map_err(|e| sql_error(e, SERVER_ID_SQL).at(&follow_place(None)))?;
+        let mut id = server_id(run_id);
+        if own == Some(id) {
+            id += 1;
+        }
+        let request = BinlogRequest::new(id)
             .with_filename(from.file.as_bytes().to_vec())
             .with_pos(from.offset);
         let stream = conn
@@ -92,6 +102,7 @@ impl BinlogChangeStream {
             columns,
             file: from.file.clone(),
             changes: Vec::new(),
+            open: false,
             seen_fde: false,
         };
         let (tx, rx) = sync_channel(AHEAD);
@@ -237,6 +248,8 @@ struct Assembler {
     file: String,
     /// The open transaction's changes on followed tables.
     changes: Vec<RowChange>,
+    /// Between a BEGIN and its commit.
+    open: bool,
     /// Whether the stream's Format_description came: before it the reader does not know that
     /// events end in a checksum, and leaves it on the first (fake) Rotate's file name.
     seen_fde: bool,
@@ -310,6 +323,7 @@ impl Assembler {
         }
         let data = event.read_data().map_err(|e| decode_error(None, &e))?;
         let commit = |this: &mut Assembler| {
+            this.open = false;
             Some(SourceTransaction {
                 changes: std::mem::take(&mut this.changes),
                 end: BinlogPos {
@@ -335,15 +349,27 @@ impl Assembler {
                 let query = q.query();
                 match classify(&query) {
                     Kind::Begin => {
-                        self.changes.clear();
+                        if !self.changes.is_empty() {
+                            return Err(Error::env(
+                                follow_place(self.changes.first().map(RowChange::table)),
+                                "a transaction in SOURCE's binlog ends without a commit, and another begins.",
+                                "The binlog may be damaged (a crash of SOURCE mid-write): start the live cutover again from a new snapshot.",
+                            ));
+                        }
+                        self.open = true;
                         None
                     }
                     Kind::Commit => commit(self),
                     Kind::Skip => None,
                     Kind::Statement => {
                         self.check_statement(&q.schema(), &query)?;
-                        // A statement on other databases commits on its own (DDL does).
-                        commit(self)
+                        // Outside a transaction a statement on other databases commits on its
+                        // own (DDL does); inside one, its COMMIT or Xid does.
+                        if self.open {
+                            None
+                        } else {
+                            commit(self)
+                        }
                     }
                 }
             }
@@ -605,6 +631,7 @@ mod tests {
             columns: HashMap::new(),
             file: "binlog.000001".into(),
             changes: Vec::new(),
+            open: false,
             seen_fde: true,
         }
     }
