@@ -16,7 +16,7 @@ use mysql::binlog::row::BinlogRow;
 use mysql::prelude::Queryable;
 use mysql::{BinlogRequest, BinlogStream};
 
-use super::super::{readable, sql_error, MysqlBackend, DIALECT};
+use super::super::{connect_error, readable, sql_error, MysqlBackend, DIALECT};
 use super::values::{convert, ColumnInfo};
 use super::BinlogPos;
 use crate::backend::follow::{
@@ -31,6 +31,9 @@ const COLUMNS_SQL: &str = include_str!("columns.sql");
 /// Heartbeats from SOURCE while it has nothing to send (nanoseconds): the reading thread wakes
 /// at least this often and notices that its stream was dropped.
 const HEARTBEAT_SQL: &str = "SET @master_heartbeat_period = 1000000000";
+
+/// How long the binlog connection may stay silent, heartbeats included, before it counts as lost.
+const SILENCE: Duration = Duration::from_secs(30);
 
 const SERVER_ID_SQL: &str = "SELECT @@server_id";
 
@@ -54,7 +57,12 @@ impl BinlogChangeStream {
         run_id: &str,
         tables: &[String],
     ) -> Result<BinlogChangeStream> {
-        let mut conn = backend.connect_with(false, &[])?;
+        // SOURCE sends a heartbeat every second while it has nothing: a connection silent for
+        // much longer is dead (a network cut leaves no FIN), and the read fails instead of
+        // waiting for ever.
+        let opts = backend.opts(false, &[]).read_timeout(Some(SILENCE));
+        let mut conn = mysql::Conn::new(opts)
+            .map_err(|e| connect_error(&backend.url, &e, 0).at(&follow_place(None)))?;
         let sql = COLUMNS_SQL.replace("{schema}", &backend.schema_literal());
         let rows: Vec<(String, String, String, String, String)> = conn
             .query(&sql)
