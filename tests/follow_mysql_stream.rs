@@ -686,6 +686,7 @@ fn an_account_that_cannot_read_routines_is_told_and_a_quoted_password_goes_throu
     let (src, copy) = (&dbs.names[0], &dbs.names[1]);
     let user = format!("hmf_ro_{}", std::process::id());
     let password = r#"p"w\x 'y"#;
+    let _drop_user = DropUser(server.clone(), user.clone());
     let mut root = conn(&server, Some(src));
     root.query_drop("CREATE TABLE t (id INT PRIMARY KEY)")
         .unwrap();
@@ -739,5 +740,13 @@ fn an_account_that_cannot_read_routines_is_told_and_a_quoted_password_goes_throu
         .unwrap()
         .unwrap();
     assert_eq!(n, 1);
-    root.query_drop(format!("DROP USER '{user}'@'%'")).unwrap();
+}
+
+/// Drops a test account when the test ends, passed or not.
+struct DropUser(String, String);
+
+impl Drop for DropUser {
+    fn drop(&mut self) {
+        let _ = conn(&self.0, None).query_drop(format!("DROP USER IF EXISTS '{}'@'%'", self.1));
+    }
 }
