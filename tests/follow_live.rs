@@ -207,12 +207,7 @@ fn wait_following<S: TestServer>(dbs: &Databases<S>, child: &mut Child) -> serde
 }
 
 fn cutover<S: TestServer>(dbs: &Databases<S>) -> std::process::Output {
-    rekey(&[
-        "cutover",
-        "--run-dir",
-        dbs.run_dir().to_str().unwrap(),
-        "--quiet",
-    ])
+    rekey(&["cutover", "--run-dir", dbs.run_dir().to_str().unwrap()])
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> Option<i32> {

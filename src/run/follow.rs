@@ -356,6 +356,12 @@ impl Mapper {
                 }
             }
         }
+        // A transaction of other tables writes nothing: with SOURCE and DB_FINAL on one server,
+        // storing its position would be a transaction of the stream's own, and so on forever.
+        // Its position is stored with the next one that changes DB_FINAL.
+        if statements.is_empty() {
+            return Ok(0);
+        }
         // Recorded first: a kill between here and the commit leaves a row checked for nothing.
         ctx.journal.add_touched(&touched)?;
         s.execute(d.begin_sql())?;
@@ -407,6 +413,11 @@ pub fn follow(ctx: &Context, until: Until) -> Result<Followed> {
     };
     let mut stream = live_source.stream_from(&from, &ctx.run_id, &mapper.table_names())?;
     let mut progress = ctx.journal.follow_progress()?.unwrap_or_default();
+    // `rekey status` says following from the first moment, with where it starts.
+    progress.applied = from.0.clone();
+    progress.at = now();
+    progress.lag_seconds.get_or_insert(0.0);
+    ctx.journal.set_follow_progress(&progress)?;
     let mut applied = from;
     let mut target: Option<StreamPosition> = None;
     let mut done = Followed::default();

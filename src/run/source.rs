@@ -17,7 +17,12 @@ pub fn load(ctx: &Context) -> Result<Arc<(Schema, Plan)>> {
     if let Some(p) = ctx.source_schema.get() {
         return Ok(p.clone());
     }
-    let shared = Arc::new(read(ctx.source()?.as_ref(), &ctx.conversion)?);
+    // A live run's SOURCE is its snapshot copy, which carries this run's marker.
+    let shared = Arc::new(read_as(
+        ctx.source()?.as_ref(),
+        &ctx.conversion,
+        ctx.live_source.is_some(),
+    )?);
     let _ = ctx.source_schema.set(shared.clone());
     Ok(shared)
 }
@@ -48,9 +53,23 @@ pub fn existing_source(ctx: &Context) -> Result<Option<Existing<'_>>> {
 /// SOURCE's schema and plan, with every check of SOURCE itself (its namespace, rekey's prefix, no
 /// tables) and every review of the plan: what a run and `rekey audit --source` both start from.
 pub fn read(source: &dyn Backend, conversion: &ConversionOptions) -> Result<(Schema, Plan)> {
+    read_as(source, conversion, false)
+}
+
+/// `read`, of a snapshot copy rekey made (`marked`): its marker table is not SOURCE's.
+fn read_as(
+    source: &dyn Backend,
+    conversion: &ConversionOptions,
+    marked: bool,
+) -> Result<(Schema, Plan)> {
     let mut session = source.connect()?;
     source.check_namespace(session.as_mut())?;
-    let schema = source.describe(session.as_mut())?;
+    let mut schema = source.describe(session.as_mut())?;
+    if marked {
+        schema
+            .tables
+            .retain(|t| t.name != super::marker::RUN_MARKER);
+    }
     super::bookkeeping::refuse_source(&schema, &source.url().to_string())?;
     let mut plan = Plan::build(&schema, conversion)?;
     source.review_plan(&schema, &mut plan)?;
