@@ -126,7 +126,7 @@ fn run(db: &mut Db, rate: f64, stop: &std::path::Path) {
     }
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "row writes {writes} transactions {txns} seconds {secs:.2} rate {:.0}",
+        "writes {writes} transactions {txns} seconds {secs:.2} rate {:.0}",
         writes as f64 / secs
     );
 }

@@ -487,8 +487,8 @@ pub fn follow(ctx: &Context, until: Until) -> Result<Followed> {
     Ok(done)
 }
 
-/// Checks the rows the follower changed, one by one, against SOURCE itself (content and
-/// references through the run's keys), and every table's row count. Returns the rows checked;
+/// Checks the rows the follower changed against SOURCE itself (content, and references through
+/// the run's keys), 200 rows per query, and every table's row count. Returns the rows checked;
 /// differences are an `Error::Mismatch` naming each table.
 pub fn verify_touched(ctx: &Context) -> Result<u64> {
     let live_source = ctx.live_source()?;
@@ -502,59 +502,110 @@ pub fn verify_touched(ctx: &Context) -> Result<u64> {
     for name in mapper.table_names() {
         let t = &mapper.tables[&name];
         let columns = &t.shared;
-        let select = columns
+        let select = columns.iter().map(|c| d.q(c)).collect::<Vec<_>>().join(", ");
+        let key_at: Vec<usize> = t
+            .key
             .iter()
-            .map(|c| d.q(c))
-            .collect::<Vec<_>>()
-            .join(", ");
+            .filter_map(|k| columns.iter().position(|c| c == k))
+            .collect();
+        if key_at.len() != t.key.len() {
+            return Err(Error::input(
+                place().table(&name),
+                "DB_FINAL's primary key has a column SOURCE lacks, so the cutover cannot find SOURCE's rows in it.",
+                "Give DB_FINAL's table the same primary key columns as SOURCE's.",
+            ));
+        }
         for chunk in ctx.journal.touched(&name)?.chunks(200) {
-            for key in chunk {
-                let values: Vec<String> = serde_json::from_str(key).unwrap_or_default();
-                let source_where: Vec<String> = t
-                    .key
-                    .iter()
-                    .zip(&values)
-                    .map(|(k, v)| format!("{} = {}", d.q(k), d.lit(v)))
-                    .collect();
-                let source_row = ss
-                    .query_all(&format!(
-                        "SELECT {select} FROM {} WHERE {}",
-                        d.q(&name),
-                        source_where.join(" AND ")
-                    ))?
-                    .into_iter()
-                    .next();
+            let keys: Vec<Vec<String>> = chunk
+                .iter()
+                .map(|k| serde_json::from_str(k).unwrap_or_default())
+                .collect();
+            let source_where: Vec<String> = keys
+                .iter()
+                .map(|values| {
+                    let parts: Vec<String> = t
+                        .key
+                        .iter()
+                        .zip(values)
+                        .map(|(k, v)| format!("{} = {}", d.q(k), d.lit(v)))
+                        .collect();
+                    format!("({})", parts.join(" AND "))
+                })
+                .collect();
+            let mut source_rows: HashMap<Vec<String>, Vec<Value>> = HashMap::new();
+            ss.query(
+                &format!(
+                    "SELECT {select} FROM {} WHERE {}",
+                    d.q(&name),
+                    source_where.join(" OR ")
+                ),
+                &mut |row| {
+                    let key = key_at
+                        .iter()
+                        .map(|&i| row[i].as_string().unwrap_or_default())
+                        .collect();
+                    source_rows.insert(key, row.to_vec());
+                    Ok(())
+                },
+            )?;
+            // Each key's row in DB_FINAL, found by its new key; a key the follow never gave one
+            // (a mapped row deleted before the follow saw it born) has no row there either way.
+            let mut expected_keys: Vec<(Vec<String>, Option<Vec<String>>)> = Vec::new();
+            let mut final_where = Vec::new();
+            for values in &keys {
                 let key_row: StreamRow = t
                     .key
                     .iter()
                     .cloned()
                     .zip(values.iter().map(|v| Value::Text(v.clone().into_bytes())))
                     .collect();
-                let final_where = match mapper.key_condition(fin.as_ref(), t, &key_row) {
-                    Ok(w) => w,
-                    // A key the follow never gave a new one (a row deleted before the follow
-                    // saw it born) has no row in DB_FINAL either way.
-                    Err(_) if source_row.is_none() => continue,
+                match mapper.key_condition(fin.as_ref(), t, &key_row) {
+                    Ok(w) => {
+                        final_where.push(format!("({w})"));
+                        let new: Result<Vec<String>> = t
+                            .key
+                            .iter()
+                            .zip(&key_row)
+                            .map(|(k, (_, v))| {
+                                Ok(normal(&mapper.final_value(fin.as_ref(), t, k, v, false)?))
+                            })
+                            .collect();
+                        expected_keys.push((values.clone(), Some(new?)));
+                    }
+                    Err(_) if !source_rows.contains_key(values) => {
+                        expected_keys.push((values.clone(), None));
+                    }
                     Err(e) => return Err(e),
-                };
-                let final_row = fs
-                    .query_all(&format!(
-                        "SELECT {select} FROM {} WHERE {final_where}",
-                        d.q(&name)
-                    ))?
-                    .into_iter()
-                    .next();
+                }
+            }
+            let mut final_rows: HashMap<Vec<String>, Vec<Value>> = HashMap::new();
+            if !final_where.is_empty() {
+                fs.query(
+                    &format!(
+                        "SELECT {select} FROM {} WHERE {}",
+                        d.q(&name),
+                        final_where.join(" OR ")
+                    ),
+                    &mut |row| {
+                        let key = key_at.iter().map(|&i| normal(&row[i])).collect();
+                        final_rows.insert(key, row.to_vec());
+                        Ok(())
+                    },
+                )?;
+            }
+            for (values, new_key) in expected_keys {
                 checked += 1;
-                let same = match (&source_row, &final_row) {
+                let source_row = source_rows.get(&values);
+                let final_row = new_key.as_ref().and_then(|k| final_rows.get(k));
+                let same = match (source_row, final_row) {
                     (None, None) => true,
                     (Some(sr), Some(fr)) => {
                         let mut same = true;
                         for ((c, sv), fv) in columns.iter().zip(sr).zip(fr) {
                             let expected = mapper.final_value(fin.as_ref(), t, c, sv, false)?;
-                            let equal = expected == *fv
-                                || (expected.as_string() == fv.as_string())
+                            same &= expected == *fv
+                                || expected.as_string() == fv.as_string()
                                 || uuid_equal(&expected, fv);
-                            same &= equal;
                         }
                         same
                     }
@@ -564,7 +615,7 @@ pub fn verify_touched(ctx: &Context) -> Result<u64> {
                     problems.push(format!(
                         "{name}: the row with SOURCE key {} differs ({})",
                         values.join(", "),
-                        match (&source_row, &final_row) {
+                        match (source_row, final_row) {
                             (Some(_), None) => "missing in DB_FINAL",
                             (None, Some(_)) => "deleted on SOURCE, still in DB_FINAL",
                             _ => "other values",
@@ -573,15 +624,8 @@ pub fn verify_touched(ctx: &Context) -> Result<u64> {
                 }
             }
         }
-        let q = d.q(&name);
-        let in_source = ss.query_u64(&format!("SELECT COUNT(*) FROM {q}"))?;
-        let in_final = fs.query_u64(&format!("SELECT COUNT(*) FROM {q}"))?;
-        if in_source != in_final {
-            problems.push(format!(
-                "{name}: {in_source} rows on SOURCE, {in_final} in DB_FINAL"
-            ));
-        }
     }
+    problems.extend(count_differences(ctx, &mapper.table_names())?);
     if problems.is_empty() {
         return Ok(checked);
     }
@@ -595,6 +639,55 @@ pub fn verify_touched(ctx: &Context) -> Result<u64> {
             shown.join("; ")
         ),
     ))
+}
+
+/// Every table's rows counted on SOURCE and in DB_FINAL at once (two sessions, one per side):
+/// the tables whose counts differ.
+fn count_differences(ctx: &Context, tables: &[String]) -> Result<Vec<String>> {
+    let live_source = ctx.live_source()?;
+    let fin = ctx.final_db()?;
+    let count = |db: &dyn Backend| -> Result<Vec<u64>> {
+        let q = |t: &str| db.dialect().q(t);
+        let mut s = db.connect()?;
+        tables
+            .iter()
+            .map(|t| s.query_u64(&format!("SELECT COUNT(*) FROM {}", q(t))))
+            .collect()
+    };
+    let (in_source, in_final) = std::thread::scope(|scope| {
+        let source = scope.spawn(|| count(live_source.as_ref()));
+        let in_final = count(fin.as_ref());
+        (source.join(), in_final)
+    });
+    let in_source = in_source.map_err(|_| {
+        Error::env(
+            place(),
+            "internal: counting SOURCE's rows failed.",
+            "Run `rekey cutover` again.",
+        )
+    })??;
+    let in_final = in_final?;
+    Ok(tables
+        .iter()
+        .zip(in_source.iter().zip(&in_final))
+        .filter(|(_, (a, b))| a != b)
+        .map(|(t, (a, b))| format!("{t}: {a} rows on SOURCE, {b} in DB_FINAL"))
+        .collect())
+}
+
+/// A key value in one comparable form: a UUID however it is stored, else its text.
+fn normal(v: &Value) -> String {
+    let id = match v {
+        Value::Blob(b) if b.len() == 16 => Uuid::from_slice(b).ok(),
+        Value::Text(t) | Value::Blob(t) => std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| Uuid::try_parse(s.trim()).ok()),
+        _ => None,
+    };
+    match id {
+        Some(id) => id.to_string(),
+        None => v.as_string().unwrap_or_default(),
+    }
 }
 
 /// Two UUID values in different storage forms (text and bytes) that name the same UUID.
