@@ -1,0 +1,465 @@
+//! PostgreSQL as the SOURCE of a live cutover, on the wal_level=logical server `scripts/live.sh`
+//! starts: a snapshot copied while a writer changes SOURCE, the stream from its position replayed
+//! onto the copy until both hold the same rows; TRUNCATE and ALTER TABLE stopping the stream;
+//! the slot released and made again.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use postgres::{Client, NoTls};
+use rekey::backend::follow::StreamRow;
+use rekey::backend::{open, RowChange, StreamPosition, Value};
+use rekey::url::{DbUrl, ProcessEnv};
+
+/// The logical server's base URL, or None (said) where the live servers are not required.
+fn live() -> Option<String> {
+    let required = std::env::var("REKEY_REQUIRE_LIVE").as_deref() == Ok("1");
+    match std::env::var("REKEY_TEST_LIVE_POSTGRES_URL") {
+        Ok(url) => Some(url.trim_end_matches('/').to_string()),
+        Err(_) if required => {
+            panic!("REKEY_TEST_LIVE_POSTGRES_URL is required (REKEY_REQUIRE_LIVE=1): run scripts/live.sh up and set it")
+        }
+        Err(_) => {
+            eprintln!("SKIPPED: REKEY_TEST_LIVE_POSTGRES_URL is not set; run scripts/live.sh up");
+            None
+        }
+    }
+}
+
+fn client(base: &str, db: &str) -> Client {
+    let mut c = Client::connect(&format!("{base}/{db}"), NoTls)
+        .unwrap_or_else(|e| panic!("connect to {db}: {e}"));
+    c.batch_execute("SET client_min_messages = warning; SET TimeZone = 'UTC'")
+        .unwrap();
+    c
+}
+
+/// A database made afresh (and the run's slot of an earlier failed test dropped).
+fn fresh(base: &str, db: &str) {
+    let mut c = client(base, "postgres");
+    c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .unwrap();
+    c.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+}
+
+fn drop_slot(base: &str, run_id: &str) {
+    client(base, "postgres")
+        .batch_execute(&format!(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'rekey_{run_id}'"
+        ))
+        .unwrap();
+}
+
+fn slots(base: &str, run_id: &str) -> i64 {
+    client(base, "postgres")
+        .query_one(
+            "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1",
+            &[&format!("rekey_{run_id}")],
+        )
+        .unwrap()
+        .get(0)
+}
+
+fn url(base: &str, db: &str, schema: Option<&str>) -> DbUrl {
+    let text = match schema {
+        Some(s) => format!("{base}/{db}?schema={s}"),
+        None => format!("{base}/{db}"),
+    };
+    DbUrl::parse(&text, &ProcessEnv).unwrap()
+}
+
+fn lit(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".into(),
+        Value::Text(b) | Value::Blob(b) => {
+            format!(
+                "'{}'",
+                String::from_utf8(b.clone()).unwrap().replace('\'', "''")
+            )
+        }
+        Value::Int(i) => i.to_string(),
+        Value::Real(r) => format!("'{r}'"),
+    }
+}
+
+fn q(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `"k" = 'v' AND ...` over the key's columns of `row`.
+fn key_match(row: &StreamRow, key: &[&str]) -> String {
+    let parts: Vec<String> = key
+        .iter()
+        .map(|k| {
+            let v = rekey::backend::follow::column(row, k)
+                .unwrap_or_else(|| panic!("key column {k} missing from {row:?}"));
+            format!("{} = {}", q(k), lit(v))
+        })
+        .collect();
+    parts.join(" AND ")
+}
+
+/// One decoded change as SQL on the copy (values as quoted literals of the columns' types).
+fn apply_sql(schema: &str, change: &RowChange, key: &dyn Fn(&str) -> Vec<&'static str>) -> String {
+    let table = format!("{}.{}", q(schema), q(change.table()));
+    match change {
+        RowChange::Insert { after, .. } => {
+            let cols: Vec<String> = after.iter().map(|(c, _)| q(c)).collect();
+            let vals: Vec<String> = after.iter().map(|(_, v)| lit(v)).collect();
+            format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                cols.join(", "),
+                vals.join(", ")
+            )
+        }
+        RowChange::Update {
+            table: t,
+            before,
+            after,
+        } => {
+            let set: Vec<String> = after
+                .iter()
+                .map(|(c, v)| format!("{} = {}", q(c), lit(v)))
+                .collect();
+            format!(
+                "UPDATE {table} SET {} WHERE {}",
+                set.join(", "),
+                key_match(before, &key(t))
+            )
+        }
+        RowChange::Delete { table: t, before } => {
+            format!("DELETE FROM {table} WHERE {}", key_match(before, &key(t)))
+        }
+    }
+}
+
+/// Each followed table's rows, in key order, as one md5.
+fn digest(c: &mut Client, schema: &str, table: &str, key: &str) -> (i64, String) {
+    let sql = format!(
+        "SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY {key})), '') FROM {}.{} t",
+        q(schema),
+        q(table)
+    );
+    let row = c.query_one(sql.as_str(), &[]).unwrap();
+    (row.get(0), row.get(1))
+}
+
+const SCHEMA: &str = "Shop";
+
+const SOURCE_SQL: &str = r#"
+CREATE SCHEMA "Shop";
+SET search_path = "Shop";
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TABLE parent (id bigint PRIMARY KEY, name text NOT NULL);
+CREATE TABLE child (id bigint PRIMARY KEY,
+                    parent_id bigint REFERENCES parent (id) ON DELETE CASCADE ON UPDATE CASCADE,
+                    note text);
+CREATE INDEX child_parent ON child (parent_id);
+CREATE TABLE "MixedCase" ("Id" int PRIMARY KEY, "Value" text);
+CREATE TABLE kinds (id int PRIMARY KEY, n numeric, f float8, ts timestamptz, iv interval,
+                    b bytea, t text, j jsonb, a int[], ta text[], m mood, big text, bo boolean);
+CREATE TABLE other (id serial PRIMARY KEY, at timestamptz DEFAULT now());
+INSERT INTO parent SELECT i, 'parent ' || i FROM generate_series(1, 60) i;
+INSERT INTO child SELECT i, (i + 1) / 2, 'child ' || i FROM generate_series(1, 120) i;
+INSERT INTO "MixedCase" SELECT i, 'v''' || i FROM generate_series(1, 20) i;
+INSERT INTO kinds VALUES
+  (1, 123456789012345678901234567890.123456789, 1.7976931348623157e308, '2026-12-06 01:02:03.456789+05:30',
+   '1 year 2 mons 3 days 04:05:06.789', '\x00ff00'::bytea, E'it''s "quoted"\nnew line\ttab é ü 🚀',
+   '{"k": "v''", "n": [1, 2.5, null]}', '{1,NULL,3}', '{"a b","c''d",NULL,"e\"f"}', 'happy',
+   (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 4000) i), true),
+  (2, -0.000000000000000000001, -0, '-infinity', '-1 days', '\x'::bytea, '', 'null', '{}', '{}',
+   'sad', 'short', false),
+  (3, 'NaN', 'NaN', 'infinity', '0', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+  (4, 0, 5e-324, '1999-12-31 23:59:59+00', '00:00:00.000001', '\x5c27', E'back\\slash', '[]', '{-2147483648}',
+   '{""}', 'ok', (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 3000) i), NULL);
+"#;
+
+/// The writer: one short transaction after another of every kind the stream must carry.
+fn write(base: &str, db: &str, stop: &AtomicBool) -> u64 {
+    let mut c = client(base, db);
+    c.batch_execute("SET search_path = \"Shop\"").unwrap();
+    let mut i: i64 = 0;
+    while !stop.load(Ordering::SeqCst) {
+        i += 1;
+        let p = 1000 + i;
+        let sql = match i % 8 {
+            0 => format!(
+                "BEGIN; INSERT INTO parent VALUES ({p}, 'new {p}'); \
+                 INSERT INTO child VALUES ({p}0, {p}, 'a'), ({p}1, {p}, NULL); COMMIT;"
+            ),
+            1 => format!("UPDATE parent SET name = name || '''' WHERE id = {};", i % 60 + 1),
+            // Cascades: the children go with their parent.
+            2 => format!("DELETE FROM parent WHERE id = (SELECT min(id) FROM parent WHERE id < 1000 AND id > {});", i % 50),
+            // A key update, cascaded to the children.
+            3 => format!("UPDATE parent SET id = id + 100000 WHERE id = (SELECT max(id) FROM parent WHERE id < 100000 AND id > 5);"),
+            // The large value is left as it is: the stream says unchanged-toast-datum.
+            4 => format!("UPDATE kinds SET n = n + 1, t = t || 'x''', iv = iv + interval '1 second' WHERE id IN (1, 4);"),
+            5 => format!(
+                "INSERT INTO kinds (id, n, f, b, t, j, a, ta, m, bo) VALUES ({p}, {i}.5, {i}e-300, '\\x00{:02x}', E'row\\n{i}', '{{\"i\": {i}}}', '{{{i},{i}}}', '{{\"x {i}\"}}', 'ok', {});",
+                i % 256,
+                i % 2 == 0
+            ),
+            6 => format!(
+                "BEGIN; UPDATE \"MixedCase\" SET \"Value\" = \"Value\" || '!' WHERE \"Id\" = {}; \
+                 INSERT INTO \"MixedCase\" VALUES ({p}, NULL); DELETE FROM \"MixedCase\" WHERE \"Id\" = {}; COMMIT;",
+                i % 20 + 1,
+                p - 8
+            ),
+            _ => "INSERT INTO other DEFAULT VALUES; UPDATE child SET note = coalesce(note, '') || 'u' WHERE id % 7 = 3;".to_string(),
+        };
+        c.batch_execute(&sql).unwrap();
+        thread::sleep(Duration::from_millis(3));
+    }
+    i as u64
+}
+
+fn key_of(table: &str) -> Vec<&'static str> {
+    match table {
+        "MixedCase" => vec!["Id"],
+        _ => vec!["id"],
+    }
+}
+
+#[test]
+fn the_stream_from_the_snapshot_brings_the_copy_to_sources_rows() {
+    let Some(base) = live() else { return };
+    let (src, copy, run_id) = ("pgfollow_a_src", "pgfollow_a_copy", "pgfollowa");
+    drop_slot(&base, run_id);
+    fresh(&base, src);
+    fresh(&base, copy);
+    client(&base, src).batch_execute(SOURCE_SQL).unwrap();
+    let source = open(&url(&base, src, Some(SCHEMA))).unwrap();
+
+    // The writer runs before, during and after the snapshot.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (base, stop) = (base.clone(), stop.clone());
+        thread::spawn(move || write(&base, src, &stop))
+    };
+    thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let snap = source
+        .snapshot_into(&url(&base, copy, Some(SCHEMA)), run_id)
+        .unwrap();
+    eprintln!(
+        "snapshot in {:?}: {} / {:?}",
+        started.elapsed(),
+        snap.detail,
+        snap.position
+    );
+    assert!(
+        snap.position.0.contains(";snapshot="),
+        "{:?}",
+        snap.position
+    );
+    assert!(snap.rows > 200, "{}", snap.rows);
+    thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::SeqCst);
+    let writes = writer.join().unwrap();
+    let head = source.position_now(run_id).unwrap();
+    eprintln!("writer made {writes} transactions; head {head:?}");
+
+    // The copy has SOURCE's catalog: the same tables, the enum, the foreign key's actions.
+    let mut dst = client(&base, copy);
+    let fk: String = dst
+        .query_one(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'child_parent_id_fkey'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(fk.contains("ON UPDATE CASCADE ON DELETE CASCADE"), "{fk}");
+
+    // Replay, as the follower will: each transaction with DB_FINAL's triggers off.
+    let tables: Vec<String> = ["parent", "child", "MixedCase", "kinds"]
+        .map(String::from)
+        .to_vec();
+    let mut stream = source.stream_from(&snap.position, run_id, &tables).unwrap();
+    let mut applied: StreamPosition = snap.position.clone();
+    let (mut txns, mut changes, mut toast_kept, mut cascaded, mut key_moves) = (0, 0, 0, 0, 0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !source.reached(&applied, &head).unwrap() {
+        assert!(
+            Instant::now() < deadline,
+            "the stream never reached {head:?}"
+        );
+        let batch = stream.next(50, Duration::from_millis(500)).unwrap();
+        for t in batch {
+            let mut sql = String::from("BEGIN; SET LOCAL session_replication_role = replica;\n");
+            let mut parents_deleted = 0;
+            for c in &t.changes {
+                match c {
+                    RowChange::Update {
+                        table,
+                        after,
+                        before,
+                    } if table == "kinds" => {
+                        if rekey::backend::follow::column(after, "big").is_none() {
+                            toast_kept += 1;
+                        }
+                        let _ = before;
+                    }
+                    RowChange::Update {
+                        table,
+                        after,
+                        before,
+                    } if table == "parent" => {
+                        if before
+                            != &after
+                                .iter()
+                                .filter(|(c, _)| c == "id")
+                                .cloned()
+                                .collect::<Vec<_>>()
+                        {
+                            key_moves += 1;
+                        }
+                    }
+                    RowChange::Delete { table, .. } if table == "parent" => parents_deleted += 1,
+                    RowChange::Delete { table, .. } if table == "child" && parents_deleted > 0 => {
+                        cascaded += 1
+                    }
+                    _ => {}
+                }
+                sql.push_str(&apply_sql(SCHEMA, c, &key_of));
+                sql.push_str(";\n");
+                changes += 1;
+            }
+            sql.push_str("COMMIT;");
+            dst.batch_execute(&sql)
+                .unwrap_or_else(|e| panic!("{e:?}\n{sql}"));
+            txns += 1;
+            applied = t.end.clone();
+            stream.confirm(&applied).unwrap();
+        }
+    }
+    eprintln!(
+        "replayed {txns} transactions, {changes} changes ({toast_kept} updates kept the TOAST value, {cascaded} cascaded deletes, {key_moves} key updates) up to {applied:?}"
+    );
+    assert!(changes > 0 && toast_kept > 0 && cascaded > 0 && key_moves > 0);
+    assert!(source.behind(&applied, &head).is_some());
+
+    let mut src_c = client(&base, src);
+    for (table, key) in [
+        ("parent", "id"),
+        ("child", "id"),
+        ("MixedCase", "\"Id\""),
+        ("kinds", "id"),
+    ] {
+        let want = digest(&mut src_c, SCHEMA, table, key);
+        let got = digest(&mut dst, SCHEMA, table, key);
+        assert_eq!(
+            got, want,
+            "table {table} differs from SOURCE after the replay"
+        );
+    }
+    drop(stream);
+    source.release(run_id).unwrap();
+    assert_eq!(slots(&base, run_id), 0);
+}
+
+#[test]
+fn truncate_and_alter_table_on_a_followed_table_stop_the_stream() {
+    let Some(base) = live() else { return };
+    let (src, copy, run_id) = ("pgfollow_b_src", "pgfollow_b_copy", "pgfollowb");
+    drop_slot(&base, run_id);
+    fresh(&base, src);
+    fresh(&base, copy);
+    let mut c = client(&base, src);
+    c.batch_execute(
+        "CREATE TABLE t1 (id int PRIMARY KEY, v text); CREATE TABLE t2 (id int PRIMARY KEY, v text); \
+         CREATE TABLE t3 (id int PRIMARY KEY); INSERT INTO t1 VALUES (1, 'a'); INSERT INTO t2 VALUES (1, 'b');",
+    )
+    .unwrap();
+    let source = open(&url(&base, src, None)).unwrap();
+    let snap = source
+        .snapshot_into(&url(&base, copy, None), run_id)
+        .unwrap();
+
+    // ALTER TABLE: no row of it in the stream, the columns watched instead.
+    let mut on_t2 = source
+        .stream_from(&snap.position, run_id, &["t2".to_string()])
+        .unwrap();
+    c.batch_execute("ALTER TABLE t2 ADD COLUMN w int; INSERT INTO t2 VALUES (2, 'c', 3);")
+        .unwrap();
+    let err = on_t2.next(10, Duration::from_secs(2)).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.exit_code(), 3, "{text}");
+    assert!(
+        text.contains("table t2") && text.contains("ALTER TABLE"),
+        "{text}"
+    );
+    assert!(text.contains("must start again"), "{text}");
+    drop(on_t2);
+
+    // TRUNCATE: the rows before it come out, then the error naming the table.
+    let mut on_t1 = source
+        .stream_from(
+            &snap.position,
+            run_id,
+            &["t1".to_string(), "t3".to_string()],
+        )
+        .unwrap();
+    // Two transactions (one simple query's statements would be one).
+    c.batch_execute("INSERT INTO t1 VALUES (2, 'x')").unwrap();
+    c.batch_execute("TRUNCATE t1").unwrap();
+    let mut seen = 0;
+    let err = loop {
+        match on_t1.next(10, Duration::from_secs(2)) {
+            Ok(batch) => {
+                assert!(!batch.is_empty(), "the TRUNCATE never came");
+                seen += batch.iter().map(|t| t.changes.len()).sum::<usize>();
+            }
+            Err(e) => break e,
+        }
+    };
+    let text = err.to_string();
+    assert_eq!(seen, 1, "the insert before the TRUNCATE");
+    assert!(
+        text.contains("table t1") && text.contains("TRUNCATE"),
+        "{text}"
+    );
+    assert!(text.contains("must start again"), "{text}");
+    drop(on_t1);
+    source.release(run_id).unwrap();
+}
+
+#[test]
+fn release_drops_the_slot_and_a_new_snapshot_makes_it_again() {
+    let Some(base) = live() else { return };
+    let (src, copy, run_id) = ("pgfollow_c_src", "pgfollow_c_copy", "pgfollowc");
+    drop_slot(&base, run_id);
+    fresh(&base, src);
+    fresh(&base, copy);
+    client(&base, src)
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2);")
+        .unwrap();
+    let source = open(&url(&base, src, None)).unwrap();
+    let target = url(&base, copy, None);
+    let first = source.snapshot_into(&target, run_id).unwrap();
+    assert_eq!(first.rows, 2);
+    assert_eq!(slots(&base, run_id), 1);
+    // Again without a release (a resume): the slot is found again, the copy made anew.
+    let again = source.snapshot_into(&target, run_id).unwrap();
+    assert_eq!(again.rows, 2);
+    source.release(run_id).unwrap();
+    assert_eq!(slots(&base, run_id), 0);
+    source.release(run_id).unwrap();
+    client(&base, src)
+        .batch_execute("INSERT INTO t VALUES (3)")
+        .unwrap();
+    let second = source.snapshot_into(&target, run_id).unwrap();
+    assert_eq!(second.rows, 3);
+    assert_eq!(slots(&base, run_id), 1);
+    let mut stream = source
+        .stream_from(&second.position, run_id, &["t".to_string()])
+        .unwrap();
+    assert!(stream
+        .next(10, Duration::from_millis(300))
+        .unwrap()
+        .is_empty());
+    drop(stream);
+    source.release(run_id).unwrap();
+    assert_eq!(slots(&base, run_id), 0);
+}
