@@ -149,10 +149,11 @@ fn digest(c: &mut Client, schema: &str, table: &str, key: &str) -> (i64, String)
 const SCHEMA: &str = "Shop";
 
 const SOURCE_SQL: &str = r#"
+CREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA public;
 CREATE SCHEMA "Shop";
 SET search_path = "Shop";
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
-CREATE TABLE parent (id bigint PRIMARY KEY, name text NOT NULL);
+CREATE TABLE parent (id bigint PRIMARY KEY, name text NOT NULL, ci public.citext DEFAULT 'MiXed');
 CREATE TABLE child (id bigint PRIMARY KEY,
                     parent_id bigint REFERENCES parent (id) ON DELETE CASCADE ON UPDATE CASCADE,
                     note text);
@@ -161,6 +162,14 @@ CREATE TABLE "MixedCase" ("Id" int PRIMARY KEY, "Value" text);
 CREATE TABLE kinds (id int PRIMARY KEY, n numeric, f float8, ts timestamptz, iv interval,
                     b bytea, t text, j jsonb, a int[], ta text[], m mood, big text, bo boolean);
 CREATE TABLE other (id serial PRIMARY KEY, at timestamptz DEFAULT now());
+CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+ALTER TABLE kinds ADD COLUMN pos positive DEFAULT 7;
+CREATE VIEW parent_names AS SELECT p.id, p.name, count(c.id) AS children
+  FROM parent p LEFT JOIN child c ON c.parent_id = p.id GROUP BY p.id, p.name;
+CREATE FUNCTION keep_value() RETURNS trigger LANGUAGE plpgsql AS
+  $$BEGIN NEW."Value" := coalesce(NEW."Value", ''); RETURN NEW; END$$;
+CREATE TRIGGER "MixedCase_keep" BEFORE INSERT OR UPDATE ON "MixedCase"
+  FOR EACH ROW EXECUTE FUNCTION keep_value();
 INSERT INTO parent SELECT i, 'parent ' || i FROM generate_series(1, 60) i;
 INSERT INTO child SELECT i, (i + 1) / 2, 'child ' || i FROM generate_series(1, 120) i;
 INSERT INTO "MixedCase" SELECT i, 'v''' || i FROM generate_series(1, 20) i;
@@ -176,14 +185,17 @@ INSERT INTO kinds VALUES
    '{""}', 'ok', (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 3000) i), NULL);
 "#;
 
-/// The writer: one short transaction after another of every kind the stream must carry.
-fn write(base: &str, db: &str, stop: &AtomicBool) -> u64 {
+/// One writer: one short transaction after another of every kind the stream must carry. Writers
+/// run side by side (`n` apart in their keys), so that transactions are in progress when the
+/// snapshot is taken; one that lost a deadlock is rolled back, as an application's would be.
+fn write(base: &str, db: &str, n: i64, stop: &AtomicBool) -> u64 {
     let mut c = client(base, db);
     c.batch_execute("SET search_path = \"Shop\"").unwrap();
     let mut i: i64 = 0;
+    let mut done = 0;
     while !stop.load(Ordering::SeqCst) {
         i += 1;
-        let p = 1000 + i;
+        let p = 1000 + n * 1_000_000 + i;
         let sql = match i % 8 {
             0 => format!(
                 "BEGIN; INSERT INTO parent VALUES ({p}, 'new {p}'); \
@@ -191,7 +203,7 @@ fn write(base: &str, db: &str, stop: &AtomicBool) -> u64 {
             ),
             1 => format!("UPDATE parent SET name = name || '''' WHERE id = {};", i % 60 + 1),
             // Cascades: the children go with their parent.
-            2 => format!("DELETE FROM parent WHERE id = (SELECT min(id) FROM parent WHERE id < 1000 AND id > {});", i % 50),
+            2 => "DELETE FROM parent WHERE id = (SELECT max(parent_id) FROM child);".to_string(),
             // A key update, cascaded to the children.
             3 => format!("UPDATE parent SET id = id + 100000 WHERE id = (SELECT max(id) FROM parent WHERE id < 100000 AND id > 5);"),
             // The large value is left as it is: the stream says unchanged-toast-datum.
@@ -207,12 +219,26 @@ fn write(base: &str, db: &str, stop: &AtomicBool) -> u64 {
                 i % 20 + 1,
                 p - 8
             ),
-            _ => "INSERT INTO other DEFAULT VALUES; UPDATE child SET note = coalesce(note, '') || 'u' WHERE id % 7 = 3;".to_string(),
+            // Held open a while, so that the snapshot may find it in progress (its xip).
+            _ => "BEGIN; INSERT INTO other DEFAULT VALUES; \
+                  UPDATE child SET note = coalesce(note, '') || 'u' WHERE id % 7 = 3; \
+                  SELECT pg_sleep(0.02); COMMIT;"
+                .to_string(),
         };
-        c.batch_execute(&sql).unwrap();
-        thread::sleep(Duration::from_millis(3));
+        match c.batch_execute(&sql) {
+            Ok(()) => done += 1,
+            Err(e) => {
+                let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
+                assert!(
+                    matches!(code.as_str(), "40P01" | "40001"),
+                    "writer: {e:?}\n{sql}"
+                );
+                c.batch_execute("ROLLBACK").unwrap();
+            }
+        }
+        thread::sleep(Duration::from_millis(1));
     }
-    i as u64
+    done
 }
 
 fn key_of(table: &str) -> Vec<&'static str> {
@@ -234,10 +260,12 @@ fn the_stream_from_the_snapshot_brings_the_copy_to_sources_rows() {
 
     // The writer runs before, during and after the snapshot.
     let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (base, stop) = (base.clone(), stop.clone());
-        thread::spawn(move || write(&base, src, &stop))
-    };
+    let writers: Vec<_> = (0..3)
+        .map(|n| {
+            let (base, stop) = (base.clone(), stop.clone());
+            thread::spawn(move || write(&base, src, n, &stop))
+        })
+        .collect();
     thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     let snap = source
@@ -257,10 +285,32 @@ fn the_stream_from_the_snapshot_brings_the_copy_to_sources_rows() {
     assert!(snap.rows > 200, "{}", snap.rows);
     thread::sleep(Duration::from_millis(1500));
     stop.store(true, Ordering::SeqCst);
-    let writes = writer.join().unwrap();
+    let writes: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
     let head = source.position_now(run_id).unwrap();
     eprintln!("writer made {writes} transactions; head {head:?}");
 
+    // The copy has SOURCE's catalog as rekey reads it.
+    let described = |u: &DbUrl| {
+        let b = open(u).unwrap();
+        let mut s = b.connect().unwrap();
+        let mut v = serde_json::to_value(b.describe(&mut *s).unwrap()).unwrap();
+        // Statistics, not schema: the copy's tables are freshly written.
+        for t in v["tables"].as_array_mut().unwrap() {
+            let t = t.as_object_mut().unwrap();
+            t.remove("estimated_rows");
+            t.remove("bytes");
+        }
+        serde_json::to_string_pretty(&v).unwrap()
+    };
+    let (want, got) = (
+        described(&url(&base, src, Some(SCHEMA))),
+        described(&url(&base, copy, Some(SCHEMA))),
+    );
+    if want != got {
+        std::fs::write("/tmp/pgfollow_want.json", &want).unwrap();
+        std::fs::write("/tmp/pgfollow_got.json", &got).unwrap();
+        panic!("the copy's catalog differs from SOURCE's: diff /tmp/pgfollow_want.json /tmp/pgfollow_got.json");
+    }
     // The copy has SOURCE's catalog: the same tables, the enum, the foreign key's actions.
     let mut dst = client(&base, copy);
     let fk: String = dst
@@ -279,13 +329,26 @@ fn the_stream_from_the_snapshot_brings_the_copy_to_sources_rows() {
     let mut stream = source.stream_from(&snap.position, run_id, &tables).unwrap();
     let mut applied: StreamPosition = snap.position.clone();
     let (mut txns, mut changes, mut toast_kept, mut cascaded, mut key_moves) = (0, 0, 0, 0, 0);
+    // Transactions that ended before the snapshot's LSN: the copy holds the ones it saw (they
+    // come out empty), the stream the ones it did not.
+    let (mut before_snapshot, mut before_snapshot_applied) = (0, 0);
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !source.reached(&applied, &head).unwrap() {
+    let (mut in_reached, mut in_next, mut in_confirm) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    loop {
+        let t0 = Instant::now();
+        let done = source.reached(&applied, &head).unwrap();
+        in_reached += t0.elapsed();
+        if done {
+            break;
+        }
         assert!(
             Instant::now() < deadline,
             "the stream never reached {head:?}"
         );
+        let t0 = Instant::now();
         let batch = stream.next(50, Duration::from_millis(500)).unwrap();
+        in_next += t0.elapsed();
         for t in batch {
             let mut sql = String::from("BEGIN; SET LOCAL session_replication_role = replica;\n");
             let mut parents_deleted = 0;
@@ -330,13 +393,20 @@ fn the_stream_from_the_snapshot_brings_the_copy_to_sources_rows() {
             dst.batch_execute(&sql)
                 .unwrap_or_else(|e| panic!("{e:?}\n{sql}"));
             txns += 1;
+            if t.end.0.contains(";snapshot=") {
+                before_snapshot += 1;
+                before_snapshot_applied += usize::from(!t.changes.is_empty());
+            }
             applied = t.end.clone();
+            let t0 = Instant::now();
             stream.confirm(&applied).unwrap();
+            in_confirm += t0.elapsed();
         }
     }
     eprintln!(
-        "replayed {txns} transactions, {changes} changes ({toast_kept} updates kept the TOAST value, {cascaded} cascaded deletes, {key_moves} key updates) up to {applied:?}"
+        "replayed {txns} transactions, {changes} changes ({toast_kept} updates kept the TOAST value, {cascaded} cascaded deletes, {key_moves} key updates) up to {applied:?}; {before_snapshot} ended before the snapshot's LSN, {before_snapshot_applied} of them not seen by it"
     );
+    eprintln!("time in reached {in_reached:?}, next {in_next:?}, confirm {in_confirm:?}");
     assert!(changes > 0 && toast_kept > 0 && cascaded > 0 && key_moves > 0);
     assert!(source.behind(&applied, &head).is_some());
 

@@ -14,12 +14,13 @@ use super::position::{format_lsn, parse_lsn, Position, SeenBySnapshot};
 use super::slot;
 use crate::backend::follow::Snapshot;
 use crate::backend::{Dialect, Session, Value};
-use crate::error::{Error, Place, Result};
+use crate::error::{io_error, Error, Place, Result};
 use crate::stage::Stage;
 use crate::url::{redact, DbUrl};
 
 const EXPORT_SNAPSHOT_SQL: &str = include_str!("export_snapshot.sql");
 const ROW_COUNT_SQL: &str = include_str!("row_count.sql");
+const EXTENSIONS_SQL: &str = include_str!("extensions.sql");
 
 fn place() -> Place {
     Place::stage(Stage::Snapshot)
@@ -106,8 +107,24 @@ fn client_tools(server: u32) -> Result<(PathBuf, PathBuf)> {
     ))
 }
 
-/// Runs one client tool, its output kept for the error.
-fn run_tool(program: &Path, args: &[String], password: Option<&str>, what: &str) -> Result<()> {
+/// pg_restore's table of contents without the entries of the schema itself (`SCHEMA - name`
+/// and its `COMMENT - SCHEMA name`): the target has it already, with the extensions in it.
+fn without_schema(list: &str, schema: &str) -> String {
+    let own = format!(" SCHEMA - {schema} ");
+    let comment = format!(" COMMENT - SCHEMA {schema} ");
+    list.lines()
+        .filter(|l| !(l.contains(&own) || l.contains(&comment)) || l.starts_with(';'))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Runs one client tool; returns its standard output, and its error output in the error.
+fn run_tool(
+    program: &Path,
+    args: &[String],
+    password: Option<&str>,
+    what: &str,
+) -> Result<Vec<u8>> {
     let mut cmd = Command::new(program);
     cmd.args(args).stdin(Stdio::null());
     match password {
@@ -122,7 +139,7 @@ fn run_tool(program: &Path, args: &[String], password: Option<&str>, what: &str)
         )
     })?;
     if out.status.success() {
-        return Ok(());
+        return Ok(out.stdout);
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
@@ -150,6 +167,11 @@ impl PostgresBackend {
             .and_then(|r| text(r, 0).parse().ok())
             .unwrap_or(0);
         let (pg_dump, pg_restore) = client_tools(server_major)?;
+        let extensions: Vec<(String, String)> = session
+            .query_all(EXTENSIONS_SQL)?
+            .iter()
+            .map(|r| (text(r, 0), text(r, 1)))
+            .collect();
         // The slot first: every transaction committed after its consistent point is in it, so
         // whatever the snapshot taken next does not see, the stream has.
         let slot_lsn = slot::ensure(session, &slot)?;
@@ -198,12 +220,12 @@ impl PostgresBackend {
         let ended = session.execute("COMMIT");
         let held = held.elapsed();
         drop(pooled);
-        if let Err(e) = dumped.and(ended.map(|_| ())) {
+        if let Err(e) = dumped.map(|_| ()).and(ended.map(|_| ())) {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
 
-        let restored = self.restore_into(target, run_id, &pg_restore, &dir, &schema);
+        let restored = self.restore_into(target, run_id, &pg_restore, &dir, &schema, &extensions);
         let _ = std::fs::remove_dir_all(&dir);
         let rows = restored?;
         let position = Position {
@@ -223,8 +245,9 @@ impl PostgresBackend {
         })
     }
 
-    /// Loads the dump into `target`, whose schema of that name (a new database's `public`)
-    /// gives way to SOURCE's; returns the rows restored.
+    /// Loads the dump into `target`: the schema made afresh (a new database's `public`, or what
+    /// an interrupted copy left), SOURCE's extensions created first, then every object of the
+    /// dump but the schema itself. Returns the rows restored.
     fn restore_into(
         &self,
         target: &DbUrl,
@@ -232,15 +255,46 @@ impl PostgresBackend {
         pg_restore: &Path,
         dir: &Path,
         schema: &str,
+        extensions: &[(String, String)],
     ) -> Result<u64> {
         let copy = PostgresBackend::new(target.clone());
         {
-            let mut s = copy.session(Some(run_id))?;
-            Session::execute(
-                &mut s,
-                &format!("DROP SCHEMA IF EXISTS {} CASCADE", DIALECT.q(schema)),
-            )?;
+            let mut pooled = copy.session(Some(run_id))?;
+            let s: &mut dyn Session = &mut pooled;
+            s.execute(&format!(
+                "DROP SCHEMA IF EXISTS {0} CASCADE; CREATE SCHEMA {0}",
+                DIALECT.q(schema)
+            ))?;
+            for (name, home) in extensions {
+                s.execute(&format!(
+                    "CREATE SCHEMA IF NOT EXISTS {1}; CREATE EXTENSION IF NOT EXISTS {0} WITH SCHEMA {1}",
+                    DIALECT.q(name),
+                    DIALECT.q(home)
+                ))
+                .map_err(|e| {
+                    Error::env(
+                        place(),
+                        format!(
+                            "the extension {name} SOURCE uses could not be created in the copy on DB_DATA's server: {}.",
+                            e.message()
+                        ),
+                        format!("Install the extension's package on DB_DATA's server (its name and version as on SOURCE: SELECT * FROM pg_extension WHERE extname = {}), then run again with --resume.", DIALECT.lit(name)),
+                    )
+                })?;
+            }
         }
+        let listed = run_tool(
+            pg_restore,
+            &["-l".into(), dir.display().to_string()],
+            None,
+            "pg_restore -l of SOURCE's snapshot",
+        )?;
+        let list = dir.join("rekey-restore.list");
+        std::fs::write(
+            &list,
+            without_schema(&String::from_utf8_lossy(&listed), schema),
+        )
+        .map_err(|e| io_error("write", &list, e))?;
         run_tool(
             pg_restore,
             &[
@@ -249,6 +303,8 @@ impl PostgresBackend {
                 "--no-owner".into(),
                 "--no-privileges".into(),
                 "--exit-on-error".into(),
+                "-L".into(),
+                list.display().to_string(),
                 "-d".into(),
                 conninfo(target, run_id),
                 dir.display().to_string(),
@@ -307,5 +363,12 @@ mod tests {
         );
         assert!(!c.contains("secret"));
         assert_eq!(schema_pattern("Sales\"x"), "\"Sales\"\"x\"");
+        let toc = "; comment\n5; 2615 2200 SCHEMA - public pg_database_owner\n\
+                   3438; 0 0 COMMENT - SCHEMA public pg_database_owner\n\
+                   215; 1259 18150 TABLE public u postgres\n";
+        assert_eq!(
+            without_schema(toc, "public"),
+            "; comment\n215; 1259 18150 TABLE public u postgres\n"
+        );
     }
 }
