@@ -205,9 +205,9 @@ fn write(base: &str, db: &str, n: i64, stop: &AtomicBool) -> u64 {
             // Cascades: the children go with their parent.
             2 => "DELETE FROM parent WHERE id = (SELECT max(parent_id) FROM child);".to_string(),
             // A key update, cascaded to the children.
-            3 => format!("UPDATE parent SET id = id + 100000 WHERE id = (SELECT max(id) FROM parent WHERE id < 100000 AND id > 5);"),
+            3 => "UPDATE parent SET id = id + 100000 WHERE id = (SELECT max(id) FROM parent WHERE id < 100000 AND id > 5);".to_string(),
             // The large value is left as it is: the stream says unchanged-toast-datum.
-            4 => format!("UPDATE kinds SET n = n + 1, t = t || 'x''', iv = iv + interval '1 second' WHERE id IN (1, 4);"),
+            4 => "UPDATE kinds SET n = n + 1, t = t || 'x''', iv = iv + interval '1 second' WHERE id IN (1, 4);".to_string(),
             5 => format!(
                 "INSERT INTO kinds (id, n, f, b, t, j, a, ta, m, bo) VALUES ({p}, {i}.5, {i}e-300, '\\x00{:02x}', E'row\\n{i}', '{{\"i\": {i}}}', '{{{i},{i}}}', '{{\"x {i}\"}}', 'ok', {});",
                 i % 256,
@@ -353,32 +353,21 @@ fn the_stream_from_the_snapshot_brings_the_copy_to_sources_rows() {
             let mut sql = String::from("BEGIN; SET LOCAL session_replication_role = replica;\n");
             let mut parents_deleted = 0;
             for c in &t.changes {
+                let key_of_new = |after: &StreamRow| -> StreamRow {
+                    after.iter().filter(|(c, _)| c == "id").cloned().collect()
+                };
                 match c {
-                    RowChange::Update {
-                        table,
-                        after,
-                        before,
-                    } if table == "kinds" => {
-                        if rekey::backend::follow::column(after, "big").is_none() {
-                            toast_kept += 1;
-                        }
-                        let _ = before;
+                    RowChange::Update { table, after, .. }
+                        if table == "kinds"
+                            && rekey::backend::follow::column(after, "big").is_none() =>
+                    {
+                        toast_kept += 1
                     }
                     RowChange::Update {
                         table,
                         after,
                         before,
-                    } if table == "parent" => {
-                        if before
-                            != &after
-                                .iter()
-                                .filter(|(c, _)| c == "id")
-                                .cloned()
-                                .collect::<Vec<_>>()
-                        {
-                            key_moves += 1;
-                        }
-                    }
+                    } if table == "parent" && *before != key_of_new(after) => key_moves += 1,
                     RowChange::Delete { table, .. } if table == "parent" => parents_deleted += 1,
                     RowChange::Delete { table, .. } if table == "child" && parents_deleted > 0 => {
                         cascaded += 1

@@ -79,7 +79,7 @@ fn client_tools(server: u32) -> Result<(PathBuf, PathBuf)> {
                 .collect()
         })
         .unwrap_or_default();
-    dirs.sort_by(|a, b| b.0.cmp(&a.0));
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
     let mut candidates: Vec<(PathBuf, PathBuf)> = dirs
         .into_iter()
         .map(|(_, d)| (d.join("pg_dump"), d.join("pg_restore")))
