@@ -21,6 +21,7 @@ use crate::url::{redact, DbUrl};
 const EXPORT_SNAPSHOT_SQL: &str = include_str!("export_snapshot.sql");
 const ROW_COUNT_SQL: &str = include_str!("row_count.sql");
 const EXTENSIONS_SQL: &str = include_str!("extensions.sql");
+const RUNNING_SQL: &str = include_str!("running.sql");
 
 fn place() -> Place {
     Place::stage(Stage::Snapshot)
@@ -155,6 +156,30 @@ fn run_tool(
     ))
 }
 
+/// Waits until every transaction in progress now has ended. A transaction whose commit record
+/// is already before the slot's consistent point (so the slot will not decode it) can still be
+/// in progress for a snapshot while its session waits for a synchronous standby; the exported
+/// snapshot must see it, or neither the copy nor the stream would have it.
+fn wait_for_running(session: &mut dyn Session) -> Result<()> {
+    let now = session
+        .query_all("SELECT pg_current_snapshot()::text")?
+        .first()
+        .map(|r| text(r, 0))
+        .unwrap_or_default();
+    let sql = slot::fill(RUNNING_SQL, &[Some(&now)]);
+    loop {
+        let running = session
+            .query_all(&sql)?
+            .first()
+            .map(|r| text(r, 0))
+            .unwrap_or_default();
+        if running == "0" {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 impl PostgresBackend {
     pub(super) fn take_snapshot(&self, target: &DbUrl, run_id: &str) -> Result<Snapshot> {
         let slot = slot::slot_name(run_id);
@@ -175,6 +200,7 @@ impl PostgresBackend {
         // The slot first: every transaction committed after its consistent point is in it, so
         // whatever the snapshot taken next does not see, the stream has.
         let slot_lsn = slot::ensure(session, &slot)?;
+        wait_for_running(session)?;
 
         let dir = std::env::temp_dir().join(format!("rekey-{slot}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
