@@ -256,6 +256,15 @@ fn the_stream_from_the_snapshot_brings_the_copy_to_sources_rows() {
     fresh(&base, src);
     fresh(&base, copy);
     client(&base, src).batch_execute(SOURCE_SQL).unwrap();
+    // SOURCE's own output styles differ from the copy's: the stream's values must not depend
+    // on them.
+    client(&base, "postgres")
+        .batch_execute(&format!(
+            "ALTER DATABASE {src} SET DateStyle = 'SQL, DMY'; \
+             ALTER DATABASE {src} SET IntervalStyle = 'sql_standard'; \
+             ALTER DATABASE {src} SET bytea_output = 'escape'"
+        ))
+        .unwrap();
     let source = open(&url(&base, src, Some(SCHEMA))).unwrap();
 
     // The writer runs before, during and after the snapshot.

@@ -74,6 +74,7 @@ impl Follow for PostgresBackend {
             return Ok(false);
         }
         let mut session = self.session(None)?;
+        Session::execute(&mut session, slot::DECODING_STYLES)?;
         let rows = slot::peek(&mut session, &applied.slot, Some(target.lsn), None)?;
         let pending = stream::transactions(rows)?
             .iter()

@@ -16,6 +16,12 @@ const SLOT_INFO_SQL: &str = include_str!("slot_info.sql");
 const PEEK_SQL: &str = include_str!("peek.sql");
 const ADVANCE_SQL: &str = include_str!("advance.sql");
 
+/// The output styles the decoded values are read in, whatever SOURCE's defaults: the values go
+/// back as literals into a database whose styles may differ, and ISO is what every server reads.
+/// (Times are in UTC and floats exact already: `session_settings`.)
+pub const DECODING_STYLES: &str =
+    "SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'";
+
 /// The slot of a run: `rekey_` and the run id in the characters a slot name may hold (lower-case
 /// letters, digits, `_`), at most 63 bytes. `check --follow` finds leftovers by the prefix.
 pub fn slot_name(run_id: &str) -> String {

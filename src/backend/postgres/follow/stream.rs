@@ -135,6 +135,7 @@ impl PgStream {
             ));
         }
         let mut session = backend.session(Some(run_id))?;
+        Session::execute(&mut session, slot::DECODING_STYLES)?;
         let Some(info) = slot::info(&mut session, &slot)? else {
             return Err(Error::env(
                 follow_place(None),
