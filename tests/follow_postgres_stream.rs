@@ -527,7 +527,91 @@ fn release_drops_the_slot_and_a_new_snapshot_makes_it_again() {
         .next(10, Duration::from_millis(300))
         .unwrap()
         .is_empty());
+    // Nothing written since the snapshot: reached at once, though WAL moved on elsewhere.
+    let now = source.position_now(run_id).unwrap();
+    assert!(source.reached(&second.position, &now).unwrap(), "{now:?}");
+    // A write: not reached until its transaction is applied, then reached at the next head.
+    client(&base, src)
+        .batch_execute("INSERT INTO t VALUES (4)")
+        .unwrap();
+    let now = source.position_now(run_id).unwrap();
+    assert!(!source.reached(&second.position, &now).unwrap());
+    let batch = stream.next(10, Duration::from_secs(5)).unwrap();
+    assert_eq!(batch.len(), 1);
+    assert!(batch[0].committed_at.is_some());
+    assert!(source.reached(&batch[0].end, &now).unwrap());
+    stream.confirm(&batch[0].end).unwrap();
+    client(&base, "postgres")
+        .batch_execute("CREATE TEMP TABLE moves_wal (i int)")
+        .unwrap();
+    let later = source.position_now(run_id).unwrap();
+    assert!(source.behind(&batch[0].end, &later).unwrap() > 0);
+    assert!(source.reached(&batch[0].end, &later).unwrap());
     drop(stream);
     source.release(run_id).unwrap();
     assert_eq!(slots(&base, run_id), 0);
+}
+
+#[test]
+fn a_partitioned_tables_rows_come_under_its_own_name() {
+    let Some(base) = live() else { return };
+    let (src, copy, run_id) = ("pgfollow_d_src", "pgfollow_d_copy", "pgfollowd");
+    drop_slot(&base, run_id);
+    fresh(&base, src);
+    fresh(&base, copy);
+    let mut c = client(&base, src);
+    c.batch_execute(
+        "CREATE SCHEMA archive; \
+         CREATE TABLE events (id int, at date NOT NULL, v text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at); \
+         CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01'); \
+         CREATE TABLE archive.events_old PARTITION OF events FOR VALUES FROM ('2000-01-01') TO ('2025-01-01'); \
+         INSERT INTO events VALUES (1, '2025-05-01', 'a');",
+    )
+    .unwrap();
+    let source = open(&url(&base, src, None)).unwrap();
+    let snap = source
+        .snapshot_into(&url(&base, copy, None), run_id)
+        .unwrap();
+    assert_eq!(snap.rows, 1);
+    let mut stream = source
+        .stream_from(&snap.position, run_id, &["events".to_string()])
+        .unwrap();
+    c.batch_execute(
+        "INSERT INTO events VALUES (2, '2010-01-01', 'old'); \
+         CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');",
+    )
+    .unwrap();
+    // A partition made while following, and a row moved between partitions.
+    c.batch_execute("INSERT INTO events VALUES (3, '2026-02-01', 'new')")
+        .unwrap();
+    c.batch_execute("UPDATE events SET at = '2026-03-01' WHERE id = 1")
+        .unwrap();
+    let mut changes = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while changes.len() < 4 && Instant::now() < deadline {
+        for t in stream.next(10, Duration::from_millis(500)).unwrap() {
+            changes.extend(t.changes);
+        }
+    }
+    let shown: Vec<String> = changes
+        .iter()
+        .map(|c| match c {
+            RowChange::Insert { table, after } => format!("insert {table} {}", lit(&after[0].1)),
+            RowChange::Update { table, before, .. } => {
+                format!("update {table} {}", lit(&before[0].1))
+            }
+            RowChange::Delete { table, before } => format!("delete {table} {}", lit(&before[0].1)),
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "insert events '2'",
+            "insert events '3'",
+            "delete events '1'",
+            "insert events '1'"
+        ]
+    );
+    drop(stream);
+    source.release(run_id).unwrap();
 }

@@ -9,6 +9,9 @@ mod slot;
 mod snapshot;
 mod stream;
 
+use std::thread;
+use std::time::{Duration, Instant};
+
 use super::PostgresBackend;
 use crate::backend::follow::{ChangeStream, Follow, Snapshot, StreamPosition};
 use crate::backend::{Session, Value};
@@ -69,9 +72,15 @@ impl Follow for PostgresBackend {
         if applied.lsn >= target.lsn {
             return Ok(true);
         }
-        // Decoding reads flushed WAL only: an asynchronous commit before `target` may not be.
-        if self.wal_lsn("pg_current_wal_flush_lsn")? < target.lsn {
-            return Ok(false);
+        // Decoding reads flushed WAL only, and `target` is the insert position: an asynchronous
+        // commit (or any record) before it may not be flushed yet. The WAL writer flushes within
+        // wal_writer_delay (200 ms by default).
+        let waiting = Instant::now();
+        while self.wal_lsn("pg_current_wal_flush_lsn")? < target.lsn {
+            if waiting.elapsed() > Duration::from_secs(2) {
+                return Ok(false);
+            }
+            thread::sleep(Duration::from_millis(20));
         }
         let mut session = self.session(None)?;
         Session::execute(&mut session, slot::DECODING_STYLES)?;

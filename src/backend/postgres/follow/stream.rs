@@ -16,6 +16,7 @@ use crate::backend::{RowChange, Session, Value};
 use crate::error::{Error, Result};
 
 const FINGERPRINT_SQL: &str = include_str!("fingerprint.sql");
+const PARTITIONS_SQL: &str = include_str!("partitions.sql");
 
 /// Output rows a poll asks for beyond the ones already handed out and not yet confirmed (the
 /// slot returns whole transactions, so at least one new one comes whatever its size).
@@ -108,6 +109,10 @@ pub struct PgStream {
     schema: String,
     tables: BTreeSet<String>,
     shapes: BTreeMap<String, Shape>,
+    /// Partitions of followed tables (schema, name) -> the followed table, and relations known
+    /// to be neither.
+    partitions: BTreeMap<(String, String), String>,
+    others: BTreeSet<(String, String)>,
     cursor: Position,
     /// Transactions handed out and not yet confirmed: (end, output rows).
     unconfirmed: Vec<(u64, u64)>,
@@ -164,6 +169,8 @@ impl PgStream {
             schema: backend.schema().to_string(),
             tables: tables.iter().cloned().collect(),
             shapes: BTreeMap::new(),
+            partitions: BTreeMap::new(),
+            others: BTreeSet::new(),
             cursor,
             unconfirmed: Vec::new(),
             stop: None,
@@ -187,14 +194,7 @@ impl PgStream {
     }
 
     fn read_shapes(&mut self) -> Result<BTreeMap<String, Shape>> {
-        let list: Vec<String> = self
-            .tables
-            .iter()
-            .map(|t| format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\"")))
-            .collect();
-        let array = format!("{{{}}}", list.join(","));
-        // `$1` is the schema (`bind`), `$2` the tables as one text[] literal.
-        let sql = slot::fill(&self.backend.bind(FINGERPRINT_SQL), &[None, Some(&array)]);
+        let sql = self.about_tables(FINGERPRINT_SQL);
         let mut shapes = BTreeMap::new();
         self.session.query(&sql, &mut |row| {
             let get = |i: usize| row.get(i).and_then(Value::as_string).unwrap_or_default();
@@ -212,6 +212,49 @@ impl PgStream {
             Ok(())
         })?;
         Ok(shapes)
+    }
+
+    /// A catalog query about the followed tables: `$1` is the schema (`bind`), `$2` the tables
+    /// as one text[] literal.
+    fn about_tables(&self, sql: &str) -> String {
+        let list: Vec<String> = self
+            .tables
+            .iter()
+            .map(|t| format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\"")))
+            .collect();
+        let array = format!("{{{}}}", list.join(","));
+        slot::fill(&self.backend.bind(sql), &[None, Some(&array)])
+    }
+
+    /// The followed table a decoded relation's rows belong to: itself, or the partitioned table
+    /// it is a partition of (the partitions are read again when an unknown relation shows up,
+    /// as one made while following would).
+    fn followed(&mut self, schema: &str, table: &str) -> Result<Option<String>> {
+        if schema == self.schema && self.tables.contains(table) {
+            return Ok(Some(table.to_string()));
+        }
+        let key = (schema.to_string(), table.to_string());
+        if let Some(root) = self.partitions.get(&key) {
+            return Ok(Some(root.clone()));
+        }
+        if self.others.contains(&key) {
+            return Ok(None);
+        }
+        let sql = self.about_tables(PARTITIONS_SQL);
+        let mut partitions = BTreeMap::new();
+        self.session.query(&sql, &mut |row| {
+            let get = |i: usize| row.get(i).and_then(Value::as_string).unwrap_or_default();
+            partitions.insert((get(0), get(1)), get(2));
+            Ok(())
+        })?;
+        self.partitions = partitions;
+        match self.partitions.get(&key) {
+            Some(root) => Ok(Some(root.clone())),
+            None => {
+                self.others.insert(key);
+                Ok(None)
+            }
+        }
     }
 
     /// The error of a followed table whose columns changed on SOURCE since the stream opened.
@@ -235,11 +278,10 @@ impl PgStream {
         Ok(())
     }
 
-    fn row_change(&self, c: Change) -> Result<Option<RowChange>> {
-        if c.schema != self.schema || !self.tables.contains(&c.table) {
-            return Ok(None);
-        }
-        Ok(Some(match c.op {
+    /// `c` as a change of the followed table `table`.
+    fn row_change(&self, mut c: Change, table: String) -> Result<RowChange> {
+        c.table = table;
+        Ok(match c.op {
             Op::Insert => RowChange::Insert {
                 table: c.table,
                 after: c.new,
@@ -284,7 +326,7 @@ impl PgStream {
                     ))
                 }
             },
-        }))
+        })
     }
 
     /// The committed transactions after the cursor the slot holds now, at most `max`.
@@ -300,29 +342,32 @@ impl PgStream {
                 break;
             }
             let copied = in_copy(&self.cursor, &t);
+            let mut truncated = None;
             if !copied {
-                if let Some((_, table)) = t
-                    .truncated
-                    .iter()
-                    .find(|(s, table)| *s == self.schema && self.tables.contains(table))
-                {
-                    let err = Error::env(
-                        follow_place(Some(table)),
-                        format!("table {table} was truncated on SOURCE (TRUNCATE) while rekey followed it; the stream carries no rows for it, so DB_FINAL can no longer follow it."),
-                        "The live cutover must start again: `rekey clean`, then `rekey run --follow`.",
-                    );
-                    if out.is_empty() {
-                        return Err(err);
+                for (schema, name) in &t.truncated {
+                    if let Some(table) = self.followed(schema, name)? {
+                        truncated = Some(table);
+                        break;
                     }
-                    self.stop = Some(err);
-                    break;
                 }
+            }
+            if let Some(table) = truncated {
+                let err = Error::env(
+                    follow_place(Some(&table)),
+                    format!("table {table} was truncated on SOURCE (TRUNCATE) while rekey followed it; the stream carries no rows for it, so DB_FINAL can no longer follow it."),
+                    "The live cutover must start again: `rekey clean`, then `rekey run --follow`.",
+                );
+                if out.is_empty() {
+                    return Err(err);
+                }
+                self.stop = Some(err);
+                break;
             }
             let mut changes = Vec::new();
             if !copied {
                 for c in t.changes {
-                    if let Some(change) = self.row_change(c)? {
-                        changes.push(change);
+                    if let Some(table) = self.followed(&c.schema, &c.table)? {
+                        changes.push(self.row_change(c, table)?);
                     }
                 }
             }
