@@ -44,6 +44,24 @@ fn fresh(base: &str, db: &str) {
     c.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
 }
 
+/// Drops a test's databases and its slot when the test ends, passed or failed.
+struct Cleanup<'a>(&'a str, [&'a str; 2], &'a str);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        let Ok(mut c) = Client::connect(&format!("{}/postgres", self.0), NoTls) else {
+            return;
+        };
+        let _ = c.batch_execute(&format!(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'rekey_{}' AND NOT active",
+            self.2
+        ));
+        for db in self.1 {
+            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+        }
+    }
+}
+
 fn drop_slot(base: &str, run_id: &str) {
     client(base, "postgres")
         .batch_execute(&format!(
@@ -255,6 +273,7 @@ fn the_stream_from_the_snapshot_brings_the_copy_to_sources_rows() {
     drop_slot(&base, run_id);
     fresh(&base, src);
     fresh(&base, copy);
+    let _cleanup = Cleanup(&base, [src, copy], run_id);
     client(&base, src).batch_execute(SOURCE_SQL).unwrap();
     // SOURCE's own output styles differ from the copy's: the stream's values must not depend
     // on them.
@@ -434,6 +453,7 @@ fn truncate_and_alter_table_on_a_followed_table_stop_the_stream() {
     drop_slot(&base, run_id);
     fresh(&base, src);
     fresh(&base, copy);
+    let _cleanup = Cleanup(&base, [src, copy], run_id);
     let mut c = client(&base, src);
     c.batch_execute(
         "CREATE TABLE t1 (id int PRIMARY KEY, v text); CREATE TABLE t2 (id int PRIMARY KEY, v text); \
@@ -500,6 +520,7 @@ fn release_drops_the_slot_and_a_new_snapshot_makes_it_again() {
     drop_slot(&base, run_id);
     fresh(&base, src);
     fresh(&base, copy);
+    let _cleanup = Cleanup(&base, [src, copy], run_id);
     client(&base, src)
         .batch_execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2);")
         .unwrap();
@@ -559,6 +580,7 @@ fn a_partitioned_tables_rows_come_under_its_own_name() {
     drop_slot(&base, run_id);
     fresh(&base, src);
     fresh(&base, copy);
+    let _cleanup = Cleanup(&base, [src, copy], run_id);
     let mut c = client(&base, src);
     c.batch_execute(
         "CREATE SCHEMA archive; \
