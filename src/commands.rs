@@ -770,6 +770,7 @@ fn check(ctx: &Context, derive_final: bool, follow: bool) -> Result<()> {
                 subject: "orphans".into(),
                 detail: format!("none in {} references", shared.1.references.len()),
                 fix: None,
+                blocks: false,
             });
         }
         for o in orphans {
@@ -780,7 +781,7 @@ fn check(ctx: &Context, derive_final: bool, follow: bool) -> Result<()> {
                 o.samples.join(", ")
             );
             input_problems.push(detail.clone());
-            findings.push(preflight::Finding { ok: false, subject: "orphans".into(), detail, fix: Some("fix or delete them in the snapshot, or use --orphans null for nullable columns".into()) });
+            findings.push(preflight::Finding::fail("orphans", detail, "fix or delete them in the snapshot, or use --orphans null for nullable columns"));
         }
         for f in preflight::data_findings(ctx, derive_final)? {
             if !f.ok {
@@ -796,6 +797,7 @@ fn check(ctx: &Context, derive_final: bool, follow: bool) -> Result<()> {
                     subject: "DB_DATA".into(),
                     detail: e.to_string(),
                     fix: None,
+                    blocks: true,
                 });
             }
         }
@@ -819,6 +821,7 @@ fn check(ctx: &Context, derive_final: bool, follow: bool) -> Result<()> {
                     subject: "--load-path move".into(),
                     detail: "DB_DATA's tables can be built with DB_FINAL's definitions and moved into it".into(),
                     fix: None,
+                    blocks: false,
                 });
             }
             Ok(())
@@ -830,6 +833,7 @@ fn check(ctx: &Context, derive_final: bool, follow: bool) -> Result<()> {
                 subject: "DB_FINAL".into(),
                 detail: e.to_string(),
                 fix: None,
+                blocks: true,
             });
         }
     }
@@ -866,6 +870,7 @@ fn derive_check(ctx: &Context) -> Result<Option<stages::preflight::Finding>> {
             subject: "DB_FINAL".into(),
             detail: e.to_string(),
             fix: None,
+            blocks: true,
         })),
         Err(e) => Err(e),
     }

@@ -57,6 +57,10 @@ pub struct Finding {
     pub subject: String,
     pub detail: String,
     pub fix: Option<String>,
+    /// Whether a live run must stop for it (a setting or a grant); a leftover of another run
+    /// is told, but does not stop this one.
+    #[serde(skip)]
+    pub blocks: bool,
 }
 
 impl Finding {
@@ -66,6 +70,7 @@ impl Finding {
             subject: subject.into(),
             detail: detail.into(),
             fix: None,
+            blocks: false,
         }
     }
     pub fn fail(
@@ -78,6 +83,18 @@ impl Finding {
             subject: subject.into(),
             detail: detail.into(),
             fix: Some(fix.into()),
+            blocks: true,
+        }
+    }
+    /// A failed check that `rekey check` shows as one but that does not stop a run.
+    pub fn warning(
+        subject: impl Into<String>,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Finding {
+            blocks: false,
+            ..Finding::fail(subject, detail, fix)
         }
     }
     pub fn line(&self) -> String {

@@ -393,6 +393,11 @@ fn now() -> f64 {
 /// Applies SOURCE's changes to DB_FINAL from where DB_FINAL's position table says (or the
 /// snapshot's position) until `until`.
 pub fn follow(ctx: &Context, until: Until) -> Result<Followed> {
+    // `rekey status` says following from the first moment.
+    let mut progress = ctx.journal.follow_progress()?.unwrap_or_default();
+    progress.at = now();
+    progress.lag_seconds.get_or_insert(0.0);
+    ctx.journal.set_follow_progress(&progress)?;
     let live_source = ctx.live_source()?;
     let fin = ctx.final_db()?;
     let mapper = Mapper::new(ctx)?;
@@ -412,12 +417,7 @@ pub fn follow(ctx: &Context, until: Until) -> Result<Followed> {
         })?,
     };
     let mut stream = live_source.stream_from(&from, &ctx.run_id, &mapper.table_names())?;
-    let mut progress = ctx.journal.follow_progress()?.unwrap_or_default();
-    // `rekey status` says following from the first moment, with where it starts.
     progress.applied = from.0.clone();
-    progress.at = now();
-    progress.lag_seconds.get_or_insert(0.0);
-    ctx.journal.set_follow_progress(&progress)?;
     let mut applied = from;
     let mut target: Option<StreamPosition> = None;
     let mut done = Followed::default();

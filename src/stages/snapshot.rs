@@ -17,7 +17,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let missing: Vec<String> = live_source
         .change_stream_findings(s.as_mut())?
         .into_iter()
-        .filter(|f| !f.ok)
+        .filter(|f| !f.ok && f.blocks)
         .map(|f| f.line())
         .collect();
     drop(s);

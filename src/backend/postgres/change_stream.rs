@@ -86,7 +86,7 @@ impl PostgresBackend {
         // A forgotten slot holds WAL back until the source's disk is full.
         for slot in session.query_all(REKEY_SLOTS_SQL)? {
             let name = text(&slot, 0);
-            out.push(Finding::fail(
+            out.push(Finding::warning(
                 "rekey slot",
                 format!(
                     "replication slot {name} (database {}, active {}, holding {} of WAL) is left from a rekey run: a slot nobody reads keeps WAL until the disk fills",
