@@ -781,7 +781,11 @@ fn check(ctx: &Context, derive_final: bool, follow: bool) -> Result<()> {
                 o.samples.join(", ")
             );
             input_problems.push(detail.clone());
-            findings.push(preflight::Finding::fail("orphans", detail, "fix or delete them in the snapshot, or use --orphans null for nullable columns"));
+            findings.push(preflight::Finding::fail(
+                "orphans",
+                detail,
+                "fix or delete them in the snapshot, or use --orphans null for nullable columns",
+            ));
         }
         for f in preflight::data_findings(ctx, derive_final)? {
             if !f.ok {

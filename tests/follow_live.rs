@@ -283,6 +283,13 @@ fn a_live_cutover_keeps_every_change<S: TestServer + Clone + Send + 'static>(ser
         "SELECT CONCAT(p.title, '|', a.name) FROM posts p JOIN authors a ON a.id = p.author_id WHERE p.title = 'post-100003'",
     );
     assert_eq!(born, vec![Some("post-100003|author-100003".to_string())]);
+    // The map files keep every old id, those born during the follow too.
+    for table in ["authors", "posts", "comments"] {
+        assert!(
+            mapping(&dbs.run_dir(), table).contains_key("100003"),
+            "{table}'s map file lacks the row born during the follow"
+        );
+    }
     let st = status(&dbs.run_dir());
     assert_eq!(st["state"], "finished", "{st}");
     assert!(!dbs.server.exists(&format!("{}_snapshot", dbs.data)));

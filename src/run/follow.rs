@@ -50,6 +50,8 @@ pub struct Keys {
     format: UuidFormat,
     version: UuidVersion,
     map_dir: std::path::PathBuf,
+    /// Map file lines of rows born since the last `flush`, per table.
+    born: Mutex<HashMap<String, String>>,
 }
 
 impl Keys {
@@ -81,6 +83,7 @@ impl Keys {
             format: ctx.conversion.uuid_format,
             version: ctx.conversion.uuid_version,
             map_dir,
+            born: Mutex::new(HashMap::new()),
         })
     }
 
@@ -90,6 +93,7 @@ impl Keys {
         match self.sources.get(table) {
             None => Ok(None),
             Some(KeySource::Derived(spec)) => {
+                let new_row = born;
                 let old = u64::try_from(old)
                     .ok()
                     .filter(|o| *o < crate::uuidgen::DERIVED_KEY_LIMIT)
@@ -100,7 +104,12 @@ impl Keys {
                             "Convert this table with the application stopped (`rekey run` without --follow).",
                         )
                     })?;
-                Ok(Some(spec.uuid(old)))
+                let id = spec.uuid(old);
+                if new_row {
+                    // The map file stays the record of every old id, rows born now included.
+                    self.append(table, i128::from(old), id)?;
+                }
+                Ok(Some(id))
             }
             Some(KeySource::Mapped(pairs)) => {
                 let mut pairs = pairs.lock().map_err(|_| poisoned())?;
@@ -118,18 +127,38 @@ impl Keys {
                     UuidVersion::V7 => Uuid::now_v7(),
                     UuidVersion::V4 => Uuid::new_v4(),
                 };
-                let path = super::keys::map_file(&self.map_dir, table);
-                let mut file = std::fs::OpenOptions::new()
-                    .append(true)
-                    .open(&path)
-                    .map_err(|e| io_error("append to", &path, e))?;
-                writeln!(file, "{old},{}", id.hyphenated())
-                    .and_then(|()| file.sync_data())
-                    .map_err(|e| io_error("append to", &path, e))?;
+                self.append(table, old, id)?;
                 pairs.insert(old, id);
                 Ok(Some(id))
             }
         }
+    }
+}
+
+impl Keys {
+    /// Notes a row born during the follow for its table's map file (`flush` writes it).
+    fn append(&self, table: &str, old: i128, id: Uuid) -> Result<()> {
+        let mut born = self.born.lock().map_err(|_| poisoned())?;
+        let lines = born.entry(table.to_string()).or_default();
+        lines.push_str(&format!("{old},{}\n", id.hyphenated()));
+        Ok(())
+    }
+
+    /// Writes the rows born since the last call to their map files, on disk before DB_FINAL
+    /// commits them: the map files stay the record of every old id.
+    fn flush(&self) -> Result<()> {
+        let mut born = self.born.lock().map_err(|_| poisoned())?;
+        for (table, lines) in born.drain() {
+            let path = super::keys::map_file(&self.map_dir, &table);
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(|e| io_error("append to", &path, e))?;
+            file.write_all(lines.as_bytes())
+                .and_then(|()| file.sync_data())
+                .map_err(|e| io_error("append to", &path, e))?;
+        }
+        Ok(())
     }
 }
 
@@ -362,8 +391,10 @@ impl Mapper {
         if statements.is_empty() {
             return Ok(0);
         }
-        // Recorded first: a kill between here and the commit leaves a row checked for nothing.
+        // Recorded first: a kill between here and the commit leaves a row checked for nothing
+        // (and a map line of a row DB_FINAL does not have yet, which the replay writes again).
         ctx.journal.add_touched(&touched)?;
+        self.keys.flush()?;
         s.execute(d.begin_sql())?;
         let result = (|| {
             for (sql, fallback) in &statements {
@@ -502,7 +533,11 @@ pub fn verify_touched(ctx: &Context) -> Result<u64> {
     for name in mapper.table_names() {
         let t = &mapper.tables[&name];
         let columns = &t.shared;
-        let select = columns.iter().map(|c| d.q(c)).collect::<Vec<_>>().join(", ");
+        let select = columns
+            .iter()
+            .map(|c| d.q(c))
+            .collect::<Vec<_>>()
+            .join(", ");
         let key_at: Vec<usize> = t
             .key
             .iter()
