@@ -323,23 +323,38 @@ fn a_killed_follower_and_a_killed_cutover_resume<S: TestServer + Clone + Send + 
     child.wait().unwrap();
     stop.store(true, Ordering::SeqCst);
     app.join().unwrap();
-    // The follower is gone: the cutover applies what it left, itself. Killed once halfway.
-    let mut first = Command::new(env!("CARGO_BIN_EXE_rekey"))
-        .args([
-            "cutover",
-            "--quiet",
-            "--run-dir",
-            dbs.run_dir().to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = first.kill();
-    let _ = first.wait();
+    // The follower is gone: the cutover applies what it left, itself. Killed at three moments
+    // (draining, checking, letting go), each time run again.
+    let mut finished = false;
+    for delay in [150, 400, 900] {
+        let mut attempt = Command::new(env!("CARGO_BIN_EXE_rekey"))
+            .args([
+                "cutover",
+                "--quiet",
+                "--run-dir",
+                dbs.run_dir().to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = attempt.kill();
+        finished |= attempt.wait().unwrap().success();
+    }
     let out = cutover(&dbs);
-    assert_exit(&out, 0);
+    if finished {
+        // One attempt ended before its kill: the run is cut over, and says so.
+        assert_exit(&out, 2);
+        assert!(
+            stderr(&out).contains("cut over already"),
+            "{}",
+            stderr(&out)
+        );
+    } else {
+        assert_exit(&out, 0);
+    }
+    assert_eq!(status(&dbs.run_dir())["state"], "finished");
     assert_eq!(
         meaning(&dbs.server, &dbs.source),
         meaning(&dbs.server, &dbs.final_db),

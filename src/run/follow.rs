@@ -50,8 +50,9 @@ pub struct Keys {
     format: UuidFormat,
     version: UuidVersion,
     map_dir: std::path::PathBuf,
-    /// Map file lines of rows born since the last `flush`, per table.
-    born: Mutex<HashMap<String, String>>,
+    /// Map file lines of rows born since the last `flush`, per table, and whether a mapped
+    /// table's is among them.
+    born: Mutex<(HashMap<String, String>, bool)>,
 }
 
 impl Keys {
@@ -83,7 +84,7 @@ impl Keys {
             format: ctx.conversion.uuid_format,
             version: ctx.conversion.uuid_version,
             map_dir,
-            born: Mutex::new(HashMap::new()),
+            born: Mutex::new((HashMap::new(), false)),
         })
     }
 
@@ -139,23 +140,27 @@ impl Keys {
     /// Notes a row born during the follow for its table's map file (`flush` writes it).
     fn append(&self, table: &str, old: i128, id: Uuid) -> Result<()> {
         let mut born = self.born.lock().map_err(|_| poisoned())?;
-        let lines = born.entry(table.to_string()).or_default();
+        born.1 |= matches!(self.sources.get(table), Some(KeySource::Mapped(_)));
+        let lines = born.0.entry(table.to_string()).or_default();
         lines.push_str(&format!("{old},{}\n", id.hyphenated()));
         Ok(())
     }
 
-    /// Writes the rows born since the last call to their map files, on disk before DB_FINAL
-    /// commits them: the map files stay the record of every old id.
+    /// Writes the rows born since the last call to their map files, before DB_FINAL commits
+    /// them: the map files stay the record of every old id. A mapped table's new key exists
+    /// nowhere else until DB_FINAL commits, so those lines are on disk first; a derived key is
+    /// computed again by a replay, so its lines need no sync of their own.
     fn flush(&self) -> Result<()> {
         let mut born = self.born.lock().map_err(|_| poisoned())?;
-        for (table, lines) in born.drain() {
+        let sync = std::mem::take(&mut born.1);
+        for (table, lines) in born.0.drain() {
             let path = super::keys::map_file(&self.map_dir, &table);
             let mut file = std::fs::OpenOptions::new()
                 .append(true)
                 .open(&path)
                 .map_err(|e| io_error("append to", &path, e))?;
             file.write_all(lines.as_bytes())
-                .and_then(|()| file.sync_data())
+                .and_then(|()| if sync { file.sync_data() } else { Ok(()) })
                 .map_err(|e| io_error("append to", &path, e))?;
         }
         Ok(())
@@ -339,7 +344,7 @@ impl Mapper {
     ) -> Result<u64> {
         let d = fin.dialect();
         let mut touched = Vec::new();
-        let mut statements: Vec<(String, Option<String>)> = Vec::new();
+        let mut statements: Vec<String> = Vec::new();
         for change in &txn.changes {
             let Some(t) = self.tables.get(change.table()) else {
                 continue;
@@ -351,36 +356,36 @@ impl Mapper {
                     let (cols, vals): (Vec<String>, Vec<String>) =
                         self.literals(fin, t, after, true)?.into_iter().unzip();
                     let key: Vec<String> = t.key.iter().map(|k| d.q(k)).collect();
-                    statements.push((d.upsert_sql(&table, &cols, &vals, &key), None));
+                    statements.push(d.upsert_sql(&table, &cols, &vals, &key));
                 }
                 RowChange::Update { before, after, .. } => {
                     touched.push((t.name.clone(), Self::key_text(t, before)));
                     touched.push((t.name.clone(), Self::key_text(t, after)));
                     let lits = self.literals(fin, t, after, true)?;
-                    let set: Vec<String> = lits.iter().map(|(c, v)| format!("{c} = {v}")).collect();
-                    let update = format!(
-                        "UPDATE {table} SET {} WHERE {}",
-                        set.join(", "),
-                        self.key_condition(fin, t, before)?
-                    );
-                    // A row missing from DB_FINAL (a transaction replayed after a kill finds
-                    // it changed already) is written whole, when the stream gave it whole.
+                    let old_key = self.key_condition(fin, t, before)?;
                     let whole = t.columns.iter().all(|c| after.iter().any(|(n, _)| n == c));
-                    let fallback = whole.then(|| {
+                    // The row as a whole where the key stays: an upsert, which needs no answer
+                    // from the server, so the transaction goes in one round trip. A changed key
+                    // is an UPDATE, so that DB_FINAL's ON UPDATE actions run; so is a row the
+                    // stream gave in part (an unchanged TOAST value).
+                    if whole && old_key == self.key_condition(fin, t, after)? {
                         let (cols, vals): (Vec<String>, Vec<String>) = lits.into_iter().unzip();
                         let key: Vec<String> = t.key.iter().map(|k| d.q(k)).collect();
-                        d.upsert_sql(&table, &cols, &vals, &key)
-                    });
-                    statements.push((update, fallback));
+                        statements.push(d.upsert_sql(&table, &cols, &vals, &key));
+                    } else {
+                        let set: Vec<String> =
+                            lits.iter().map(|(c, v)| format!("{c} = {v}")).collect();
+                        statements.push(format!(
+                            "UPDATE {table} SET {} WHERE {old_key}",
+                            set.join(", ")
+                        ));
+                    }
                 }
                 RowChange::Delete { before, .. } => {
                     touched.push((t.name.clone(), Self::key_text(t, before)));
-                    statements.push((
-                        format!(
-                            "DELETE FROM {table} WHERE {}",
-                            self.key_condition(fin, t, before)?
-                        ),
-                        None,
+                    statements.push(format!(
+                        "DELETE FROM {table} WHERE {}",
+                        self.key_condition(fin, t, before)?
                     ));
                 }
             }
@@ -395,22 +400,17 @@ impl Mapper {
         // (and a map line of a row DB_FINAL does not have yet, which the replay writes again).
         ctx.journal.add_touched(&touched)?;
         self.keys.flush()?;
-        s.execute(d.begin_sql())?;
-        let result = (|| {
-            for (sql, fallback) in &statements {
-                let changed = s.execute(sql)?;
-                if let (0, Some(f)) = (changed, fallback) {
-                    s.execute(f)?;
-                }
-            }
-            s.execute(&live::store_position_sql(fin, &ctx.run_id, &txn.end))?;
-            s.execute("COMMIT")
-        })();
-        if let Err(e) = result {
+        // The whole transaction in one round trip, its position stored inside it: each SOURCE
+        // transaction is applied once, or not at all.
+        let count = statements.len() as u64;
+        statements.insert(0, d.begin_sql().to_string());
+        statements.push(live::store_position_sql(fin, &ctx.run_id, &txn.end));
+        statements.push("COMMIT".to_string());
+        if let Err(e) = s.execute(&statements.join(";\n")) {
             let _ = s.execute("ROLLBACK");
             return Err(e);
         }
-        Ok(statements.len() as u64)
+        Ok(count)
     }
 }
 

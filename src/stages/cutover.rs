@@ -36,7 +36,12 @@ pub fn ask_follower(run_dir: &Path, progress: &Progress) -> Result<()> {
     if !journal.planned_stages()?.contains(&Stage::Follow) {
         return Err(live::not_live(run_dir));
     }
-    if journal.cutover()?.is_some() {
+    // A cutover killed after its check finishes letting go when run again.
+    let leftovers = journal
+        .artifacts(Artifact::Database)?
+        .iter()
+        .any(|(which, _)| which == SNAPSHOT_DATABASE);
+    if journal.cutover()?.is_some() && !leftovers {
         return Err(Error::usage(
             format!(
                 "the live run in {} was cut over already.",
@@ -83,8 +88,49 @@ pub fn ask_follower(run_dir: &Path, progress: &Progress) -> Result<()> {
     }
 }
 
-/// The cutover itself, with the run directory taken. Returns the lines to print.
+/// The cutover itself, with the run directory taken. Returns the lines to print. Killed at any
+/// point, it is run again: before its record is journaled it drains and checks again (DB_FINAL's
+/// stored position says where the follow stands); after, it finishes letting go of what the live
+/// run held.
 pub fn run(ctx: &Context) -> Result<Vec<String>> {
+    let record = match ctx.journal.cutover()? {
+        Some(done) => done,
+        None => freeze(ctx)?,
+    };
+    let fin = ctx.final_db()?;
+    ctx.live_source()?.release(&ctx.run_id)?;
+    let copy = ctx.source()?;
+    if copy.database_exists()? {
+        copy.drop_database()?;
+    }
+    ctx.journal
+        .remove_artifact(Artifact::Database, SNAPSHOT_DATABASE)?;
+    let mut fs = fin.connect()?;
+    live::drop_position_table(fin.as_ref(), fs.as_mut())?;
+    live::forget_request(&ctx.run.run_dir)?;
+    let follow_progress = ctx.journal.follow_progress()?.unwrap_or_default();
+    Ok(vec![
+        format!(
+            "write freeze: {:.2} s (from `rekey cutover` to a verified DB_FINAL)",
+            record.freeze_seconds
+        ),
+        format!(
+            "applied {} SOURCE transactions while following; {} more in the cutover's drain",
+            follow_progress.transactions, record.drained
+        ),
+        format!(
+            "verified the {} {} the follower changed, and every table's row count, against SOURCE",
+            record.verified_rows,
+            crate::text::plural(record.verified_rows as usize, "row")
+        ),
+        "restored DB_FINAL's triggers and sequences; dropped the snapshot copy and released what the follower held on SOURCE".to_string(),
+        "DB_FINAL is ready: point the application at it.".to_string(),
+    ])
+}
+
+/// The write freeze: SOURCE's last changes applied, the rows the follow changed checked, what
+/// the load set aside restored. Ends by journaling what it measured.
+fn freeze(ctx: &Context) -> Result<CutoverRecord> {
     let began = live::cutover_requested(&ctx.run.run_dir).unwrap_or_else(now);
     // A follower that was killed left its stage unfinished: the cutover applies what it left.
     ctx.stage(Stage::Follow, |c| {
@@ -103,41 +149,16 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
     let verified = verify_touched(ctx)?;
     let fin = ctx.final_db()?;
     let mut fs = fin.connect()?;
-    let restored = crate::run::triggers::restore_triggers(ctx, fs.as_mut())?;
+    crate::run::triggers::restore_triggers(ctx, fs.as_mut())?;
     let final_schema = fin.describe(fs.as_mut())?;
     for sql in fin.after_load_sql(&final_schema) {
         fs.execute(&sql)?;
     }
-    live::drop_position_table(fin.as_ref(), fs.as_mut())?;
-    let freeze = now() - began;
-    ctx.live_source()?.release(&ctx.run_id)?;
-    let copy = ctx.source()?;
-    if copy.database_exists()? {
-        copy.drop_database()?;
-    }
-    ctx.journal
-        .remove_artifact(Artifact::Database, SNAPSHOT_DATABASE)?;
-    let follow_progress = ctx.journal.follow_progress()?.unwrap_or_default();
-    ctx.journal.set_cutover(&CutoverRecord {
-        freeze_seconds: freeze,
+    let record = CutoverRecord {
+        freeze_seconds: now() - began,
         drained: drained.transactions,
         verified_rows: verified,
-    })?;
-    live::forget_request(&ctx.run.run_dir)?;
-    Ok(vec![
-        format!("write freeze: {freeze:.2} s (from `rekey cutover` to a verified DB_FINAL)"),
-        format!(
-            "applied {} SOURCE transactions while following; {} more in the cutover's drain",
-            follow_progress.transactions, drained.transactions
-        ),
-        format!(
-            "verified the {verified} {} the follower changed, and every table's row count, against SOURCE",
-            crate::text::plural(verified as usize, "row")
-        ),
-        format!(
-            "restored {restored} {} in DB_FINAL; dropped the snapshot copy and released what the follower held on SOURCE",
-            crate::text::plural(restored, "trigger"),
-        ),
-        "DB_FINAL is ready: point the application at it.".to_string(),
-    ])
+    };
+    ctx.journal.set_cutover(&record)?;
+    Ok(record)
 }

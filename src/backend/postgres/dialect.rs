@@ -25,9 +25,13 @@ impl Dialect for PostgresDialect {
         s
     }
     fn follow_session(&self) -> Vec<String> {
-        // Constraints declared deferrable are checked at each applied transaction's commit,
-        // as they were on SOURCE.
-        vec!["SET SESSION standard_conforming_strings = on".into()]
+        // A commit need not wait for its WAL flush: a transaction lost in a crash of DB_FINAL's
+        // server takes its stored position with it, so the follower applies it again; the
+        // cutover's own writes flush everything before DB_FINAL is handed over.
+        vec![
+            "SET SESSION standard_conforming_strings = on".into(),
+            "SET SESSION synchronous_commit = off".into(),
+        ]
     }
     fn not_an_integer_sql(&self, column: &str) -> Option<String> {
         Some(format!("CAST({column} AS text) !~ '^[+-]?[0-9]+$'"))
