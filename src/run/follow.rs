@@ -453,6 +453,8 @@ pub fn follow(ctx: &Context, until: Until) -> Result<Followed> {
     let mut target: Option<StreamPosition> = None;
     let mut done = Followed::default();
     let mut last_note = Instant::now();
+    let mut last_confirm = Instant::now();
+    let mut confirmed = true;
     let mut last_head = Instant::now() - Duration::from_secs(60);
     loop {
         ctx.check_interrupt("the last applied transaction")?;
@@ -476,8 +478,18 @@ pub fn follow(ctx: &Context, until: Until) -> Result<Followed> {
                 progress.lag_seconds = Some((now() - at as f64).max(0.0));
             }
         }
-        if !batch.is_empty() {
+        // Freeing what is applied costs the engine a pass over its log (PostgreSQL decodes the
+        // WAL again to advance the slot): once a second, and before the follower stops. What is
+        // not confirmed yet is stored in DB_FINAL already, so a kill loses nothing.
+        let stopping = target.is_some();
+        if !batch.is_empty() && (stopping || last_confirm.elapsed() >= Duration::from_secs(1)) {
             stream.confirm(&applied)?;
+            last_confirm = Instant::now();
+            confirmed = true;
+        } else if !batch.is_empty() {
+            confirmed = false;
+        }
+        if !batch.is_empty() {
             progress.busy_seconds += busy.elapsed().as_secs_f64();
         } else {
             progress.lag_seconds = Some(0.0);
@@ -509,6 +521,9 @@ pub fn follow(ctx: &Context, until: Until) -> Result<Followed> {
             ));
             last_note = Instant::now();
         }
+    }
+    if !confirmed {
+        stream.confirm(&applied)?;
     }
     progress.applied = applied.0.clone();
     progress.at = now();
