@@ -388,6 +388,61 @@ fn ddl_during_the_follow_stops_it<S: TestServer + Clone + Send + 'static>(server
     assert!(err.contains("posts"), "{err}");
 }
 
+/// A schema change between the snapshot and the follow's start (while the copy is converted and
+/// loaded) is caught too: the follow never starts on a shape the snapshot did not have.
+fn ddl_after_the_snapshot_stops_the_follow<S: TestServer + Clone + Send + 'static>(
+    server: S,
+    tag: &str,
+) {
+    let mut dbs = Databases::new(server.clone(), tag);
+    dbs.extra("data_snapshot");
+    dbs.server.drop_database(&dbs.final_db);
+    seed(&dbs, 50);
+    let _leftovers = Leftovers(&dbs);
+    let mut child = spawn_follow(&dbs, &[]);
+    let start = Instant::now();
+    loop {
+        let st = status(&dbs.run_dir());
+        let snapshot_done = st["stages"].as_array().is_some_and(|s| {
+            s.iter()
+                .any(|l| l["stage"] == "snapshot" && l["status"] == "done")
+        });
+        if snapshot_done {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{st}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    dbs.server.load(
+        &dbs.source,
+        "ALTER TABLE comments ADD COLUMN extra INT NULL",
+    );
+    dbs.server.load(
+        &dbs.source,
+        "INSERT INTO authors VALUES (900002, 'author-900002')",
+    );
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(60)),
+        Some(3),
+        "{}",
+        follower_output(&dbs)
+    );
+    let err = follower_output(&dbs);
+    assert!(err.contains("comments"), "{err}");
+}
+
+#[test]
+fn mariadb_ddl_after_the_snapshot_stops_the_follow() {
+    let Some(s) = live_mariadb() else { return };
+    ddl_after_the_snapshot_stops_the_follow(s, "fsnap");
+}
+
+#[test]
+fn postgres_ddl_after_the_snapshot_stops_the_follow() {
+    let Some(s) = live_postgres() else { return };
+    ddl_after_the_snapshot_stops_the_follow(s, "fsnap");
+}
+
 #[test]
 fn mariadb_a_live_cutover_keeps_every_change() {
     let Some(s) = live_mariadb() else { return };

@@ -432,6 +432,7 @@ pub fn follow(ctx: &Context, until: Until) -> Result<Followed> {
     let live_source = ctx.live_source()?;
     let fin = ctx.final_db()?;
     let mapper = Mapper::new(ctx)?;
+    unchanged_since_snapshot(ctx, &mapper)?;
     let mut s = fin.connect()?;
     for sql in fin.dialect().follow_session() {
         s.execute(&sql)?;
@@ -531,6 +532,35 @@ pub fn follow(ctx: &Context, until: Until) -> Result<Followed> {
     progress.behind = Some(0);
     ctx.journal.set_follow_progress(&progress)?;
     Ok(done)
+}
+
+/// SOURCE's followed tables as the snapshot copied them: a schema change between the snapshot and
+/// the stream's start would be in neither (PostgreSQL's stream carries no DDL; it watches the
+/// tables' shapes from its start), and a new column's values would be lost in silence.
+fn unchanged_since_snapshot(ctx: &Context, mapper: &Mapper) -> Result<()> {
+    let shared = super::source::load(ctx)?;
+    let live_source = ctx.live_source()?;
+    let mut s = live_source.connect()?;
+    let now = live_source.describe(s.as_mut())?;
+    let shape = |t: &crate::model::Table| {
+        let columns: Vec<(String, String)> = t
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.column_type.to_ascii_lowercase()))
+            .collect();
+        (columns, t.primary_key.clone())
+    };
+    for name in mapper.table_names() {
+        let then = shared.0.table(&name).map(shape);
+        if then != now.table(&name).map(shape) {
+            return Err(Error::env(
+                place().table(&name),
+                "SOURCE's table changed shape (a column or its key added, dropped or retyped) since the snapshot, so the snapshot's conversion no longer fits it.",
+                "Start the live cutover again after the schema change: `rekey clean --run-dir DIR`, then `rekey run --follow`.",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks the rows the follower changed against SOURCE itself (content, and references through
