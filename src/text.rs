@@ -50,3 +50,13 @@ pub fn duration(secs: f64) -> String {
         format!("{} h {:02} min", m / 60, m % 60)
     }
 }
+
+/// Bytes as upper-case hexadecimal digits, two per byte.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        let _ = write!(s, "{b:02X}");
+    }
+    s
+}

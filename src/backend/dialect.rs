@@ -227,13 +227,7 @@ pub trait Dialect: Send + Sync {
     }
     /// Bytes as a literal that stores them unchanged.
     fn blob_literal(&self, bytes: &[u8]) -> String {
-        let mut s = String::with_capacity(3 + 2 * bytes.len());
-        s.push_str("X'");
-        for b in bytes {
-            s.push_str(&format!("{b:02X}"));
-        }
-        s.push('\'');
-        s
+        format!("X'{}'", crate::text::hex(bytes))
     }
     /// An INSERT of one row (`columns` and `values` already quoted) that overwrites the row
     /// holding the same `key` instead of failing: the follower writes a row whole, so writing

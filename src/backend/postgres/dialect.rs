@@ -16,13 +16,7 @@ pub struct PostgresDialect;
 impl Dialect for PostgresDialect {
     fn blob_literal(&self, bytes: &[u8]) -> String {
         // bytea's hex input form; standard_conforming_strings keeps the backslash literal.
-        let mut s = String::with_capacity(4 + 2 * bytes.len());
-        s.push_str("'\\x");
-        for b in bytes {
-            s.push_str(&format!("{b:02x}"));
-        }
-        s.push('\'');
-        s
+        format!("'\\x{}'", crate::text::hex(bytes).to_ascii_lowercase())
     }
     fn follow_session(&self) -> Vec<String> {
         // A commit need not wait for its WAL flush: a transaction lost in a crash of DB_FINAL's
