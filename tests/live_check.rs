@@ -96,6 +96,7 @@ fn a_row_binlog_passes_and_an_account_without_replication_grants_is_told_the_gra
         "ok   binlog_format: binlog_format = ROW",
         "ok   binlog_row_image: binlog_row_image = FULL",
         "ok   binlog grants: REPLICATION SLAVE, BINLOG MONITOR",
+        "ok   snapshot tools: mariadb-dump and mariadb copy SOURCE's snapshot",
     ] {
         assert!(text.contains(line), "{line}\n{text}");
     }
@@ -170,6 +171,7 @@ fn logical_decoding_passes_and_keyless_tables_and_forgotten_rekey_slots_are_name
         "ok   wal_level: wal_level = logical",
         "ok   replication role: postgres may replicate",
         "ok   replica identity: every table",
+        "ok   snapshot tools: /usr/lib/postgresql/",
     ] {
         assert!(text.contains(line), "{line}\n{text}");
     }

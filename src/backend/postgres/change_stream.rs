@@ -100,6 +100,23 @@ impl PostgresBackend {
                 ),
             ));
         }
+        // The snapshot is copied with pg_dump and pg_restore of SOURCE's major version or newer.
+        let major: u32 = session
+            .query_first("SELECT (current_setting('server_version_num')::int / 10000)::text")?
+            .and_then(|v| v.as_string())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        out.push(match super::follow::snapshot::client_tools(major) {
+            Ok((dump, restore)) => Finding::ok(
+                "snapshot tools",
+                format!("{} and {} copy SOURCE's snapshot", dump.display(), restore.display()),
+            ),
+            Err(e) => Finding::fail(
+                "snapshot tools",
+                e.message(),
+                format!("install postgresql-client-{major} where rekey runs"),
+            ),
+        });
         Ok(out)
     }
 }

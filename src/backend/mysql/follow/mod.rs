@@ -4,7 +4,7 @@
 //! (`values.rs`), and positions as `file:offset` in SOURCE's binlog.
 
 mod binlog;
-mod snapshot;
+pub(super) mod snapshot;
 mod values;
 
 use std::cmp::Ordering;

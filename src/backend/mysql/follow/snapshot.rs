@@ -287,7 +287,7 @@ fn place() -> Place {
 }
 
 /// The first of `names` on PATH.
-fn binary(names: &[&str]) -> Result<String> {
+pub(in crate::backend::mysql) fn binary(names: &[&str]) -> Result<String> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     for name in names {
         if std::env::split_paths(&path).any(|dir| dir.join(name).is_file()) {

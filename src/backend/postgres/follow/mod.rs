@@ -6,7 +6,7 @@
 mod decoding;
 mod position;
 mod slot;
-mod snapshot;
+pub(super) mod snapshot;
 mod stream;
 
 use std::thread;

@@ -68,7 +68,7 @@ fn major_of(program: &Path) -> Option<u32> {
 
 /// pg_dump and pg_restore of a version that can read a server of major `server`: the newest
 /// of Debian's /usr/lib/postgresql/NN/bin, then the ones on PATH.
-fn client_tools(server: u32) -> Result<(PathBuf, PathBuf)> {
+pub(in crate::backend::postgres) fn client_tools(server: u32) -> Result<(PathBuf, PathBuf)> {
     let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .map(|entries| {
             entries
