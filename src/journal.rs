@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS step (
 CREATE TABLE IF NOT EXISTS artifact (
     kind TEXT NOT NULL, name TEXT NOT NULL, detail TEXT, PRIMARY KEY (kind, name));
 CREATE TABLE IF NOT EXISTS touched (
-    tbl TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (tbl, key)) WITHOUT ROWID;
+    tbl TEXT NOT NULL, key TEXT NOT NULL, verified INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tbl, key)) WITHOUT ROWID;
 ";
 
 pub struct Journal {
@@ -711,13 +712,14 @@ impl Journal {
     }
 
     /// Records SOURCE rows a follower changed in DB_FINAL (`table`, the row's SOURCE key as
-    /// text), which the cutover verifies. A row recorded twice is one row.
+    /// text), which the cutover verifies. A row recorded twice is one row; a row changed again
+    /// after it was found equal is to be checked again.
     pub fn add_touched(&self, rows: &[(String, String)]) -> Result<()> {
         self.with(|c| {
             let tx = c.unchecked_transaction()?;
             {
                 let mut st =
-                    tx.prepare_cached("INSERT OR IGNORE INTO touched (tbl, key) VALUES (?1, ?2)")?;
+                    tx.prepare_cached("INSERT INTO touched (tbl, key) VALUES (?1, ?2) ON CONFLICT (tbl, key) DO UPDATE SET verified = 0")?;
                 for (t, k) in rows {
                     st.execute(params![t, k])?;
                 }
@@ -726,10 +728,27 @@ impl Journal {
         })
     }
 
-    /// The rows of `table` the follower changed, as `add_touched` recorded them.
+    /// Rows found equal on SOURCE and in DB_FINAL since they were last changed.
+    pub fn mark_verified(&self, table: &str, keys: &[String]) -> Result<()> {
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            {
+                let mut st = tx.prepare_cached(
+                    "UPDATE touched SET verified = 1 WHERE tbl = ?1 AND key = ?2",
+                )?;
+                for k in keys {
+                    st.execute(params![table, k])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// The rows of `table` the follower changed and nobody has found equal since.
     pub fn touched(&self, table: &str) -> Result<Vec<String>> {
         self.with(|c| {
-            let mut st = c.prepare("SELECT key FROM touched WHERE tbl = ?1 ORDER BY key")?;
+            let mut st =
+                c.prepare("SELECT key FROM touched WHERE tbl = ?1 AND verified = 0 ORDER BY key")?;
             let rows = st.query_map([table], |r| r.get(0))?;
             rows.collect()
         })
@@ -781,6 +800,9 @@ pub struct CutoverRecord {
     pub drained: u64,
     /// Rows the follower changed, verified one by one.
     pub verified_rows: u64,
+    /// Where the freeze went: (what, seconds), in order.
+    #[serde(default)]
+    pub phases: Vec<(String, f64)>,
 }
 
 /// What the run directory's journal says of the run before this command, read once at its
@@ -1098,6 +1120,12 @@ mod follow_tests {
         ])
         .unwrap();
         // A transaction applied again after a kill records its rows again: still one each.
+        j.add_touched(&[row("a", "[\"1\"]")]).unwrap();
+        assert_eq!(j.touched("a").unwrap(), vec!["[\"1\"]", "[\"2\"]"]);
+        assert_eq!(j.touched_count().unwrap(), 3);
+        // Found equal while following: the cutover leaves it, until it changes again.
+        j.mark_verified("a", &["[\"1\"]".to_string()]).unwrap();
+        assert_eq!(j.touched("a").unwrap(), vec!["[\"2\"]"]);
         j.add_touched(&[row("a", "[\"1\"]")]).unwrap();
         assert_eq!(j.touched("a").unwrap(), vec!["[\"1\"]", "[\"2\"]"]);
         assert_eq!(j.touched_count().unwrap(), 3);

@@ -247,6 +247,14 @@ pub fn render(r: &Report) -> String {
                     "- write freeze: {:.2} s (from `rekey cutover` to a verified DB_FINAL); {} transactions drained in it, {} changed rows verified",
                     c.freeze_seconds, c.drained, c.verified_rows
                 );
+                if !c.phases.is_empty() {
+                    let phases: Vec<String> = c
+                        .phases
+                        .iter()
+                        .map(|(what, secs)| format!("{what} {secs:.2} s"))
+                        .collect();
+                    let _ = writeln!(s, "- where the freeze went: {}", phases.join("; "));
+                }
             }
             None => s.push_str("- not cut over yet\n"),
         }

@@ -423,7 +423,7 @@ fn now() -> f64 {
 
 /// Applies SOURCE's changes to DB_FINAL from where DB_FINAL's position table says (or the
 /// snapshot's position) until `until`.
-pub fn follow(ctx: &Context, until: Until) -> Result<Followed> {
+pub fn follow(ctx: &Context, mapper: &Mapper, until: Until) -> Result<Followed> {
     // `rekey status` says following from the first moment.
     let mut progress = ctx.journal.follow_progress()?.unwrap_or_default();
     progress.at = now();
@@ -431,8 +431,7 @@ pub fn follow(ctx: &Context, until: Until) -> Result<Followed> {
     ctx.journal.set_follow_progress(&progress)?;
     let live_source = ctx.live_source()?;
     let fin = ctx.final_db()?;
-    let mapper = Mapper::new(ctx)?;
-    unchanged_since_snapshot(ctx, &mapper)?;
+    unchanged_since_snapshot(ctx, mapper)?;
     let mut s = fin.connect()?;
     for sql in fin.dialect().follow_session() {
         s.execute(&sql)?;
@@ -455,6 +454,7 @@ pub fn follow(ctx: &Context, until: Until) -> Result<Followed> {
     let mut done = Followed::default();
     let mut last_note = Instant::now();
     let mut last_confirm = Instant::now();
+    let mut last_check = Instant::now();
     let mut confirmed = true;
     let mut last_head = Instant::now() - Duration::from_secs(60);
     loop {
@@ -494,6 +494,11 @@ pub fn follow(ctx: &Context, until: Until) -> Result<Followed> {
             progress.busy_seconds += busy.elapsed().as_secs_f64();
         } else {
             progress.lag_seconds = Some(0.0);
+            // Caught up: the rows changed so far are checked now, not in the freeze.
+            if until == Until::Requested && last_check.elapsed() >= Duration::from_secs(1) {
+                check_while_following(ctx, mapper, 2000)?;
+                last_check = Instant::now();
+            }
         }
         if last_head.elapsed() >= Duration::from_secs(2) || !batch.is_empty() {
             if last_head.elapsed() >= Duration::from_secs(2) {
@@ -563,20 +568,21 @@ fn unchanged_since_snapshot(ctx: &Context, mapper: &Mapper) -> Result<()> {
     Ok(())
 }
 
-/// Checks the rows the follower changed against SOURCE itself (content, and references through
-/// the run's keys), 200 rows per query, and every table's row count. Returns the rows checked;
-/// differences are an `Error::Mismatch` naming each table.
-pub fn verify_touched(ctx: &Context) -> Result<u64> {
-    let live_source = ctx.live_source()?;
-    let fin = ctx.final_db()?;
-    let mapper = Mapper::new(ctx)?;
-    let d = fin.dialect();
-    let mut ss = live_source.connect()?;
-    let mut fs = fin.connect()?;
-    let mut checked = 0u64;
-    let mut problems = Vec::new();
-    for name in mapper.table_names() {
-        let t = &mapper.tables[&name];
+impl Mapper {
+    /// Compares the rows of `name` whose SOURCE keys `chunk` holds (as the journal records
+    /// touched rows) on SOURCE and in DB_FINAL, content and references through the run's keys,
+    /// in one query per side. Returns the keys found equal, and a line per difference.
+    fn check_rows(
+        &self,
+        fin: &dyn Backend,
+        ss: &mut dyn Session,
+        fs: &mut dyn Session,
+        name: &str,
+        chunk: &[String],
+    ) -> Result<(Vec<String>, Vec<String>)> {
+        let mapper = self;
+        let d = fin.dialect();
+        let t = &self.tables[name];
         let columns = &t.shared;
         let select = columns
             .iter()
@@ -590,124 +596,181 @@ pub fn verify_touched(ctx: &Context) -> Result<u64> {
             .collect();
         if key_at.len() != t.key.len() {
             return Err(Error::input(
-                place().table(&name),
+                place().table(name),
                 "DB_FINAL's primary key has a column SOURCE lacks, so the cutover cannot find SOURCE's rows in it.",
                 "Give DB_FINAL's table the same primary key columns as SOURCE's.",
             ));
         }
-        for chunk in ctx.journal.touched(&name)?.chunks(200) {
-            let keys: Vec<Vec<String>> = chunk
+        let mut same_keys = Vec::new();
+        let mut problems = Vec::new();
+        let keys: Vec<Vec<String>> = chunk
+            .iter()
+            .map(|k| serde_json::from_str(k).unwrap_or_default())
+            .collect();
+        let source_where: Vec<String> = keys
+            .iter()
+            .map(|values| {
+                let parts: Vec<String> = t
+                    .key
+                    .iter()
+                    .zip(values)
+                    .map(|(k, v)| format!("{} = {}", d.q(k), d.lit(v)))
+                    .collect();
+                format!("({})", parts.join(" AND "))
+            })
+            .collect();
+        let mut source_rows: HashMap<Vec<String>, Vec<Value>> = HashMap::new();
+        ss.query(
+            &format!(
+                "SELECT {select} FROM {} WHERE {}",
+                d.q(&name),
+                source_where.join(" OR ")
+            ),
+            &mut |row| {
+                let key = key_at
+                    .iter()
+                    .map(|&i| row[i].as_string().unwrap_or_default())
+                    .collect();
+                source_rows.insert(key, row.to_vec());
+                Ok(())
+            },
+        )?;
+        // Each key's row in DB_FINAL, found by its new key; a key the follow never gave one
+        // (a mapped row deleted before the follow saw it born) has no row there either way.
+        let mut expected_keys: Vec<(Vec<String>, Option<Vec<String>>)> = Vec::new();
+        let mut final_where = Vec::new();
+        for values in &keys {
+            let key_row: StreamRow = t
+                .key
                 .iter()
-                .map(|k| serde_json::from_str(k).unwrap_or_default())
+                .cloned()
+                .zip(values.iter().map(|v| Value::Text(v.clone().into_bytes())))
                 .collect();
-            let source_where: Vec<String> = keys
-                .iter()
-                .map(|values| {
-                    let parts: Vec<String> = t
+            match mapper.key_condition(fin, t, &key_row) {
+                Ok(w) => {
+                    final_where.push(format!("({w})"));
+                    let new: Result<Vec<String>> = t
                         .key
                         .iter()
-                        .zip(values)
-                        .map(|(k, v)| format!("{} = {}", d.q(k), d.lit(v)))
+                        .zip(&key_row)
+                        .map(|(k, (_, v))| Ok(normal(&mapper.final_value(fin, t, k, v, false)?)))
                         .collect();
-                    format!("({})", parts.join(" AND "))
-                })
-                .collect();
-            let mut source_rows: HashMap<Vec<String>, Vec<Value>> = HashMap::new();
-            ss.query(
+                    expected_keys.push((values.clone(), Some(new?)));
+                }
+                Err(_) if !source_rows.contains_key(values) => {
+                    expected_keys.push((values.clone(), None));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut final_rows: HashMap<Vec<String>, Vec<Value>> = HashMap::new();
+        if !final_where.is_empty() {
+            fs.query(
                 &format!(
                     "SELECT {select} FROM {} WHERE {}",
                     d.q(&name),
-                    source_where.join(" OR ")
+                    final_where.join(" OR ")
                 ),
                 &mut |row| {
-                    let key = key_at
-                        .iter()
-                        .map(|&i| row[i].as_string().unwrap_or_default())
-                        .collect();
-                    source_rows.insert(key, row.to_vec());
+                    let key = key_at.iter().map(|&i| normal(&row[i])).collect();
+                    final_rows.insert(key, row.to_vec());
                     Ok(())
                 },
             )?;
-            // Each key's row in DB_FINAL, found by its new key; a key the follow never gave one
-            // (a mapped row deleted before the follow saw it born) has no row there either way.
-            let mut expected_keys: Vec<(Vec<String>, Option<Vec<String>>)> = Vec::new();
-            let mut final_where = Vec::new();
-            for values in &keys {
-                let key_row: StreamRow = t
-                    .key
-                    .iter()
-                    .cloned()
-                    .zip(values.iter().map(|v| Value::Text(v.clone().into_bytes())))
-                    .collect();
-                match mapper.key_condition(fin.as_ref(), t, &key_row) {
-                    Ok(w) => {
-                        final_where.push(format!("({w})"));
-                        let new: Result<Vec<String>> = t
-                            .key
-                            .iter()
-                            .zip(&key_row)
-                            .map(|(k, (_, v))| {
-                                Ok(normal(&mapper.final_value(fin.as_ref(), t, k, v, false)?))
-                            })
-                            .collect();
-                        expected_keys.push((values.clone(), Some(new?)));
+        }
+        for (values, new_key) in expected_keys {
+            let source_row = source_rows.get(&values);
+            let final_row = new_key.as_ref().and_then(|k| final_rows.get(k));
+            let same = match (source_row, final_row) {
+                (None, None) => true,
+                (Some(sr), Some(fr)) => {
+                    let mut same = true;
+                    for ((c, sv), fv) in columns.iter().zip(sr).zip(fr) {
+                        let expected = mapper.final_value(fin, t, c, sv, false)?;
+                        same &= expected == *fv
+                            || expected.as_string() == fv.as_string()
+                            || uuid_equal(&expected, fv);
                     }
-                    Err(_) if !source_rows.contains_key(values) => {
-                        expected_keys.push((values.clone(), None));
-                    }
-                    Err(e) => return Err(e),
+                    same
                 }
-            }
-            let mut final_rows: HashMap<Vec<String>, Vec<Value>> = HashMap::new();
-            if !final_where.is_empty() {
-                fs.query(
-                    &format!(
-                        "SELECT {select} FROM {} WHERE {}",
-                        d.q(&name),
-                        final_where.join(" OR ")
-                    ),
-                    &mut |row| {
-                        let key = key_at.iter().map(|&i| normal(&row[i])).collect();
-                        final_rows.insert(key, row.to_vec());
-                        Ok(())
-                    },
-                )?;
-            }
-            for (values, new_key) in expected_keys {
-                checked += 1;
-                let source_row = source_rows.get(&values);
-                let final_row = new_key.as_ref().and_then(|k| final_rows.get(k));
-                let same = match (source_row, final_row) {
-                    (None, None) => true,
-                    (Some(sr), Some(fr)) => {
-                        let mut same = true;
-                        for ((c, sv), fv) in columns.iter().zip(sr).zip(fr) {
-                            let expected = mapper.final_value(fin.as_ref(), t, c, sv, false)?;
-                            same &= expected == *fv
-                                || expected.as_string() == fv.as_string()
-                                || uuid_equal(&expected, fv);
-                        }
-                        same
+                _ => false,
+            };
+            if same {
+                same_keys.push(serde_json::to_string(&values).unwrap_or_default());
+            } else {
+                problems.push(format!(
+                    "{name}: the row with SOURCE key {} differs ({})",
+                    values.join(", "),
+                    match (source_row, final_row) {
+                        (Some(_), None) => "missing in DB_FINAL",
+                        (None, Some(_)) => "deleted on SOURCE, still in DB_FINAL",
+                        _ => "other values",
                     }
-                    _ => false,
-                };
-                if !same {
-                    problems.push(format!(
-                        "{name}: the row with SOURCE key {} differs ({})",
-                        values.join(", "),
-                        match (source_row, final_row) {
-                            (Some(_), None) => "missing in DB_FINAL",
-                            (None, Some(_)) => "deleted on SOURCE, still in DB_FINAL",
-                            _ => "other values",
-                        }
-                    ));
-                }
+                ));
             }
         }
+        Ok((same_keys, problems))
     }
-    problems.extend(count_differences(ctx, &mapper.table_names())?);
+}
+
+/// While following, with nothing waiting in the stream: checks up to `budget` of the rows the
+/// follower changed that are not checked yet, and marks those found equal, so that the cutover
+/// checks only what changed since (a row changed again is unmarked). A row that differs now is
+/// only behind SOURCE, or not: the cutover decides. Returns the rows marked.
+pub fn check_while_following(ctx: &Context, mapper: &Mapper, budget: usize) -> Result<u64> {
+    let live_source = ctx.live_source()?;
+    let fin = ctx.final_db()?;
+    let mut ss = live_source.connect()?;
+    let mut fs = fin.connect()?;
+    let mut left = budget;
+    let mut marked = 0u64;
+    for name in mapper.table_names() {
+        if left == 0 {
+            break;
+        }
+        let mut keys = ctx.journal.touched(&name)?;
+        keys.truncate(left);
+        left -= keys.len();
+        for chunk in keys.chunks(200) {
+            let (same, _) =
+                mapper.check_rows(fin.as_ref(), ss.as_mut(), fs.as_mut(), &name, chunk)?;
+            ctx.journal.mark_verified(&name, &same)?;
+            marked += same.len() as u64;
+        }
+    }
+    Ok(marked)
+}
+
+/// The cutover's check of the rows the follower changed (those not already found equal while
+/// following) against SOURCE itself. Returns the rows checked; differences are an
+/// `Error::Mismatch` naming each.
+pub fn verify_touched(ctx: &Context, mapper: &Mapper) -> Result<u64> {
+    let live_source = ctx.live_source()?;
+    let fin = ctx.final_db()?;
+    let mut ss = live_source.connect()?;
+    let mut fs = fin.connect()?;
+    let mut checked = 0u64;
+    let mut problems = Vec::new();
+    for name in mapper.table_names() {
+        for chunk in ctx.journal.touched(&name)?.chunks(200) {
+            let (same, differ) =
+                mapper.check_rows(fin.as_ref(), ss.as_mut(), fs.as_mut(), &name, chunk)?;
+            checked += chunk.len() as u64;
+            ctx.journal.mark_verified(&name, &same)?;
+            problems.extend(differ);
+        }
+    }
+    differences(problems).map(|()| checked)
+}
+
+/// Every table's row count on SOURCE and in DB_FINAL (the cutover's last check).
+pub fn verify_counts(ctx: &Context, mapper: &Mapper) -> Result<()> {
+    differences(count_differences(ctx, &mapper.table_names())?)
+}
+
+fn differences(problems: Vec<String>) -> Result<()> {
     if problems.is_empty() {
-        return Ok(checked);
+        return Ok(());
     }
     let shown: Vec<String> = problems.iter().take(20).cloned().collect();
     Err(Error::mismatch(

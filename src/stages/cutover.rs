@@ -11,7 +11,7 @@ use super::{Context, Outcome, Stage};
 use crate::error::{Error, Result};
 use crate::journal::{Artifact, CutoverRecord, Journal, StageStatus};
 use crate::progress::Progress;
-use crate::run::follow::{follow, verify_touched, Until};
+use crate::run::follow::{follow, verify_counts, verify_touched, Mapper, Until};
 use crate::run::live::{self, SNAPSHOT_DATABASE};
 use crate::run_lock::RunLock;
 
@@ -119,9 +119,17 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
             follow_progress.transactions, record.drained
         ),
         format!(
-            "verified the {} {} the follower changed, and every table's row count, against SOURCE",
-            record.verified_rows,
-            crate::text::plural(record.verified_rows as usize, "row")
+            "checked against SOURCE: every row the follower changed ({} of them in the freeze, the rest while following) and every table's row count",
+            record.verified_rows
+        ),
+        format!(
+            "the freeze: {}",
+            record
+                .phases
+                .iter()
+                .map(|(what, secs)| format!("{what} {secs:.2} s"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         "restored DB_FINAL's triggers and sequences; dropped the snapshot copy and released what the follower held on SOURCE".to_string(),
         "DB_FINAL is ready: point the application at it.".to_string(),
@@ -129,12 +137,23 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
 }
 
 /// The write freeze: SOURCE's last changes applied, the rows the follow changed checked, what
-/// the load set aside restored. Ends by journaling what it measured.
+/// the load set aside restored. Ends by journaling what it measured, phase by phase.
 fn freeze(ctx: &Context) -> Result<CutoverRecord> {
     let began = live::cutover_requested(&ctx.run.run_dir).unwrap_or_else(now);
+    let mut phases = vec![(
+        "the follower's drain and stop, the cutover's start".to_string(),
+        now() - began,
+    )];
+    let mut mark = now();
+    let mut phase = |what: &str| {
+        let t = now();
+        phases.push((what.to_string(), t - mark));
+        mark = t;
+    };
+    let mapper = Mapper::new(ctx)?;
     // A follower that was killed left its stage unfinished: the cutover applies what it left.
     ctx.stage(Stage::Follow, |c| {
-        let done = follow(c, Until::Drained)?;
+        let done = follow(c, &mapper, Until::Drained)?;
         Ok(Outcome {
             rows: done.changes,
             detail: Some(format!(
@@ -145,8 +164,12 @@ fn freeze(ctx: &Context) -> Result<CutoverRecord> {
         })
     })?;
     // Whatever reached SOURCE after the follower stopped (nothing, when the application had).
-    let drained = follow(ctx, Until::Drained)?;
-    let verified = verify_touched(ctx)?;
+    let drained = follow(ctx, &mapper, Until::Drained)?;
+    phase("SOURCE's last changes");
+    let verified = verify_touched(ctx, &mapper)?;
+    phase("the rows the follow changed, checked");
+    verify_counts(ctx, &mapper)?;
+    phase("every table's rows counted");
     let fin = ctx.final_db()?;
     let mut fs = fin.connect()?;
     crate::run::triggers::restore_triggers(ctx, fs.as_mut())?;
@@ -154,10 +177,12 @@ fn freeze(ctx: &Context) -> Result<CutoverRecord> {
     for sql in fin.after_load_sql(&final_schema) {
         fs.execute(&sql)?;
     }
+    phase("triggers and sequences restored");
     let record = CutoverRecord {
         freeze_seconds: now() - began,
         drained: drained.transactions,
         verified_rows: verified,
+        phases,
     };
     ctx.journal.set_cutover(&record)?;
     Ok(record)

@@ -4,13 +4,13 @@
 
 use super::{Context, Outcome};
 use crate::error::Result;
-use crate::run::follow::{follow, Until};
+use crate::run::follow::{follow, Mapper, Until};
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     ctx.progress.note(
         "following SOURCE's changes into DB_FINAL; run `rekey cutover` once the application has stopped writing",
     );
-    let done = follow(ctx, Until::Requested)?;
+    let done = follow(ctx, &Mapper::new(ctx)?, Until::Requested)?;
     Ok(Outcome {
         rows: done.changes,
         detail: Some(format!(

@@ -72,14 +72,23 @@ impl MysqlBackend {
         }
         out.push(self.binlog_grants(session)?);
         // The snapshot is copied with MariaDB's own dump and client programs.
-        let tools = super::follow::snapshot::binary(&["mariadb-dump", "mysqldump"])
-            .and_then(|dump| Ok((dump, super::follow::snapshot::binary(&["mariadb", "mysql"])?)));
+        let tools =
+            super::follow::snapshot::binary(&["mariadb-dump", "mysqldump"]).and_then(|dump| {
+                Ok((
+                    dump,
+                    super::follow::snapshot::binary(&["mariadb", "mysql"])?,
+                ))
+            });
         out.push(match tools {
             Ok((dump, client)) => Finding::ok(
                 "snapshot tools",
                 format!("{dump} and {client} copy SOURCE's snapshot"),
             ),
-            Err(e) => Finding::fail("snapshot tools", e.message(), "install mariadb-client where rekey runs"),
+            Err(e) => Finding::fail(
+                "snapshot tools",
+                e.message(),
+                "install mariadb-client where rekey runs",
+            ),
         });
         Ok(out)
     }

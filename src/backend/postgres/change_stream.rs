@@ -109,7 +109,11 @@ impl PostgresBackend {
         out.push(match super::follow::snapshot::client_tools(major) {
             Ok((dump, restore)) => Finding::ok(
                 "snapshot tools",
-                format!("{} and {} copy SOURCE's snapshot", dump.display(), restore.display()),
+                format!(
+                    "{} and {} copy SOURCE's snapshot",
+                    dump.display(),
+                    restore.display()
+                ),
             ),
             Err(e) => Finding::fail(
                 "snapshot tools",
