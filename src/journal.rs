@@ -249,6 +249,7 @@ mod key {
     pub const SNAPSHOT_POSITION: &str = "snapshot-position";
     pub const FOLLOW_PROGRESS: &str = "follow-progress";
     pub const CUTOVER: &str = "cutover";
+    pub const FOLLOW_COUNTED: &str = "follow-counted";
     /// What the run's keys derive from: forgotten by `rekey clean`.
     pub const IDENTITY: [&str; 5] = [RUN_ID, SECRET, SEED, BASE_MS, CONVERSION];
 }
@@ -756,7 +757,12 @@ impl Journal {
 
     /// Forgets what a live run's follower recorded (`rekey clean`).
     pub fn forget_follow(&self) -> Result<()> {
-        for k in [key::SNAPSHOT_POSITION, key::FOLLOW_PROGRESS, key::CUTOVER] {
+        for k in [
+            key::SNAPSHOT_POSITION,
+            key::FOLLOW_PROGRESS,
+            key::CUTOVER,
+            key::FOLLOW_COUNTED,
+        ] {
             self.remove(k)?;
         }
         self.with(|c| c.execute_batch("DELETE FROM touched;"))
@@ -765,6 +771,31 @@ impl Journal {
     /// How many rows the follower changed, over all tables.
     pub fn touched_count(&self) -> Result<u64> {
         self.with(|c| c.query_row("SELECT COUNT(*) FROM touched", [], |r| r.get(0)))
+    }
+
+    /// The tables in which the follower changed rows.
+    pub fn touched_tables(&self) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT DISTINCT tbl FROM touched ORDER BY tbl")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// Tables whose row counts were found equal on SOURCE and in DB_FINAL while following, when
+    /// the follower had changed none of their rows.
+    pub fn counted_while_following(&self) -> Result<Vec<String>> {
+        Ok(self
+            .get(key::FOLLOW_COUNTED)?
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default())
+    }
+
+    pub fn set_counted_while_following(&self, tables: &[String]) -> Result<()> {
+        self.set(
+            key::FOLLOW_COUNTED,
+            &serde_json::to_string(tables).unwrap_or_default(),
+        )
     }
 }
 

@@ -5,8 +5,9 @@
 # scripts/bench/generate_lean.sh, PostgreSQL: generate_postgres_lean.sh) plus the writer's own
 # two tables. The writer (examples/live_writer.rs) writes BENCH_LIVE_RATE row writes/s (default
 # 1000: inserts, updates, a re-pointed reference, a delete that cascades) from before
-# `rekey run --follow` starts until the cutover; it follows SOURCE for BENCH_LIVE_FOLLOW seconds
-# (default 10) after `rekey status` first says following, then the writer stops (the
+# `rekey run --follow` starts until the cutover; once `rekey status` says following and the lag
+# is under a second (caught up with what was written during the copy, as an operator would wait
+# for), it follows SOURCE for BENCH_LIVE_FOLLOW seconds (default 10), then the writer stops (the
 # application's writes stopped) and `rekey cutover` runs. Printed per run: the write freeze (from
 # the writer's stop to a verified DB_FINAL: the cutover's own figure plus the gap before it), the
 # writer's real rate, the follower's apply rate and largest lag; and an independent check that
@@ -92,6 +93,13 @@ for ((i = 1; i <= runs; i++)); do
         sleep 0.2
     done
     reached=$(echo "$(date +%s.%N) - $start" | bc)
+    # An operator cuts over once `rekey status` shows the follower caught up: lag under a second.
+    until "$rekey" status --run-dir "$run_dir" --json 2>/dev/null |
+        python3 -c 'import json,sys; f=json.load(sys.stdin).get("follow") or {}; sys.exit(0 if f.get("lag_seconds", 99) < 1 else 1)'; do
+        kill -0 "$follower" 2>/dev/null || { cat "$out_dir/follow-$tag-$i"; die "the follower ended before catching up"; }
+        sleep 0.5
+    done
+    caught=$(echo "$(date +%s.%N) - $start" | bc)
     sleep "$follow_secs"
     # The application stops writing: the freeze starts.
     touch "$stop"
@@ -107,17 +115,18 @@ for ((i = 1; i <= runs; i++)); do
         [[ $a == "$b" ]] || die "$t: $a rows on SOURCE, $b in DB_FINAL"
     done
     read -r _ writes _ txns _ wsecs _ wrate <"$out_dir/writer-$tag-$i"
-    line=$(python3 - "$run_dir/report.json" "$freeze" "$reached" "$rows" "$writes" "$wsecs" "$wrate" "$tag" <<'PY'
+    line=$(python3 - "$run_dir/report.json" "$freeze" "$reached" "$rows" "$writes" "$wsecs" "$wrate" "$tag" "$caught" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
 live = report["live"]
 cut = live["cutover"]
 lag = max((p[1] for p in live["lag_timeline"]), default=0.0)
-freeze, reached, rows, writes, wsecs, wrate, tag = sys.argv[2:9]
+freeze, reached, rows, writes, wsecs, wrate, tag, caught = sys.argv[2:10]
+phases = "; ".join(f"{w} {s:.2} s" for w, s in cut.get("phases", []))
 print(f"{tag}: rows {rows}, writer {writes} row writes in {float(wsecs):.0f} s ({float(wrate):.0f}/s), "
-      f"following after {float(reached):.1f} s, applied {live['changes']} row changes at {live['apply_rate'] or 0:.0f}/s, "
+      f"following after {float(reached):.1f} s, caught up after {float(caught):.1f} s, applied {live['changes']} row changes at {live['apply_rate'] or 0:.0f}/s, "
       f"largest lag {lag:.1f} s, write freeze {float(freeze):.2f} s (cutover's own figure {cut['freeze_seconds']:.2f} s), "
-      f"{cut['verified_rows']} changed rows verified, counts equal")
+      f"{cut['verified_rows']} changed rows checked in the freeze, counts equal; the freeze: {phases}")
 PY
 )
     log "$line"

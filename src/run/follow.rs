@@ -455,6 +455,7 @@ pub fn follow(ctx: &Context, mapper: &Mapper, until: Until) -> Result<Followed> 
     let mut last_note = Instant::now();
     let mut last_confirm = Instant::now();
     let mut last_check = Instant::now();
+    let mut counted = false;
     let mut confirmed = true;
     let mut last_head = Instant::now() - Duration::from_secs(60);
     loop {
@@ -494,9 +495,14 @@ pub fn follow(ctx: &Context, mapper: &Mapper, until: Until) -> Result<Followed> 
             progress.busy_seconds += busy.elapsed().as_secs_f64();
         } else {
             progress.lag_seconds = Some(0.0);
-            // Caught up: the rows changed so far are checked now, not in the freeze.
+            // Caught up: the rows changed so far are checked now, and the tables the follow
+            // has not changed counted once, not in the freeze.
             if until == Until::Requested && last_check.elapsed() >= Duration::from_secs(1) {
                 check_while_following(ctx, mapper, 2000)?;
+                if !counted {
+                    count_while_following(ctx, mapper)?;
+                    counted = true;
+                }
                 last_check = Instant::now();
             }
         }
@@ -623,7 +629,7 @@ impl Mapper {
         ss.query(
             &format!(
                 "SELECT {select} FROM {} WHERE {}",
-                d.q(&name),
+                d.q(name),
                 source_where.join(" OR ")
             ),
             &mut |row| {
@@ -668,7 +674,7 @@ impl Mapper {
             fs.query(
                 &format!(
                     "SELECT {select} FROM {} WHERE {}",
-                    d.q(&name),
+                    d.q(name),
                     final_where.join(" OR ")
                 ),
                 &mut |row| {
@@ -763,9 +769,61 @@ pub fn verify_touched(ctx: &Context, mapper: &Mapper) -> Result<u64> {
     differences(problems).map(|()| checked)
 }
 
-/// Every table's row count on SOURCE and in DB_FINAL (the cutover's last check).
-pub fn verify_counts(ctx: &Context, mapper: &Mapper) -> Result<()> {
-    differences(count_differences(ctx, &mapper.table_names())?)
+/// The cutover's count check: every table's rows on SOURCE and in DB_FINAL, except the tables
+/// found equal while following that nothing has changed since: neither the follower (no row
+/// of theirs touched) nor a foreign-key action of DB_FINAL's from a table it touched (MariaDB's
+/// stream does not carry those). So the freeze counts what the follow changed, not the whole
+/// database. Returns the tables counted.
+pub fn verify_counts(ctx: &Context, mapper: &Mapper) -> Result<usize> {
+    let changed = reached_by_actions(ctx, &ctx.journal.touched_tables()?)?;
+    let counted = ctx.journal.counted_while_following()?;
+    let tables: Vec<String> = mapper
+        .table_names()
+        .into_iter()
+        .filter(|t| changed.contains(t) || !counted.contains(t))
+        .collect();
+    differences(count_differences(ctx, &tables)?).map(|()| tables.len())
+}
+
+/// While following and caught up: counts the tables the follower has changed no row of, and
+/// journals those found equal (the cutover recounts only what changed since).
+pub fn count_while_following(ctx: &Context, mapper: &Mapper) -> Result<()> {
+    let changed = reached_by_actions(ctx, &ctx.journal.touched_tables()?)?;
+    let tables: Vec<String> = mapper
+        .table_names()
+        .into_iter()
+        .filter(|t| !changed.contains(t))
+        .collect();
+    let differ = count_differences(ctx, &tables)?;
+    let equal: Vec<String> = tables
+        .into_iter()
+        .filter(|t| !differ.iter().any(|d| d.starts_with(&format!("{t}: "))))
+        .collect();
+    ctx.journal.set_counted_while_following(&equal)
+}
+
+/// `tables` and every table a foreign-key action (CASCADE, SET NULL, SET DEFAULT) of SOURCE's
+/// schema reaches from them.
+fn reached_by_actions(ctx: &Context, tables: &[String]) -> Result<HashSet<String>> {
+    let shared = super::source::load(ctx)?;
+    let acts = |rule: &str| {
+        let r = rule.to_ascii_uppercase();
+        !(r.is_empty() || r == "RESTRICT" || r == "NO ACTION")
+    };
+    let mut reached: HashSet<String> = tables.iter().cloned().collect();
+    let mut todo: Vec<String> = tables.to_vec();
+    while let Some(parent) = todo.pop() {
+        for child in &shared.0.tables {
+            let acted = child
+                .foreign_keys
+                .iter()
+                .any(|fk| fk.ref_table == parent && (acts(&fk.on_delete) || acts(&fk.on_update)));
+            if acted && reached.insert(child.name.clone()) {
+                todo.push(child.name.clone());
+            }
+        }
+    }
+    Ok(reached)
 }
 
 fn differences(problems: Vec<String>) -> Result<()> {

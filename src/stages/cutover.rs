@@ -119,7 +119,7 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
             follow_progress.transactions, record.drained
         ),
         format!(
-            "checked against SOURCE: every row the follower changed ({} of them in the freeze, the rest while following) and every table's row count",
+            "checked against SOURCE: every row the follower changed ({} of them in the freeze, the rest while following) and every table's row count (the tables the follow changed in the freeze, the others while following)",
             record.verified_rows
         ),
         format!(
@@ -168,8 +168,11 @@ fn freeze(ctx: &Context) -> Result<CutoverRecord> {
     phase("SOURCE's last changes");
     let verified = verify_touched(ctx, &mapper)?;
     phase("the rows the follow changed, checked");
-    verify_counts(ctx, &mapper)?;
-    phase("every table's rows counted");
+    let counted = verify_counts(ctx, &mapper)?;
+    phase(&format!(
+        "the rows of {counted} {} counted",
+        crate::text::plural(counted, "table")
+    ));
     let fin = ctx.final_db()?;
     let mut fs = fin.connect()?;
     crate::run::triggers::restore_triggers(ctx, fs.as_mut())?;
