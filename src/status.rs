@@ -161,7 +161,8 @@ pub struct RunStatus {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct FollowLag {
     /// How long SOURCE's last applied transaction took to reach DB_FINAL (0 when nothing waits).
-    pub lag_seconds: f64,
+    /// `None` until the follower has applied or waited once since it started.
+    pub lag_seconds: Option<f64>,
     /// How far behind SOURCE's head the follower is, in the engine's unit (bytes of binlog or
     /// WAL), where the engine can tell.
     pub behind: Option<u64>,
@@ -423,7 +424,7 @@ impl RunStatus {
                 .follow_progress()?
                 .filter(|_| state == RunState::Following || state == RunState::Stopped)
                 .map(|p| FollowLag {
-                    lag_seconds: p.lag_seconds.unwrap_or(0.0),
+                    lag_seconds: p.lag_seconds,
                     behind: p.behind,
                     transactions: p.transactions,
                     changes: p.changes,
@@ -566,10 +567,15 @@ impl RunStatus {
         s.push('\n');
         if let Some(f) = &self.follow {
             s.push_str(&format!(
-                "  following: lag {:.1} s{}, {} transactions ({} row changes) applied, as of {:.0} s ago\n",
-                f.lag_seconds,
-                f.behind
-                    .map_or(String::new(), |b| format!(", {} bytes of SOURCE's log behind", thousands(b))),
+                "  following: {}{}, {} transactions ({} row changes) applied, as of {:.0} s ago\n",
+                f.lag_seconds
+                    .map_or("lag not known yet (starting)".to_string(), |l| format!(
+                        "lag {l:.1} s"
+                    )),
+                f.behind.map_or(String::new(), |b| format!(
+                    ", {} bytes of SOURCE's log behind",
+                    thousands(b)
+                )),
                 thousands(f.transactions),
                 thousands(f.changes),
                 f.as_of_seconds
@@ -861,7 +867,7 @@ mod tests {
         let lag = st.follow.clone().unwrap();
         assert_eq!(
             (lag.lag_seconds, lag.behind, lag.transactions),
-            (0.4, Some(5120), 1200)
+            (Some(0.4), Some(5120), 1200)
         );
         let text = st.to_text(Path::new("d"));
         assert!(text.contains("following SOURCE (PID 7)"), "{text}");

@@ -188,7 +188,7 @@ fn wait_following<S: TestServer>(dbs: &Databases<S>, child: &mut Child) -> serde
     let start = Instant::now();
     loop {
         let st = status(&dbs.run_dir());
-        if st["state"] == "following" {
+        if st["state"] == "following" && st["follow"]["lag_seconds"].is_number() {
             return st;
         }
         if let Ok(Some(code)) = child.try_wait() {

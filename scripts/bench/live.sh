@@ -95,7 +95,7 @@ for ((i = 1; i <= runs; i++)); do
     reached=$(echo "$(date +%s.%N) - $start" | bc)
     # An operator cuts over once `rekey status` shows the follower caught up: lag under a second.
     until "$rekey" status --run-dir "$run_dir" --json 2>/dev/null |
-        python3 -c 'import json,sys; f=json.load(sys.stdin).get("follow") or {}; sys.exit(0 if f.get("lag_seconds", 99) < 1 else 1)'; do
+        python3 -c 'import json,sys; f=json.load(sys.stdin).get("follow") or {}; lag=f.get("lag_seconds"); sys.exit(0 if lag is not None and lag < 1 else 1)'; do
         kill -0 "$follower" 2>/dev/null || { cat "$out_dir/follow-$tag-$i"; die "the follower ended before catching up"; }
         sleep 0.5
     done

@@ -427,7 +427,8 @@ pub fn follow(ctx: &Context, mapper: &Mapper, until: Until) -> Result<Followed> 
     // `rekey status` says following from the first moment.
     let mut progress = ctx.journal.follow_progress()?.unwrap_or_default();
     progress.at = now();
-    progress.lag_seconds.get_or_insert(0.0);
+    // Unknown until the first pass over the stream: 0 would say caught up.
+    progress.lag_seconds = None;
     ctx.journal.set_follow_progress(&progress)?;
     let live_source = ctx.live_source()?;
     let fin = ctx.final_db()?;
