@@ -20,6 +20,9 @@ use crate::model::{is_internal, Schema};
 use crate::options::{UuidFormat, UuidVersion};
 use crate::uuidgen::DerivedKey;
 
+/// The most transactions the follower takes from the stream at once.
+const BATCH: usize = 256;
+
 /// When the follower stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Until {
@@ -471,7 +474,7 @@ pub fn follow(ctx: &Context, mapper: &Mapper, until: Until) -> Result<Followed> 
                 break;
             }
         }
-        let batch = stream.next(256, Duration::from_millis(200))?;
+        let batch = stream.next(BATCH, Duration::from_millis(200))?;
         let busy = Instant::now();
         for txn in &batch {
             done.changes += mapper.apply(ctx, fin.as_ref(), s.as_mut(), txn)?;
@@ -496,16 +499,22 @@ pub fn follow(ctx: &Context, mapper: &Mapper, until: Until) -> Result<Followed> 
             progress.busy_seconds += busy.elapsed().as_secs_f64();
         } else {
             progress.lag_seconds = Some(0.0);
-            // Caught up: the rows changed so far are checked now, and the tables the follow
-            // has not changed counted once, not in the freeze.
-            if until == Until::Requested && last_check.elapsed() >= Duration::from_secs(1) {
-                check_while_following(ctx, mapper, 2000)?;
-                if !counted {
-                    count_while_following(ctx, mapper)?;
-                    counted = true;
-                }
-                last_check = Instant::now();
+        }
+        // Keeping up (the stream gave less than a full batch) and no cutover asked yet: the
+        // rows changed so far are checked now, a slice a second, and the tables the follow has
+        // not changed counted once, so that the freeze does neither.
+        let keeping_up = batch.len() < BATCH && progress.lag_seconds.is_some_and(|l| l < 1.0);
+        if until == Until::Requested
+            && target.is_none()
+            && keeping_up
+            && last_check.elapsed() >= Duration::from_secs(1)
+        {
+            check_while_following(ctx, mapper, 2000)?;
+            if !counted {
+                count_while_following(ctx, mapper)?;
+                counted = true;
             }
+            last_check = Instant::now();
         }
         if last_head.elapsed() >= Duration::from_secs(2) || !batch.is_empty() {
             if last_head.elapsed() >= Duration::from_secs(2) {
