@@ -682,7 +682,6 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
         } => return check(ctx, derive_final, follow),
         Command::Cutover => {
             let lines = cutover::run(ctx)?;
-            clone::hand_over(ctx)?;
             for line in lines {
                 ctx.say(&line);
             }
@@ -731,7 +730,7 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
         && !command.stages().contains(&Stage::Follow)
         && ctx.journal.stage_done(Stage::Load.name())?
     {
-        clone::hand_over(ctx)?;
+        crate::run::marker::hand_over(ctx)?;
     }
     Ok(())
 }

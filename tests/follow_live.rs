@@ -431,6 +431,53 @@ fn ddl_after_the_snapshot_stops_the_follow<S: TestServer + Clone + Send + 'stati
     assert!(err.contains("comments"), "{err}");
 }
 
+/// An application still writing during the cutover: refused (exit 3, nothing handed over), then
+/// run again once it stopped.
+fn writes_during_the_cutover_are_refused<S: TestServer + Clone + Send + 'static>(
+    server: S,
+    tag: &str,
+) {
+    let mut dbs = Databases::new(server.clone(), tag);
+    dbs.extra("data_snapshot");
+    dbs.server.drop_database(&dbs.final_db);
+    seed(&dbs, 100);
+    let _leftovers = Leftovers(&dbs);
+    let mut child = spawn_follow(&dbs, &[]);
+    wait_following(&dbs, &mut child);
+    let stop = Arc::new(AtomicBool::new(false));
+    let app = writer(server.clone(), dbs.source.clone(), stop.clone());
+    std::thread::sleep(Duration::from_millis(500));
+    let out = cutover(&dbs);
+    assert_exit(&out, 3);
+    assert!(
+        stderr(&out).contains("still being written"),
+        "{}",
+        stderr(&out)
+    );
+    stop.store(true, Ordering::SeqCst);
+    app.join().unwrap();
+    let out = cutover(&dbs);
+    assert_exit(&out, 0);
+    assert_eq!(
+        meaning(&dbs.server, &dbs.source),
+        meaning(&dbs.server, &dbs.final_db),
+        "DB_FINAL differs from SOURCE"
+    );
+    let _ = wait_exit(&mut child, Duration::from_secs(30));
+}
+
+#[test]
+fn mariadb_writes_during_the_cutover_are_refused() {
+    let Some(s) = live_mariadb() else { return };
+    writes_during_the_cutover_are_refused(s, "fwrite");
+}
+
+#[test]
+fn postgres_writes_during_the_cutover_are_refused() {
+    let Some(s) = live_postgres() else { return };
+    writes_during_the_cutover_are_refused(s, "fwrite");
+}
+
 #[test]
 fn mariadb_ddl_after_the_snapshot_stops_the_follow() {
     let Some(s) = live_mariadb() else { return };

@@ -265,6 +265,11 @@ pub trait Dialect: Send + Sync {
     fn begin_sql(&self) -> &'static str {
         "BEGIN"
     }
+    /// A statement that makes the open transaction's commit wait until it is on disk, where the
+    /// follower's session does not (`follow_session`).
+    fn durable_commit_sql(&self) -> Option<String> {
+        None
+    }
 
     /// A comma-separated list of quoted column names.
     fn column_list(&self, columns: &[String]) -> String {

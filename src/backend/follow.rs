@@ -97,9 +97,10 @@ pub trait Follow: Send + Sync {
     }
 
     /// Whether the stream carries the rows that SOURCE's foreign-key actions (`ON DELETE
-    /// CASCADE`, `SET NULL`, `ON UPDATE CASCADE`) changed. When it does, the apply writes them
-    /// as they come with DB_FINAL's foreign keys off; when not, DB_FINAL's own foreign keys
-    /// with the same actions must make those changes (docs/cutover.md §9).
+    /// CASCADE`, `SET NULL`, `ON UPDATE CASCADE`) changed (docs/cutover.md §9). The follower
+    /// applies with DB_FINAL's foreign keys on either way: where the stream lacks those rows,
+    /// DB_FINAL's own actions make them; where it carries them, writing them again after
+    /// DB_FINAL's action changes nothing.
     fn stream_has_cascades(&self) -> bool;
 
     /// Takes a consistent snapshot of SOURCE and copies its schema (tables, keys, indexes,

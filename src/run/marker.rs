@@ -1,10 +1,12 @@
 //! rekey's marker table in the databases a run creates (`_rekey_run`, holding the run's id):
 //! `rekey clean` drops only a database that carries its own run's marker, preflight refuses a
-//! DB_DATA of another run, and derive-final takes over a DB_FINAL its own run created.
+//! DB_DATA of another run, and derive-final takes over a DB_FINAL its own run created; after a
+//! verified run (or a live run's cutover) the marker leaves a derived DB_FINAL (`hand_over`).
 
 use super::Context;
 use crate::backend::Backend;
 use crate::error::Result;
+use crate::journal::Artifact;
 use crate::model::Schema;
 
 /// The table in DB_DATA that says which run built it.
@@ -46,5 +48,33 @@ pub fn mark(ctx: &Context, db: &dyn Backend) -> Result<()> {
             d.lit(&ctx.run_id)
         ))?;
     }
+    Ok(())
+}
+
+/// After a verified run, a DB_FINAL the run created (derive-final) becomes the application's:
+/// the marker goes, so its schema holds nothing of rekey's, and the journal records the hand-over
+/// instead of the database, so `rekey clean` keeps it (without its marker it cannot prove the
+/// database is the run's, and after a verified run it is the application's). Safe to repeat.
+pub fn hand_over(ctx: &Context) -> Result<()> {
+    if ctx.run.dry_run
+        || !ctx
+            .journal
+            .artifacts(Artifact::Database)?
+            .iter()
+            .any(|(which, _)| which == "final")
+    {
+        return Ok(());
+    }
+    let fin = ctx.final_db()?;
+    let d = fin.dialect();
+    let mut s = fin.connect()?;
+    s.execute(&format!(
+        "{}{}",
+        ctx.marker(),
+        d.drop_table_sql(&d.q(RUN_MARKER))
+    ))?;
+    ctx.journal
+        .add_artifact(Artifact::HandedOver, "final", &fin.url().stored())?;
+    ctx.journal.remove_artifact(Artifact::Database, "final")?;
     Ok(())
 }

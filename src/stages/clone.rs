@@ -5,7 +5,7 @@ use super::{Context, Outcome, Stage};
 use crate::error::Result;
 use crate::journal::Artifact;
 use crate::model::is_internal;
-use crate::run::marker::{mark, RUN_MARKER};
+use crate::run::marker::mark;
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = crate::run::source::load(ctx)?;
@@ -105,33 +105,5 @@ fn add_moved_foreign_keys(ctx: &Context, moved: &crate::model::Schema) -> Result
             ctx.exec(&mut s, &sql)?;
         }
     }
-    Ok(())
-}
-
-/// After a verified run, a DB_FINAL the run created (derive-final) becomes the application's:
-/// the marker goes, so its schema holds nothing of rekey's, and the journal records the hand-over
-/// instead of the database, so `rekey clean` keeps it (without its marker it cannot prove the
-/// database is the run's, and after a verified run it is the application's). Safe to repeat.
-pub fn hand_over(ctx: &Context) -> Result<()> {
-    if ctx.run.dry_run
-        || !ctx
-            .journal
-            .artifacts(Artifact::Database)?
-            .iter()
-            .any(|(which, _)| which == "final")
-    {
-        return Ok(());
-    }
-    let fin = ctx.final_db()?;
-    let d = fin.dialect();
-    let mut s = fin.connect()?;
-    s.execute(&format!(
-        "{}{}",
-        ctx.marker(),
-        d.drop_table_sql(&d.q(RUN_MARKER))
-    ))?;
-    ctx.journal
-        .add_artifact(Artifact::HandedOver, "final", &fin.url().stored())?;
-    ctx.journal.remove_artifact(Artifact::Database, "final")?;
     Ok(())
 }

@@ -97,17 +97,20 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
         Some(done) => done,
         None => freeze(ctx)?,
     };
+    // Letting go, each step safe to repeat, the snapshot copy's record last: while it is in
+    // the journal, a `rekey cutover` run again finishes what a kill left.
+    crate::run::marker::hand_over(ctx)?;
     let fin = ctx.final_db()?;
+    let mut fs = fin.connect()?;
+    live::drop_position_table(fin.as_ref(), fs.as_mut())?;
     ctx.live_source()?.release(&ctx.run_id)?;
     let copy = ctx.source()?;
     if copy.database_exists()? {
         copy.drop_database()?;
     }
+    live::forget_request(&ctx.run.run_dir)?;
     ctx.journal
         .remove_artifact(Artifact::Database, SNAPSHOT_DATABASE)?;
-    let mut fs = fin.connect()?;
-    live::drop_position_table(fin.as_ref(), fs.as_mut())?;
-    live::forget_request(&ctx.run.run_dir)?;
     let follow_progress = ctx.journal.follow_progress()?.unwrap_or_default();
     Ok(vec![
         format!(
@@ -166,13 +169,27 @@ fn freeze(ctx: &Context) -> Result<CutoverRecord> {
     // Whatever reached SOURCE after the follower stopped (nothing, when the application had).
     let drained = follow(ctx, &mapper, Until::Drained)?;
     phase("SOURCE's last changes");
-    let verified = verify_touched(ctx, &mapper)?;
+    let verified = verify_touched(ctx, &mapper);
     phase("the rows the follow changed, checked");
-    let counted = verify_counts(ctx, &mapper)?;
-    phase(&format!(
-        "the rows of {counted} {} counted",
-        crate::text::plural(counted, "table")
-    ));
+    let counted = verify_counts(ctx, &mapper);
+    phase("the tables the follow changed, counted");
+    // The checks hold only if SOURCE stood still meanwhile; a difference they found means
+    // nothing if it did not.
+    let late = follow(ctx, &mapper, Until::Drained)?;
+    if late.changes > 0 {
+        return Err(Error::env(
+            live::place(),
+            format!(
+                "SOURCE was still being written during the cutover: {} {} arrived after the checks began (applied to DB_FINAL, but not checked).",
+                late.changes,
+                crate::text::plural(late.changes as usize, "row change")
+            ),
+            "Stop every writer of SOURCE (the application, its workers and cron jobs), then run `rekey cutover` again: it checks again.",
+        ));
+    }
+    let verified = verified?;
+    counted?;
+    phase("SOURCE seen standing still");
     let fin = ctx.final_db()?;
     let mut fs = fin.connect()?;
     crate::run::triggers::restore_triggers(ctx, fs.as_mut())?;

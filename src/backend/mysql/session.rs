@@ -128,10 +128,17 @@ impl MysqlSession {
         let mut attempt = 1;
         loop {
             let started = Instant::now();
-            let result = self.conn.query_iter(sql).map(|r| {
-                let n = r.affected_rows();
-                drop(r);
-                n
+            // Every result set is read: an error in a later statement of a multi-statement text
+            // is only seen there (dropping the result would step past it without a word).
+            let result = self.conn.query_iter(sql).and_then(|mut r| {
+                let mut n = 0;
+                while let Some(set) = r.iter() {
+                    n += set.affected_rows();
+                    for row in set {
+                        row?;
+                    }
+                }
+                Ok(n)
             });
             if let Some(clock) = &ddl {
                 clock.add_ddl(started.elapsed());

@@ -18,10 +18,15 @@ impl Dialect for PostgresDialect {
         // bytea's hex input form; standard_conforming_strings keeps the backslash literal.
         format!("'\\x{}'", crate::text::hex(bytes).to_ascii_lowercase())
     }
+    fn durable_commit_sql(&self) -> Option<String> {
+        Some("SET LOCAL synchronous_commit = on".into())
+    }
     fn follow_session(&self) -> Vec<String> {
         // A commit need not wait for its WAL flush: a transaction lost in a crash of DB_FINAL's
-        // server takes its stored position with it, so the follower applies it again; the
-        // cutover's own writes flush everything before DB_FINAL is handed over.
+        // server takes its stored position with it, and the follower confirms the slot only up
+        // to a position stored with a flushed commit (`durable_commit_sql`), so the stream
+        // still has what was lost; the cutover's own writes flush everything before DB_FINAL is
+        // handed over.
         vec![
             "SET SESSION standard_conforming_strings = on".into(),
             "SET SESSION synchronous_commit = off".into(),

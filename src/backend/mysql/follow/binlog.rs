@@ -287,6 +287,9 @@ const TRANSACTION_PAYLOAD_EVENT: u8 = 40;
 /// An incident: the server says the binlog misses changes.
 const INCIDENT_EVENT: u8 = 26;
 
+/// MariaDB's Binlog_checkpoint and Gtid_list events, written at the head of each binlog file.
+const BOUNDARY_EVENTS: [u8; 2] = [161, 163];
+
 /// XA_PREPARE_LOG_EVENT: the end of an XA transaction's first phase.
 const XA_PREPARE_EVENT: u8 = 38;
 
@@ -350,7 +353,7 @@ impl Assembler {
             }
             Some(EventData::FormatDescriptionEvent(_)) => {
                 self.seen_fde = true;
-                None
+                self.boundary(&header)
             }
             Some(EventData::XidEvent(_)) => commit(self),
             Some(EventData::QueryEvent(q)) => {
@@ -385,8 +388,31 @@ impl Assembler {
                 self.rows(&rows, stream)?;
                 None
             }
+            // A new binlog file's header events: the position moves past them between
+            // transactions, and SHOW MASTER STATUS after a rotation points there.
+            _ if BOUNDARY_EVENTS.contains(&header.event_type_raw()) => self.boundary(&header),
             _ => None,
         })
+    }
+
+    /// An empty transaction ending after a header event outside any transaction, so that the
+    /// position read follows SOURCE's head across a rotation (the cutover waits for it).
+    fn boundary(
+        &self,
+        header: &mysql::binlog::events::BinlogEventHeader,
+    ) -> Option<SourceTransaction> {
+        (!self.open && self.changes.is_empty() && self.seen_fde && header.log_pos() > 0).then(
+            || SourceTransaction {
+                changes: Vec::new(),
+                end: BinlogPos {
+                    file: self.file.clone(),
+                    offset: u64::from(header.log_pos()),
+                    gtid: None,
+                }
+                .to_position(),
+                committed_at: None,
+            },
+        )
     }
 
     fn rows(&mut self, rows: &RowsEventData<'_>, stream: &BinlogStream) -> Result<()> {
