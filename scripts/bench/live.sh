@@ -46,6 +46,7 @@ mysql)
     count() { live_my_sql "SELECT COUNT(*) FROM \`$1\`.\`$2\`"; }
     tables() { live_my_sql "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$1' AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME NOT LIKE '\\_rekey%' AND TABLE_NAME <> 'bench_meta'"; }
     drop_db() { live_my_sql "DROP DATABASE IF EXISTS \`$1\`"; }
+    meaning() { live_my_sql "SET SESSION group_concat_max_len = 1073741824; SELECT MD5(GROUP_CONCAT(m ORDER BY m SEPARATOR ',')) FROM (SELECT CONCAT(c.note, '|', p.note) AS m FROM \`$1\`.live_child c JOIN \`$1\`.live_parent p ON p.id = c.parent_id) x"; }
     if [[ $(sql "SELECT scale FROM $src.bench_meta" 2>/dev/null || true) != "$scale" ]]; then
         log "generating $src at scale $scale"
         drop_db "$src"
@@ -61,6 +62,7 @@ postgres)
     count() { pg "$1" -c "SELECT count(*) FROM \"$2\""; }
     tables() { pg "$1" -c "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' AND relname NOT LIKE '\\_rekey%' AND relname <> 'bench_meta'"; }
     drop_db() { live_pg_sql "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)"; }
+    meaning() { pg "$1" -c "SELECT md5(string_agg(c.note || '|' || p.note, ',' ORDER BY c.note || '|' || p.note)) FROM live_child c JOIN live_parent p ON p.id = c.parent_id"; }
     if [[ $(pg "$src" -c "SELECT scale FROM bench_meta" 2>/dev/null || true) != "$scale" ]]; then
         log "generating $src at scale $scale"
         drop_db "$src"
@@ -108,12 +110,16 @@ for ((i = 1; i <= runs; i++)); do
     "$rekey" cutover --run-dir "$run_dir" -q >"$out_dir/cutover-$tag-$i"
     freeze=$(echo "$(date +%s.%N) - $frozen" | bc)
     wait "$follower"
-    # Independent check: every table's rows counted on both sides.
+    # Independent check: every table's rows counted on both sides, and the writer's rows by what
+    # they mean (each child's note with its parent's, joined through each side's own keys).
     for t in $(tables "$src"); do
         a=$(count "$src" "$t")
         b=$(count "${prefix}_live_final" "$t")
         [[ $a == "$b" ]] || die "$t: $a rows on SOURCE, $b in DB_FINAL"
     done
+    a=$(meaning "$src")
+    b=$(meaning "${prefix}_live_final")
+    [[ $a == "$b" ]] || die "the writer's rows differ: $a on SOURCE, $b in DB_FINAL"
     read -r _ writes _ txns _ wsecs _ wrate <"$out_dir/writer-$tag-$i"
     line=$(python3 - "$run_dir/report.json" "$freeze" "$reached" "$rows" "$writes" "$wsecs" "$wrate" "$tag" "$caught" <<'PY'
 import json, sys
@@ -126,7 +132,7 @@ phases = "; ".join(f"{w} {s:.2} s" for w, s in cut.get("phases", []))
 print(f"{tag}: rows {rows}, writer {writes} row writes in {float(wsecs):.0f} s ({float(wrate):.0f}/s), "
       f"following after {float(reached):.1f} s, caught up after {float(caught):.1f} s, applied {live['changes']} row changes at {live['apply_rate'] or 0:.0f}/s, "
       f"largest lag {lag:.1f} s, write freeze {float(freeze):.2f} s (cutover's own figure {cut['freeze_seconds']:.2f} s), "
-      f"{cut['verified_rows']} changed rows checked in the freeze, counts equal; the freeze: {phases}")
+      f"{cut['verified_rows']} changed rows checked in the freeze, counts and the writer's rows equal; the freeze: {phases}")
 PY
 )
     log "$line"
