@@ -239,11 +239,24 @@ impl<S: TestServer> Drop for Leftovers<'_, S> {
 /// A whole live cutover with the application writing throughout: snapshot, convert, load,
 /// verify, follow, `status` saying `following` with its lag, cutover; then DB_FINAL means what
 /// SOURCE means, the follower exited 0 and the report holds the freeze.
-fn a_live_cutover_keeps_every_change<S: TestServer + Clone + Send + 'static>(server: S, tag: &str) {
+fn a_live_cutover_keeps_every_change<S: TestServer + Clone + Send + 'static>(
+    server: S,
+    tag: &str,
+    mapped: bool,
+) {
     let mut dbs = Databases::new(server.clone(), tag);
     dbs.extra("data_snapshot");
     dbs.server.drop_database(&dbs.final_db);
     seed(&dbs, 300);
+    if mapped {
+        // A negative key cannot derive its UUID: authors and posts get mapped keys, and every
+        // row born during the follow a new random one, recorded in the map file first.
+        dbs.server.load(
+            &dbs.source,
+            "INSERT INTO authors VALUES (-1, 'author-negative');
+             INSERT INTO posts VALUES (-1, -1, 'post-negative', 'b');",
+        );
+    }
     let _leftovers = Leftovers(&dbs);
     let stop = Arc::new(AtomicBool::new(false));
     let app = writer(server.clone(), dbs.source.clone(), stop.clone());
@@ -283,6 +296,15 @@ fn a_live_cutover_keeps_every_change<S: TestServer + Clone + Send + 'static>(ser
         "SELECT CONCAT(p.title, '|', a.name) FROM posts p JOIN authors a ON a.id = p.author_id WHERE p.title = 'post-100003'",
     );
     assert_eq!(born, vec![Some("post-100003|author-100003".to_string())]);
+    if mapped {
+        // The keys were mapped indeed: shadow wrote a mapping table for them.
+        assert!(
+            !dbs.server
+                .columns(&dbs.data, "_rekey_map_authors")
+                .is_empty(),
+            "authors' keys were not mapped"
+        );
+    }
     // The map files keep every old id, those born during the follow too.
     for table in ["authors", "posts", "comments"] {
         assert!(
@@ -493,13 +515,25 @@ fn postgres_ddl_after_the_snapshot_stops_the_follow() {
 #[test]
 fn mariadb_a_live_cutover_keeps_every_change() {
     let Some(s) = live_mariadb() else { return };
-    a_live_cutover_keeps_every_change(s, "flive");
+    a_live_cutover_keeps_every_change(s, "flive", false);
+}
+
+#[test]
+fn mariadb_a_live_cutover_with_mapped_keys_keeps_every_change() {
+    let Some(s) = live_mariadb() else { return };
+    a_live_cutover_keeps_every_change(s, "fmap", true);
+}
+
+#[test]
+fn postgres_a_live_cutover_with_mapped_keys_keeps_every_change() {
+    let Some(s) = live_postgres() else { return };
+    a_live_cutover_keeps_every_change(s, "fmap", true);
 }
 
 #[test]
 fn postgres_a_live_cutover_keeps_every_change() {
     let Some(s) = live_postgres() else { return };
-    a_live_cutover_keeps_every_change(s, "flive");
+    a_live_cutover_keeps_every_change(s, "flive", false);
 }
 
 #[test]
