@@ -374,15 +374,14 @@ fn check_reports_the_cluster_and_refuses_a_myisam_db_final() {
     ] {
         assert!(text.contains(expected), "{expected}\n{text}");
     }
-    // A live cutover would read node 1's binlog: the test nodes have none, and without
-    // log_slave_updates it would miss the writes made on the other nodes.
+    // A live cutover reads node 1's binlog, which must hold the writes made on the other nodes
+    // (log_slave_updates): the test nodes have both.
     let out = rekey(&["check", "--follow", "--source", &dbs.src_url()]);
     let text = stdout(&out);
-    assert_exit(&out, 3);
+    assert_exit(&out, 0);
     for expected in [
-        "FAIL log_bin: log_bin = OFF",
-        "FAIL Galera binlog: log_slave_updates = OFF",
-        "misses the writes the application makes on the other nodes",
+        "ok   log_bin: log_bin = ON",
+        "ok   Galera binlog: log_slave_updates = ON: this node's binlog holds the writes of every node",
     ] {
         assert!(text.contains(expected), "{expected}\n{text}");
     }
@@ -472,4 +471,46 @@ fn a_statement_aborted_by_another_nodes_write_is_retried() {
         .unwrap()
         .unwrap();
     assert_eq!(v, 100, "the retried statement ran last");
+}
+
+/// A live cutover from a Galera node while the application writes on another: node 1's binlog
+/// (log_slave_updates) carries node 2's writes, the cutover's position read waits for the cluster
+/// (wsrep_sync_wait), and DB_FINAL ends meaning what SOURCE means.
+#[test]
+fn a_node_is_followed_while_the_application_writes_on_another() {
+    use common::engine::{Databases, Mariadb};
+    use common::follow::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let Some(c) = cluster() else { return };
+    let mut dbs = Databases::new(Mariadb(c.node(0).to_string()), "gfollow");
+    dbs.extra("data_snapshot");
+    common::engine::TestServer::drop_database(&dbs.server, &dbs.final_db);
+    seed(&dbs, 100);
+    let _leftovers = Leftovers(&dbs);
+    let stop = Arc::new(AtomicBool::new(false));
+    let app = writer(
+        Mariadb(c.node(1).to_string()),
+        dbs.source.clone(),
+        stop.clone(),
+    );
+    let mut child = spawn_follow(&dbs, &[]);
+    wait_following(&dbs, &mut child);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    stop.store(true, Ordering::SeqCst);
+    let writes = app.join().unwrap();
+    assert!(writes > 10, "the writer made only {writes} writes");
+    let out = cutover(&dbs);
+    assert_exit(&out, 0);
+    assert_eq!(
+        wait_exit(&mut child, std::time::Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        follower_output(&dbs)
+    );
+    assert_eq!(
+        meaning(&dbs.server, &dbs.source),
+        meaning(&dbs.server, &dbs.final_db),
+        "DB_FINAL differs from SOURCE"
+    );
 }

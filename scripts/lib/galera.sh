@@ -198,6 +198,12 @@ local_infile = ON
 # secure_file_priv is left unset, as on the main server.
 default_storage_engine = InnoDB
 binlog_format = ROW
+# A row binlog holding every node's writes: the live cutover follows a node (issue 22).
+log_bin = binlog
+log_slave_updates = ON
+binlog_row_image = FULL
+server_id = $n
+log_bin_trust_function_creators = ON
 innodb_autoinc_lock_mode = 2
 innodb_buffer_pool_size = 64M
 innodb_log_file_size = 48M
@@ -396,10 +402,15 @@ galera_up() {
     deadline=$(($(date +%s) + GALERA_UP_TIMEOUT))
     galera_ensure_packages
 
-    if galera_healthy; then
+    if galera_healthy && [[ $(galera_sql 1 "SELECT @@log_bin" 2>/dev/null) == 1 ]]; then
         log "cluster already up: 3 nodes Synced"
         galera_verify
         return 0
+    fi
+    if galera_healthy; then
+        # Started by an older version of this file, without the binlog the live tests read.
+        log "cluster up without a binlog: restarting it with this file's settings"
+        galera_down quiet
     fi
 
     for n in "${GALERA_NODES[@]}"; do
@@ -460,13 +471,13 @@ galera_up() {
 # Checks the settings tests rely on, then prints URLs and the nodes' RSS.
 galera_verify() {
     local n got want
-    want=$'1\t\tROW\t2\t67108864\tOFF\t1'
+    want=$'1\t\tROW\t2\t67108864\tOFF\t1\t1\t1'
     for n in "${GALERA_NODES[@]}"; do
         got=$(galera_sql "$n" "SELECT @@local_infile, IFNULL(@@secure_file_priv, ''), @@binlog_format,
             @@innodb_autoinc_lock_mode, @@innodb_buffer_pool_size, IF(@@wsrep_auto_increment_control, 'ON', 'OFF'),
-            @@wsrep_slave_threads") || galera_fail "root cannot log in over TCP on node$n ($(galera_url "$n"))"
+            @@wsrep_slave_threads, @@log_bin, @@log_slave_updates") || galera_fail "root cannot log in over TCP on node$n ($(galera_url "$n"))"
         [[ $got == "$want" ]] || galera_fail "node$n settings differ: got '$got', want '$want'
-(local_infile, secure_file_priv, binlog_format, innodb_autoinc_lock_mode, innodb_buffer_pool_size, wsrep_auto_increment_control, wsrep_slave_threads)"
+(local_infile, secure_file_priv, binlog_format, innodb_autoinc_lock_mode, innodb_buffer_pool_size, wsrep_auto_increment_control, wsrep_slave_threads, log_bin, log_slave_updates)"
     done
     galera_status
 }

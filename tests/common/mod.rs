@@ -13,6 +13,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder};
 
 pub mod engine;
+pub mod follow;
 pub mod pg;
 pub mod sqlite;
 

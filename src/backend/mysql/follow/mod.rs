@@ -102,7 +102,10 @@ impl Follow for MysqlBackend {
     }
 
     fn position_now(&self, _run_id: &str) -> Result<StreamPosition> {
-        let mut conn = self.connect_with(false, &[])?;
+        // On a Galera node, a causal read: the position then covers every write the cluster
+        // committed before it, wherever the application made it (wsrep_sync_wait).
+        let init = self.facts()?.dialect.session_init();
+        let mut conn = self.connect_with(false, &init)?;
         // MySQL 8.4 renamed the statement; MariaDB knows both since 10.5.
         let row: Option<mysql::Row> = match conn.query_first(MASTER_STATUS_SQL) {
             Err(mysql::Error::MySqlError(me)) if me.code == 1064 => conn
