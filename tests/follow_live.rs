@@ -256,6 +256,97 @@ fn ddl_after_the_snapshot_stops_the_follow<S: TestServer + Clone + Send + 'stati
     assert!(err.contains("comments"), "{err}");
 }
 
+/// A run killed while it copies SOURCE's snapshot (held there by a lock on SOURCE that the copy
+/// waits for) is resumed with `--resume`: the snapshot is taken again, whole, and the live
+/// cutover ends with DB_FINAL meaning what SOURCE means. `hold` takes the lock and returns what
+/// holds it.
+fn a_run_killed_in_its_snapshot_resumes<S: TestServer + Clone + Send + 'static>(
+    server: S,
+    tag: &str,
+    hold: impl FnOnce(&Databases<S>) -> Box<dyn std::any::Any>,
+) {
+    let mut dbs = Databases::new(server.clone(), tag);
+    dbs.extra("data_snapshot");
+    dbs.server.drop_database(&dbs.final_db);
+    seed(&dbs, 100);
+    let _leftovers = Leftovers(&dbs);
+    let lock = hold(&dbs);
+    let mut child = spawn_follow(&dbs, &[]);
+    let start = Instant::now();
+    loop {
+        let st = status(&dbs.run_dir());
+        let copying = st["stages"].as_array().is_some_and(|s| {
+            s.iter()
+                .any(|l| l["stage"] == "snapshot" && l["status"] == "running")
+        });
+        if copying {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{st}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Waiting for the lock inside the copy.
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The dump rekey started dies with it: left waiting on the lock, it would write into the
+    // snapshot copy that the resumed run makes again.
+    std::thread::sleep(Duration::from_millis(300));
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("dump") && c.contains(&dbs.source))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "left running after rekey was killed: {left:?}"
+    );
+    drop(lock);
+    dbs.server.load(
+        &dbs.source,
+        "INSERT INTO authors VALUES (900003, 'author-900003')",
+    );
+    let mut child = spawn_follow(&dbs, &["--resume"]);
+    wait_following(&dbs, &mut child);
+    dbs.server.load(
+        &dbs.source,
+        "INSERT INTO authors VALUES (900004, 'author-900004')",
+    );
+    let out = cutover(&dbs);
+    assert_exit(&out, 0);
+    assert_eq!(
+        meaning(&dbs.server, &dbs.source),
+        meaning(&dbs.server, &dbs.final_db),
+        "DB_FINAL differs from SOURCE"
+    );
+    let _ = wait_exit(&mut child, Duration::from_secs(30));
+}
+
+#[test]
+fn mariadb_a_run_killed_in_its_snapshot_resumes() {
+    let Some(s) = live_mariadb() else { return };
+    let url = s.0.clone();
+    a_run_killed_in_its_snapshot_resumes(s, "fsnapkill", move |dbs| {
+        use mysql::prelude::Queryable;
+        let mut c = conn(&url, Some(&dbs.source));
+        c.query_drop("LOCK TABLES posts WRITE").unwrap();
+        Box::new(c)
+    });
+}
+
+#[test]
+fn postgres_a_run_killed_in_its_snapshot_resumes() {
+    let Some(s) = live_postgres() else { return };
+    let pg = s.clone();
+    a_run_killed_in_its_snapshot_resumes(s, "fsnapkill", move |dbs| {
+        let mut c = pg.client(&dbs.source);
+        c.batch_execute("BEGIN; LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")
+            .unwrap();
+        Box::new(c)
+    });
+}
+
 /// An application still writing during the cutover: refused (exit 3, nothing handed over), then
 /// run again once it stopped.
 fn writes_during_the_cutover_are_refused<S: TestServer + Clone + Send + 'static>(

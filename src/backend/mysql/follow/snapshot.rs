@@ -10,7 +10,7 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::thread;
 
 use mysql::prelude::Queryable;
@@ -64,7 +64,7 @@ pub(super) fn snapshot_into(
     let source_cnf = dir.option_file("source.cnf", &source.url)?;
     let target_cnf = dir.option_file("target.cnf", target)?;
 
-    let mut dump = Command::new(&dump_bin)
+    let mut dump = crate::child::command(&dump_bin)
         .arg(format!("--defaults-extra-file={}", source_cnf.display()))
         .args(DUMP_OPTIONS)
         .arg("--")
@@ -74,7 +74,7 @@ pub(super) fn snapshot_into(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| spawn_error(&dump_bin, e))?;
-    let mut client = match Command::new(&client_bin)
+    let mut client = match crate::child::command(&client_bin)
         .arg(format!("--defaults-extra-file={}", target_cnf.display()))
         .args(CLIENT_OPTIONS)
         .arg(format!("--database={}", target.database))

@@ -126,7 +126,7 @@ fn run_tool(
     password: Option<&str>,
     what: &str,
 ) -> Result<Vec<u8>> {
-    let mut cmd = Command::new(program);
+    let mut cmd = crate::child::command(program);
     cmd.args(args).stdin(Stdio::null());
     match password {
         Some(p) => cmd.env("PGPASSWORD", p),
