@@ -347,6 +347,75 @@ fn postgres_a_run_killed_in_its_snapshot_resumes() {
     });
 }
 
+/// DB_FINAL's triggers stay set aside while following (the rows they would write come in the
+/// stream: an AFTER INSERT trigger's audit rows would be written twice, or, on a UUID key
+/// without a default, fail) and are back after the cutover. `fixture` adds SOURCE's audit table
+/// and trigger; `trigger_count` counts the trigger in a database.
+fn triggers_stay_aside_while_following<S: TestServer + Clone + Send + 'static>(
+    server: S,
+    tag: &str,
+    fixture: &str,
+    trigger_count: &str,
+) {
+    let mut dbs = Databases::new(server.clone(), tag);
+    dbs.extra("data_snapshot");
+    dbs.server.drop_database(&dbs.final_db);
+    seed(&dbs, 50);
+    dbs.server.load(&dbs.source, fixture);
+    let _leftovers = Leftovers(&dbs);
+    let mut child = spawn_follow(&dbs, &[]);
+    wait_following(&dbs, &mut child);
+    for i in 0..5 {
+        dbs.server.load(
+            &dbs.source,
+            &format!(
+                "INSERT INTO posts VALUES ({id}, 1, 'post-{id}', 'b')",
+                id = 700_000 + i
+            ),
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let out = cutover(&dbs);
+    assert_exit(&out, 0);
+    let count = |db: &str, sql: &str| dbs.server.texts(db, sql);
+    assert_eq!(
+        count(&dbs.source, "SELECT COUNT(*) FROM audit"),
+        count(&dbs.final_db, "SELECT COUNT(*) FROM audit"),
+        "the audit rows the trigger wrote on SOURCE"
+    );
+    assert_eq!(
+        meaning(&dbs.server, &dbs.source),
+        meaning(&dbs.server, &dbs.final_db)
+    );
+    assert_eq!(count(&dbs.final_db, trigger_count), vec![Some("1".into())]);
+    let _ = wait_exit(&mut child, Duration::from_secs(30));
+}
+
+#[test]
+fn mariadb_triggers_stay_aside_while_following() {
+    let Some(s) = live_mariadb() else { return };
+    triggers_stay_aside_while_following(
+        s,
+        "ftrig",
+        "CREATE TABLE audit (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, note VARCHAR(80) NOT NULL);
+         CREATE TRIGGER posts_audit AFTER INSERT ON posts FOR EACH ROW INSERT INTO audit (note) VALUES (NEW.title);",
+        "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME = 'posts_audit'",
+    );
+}
+
+#[test]
+fn postgres_triggers_stay_aside_while_following() {
+    let Some(s) = live_postgres() else { return };
+    triggers_stay_aside_while_following(
+        s,
+        "ftrig",
+        "CREATE TABLE audit (id serial PRIMARY KEY, note VARCHAR(80) NOT NULL);
+         CREATE FUNCTION posts_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO audit (note) VALUES (NEW.title); RETURN NEW; END $$;
+         CREATE TRIGGER posts_audit AFTER INSERT ON posts FOR EACH ROW EXECUTE FUNCTION posts_audit();",
+        "SELECT count(*) FROM pg_trigger WHERE tgname = 'posts_audit'",
+    );
+}
+
 /// An application still writing during the cutover: refused (exit 3, nothing handed over), then
 /// run again once it stopped.
 fn writes_during_the_cutover_are_refused<S: TestServer + Clone + Send + 'static>(
