@@ -283,12 +283,17 @@ fn journal_error(e: rusqlite::Error) -> Error {
     )
 }
 
-fn now() -> String {
-    let secs = std::time::SystemTime::now()
+/// Seconds since the Unix epoch: the clock of every time the journal records, and of what is
+/// compared with them (status's elapsed times, the follower's lag, the cutover's freeze).
+pub fn epoch_seconds() -> f64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    format!("{secs:.3}")
+        .unwrap_or(0.0)
+}
+
+fn now() -> String {
+    format!("{:.3}", epoch_seconds())
 }
 
 impl Journal {

@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::journal::{Journal, SourceTable, StageSpan, StageStatus, StepSpan};
+use crate::journal::{epoch_seconds, Journal, SourceTable, StageSpan, StageStatus, StepSpan};
 use crate::model::is_bookkeeping;
 use crate::progress::Glance;
 use crate::stage::{moves_rows, Stage, ROW_STAGES};
@@ -200,13 +200,6 @@ impl Process {
     }
 }
 
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 /// SOURCE's tables as introspect recorded them, by name.
 fn source_tables(journal: &Journal) -> Result<BTreeMap<String, SourceTable>> {
     Ok(journal
@@ -225,7 +218,7 @@ impl RunStatus {
             pid: Some(std::process::id()),
             alive: Some(true),
         };
-        Self::read_at(journal, rehearsal, this, now())
+        Self::read_at(journal, rehearsal, this, epoch_seconds())
     }
 
     fn read_at(
@@ -752,7 +745,12 @@ pub fn show(
 ) -> Result<()> {
     let report = rehearsal.map(read_rehearsal).transpose()?;
     let journal = Journal::open_read_only(run_dir)?;
-    let mut status = RunStatus::read_at(&journal, report.as_ref(), Process::of(run_dir), now())?;
+    let mut status = RunStatus::read_at(
+        &journal,
+        report.as_ref(),
+        Process::of(run_dir),
+        epoch_seconds(),
+    )?;
     // The journal does not know where it lies; the hint names the directory that was given.
     status.next = status.next.map(|n| {
         n.replace(
@@ -847,7 +845,7 @@ mod tests {
             j.stage_finished(s, 1.0, 0, None).unwrap();
         }
         j.stage_started("follow").unwrap();
-        let at = now();
+        let at = epoch_seconds();
         j.set_follow_progress(&crate::journal::FollowProgress {
             applied: "binlog.000001:400".into(),
             transactions: 1200,
@@ -891,7 +889,7 @@ mod tests {
             pid: Some(42),
             alive: Some(true),
         };
-        let st = RunStatus::read_at(&j, None, alive, now()).unwrap();
+        let st = RunStatus::read_at(&j, None, alive, epoch_seconds()).unwrap();
         assert_eq!(st.state, RunState::Running);
         assert_eq!(st.stage.as_deref(), Some("swap"));
         let swap = st.stages.iter().find(|l| l.stage == "swap").unwrap();
@@ -919,7 +917,7 @@ mod tests {
             pid: Some(42),
             alive: Some(false),
         };
-        let st = RunStatus::read_at(&j, None, gone, now()).unwrap();
+        let st = RunStatus::read_at(&j, None, gone, epoch_seconds()).unwrap();
         assert_eq!(st.state, RunState::Stopped);
         assert_eq!(st.eta_seconds, None);
         let text = st.to_text(Path::new("d"));
@@ -941,7 +939,7 @@ mod tests {
             "[stage swap, table a] disk full. Free space.",
         )
         .unwrap();
-        let st = RunStatus::read_at(&j, None, Process::default(), now()).unwrap();
+        let st = RunStatus::read_at(&j, None, Process::default(), epoch_seconds()).unwrap();
         assert_eq!(st.state, RunState::Failed);
         assert_eq!(
             st.error.as_deref(),
@@ -962,7 +960,7 @@ mod tests {
             pid: None,
             alive: Some(true),
         };
-        let st = RunStatus::read_at(&j, Some(&rehearsal), alive, now()).unwrap();
+        let st = RunStatus::read_at(&j, Some(&rehearsal), alive, epoch_seconds()).unwrap();
         // swap: 10 s, 300 of 401 rows done; load 4 s untouched.
         let eta = st.eta_seconds.unwrap();
         assert!((eta - (10.0 * 101.0 / 401.0 + 4.0)).abs() < 1e-6, "{eta}");

@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use super::live::{self, place};
+use super::live;
 use super::Context;
+use crate::backend::follow::follow_place;
 use crate::backend::{
     Backend, RowChange, Session, SourceTransaction, StreamPosition, StreamRow, Value,
 };
 use crate::error::{io_error, Error, Result};
+use crate::journal::epoch_seconds;
 use crate::model::{is_internal, Schema};
 use crate::options::{UuidFormat, UuidVersion};
 use crate::uuidgen::DerivedKey;
@@ -103,7 +105,7 @@ impl Keys {
                     .filter(|o| *o < crate::uuidgen::DERIVED_KEY_LIMIT)
                     .ok_or_else(|| {
                         Error::input(
-                            place().table(table),
+                            follow_place(None).table(table),
                             format!("SOURCE wrote the key {old}, outside the range whose new keys derive from the old ones (0 to 2^59)."),
                             "Convert this table with the application stopped (`rekey run` without --follow).",
                         )
@@ -122,7 +124,7 @@ impl Keys {
                 }
                 if !born {
                     return Err(Error::input(
-                        place().table(table),
+                        follow_place(None).table(table),
                         format!("SOURCE refers to the row {old}, which neither the snapshot nor the follow gave a new key."),
                         "A reference without a parent row: fix the row on SOURCE, or convert with the application stopped.",
                     ));
@@ -172,7 +174,7 @@ impl Keys {
 
 fn poisoned() -> Error {
     Error::env(
-        place(),
+        follow_place(None),
         "internal: a key map's lock was poisoned.",
         "Resume the run with --resume.",
     )
@@ -213,7 +215,7 @@ impl Mapper {
             };
             if ft.primary_key.is_empty() {
                 return Err(Error::input(
-                    place().table(&t.name),
+                    follow_place(None).table(&t.name),
                     "DB_FINAL's table has no primary key, so the follower cannot tell which row a change of SOURCE's is about.",
                     "Give the table a primary key in DB_FINAL, or convert with the application stopped (`rekey run` without --follow).",
                 ));
@@ -276,7 +278,7 @@ impl Mapper {
         }
         let old = value.as_key().ok_or_else(|| {
             Error::input(
-                place().table(&t.name).column(column),
+                follow_place(None).table(&t.name).column(column),
                 format!("SOURCE wrote {value:?} where an integer key belongs."),
                 "Fix the value on SOURCE; the follower stopped before writing it.",
             )
@@ -313,7 +315,7 @@ impl Mapper {
         for k in &t.key {
             let v = crate::backend::follow::column(row, k).ok_or_else(|| {
                 Error::env(
-                    place().table(&t.name).column(k),
+                    follow_place(None).table(&t.name).column(k),
                     "the change stream carried a change without the row's key.",
                     "Check `rekey check --follow` (the binlog's row image must be FULL; PostgreSQL needs a replica identity).",
                 )
@@ -441,19 +443,12 @@ fn confirm_durably(
     stream.confirm(applied)
 }
 
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 /// Applies SOURCE's changes to DB_FINAL from where DB_FINAL's position table says (or the
 /// snapshot's position) until `until`.
 pub fn follow(ctx: &Context, mapper: &Mapper, until: Until) -> Result<Followed> {
     // `rekey status` says following from the first moment.
     let mut progress = ctx.journal.follow_progress()?.unwrap_or_default();
-    progress.at = now();
+    progress.at = epoch_seconds();
     // Unknown until the first pass over the stream: 0 would say caught up.
     progress.lag_seconds = None;
     ctx.journal.set_follow_progress(&progress)?;
@@ -469,7 +464,7 @@ pub fn follow(ctx: &Context, mapper: &Mapper, until: Until) -> Result<Followed> 
         Some(p) => p,
         None => ctx.journal.snapshot_position()?.ok_or_else(|| {
             Error::env(
-                place(),
+                follow_place(None),
                 "the journal holds no snapshot position for this live run.",
                 "Undo it with `rekey clean` and start the live cutover again.",
             )
@@ -505,7 +500,7 @@ pub fn follow(ctx: &Context, mapper: &Mapper, until: Until) -> Result<Followed> 
             done.transactions += 1;
             applied = txn.end.clone();
             if let Some(at) = txn.committed_at {
-                progress.lag_seconds = Some((now() - at as f64).max(0.0));
+                progress.lag_seconds = Some((epoch_seconds() - at as f64).max(0.0));
             }
         }
         // Freeing what is applied costs the engine a pass over its log (PostgreSQL decodes the
@@ -549,7 +544,7 @@ pub fn follow(ctx: &Context, mapper: &Mapper, until: Until) -> Result<Followed> 
                 last_head = Instant::now();
                 progress
                     .timeline
-                    .push((now(), progress.lag_seconds.unwrap_or(0.0)));
+                    .push((epoch_seconds(), progress.lag_seconds.unwrap_or(0.0)));
                 if progress.timeline.len() > 2000 {
                     // Every other point: the timeline keeps its span at half the detail.
                     progress.timeline = progress.timeline.iter().step_by(2).cloned().collect();
@@ -558,7 +553,7 @@ pub fn follow(ctx: &Context, mapper: &Mapper, until: Until) -> Result<Followed> 
             progress.applied = applied.0.clone();
             progress.transactions += batch.len() as u64;
             progress.changes += batch.iter().map(|t| t.changes.len() as u64).sum::<u64>();
-            progress.at = now();
+            progress.at = epoch_seconds();
             ctx.journal.set_follow_progress(&progress)?;
         }
         if last_note.elapsed() >= Duration::from_secs(30) {
@@ -574,7 +569,7 @@ pub fn follow(ctx: &Context, mapper: &Mapper, until: Until) -> Result<Followed> 
         confirm_durably(ctx, fin.as_ref(), s.as_mut(), stream.as_mut(), &applied)?;
     }
     progress.applied = applied.0.clone();
-    progress.at = now();
+    progress.at = epoch_seconds();
     progress.lag_seconds = Some(0.0);
     progress.behind = Some(0);
     ctx.journal.set_follow_progress(&progress)?;
@@ -601,7 +596,7 @@ fn unchanged_since_snapshot(ctx: &Context, mapper: &Mapper) -> Result<()> {
         let then = shared.0.table(&name).map(shape);
         if then != now.table(&name).map(shape) {
             return Err(Error::env(
-                place().table(&name),
+                follow_place(None).table(&name),
                 "SOURCE's table changed shape (a column or its key added, dropped or retyped) since the snapshot, so the snapshot's conversion no longer fits it.",
                 "Start the live cutover again after the schema change: `rekey clean --run-dir DIR`, then `rekey run --follow`.",
             ));
@@ -638,7 +633,7 @@ impl Mapper {
             .collect();
         if key_at.len() != t.key.len() {
             return Err(Error::input(
-                place().table(name),
+                follow_place(None).table(name),
                 "DB_FINAL's primary key has a column SOURCE lacks, so the cutover cannot find SOURCE's rows in it.",
                 "Give DB_FINAL's table the same primary key columns as SOURCE's.",
             ));
@@ -884,7 +879,7 @@ fn differences(problems: Vec<String>) -> Result<()> {
     }
     let shown: Vec<String> = problems.iter().take(20).cloned().collect();
     Err(Error::mismatch(
-        place(),
+        follow_place(None),
         format!(
             "DB_FINAL differs from SOURCE after the follow ({} {}): {}. Nothing was restored or handed over; the application must stay on SOURCE. Undo with `rekey clean` and convert with the application stopped, and report this.",
             problems.len(),
@@ -914,7 +909,7 @@ fn count_differences(ctx: &Context, tables: &[String]) -> Result<Vec<String>> {
     });
     let in_source = in_source.map_err(|_| {
         Error::env(
-            place(),
+            follow_place(None),
             "internal: counting SOURCE's rows failed.",
             "Run `rekey cutover` again.",
         )

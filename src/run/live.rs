@@ -6,9 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::backend::{Backend, Session, StreamPosition};
-use crate::error::{io_error, Error, Place, Result};
+use crate::error::{io_error, Error, Result};
 use crate::model::INTERNAL_PREFIX;
-use crate::stage::Stage;
 use crate::url::DbUrl;
 
 /// The journal's name for the snapshot copy among the databases a run created.
@@ -122,9 +121,4 @@ pub fn not_live(run_dir: &Path) -> Error {
         ),
         "`rekey cutover` ends a live run; a run without --follow is finished when `rekey run` returns.",
     )
-}
-
-/// The place of the follower's errors.
-pub fn place() -> Place {
-    Place::stage(Stage::Follow)
 }

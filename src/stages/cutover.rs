@@ -9,23 +9,16 @@ use std::time::{Duration, Instant};
 
 use super::{Context, Outcome, Stage};
 use crate::error::{Error, Result};
-use crate::journal::{Artifact, CutoverRecord, Journal, StageStatus};
+use crate::journal::{epoch_seconds, Artifact, CutoverRecord, Journal, StageStatus};
 use crate::progress::Progress;
 use crate::run::follow::{follow, verify_counts, verify_touched, Mapper, Until};
 use crate::run::live::{self, SNAPSHOT_DATABASE};
 use crate::run_lock::RunLock;
 
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 /// Before the cutover takes the run directory: checks that it holds a live run that has
 /// reached its follow stage, asks its follower to drain and stop, and waits until it has.
 pub fn ask_follower(run_dir: &Path, progress: &Progress) -> Result<()> {
-    let began = now();
+    let began = epoch_seconds();
     Journal::require(run_dir, false).map_err(|_| {
         Error::usage(
             format!("{} holds no run journal.", run_dir.display()),
@@ -142,14 +135,14 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
 /// The write freeze: SOURCE's last changes applied, the rows the follow changed checked, what
 /// the load set aside restored. Ends by journaling what it measured, phase by phase.
 fn freeze(ctx: &Context) -> Result<CutoverRecord> {
-    let began = live::cutover_requested(&ctx.run.run_dir).unwrap_or_else(now);
+    let began = live::cutover_requested(&ctx.run.run_dir).unwrap_or_else(epoch_seconds);
     let mut phases = vec![(
         "the follower's drain and stop, the cutover's start".to_string(),
-        now() - began,
+        epoch_seconds() - began,
     )];
-    let mut mark = now();
+    let mut mark = epoch_seconds();
     let mut phase = |what: &str| {
-        let t = now();
+        let t = epoch_seconds();
         phases.push((what.to_string(), t - mark));
         mark = t;
     };
@@ -178,7 +171,7 @@ fn freeze(ctx: &Context) -> Result<CutoverRecord> {
     let late = follow(ctx, &mapper, Until::Drained)?;
     if late.changes > 0 {
         return Err(Error::env(
-            live::place(),
+            crate::backend::follow::follow_place(None),
             format!(
                 "SOURCE was still being written during the cutover: {} {} arrived after the checks began (applied to DB_FINAL, but not checked).",
                 late.changes,
@@ -199,7 +192,7 @@ fn freeze(ctx: &Context) -> Result<CutoverRecord> {
     }
     phase("triggers and sequences restored");
     let record = CutoverRecord {
-        freeze_seconds: now() - began,
+        freeze_seconds: epoch_seconds() - began,
         drained: drained.transactions,
         verified_rows: verified,
         phases,

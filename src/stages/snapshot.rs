@@ -3,10 +3,10 @@
 //! it stands at journaled. The other stages convert that copy as SOURCE, so a resumed run finds
 //! it unchanged; the follower starts at its position. SOURCE is only read.
 
-use super::{Context, Outcome};
-use crate::error::{Error, Result};
+use super::{Context, Outcome, Stage};
+use crate::error::{Error, Place, Result};
 use crate::journal::Artifact;
-use crate::run::live::{self, SNAPSHOT_DATABASE};
+use crate::run::live::SNAPSHOT_DATABASE;
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let live_source = ctx.live_source()?;
@@ -23,7 +23,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     drop(s);
     if !missing.is_empty() {
         return Err(Error::env(
-            live::place(),
+            Place::stage(Stage::Snapshot),
             format!(
                 "SOURCE's change stream is not ready for a live cutover: {}.",
                 missing.join("; ")
@@ -41,7 +41,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     if copy.database_exists()? {
         if !ours {
             return Err(Error::input(
-                live::place(),
+                Place::stage(Stage::Snapshot),
                 format!(
                     "a database {} already exists; the live cutover copies SOURCE's snapshot into it and will not overwrite a database it did not create.",
                     copy.url()
