@@ -47,10 +47,7 @@ fn a_live_cutover_keeps_every_change<S: TestServer + Clone + Send + 'static>(
     tag: &str,
     mapped: bool,
 ) {
-    let mut dbs = Databases::new(server.clone(), tag);
-    dbs.extra("data_snapshot");
-    dbs.server.drop_database(&dbs.final_db);
-    seed(&dbs, 300);
+    let dbs = live_databases(server.clone(), tag, 300);
     if mapped {
         // A negative key cannot derive its UUID: authors and posts get mapped keys, and every
         // row born during the follow a new random one, recorded in the map file first.
@@ -126,10 +123,7 @@ fn a_killed_follower_and_a_killed_cutover_resume<S: TestServer + Clone + Send + 
     server: S,
     tag: &str,
 ) {
-    let mut dbs = Databases::new(server.clone(), tag);
-    dbs.extra("data_snapshot");
-    dbs.server.drop_database(&dbs.final_db);
-    seed(&dbs, 200);
+    let dbs = live_databases(server.clone(), tag, 200);
     let _leftovers = Leftovers(&dbs);
     let stop = Arc::new(AtomicBool::new(false));
     let app = writer(server.clone(), dbs.source.clone(), stop.clone());
@@ -183,10 +177,7 @@ fn a_killed_follower_and_a_killed_cutover_resume<S: TestServer + Clone + Send + 
 /// A schema change on SOURCE during the follow stops the follower with exit 3, naming it: the
 /// follow never diverges in silence.
 fn ddl_during_the_follow_stops_it<S: TestServer + Clone + Send + 'static>(server: S, tag: &str) {
-    let mut dbs = Databases::new(server.clone(), tag);
-    dbs.extra("data_snapshot");
-    dbs.server.drop_database(&dbs.final_db);
-    seed(&dbs, 50);
+    let dbs = live_databases(server.clone(), tag, 50);
     let _leftovers = Leftovers(&dbs);
     let mut child = spawn_follow(&dbs, &[]);
     wait_following(&dbs, &mut child);
@@ -212,10 +203,7 @@ fn ddl_after_the_snapshot_stops_the_follow<S: TestServer + Clone + Send + 'stati
     server: S,
     tag: &str,
 ) {
-    let mut dbs = Databases::new(server.clone(), tag);
-    dbs.extra("data_snapshot");
-    dbs.server.drop_database(&dbs.final_db);
-    seed(&dbs, 50);
+    let dbs = live_databases(server.clone(), tag, 50);
     let _leftovers = Leftovers(&dbs);
     let mut child = spawn_follow(&dbs, &[]);
     let start = Instant::now();
@@ -258,10 +246,7 @@ fn a_run_killed_in_its_snapshot_resumes<S: TestServer + Clone + Send + 'static>(
     tag: &str,
     hold: impl FnOnce(&Databases<S>) -> Box<dyn std::any::Any>,
 ) {
-    let mut dbs = Databases::new(server.clone(), tag);
-    dbs.extra("data_snapshot");
-    dbs.server.drop_database(&dbs.final_db);
-    seed(&dbs, 100);
+    let dbs = live_databases(server.clone(), tag, 100);
     let _leftovers = Leftovers(&dbs);
     let lock = hold(&dbs);
     let mut child = spawn_follow(&dbs, &[]);
@@ -350,10 +335,7 @@ fn triggers_stay_aside_while_following<S: TestServer + Clone + Send + 'static>(
     fixture: &str,
     trigger_count: &str,
 ) {
-    let mut dbs = Databases::new(server.clone(), tag);
-    dbs.extra("data_snapshot");
-    dbs.server.drop_database(&dbs.final_db);
-    seed(&dbs, 50);
+    let dbs = live_databases(server.clone(), tag, 50);
     dbs.server.load(&dbs.source, fixture);
     let _leftovers = Leftovers(&dbs);
     let mut child = spawn_follow(&dbs, &[]);
@@ -415,10 +397,7 @@ fn writes_during_the_cutover_are_refused<S: TestServer + Clone + Send + 'static>
     server: S,
     tag: &str,
 ) {
-    let mut dbs = Databases::new(server.clone(), tag);
-    dbs.extra("data_snapshot");
-    dbs.server.drop_database(&dbs.final_db);
-    seed(&dbs, 100);
+    let dbs = live_databases(server.clone(), tag, 100);
     let _leftovers = Leftovers(&dbs);
     let mut child = spawn_follow(&dbs, &[]);
     wait_following(&dbs, &mut child);

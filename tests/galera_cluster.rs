@@ -478,15 +478,12 @@ fn a_statement_aborted_by_another_nodes_write_is_retried() {
 /// (wsrep_sync_wait), and DB_FINAL ends meaning what SOURCE means.
 #[test]
 fn a_node_is_followed_while_the_application_writes_on_another() {
-    use common::engine::{Databases, Mariadb};
+    use common::engine::Mariadb;
     use common::follow::*;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     let Some(c) = cluster() else { return };
-    let mut dbs = Databases::new(Mariadb(c.node(0).to_string()), "gfollow");
-    dbs.extra("data_snapshot");
-    common::engine::TestServer::drop_database(&dbs.server, &dbs.final_db);
-    seed(&dbs, 100);
+    let dbs = live_databases(Mariadb(c.node(0).to_string()), "gfollow", 100);
     let _leftovers = Leftovers(&dbs);
     let stop = Arc::new(AtomicBool::new(false));
     let app = writer(

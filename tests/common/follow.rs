@@ -45,6 +45,16 @@ pub fn seed<S: TestServer>(dbs: &Databases<S>, n: u32) {
     dbs.server.load(&dbs.source, &sql);
 }
 
+/// A live test's databases: SOURCE seeded with `authors` authors (`seed`), DB_FINAL left for
+/// `--derive-final` to create, the snapshot copy's name dropped with the others.
+pub fn live_databases<S: TestServer>(server: S, tag: &str, authors: u32) -> Databases<S> {
+    let mut dbs = Databases::new(server, tag);
+    dbs.extra("data_snapshot");
+    dbs.server.drop_database(&dbs.final_db);
+    seed(&dbs, authors);
+    dbs
+}
+
 /// The application: keeps writing to SOURCE until told to stop. Returns the writes made.
 pub fn writer<S: TestServer + Send + 'static>(
     server: S,
