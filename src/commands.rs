@@ -58,6 +58,7 @@ impl Command {
                 .into_iter()
                 .filter(|s| derive_final || *s != Stage::DeriveFinal)
                 .filter(|s| follow || !s.is_live())
+                .filter(|s| *s != Stage::Transfer)
                 .collect(),
             Command::Clean | Command::Check { .. } | Command::Cutover => vec![],
         }
@@ -722,6 +723,7 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
             Stage::Load => ctx.stage(stage, load::run)?,
             Stage::Verify => ctx.stage(stage, verify::run)?,
             Stage::Snapshot => ctx.stage(stage, snapshot::run)?,
+            Stage::Transfer => ctx.stage(stage, transfer::run)?,
             Stage::Follow => ctx.stage(stage, follow::run)?,
         }
     }

@@ -10,6 +10,9 @@ pub enum Stage {
     /// `run --follow` only: SOURCE's consistent snapshot copied into a database rekey owns,
     /// which the stages then convert as SOURCE.
     Snapshot,
+    /// SOURCE on another engine than DB_DATA only: SOURCE's rows copied, by meaning, into a
+    /// database rekey owns on DB_DATA's engine, which the stages then convert as SOURCE.
+    Transfer,
     Introspect,
     Preflight,
     Clone,
@@ -28,8 +31,9 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in the order a full `run --derive-final` executes them.
-    pub const ALL: [Stage; 13] = [
+    pub const ALL: [Stage; 14] = [
         Stage::Snapshot,
+        Stage::Transfer,
         Stage::Introspect,
         Stage::Preflight,
         Stage::Clone,
@@ -58,6 +62,7 @@ impl Stage {
     pub fn name(self) -> &'static str {
         match self {
             Stage::Snapshot => "snapshot",
+            Stage::Transfer => "transfer",
             Stage::Introspect => "introspect",
             Stage::Preflight => "preflight",
             Stage::Clone => "clone",

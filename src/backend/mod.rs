@@ -14,6 +14,7 @@ pub mod pool;
 pub mod postgres;
 pub mod session;
 pub mod sqlite;
+pub mod transfer;
 pub mod value;
 
 use std::sync::Arc;
@@ -28,15 +29,16 @@ pub use load::{
     LoadPath, Moved,
 };
 pub use session::Session;
+pub use transfer::{Cell, Export, Import, Portable, PortableColumn};
 pub use value::Value;
 
 use crate::error::{Error, Place, Result};
 use crate::url::{DbUrl, Engine};
 
 /// Everything one engine implements.
-pub trait Backend: Admin + Catalog + Ddl + Load + Follow {}
+pub trait Backend: Admin + Catalog + Ddl + Load + Follow + Export + Import {}
 
-impl<T: Admin + Catalog + Ddl + Load + Follow> Backend for T {}
+impl<T: Admin + Catalog + Ddl + Load + Follow + Export + Import> Backend for T {}
 
 /// Opens the backend for a URL: the URL scheme picks the engine.
 pub fn open(url: &DbUrl) -> Result<Arc<dyn Backend>> {

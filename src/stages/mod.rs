@@ -18,6 +18,7 @@ pub mod preflight;
 pub mod shadow;
 pub mod snapshot;
 pub mod swap;
+pub mod transfer;
 pub mod unconstrain;
 pub mod verify;
 

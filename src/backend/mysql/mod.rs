@@ -19,6 +19,7 @@ mod pool;
 mod session;
 #[cfg(test)]
 mod tests_mysql8;
+mod transfer;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

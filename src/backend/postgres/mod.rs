@@ -17,6 +17,7 @@ mod load;
 mod lock;
 mod pool;
 mod session;
+mod transfer;
 
 use std::thread;
 use std::time::Duration;

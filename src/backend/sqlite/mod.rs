@@ -12,6 +12,7 @@ mod follow;
 mod load;
 mod parse;
 mod session;
+mod transfer;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
