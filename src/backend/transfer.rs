@@ -288,3 +288,210 @@ pub trait Import: Send + Sync {
         ))
     }
 }
+
+impl Cell {
+    /// This cell, of a column whose SOURCE type is `from`, as a value of `to` (one of the
+    /// column's `alternatives`, or `from` itself): exact, or why not (the value the choice would
+    /// change, which the transfer refuses, naming the row).
+    pub fn convert(self, from: &Portable, to: &Portable) -> std::result::Result<Cell, String> {
+        if from == to || self == Cell::Null {
+            return Ok(self);
+        }
+        match (self, to) {
+            (Cell::Int(i), Portable::Boolean) => match i {
+                0 => Ok(Cell::Bool(false)),
+                1 => Ok(Cell::Bool(true)),
+                other => Err(format!("{other} is not a boolean (only 0 and 1 are)")),
+            },
+            (Cell::Bits(b), Portable::Boolean) if b.len() == 1 && b[0] <= 1 => {
+                Ok(Cell::Bool(b[0] == 1))
+            }
+            (Cell::Int(i), Portable::Integer { bits, unsigned }) => {
+                let (lo, hi) = integer_range(*bits, *unsigned);
+                if (lo..=hi).contains(&i) {
+                    Ok(Cell::Int(i))
+                } else {
+                    Err(format!("{i} does not fit a {bits}-bit integer"))
+                }
+            }
+            (Cell::Text(t), Portable::Uuid) => uuid::Uuid::try_parse(t.trim())
+                .map(|u| Cell::Uuid(u.as_u128()))
+                .map_err(|_| format!("{t:?} is not a UUID")),
+            (Cell::Bytes(b), Portable::Uuid) => <[u8; 16]>::try_from(b.as_slice())
+                .map(|a| Cell::Uuid(u128::from_be_bytes(a)))
+                .map_err(|_| format!("{} bytes are not a UUID (16 are)", b.len())),
+            (Cell::DateTime(micros), Portable::Timestamp { .. }) => Ok(Cell::Timestamp(micros)),
+            (Cell::Enum(t), Portable::Text { .. }) => Ok(Cell::Text(t)),
+            (Cell::Text(t), Portable::Bytes { .. }) => Ok(Cell::Bytes(t.into_bytes())),
+            (cell, to) => Err(format!("{cell:?} cannot be stored as {to:?}")),
+        }
+    }
+
+    /// Appends this cell's meaning to `out`: equal meanings give equal bytes whichever engine
+    /// produced the cell (decimals without insignificant zeros, JSON parsed, CHAR padding gone).
+    pub fn canonical(&self, out: &mut Vec<u8>) {
+        let mut put = |tag: u8, bytes: &[u8]| {
+            out.push(tag);
+            out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            out.extend_from_slice(bytes);
+        };
+        match self {
+            Cell::Null => put(0, &[]),
+            Cell::Int(i) => put(1, &i.to_le_bytes()),
+            Cell::Decimal(d) => put(2, canonical_decimal(d).as_bytes()),
+            Cell::Float(f) => put(3, &f.to_bits().to_le_bytes()),
+            Cell::Bool(b) => put(4, &[*b as u8]),
+            Cell::Text(t) => put(5, t.as_bytes()),
+            Cell::Bytes(b) => put(6, b),
+            Cell::Date(d) => put(7, &d.to_le_bytes()),
+            Cell::DateTime(m) => put(8, &m.to_le_bytes()),
+            Cell::Timestamp(m) => put(9, &m.to_le_bytes()),
+            Cell::Duration(m) => put(10, &m.to_le_bytes()),
+            Cell::Bits(b) => put(11, b),
+            Cell::Enum(t) => put(12, t.as_bytes()),
+            Cell::Set(members) => put(13, members.join("\u{0}").as_bytes()),
+            Cell::Json(j) => match serde_json::from_str::<serde_json::Value>(j) {
+                Ok(v) => put(14, json_meaning(v).to_string().as_bytes()),
+                Err(_) => put(15, j.as_bytes()),
+            },
+            Cell::Uuid(u) => put(16, &u.to_le_bytes()),
+        }
+    }
+}
+
+/// A JSON value with its numbers in one spelling (`1e2`, `100.0` and `100` are one number to
+/// PostgreSQL's jsonb and to MySQL's JSON); objects' keys sorted (serde_json's map).
+fn json_meaning(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        J::Number(n) if n.as_i64().is_none() && n.as_u64().is_none() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => J::from(f as i64),
+            _ => J::Number(n),
+        },
+        J::Array(items) => J::Array(items.into_iter().map(json_meaning).collect()),
+        J::Object(map) => J::Object(map.into_iter().map(|(k, v)| (k, json_meaning(v))).collect()),
+        other => other,
+    }
+}
+
+/// The values of an integer type.
+pub fn integer_range(bits: u8, unsigned: bool) -> (i128, i128) {
+    let bits = u32::from(bits.clamp(1, 64));
+    if unsigned {
+        (0, (1i128 << bits) - 1)
+    } else {
+        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+    }
+}
+
+/// A decimal's text without what does not change its value: `+`, leading zeros, trailing
+/// fraction zeros, the sign of zero.
+pub fn canonical_decimal(text: &str) -> String {
+    let t = text.trim();
+    let (negative, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    let body = if frac.is_empty() {
+        int.to_string()
+    } else {
+        format!("{int}.{frac}")
+    };
+    if negative && body != "0" {
+        format!("-{body}")
+    } else {
+        body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(c: &Cell) -> Vec<u8> {
+        let mut v = Vec::new();
+        c.canonical(&mut v);
+        v
+    }
+
+    #[test]
+    fn decimals_compare_by_value() {
+        assert_eq!(canonical_decimal("001.500"), "1.5");
+        assert_eq!(canonical_decimal("-0.000"), "0");
+        assert_eq!(canonical_decimal("+12"), "12");
+        assert_eq!(canonical_decimal("-0.0000001"), "-0.0000001");
+        assert_eq!(canonical_decimal(".5"), "0.5");
+        assert_eq!(
+            canon(&Cell::Decimal("1.50".into())),
+            canon(&Cell::Decimal("1.5".into()))
+        );
+        assert_ne!(
+            canon(&Cell::Decimal("1.5".into())),
+            canon(&Cell::Decimal("15".into()))
+        );
+    }
+
+    #[test]
+    fn json_compares_by_meaning_and_kinds_stay_apart() {
+        assert_eq!(
+            canon(&Cell::Json(r#"{"b": 1, "a": [1, 2.5]}"#.into())),
+            canon(&Cell::Json(r#"{"a":[1,2.5],"b":1}"#.into()))
+        );
+        assert_eq!(
+            canon(&Cell::Json(r#"[1e2, 1.0, 2.50]"#.into())),
+            canon(&Cell::Json(r#"[100, 1, 2.5]"#.into()))
+        );
+        assert_ne!(
+            canon(&Cell::Json(r#"{"a": 1}"#.into())),
+            canon(&Cell::Json(r#"{"a": 2}"#.into()))
+        );
+        assert_ne!(
+            canon(&Cell::Text("1".into())),
+            canon(&Cell::Enum("1".into()))
+        );
+        assert_ne!(canon(&Cell::Null), canon(&Cell::Text(String::new())));
+    }
+
+    #[test]
+    fn alternatives_convert_exactly_or_refuse() {
+        let tiny = Portable::Integer {
+            bits: 8,
+            unsigned: false,
+        };
+        assert_eq!(
+            Cell::Int(1).convert(&tiny, &Portable::Boolean),
+            Ok(Cell::Bool(true))
+        );
+        assert!(Cell::Int(2).convert(&tiny, &Portable::Boolean).is_err());
+        assert_eq!(
+            Cell::Null.convert(&tiny, &Portable::Boolean),
+            Ok(Cell::Null)
+        );
+        let text = Portable::Text {
+            length: Some(36),
+            fixed: true,
+        };
+        assert_eq!(
+            Cell::Text("00000000-0000-0000-0000-00000000002a".into())
+                .convert(&text, &Portable::Uuid),
+            Ok(Cell::Uuid(42))
+        );
+        assert!(Cell::Text("nope".into())
+            .convert(&text, &Portable::Uuid)
+            .is_err());
+        let big_unsigned = Portable::Integer {
+            bits: 64,
+            unsigned: true,
+        };
+        let big = Portable::Integer {
+            bits: 64,
+            unsigned: false,
+        };
+        assert!(Cell::Int(1 << 63).convert(&big_unsigned, &big).is_err());
+        assert_eq!(Cell::Int(5).convert(&big_unsigned, &big), Ok(Cell::Int(5)));
+    }
+}
