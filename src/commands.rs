@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rand::RngCore;
 
 use crate::backend::{check_same_engine, open};
+use crate::url::DbUrl as Url;
 use crate::error::{Error, Place, Result};
 use crate::guard::{self, Role};
 use crate::journal::{DataShape, Journal, KeySource, PreviousRun};
@@ -229,8 +230,7 @@ pub fn execute(
     for (_, url) in &mut urls {
         secrets::fill_password(url, &ProcessEnv, inv.run.password_file.as_deref())?;
     }
-    let named: Vec<(&str, &DbUrl)> = urls.iter().map(|(r, u)| (r.label(), u)).collect();
-    check_same_engine(&named)?;
+    let moving = engines_fit(&urls, inv.command, live)?;
     // A dry clean checks the databases against the journal as the real one does.
     let checks_journal = !looks_only || inv.command == Command::Clean;
     let endpoints = if urls.len() > 1 || checks_journal {
@@ -279,16 +279,23 @@ pub fn execute(
 
     // A live run's stages read the snapshot copy of SOURCE (on DB_DATA's server); SOURCE itself
     // is read only by the snapshot, the follower and the cutover.
-    let (source, live_source) = match (live, by_role(Role::Source), by_role(Role::Data)) {
-        (true, Some(src), Some(data)) => {
-            let copy = crate::run::live::snapshot_url(data.url(), src.url())?;
-            (Some(open(&copy)?), Some(src))
-        }
-        (_, src, _) => (src, None),
-    };
+    // A move's stages read the transfer's copy of SOURCE, on DB_DATA's server and engine.
+    let (source, live_source, moved_from) =
+        match (live, moving, by_role(Role::Source), by_role(Role::Data)) {
+            (true, _, Some(src), Some(data)) => {
+                let copy = crate::run::live::snapshot_url(data.url(), src.url())?;
+                (Some(open(&copy)?), Some(src), None)
+            }
+            (false, true, Some(src), Some(data)) => {
+                let copy = crate::stages::transfer::copy_url(data.url())?;
+                (Some(open(&copy)?), None, Some(src))
+            }
+            (_, _, src, _) => (src, None, None),
+        };
     let ctx = Context {
         source,
         live_source,
+        moved_from,
         data: by_role(Role::Data),
         final_db: by_role(Role::Final),
         conversion,
@@ -703,11 +710,21 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
             ctx.journal.reset_stage(stage.name())?;
         }
     }
+    // A move begins by copying SOURCE to the other engine.
+    let stages: Vec<Stage> = Stage::ALL
+        .into_iter()
+        .filter(|s| {
+            command.stages().contains(s)
+                || (*s == Stage::Transfer
+                    && ctx.moved_from.is_some()
+                    && matches!(command, Command::Run { .. }))
+        })
+        .collect();
     if !ctx.run.dry_run {
         // `rekey status` tells what is left of this command from the journal alone.
-        ctx.journal.set_planned_stages(&command.stages())?;
+        ctx.journal.set_planned_stages(&stages)?;
     }
-    for stage in command.stages() {
+    for &stage in &stages {
         match stage {
             Stage::Introspect => ctx.stage(stage, introspect::run)?,
             Stage::Preflight => ctx.stage(stage, |c| {
@@ -901,4 +918,48 @@ fn downtime_estimate(
         rows.insert(t.name.clone(), n);
     }
     Ok(crate::estimate::estimate(&report, &rows))
+}
+
+/// Checks that the databases of one command can work together: all of one engine, or (a move)
+/// SOURCE on an engine that moves to DB_DATA's and DB_FINAL's, for `rekey run` and `rekey
+/// clean`. Returns whether the command moves SOURCE to another engine.
+fn engines_fit(urls: &[(Role, Url)], command: Command, live: bool) -> Result<bool> {
+    let targets: Vec<(&str, &Url)> = urls
+        .iter()
+        .filter(|(r, _)| *r != Role::Source)
+        .map(|(r, u)| (r.label(), u))
+        .collect();
+    check_same_engine(&targets)?;
+    let (Some((_, source)), Some((_, target))) = (
+        urls.iter().find(|(r, _)| *r == Role::Source),
+        targets.first(),
+    ) else {
+        return Ok(false);
+    };
+    if source.engine == target.engine {
+        return Ok(false);
+    }
+    let both = format!(
+        "SOURCE is {} but DB_DATA and DB_FINAL are {}",
+        source.engine, target.engine
+    );
+    if !(open(source)?.exports_to(target.engine) && open(target)?.imports()) {
+        return Err(Error::usage(
+            format!("{both}; rekey moves MariaDB/MySQL and SQLite databases to PostgreSQL, and no other pair."),
+            "Convert within one engine (one URL scheme for SOURCE, DB_DATA and DB_FINAL), or move to PostgreSQL.",
+        ));
+    }
+    if live {
+        return Err(Error::usage(
+            format!("{both}; a live cutover (--follow) cannot change engines."),
+            "Move engines with `rekey run` (without --follow) while the site is down, or follow within one engine.",
+        ));
+    }
+    if !matches!(command, Command::Run { .. } | Command::Clean) {
+        return Err(Error::usage(
+            format!("{both}; only `rekey run` changes engines (its transfer stage copies SOURCE to the other engine first)."),
+            "Use `rekey run` for a move, or give URLs of one engine to this command.",
+        ));
+    }
+    Ok(true)
 }

@@ -168,6 +168,9 @@ pub struct RunOptions {
     /// `run --follow`: convert from a consistent snapshot of a SOURCE the application keeps
     /// writing to, then apply its changes to DB_FINAL until `rekey cutover`.
     pub follow: bool,
+    /// `--zero-dates null`: a move to another engine stores SOURCE's zero dates
+    /// (`0000-00-00`) as NULL in nullable columns (listed), instead of refusing them.
+    pub zero_dates_null: bool,
 }
 
 impl Default for RunOptions {
@@ -187,6 +190,7 @@ impl Default for RunOptions {
             remove_maps: false,
             app: None,
             follow: false,
+            zero_dates_null: false,
         }
     }
 }

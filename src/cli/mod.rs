@@ -421,6 +421,12 @@ pub struct RunArgs {
     /// checks). The process keeps running until the cutover ends it.
     #[arg(long, help_heading = "Run")]
     follow: bool,
+    /// When SOURCE is on another engine than DB_DATA and DB_FINAL (a move to PostgreSQL): what
+    /// to do with SOURCE's zero dates (`0000-00-00`), which no calendar holds. `refuse` (the
+    /// default) stops before anything is written and names the rows; `null` stores them as NULL
+    /// in nullable columns and lists them.
+    #[arg(long, value_name = "WHAT", value_parser = ["refuse", "null"], default_value = "refuse", help_heading = "Run")]
+    zero_dates: String,
     /// Include the audit of the application in this directory in the report.
     #[arg(long, value_name = "DIR", help_heading = "Output")]
     app: Option<PathBuf>,
@@ -550,6 +556,7 @@ pub struct Parts {
     pub remove_maps: bool,
     pub app: Option<PathBuf>,
     pub follow: bool,
+    pub zero_dates_null: bool,
 }
 
 pub fn invocation(command: Command, p: Parts) -> Result<Invocation, Error> {
@@ -597,6 +604,7 @@ pub fn invocation(command: Command, p: Parts) -> Result<Invocation, Error> {
             remove_maps: p.remove_maps,
             app: p.app,
             follow: p.follow,
+            zero_dates_null: p.zero_dates_null,
         },
         prompt: terminal_prompt(),
     })
@@ -719,6 +727,7 @@ pub fn parts(cmd: Cmd) -> (Command, Parts) {
             Parts {
                 app: a.app,
                 follow: a.follow,
+                zero_dates_null: a.zero_dates == "null",
                 source: Some(a.source.source),
                 data: Some(a.data.data),
                 final_db: Some(a.final_db.final_db),

@@ -55,6 +55,9 @@ pub struct Context {
     /// A live run's SOURCE, which the application keeps writing to: only the snapshot, the
     /// follower and the cutover read it.
     pub live_source: Option<Arc<dyn Backend>>,
+    /// SOURCE on another engine than DB_DATA: the transfer stage copies it into a database on
+    /// DB_DATA's engine, which the other stages read as SOURCE (`source`).
+    pub moved_from: Option<Arc<dyn Backend>>,
     pub data: Option<Arc<dyn Backend>>,
     pub final_db: Option<Arc<dyn Backend>>,
     pub conversion: ConversionOptions,
@@ -93,6 +96,20 @@ impl Context {
                 "Start the live cutover with `rekey run --follow`.",
             )
         })
+    }
+    /// A move's SOURCE on the other engine (see `moved_from`).
+    pub fn moved_from(&self) -> Result<&Arc<dyn Backend>> {
+        self.moved_from.as_ref().ok_or_else(|| {
+            Error::usage(
+                "SOURCE is on the same engine as DB_DATA: there is nothing to move.",
+                "Give SOURCE on another engine than DB_DATA and DB_FINAL to change engines.",
+            )
+        })
+    }
+    /// Whether the stages read a copy of SOURCE that rekey made (a live run's snapshot, a
+    /// move's transfer), which carries the run's marker.
+    pub fn reads_a_copy(&self) -> bool {
+        self.live_source.is_some() || self.moved_from.is_some()
     }
     pub fn data(&self) -> Result<&Arc<dyn Backend>> {
         self.data

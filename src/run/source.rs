@@ -17,11 +17,12 @@ pub fn load(ctx: &Context) -> Result<Arc<(Schema, Plan)>> {
     if let Some(p) = ctx.source_schema.get() {
         return Ok(p.clone());
     }
-    // A live run's SOURCE is its snapshot copy, which carries this run's marker.
+    // A live run's SOURCE is its snapshot copy, a move's its transfer: both carry this run's
+    // marker.
     let shared = Arc::new(read_as(
         ctx.source()?.as_ref(),
         &ctx.conversion,
-        ctx.live_source.is_some(),
+        ctx.reads_a_copy(),
     )?);
     let _ = ctx.source_schema.set(shared.clone());
     Ok(shared)

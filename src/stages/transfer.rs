@@ -1,13 +1,539 @@
-//! Stage 0 of a run whose SOURCE is on another engine than DB_DATA: SOURCE's tables and rows
-//! copied, by meaning, into a database rekey owns on DB_DATA's engine, checked against SOURCE,
-//! and read by every later stage as SOURCE. SOURCE is only read.
+//! Stage 0 of a run whose SOURCE is on another engine than DB_DATA: SOURCE's tables copied, in
+//! the target engine's exact types, into a database rekey owns next to DB_DATA (`<DB_DATA>_source`),
+//! every row streamed as cells (`backend::transfer`), and each table read back and compared with
+//! SOURCE by meaning before it counts as done. Every later stage reads that copy as SOURCE, so the
+//! conversion runs within one engine as it always did. SOURCE is only read; nothing is written to
+//! DB_DATA or DB_FINAL here. What the move cannot store exactly is refused before the copy is
+//! made, naming the table, the column and the rows.
 
-use super::{Context, Outcome};
-use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::sync::mpsc::sync_channel;
 
-pub fn run(_ctx: &Context) -> Result<Outcome> {
-    Err(Error::usage(
-        "moving SOURCE to another engine is being built.",
-        "Use SOURCE, DB_DATA and DB_FINAL of one engine.",
+use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
+
+use super::{Context, Outcome, Stage};
+use crate::backend::transfer::{
+    BlockerKind, Cell, ExportBlocker, ImportTable, Portable, PortableColumn,
+};
+use crate::backend::Backend;
+use crate::error::{Error, Place, Result};
+use crate::journal::Artifact;
+use crate::model::{Schema, Table};
+
+/// The journal's name for the copy among the databases a run created.
+pub const TRANSFER_DATABASE: &str = "transfer";
+
+/// The copy of SOURCE a move makes: a database next to DB_DATA named after it, in DB_DATA's
+/// schema.
+pub fn copy_url(data: &crate::url::DbUrl) -> Result<crate::url::DbUrl> {
+    let mut url = data.clone();
+    url.database = format!("{}_source", data.database);
+    if url.database.len() > 63 {
+        return Err(Error::usage(
+            format!(
+                "a move to another engine copies SOURCE into a database named {}, which is longer than the engine allows.",
+                url.database
+            ),
+            "Give DB_DATA a shorter database name (at most 56 characters).",
+        ));
+    }
+    Ok(url)
+}
+
+/// The step that adds the copy's foreign keys once every table has its rows.
+const LINKS_STEP: &str = "(foreign keys)";
+
+/// Rows handed from SOURCE's reader to the copy's writer at a time.
+const BATCH: usize = 1024;
+
+pub fn run(ctx: &Context) -> Result<Outcome> {
+    let origin = ctx.moved_from()?;
+    let copy = ctx.source()?;
+    let place = Place::stage(Stage::Transfer);
+    let mut s = origin.connect()?;
+    let schema = origin.describe(s.as_mut())?;
+    drop(s);
+    let wanted = final_columns(ctx)?;
+    let plan = plan_copy(origin.as_ref(), copy.as_ref(), &schema, wanted.as_ref())?;
+    for note in &plan.notes {
+        ctx.progress.note(&format!("transfer: {note}"));
+    }
+    refuse_blockers(ctx, origin.as_ref(), &schema, &plan.tables)?;
+
+    // The copy is rekey's own database: made once, kept across a resume (tables the journal
+    // has done stay), never one rekey did not create.
+    let ours = ctx
+        .journal
+        .artifacts(Artifact::Database)?
+        .iter()
+        .any(|(which, _)| which == TRANSFER_DATABASE);
+    if copy.database_exists()? {
+        if !ours {
+            return Err(Error::input(
+                place,
+                format!(
+                    "a database {} already exists; a move to another engine copies SOURCE into it and will not overwrite a database it did not create.",
+                    copy.url()
+                ),
+                "Drop it if it is a leftover, or give DB_DATA another name (SOURCE's copy is DB_DATA's name plus _source).",
+            ));
+        }
+    } else {
+        ctx.journal
+            .add_artifact(Artifact::Database, TRANSFER_DATABASE, &copy.url().stored())?;
+        copy.create_database(None, false)?;
+    }
+    crate::run::marker::mark(ctx, copy.as_ref())?;
+
+    let mut order: Vec<&ImportTable> = plan.tables.iter().collect();
+    let rows_of = |t: &ImportTable| schema.table(&t.name).map_or(0, |t| t.estimated_rows);
+    order.sort_by_key(|t| std::cmp::Reverse(rows_of(t)));
+    let zero_dates_null = ctx.run.zero_dates_null;
+    let rows = ctx.steps(
+        Stage::Transfer,
+        &order,
+        |t| t.name.clone(),
+        true,
+        |t| {
+            let source_table = schema.table(&t.name).ok_or_else(|| {
+                Error::env(
+                    Place::stage(Stage::Transfer).table(&t.name),
+                    "SOURCE's table went away during the move.",
+                    "Run again with --resume once SOURCE is back as it was.",
+                )
+            })?;
+            copy_table(
+                origin.as_ref(),
+                copy.as_ref(),
+                source_table,
+                t,
+                zero_dates_null,
+            )
+        },
+    )?;
+    ctx.steps(
+        Stage::Transfer,
+        &[LINKS_STEP],
+        |s| s.to_string(),
+        false,
+        |_| link(copy.as_ref(), &plan.tables),
+    )?;
+    Ok(Outcome {
+        rows,
+        detail: Some(format!(
+            "{} tables copied from {} to {} and compared by meaning{}",
+            plan.tables.len(),
+            origin.url().engine,
+            copy.url().engine,
+            if plan.notes.is_empty() {
+                String::new()
+            } else {
+                format!("; not carried over: {}", plan.notes.join("; "))
+            }
+        )),
+    })
+}
+
+/// What the copy will hold: SOURCE's tables with each column's chosen type, and what is not
+/// carried over (for the reviewer: generated columns, untranslated defaults and indexes).
+pub struct CopyPlan {
+    pub tables: Vec<ImportTable>,
+    pub notes: Vec<String>,
+}
+
+/// DB_FINAL's columns when the application made DB_FINAL (not `--derive-final`): they choose
+/// among a SOURCE column's exact alternatives (a TINYINT(1) that DB_FINAL holds as boolean).
+fn final_columns(ctx: &Context) -> Result<Option<Schema>> {
+    let Some(fin) = &ctx.final_db else {
+        return Ok(None);
+    };
+    if !fin.database_exists()? {
+        return Ok(None);
+    }
+    let mut s = fin.connect()?;
+    Ok(Some(fin.describe(s.as_mut())?))
+}
+
+/// Each table of SOURCE as the copy will hold it, or every reason it cannot be moved exactly.
+pub fn plan_copy(
+    origin: &dyn Backend,
+    copy: &dyn Backend,
+    schema: &Schema,
+    wanted: Option<&Schema>,
+) -> Result<CopyPlan> {
+    let mut tables = Vec::new();
+    let mut notes = Vec::new();
+    let mut refused = Vec::new();
+    for table in schema
+        .tables
+        .iter()
+        .filter(|t| !crate::model::is_internal(&t.name))
+    {
+        let columns = match origin.portable_columns(table) {
+            Ok(c) => c,
+            Err(lines) => {
+                refused.extend(lines);
+                continue;
+            }
+        };
+        let keys: Vec<&str> = table
+            .primary_key
+            .iter()
+            .chain(table.foreign_keys.iter().flat_map(|f| f.columns.iter()))
+            .map(String::as_str)
+            .collect();
+        let final_table = wanted.and_then(|w| w.table(&table.name));
+        let mut chosen = Vec::new();
+        for mut col in columns {
+            let natural = col.ty.clone();
+            let target = final_table
+                .and_then(|t| t.column(&col.name))
+                .and_then(|c| copy.portable_of(c));
+            if let Some(target) = target {
+                if col.alternatives.contains(&target) {
+                    col.ty = target;
+                }
+            }
+            // A key or reference keeps an integer type the target's keys convert (`bigint`):
+            // an unsigned 64-bit value past its range is refused row by row while copying.
+            if keys.contains(&col.name.as_str())
+                && natural
+                    == (Portable::Integer {
+                        bits: 64,
+                        unsigned: true,
+                    })
+            {
+                col.ty = Portable::Integer {
+                    bits: 64,
+                    unsigned: false,
+                };
+            }
+            if let Some(d) = &col.untranslated_default {
+                notes.push(format!(
+                    "{}.{}: default {d} has no exact translation and is not carried over",
+                    table.name, col.name
+                ));
+            }
+            chosen.push((natural, col));
+        }
+        for c in table.columns.iter().filter(|c| c.generated.is_some()) {
+            notes.push(format!(
+                "{}.{}: a generated column ({}) is not copied; DB_FINAL computes its own",
+                table.name,
+                c.name,
+                c.generated.as_deref().unwrap_or("")
+            ));
+        }
+        let names: Vec<&str> = chosen.iter().map(|(_, c)| c.name.as_str()).collect();
+        let indexes = table
+            .indexes
+            .iter()
+            .filter(|i| {
+                let plain = i.columns.iter().all(|c| names.contains(&c.as_str()))
+                    && matches!(i.kind.to_ascii_uppercase().as_str(), "BTREE" | "HASH" | "");
+                if !plain {
+                    notes.push(format!(
+                        "{}: index {} ({} {}) is not translated",
+                        table.name,
+                        i.name,
+                        i.kind,
+                        i.columns.join(", ")
+                    ));
+                }
+                plain && i.columns != table.primary_key
+            })
+            .cloned()
+            .collect();
+        tables.push(ImportTable {
+            name: table.name.clone(),
+            columns: chosen.into_iter().map(|(_, c)| c).collect(),
+            primary_key: table.primary_key.clone(),
+            indexes,
+            foreign_keys: table.foreign_keys.clone(),
+        });
+    }
+    if !refused.is_empty() {
+        return Err(Error::input(
+            Place::stage(Stage::Transfer),
+            format!(
+                "SOURCE has columns the move to {} cannot store exactly: {}.",
+                copy.url().engine,
+                refused.join("; ")
+            ),
+            "Change or drop those columns in a copy of SOURCE and convert that, or convert within one engine.",
+        ));
+    }
+    Ok(CopyPlan { tables, notes })
+}
+
+/// Refuses, before anything is written, what SOURCE holds that the move would change: text
+/// with a zero byte, zero dates (unless `--zero-dates null`), values of the wrong type.
+fn refuse_blockers(
+    ctx: &Context,
+    origin: &dyn Backend,
+    schema: &Schema,
+    tables: &[ImportTable],
+) -> Result<()> {
+    let mut blocking: Vec<ExportBlocker> = Vec::new();
+    for t in tables {
+        let Some(table) = schema.table(&t.name) else {
+            continue;
+        };
+        for b in origin.export_blockers(table, &t.columns)? {
+            if b.problem == BlockerKind::ZeroDate && ctx.run.zero_dates_null {
+                let nullable = t
+                    .columns
+                    .iter()
+                    .any(|c| c.name == b.column && c.nullable);
+                if nullable {
+                    ctx.progress.note(&format!(
+                        "transfer: {}.{}: {} zero date(s) stored as NULL (--zero-dates null), keys {}",
+                        b.table,
+                        b.column,
+                        b.rows,
+                        b.keys.join(", ")
+                    ));
+                    continue;
+                }
+            }
+            blocking.push(b);
+        }
+    }
+    if blocking.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = blocking
+        .iter()
+        .map(|b| {
+            let what = match b.problem {
+                BlockerKind::ZeroByte => "text holding a zero byte, which PostgreSQL's text cannot store",
+                BlockerKind::ZeroDate => "zero dates, which no calendar holds",
+                BlockerKind::WrongType => "values of another type than the column's",
+            };
+            format!(
+                "{}.{}: {} row(s) of {what} (keys {})",
+                b.table,
+                b.column,
+                b.rows,
+                b.keys.join(", ")
+            )
+        })
+        .collect();
+    let mut next = Vec::new();
+    if blocking.iter().any(|b| b.problem == BlockerKind::ZeroByte) {
+        next.push("for zero bytes: make DB_FINAL's column bytea (the bytes are then kept), or remove the zero bytes in a copy of SOURCE and convert that");
+    }
+    if blocking.iter().any(|b| b.problem == BlockerKind::ZeroDate) {
+        next.push("for zero dates: run with --zero-dates null to store them as NULL (nullable columns only; the report lists them), or fix them in a copy of SOURCE");
+    }
+    if blocking.iter().any(|b| b.problem == BlockerKind::WrongType) {
+        next.push("for values of another type: fix those rows in a copy of SOURCE");
+    }
+    Err(Error::input(
+        Place::stage(Stage::Transfer),
+        format!(
+            "SOURCE holds values the move would change, so nothing was written: {}.",
+            lines.join("; ")
+        ),
+        &format!("{}.", next.join("; ")),
     ))
+}
+
+/// Multiset digest of a table's cells: row count, the sum of row hashes, and one sum per column
+/// (only to name the column that differs).
+#[derive(Default, PartialEq, Debug)]
+struct Digest {
+    rows: u64,
+    sum: u128,
+    columns: Vec<u64>,
+}
+
+impl Digest {
+    fn new(n: usize) -> Self {
+        Digest {
+            rows: 0,
+            sum: 0,
+            columns: vec![0; n],
+        }
+    }
+    fn add(&mut self, row: &[Cell], buf: &mut Vec<u8>) {
+        buf.clear();
+        for (i, cell) in row.iter().enumerate() {
+            let start = buf.len();
+            cell.canonical(buf);
+            if let Some(c) = self.columns.get_mut(i) {
+                *c = c.wrapping_add(xxh3_64_with_seed(&buf[start..], i as u64));
+            }
+        }
+        self.rows += 1;
+        self.sum = self.sum.wrapping_add(xxh3_128(buf));
+    }
+}
+
+/// Copies one table: made again from nothing (a killed copy left part of it), its rows streamed
+/// from SOURCE through a bounded channel while the copy's writer stores them, then its indexes,
+/// then the table read back and compared with what SOURCE gave.
+fn copy_table(
+    origin: &dyn Backend,
+    copy: &dyn Backend,
+    table: &Table,
+    plan: &ImportTable,
+    zero_dates_null: bool,
+) -> Result<u64> {
+    let place = || Place::stage(Stage::Transfer).table(&plan.name);
+    let ddl = copy.import_ddl(plan);
+    let mut s = copy.connect()?;
+    s.execute(&copy.dialect().drop_table_sql(&copy.dialect().q(&plan.name)))?;
+    for sql in &ddl.before {
+        s.execute(sql)?;
+    }
+    let naturals: BTreeMap<String, Portable> = origin
+        .portable_columns(table)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| (c.name, c.ty))
+        .collect();
+    let conversions: Vec<(Portable, Portable)> = plan
+        .columns
+        .iter()
+        .map(|c| {
+            let from = naturals.get(c.name.as_str()).cloned().unwrap_or(c.ty.clone());
+            (from, c.ty.clone())
+        })
+        .collect();
+    let width = plan.columns.len();
+    let (tx, rx) = sync_channel::<Result<Vec<Vec<Cell>>>>(4);
+    let (read, stored) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| -> Result<(u64, Digest)> {
+            let mut digest = Digest::new(width);
+            let mut buf = Vec::new();
+            let mut batch = Vec::with_capacity(BATCH);
+            let export_cols: Vec<PortableColumn> = plan
+                .columns
+                .iter()
+                .zip(&conversions)
+                .map(|(c, (from, _))| PortableColumn {
+                    ty: from.clone(),
+                    ..c.clone()
+                })
+                .collect();
+            let result = origin.export_rows(table, &export_cols, zero_dates_null, &mut |row| {
+                let mut out = Vec::with_capacity(row.len());
+                for (i, cell) in row.into_iter().enumerate() {
+                    let (from, to) = &conversions[i];
+                    match cell.convert(from, to) {
+                        Ok(c) => out.push(c),
+                        Err(why) => {
+                            return Err(Error::input(
+                                place().column(&plan.columns[i].name),
+                                format!(
+                                    "SOURCE's value {why}, so the copy cannot store it as DB_FINAL's column asks; nothing was written to DB_DATA or DB_FINAL."
+                                ),
+                                "Fix the value in a copy of SOURCE, or give DB_FINAL's column the type SOURCE's has.",
+                            ));
+                        }
+                    }
+                }
+                digest.add(&out, &mut buf);
+                batch.push(out);
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if tx.send(Ok(full)).is_err() {
+                        return Err(Error::env(
+                            place(),
+                            "the copy's writer stopped.",
+                            "Run again with --resume.",
+                        ));
+                    }
+                }
+                Ok(())
+            });
+            match result {
+                Ok(n) => {
+                    if !batch.is_empty() {
+                        let _ = tx.send(Ok(batch));
+                    }
+                    drop(tx);
+                    Ok((n, digest))
+                }
+                Err(e) => {
+                    // The writer must not commit a table cut short.
+                    let _ = tx.send(Err(Error::env(
+                        place(),
+                        "SOURCE's reader stopped before the table's last row.",
+                        "See the reader's error.",
+                    )));
+                    drop(tx);
+                    Err(e)
+                }
+            }
+        });
+        let mut rows = rx.into_iter().flat_map(|batch| match batch {
+            Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => vec![Err(e)],
+        });
+        let stored = copy.import_rows(plan, &mut rows);
+        // The writer may stop first (a refused value): drain so the reader never blocks.
+        rows.for_each(drop);
+        let read = crate::run::joined(reader.join(), place(), "SOURCE's reader");
+        (read, stored)
+    });
+    // The reader's error says why; the writer's only that its rows stopped.
+    let (read, source_digest) = read?;
+    let stored = stored?;
+    if stored != read {
+        return Err(Error::env(
+            place(),
+            format!("{read} rows were read from SOURCE but the copy stored {stored}."),
+            "Run again with --resume; if it repeats, report it with the run's journal.",
+        ));
+    }
+    for sql in &ddl.after {
+        s.execute(sql)?;
+    }
+    let mut copy_digest = Digest::new(width);
+    let mut buf = Vec::new();
+    copy.read_back(plan, &mut |row| {
+        copy_digest.add(&row, &mut buf);
+        Ok(())
+    })?;
+    if copy_digest != source_digest {
+        let differs: Vec<&str> = plan
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| copy_digest.columns.get(*i) != source_digest.columns.get(*i))
+            .map(|(_, c)| c.name.as_str())
+            .collect();
+        return Err(Error::env(
+            place(),
+            format!(
+                "the copy does not hold what SOURCE holds ({} rows read, {} in the copy; columns that differ: {}).",
+                source_digest.rows,
+                copy_digest.rows,
+                if differs.is_empty() { "none by itself".to_string() } else { differs.join(", ") }
+            ),
+            "Nothing was written to DB_DATA or DB_FINAL. Report it with the run's journal; run again with --resume to copy the table again.",
+        ));
+    }
+    Ok(read)
+}
+
+/// The copy's foreign keys, once every table has its rows, in one transaction (a killed run
+/// leaves none of them, and adds them all again).
+fn link(copy: &dyn Backend, tables: &[ImportTable]) -> Result<u64> {
+    let links: Vec<String> = tables
+        .iter()
+        .flat_map(|t| copy.import_ddl(t).links)
+        .collect();
+    if links.is_empty() {
+        return Ok(0);
+    }
+    let mut s = copy.connect()?;
+    s.execute(copy.dialect().begin_sql())?;
+    for sql in &links {
+        s.execute(sql)?;
+    }
+    s.execute("COMMIT")?;
+    Ok(links.len() as u64)
 }
