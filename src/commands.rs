@@ -740,7 +740,14 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
             Stage::Load => ctx.stage(stage, load::run)?,
             Stage::Verify => ctx.stage(stage, verify::run)?,
             Stage::Snapshot => ctx.stage(stage, snapshot::run)?,
-            Stage::Transfer => ctx.stage(stage, transfer::run)?,
+            Stage::Transfer => {
+                ctx.stage(stage, transfer::run)?;
+                if ctx.run.dry_run {
+                    // Every later stage reads the copy, which a dry run does not make.
+                    ctx.say("-- the stages after transfer read SOURCE's copy, which a dry run does not make; they are shown by `rekey run --dry-run` within one engine, or run for real");
+                    break;
+                }
+            }
             Stage::Follow => ctx.stage(stage, follow::run)?,
         }
     }

@@ -59,6 +59,19 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         ctx.progress.note(&format!("transfer: {note}"));
     }
     refuse_blockers(ctx, origin.as_ref(), &schema, &plan.tables)?;
+    if ctx.run.dry_run {
+        for t in &plan.tables {
+            let ddl = copy.import_ddl(t);
+            ctx.say(&format!("    -- transfer {}: create, copy its rows, read them back", t.name));
+            for sql in ddl.before.iter().chain(&ddl.after) {
+                ctx.say(&format!("    {sql};"));
+            }
+        }
+        for sql in plan.tables.iter().flat_map(|t| copy.import_ddl(t).links) {
+            ctx.say(&format!("    {sql};"));
+        }
+        return Ok(Outcome::default());
+    }
 
     // The copy is rekey's own database: made once, kept across a resume (tables the journal
     // has done stay), never one rekey did not create.

@@ -14,6 +14,7 @@ use mysql::{Conn, Opts, OptsBuilder};
 
 pub mod engine;
 pub mod follow;
+pub mod meaning;
 pub mod pg;
 pub mod sqlite;
 

@@ -100,6 +100,20 @@ impl Postgres {
             })
             .collect()
     }
+    /// Every column of every row of `sql`, as text.
+    pub fn rows(&self, db: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+        self.client(db)
+            .simple_query(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {}", db_text(&e)))
+            .into_iter()
+            .filter_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => {
+                    Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+                }
+                _ => None,
+            })
+            .collect()
+    }
     pub fn text(&self, db: &str, sql: &str) -> String {
         self.texts(db, sql)
             .into_iter()

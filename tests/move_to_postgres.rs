@@ -1,0 +1,300 @@
+//! A move to PostgreSQL in the same cutover (issue 24): MariaDB and SQLite SOURCEs converted into
+//! PostgreSQL with `--derive-final`, each checked row by row and reference by reference by an
+//! independent reader (`common::meaning`); refusals of what the move would change, before any
+//! write; `rekey clean` afterwards.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use common::engine::TestServer;
+use common::pg::{pg_server, Postgres};
+use common::*;
+use mysql::prelude::Queryable;
+
+const SHAPES: &str = include_str!("../fixtures/shapes/mysql/source.sql");
+const SQLITE_BLOG: &str = include_str!("../fixtures/blog/sqlite/source.sql");
+
+/// One move's databases: SOURCE on MariaDB (or a SQLite file), DB_DATA and DB_FINAL on
+/// PostgreSQL, a run directory; all dropped when the test ends.
+pub struct Move {
+    pub pg: Postgres,
+    pub mysql: Option<String>,
+    pub source: String,
+    pub sqlite: Option<tempfile::TempDir>,
+    pub data: String,
+    pub final_db: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Move {
+    fn names(tag: &str) -> (String, String, String) {
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+            % 100_000;
+        let prefix = format!("rk_mv_{tag}_{}_{n}", std::process::id());
+        (
+            format!("{prefix}_src"),
+            format!("{prefix}_data"),
+            format!("{prefix}_final"),
+        )
+    }
+
+    /// SOURCE on MariaDB holding `sql`.
+    pub fn from_mysql(tag: &str, sql: &str) -> Option<Move> {
+        let server = server()?;
+        let pg = pg_server()?;
+        let (source, data, final_db) = Move::names(tag);
+        let mut c = conn(&server, None);
+        c.query_drop(format!("DROP DATABASE IF EXISTS `{source}`"))
+            .unwrap();
+        c.query_drop(format!(
+            "CREATE DATABASE `{source}` DEFAULT CHARSET utf8mb4 COLLATE utf8mb4_general_ci"
+        ))
+        .unwrap();
+        load_sql(&server, &source, sql);
+        let m = Move {
+            pg,
+            mysql: Some(server),
+            source,
+            sqlite: None,
+            data,
+            final_db,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        m.drop_targets();
+        Some(m)
+    }
+
+    /// SOURCE a SQLite file holding `sql`.
+    pub fn from_sqlite(tag: &str, sql: &str) -> Option<Move> {
+        let pg = pg_server()?;
+        let (source, data, final_db) = Move::names(tag);
+        let dir = tempfile::tempdir().unwrap();
+        let c = rusqlite::Connection::open(dir.path().join("source.db")).unwrap();
+        c.execute_batch(sql).unwrap();
+        let m = Move {
+            pg,
+            mysql: None,
+            source,
+            sqlite: Some(dir),
+            data,
+            final_db,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        m.drop_targets();
+        Some(m)
+    }
+
+    fn drop_targets(&self) {
+        for db in [
+            &self.data,
+            &self.final_db,
+            &format!("{}_source", self.data),
+        ] {
+            self.pg.drop_database(db);
+        }
+    }
+
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        self.sqlite.as_ref().map(|d| d.path().join("source.db"))
+    }
+
+    pub fn src_url(&self) -> String {
+        match (&self.mysql, self.sqlite_path()) {
+            (Some(server), _) => format!("{server}/{}", self.source),
+            (None, Some(path)) => format!("sqlite://{}", path.display()),
+            _ => unreachable!(),
+        }
+    }
+
+    pub fn urls(&self) -> [String; 3] {
+        [
+            self.src_url(),
+            self.pg.url(&self.data),
+            self.pg.url(&self.final_db),
+        ]
+    }
+
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    pub fn run(&self, extra: &[&str]) -> Output {
+        let [s, d, f] = self.urls();
+        let dir = self.run_dir();
+        let mut args = vec![
+            "run",
+            "--source",
+            &s,
+            "--data",
+            &d,
+            "--final",
+            &f,
+            "--run-dir",
+            dir.to_str().unwrap(),
+            "-q",
+        ];
+        args.extend(extra);
+        rekey(&args)
+    }
+
+    pub fn copy_db(&self) -> String {
+        format!("{}_source", self.data)
+    }
+
+    /// SOURCE's tables, read by the independent reader.
+    pub fn source_tables(&self) -> Vec<meaning::SrcTable> {
+        match (&self.mysql, self.sqlite_path()) {
+            (Some(server), _) => meaning::mysql_tables(server, &self.source),
+            (None, Some(path)) => meaning::sqlite_tables(&path),
+            _ => unreachable!(),
+        }
+    }
+
+    /// Every row and reference of SOURCE found in DB_FINAL by meaning (tables in `skip`
+    /// excepted); returns the values compared.
+    pub fn compare(&self, skip: &[&str]) -> u64 {
+        let tables: Vec<meaning::SrcTable> = self
+            .source_tables()
+            .into_iter()
+            .filter(|t| !skip.contains(&t.name.as_str()))
+            .collect();
+        meaning::compare(&tables, &self.pg, &self.final_db, &self.run_dir())
+    }
+}
+
+impl Drop for Move {
+    fn drop(&mut self) {
+        self.drop_targets();
+        if let Some(server) = &self.mysql {
+            let _ = conn(server, None)
+                .query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.source));
+        }
+    }
+}
+
+#[test]
+fn mariadb_blog_moves_to_postgres_with_a_derived_final_schema() {
+    let Some(m) = Move::from_mysql("blog", BLOG_SOURCE) else {
+        return;
+    };
+    let out = m.run(&["--derive-final"]);
+    assert_exit(&out, 0);
+    let compared = m.compare(&[]);
+    assert!(compared > 10_000, "{compared} values compared");
+    let report = report(&m.run_dir());
+    let transfer = stage(&report, "transfer");
+    assert!(
+        transfer["rows"].as_u64().unwrap() > 1000,
+        "{transfer}"
+    );
+    // DB_FINAL's keys are uuid, its references too, and SOURCE is untouched.
+    assert_eq!(
+        m.pg.text(
+            &m.final_db,
+            "SELECT data_type FROM information_schema.columns WHERE table_name = 'user' AND column_name = 'id'"
+        ),
+        "uuid"
+    );
+    assert!(m.pg.exists(&m.copy_db()));
+    // `rekey clean` drops what the run made besides DB_FINAL, the copy included.
+    let dir = m.run_dir();
+    let out = rekey(&["clean", "--run-dir", dir.to_str().unwrap(), "-q"]);
+    assert_exit(&out, 0);
+    assert!(!m.pg.exists(&m.copy_db()), "the copy survived clean");
+    assert!(!m.pg.exists(&m.data));
+}
+
+#[test]
+fn sqlite_blog_moves_to_postgres_with_a_derived_final_schema() {
+    let Some(m) = Move::from_sqlite("sqblog", SQLITE_BLOG) else {
+        return;
+    };
+    let out = m.run(&["--derive-final"]);
+    assert_exit(&out, 0);
+    let compared = m.compare(&[]);
+    assert!(compared > 1000, "{compared} values compared");
+}
+
+#[test]
+fn what_the_move_would_change_is_refused_before_anything_is_written() {
+    let Some(m) = Move::from_mysql("refuse", SHAPES) else {
+        return;
+    };
+    let out = m.run(&["--derive-final"]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("val.s: 1 row(s) of text holding a zero byte"), "{err}");
+    assert!(err.contains("val.zdt: 2 row(s) of zero dates"), "{err}");
+    assert!(err.contains("val.zd: 2 row(s) of zero dates"), "{err}");
+    assert!(err.contains("--zero-dates null"), "{err}");
+    assert!(err.contains("bytea"), "{err}");
+    for db in [m.copy_db(), m.data.clone(), m.final_db.clone()] {
+        assert!(!m.pg.exists(&db), "{db} was created by a refused move");
+    }
+}
+
+#[test]
+fn a_key_past_bigint_is_refused_while_copying_and_nothing_reaches_data_or_final() {
+    let Some(m) = Move::from_mysql("bigkey", SHAPES) else {
+        return;
+    };
+    // The zero byte and the zero dates are dealt with; the unsigned keys past 2^63 are not.
+    let mut c = conn(m.mysql.as_ref().unwrap(), Some(&m.source));
+    c.query_drop("UPDATE val SET s = REPLACE(s, CHAR(0), '')").unwrap();
+    let out = m.run(&["--derive-final", "--zero-dates", "null"]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("actor_id") || err.contains("big_k"), "{err}");
+    assert!(err.contains("18446744073709551615") || err.contains("9223372036854775808"), "{err}");
+    assert!(!m.pg.exists(&m.data));
+    assert!(!m.pg.exists(&m.final_db));
+}
+
+#[test]
+fn the_shapes_fixture_moves_once_its_unstorable_values_are_dealt_with() {
+    let Some(m) = Move::from_mysql("shapes", SHAPES) else {
+        return;
+    };
+    let mut c = conn(m.mysql.as_ref().unwrap(), Some(&m.source));
+    c.query_drop("UPDATE val SET s = REPLACE(s, CHAR(0), '')").unwrap();
+    c.query_drop("UPDATE k_refs SET big_k = 1 WHERE big_k > 9223372036854775807")
+        .unwrap();
+    c.query_drop("DELETE FROM k_big_unsigned WHERE actor_id > 9223372036854775807")
+        .unwrap();
+    let out = m.run(&[
+        "--derive-final",
+        "--zero-dates",
+        "null",
+        "--reference",
+        "node.parent_id=node.id",
+        "--reference",
+        "legacy_note.node_id=node.id",
+    ]);
+    assert_exit(&out, 0);
+    // Zero dates became NULL, as asked.
+    assert_eq!(
+        m.pg.text(
+            &m.final_db,
+            "SELECT count(*) FROM val WHERE zdt IS NULL AND zd IS NULL"
+        ),
+        m.pg.text(&m.final_db, "SELECT count(*) FROM val")
+    );
+    // Every other value by meaning (the zero dates' column compared above).
+    c.query_drop("UPDATE val SET zdt = NULL, zd = NULL").unwrap();
+    let compared = m.compare(&[]);
+    assert!(compared > 300, "{compared}");
+    // Text in latin1, emoji, spatial values as MySQL's bytes, SET as text[].
+    assert_eq!(
+        m.pg.text(&m.final_db, "SELECT count(*) FROM val WHERE l1 = 'café naïve ÿ'"),
+        "1"
+    );
+    assert_eq!(
+        m.pg.text(&m.final_db, "SELECT st::text FROM val WHERE st IS NOT NULL AND cardinality(st) = 3"),
+        "{x,y,z}"
+    );
+}
