@@ -9,6 +9,8 @@
 #           rows in two log tables: where the plain copy is fastest (scripts/bench/generate_lean.sh)
 #   postgres [wide|lean] (alone): the PostgreSQL column, scripts/bench/postgres.sh: the wide shape,
 #           or one table of 1M narrow rows and 3 small ones, against pg_dump -Fd -j 2 + pg_restore -j 2
+#   cross [wide|narrow|lean] (alone): a MariaDB shape moved to PostgreSQL, scripts/bench/cross.sh:
+#           rekey run --derive-final (keys converted, verified) against Debian's pgloader
 #   live [mysql|postgres] (alone): the live cutover, scripts/bench/live.sh: write freeze and apply
 #           rate with a writer at 1,000 row writes/s during the whole run
 # Generates each shape's seed-like MariaDB database once per scale, then runs, RUNS times each,
@@ -23,6 +25,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ ${3:-} == postgres ]]; then
     exec scripts/bench/postgres.sh "${1:-1}" "${2:-3}" "${4:-wide}"
+fi
+if [[ ${3:-} == cross ]]; then
+    exec scripts/bench/cross.sh "${1:-1}" "${2:-3}" "${4:-wide}"
 fi
 if [[ ${3:-} == live ]]; then
     exec scripts/bench/live.sh "${1:-1}" "${2:-1}" "${4:-mysql}"
