@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rand::RngCore;
 
 use crate::backend::{check_same_engine, open};
-use crate::url::DbUrl as Url;
 use crate::error::{Error, Place, Result};
 use crate::guard::{self, Role};
 use crate::journal::{DataShape, Journal, KeySource, PreviousRun};
@@ -18,6 +17,7 @@ use crate::report::Report;
 use crate::run_lock::RunLock;
 use crate::secrets::{self, Prompt};
 use crate::stages::{self, Context, Stage};
+use crate::url::DbUrl as Url;
 use crate::url::{DbUrl, ProcessEnv};
 use crate::uuidgen::{Secret, SEEDED_BASE_MS};
 

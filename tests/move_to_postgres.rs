@@ -90,11 +90,7 @@ impl Move {
     }
 
     fn drop_targets(&self) {
-        for db in [
-            &self.data,
-            &self.final_db,
-            &format!("{}_source", self.data),
-        ] {
+        for db in [&self.data, &self.final_db, &format!("{}_source", self.data)] {
             self.pg.drop_database(db);
         }
     }
@@ -171,8 +167,8 @@ impl Drop for Move {
     fn drop(&mut self) {
         self.drop_targets();
         if let Some(server) = &self.mysql {
-            let _ = conn(server, None)
-                .query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.source));
+            let _ =
+                conn(server, None).query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.source));
         }
     }
 }
@@ -188,10 +184,7 @@ fn mariadb_blog_moves_to_postgres_with_a_derived_final_schema() {
     assert!(compared > 10_000, "{compared} values compared");
     let report = report(&m.run_dir());
     let transfer = stage(&report, "transfer");
-    assert!(
-        transfer["rows"].as_u64().unwrap() > 1000,
-        "{transfer}"
-    );
+    assert!(transfer["rows"].as_u64().unwrap() > 1000, "{transfer}");
     // DB_FINAL's keys are uuid, its references too, and SOURCE is untouched.
     assert_eq!(
         m.pg.text(
@@ -228,7 +221,10 @@ fn what_the_move_would_change_is_refused_before_anything_is_written() {
     let out = m.run(&["--derive-final"]);
     assert_exit(&out, 2);
     let err = stderr(&out);
-    assert!(err.contains("val.s: 1 row(s) of text holding a zero byte"), "{err}");
+    assert!(
+        err.contains("val.s: 1 row(s) of text holding a zero byte"),
+        "{err}"
+    );
     assert!(err.contains("val.zdt: 2 row(s) of zero dates"), "{err}");
     assert!(err.contains("val.zd: 2 row(s) of zero dates"), "{err}");
     assert!(err.contains("--zero-dates null"), "{err}");
@@ -245,12 +241,16 @@ fn a_key_past_bigint_is_refused_while_copying_and_nothing_reaches_data_or_final(
     };
     // The zero byte and the zero dates are dealt with; the unsigned keys past 2^63 are not.
     let mut c = conn(m.mysql.as_ref().unwrap(), Some(&m.source));
-    c.query_drop("UPDATE val SET s = REPLACE(s, CHAR(0), '')").unwrap();
+    c.query_drop("UPDATE val SET s = REPLACE(s, CHAR(0), '')")
+        .unwrap();
     let out = m.run(&["--derive-final", "--zero-dates", "null"]);
     assert_exit(&out, 2);
     let err = stderr(&out);
     assert!(err.contains("actor_id") || err.contains("big_k"), "{err}");
-    assert!(err.contains("18446744073709551615") || err.contains("9223372036854775808"), "{err}");
+    assert!(
+        err.contains("18446744073709551615") || err.contains("9223372036854775808"),
+        "{err}"
+    );
     assert!(!m.pg.exists(&m.data));
     assert!(!m.pg.exists(&m.final_db));
 }
@@ -261,7 +261,8 @@ fn the_shapes_fixture_moves_once_its_unstorable_values_are_dealt_with() {
         return;
     };
     let mut c = conn(m.mysql.as_ref().unwrap(), Some(&m.source));
-    c.query_drop("UPDATE val SET s = REPLACE(s, CHAR(0), '')").unwrap();
+    c.query_drop("UPDATE val SET s = REPLACE(s, CHAR(0), '')")
+        .unwrap();
     c.query_drop("UPDATE k_refs SET big_k = 1 WHERE big_k > 9223372036854775807")
         .unwrap();
     c.query_drop("DELETE FROM k_big_unsigned WHERE actor_id > 9223372036854775807")
@@ -285,16 +286,23 @@ fn the_shapes_fixture_moves_once_its_unstorable_values_are_dealt_with() {
         m.pg.text(&m.final_db, "SELECT count(*) FROM val")
     );
     // Every other value by meaning (the zero dates' column compared above).
-    c.query_drop("UPDATE val SET zdt = NULL, zd = NULL").unwrap();
+    c.query_drop("UPDATE val SET zdt = NULL, zd = NULL")
+        .unwrap();
     let compared = m.compare(&[]);
     assert!(compared > 300, "{compared}");
     // Text in latin1, emoji, spatial values as MySQL's bytes, SET as text[].
     assert_eq!(
-        m.pg.text(&m.final_db, "SELECT count(*) FROM val WHERE l1 = 'café naïve ÿ'"),
+        m.pg.text(
+            &m.final_db,
+            "SELECT count(*) FROM val WHERE l1 = 'café naïve ÿ'"
+        ),
         "1"
     );
     assert_eq!(
-        m.pg.text(&m.final_db, "SELECT st::text FROM val WHERE st IS NOT NULL AND cardinality(st) = 3"),
+        m.pg.text(
+            &m.final_db,
+            "SELECT st::text FROM val WHERE st IS NOT NULL AND cardinality(st) = 3"
+        ),
         "{x,y,z}"
     );
 }

@@ -167,7 +167,7 @@ pub enum BlockerKind {
 }
 
 /// One table of the copy on the importing engine: SOURCE's table with each column's chosen type.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ImportTable {
     pub name: String,
     pub columns: Vec<PortableColumn>,
@@ -176,6 +176,11 @@ pub struct ImportTable {
     /// Unique and secondary indexes that translate (plain column lists), SOURCE's names.
     pub indexes: Vec<Index>,
     pub foreign_keys: Vec<ForeignKey>,
+    /// Per column, DB_FINAL's exact column type where the copy takes it instead of its own
+    /// spelling of the column's `ty` (an application's `timestamp with time zone`, `json`, an
+    /// enum type): the importer creates the column with it and encodes values for it. Set only
+    /// where that type holds every value of the column's `ty` (`Portable::holds`).
+    pub final_types: std::collections::BTreeMap<String, String>,
 }
 
 /// The statements that make one `ImportTable`: `before` the rows (the table, its primary key,
@@ -260,6 +265,17 @@ pub trait Import: Send + Sync {
         ImportDdl::default()
     }
 
+    /// Makes in the copy the types DB_FINAL's columns use that the copy will take
+    /// (`ImportTable::final_types`) and it lacks (PostgreSQL's enum types), as DB_FINAL defines
+    /// them.
+    fn import_types(
+        &self,
+        _final_db: &dyn crate::backend::Backend,
+        _types: &[String],
+    ) -> Result<()> {
+        Ok(())
+    }
+
     /// Stores `rows` (cells of each column's chosen `ty`, in `table.columns`' order) into the
     /// copy's empty table with binary COPY, in one transaction. Returns the rows stored.
     fn import_rows(
@@ -286,6 +302,96 @@ pub trait Import: Send + Sync {
             "this engine cannot hold a copy of another engine's SOURCE.".to_string(),
             "Use PostgreSQL for DB_DATA and DB_FINAL when SOURCE is another engine.",
         ))
+    }
+}
+
+impl Portable {
+    /// Whether a column of this type stores every value of `other` unchanged: the same type, a
+    /// wider integer or decimal, a longer string, more fraction digits, a moment for a date and
+    /// time read as UTC, text for enum members or JSON, an enum of unknown members (PostgreSQL
+    /// checks each label as it stores it, and refuses one it lacks) for enum members or text.
+    pub fn holds(&self, other: &Portable) -> bool {
+        use Portable as P;
+        let fits = |mine: Option<u64>, theirs: Option<u64>| match (mine, theirs) {
+            (None, _) => true,
+            (Some(m), Some(t)) => t <= m,
+            (Some(_), None) => false,
+        };
+        match (self, other) {
+            (a, b) if a == b => true,
+            (
+                P::Integer { bits, unsigned },
+                P::Integer {
+                    bits: b2,
+                    unsigned: u2,
+                },
+            ) => {
+                let (lo, hi) = integer_range(*bits, *unsigned);
+                let (lo2, hi2) = integer_range(*b2, *u2);
+                lo <= lo2 && hi2 <= hi
+            }
+            (
+                P::Integer {
+                    bits: 16 | 24 | 32 | 64,
+                    ..
+                },
+                P::Year,
+            ) => true,
+            (
+                P::Decimal {
+                    precision: None, ..
+                },
+                P::Decimal { .. } | P::Integer { .. },
+            ) => true,
+            (
+                P::Decimal {
+                    precision: Some(p),
+                    scale,
+                },
+                P::Decimal {
+                    precision: Some(p2),
+                    scale: s2,
+                },
+            ) => {
+                let (s, s2) = (scale.unwrap_or(0), s2.unwrap_or(0));
+                s >= s2 && p.saturating_sub(s) >= p2.saturating_sub(s2)
+            }
+            (
+                P::Decimal {
+                    precision: Some(p),
+                    scale,
+                },
+                P::Integer { bits, unsigned },
+            ) => {
+                let digits = integer_range(*bits, *unsigned).1.to_string().len() as u32;
+                p.saturating_sub(scale.unwrap_or(0)) >= digits
+            }
+            (P::Float { bits: 64 }, P::Float { bits: 32 }) => true,
+            (P::Text { length, .. }, P::Text { length: l2, .. }) => fits(*length, *l2),
+            (P::Text { length, .. }, P::Enum { values }) => fits(
+                *length,
+                Some(
+                    values
+                        .iter()
+                        .map(|v| v.chars().count() as u64)
+                        .max()
+                        .unwrap_or(0),
+                ),
+            ),
+            (P::Text { length: None, .. }, P::Json) => true,
+            (P::Bytes { length, .. }, P::Bytes { length: l2, .. }) => fits(*length, *l2),
+            (P::Bytes { length: None, .. }, P::Text { .. }) => true,
+            (P::Enum { values }, P::Enum { values: v2 }) => {
+                values.is_empty() || v2.iter().all(|v| values.contains(v))
+            }
+            (P::Enum { values }, P::Text { .. }) => values.is_empty(),
+            (P::DateTime { fraction }, P::DateTime { fraction: f2 })
+            | (P::Timestamp { fraction }, P::Timestamp { fraction: f2 })
+            | (P::Timestamp { fraction }, P::DateTime { fraction: f2 })
+            | (P::Duration { fraction }, P::Duration { fraction: f2 }) => fraction >= f2,
+            (P::Bits { width }, P::Bits { width: w2 }) => width == w2,
+            _ => false,
+        }
     }
 }
 
@@ -321,6 +427,20 @@ impl Cell {
                 .map(|a| Cell::Uuid(u128::from_be_bytes(a)))
                 .map_err(|_| format!("{} bytes are not a UUID (16 are)", b.len())),
             (Cell::DateTime(micros), Portable::Timestamp { .. }) => Ok(Cell::Timestamp(micros)),
+            (Cell::Timestamp(micros), Portable::DateTime { .. }) => Ok(Cell::DateTime(micros)),
+            (Cell::Int(i), Portable::Decimal { .. }) => Ok(Cell::Decimal(i.to_string())),
+            (Cell::Float(f), Portable::Float { .. }) => Ok(Cell::Float(f)),
+            (Cell::Decimal(d), Portable::Decimal { .. }) => Ok(Cell::Decimal(d)),
+            (Cell::Text(t), Portable::Text { .. }) => Ok(Cell::Text(t)),
+            (Cell::Text(t), Portable::Enum { .. }) => Ok(Cell::Enum(t)),
+            (Cell::Enum(t), Portable::Enum { .. }) => Ok(Cell::Enum(t)),
+            (Cell::Json(j), Portable::Text { .. }) => Ok(Cell::Text(j)),
+            (Cell::Bytes(b), Portable::Bytes { .. }) => Ok(Cell::Bytes(b)),
+            (Cell::Date(d), Portable::Date) => Ok(Cell::Date(d)),
+            (Cell::DateTime(m), Portable::DateTime { .. }) => Ok(Cell::DateTime(m)),
+            (Cell::Timestamp(m), Portable::Timestamp { .. }) => Ok(Cell::Timestamp(m)),
+            (Cell::Duration(m), Portable::Duration { .. }) => Ok(Cell::Duration(m)),
+            (Cell::Bits(b), Portable::Bits { .. }) => Ok(Cell::Bits(b)),
             (Cell::Enum(t), Portable::Text { .. }) => Ok(Cell::Text(t)),
             (Cell::Text(t), Portable::Bytes { .. }) => Ok(Cell::Bytes(t.into_bytes())),
             (cell, to) => Err(format!("{cell:?} cannot be stored as {to:?}")),
@@ -454,6 +574,37 @@ mod tests {
             canon(&Cell::Enum("1".into()))
         );
         assert_ne!(canon(&Cell::Null), canon(&Cell::Text(String::new())));
+    }
+
+    #[test]
+    fn a_type_holds_only_what_it_stores_unchanged() {
+        let int = |bits, unsigned| Portable::Integer { bits, unsigned };
+        assert!(int(64, false).holds(&int(32, true)));
+        assert!(!int(32, false).holds(&int(32, true)));
+        assert!(!int(64, false).holds(&int(64, true)));
+        let text = |l: Option<u64>| Portable::Text {
+            length: l,
+            fixed: false,
+        };
+        assert!(text(None).holds(&text(Some(190))));
+        assert!(text(Some(200)).holds(&text(Some(190))));
+        assert!(!text(Some(50)).holds(&text(Some(190))));
+        let dec = |p, s| Portable::Decimal {
+            precision: Some(p),
+            scale: Some(s),
+        };
+        assert!(dec(12, 2).holds(&dec(10, 2)));
+        assert!(!dec(10, 1).holds(&dec(10, 2)));
+        assert!(!dec(10, 2).holds(&dec(10, 0)));
+        assert!(Portable::Timestamp { fraction: 6 }.holds(&Portable::DateTime { fraction: 0 }));
+        assert!(!Portable::DateTime { fraction: 0 }.holds(&Portable::DateTime { fraction: 6 }));
+        let members = Portable::Enum {
+            values: vec!["draft".into(), "published".into()],
+        };
+        assert!(Portable::Enum { values: vec![] }.holds(&members));
+        assert!(text(Some(9)).holds(&members));
+        assert!(!text(Some(5)).holds(&members));
+        assert!(!Portable::Float { bits: 32 }.holds(&Portable::Float { bits: 64 }));
     }
 
     #[test]

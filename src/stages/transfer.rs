@@ -62,7 +62,10 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     if ctx.run.dry_run {
         for t in &plan.tables {
             let ddl = copy.import_ddl(t);
-            ctx.say(&format!("    -- transfer {}: create, copy its rows, read them back", t.name));
+            ctx.say(&format!(
+                "    -- transfer {}: create, copy its rows, read them back",
+                t.name
+            ));
             for sql in ddl.before.iter().chain(&ddl.after) {
                 ctx.say(&format!("    {sql};"));
             }
@@ -97,6 +100,18 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         copy.create_database(None, false)?;
     }
     crate::run::marker::mark(ctx, copy.as_ref())?;
+    if let Some(fin) = &ctx.final_db {
+        let types: Vec<String> = plan
+            .tables
+            .iter()
+            .flat_map(|t| t.final_types.values().cloned())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !types.is_empty() {
+            copy.import_types(fin.as_ref(), &types)?;
+        }
+    }
 
     let mut order: Vec<&ImportTable> = plan.tables.iter().collect();
     let rows_of = |t: &ImportTable| schema.table(&t.name).map_or(0, |t| t.estimated_rows);
@@ -197,14 +212,18 @@ pub fn plan_copy(
             .collect();
         let final_table = wanted.and_then(|w| w.table(&table.name));
         let mut chosen = Vec::new();
+        let mut final_types = BTreeMap::new();
         for mut col in columns {
             let natural = col.ty.clone();
-            let target = final_table
-                .and_then(|t| t.column(&col.name))
-                .and_then(|c| copy.portable_of(c));
-            if let Some(target) = target {
-                if col.alternatives.contains(&target) {
-                    col.ty = target;
+            // DB_FINAL's column chooses among the types that store every value unchanged, and
+            // the copy takes its exact spelling, so compare finds DB_DATA and DB_FINAL equal;
+            // a type that would change a value is left for compare to refuse.
+            if let Some(final_col) = final_table.and_then(|t| t.column(&col.name)) {
+                if let Some(target) = copy.portable_of(final_col) {
+                    if col.alternatives.contains(&target) || target.holds(&natural) {
+                        col.ty = target;
+                        final_types.insert(col.name.clone(), final_col.column_type.clone());
+                    }
                 }
             }
             // A key or reference keeps an integer type the target's keys convert (`bigint`):
@@ -263,6 +282,7 @@ pub fn plan_copy(
             primary_key: table.primary_key.clone(),
             indexes,
             foreign_keys: table.foreign_keys.clone(),
+            final_types,
         });
     }
     if !refused.is_empty() {
@@ -294,10 +314,7 @@ fn refuse_blockers(
         };
         for b in origin.export_blockers(table, &t.columns)? {
             if b.problem == BlockerKind::ZeroDate && ctx.run.zero_dates_null {
-                let nullable = t
-                    .columns
-                    .iter()
-                    .any(|c| c.name == b.column && c.nullable);
+                let nullable = t.columns.iter().any(|c| c.name == b.column && c.nullable);
                 if nullable {
                     ctx.progress.note(&format!(
                         "transfer: {}.{}: {} zero date(s) stored as NULL (--zero-dates null), keys {}",
@@ -319,7 +336,9 @@ fn refuse_blockers(
         .iter()
         .map(|b| {
             let what = match b.problem {
-                BlockerKind::ZeroByte => "text holding a zero byte, which PostgreSQL's text cannot store",
+                BlockerKind::ZeroByte => {
+                    "text holding a zero byte, which PostgreSQL's text cannot store"
+                }
                 BlockerKind::ZeroDate => "zero dates, which no calendar holds",
                 BlockerKind::WrongType => "values of another type than the column's",
             };
@@ -410,7 +429,10 @@ fn copy_table(
         .columns
         .iter()
         .map(|c| {
-            let from = naturals.get(c.name.as_str()).cloned().unwrap_or(c.ty.clone());
+            let from = naturals
+                .get(c.name.as_str())
+                .cloned()
+                .unwrap_or(c.ty.clone());
             (from, c.ty.clone())
         })
         .collect();

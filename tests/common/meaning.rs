@@ -142,7 +142,10 @@ pub fn sqlite_tables(path: &Path) -> Vec<SrcTable> {
     for name in names {
         let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
         let info: Vec<(String, String, i64, i64)> = c
-            .prepare(&format!("SELECT name, type, pk, hidden FROM pragma_table_xinfo({})", lit(&name)))
+            .prepare(&format!(
+                "SELECT name, type, pk, hidden FROM pragma_table_xinfo({})",
+                lit(&name)
+            ))
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .unwrap()
@@ -159,7 +162,10 @@ pub fn sqlite_tables(path: &Path) -> Vec<SrcTable> {
             _ => None,
         };
         let references: BTreeMap<String, String> = c
-            .prepare(&format!("SELECT \"from\", \"table\" FROM pragma_foreign_key_list({})", lit(&name)))
+            .prepare(&format!(
+                "SELECT \"from\", \"table\" FROM pragma_foreign_key_list({})",
+                lit(&name)
+            ))
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
@@ -459,7 +465,11 @@ fn moment_text(t: &str) -> String {
     let (y, mo, d) = (dp.next().unwrap(), dp.next().unwrap(), dp.next().unwrap());
     let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
     let mut tp = hms.split(':').map(|x| x.parse::<u32>().unwrap());
-    let (h, mi, s) = (tp.next().unwrap(), tp.next().unwrap(), tp.next().unwrap_or(0));
+    let (h, mi, s) = (
+        tp.next().unwrap(),
+        tp.next().unwrap(),
+        tp.next().unwrap_or(0),
+    );
     let us: u32 = format!("{:0<6}", frac)[..6].parse().unwrap();
     moment(y as i32, mo, d, h, mi, s, us)
 }
