@@ -264,7 +264,13 @@ pub fn execute(
     if !inv.run.uuid_format_given {
         // The engine's own default for a new run (PostgreSQL: its uuid type); a resumed run
         // takes the journal's (`identity`).
-        if let Some(e) = endpoints.first() {
+        // A move's keys are the target engine's (DB_DATA's and DB_FINAL's), not SOURCE's.
+        let target = if moving {
+            endpoints.iter().find(|e| e.role != Role::Source)
+        } else {
+            endpoints.first()
+        };
+        if let Some(e) = target {
             inv.conversion.uuid_format = e.backend.dialect().default_uuid_format();
         }
     }
@@ -280,15 +286,18 @@ pub fn execute(
     // A live run's stages read the snapshot copy of SOURCE (on DB_DATA's server); SOURCE itself
     // is read only by the snapshot, the follower and the cutover.
     // A move's stages read the transfer's copy of SOURCE, on DB_DATA's server and engine.
+    // `rekey clean` of a move drops the copy without reaching SOURCE.
+    let moved = moving
+        || (inv.command == Command::Clean && journal.planned_stages()?.contains(&Stage::Transfer));
     let (source, live_source, moved_from) =
-        match (live, moving, by_role(Role::Source), by_role(Role::Data)) {
+        match (live, moved, by_role(Role::Source), by_role(Role::Data)) {
             (true, _, Some(src), Some(data)) => {
                 let copy = crate::run::live::snapshot_url(data.url(), src.url())?;
                 (Some(open(&copy)?), Some(src), None)
             }
-            (false, true, Some(src), Some(data)) => {
+            (false, true, src, Some(data)) => {
                 let copy = crate::stages::transfer::copy_url(data.url())?;
-                (Some(open(&copy)?), None, Some(src))
+                (Some(open(&copy)?), None, src)
             }
             (_, _, src, _) => (src, None, None),
         };

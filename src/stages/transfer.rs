@@ -353,13 +353,13 @@ fn refuse_blockers(
         .collect();
     let mut next = Vec::new();
     if blocking.iter().any(|b| b.problem == BlockerKind::ZeroByte) {
-        next.push("for zero bytes: make DB_FINAL's column bytea (the bytes are then kept), or remove the zero bytes in a copy of SOURCE and convert that");
+        next.push("zero bytes: make DB_FINAL's column bytea (the bytes are then kept), or remove the zero bytes in a copy of SOURCE and convert that");
     }
     if blocking.iter().any(|b| b.problem == BlockerKind::ZeroDate) {
-        next.push("for zero dates: run with --zero-dates null to store them as NULL (nullable columns only; the report lists them), or fix them in a copy of SOURCE");
+        next.push("zero dates: run with --zero-dates null to store them as NULL (nullable columns only; each column's count is listed), or fix them in a copy of SOURCE");
     }
     if blocking.iter().any(|b| b.problem == BlockerKind::WrongType) {
-        next.push("for values of another type: fix those rows in a copy of SOURCE");
+        next.push("values of another type: fix those rows in a copy of SOURCE");
     }
     Err(Error::input(
         Place::stage(Stage::Transfer),
@@ -367,7 +367,7 @@ fn refuse_blockers(
             "SOURCE holds values the move would change, so nothing was written: {}.",
             lines.join("; ")
         ),
-        &format!("{}.", next.join("; ")),
+        &format!("For {}.", next.join("; for ")),
     ))
 }
 

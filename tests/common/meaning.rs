@@ -268,7 +268,7 @@ pub fn compare(source: &[SrcTable], pg: &Postgres, final_db: &str, run_dir: &Pat
                 } else {
                     t.references.get(col).map(String::as_str)
                 };
-                let mapped = parent.and_then(|p| maps.get(p)).filter(|_| ty == "uuid");
+                let mapped = parent.and_then(|p| maps.get(p));
                 out.push(match (mapped, v) {
                     (_, Src::Null) => None,
                     (Some(map), v) => {
@@ -276,17 +276,27 @@ pub fn compare(source: &[SrcTable], pg: &Postgres, final_db: &str, run_dir: &Pat
                             Src::Int(i) => i.to_string(),
                             other => panic!("{}.{col}: key {other:?} is not an integer", t.name),
                         };
-                        Some(
-                            map.get(&old)
-                                .unwrap_or_else(|| panic!("{}.{col}: {old} not in the map", t.name))
-                                .to_lowercase(),
-                        )
+                        Some(key_text(map.get(&old).unwrap_or_else(|| {
+                            panic!("{}.{col}: {old} not in the map", t.name)
+                        })))
                     }
                     (None, v) => Some(source_meaning(v, ty, &t.name, col)),
                 });
             }
             want.push(out);
         }
+        let converted: Vec<bool> = t
+            .columns
+            .iter()
+            .map(|col| {
+                let parent = if t.key.as_deref() == Some(col.as_str()) {
+                    Some(t.name.as_str())
+                } else {
+                    t.references.get(col).map(String::as_str)
+                };
+                parent.is_some_and(|p| maps.contains_key(p))
+            })
+            .collect();
         let got: Vec<Vec<Option<String>>> = final_rows
             .into_iter()
             .map(|r| {
@@ -294,7 +304,13 @@ pub fn compare(source: &[SrcTable], pg: &Postgres, final_db: &str, run_dir: &Pat
                     .enumerate()
                     .map(|(i, v)| {
                         let ty = &types[&t.columns[i]];
-                        v.map(|text| final_meaning(&text, ty))
+                        v.map(|text| {
+                            if converted[i] {
+                                key_text(&text)
+                            } else {
+                                final_meaning(&text, ty)
+                            }
+                        })
                     })
                     .collect()
             })
@@ -412,6 +428,11 @@ fn final_meaning(text: &str, ty: &str) -> String {
         "uuid" => text.to_lowercase(),
         _ => text.to_string(),
     }
+}
+
+/// A new key as 32 lower-case hex digits, however the column or the map file spells it.
+fn key_text(t: &str) -> String {
+    t.trim().replace('-', "").to_lowercase()
 }
 
 fn decimal(t: &str) -> String {
