@@ -15,6 +15,7 @@ use mysql::{Conn, Opts, OptsBuilder};
 pub mod engine;
 pub mod follow;
 pub mod meaning;
+pub mod moving;
 pub mod pg;
 pub mod sqlite;
 

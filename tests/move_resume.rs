@@ -1,0 +1,106 @@
+//! Resume after a kill in every stage of a move to PostgreSQL (issue 24): a real `rekey run` from
+//! MariaDB is killed with SIGKILL in each stage, at the worst moment (a step's work done, its
+//! journal entry not written), then `rekey run --resume` must finish verified, DB_FINAL equal to
+//! SOURCE by meaning (the independent reader), SOURCE unchanged.
+
+mod common;
+
+use common::moving::Move;
+use common::*;
+use mysql::prelude::Queryable;
+
+/// The blog without the zero bytes PostgreSQL's text cannot hold.
+fn blog(tag: &str) -> Option<Move> {
+    let m = Move::from_mysql(tag, BLOG_SOURCE)?;
+    let mut c = conn(m.mysql.as_ref().unwrap(), Some(&m.source));
+    for (table, col) in [
+        ("comment", "body"),
+        ("content_item", "body"),
+        ("content_item_translation", "intro"),
+        ("mail_message", "body"),
+        ("user", "bio"),
+    ] {
+        c.query_drop(format!(
+            "UPDATE `{table}` SET `{col}` = REPLACE(`{col}`, CHAR(0), '')"
+        ))
+        .unwrap();
+    }
+    Some(m)
+}
+
+fn kill_and_resume(stage: &str) {
+    let Some(m) = blog(&format!("kill_{}", stage.replace('-', "_"))) else {
+        return;
+    };
+    let server = m.mysql.clone().unwrap();
+    let before = fingerprint(&server, &m.source);
+    let [s, d, f] = m.urls();
+    let dir = m.run_dir();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["run", "--source", &s, "--data", &d, "--final", &f])
+        .args(["--run-dir", dir.to_str().unwrap(), "-q", "--jobs", "2", "--derive-final"])
+        .env("REKEY_TEST_STALL_AFTER_STEP", stage)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_stall_at(&dir, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let j = rusqlite::Connection::open(dir.join("journal.sqlite")).unwrap();
+    let status: String = j
+        .query_row("SELECT status FROM stage WHERE name = ?1", [stage], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(status, "running", "the kill landed inside {stage}");
+
+    let out = m.run(&["--derive-final", "--resume"]);
+    assert_exit(&out, 0);
+    let report = report(&dir);
+    assert_eq!(report["status"], "ok");
+    let checks = report["verification"].as_array().unwrap();
+    assert!(checks.iter().all(|c| c["ok"] == true), "{checks:?}");
+    assert!(m.compare(&["alembic_version"]) > 10_000);
+    assert_eq!(fingerprint(&server, &m.source), before, "SOURCE changed");
+}
+
+#[test]
+fn sigkill_during_transfer_then_resume() {
+    kill_and_resume("transfer");
+}
+
+#[test]
+fn sigkill_during_clone_then_resume() {
+    kill_and_resume("clone");
+}
+
+#[test]
+fn sigkill_during_shadow_then_resume() {
+    kill_and_resume("shadow");
+}
+
+#[test]
+fn sigkill_during_link_then_resume() {
+    kill_and_resume("link");
+}
+
+#[test]
+fn sigkill_during_swap_then_resume() {
+    kill_and_resume("swap");
+}
+
+#[test]
+fn sigkill_during_derive_final_then_resume() {
+    kill_and_resume("derive-final");
+}
+
+#[test]
+fn sigkill_during_load_then_resume() {
+    kill_and_resume("load");
+}
+
+#[test]
+fn sigkill_during_verify_then_resume() {
+    kill_and_resume("verify");
+}
