@@ -38,7 +38,14 @@ fn kill_and_resume(stage: &str) {
     let dir = m.run_dir();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
         .args(["run", "--source", &s, "--data", &d, "--final", &f])
-        .args(["--run-dir", dir.to_str().unwrap(), "-q", "--jobs", "2", "--derive-final"])
+        .args([
+            "--run-dir",
+            dir.to_str().unwrap(),
+            "-q",
+            "--jobs",
+            "2",
+            "--derive-final",
+        ])
         .env("REKEY_TEST_STALL_AFTER_STEP", stage)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

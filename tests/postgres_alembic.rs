@@ -8,88 +8,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
+use common::alembic::{alembic, python, venv};
 use common::engine::{Databases, TestServer};
 use common::*;
-
-fn site() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/alembic_site")
-}
-
-/// The venv with SQLAlchemy, Alembic and psycopg, made on first use.
-fn venv() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/alembic-venv");
-    let python = dir.join("bin/python");
-    let ready = dir.join(".rekey-ready");
-    if ready.exists() {
-        return dir;
-    }
-    let made = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&dir)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        made.status.success(),
-        "python3 -m venv failed (apt-get install python3-venv): {}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let pip = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "-r",
-        ])
-        .arg(site().join("requirements.txt"))
-        .output()
-        .expect("pip runs");
-    assert!(
-        pip.status.success(),
-        "pip could not install the Alembic site's requirements (is the package index reachable?): {}",
-        String::from_utf8_lossy(&pip.stderr)
-    );
-    std::fs::write(&ready, "").unwrap();
-    dir
-}
-
-fn python(venv: &Path, script: &str, args: &[&str]) -> String {
-    let out = Command::new(venv.join("bin/python"))
-        .arg(site().join(script))
-        .args(args)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{script} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn alembic(venv: &Path, url: &str, command: &[&str]) -> String {
-    let out = Command::new(venv.join("bin/alembic"))
-        .arg("-c")
-        .arg(site().join("alembic.ini"))
-        .args(["-x", &format!("url={url}")])
-        .args(command)
-        .output()
-        .expect("alembic runs");
-    assert!(
-        out.status.success(),
-        "alembic {command:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[test]
 fn an_alembic_made_final_schema_gets_the_same_site() {

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder};
 
+pub mod alembic;
 pub mod engine;
 pub mod follow;
 pub mod meaning;
