@@ -1,5 +1,5 @@
 //! What SOURCE holds that a move to another engine cannot store exactly, counted in one scan per
-//! table: text with a zero byte, zero dates, ENUM's error value (the '' a non-strict server
+//! table: text with a zero byte, zero dates (and days past their month's end), ENUM's error value (the '' a non-strict server
 //! stores for a value not in the list); then the first keys of each problem's rows.
 
 use mysql::prelude::Queryable;
@@ -63,7 +63,11 @@ pub(super) fn probes(table: &Table, columns: &[PortableColumn]) -> Vec<Probe> {
                 out.push(Probe {
                     column: c.name.clone(),
                     problem: BlockerKind::ZeroDate,
-                    condition: format!("(MONTH({q}) = 0 OR DAYOFMONTH({q}) = 0)"),
+                    // A day past its month's end is stored under ALLOW_INVALID_DATES; LAST_DAY
+                    // reads it (date arithmetic gives NULL for it, and for year 0 too).
+                    condition: format!(
+                        "(MONTH({q}) = 0 OR DAYOFMONTH({q}) = 0 OR DAYOFMONTH({q}) > DAYOFMONTH(LAST_DAY({q})))"
+                    ),
                 });
             }
             _ => {}
@@ -251,7 +255,7 @@ mod tests {
                 (
                     "d",
                     &BlockerKind::ZeroDate,
-                    "(MONTH(`d`) = 0 OR DAYOFMONTH(`d`) = 0)"
+                    "(MONTH(`d`) = 0 OR DAYOFMONTH(`d`) = 0 OR DAYOFMONTH(`d`) > DAYOFMONTH(LAST_DAY(`d`)))"
                 ),
                 (
                     "e",

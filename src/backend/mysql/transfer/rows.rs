@@ -89,7 +89,7 @@ fn cell(kind: Kind, value: Value, zero_dates_null: bool) -> Result<Cell, Problem
         }
         (Kind::Bytes, Value::Bytes(b)) => Cell::Bytes(b),
         (Kind::Date | Kind::DateTime | Kind::Timestamp, Value::Date(y, m, d, h, mi, s, us)) => {
-            if m == 0 || d == 0 {
+            if m == 0 || d == 0 || d > days_in_month(i64::from(y), m) {
                 return if zero_dates_null {
                     Ok(Cell::Null)
                 } else {
@@ -159,6 +159,17 @@ fn cell(kind: Kind, value: Value, zero_dates_null: bool) -> Result<Cell, Problem
             ))
         }
     })
+}
+
+/// The days of month `m` (1-12) of year `y`, proleptic Gregorian; a month past 12 has none.
+fn days_in_month(y: i64, m: u8) -> u8 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        _ => 0,
+    }
 }
 
 pub(super) fn export_rows(
@@ -263,7 +274,7 @@ fn value_error(place: &Place, column: &PortableColumn, key: &str, problem: Probl
     match problem {
         Problem::ZeroDate => Error::input(
             place,
-            format!("{row} holds a zero date (month or day 0), which no date on the target can be."),
+            format!("{row} holds a zero date (month or day 0) or a day past its month's end (stored under ALLOW_INVALID_DATES), which no date on the target can be."),
             "Run again with --zero-dates null to store such dates as NULL (they are reported), or correct the rows in SOURCE.",
         ),
         Problem::ZeroByte => Error::input(
