@@ -234,7 +234,10 @@ pub(super) fn literal(cell: &Cell, ty: &Portable) -> String {
                 .join(", ")
         ),
         Cell::Json(s) => format!("{}::jsonb", DIALECT.lit(s)),
-        Cell::Uuid(u) => format!("{}::uuid", DIALECT.lit(&uuid::Uuid::from_u128(*u).to_string())),
+        Cell::Uuid(u) => format!(
+            "{}::uuid",
+            DIALECT.lit(&uuid::Uuid::from_u128(*u).to_string())
+        ),
     }
 }
 

@@ -113,7 +113,10 @@ fn row(line: &[u8], table: &ImportTable, number: u64) -> Result<Vec<Cell>> {
             text.map_err(|t| {
                 Error::env(
                     place(&table.name, Some(&column.name)),
-                    format!("row {number} of the copy printed {t:?}, which is not a value of {:?}.", column.ty),
+                    format!(
+                        "row {number} of the copy printed {t:?}, which is not a value of {:?}.",
+                        column.ty
+                    ),
                     "Report this as a bug, with the server's version.",
                 )
             })
@@ -350,7 +353,10 @@ mod tests {
             Some(1_500_000_000_500_000)
         );
         assert_eq!(timestamp("1970-01-01 00:00:01", false), Some(1_000_000));
-        assert_eq!(seconds_to_micros("-3020399.000000"), Some(-3_020_399_000_000));
+        assert_eq!(
+            seconds_to_micros("-3020399.000000"),
+            Some(-3_020_399_000_000)
+        );
         assert_eq!(seconds_to_micros("0.0000001"), None);
         assert_eq!(
             decode("101010111100", &Portable::Bits { width: 12 }),
@@ -371,7 +377,13 @@ mod tests {
             Some(Cell::Text("ab".into()))
         );
         assert_eq!(
-            decode("\\x00ff", &Portable::Bytes { length: None, fixed: false }),
+            decode(
+                "\\x00ff",
+                &Portable::Bytes {
+                    length: None,
+                    fixed: false
+                }
+            ),
             Some(Cell::Bytes(vec![0, 255]))
         );
     }

@@ -306,7 +306,10 @@ fn long_names_are_cut_to_63_bytes_deterministically() {
 #[test]
 fn defaults_are_literals_of_the_column_type() {
     assert_eq!(
-        literal(&Cell::Float(3.4028234663852886e38), &Portable::Float { bits: 32 }),
+        literal(
+            &Cell::Float(3.4028234663852886e38),
+            &Portable::Float { bits: 32 }
+        ),
         "'3.4028235e38'::real"
     );
     assert_eq!(
@@ -339,10 +342,7 @@ fn defaults_are_literals_of_the_column_type() {
         literal(&Cell::Decimal("-1.50".into()), &int(8, false)),
         "-1.50"
     );
-    assert_eq!(
-        literal(&Cell::Int(1), &Portable::Boolean),
-        "true"
-    );
+    assert_eq!(literal(&Cell::Int(1), &Portable::Boolean), "true");
 }
 
 /// numeric's binary form back to text, as PostgreSQL's numeric_out writes it.
@@ -430,6 +430,9 @@ fn numeric_refuses_what_its_column_would_round() {
     assert!(fits("1234.5", 5, 2).is_err());
     assert!(fits("00123.45", 5, 2).is_ok());
     for bad in ["", "-", "1.2.3", "abc", "1e", "--1", "."] {
-        assert!(numeric(bad, None, None, &mut Vec::new()).is_err(), "{bad:?}");
+        assert!(
+            numeric(bad, None, None, &mut Vec::new()).is_err(),
+            "{bad:?}"
+        );
     }
 }

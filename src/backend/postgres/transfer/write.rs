@@ -154,18 +154,33 @@ fn shown(cell: &Cell) -> String {
 /// How one column's cells are encoded, decided once per table.
 enum Codec {
     /// int2/int4/int8 (`bytes`), or numeric(20,0) (`bytes` 0), holding `min..=max`.
-    Int { bytes: u8, min: i128, max: i128 },
-    Numeric { precision: Option<u32>, scale: Option<u32> },
+    Int {
+        bytes: u8,
+        min: i128,
+        max: i128,
+    },
+    Numeric {
+        precision: Option<u32>,
+        scale: Option<u32>,
+    },
     Float4,
     Float8,
     Bool,
-    Text { max_chars: Option<u64> },
+    Text {
+        max_chars: Option<u64>,
+    },
     Bytes,
     Date,
     /// timestamp / timestamptz: a multiple of `step` microseconds.
-    Timestamp { step: i64 },
-    Interval { step: i64 },
-    Bits { width: u32 },
+    Timestamp {
+        step: i64,
+    },
+    Interval {
+        step: i64,
+    },
+    Bits {
+        width: u32,
+    },
     Enum(HashSet<String>),
     Set(HashSet<String>),
     Json,
