@@ -247,7 +247,7 @@ fn decode(t: &str, ty: &Portable) -> Option<Cell> {
 }
 
 fn hex(t: &str) -> Option<Vec<u8>> {
-    if t.len() % 2 != 0 {
+    if !t.len().is_multiple_of(2) {
         return None;
     }
     (0..t.len())
