@@ -154,13 +154,14 @@ fn check_sql(c: &PortableColumn) -> Option<String> {
 
 /// An index of SOURCE on the copy. PostgreSQL's index names are unique per schema (and shared
 /// with tables), MySQL's per table: a name that does not start with its table's name gets it as
-/// a prefix. Only this table is known here, so uniqueness is made by the prefix, not looked up.
+/// a prefix (`users_email_unique` stays, `idx_email` on users becomes `users_idx_email`). Only
+/// this table is known here, so uniqueness comes from the prefix, not from looking the others up.
 fn index_sql(table: &str, index: &Index) -> String {
     let unique = if index.unique { "UNIQUE " } else { "" };
     let name = if index.name.is_empty() {
         // The server names it after the table and columns.
         String::new()
-    } else if index.name.starts_with(table) {
+    } else if index.name.starts_with(&format!("{table}_")) {
         format!("{} ", DIALECT.q(&fit(&index.name)))
     } else {
         format!("{} ", DIALECT.q(&fit(&format!("{table}_{}", index.name))))
@@ -206,6 +207,16 @@ pub(super) fn literal(cell: &Cell, ty: &Portable) -> String {
         Cell::Decimal(s) => typed(s),
         Cell::Float(f) => typed(&float_text(*f, ty)),
         Cell::Bool(b) => b.to_string(),
+        // A SET's default as MySQL's catalog spells it: the members joined by commas.
+        Cell::Text(s) if matches!(ty, Portable::Set { .. }) => literal(
+            &Cell::Set(
+                s.split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            ),
+            ty,
+        ),
         Cell::Text(s) | Cell::Enum(s) => DIALECT.lit(s),
         Cell::Bytes(b) => DIALECT.blob_literal(b),
         Cell::Date(d) => typed(&date_text(i64::from(*d))),

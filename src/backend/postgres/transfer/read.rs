@@ -247,7 +247,7 @@ fn decode(t: &str, ty: &Portable) -> Option<Cell> {
 }
 
 fn hex(t: &str) -> Option<Vec<u8>> {
-    if t.len() % 2 != 0 {
+    if !t.len().is_multiple_of(2) {
         return None;
     }
     (0..t.len())
@@ -258,10 +258,13 @@ fn hex(t: &str) -> Option<Vec<u8>> {
 
 /// `YYYY-MM-DD` (ISO), optionally ` BC`, as days since 1970-01-01.
 fn date(t: &str) -> Option<i64> {
-    let (t, bc) = match t.strip_suffix(" BC") {
-        Some(rest) => (rest, true),
-        None => (t, false),
-    };
+    match t.strip_suffix(" BC") {
+        Some(rest) => ymd(rest, true),
+        None => ymd(t, false),
+    }
+}
+
+fn ymd(t: &str, bc: bool) -> Option<i64> {
     let mut parts = t.splitn(3, '-');
     let y: i64 = parts.next()?.parse().ok()?;
     let m: i64 = parts.next()?.parse().ok()?;
@@ -276,11 +279,11 @@ fn date(t: &str) -> Option<i64> {
 /// `zoned`: the session's TimeZone is UTC, so the offset is +00, but any is applied).
 fn timestamp(t: &str, zoned: bool) -> Option<i64> {
     let (t, bc) = match t.strip_suffix(" BC") {
-        Some(rest) => (rest, " BC"),
-        None => (t, ""),
+        Some(rest) => (rest, true),
+        None => (t, false),
     };
     let (day, time) = t.split_once(' ')?;
-    let days = date(&format!("{day}{bc}"))?;
+    let days = ymd(day, bc)?;
     let (clock, offset) = if zoned {
         let at = time.rfind(['+', '-'])?;
         (&time[..at], Some(&time[at..]))

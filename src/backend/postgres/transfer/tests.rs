@@ -343,6 +343,14 @@ fn defaults_are_literals_of_the_column_type() {
         "-1.50"
     );
     assert_eq!(literal(&Cell::Int(1), &Portable::Boolean), "true");
+    let set = Portable::Set {
+        values: vec!["x".into(), "y".into()],
+    };
+    assert_eq!(
+        literal(&Cell::Text("x,y".into()), &set),
+        "ARRAY['x', 'y']::text[]"
+    );
+    assert_eq!(literal(&Cell::Text("".into()), &set), "ARRAY[]::text[]");
 }
 
 /// numeric's binary form back to text, as PostgreSQL's numeric_out writes it.
