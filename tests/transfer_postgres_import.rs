@@ -50,6 +50,7 @@ fn parent() -> ImportTable {
     let mut tagged = col("we\"ird name", int(8, false));
     tagged.comment = Some("a comment's 'quotes' and `backticks`".into());
     ImportTable {
+        final_types: Default::default(),
         name: PARENT.into(),
         columns: vec![
             id,
@@ -143,6 +144,7 @@ fn child() -> ImportTable {
     id.identity = true;
     id.nullable = false;
     ImportTable {
+        final_types: Default::default(),
         name: CHILD.into(),
         columns: vec![id, col("parent id", int(64, false))],
         primary_key: vec!["id".into()],

@@ -222,7 +222,7 @@ pub fn compare(source: &[SrcTable], pg: &Postgres, final_db: &str, run_dir: &Pat
     let mut compared = 0;
     for t in source {
         let types: BTreeMap<String, String> = pg
-            .rows(
+            .text_rows(
                 final_db,
                 &format!(
                     "SELECT column_name, udt_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = {}",
@@ -238,7 +238,7 @@ pub fn compare(source: &[SrcTable], pg: &Postgres, final_db: &str, run_dir: &Pat
             .iter()
             .map(|c| format!("\"{}\"::text", c.replace('"', "\"\"")))
             .collect();
-        let final_rows = pg.rows(
+        let final_rows = pg.text_rows(
             final_db,
             &format!(
                 "SELECT {} FROM \"{}\"",

@@ -101,7 +101,7 @@ impl Postgres {
             .collect()
     }
     /// Every column of every row of `sql`, as text.
-    pub fn rows(&self, db: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    pub fn text_rows(&self, db: &str, sql: &str) -> Vec<Vec<Option<String>>> {
         self.client(db)
             .simple_query(sql)
             .unwrap_or_else(|e| panic!("{sql}: {}", db_text(&e)))

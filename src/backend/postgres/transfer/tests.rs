@@ -225,6 +225,7 @@ fn hostile_table() -> ImportTable {
     let mut big = column("big", int(64, true));
     big.identity = true;
     ImportTable {
+        final_types: Default::default(),
         name: "Ta ble \"q\"".into(),
         columns: vec![id, state, tags, at, big],
         primary_key: vec!["Id \"x\"".into()],
