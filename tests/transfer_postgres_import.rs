@@ -433,12 +433,20 @@ fn a_cell_that_does_not_fit_is_refused_by_column_and_nothing_is_kept() {
             "0"
         );
     }
+    // A value only the server refuses names the column its error's context names (jsonb has no
+    // \u0000), or at least the table (a NULL in a NOT NULL column).
+    let js_at = p.columns.iter().position(|c| c.name == "js").unwrap();
+    let mut bad = rows();
+    bad[1][js_at] = Cell::Json(r#"{"a": "\u0000"}"#.into());
+    let err = b.import_rows(&p, &mut bad.into_iter().map(Ok)).unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("column {PARENT}.js")),
+        "{err}"
+    );
     // A value only the server refuses (a NULL in a NOT NULL column) names the table.
-    let mut rows = rows();
-    rows[0][0] = Cell::Null;
-    let err = b
-        .import_rows(&p, &mut rows.into_iter().map(Ok))
-        .unwrap_err();
+    let mut bad = rows();
+    bad[0][0] = Cell::Null;
+    let err = b.import_rows(&p, &mut bad.into_iter().map(Ok)).unwrap_err();
     assert!(err.to_string().contains(PARENT), "{err}");
     pg.drop_database(db);
 }

@@ -171,9 +171,11 @@ enum Codec {
     },
     Bytes,
     Date,
-    /// timestamp / timestamptz: a multiple of `step` microseconds.
+    /// timestamp (`zoned` false) / timestamptz: a multiple of `step` microseconds. A moment and a
+    /// wall-clock time are not interchanged: the stage converts one into the other, or refuses.
     Timestamp {
         step: i64,
+        zoned: bool,
     },
     Interval {
         step: i64,
@@ -231,11 +233,14 @@ impl Codec {
             },
             Portable::Bytes { .. } => Codec::Bytes,
             Portable::Date => Codec::Date,
-            Portable::DateTime { fraction } | Portable::Timestamp { fraction } => {
-                Codec::Timestamp {
-                    step: step(*fraction),
-                }
-            }
+            Portable::DateTime { fraction } => Codec::Timestamp {
+                step: step(*fraction),
+                zoned: false,
+            },
+            Portable::Timestamp { fraction } => Codec::Timestamp {
+                step: step(*fraction),
+                zoned: true,
+            },
             Portable::Duration { fraction } => Codec::Interval {
                 step: step(*fraction),
             },
@@ -298,7 +303,8 @@ impl Codec {
                 }
                 out.extend_from_slice(&(day as i32).to_be_bytes());
             }
-            (Codec::Timestamp { step }, Cell::DateTime(us) | Cell::Timestamp(us)) => {
+            (Codec::Timestamp { step, zoned: false }, Cell::DateTime(us))
+            | (Codec::Timestamp { step, zoned: true }, Cell::Timestamp(us)) => {
                 if us.rem_euclid(*step) != 0 {
                     return Err("it has more fractional digits than the column keeps".into());
                 }
@@ -497,4 +503,133 @@ pub(super) fn numeric(
         out.extend_from_slice(&g.to_be_bytes());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(ty: Portable, cell: Cell) -> std::result::Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        Codec::of(&ty).encode(&cell, &mut out).map(|_| out)
+    }
+
+    #[test]
+    fn cells_take_postgresql_binary_forms() {
+        // bit(12): the count, then the bits from the high bit of the first byte.
+        assert_eq!(
+            encoded(Portable::Bits { width: 12 }, Cell::Bits(vec![0x0a, 0xbc])).unwrap(),
+            [0, 0, 0, 12, 0xab, 0xc0]
+        );
+        assert!(encoded(Portable::Bits { width: 12 }, Cell::Bits(vec![0x1a, 0xbc])).is_err());
+        // Days and microseconds since 2000-01-01.
+        assert_eq!(
+            encoded(Portable::Date, Cell::Date(10_957)).unwrap(),
+            0i32.to_be_bytes()
+        );
+        assert_eq!(
+            encoded(
+                Portable::Timestamp { fraction: 6 },
+                Cell::Timestamp(946_684_800_000_001)
+            )
+            .unwrap(),
+            1i64.to_be_bytes()
+        );
+        assert_eq!(
+            encoded(
+                Portable::Duration { fraction: 0 },
+                Cell::Duration(-1_000_000)
+            )
+            .unwrap(),
+            [(-1_000_000i64).to_be_bytes().to_vec(), vec![0; 8]].concat()
+        );
+        let set = Portable::Set {
+            values: vec!["x".into(), "y".into()],
+        };
+        assert_eq!(
+            encoded(set.clone(), Cell::Set(vec![])).unwrap(),
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 25]
+        );
+        assert_eq!(
+            encoded(set.clone(), Cell::Set(vec!["y".into()])).unwrap(),
+            [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 25, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, b'y']
+        );
+        assert_eq!(
+            encoded(Portable::Json, Cell::Json("{}".into())).unwrap(),
+            [1, b'{', b'}']
+        );
+        assert_eq!(
+            encoded(Portable::Uuid, Cell::Uuid(1)).unwrap(),
+            1u128.to_be_bytes()
+        );
+    }
+
+    #[test]
+    fn cells_that_would_change_are_refused() {
+        let refused = |ty: Portable, cell: Cell| encoded(ty, cell).is_err();
+        assert!(refused(Portable::Float { bits: 32 }, Cell::Float(0.1)));
+        assert!(!refused(
+            Portable::Float { bits: 32 },
+            Cell::Float(f64::from(f32::MAX))
+        ));
+        assert!(refused(
+            Portable::Integer {
+                bits: 8,
+                unsigned: true
+            },
+            Cell::Int(-1)
+        ));
+        assert!(refused(
+            Portable::Text {
+                length: Some(2),
+                fixed: false
+            },
+            Cell::Text("abc".into())
+        ));
+        assert!(!refused(
+            Portable::Text {
+                length: Some(2),
+                fixed: false
+            },
+            Cell::Text("éé".into())
+        ));
+        assert!(refused(
+            Portable::Text {
+                length: None,
+                fixed: false
+            },
+            Cell::Text("a\0b".into())
+        ));
+        assert!(refused(
+            Portable::Enum {
+                values: vec!["a".into()]
+            },
+            Cell::Enum("b".into())
+        ));
+        assert!(refused(
+            Portable::Set {
+                values: vec!["a".into()]
+            },
+            Cell::Set(vec!["b".into()])
+        ));
+        // A wall-clock time is not a moment (the stage converts, or refuses).
+        assert!(refused(
+            Portable::DateTime { fraction: 6 },
+            Cell::Timestamp(0)
+        ));
+        assert!(refused(
+            Portable::Timestamp { fraction: 6 },
+            Cell::DateTime(0)
+        ));
+        // More fractional digits than the column keeps would be rounded.
+        assert!(refused(
+            Portable::DateTime { fraction: 3 },
+            Cell::DateTime(1)
+        ));
+        assert!(refused(
+            Portable::Duration { fraction: 0 },
+            Cell::Duration(1)
+        ));
+        assert!(refused(Portable::Uuid, Cell::Text("x".into())));
+    }
 }
