@@ -72,8 +72,42 @@ fn sqlite_blog_moves_to_postgres_with_a_derived_final_schema() {
         return;
     };
     let out = m.run(&["--derive-final"]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("user.bio: 1 row(s) of text holding a zero byte"),
+        "{err}"
+    );
+    let c = rusqlite::Connection::open(m.sqlite_path().unwrap()).unwrap();
+    for (table, col) in [
+        ("comment", "body"),
+        ("content_item", "body"),
+        ("content_item_translation", "intro"),
+        ("mail_message", "body"),
+        ("user", "bio"),
+    ] {
+        // SQLite's replace() stops at a zero byte: the rows are cleaned here.
+        let rows: Vec<(i64, String)> = c
+            .prepare(&format!(
+                "SELECT rowid, \"{col}\" FROM \"{table}\" WHERE instr(\"{col}\", char(0)) > 0"
+            ))
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for (rowid, text) in rows {
+            c.execute(
+                &format!("UPDATE \"{table}\" SET \"{col}\" = ?1 WHERE rowid = ?2"),
+                rusqlite::params![text.replace('\0', ""), rowid],
+            )
+            .unwrap();
+        }
+    }
+    drop(c);
+    let out = m.run(&["--derive-final"]);
     assert_exit(&out, 0);
-    let compared = m.compare(&[]);
+    let compared = m.compare(&["alembic_version"]);
     assert!(compared > 1000, "{compared} values compared");
 }
 

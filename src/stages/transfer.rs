@@ -58,7 +58,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     for note in &plan.notes {
         ctx.progress.note(&format!("transfer: {note}"));
     }
-    refuse_blockers(ctx, origin.as_ref(), &schema, &plan.tables)?;
+    refuse_blockers(ctx, origin.as_ref(), &schema, &plan)?;
     if ctx.run.dry_run {
         for t in &plan.tables {
             let ddl = copy.import_ddl(t);
@@ -130,11 +130,13 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                     "Run again with --resume once SOURCE is back as it was.",
                 )
             })?;
+            let exported = plan.exported.get(&t.name).map_or(&t.columns, |c| c);
             copy_table(
                 origin.as_ref(),
                 copy.as_ref(),
                 source_table,
                 t,
+                exported,
                 zero_dates_null,
             )
         },
@@ -166,6 +168,9 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
 /// carried over (for the reviewer: generated columns, untranslated defaults and indexes).
 pub struct CopyPlan {
     pub tables: Vec<ImportTable>,
+    /// Per table, SOURCE's columns as the exporter gave them (their own types), in the copy's
+    /// column order.
+    pub exported: BTreeMap<String, Vec<PortableColumn>>,
     pub notes: Vec<String>,
 }
 
@@ -190,6 +195,7 @@ pub fn plan_copy(
     wanted: Option<&Schema>,
 ) -> Result<CopyPlan> {
     let mut tables = Vec::new();
+    let mut exported = BTreeMap::new();
     let mut notes = Vec::new();
     let mut refused = Vec::new();
     for table in schema
@@ -246,7 +252,7 @@ pub fn plan_copy(
                     table.name, col.name
                 ));
             }
-            chosen.push((natural, col));
+            chosen.push((export_type(natural, &col.ty), col));
         }
         for c in table.columns.iter().filter(|c| c.generated.is_some()) {
             notes.push(format!(
@@ -276,6 +282,16 @@ pub fn plan_copy(
             })
             .cloned()
             .collect();
+        exported.insert(
+            table.name.clone(),
+            chosen
+                .iter()
+                .map(|(ty, c)| PortableColumn {
+                    ty: ty.clone(),
+                    ..c.clone()
+                })
+                .collect(),
+        );
         tables.push(ImportTable {
             name: table.name.clone(),
             columns: chosen.into_iter().map(|(_, c)| c).collect(),
@@ -296,7 +312,21 @@ pub fn plan_copy(
             "Change or drop those columns in a copy of SOURCE and convert that, or convert within one engine.",
         ));
     }
-    Ok(CopyPlan { tables, notes })
+    Ok(CopyPlan {
+        tables,
+        exported,
+        notes,
+    })
+}
+
+/// The type SOURCE's reader gives a column whose own type is `natural` and whose copy takes
+/// `chosen`: its own, converted on the way (`Cell::convert`), except bytes for text, which the
+/// reader gives as they are stored (a text with a zero byte that DB_FINAL keeps as bytea).
+fn export_type(natural: Portable, chosen: &Portable) -> Portable {
+    match (&natural, chosen) {
+        (Portable::Text { .. }, Portable::Bytes { .. }) => chosen.clone(),
+        _ => natural,
+    }
 }
 
 /// Refuses, before anything is written, what SOURCE holds that the move would change: text
@@ -305,14 +335,15 @@ fn refuse_blockers(
     ctx: &Context,
     origin: &dyn Backend,
     schema: &Schema,
-    tables: &[ImportTable],
+    plan: &CopyPlan,
 ) -> Result<()> {
     let mut blocking: Vec<ExportBlocker> = Vec::new();
-    for t in tables {
+    for t in &plan.tables {
         let Some(table) = schema.table(&t.name) else {
             continue;
         };
-        for b in origin.export_blockers(table, &t.columns)? {
+        let exported = plan.exported.get(&t.name).map_or(&t.columns, |c| c);
+        for b in origin.export_blockers(table, exported)? {
             if b.problem == BlockerKind::ZeroDate && ctx.run.zero_dates_null {
                 let nullable = t.columns.iter().any(|c| c.name == b.column && c.nullable);
                 if nullable {
@@ -410,6 +441,7 @@ fn copy_table(
     copy: &dyn Backend,
     table: &Table,
     plan: &ImportTable,
+    exported: &[PortableColumn],
     zero_dates_null: bool,
 ) -> Result<u64> {
     let place = || Place::stage(Stage::Transfer).table(&plan.name);
@@ -419,22 +451,10 @@ fn copy_table(
     for sql in &ddl.before {
         s.execute(sql)?;
     }
-    let naturals: BTreeMap<String, Portable> = origin
-        .portable_columns(table)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| (c.name, c.ty))
-        .collect();
-    let conversions: Vec<(Portable, Portable)> = plan
-        .columns
+    let conversions: Vec<(Portable, Portable)> = exported
         .iter()
-        .map(|c| {
-            let from = naturals
-                .get(c.name.as_str())
-                .cloned()
-                .unwrap_or(c.ty.clone());
-            (from, c.ty.clone())
-        })
+        .zip(&plan.columns)
+        .map(|(e, c)| (e.ty.clone(), c.ty.clone()))
         .collect();
     let width = plan.columns.len();
     let (tx, rx) = sync_channel::<Result<Vec<Vec<Cell>>>>(4);
@@ -443,16 +463,7 @@ fn copy_table(
             let mut digest = Digest::new(width);
             let mut buf = Vec::new();
             let mut batch = Vec::with_capacity(BATCH);
-            let export_cols: Vec<PortableColumn> = plan
-                .columns
-                .iter()
-                .zip(&conversions)
-                .map(|(c, (from, _))| PortableColumn {
-                    ty: from.clone(),
-                    ..c.clone()
-                })
-                .collect();
-            let result = origin.export_rows(table, &export_cols, zero_dates_null, &mut |row| {
+            let result = origin.export_rows(table, exported, zero_dates_null, &mut |row| {
                 let mut out = Vec::with_capacity(row.len());
                 for (i, cell) in row.into_iter().enumerate() {
                     let (from, to) = &conversions[i];

@@ -225,7 +225,7 @@ pub fn compare(source: &[SrcTable], pg: &Postgres, final_db: &str, run_dir: &Pat
             .text_rows(
                 final_db,
                 &format!(
-                    "SELECT column_name, udt_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = {}",
+                    "SELECT column_name, CASE WHEN data_type = 'USER-DEFINED' THEN 'text' ELSE udt_name END FROM information_schema.columns WHERE table_schema = 'public' AND table_name = {}",
                     lit(&t.name)
                 ),
             )

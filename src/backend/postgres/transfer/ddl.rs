@@ -20,7 +20,9 @@ pub(super) fn import_ddl(table: &ImportTable) -> ImportDdl {
     let mut lines: Vec<String> = Vec::new();
     let mut owned_sequences = Vec::new();
     for c in &table.columns {
-        let ty = import_type_sql(&c.ty);
+        // DB_FINAL's exact type where the copy takes it (its own CHECKs and casts apply).
+        let chosen = table.final_types.get(&c.name);
+        let ty = chosen.cloned().unwrap_or_else(|| import_type_sql(&c.ty));
         let mut line = format!("{} {ty}", DIALECT.q(&c.name));
         if c.identity {
             if is_identity_type(&ty) {
@@ -41,12 +43,16 @@ pub(super) fn import_ddl(table: &ImportTable) -> ImportDdl {
                 ));
             }
         } else if let Some(d) = &c.default {
-            line.push_str(&format!(" DEFAULT {}", default_sql(d, &c.ty)));
+            let default = default_sql(d, &c.ty);
+            match chosen {
+                Some(final_type) => line.push_str(&format!(" DEFAULT ({default})::{final_type}")),
+                None => line.push_str(&format!(" DEFAULT {default}")),
+            }
         }
         if !c.nullable {
             line.push_str(" NOT NULL");
         }
-        if let Some(check) = check_sql(c) {
+        if let Some(check) = check_sql(c).filter(|_| chosen.is_none()) {
             line.push_str(&format!(" CHECK ({check})"));
         }
         lines.push(line);
@@ -311,4 +317,45 @@ fn duration_text(us: i64) -> String {
         a / 1_000_000 % 60,
         a % 1_000_000
     )
+}
+
+/// DB_FINAL's enum types among `types` (its columns' type names the copy takes), made in the
+/// copy with the same labels in the same order, unless the copy has them (a resumed run).
+pub(super) fn import_enum_types(
+    copy: &super::super::PostgresBackend,
+    final_db: &dyn crate::backend::Backend,
+    types: &[String],
+) -> crate::error::Result<()> {
+    use crate::backend::Admin;
+    let mut fs = final_db.connect()?;
+    let enums = fs.query_all(
+        "SELECT format_type(t.oid, NULL), json_agg(e.enumlabel ORDER BY e.enumsortorder)::text \
+         FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid GROUP BY t.oid",
+    )?;
+    drop(fs);
+    let mut cs = copy.connect()?;
+    for row in enums {
+        let (Some(name), Some(labels)) = (row[0].as_string(), row[1].as_string()) else {
+            continue;
+        };
+        if !types.contains(&name) {
+            continue;
+        }
+        let exists = cs
+            .query_first(&format!(
+                "SELECT to_regtype({}) IS NOT NULL",
+                DIALECT.lit(&name)
+            ))?
+            .and_then(|v| v.as_string())
+            .is_some_and(|v| v == "t" || v == "true" || v == "1");
+        if exists {
+            continue;
+        }
+        let labels: Vec<String> = serde_json::from_str(&labels).unwrap_or_default();
+        let list: Vec<String> = labels.iter().map(|l| DIALECT.lit(l)).collect();
+        // `name` is format_type's text: already quoted (and schema-qualified) as PostgreSQL
+        // needs it.
+        cs.execute(&format!("CREATE TYPE {name} AS ENUM ({})", list.join(", ")))?;
+    }
+    Ok(())
 }

@@ -33,6 +33,10 @@ impl Import for PostgresBackend {
         ddl::import_ddl(table)
     }
 
+    fn import_types(&self, final_db: &dyn crate::backend::Backend, types: &[String]) -> Result<()> {
+        ddl::import_enum_types(self, final_db, types)
+    }
+
     fn import_rows(
         &self,
         table: &ImportTable,

@@ -139,9 +139,53 @@ pub(super) fn portable_of(column: &Column) -> Option<Portable> {
         },
         "json" | "jsonb" => Portable::Json,
         "uuid" => Portable::Uuid,
+        // A type of the application's own without modifiers (an enum type): members unknown
+        // here; the server checks each label as the copy stores it, and refuses one it lacks.
+        other
+            if other == column.column_type
+                && !other.ends_with(']')
+                && !BUILT_IN.contains(&other) =>
+        {
+            Portable::Enum { values: Vec::new() }
+        }
         _ => return None,
     })
 }
+
+/// Built-in types without an exact portable counterpart: never taken for an enum type.
+const BUILT_IN: &[&str] = &[
+    "money",
+    "inet",
+    "cidr",
+    "macaddr",
+    "macaddr8",
+    "point",
+    "line",
+    "lseg",
+    "box",
+    "path",
+    "polygon",
+    "circle",
+    "tsvector",
+    "tsquery",
+    "xml",
+    "oid",
+    "time without time zone",
+    "time with time zone",
+    "interval",
+    "bit varying",
+    "pg_lsn",
+    "int4range",
+    "int8range",
+    "numrange",
+    "tsrange",
+    "tstzrange",
+    "daterange",
+    "jsonpath",
+    "txid_snapshot",
+    "name",
+    "char",
+];
 
 /// An interval restricted to some fields (`interval day to second`, `interval year`) drops the
 /// others: not a plain span of microseconds.

@@ -63,7 +63,17 @@ fn copy_rows(
         DIALECT.q(&table.name),
         DIALECT.column_list(&names)
     );
-    let codecs: Vec<Codec> = table.columns.iter().map(|c| Codec::of(&c.ty)).collect();
+    let codecs: Vec<Codec> = table
+        .columns
+        .iter()
+        .map(
+            |c| match table.final_types.get(&c.name).map(String::as_str) {
+                // DB_FINAL's json keeps its text as given: no jsonb version byte.
+                Some("json") => Codec::JsonText,
+                _ => Codec::of(&c.ty),
+            },
+        )
+        .collect();
     let mut writer = client
         .copy_in(&sql)
         .map_err(|e| sql_error(&e, &sql).at(&place(&table.name, None)))?;
@@ -186,6 +196,8 @@ enum Codec {
     Enum(HashSet<String>),
     Set(HashSet<String>),
     Json,
+    /// `json` (DB_FINAL's choice over the copy's jsonb): the text alone.
+    JsonText,
     Uuid,
 }
 
@@ -324,7 +336,8 @@ impl Codec {
             }
             (Codec::Bits { width }, Cell::Bits(b)) => bits(b, *width, out)?,
             (Codec::Enum(values), Cell::Enum(s) | Cell::Text(s)) => {
-                if !values.contains(s) {
+                // No members known: DB_FINAL's enum type, whose labels the server checks.
+                if !values.is_empty() && !values.contains(s) {
                     return Err("it is not one of the ENUM's values".into());
                 }
                 text(s, out)?;
@@ -346,6 +359,7 @@ impl Codec {
                     text(m, out)?;
                 }
             }
+            (Codec::JsonText, Cell::Json(s)) => text(s, out)?,
             (Codec::Json, Cell::Json(s)) => {
                 out.push(1); // jsonb's binary format version
                 text(s, out)?;
