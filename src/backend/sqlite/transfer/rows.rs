@@ -3,7 +3,7 @@
 
 use rusqlite::types::ValueRef;
 
-use super::{key_columns, place, rowid_name, show, SqliteBackend};
+use super::{key_columns, place, show, SqliteBackend};
 use crate::backend::transfer::{Cell, Portable, PortableColumn};
 use crate::error::{Error, Result};
 use crate::model::Table;
@@ -69,6 +69,9 @@ pub(super) fn to_cell(
         }
         (Portable::Date, ValueRef::Text(b)) => Cell::Date(date_days(b)?),
         (Portable::DateTime { .. }, ValueRef::Text(b)) => Cell::DateTime(datetime_micros(b)?),
+        // The alternative of a DATETIME: the same text read as UTC (SQLite's CURRENT_TIMESTAMP
+        // and datetime('now') write UTC).
+        (Portable::Timestamp { .. }, ValueRef::Text(b)) => Cell::Timestamp(datetime_micros(b)?),
         (Portable::Duration { .. }, ValueRef::Text(b)) => Cell::Duration(time_micros(b)?),
         (Portable::Json, ValueRef::Text(b)) => {
             let s = text(b)?;
@@ -137,7 +140,7 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 fn days_in_month(y: u32, m: u32) -> u32 {
     match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 if (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400) => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -264,12 +267,11 @@ pub(super) fn export_rows(
             })
         })
         .collect();
+    // The row's key rides along (its primary key, or the rowid of a table without one), read
+    // only to name a row whose value cannot convert.
     let (key, by_rowid) = key_columns(table);
     let key_at = select.len();
-    let key_selected = rowid_name(table).is_some() || !key.is_empty();
-    if key_selected {
-        select.extend(key.iter().cloned());
-    }
+    select.extend(key.iter().cloned());
     let sql = format!(
         "SELECT {} FROM main.{}",
         select.join(", "),
@@ -394,6 +396,15 @@ mod tests {
         assert_eq!(at("1969-12-31 23:59:59.999999"), Ok(-1));
         assert_eq!(at("2038-01-19 03:14:08.123456"), Ok(2_147_483_648_123_456));
         assert_eq!(at("0000-00-00 00:00:00"), Err(Problem::ZeroDate));
+        // Asked for as the alternative timestamp, the same text is the same instant in UTC.
+        assert_eq!(
+            to_cell(
+                &Portable::Timestamp { fraction: 6 },
+                ValueRef::Text(b"1970-01-01 00:00:01"),
+                false
+            ),
+            Ok(Cell::Timestamp(1_000_000))
+        );
         for bad in [
             "1970-01-01 24:00:00",
             "1970-01-01 00:60",

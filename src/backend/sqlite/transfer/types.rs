@@ -252,12 +252,13 @@ fn default_of(
             "DROP TABLE IF EXISTS d; CREATE TABLE d (c {} DEFAULT {e}); INSERT INTO d DEFAULT VALUES;",
             column.column_type
         ))?;
-        memory.query_row("SELECT c FROM d", [], |row| {
+        memory.query_row("SELECT c, json_valid(c) FROM d", [], |row| {
             let v: ValueRef<'_> = row.get_ref(0)?;
             if v == ValueRef::Null {
                 return Ok(None);
             }
-            Ok(to_cell(ty, v, true).ok())
+            let json_ok = row.get_ref(1)? == ValueRef::Integer(1);
+            Ok(to_cell(ty, v, json_ok).ok())
         })
     })();
     match stored {
@@ -530,6 +531,13 @@ mod tests {
             ("INTEGER", "'abc'", None, true),
             ("INTEGER", "(1+1)", None, true),
             ("TEXT", "NULL", None, false),
+            (
+                "JSON",
+                "'{\"a\": 1}'",
+                Some(PortableDefault::Value(Cell::Json("{\"a\": 1}".into()))),
+                false,
+            ),
+            ("JSON", "'{a: 1}'", None, true),
         ];
         for (ty, d, want, untranslated) in cases {
             let portable = portable_type(ty).unwrap();
