@@ -599,3 +599,22 @@ fn keys_and_identity_in_every_table_shape() {
         ]
     );
 }
+
+/// 1001 text columns make 2002 checks, past SQLite's 2000 result columns of one SELECT.
+#[test]
+fn a_table_of_a_thousand_columns_is_checked_in_parts() {
+    let names: Vec<String> = (0..1001).map(|i| format!("c{i}")).collect();
+    let defs: Vec<String> = names.iter().map(|n| format!("{n} TEXT")).collect();
+    let src = Source::new(&format!(
+        "CREATE TABLE wide (id INTEGER PRIMARY KEY, {});
+         INSERT INTO wide (id, c1000) VALUES (1, 'a' || char(0));",
+        defs.join(", ")
+    ));
+    let schema = src.schema();
+    let wide = table(&schema, "wide");
+    let columns = src.backend.portable_columns(wide).unwrap();
+    assert_eq!(
+        src.backend.export_blockers(wide, &columns).unwrap(),
+        vec![blocker("wide", "c1000", BlockerKind::ZeroByte, &["1"])]
+    );
+}

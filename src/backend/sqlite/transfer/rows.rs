@@ -80,6 +80,10 @@ pub(super) fn to_cell(
             }
             Cell::Json(s)
         }
+        // JSON text that is a bare number became a number on the way in (JSON's declared type
+        // has NUMERIC affinity): it is that JSON number.
+        (Portable::Json, ValueRef::Integer(i)) => Cell::Json(i.to_string()),
+        (Portable::Json, ValueRef::Real(f)) if f.is_finite() => Cell::Json(format!("{f}")),
         (Portable::Uuid, ValueRef::Text(b)) => Cell::Uuid(uuid_text(b).ok_or(WrongType)?),
         (Portable::Uuid, ValueRef::Blob(b)) => {
             let bytes: [u8; 16] = b.try_into().map_err(|_| WrongType)?;
@@ -242,7 +246,7 @@ fn describe(ty: &Portable) -> &'static str {
             "a date and time written YYYY-MM-DD[ HH:MM[:SS[.ffffff]]] (or with T)"
         }
         Portable::Duration { .. } => "a time of day written HH:MM[:SS[.ffffff]]",
-        Portable::Json => "valid JSON text",
+        Portable::Json => "valid JSON text or a number",
         Portable::Uuid => "a UUID (32 hex digits, 36 with dashes, or a 16-byte blob)",
         _ => "a value of the column's type",
     }
@@ -559,6 +563,14 @@ mod tests {
         );
         assert_eq!(
             to_cell(&Portable::Json, ValueRef::Text(b"{a:1}"), false),
+            Err(Problem::WrongType)
+        );
+        assert_eq!(
+            to_cell(&Portable::Json, ValueRef::Real(1.5), false),
+            Ok(Cell::Json("1.5".into()))
+        );
+        assert_eq!(
+            to_cell(&Portable::Json, ValueRef::Real(f64::INFINITY), false),
             Err(Problem::WrongType)
         );
     }
