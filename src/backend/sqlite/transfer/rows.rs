@@ -3,7 +3,7 @@
 
 use rusqlite::types::ValueRef;
 
-use super::{key_columns, place, show, SqliteBackend};
+use super::{key_columns, key_text, place, show, SqliteBackend};
 use crate::backend::transfer::{Cell, Portable, PortableColumn};
 use crate::error::{Error, Result};
 use crate::model::Table;
@@ -304,15 +304,16 @@ pub(super) fn export_rows(
                 Err(Problem::ZeroDate) if zero_dates_null => cells.push(Cell::Null),
                 Err(problem) => {
                     let keys: Vec<String> = (key_at..key_at + key.len())
-                        .map(|k| row.get_ref(k).map(super::show).unwrap_or_default())
+                        .map(|k| row.get_ref(k).map(show).unwrap_or_default())
                         .collect();
-                    return Err(conversion_error(
-                        table,
-                        column,
-                        &super::key_text(&keys, by_rowid),
-                        show(v),
-                        problem,
-                    ));
+                    let row = match (keys.is_empty(), by_rowid) {
+                        (true, _) => "a row".to_string(),
+                        (false, true) => format!("the row with {}", key_text(&keys, true)),
+                        (false, false) => {
+                            format!("the row with primary key {}", key_text(&keys, false))
+                        }
+                    };
+                    return Err(conversion_error(table, column, &row, show(v), problem));
                 }
             }
         }
@@ -325,17 +326,10 @@ pub(super) fn export_rows(
 fn conversion_error(
     table: &Table,
     column: &PortableColumn,
-    key: &str,
+    row: &str,
     value: String,
     problem: Problem,
 ) -> Error {
-    let row = if key.is_empty() {
-        "a row".to_string()
-    } else if key.starts_with("rowid") {
-        format!("the row with {key}")
-    } else {
-        format!("the row with primary key {key}")
-    };
     let what = match problem {
         Problem::ZeroByte => {
             "text holding a zero byte, which PostgreSQL's text cannot store".into()

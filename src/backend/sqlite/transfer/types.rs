@@ -344,7 +344,8 @@ fn infer_untyped(
         })
         .collect();
     let sql = format!("SELECT {} FROM main.{}", sums.join(", "), q(&table.name));
-    let fail = |e: crate::error::Error| vec![format!("table {}: {}", table.name, e)];
+    // The error already names the table (its place).
+    let fail = |e: crate::error::Error| vec![e.to_string()];
     let conn = backend.open_read_only(&table.name).map_err(fail)?;
     let counts: Vec<u64> = conn
         .query_row(&sql, [], |row| {
@@ -352,7 +353,7 @@ fn infer_untyped(
                 .map(|i| row.get::<_, i64>(i).map(|n| n as u64))
                 .collect()
         })
-        .map_err(|e| fail(super::super::sql_error(e, &sql)))?;
+        .map_err(|e| fail(super::super::sql_error(e, &sql).at(&super::place(&table.name))))?;
     for (k, &i) in untyped_at.iter().enumerate() {
         let c = &counts[k * 4..k * 4 + 4];
         out[i] = Some(untyped(c[0], c[1], c[2], c[3]));
