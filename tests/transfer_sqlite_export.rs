@@ -526,3 +526,95 @@ fn source_is_only_read() {
     }
     assert_eq!(std::fs::read(Path::new(&src.path)).unwrap(), before);
 }
+
+const SHAPES: &str = r#"
+CREATE TABLE w (a INTEGER, b TEXT, v INTEGER, PRIMARY KEY (a, b)) WITHOUT ROWID;
+INSERT INTO w VALUES (1, 'x', 'bad'), (2, 'y', 5);
+CREATE TABLE r ("rowid" TEXT, v INTEGER);
+INSERT INTO r VALUES ('shadow', 1), ('shadow too', 'bad');
+CREATE TABLE d (id INTEGER PRIMARY KEY DESC, v INTEGER);
+CREATE TABLE s (id INTEGER PRIMARY KEY, n ANY, t ANY) STRICT;
+INSERT INTO s VALUES (1, 5, 'five'), (2, 6, X'06');
+"#;
+
+#[test]
+fn keys_and_identity_in_every_table_shape() {
+    let src = Source::new(SHAPES);
+    let schema = src.schema();
+    let export = |name: &str| {
+        let t = table(&schema, name);
+        let columns = src.backend.portable_columns(t).unwrap();
+        let blockers = src.backend.export_blockers(t, &columns).unwrap();
+        let error = src.rows(t, &columns).err().map(|e| e.to_string());
+        (columns, blockers, error)
+    };
+
+    // WITHOUT ROWID: no rowid alias (no identity), rows named by their composite key.
+    let (columns, blockers, error) = export("w");
+    assert!(!column(&columns, "a").identity);
+    assert_eq!(
+        blockers,
+        vec![blocker("w", "v", BlockerKind::WrongType, &["(1, 'x')"])]
+    );
+    let error = error.unwrap();
+    assert!(error.contains("primary key (1, 'x')"), "{error}");
+
+    // A column named rowid: the rowid is reached by another of its names.
+    let (_, blockers, error) = export("r");
+    assert_eq!(
+        blockers,
+        vec![blocker("r", "v", BlockerKind::WrongType, &["rowid 2"])]
+    );
+    let error = error.unwrap();
+    assert!(error.contains("rowid 2"), "{error}");
+
+    // SQLite's quirk: INTEGER PRIMARY KEY DESC is not the rowid, SQLite does not number it.
+    let (columns, _, _) = export("d");
+    assert!(!column(&columns, "id").identity);
+
+    // ANY in a STRICT table keeps values as given: the type comes from them.
+    let (columns, blockers, error) = export("s");
+    assert_eq!(
+        column(&columns, "n").ty,
+        Portable::Integer {
+            bits: 64,
+            unsigned: false
+        }
+    );
+    assert_eq!(
+        column(&columns, "t").ty,
+        Portable::Bytes {
+            length: None,
+            fixed: false
+        }
+    );
+    assert_eq!(blockers, vec![]);
+    assert_eq!(error, None);
+    let rows = src.rows(table(&schema, "s"), &columns).unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            vec![Cell::Int(1), Cell::Int(5), Cell::Bytes(b"five".to_vec())],
+            vec![Cell::Int(2), Cell::Int(6), Cell::Bytes(vec![6])],
+        ]
+    );
+}
+
+/// 1001 text columns make 2002 checks, past SQLite's 2000 result columns of one SELECT.
+#[test]
+fn a_table_of_a_thousand_columns_is_checked_in_parts() {
+    let names: Vec<String> = (0..1001).map(|i| format!("c{i}")).collect();
+    let defs: Vec<String> = names.iter().map(|n| format!("{n} TEXT")).collect();
+    let src = Source::new(&format!(
+        "CREATE TABLE wide (id INTEGER PRIMARY KEY, {});
+         INSERT INTO wide (id, c1000) VALUES (1, 'a' || char(0));",
+        defs.join(", ")
+    ));
+    let schema = src.schema();
+    let wide = table(&schema, "wide");
+    let columns = src.backend.portable_columns(wide).unwrap();
+    assert_eq!(
+        src.backend.export_blockers(wide, &columns).unwrap(),
+        vec![blocker("wide", "c1000", BlockerKind::ZeroByte, &["1"])]
+    );
+}

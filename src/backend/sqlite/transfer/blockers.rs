@@ -13,6 +13,9 @@ const CHECKS_SQL: &str = include_str!("blockers.sql");
 /// How many rows each blocker names.
 const KEYS: usize = 5;
 
+/// Sums in one SELECT, well under SQLite's default limit of 2000 result columns.
+const SUMS_PER_SCAN: usize = 1000;
+
 /// One section of `blockers.sql`: the lines after `-- @name` up to the next section, comments
 /// dropped, `{datetime_shape}` put in.
 fn fragment(name: &str) -> String {
@@ -120,16 +123,22 @@ pub(super) fn export_blockers(
     }
     let conn = backend.open_read_only(&table.name)?;
     let from = format!("main.{}", super::q(&table.name));
-    let sums: Vec<String> = checks
-        .iter()
-        .map(|(_, _, cond)| format!("coalesce(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0)"))
-        .collect();
-    let sql = format!("SELECT {} FROM {from}", sums.join(",\n  "));
-    let counts: Vec<i64> = conn
-        .query_row(&sql, [], |row| {
-            (0..checks.len()).map(|i| row.get(i)).collect()
-        })
-        .map_err(|e| super::super::sql_error(e, &sql).at(&place(&table.name)))?;
+    let mut counts: Vec<i64> = Vec::with_capacity(checks.len());
+    // One scan for the table, unless it has so many columns that the sums would pass SQLite's
+    // limit of result columns (2000 by default).
+    for part in checks.chunks(SUMS_PER_SCAN) {
+        let sums: Vec<String> = part
+            .iter()
+            .map(|(_, _, cond)| format!("coalesce(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0)"))
+            .collect();
+        let sql = format!("SELECT {} FROM {from}", sums.join(",\n  "));
+        let got: Vec<i64> = conn
+            .query_row(&sql, [], |row| {
+                (0..part.len()).map(|i| row.get(i)).collect()
+            })
+            .map_err(|e| super::super::sql_error(e, &sql).at(&place(&table.name)))?;
+        counts.extend(got);
+    }
     let mut out = Vec::new();
     for ((column, problem, cond), rows) in checks.into_iter().zip(counts) {
         if rows <= 0 {

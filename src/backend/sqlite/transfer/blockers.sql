@@ -87,7 +87,10 @@ AND substr({c}, 1, 2) <= '23' AND substr({c}, 4, 2) <= '59'
 AND (length({c}) = 5 OR substr({c}, 7, 2) <= '59')
 
 -- @json
-typeof({c}) = 'text' AND json_valid({c})
+-- JSON's declared type has NUMERIC affinity: a bare JSON number is stored as a number.
+(typeof({c}) = 'text' AND json_valid({c}))
+OR typeof({c}) = 'integer'
+OR (typeof({c}) = 'real' AND abs({c}) < 9e999)
 
 -- @uuid
 (typeof({c}) = 'blob' AND length({c}) = 16)

@@ -74,8 +74,8 @@ impl SqliteBackend {
     }
 }
 
-/// How a table's rows are named in messages: its rowid where it has one (the name of the three
-/// SQLite offers that no column shadows), else its primary key (WITHOUT ROWID tables).
+/// The name that reaches a table's rowid: the first of the three SQLite offers that no column
+/// shadows; `None` for a WITHOUT ROWID table (or all three taken).
 fn rowid_name(table: &Table) -> Option<&'static str> {
     let def = table
         .create_sql
@@ -89,7 +89,7 @@ fn rowid_name(table: &Table) -> Option<&'static str> {
         .find(|n| !table.columns.iter().any(|c| c.name.eq_ignore_ascii_case(n)))
 }
 
-/// The SQL that names a row (rowid, else the primary-key columns), and how it reads in text.
+/// The SQL that names a row in messages: its primary-key columns, else its rowid (then `true`).
 fn key_columns(table: &Table) -> (Vec<String>, bool) {
     if !table.primary_key.is_empty() {
         (table.primary_key.iter().map(|c| q(c)).collect(), false)

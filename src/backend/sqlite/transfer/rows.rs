@@ -3,7 +3,7 @@
 
 use rusqlite::types::ValueRef;
 
-use super::{key_columns, place, rowid_name, show, SqliteBackend};
+use super::{key_columns, key_text, place, show, SqliteBackend};
 use crate::backend::transfer::{Cell, Portable, PortableColumn};
 use crate::error::{Error, Result};
 use crate::model::Table;
@@ -69,6 +69,9 @@ pub(super) fn to_cell(
         }
         (Portable::Date, ValueRef::Text(b)) => Cell::Date(date_days(b)?),
         (Portable::DateTime { .. }, ValueRef::Text(b)) => Cell::DateTime(datetime_micros(b)?),
+        // The alternative of a DATETIME: the same text read as UTC (SQLite's CURRENT_TIMESTAMP
+        // and datetime('now') write UTC).
+        (Portable::Timestamp { .. }, ValueRef::Text(b)) => Cell::Timestamp(datetime_micros(b)?),
         (Portable::Duration { .. }, ValueRef::Text(b)) => Cell::Duration(time_micros(b)?),
         (Portable::Json, ValueRef::Text(b)) => {
             let s = text(b)?;
@@ -77,6 +80,10 @@ pub(super) fn to_cell(
             }
             Cell::Json(s)
         }
+        // JSON text that is a bare number became a number on the way in (JSON's declared type
+        // has NUMERIC affinity): it is that JSON number.
+        (Portable::Json, ValueRef::Integer(i)) => Cell::Json(i.to_string()),
+        (Portable::Json, ValueRef::Real(f)) if f.is_finite() => Cell::Json(format!("{f}")),
         (Portable::Uuid, ValueRef::Text(b)) => Cell::Uuid(uuid_text(b).ok_or(WrongType)?),
         (Portable::Uuid, ValueRef::Blob(b)) => {
             let bytes: [u8; 16] = b.try_into().map_err(|_| WrongType)?;
@@ -137,7 +144,7 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 fn days_in_month(y: u32, m: u32) -> u32 {
     match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 if (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400) => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -239,7 +246,7 @@ fn describe(ty: &Portable) -> &'static str {
             "a date and time written YYYY-MM-DD[ HH:MM[:SS[.ffffff]]] (or with T)"
         }
         Portable::Duration { .. } => "a time of day written HH:MM[:SS[.ffffff]]",
-        Portable::Json => "valid JSON text",
+        Portable::Json => "valid JSON text or a number",
         Portable::Uuid => "a UUID (32 hex digits, 36 with dashes, or a 16-byte blob)",
         _ => "a value of the column's type",
     }
@@ -264,12 +271,11 @@ pub(super) fn export_rows(
             })
         })
         .collect();
+    // The row's key rides along (its primary key, or the rowid of a table without one), read
+    // only to name a row whose value cannot convert.
     let (key, by_rowid) = key_columns(table);
     let key_at = select.len();
-    let key_selected = rowid_name(table).is_some() || !key.is_empty();
-    if key_selected {
-        select.extend(key.iter().cloned());
-    }
+    select.extend(key.iter().cloned());
     let sql = format!(
         "SELECT {} FROM main.{}",
         select.join(", "),
@@ -298,15 +304,16 @@ pub(super) fn export_rows(
                 Err(Problem::ZeroDate) if zero_dates_null => cells.push(Cell::Null),
                 Err(problem) => {
                     let keys: Vec<String> = (key_at..key_at + key.len())
-                        .map(|k| row.get_ref(k).map(super::show).unwrap_or_default())
+                        .map(|k| row.get_ref(k).map(show).unwrap_or_default())
                         .collect();
-                    return Err(conversion_error(
-                        table,
-                        column,
-                        &super::key_text(&keys, by_rowid),
-                        show(v),
-                        problem,
-                    ));
+                    let row = match (keys.is_empty(), by_rowid) {
+                        (true, _) => "a row".to_string(),
+                        (false, true) => format!("the row with {}", key_text(&keys, true)),
+                        (false, false) => {
+                            format!("the row with primary key {}", key_text(&keys, false))
+                        }
+                    };
+                    return Err(conversion_error(table, column, &row, show(v), problem));
                 }
             }
         }
@@ -319,17 +326,10 @@ pub(super) fn export_rows(
 fn conversion_error(
     table: &Table,
     column: &PortableColumn,
-    key: &str,
+    row: &str,
     value: String,
     problem: Problem,
 ) -> Error {
-    let row = if key.is_empty() {
-        "a row".to_string()
-    } else if key.starts_with("rowid") {
-        format!("the row with {key}")
-    } else {
-        format!("the row with primary key {key}")
-    };
     let what = match problem {
         Problem::ZeroByte => {
             "text holding a zero byte, which PostgreSQL's text cannot store".into()
@@ -394,6 +394,15 @@ mod tests {
         assert_eq!(at("1969-12-31 23:59:59.999999"), Ok(-1));
         assert_eq!(at("2038-01-19 03:14:08.123456"), Ok(2_147_483_648_123_456));
         assert_eq!(at("0000-00-00 00:00:00"), Err(Problem::ZeroDate));
+        // Asked for as the alternative timestamp, the same text is the same instant in UTC.
+        assert_eq!(
+            to_cell(
+                &Portable::Timestamp { fraction: 6 },
+                ValueRef::Text(b"1970-01-01 00:00:01"),
+                false
+            ),
+            Ok(Cell::Timestamp(1_000_000))
+        );
         for bad in [
             "1970-01-01 24:00:00",
             "1970-01-01 00:60",
@@ -548,6 +557,14 @@ mod tests {
         );
         assert_eq!(
             to_cell(&Portable::Json, ValueRef::Text(b"{a:1}"), false),
+            Err(Problem::WrongType)
+        );
+        assert_eq!(
+            to_cell(&Portable::Json, ValueRef::Real(1.5), false),
+            Ok(Cell::Json("1.5".into()))
+        );
+        assert_eq!(
+            to_cell(&Portable::Json, ValueRef::Real(f64::INFINITY), false),
             Err(Problem::WrongType)
         );
     }

@@ -252,12 +252,13 @@ fn default_of(
             "DROP TABLE IF EXISTS d; CREATE TABLE d (c {} DEFAULT {e}); INSERT INTO d DEFAULT VALUES;",
             column.column_type
         ))?;
-        memory.query_row("SELECT c FROM d", [], |row| {
+        memory.query_row("SELECT c, json_valid(c) FROM d", [], |row| {
             let v: ValueRef<'_> = row.get_ref(0)?;
             if v == ValueRef::Null {
                 return Ok(None);
             }
-            Ok(to_cell(ty, v, true).ok())
+            let json_ok = row.get_ref(1)? == ValueRef::Integer(1);
+            Ok(to_cell(ty, v, json_ok).ok())
         })
     })();
     match stored {
@@ -343,7 +344,8 @@ fn infer_untyped(
         })
         .collect();
     let sql = format!("SELECT {} FROM main.{}", sums.join(", "), q(&table.name));
-    let fail = |e: crate::error::Error| vec![format!("table {}: {}", table.name, e)];
+    // The error already names the table (its place).
+    let fail = |e: crate::error::Error| vec![e.to_string()];
     let conn = backend.open_read_only(&table.name).map_err(fail)?;
     let counts: Vec<u64> = conn
         .query_row(&sql, [], |row| {
@@ -351,7 +353,7 @@ fn infer_untyped(
                 .map(|i| row.get::<_, i64>(i).map(|n| n as u64))
                 .collect()
         })
-        .map_err(|e| fail(super::super::sql_error(e, &sql)))?;
+        .map_err(|e| fail(super::super::sql_error(e, &sql).at(&super::place(&table.name))))?;
     for (k, &i) in untyped_at.iter().enumerate() {
         let c = &counts[k * 4..k * 4 + 4];
         out[i] = Some(untyped(c[0], c[1], c[2], c[3]));
@@ -530,6 +532,13 @@ mod tests {
             ("INTEGER", "'abc'", None, true),
             ("INTEGER", "(1+1)", None, true),
             ("TEXT", "NULL", None, false),
+            (
+                "JSON",
+                "'{\"a\": 1}'",
+                Some(PortableDefault::Value(Cell::Json("{\"a\": 1}".into()))),
+                false,
+            ),
+            ("JSON", "'{a: 1}'", None, true),
         ];
         for (ty, d, want, untranslated) in cases {
             let portable = portable_type(ty).unwrap();
