@@ -297,6 +297,9 @@ pub fn execute(
             }
             (false, true, src, Some(data)) => {
                 let copy = crate::stages::transfer::copy_url(data.url())?;
+                if let Some(fin) = by_role(Role::Final) {
+                    crate::stages::transfer::copy_apart(&copy, fin.url())?;
+                }
                 (Some(open(&copy)?), None, src)
             }
             (_, _, src, _) => (src, None, None),

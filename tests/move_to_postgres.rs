@@ -254,3 +254,40 @@ fn sqlite_site_moves_into_an_alembic_made_final_schema() {
     assert_eq!(before, after, "the site reads differently after the move");
     assert!(m.compare(&["alembic_version"]) > 500);
 }
+
+/// A dry run of a move shows the copy's statements and creates nothing; a DB_FINAL named like
+/// the copy (DB_DATA's name plus _source) is refused before anything is done; `rekey check`
+/// and a live run say they work within one engine.
+#[test]
+fn a_move_refuses_what_it_cannot_do_and_a_dry_run_writes_nothing() {
+    let Some(m) = Move::from_mysql("dry", SHAPES) else {
+        return;
+    };
+    conn(m.mysql.as_ref().unwrap(), Some(&m.source))
+        .query_drop("UPDATE val SET s = REPLACE(s, CHAR(0), '')")
+        .unwrap();
+    let out = m.run(&["--derive-final", "--dry-run", "--zero-dates", "null"]);
+    assert_exit(&out, 0);
+    let said = stdout(&out);
+    assert!(said.contains("CREATE TABLE \"val\""), "{said}");
+    assert!(said.contains("-- transfer k_refs"), "{said}");
+    for db in [m.copy_db(), m.data.clone(), m.final_db.clone()] {
+        assert!(!m.pg.exists(&db), "a dry run created {db}");
+    }
+    let [s, d, _] = m.urls();
+    let clash = m.pg.url(&m.copy_db());
+    let dir = m.run_dir();
+    let out = rekey(&[
+        "run", "--source", &s, "--data", &d, "--final", &clash, "--derive-final", "--run-dir",
+        dir.to_str().unwrap(), "-q",
+    ]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("_source"), "{}", stderr(&out));
+    assert!(!m.pg.exists(&m.copy_db()));
+    let out = rekey(&["check", "--source", &s, "--data", &d, "--final", &m.urls()[2]]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("only `rekey run` changes engines"), "{}", stderr(&out));
+    let out = m.run(&["--follow"]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("cannot change engines"), "{}", stderr(&out));
+}

@@ -40,6 +40,22 @@ pub fn copy_url(data: &crate::url::DbUrl) -> Result<crate::url::DbUrl> {
     Ok(url)
 }
 
+/// Refuses a DB_FINAL named like the copy of SOURCE a move makes (`<DB_DATA>_source` on the
+/// same server): the copy would be taken for DB_FINAL, or DB_FINAL for the copy.
+pub fn copy_apart(copy: &crate::url::DbUrl, final_db: &crate::url::DbUrl) -> Result<()> {
+    let same_server = copy.host.eq_ignore_ascii_case(&final_db.host) && copy.port == final_db.port;
+    if same_server && copy.database == final_db.database {
+        return Err(Error::usage(
+            format!(
+                "DB_FINAL is {}, the name a move gives its copy of SOURCE (DB_DATA's name plus _source).",
+                final_db.database
+            ),
+            "Give DB_FINAL or DB_DATA another name.",
+        ));
+    }
+    Ok(())
+}
+
 /// The step that adds the copy's foreign keys once every table has its rows.
 const LINKS_STEP: &str = "(foreign keys)";
 
@@ -254,6 +270,16 @@ pub fn plan_copy(
             }
             chosen.push((export_type(natural, &col.ty), col));
         }
+        for check in table
+            .checks
+            .iter()
+            .filter(|c| !c.expression.to_ascii_lowercase().contains("json_valid"))
+        {
+            notes.push(format!(
+                "{}: CHECK {} ({}) is not translated",
+                table.name, check.name, check.expression
+            ));
+        }
         for c in table.columns.iter().filter(|c| c.generated.is_some()) {
             notes.push(format!(
                 "{}.{}: a generated column ({}) is not copied; DB_FINAL computes its own",
@@ -300,6 +326,15 @@ pub fn plan_copy(
             foreign_keys: table.foreign_keys.clone(),
             final_types,
         });
+    }
+    for (kind, names) in [
+        ("view", schema.views.iter().map(|v| v.name.clone()).collect::<Vec<_>>()),
+        ("trigger", schema.triggers.iter().map(|t| t.name.clone()).collect()),
+        ("routine", schema.routines.iter().map(|r| r.name.clone()).collect()),
+    ] {
+        for name in names {
+            notes.push(format!("{kind} {name} is not translated"));
+        }
     }
     if !refused.is_empty() {
         return Err(Error::input(
