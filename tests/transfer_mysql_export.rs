@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use common::*;
 use mysql::prelude::Queryable;
-use rekey::backend::transfer::{BlockerKind, Cell, Export, Portable, PortableColumn};
+use rekey::backend::transfer::{BlockerKind, Cell, Portable, PortableColumn};
 use rekey::backend::Backend;
 use rekey::model::Table;
 use rekey::url::{DbUrl, Engine, ProcessEnv};
