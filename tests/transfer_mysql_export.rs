@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use common::*;
 use mysql::prelude::Queryable;
-use rekey::backend::transfer::{BlockerKind, Cell, Export, Portable, PortableColumn};
+use rekey::backend::transfer::{BlockerKind, Cell, Portable, PortableColumn};
 use rekey::backend::Backend;
 use rekey::model::Table;
 use rekey::url::{DbUrl, Engine, ProcessEnv};
@@ -615,4 +615,21 @@ INSERT INTO n (a, b, c) SELECT seq, CONCAT('name ', seq), '2024-01-01 00:00:00' 
         "{rows} rows in {secs:.2} s: {:.0} rows/s",
         rows as f64 / secs
     );
+}
+
+#[test]
+fn a_table_read_without_columns_still_counts_its_rows() {
+    let Some((db, backend, _)) = shapes("empty") else {
+        return;
+    };
+    let mut legacy = db.table(&backend, "legacy_note");
+    legacy.primary_key.clear();
+    let mut widths = Vec::new();
+    let n = backend
+        .export_rows(&legacy, &[], false, &mut |cells| {
+            widths.push(cells.len());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!((n, widths), (2, vec![0, 0]));
 }

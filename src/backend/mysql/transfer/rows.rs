@@ -193,7 +193,11 @@ pub(super) fn export_rows(
             }
         })
         .collect();
-    let select: Vec<String> = names.iter().map(|n| DIALECT.q(n)).collect();
+    let mut select: Vec<String> = names.iter().map(|n| DIALECT.q(n)).collect();
+    if select.is_empty() {
+        // No column to move (and no key): the rows are still counted.
+        select.push("1".into());
+    }
     let sql = fill(
         ROWS_SQL,
         &[

@@ -706,18 +706,21 @@ mod tests {
         default_of(&c, &ty)
     }
 
-    fn value(cell: Cell) -> (Option<PortableDefault>, Option<String>) {
+    /// A default's translation and its text where it has none.
+    type Translated = (Option<PortableDefault>, Option<String>);
+
+    fn value(cell: Cell) -> Translated {
         (Some(PortableDefault::Value(cell)), None)
     }
 
-    fn untranslated(text: &str) -> (Option<PortableDefault>, Option<String>) {
+    fn untranslated(text: &str) -> Translated {
         (None, Some(text.into()))
     }
 
     #[test]
     fn defaults_translate_where_exact() {
         let now = (Some(PortableDefault::Now), None);
-        let cases: Vec<(&str, &str, &str, (Option<PortableDefault>, Option<String>))> = vec![
+        let cases: Vec<(&str, &str, &str, Translated)> = vec![
             ("int", "int(11)", "NULL", (None, None)),
             ("int", "int(11)", "-5", value(Cell::Int(-5))),
             (
