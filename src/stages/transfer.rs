@@ -74,7 +74,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     for note in &plan.notes {
         ctx.progress.note(&format!("transfer: {note}"));
     }
-    refuse_blockers(ctx, origin.as_ref(), &schema, &plan)?;
+    let scanned = std::time::Instant::now();
+    let nulled = refuse_blockers(ctx, origin.as_ref(), &schema, &plan)?;
+    let scan_seconds = scanned.elapsed().as_secs_f64();
+    for line in &nulled {
+        ctx.progress.note(&format!("transfer: {line}"));
+    }
     if ctx.run.dry_run {
         for t in &plan.tables {
             let ddl = copy.import_ddl(t);
@@ -167,10 +172,15 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     Ok(Outcome {
         rows,
         detail: Some(format!(
-            "{} tables copied from {} to {} and compared by meaning{}",
+            "{} tables copied from {} to {} and compared by meaning (SOURCE scanned for what cannot move in {scan_seconds:.2} s){}{}",
             plan.tables.len(),
             origin.url().engine,
             copy.url().engine,
+            if nulled.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", nulled.join("; "))
+            },
             if plan.notes.is_empty() {
                 String::new()
             } else {
@@ -371,32 +381,35 @@ fn refuse_blockers(
     origin: &dyn Backend,
     schema: &Schema,
     plan: &CopyPlan,
-) -> Result<()> {
-    let mut blocking: Vec<ExportBlocker> = Vec::new();
-    for t in &plan.tables {
+) -> Result<Vec<String>> {
+    // One scan of each table, on the run's workers: it reads all of SOURCE once.
+    let found = crate::run::greedy(ctx.run.jobs, &plan.tables, |t| {
         let Some(table) = schema.table(&t.name) else {
-            continue;
+            return Ok(Vec::new());
         };
         let exported = plan.exported.get(&t.name).map_or(&t.columns, |c| c);
-        for b in origin.export_blockers(table, exported)? {
-            if b.problem == BlockerKind::ZeroDate && ctx.run.zero_dates_null {
-                let nullable = t.columns.iter().any(|c| c.name == b.column && c.nullable);
-                if nullable {
-                    ctx.progress.note(&format!(
-                        "transfer: {}.{}: {} zero date(s) stored as NULL (--zero-dates null), keys {}",
-                        b.table,
-                        b.column,
-                        b.rows,
-                        b.keys.join(", ")
-                    ));
-                    continue;
-                }
+        origin.export_blockers(table, exported)
+    })?;
+    let mut blocking: Vec<ExportBlocker> = Vec::new();
+    let mut nulled = Vec::new();
+    for (t, blockers) in plan.tables.iter().zip(found) {
+        for b in blockers {
+            let nullable = t.columns.iter().any(|c| c.name == b.column && c.nullable);
+            if b.problem == BlockerKind::ZeroDate && ctx.run.zero_dates_null && nullable {
+                nulled.push(format!(
+                    "{}.{}: {} zero date(s) stored as NULL (--zero-dates null; keys {})",
+                    b.table,
+                    b.column,
+                    b.rows,
+                    b.keys.join(", ")
+                ));
+                continue;
             }
             blocking.push(b);
         }
     }
     if blocking.is_empty() {
-        return Ok(());
+        return Ok(nulled);
     }
     let lines: Vec<String> = blocking
         .iter()
