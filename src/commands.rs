@@ -296,9 +296,9 @@ pub fn execute(
                 (Some(open(&copy)?), Some(src), None)
             }
             (false, true, src, Some(data)) => {
-                let copy = crate::stages::transfer::copy_url(data.url())?;
+                let copy = crate::run::moved::copy_url(data.url())?;
                 if let Some(fin) = by_role(Role::Final) {
-                    crate::stages::transfer::copy_apart(&copy, fin.url())?;
+                    crate::run::moved::copy_apart(&copy, fin.url())?;
                 }
                 (Some(open(&copy)?), None, src)
             }

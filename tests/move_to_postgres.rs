@@ -278,16 +278,80 @@ fn a_move_refuses_what_it_cannot_do_and_a_dry_run_writes_nothing() {
     let clash = m.pg.url(&m.copy_db());
     let dir = m.run_dir();
     let out = rekey(&[
-        "run", "--source", &s, "--data", &d, "--final", &clash, "--derive-final", "--run-dir",
-        dir.to_str().unwrap(), "-q",
+        "run",
+        "--source",
+        &s,
+        "--data",
+        &d,
+        "--final",
+        &clash,
+        "--derive-final",
+        "--run-dir",
+        dir.to_str().unwrap(),
+        "-q",
     ]);
     assert_exit(&out, 2);
     assert!(stderr(&out).contains("_source"), "{}", stderr(&out));
     assert!(!m.pg.exists(&m.copy_db()));
-    let out = rekey(&["check", "--source", &s, "--data", &d, "--final", &m.urls()[2]]);
+    let out = rekey(&[
+        "check",
+        "--source",
+        &s,
+        "--data",
+        &d,
+        "--final",
+        &m.urls()[2],
+    ]);
     assert_exit(&out, 2);
-    assert!(stderr(&out).contains("only `rekey run` changes engines"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("only `rekey run` changes engines"),
+        "{}",
+        stderr(&out)
+    );
     let out = m.run(&["--follow"]);
     assert_exit(&out, 2);
-    assert!(stderr(&out).contains("cannot change engines"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot change engines"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The stages after the transfer read only SOURCE's copy: a row written to SOURCE after the
+/// transfer copied its table is caught at the end (verify counts SOURCE itself against the
+/// copy), and the run fails naming the table instead of ending verified without that row.
+#[test]
+fn a_write_to_source_after_the_transfer_fails_the_run() {
+    let Some(m) = Move::from_mysql("late", SHAPES) else {
+        return;
+    };
+    let mut c = conn(m.mysql.as_ref().unwrap(), Some(&m.source));
+    c.query_drop("UPDATE val SET s = REPLACE(s, CHAR(0), '')")
+        .unwrap();
+    c.query_drop("UPDATE k_refs SET big_k = 1 WHERE big_k > 9223372036854775807")
+        .unwrap();
+    c.query_drop("DELETE FROM k_big_unsigned WHERE actor_id > 9223372036854775807")
+        .unwrap();
+    let [s, d, f] = m.urls();
+    let dir = m.run_dir();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["run", "--source", &s, "--data", &d, "--final", &f])
+        .args(["--run-dir", dir.to_str().unwrap(), "-q", "--derive-final"])
+        .args(["--zero-dates", "null"])
+        .env("REKEY_TEST_STALL_AFTER_STEP", "clone")
+        .env("REKEY_TEST_STALL_RELEASE", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_stall_at(&dir, &mut child);
+    c.query_drop("INSERT INTO chain1 (v) VALUES (99)").unwrap();
+    std::fs::write(dir.join("release"), "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("chain1 held 2 rows when the transfer copied it and holds 3 now"),
+        "{err}"
+    );
 }

@@ -17,6 +17,7 @@ pub mod indexes;
 pub mod keys;
 pub mod live;
 pub mod marker;
+pub mod moved;
 pub mod names;
 pub mod reference_values;
 pub mod source;

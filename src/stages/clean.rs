@@ -102,7 +102,7 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
         let (backend, label) = match which.as_str() {
             "data" => (ctx.data()?, "DB_DATA"),
             crate::run::live::SNAPSHOT_DATABASE => (ctx.source()?, "the snapshot copy of SOURCE"),
-            crate::stages::transfer::TRANSFER_DATABASE => {
+            crate::run::moved::TRANSFER_DATABASE => {
                 (ctx.source()?, "SOURCE's copy on DB_DATA's engine")
             }
             _ => (ctx.final_db()?, "DB_FINAL"),

@@ -19,45 +19,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Place, Result};
 use crate::journal::Artifact;
 use crate::model::{Schema, Table};
-
-/// The journal's name for the copy among the databases a run created.
-pub const TRANSFER_DATABASE: &str = "transfer";
-
-/// The copy of SOURCE a move makes: a database next to DB_DATA named after it, in DB_DATA's
-/// schema.
-pub fn copy_url(data: &crate::url::DbUrl) -> Result<crate::url::DbUrl> {
-    let mut url = data.clone();
-    url.database = format!("{}_source", data.database);
-    if url.database.len() > 63 {
-        return Err(Error::usage(
-            format!(
-                "a move to another engine copies SOURCE into a database named {}, which is longer than the engine allows.",
-                url.database
-            ),
-            "Give DB_DATA a shorter database name (at most 56 characters).",
-        ));
-    }
-    Ok(url)
-}
-
-/// Refuses a DB_FINAL named like the copy of SOURCE a move makes (`<DB_DATA>_source` on the
-/// same server): the copy would be taken for DB_FINAL, or DB_FINAL for the copy.
-pub fn copy_apart(copy: &crate::url::DbUrl, final_db: &crate::url::DbUrl) -> Result<()> {
-    let same_server = copy.host.eq_ignore_ascii_case(&final_db.host) && copy.port == final_db.port;
-    if same_server && copy.database == final_db.database {
-        return Err(Error::usage(
-            format!(
-                "DB_FINAL is {}, the name a move gives its copy of SOURCE (DB_DATA's name plus _source).",
-                final_db.database
-            ),
-            "Give DB_FINAL or DB_DATA another name.",
-        ));
-    }
-    Ok(())
-}
-
-/// The step that adds the copy's foreign keys once every table has its rows.
-const LINKS_STEP: &str = "(foreign keys)";
+use crate::run::moved::{LINKS_STEP, TRANSFER_DATABASE};
 
 /// Rows handed from SOURCE's reader to the copy's writer at a time.
 const BATCH: usize = 1024;
@@ -338,9 +300,22 @@ pub fn plan_copy(
         });
     }
     for (kind, names) in [
-        ("view", schema.views.iter().map(|v| v.name.clone()).collect::<Vec<_>>()),
-        ("trigger", schema.triggers.iter().map(|t| t.name.clone()).collect()),
-        ("routine", schema.routines.iter().map(|r| r.name.clone()).collect()),
+        (
+            "view",
+            schema
+                .views
+                .iter()
+                .map(|v| v.name.clone())
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "trigger",
+            schema.triggers.iter().map(|t| t.name.clone()).collect(),
+        ),
+        (
+            "routine",
+            schema.routines.iter().map(|r| r.name.clone()).collect(),
+        ),
     ] {
         for name in names {
             notes.push(format!("{kind} {name} is not translated"));
@@ -446,7 +421,7 @@ fn refuse_blockers(
             "SOURCE holds values the move would change, so nothing was written: {}.",
             lines.join("; ")
         ),
-        &format!("For {}.", next.join("; for ")),
+        format!("For {}.", next.join("; for ")),
     ))
 }
 
