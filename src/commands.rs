@@ -958,9 +958,13 @@ fn engines_fit(urls: &[(Role, Url)], command: Command, live: bool) -> Result<boo
     if source.engine == target.engine {
         return Ok(false);
     }
+    let roles: Vec<&str> = targets.iter().map(|(label, _)| *label).collect();
     let both = format!(
-        "SOURCE is {} but DB_DATA and DB_FINAL are {}",
-        source.engine, target.engine
+        "SOURCE is {} but {} {} {}",
+        source.engine,
+        roles.join(" and "),
+        if roles.len() > 1 { "are" } else { "is" },
+        target.engine
     );
     if !(open(source)?.exports_to(target.engine) && open(target)?.imports()) {
         return Err(Error::usage(

@@ -32,7 +32,38 @@ fn databases_of_different_engines_are_refused() {
         err.contains("SOURCE is sqlite but DB_DATA is mysql"),
         "{err}"
     );
+    assert!(err.contains("no other pair"), "{err}");
     assert!(!err.contains("topsecret"), "{err}");
+    // A pair that moves (SQLite to PostgreSQL) is only for `rekey run`.
+    let (code, err) = rekey(&[
+        "convert",
+        "--source",
+        "sqlite://a.db",
+        "--data",
+        "postgres://u:topsecret@127.0.0.1:1/d",
+        "--run-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("only `rekey run` changes engines"), "{err}");
+    assert!(!err.contains("topsecret"), "{err}");
+    // DB_DATA and DB_FINAL of two engines are refused whatever SOURCE is.
+    let (code, err) = rekey(&[
+        "run",
+        "--source",
+        "sqlite://a.db",
+        "--data",
+        "postgres://u@127.0.0.1:1/d",
+        "--final",
+        "mysql://u@127.0.0.1:1/f",
+        "--run-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("DB_DATA is postgres but DB_FINAL is mysql"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -111,3 +111,43 @@ fn sigkill_during_load_then_resume() {
 fn sigkill_during_verify_then_resume() {
     kill_and_resume("verify");
 }
+
+/// A SQLite SOURCE's move killed while its transfer copies, then resumed.
+#[test]
+fn sigkill_during_a_sqlite_transfer_then_resume() {
+    let Some(m) = Move::from_sqlite(
+        "kill_sqlite",
+        include_str!("../fixtures/shapes/sqlite/source.sql"),
+    ) else {
+        return;
+    };
+    let before = std::fs::read(m.sqlite_path().unwrap()).unwrap();
+    let [s, d, f] = m.urls();
+    let dir = m.run_dir();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["run", "--source", &s, "--data", &d, "--final", &f])
+        .args([
+            "--run-dir",
+            dir.to_str().unwrap(),
+            "-q",
+            "--jobs",
+            "2",
+            "--derive-final",
+        ])
+        .env("REKEY_TEST_STALL_AFTER_STEP", "transfer")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_stall_at(&dir, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = m.run(&["--derive-final", "--resume"]);
+    assert_exit(&out, 0);
+    assert!(m.compare(&[]) > 150);
+    assert_eq!(
+        std::fs::read(m.sqlite_path().unwrap()).unwrap(),
+        before,
+        "SOURCE changed"
+    );
+}

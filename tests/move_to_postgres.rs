@@ -12,6 +12,7 @@ use mysql::prelude::Queryable;
 
 const SHAPES: &str = include_str!("../fixtures/shapes/mysql/source.sql");
 const SQLITE_BLOG: &str = include_str!("../fixtures/blog/sqlite/source.sql");
+const SQLITE_SHAPES: &str = include_str!("../fixtures/shapes/sqlite/source.sql");
 
 #[test]
 fn mariadb_blog_moves_to_postgres_with_a_derived_final_schema() {
@@ -353,5 +354,46 @@ fn a_write_to_source_after_the_transfer_fails_the_run() {
     assert!(
         err.contains("chain1 held 2 rows when the transfer copied it and holds 3 now"),
         "{err}"
+    );
+}
+
+/// SQLite's shapes (fixtures/shapes/sqlite): the rowid alias, AUTOINCREMENT, INT and BIGINT
+/// keys at their extremes, a text key, a self reference, a cycle, a WITHOUT ROWID many-to-many,
+/// hostile names, every declared type an ORM writes, a generated column, a view and a trigger.
+#[test]
+fn the_sqlite_shapes_fixture_moves_to_postgres() {
+    let Some(m) = Move::from_sqlite("sqshapes", SQLITE_SHAPES) else {
+        return;
+    };
+    let out = m.run(&["--derive-final"]);
+    assert_exit(&out, 0);
+    let compared = m.compare(&[]);
+    assert!(compared > 150, "{compared}");
+    let report = report(&m.run_dir());
+    let detail = stage(&report, "transfer")["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    for listed in [
+        "val.doubled: a generated column",
+        "view node_view",
+        "trigger node_label_upper",
+    ] {
+        assert!(detail.contains(listed), "{detail}");
+    }
+    // Values at their edges, as PostgreSQL holds them.
+    assert_eq!(
+        m.pg.text(
+            &m.final_db,
+            "SELECT i::text FROM val WHERE flag AND d = 12345678.99"
+        ),
+        "-9223372036854775808"
+    );
+    assert_eq!(
+        m.pg.text(
+            &m.final_db,
+            "SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS.US') FROM val WHERE s = ''"
+        ),
+        "2024-02-29 12:34:56.789012"
     );
 }

@@ -384,6 +384,7 @@ fn source_meaning(v: &Src, ty: &str, table: &str, col: &str) -> String {
         },
         "interval" => match v {
             Src::Span(m) => m.to_string(),
+            Src::Text(t) => interval(t).to_string(),
             _ => bad(),
         },
         "bit" | "varbit" => match v {
