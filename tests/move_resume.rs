@@ -5,26 +5,13 @@
 
 mod common;
 
-use common::moving::Move;
+use common::moving::{Move, BLOG_ZERO_BYTES};
 use common::*;
-use mysql::prelude::Queryable;
 
 /// The blog without the zero bytes PostgreSQL's text cannot hold.
 fn blog(tag: &str) -> Option<Move> {
     let m = Move::from_mysql(tag, BLOG_SOURCE)?;
-    let mut c = conn(m.mysql.as_ref().unwrap(), Some(&m.source));
-    for (table, col) in [
-        ("comment", "body"),
-        ("content_item", "body"),
-        ("content_item_translation", "intro"),
-        ("mail_message", "body"),
-        ("user", "bio"),
-    ] {
-        c.query_drop(format!(
-            "UPDATE `{table}` SET `{col}` = REPLACE(`{col}`, CHAR(0), '')"
-        ))
-        .unwrap();
-    }
+    m.strip_zero_bytes(&BLOG_ZERO_BYTES);
     Some(m)
 }
 
@@ -34,26 +21,8 @@ fn kill_and_resume(stage: &str) {
     };
     let server = m.mysql.clone().unwrap();
     let before = fingerprint(&server, &m.source);
-    let [s, d, f] = m.urls();
+    m.killed_in(stage, &["--derive-final"]);
     let dir = m.run_dir();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
-        .args(["run", "--source", &s, "--data", &d, "--final", &f])
-        .args([
-            "--run-dir",
-            dir.to_str().unwrap(),
-            "-q",
-            "--jobs",
-            "2",
-            "--derive-final",
-        ])
-        .env("REKEY_TEST_STALL_AFTER_STEP", stage)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_stall_at(&dir, &mut child);
-    child.kill().unwrap();
-    child.wait().unwrap();
     let j = rusqlite::Connection::open(dir.join("journal.sqlite")).unwrap();
     let status: String = j
         .query_row("SELECT status FROM stage WHERE name = ?1", [stage], |r| {
@@ -122,26 +91,7 @@ fn sigkill_during_a_sqlite_transfer_then_resume() {
         return;
     };
     let before = std::fs::read(m.sqlite_path().unwrap()).unwrap();
-    let [s, d, f] = m.urls();
-    let dir = m.run_dir();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
-        .args(["run", "--source", &s, "--data", &d, "--final", &f])
-        .args([
-            "--run-dir",
-            dir.to_str().unwrap(),
-            "-q",
-            "--jobs",
-            "2",
-            "--derive-final",
-        ])
-        .env("REKEY_TEST_STALL_AFTER_STEP", "transfer")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_stall_at(&dir, &mut child);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    m.killed_in("transfer", &["--derive-final"]);
     let out = m.run(&["--derive-final", "--resume"]);
     assert_exit(&out, 0);
     assert!(m.compare(&[]) > 150);

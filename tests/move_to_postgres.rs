@@ -6,13 +6,25 @@
 mod common;
 
 use common::engine::TestServer;
-use common::moving::Move;
+use common::moving::{Move, BLOG_ZERO_BYTES};
 use common::*;
 use mysql::prelude::Queryable;
 
 const SHAPES: &str = include_str!("../fixtures/shapes/mysql/source.sql");
 const SQLITE_BLOG: &str = include_str!("../fixtures/blog/sqlite/source.sql");
 const SQLITE_SHAPES: &str = include_str!("../fixtures/shapes/sqlite/source.sql");
+
+/// The shapes fixture's values a move cannot store made storable in SOURCE (the test's own copy),
+/// as the refusals say: the zero byte removed, the unsigned keys past 2^63-1 gone. Its zero dates
+/// stay, for `--zero-dates null`.
+fn storable(m: &Move) {
+    m.strip_zero_bytes(&["val.s"]);
+    let mut c = conn(m.mysql.as_ref().unwrap(), Some(&m.source));
+    c.query_drop("UPDATE k_refs SET big_k = 1 WHERE big_k > 9223372036854775807")
+        .unwrap();
+    c.query_drop("DELETE FROM k_big_unsigned WHERE actor_id > 9223372036854775807")
+        .unwrap();
+}
 
 #[test]
 fn mariadb_blog_moves_to_postgres_with_a_derived_final_schema() {
@@ -24,24 +36,13 @@ fn mariadb_blog_moves_to_postgres_with_a_derived_final_schema() {
     let out = m.run(&["--derive-final"]);
     assert_exit(&out, 2);
     let err = stderr(&out);
-    for column in [
-        "comment.body",
-        "content_item.body",
-        "content_item_translation.intro",
-        "mail_message.body",
-        "user.bio",
-    ] {
+    for column in BLOG_ZERO_BYTES {
         assert!(
             err.contains(&format!("{column}: 1 row(s) of text holding a zero byte")),
             "{err}"
         );
-        let (table, col) = column.split_once('.').unwrap();
-        conn(m.mysql.as_ref().unwrap(), Some(&m.source))
-            .query_drop(format!(
-                "UPDATE `{table}` SET `{col}` = REPLACE(`{col}`, CHAR(0), '')"
-            ))
-            .unwrap();
     }
+    m.strip_zero_bytes(&BLOG_ZERO_BYTES);
     let out = m.run(&["--derive-final"]);
     assert_exit(&out, 0);
     // alembic_version is the new schema's own history: never loaded from SOURCE.
@@ -79,33 +80,7 @@ fn sqlite_blog_moves_to_postgres_with_a_derived_final_schema() {
         err.contains("user.bio: 1 row(s) of text holding a zero byte"),
         "{err}"
     );
-    let c = rusqlite::Connection::open(m.sqlite_path().unwrap()).unwrap();
-    for (table, col) in [
-        ("comment", "body"),
-        ("content_item", "body"),
-        ("content_item_translation", "intro"),
-        ("mail_message", "body"),
-        ("user", "bio"),
-    ] {
-        // SQLite's replace() stops at a zero byte: the rows are cleaned here.
-        let rows: Vec<(i64, String)> = c
-            .prepare(&format!(
-                "SELECT rowid, \"{col}\" FROM \"{table}\" WHERE instr(\"{col}\", char(0)) > 0"
-            ))
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        for (rowid, text) in rows {
-            c.execute(
-                &format!("UPDATE \"{table}\" SET \"{col}\" = ?1 WHERE rowid = ?2"),
-                rusqlite::params![text.replace('\0', ""), rowid],
-            )
-            .unwrap();
-        }
-    }
-    drop(c);
+    m.strip_zero_bytes(&BLOG_ZERO_BYTES);
     let out = m.run(&["--derive-final"]);
     assert_exit(&out, 0);
     let compared = m.compare(&["alembic_version"]);
@@ -160,12 +135,7 @@ fn the_shapes_fixture_moves_once_its_unstorable_values_are_dealt_with() {
         return;
     };
     let mut c = conn(m.mysql.as_ref().unwrap(), Some(&m.source));
-    c.query_drop("UPDATE val SET s = REPLACE(s, CHAR(0), '')")
-        .unwrap();
-    c.query_drop("UPDATE k_refs SET big_k = 1 WHERE big_k > 9223372036854775807")
-        .unwrap();
-    c.query_drop("DELETE FROM k_big_unsigned WHERE actor_id > 9223372036854775807")
-        .unwrap();
+    storable(&m);
     let out = m.run(&[
         "--derive-final",
         "--zero-dates",
@@ -212,15 +182,11 @@ fn the_shapes_fixture_moves_once_its_unstorable_values_are_dealt_with() {
     );
 }
 
-/// The SQLAlchemy site's v1 (integer keys) seeded on MariaDB by its own models, moved into the
-/// schema `alembic upgrade head` made on PostgreSQL (v2, uuid keys, an enum type, json,
+/// The SQLAlchemy site's v1 (integer keys) seeded in `m`'s SOURCE by its own models, moved into
+/// the schema `alembic upgrade head` made on PostgreSQL (v2, uuid keys, an enum type, json,
 /// timestamptz): the ORM's digest of SOURCE and of DB_FINAL are the same text, every row and
 /// reference matches by meaning, and Alembic finds nothing to migrate afterwards.
-#[test]
-fn mariadb_site_moves_into_an_alembic_made_final_schema() {
-    let Some(m) = Move::from_mysql("alembic", "") else {
-        return;
-    };
+fn site_moves_into_an_alembic_made_final_schema(m: Move) {
     let venv = alembic::venv();
     alembic::python(&venv, "seed_v1.py", &[&m.src_url()]);
     m.pg.create_database(&m.final_db);
@@ -237,23 +203,18 @@ fn mariadb_site_moves_into_an_alembic_made_final_schema() {
     );
 }
 
-/// The same site seeded in a SQLite file.
+#[test]
+fn mariadb_site_moves_into_an_alembic_made_final_schema() {
+    if let Some(m) = Move::from_mysql("alembic", "") {
+        site_moves_into_an_alembic_made_final_schema(m);
+    }
+}
+
 #[test]
 fn sqlite_site_moves_into_an_alembic_made_final_schema() {
-    let Some(m) = Move::from_sqlite("sqalembic", "") else {
-        return;
-    };
-    let venv = alembic::venv();
-    alembic::python(&venv, "seed_v1.py", &[&m.src_url()]);
-    m.pg.create_database(&m.final_db);
-    let fin = m.pg.url(&m.final_db);
-    alembic::alembic(&venv, &fin, &["upgrade", "head"]);
-    let before = alembic::python(&venv, "check_v2.py", &["--models", "v1", &m.src_url()]);
-    let out = m.run(&[]);
-    assert_exit(&out, 0);
-    let after = alembic::python(&venv, "check_v2.py", &[&fin]);
-    assert_eq!(before, after, "the site reads differently after the move");
-    assert!(m.compare(&["alembic_version"]) > 500);
+    if let Some(m) = Move::from_sqlite("sqalembic", "") {
+        site_moves_into_an_alembic_made_final_schema(m);
+    }
 }
 
 /// A dry run of a move shows the copy's statements and creates nothing; a DB_FINAL named like
@@ -327,12 +288,7 @@ fn a_write_to_source_after_the_transfer_fails_the_run() {
         return;
     };
     let mut c = conn(m.mysql.as_ref().unwrap(), Some(&m.source));
-    c.query_drop("UPDATE val SET s = REPLACE(s, CHAR(0), '')")
-        .unwrap();
-    c.query_drop("UPDATE k_refs SET big_k = 1 WHERE big_k > 9223372036854775807")
-        .unwrap();
-    c.query_drop("DELETE FROM k_big_unsigned WHERE actor_id > 9223372036854775807")
-        .unwrap();
+    storable(&m);
     let [s, d, f] = m.urls();
     let dir = m.run_dir();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))

@@ -584,38 +584,6 @@ INSERT INTO odd VALUES (1, 'zzz', 'A', 'x', '2024-02-30'), (2, 'a', CONVERT(_utf
 
 /// The export's speed on narrow rows (run by hand: `cargo test --release --test
 /// transfer_mysql_export -- --ignored --nocapture`).
-#[test]
-#[ignore]
-fn export_speed_on_a_million_narrow_rows() {
-    let Some(server) = server() else {
-        return;
-    };
-    let db = Db::with(
-        &server,
-        "speed",
-        "CREATE TABLE n (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, a INT NOT NULL, b VARCHAR(20) NOT NULL, c DATETIME NOT NULL) ENGINE=InnoDB;
-INSERT INTO n (a, b, c) SELECT seq, CONCAT('name ', seq), '2024-01-01 00:00:00' + INTERVAL seq SECOND FROM seq_1_to_1000000;
-",
-    );
-    let backend = db.backend();
-    let n = db.table(&backend, "n");
-    let columns = backend.portable_columns(&n).unwrap();
-    let started = std::time::Instant::now();
-    let mut kept = 0usize;
-    let rows = backend
-        .export_rows(&n, &columns, false, &mut |cells| {
-            kept += cells.len();
-            Ok(())
-        })
-        .unwrap();
-    let secs = started.elapsed().as_secs_f64();
-    assert_eq!(rows, 1_000_000);
-    assert_eq!(kept, 4_000_000);
-    eprintln!(
-        "{rows} rows in {secs:.2} s: {:.0} rows/s",
-        rows as f64 / secs
-    );
-}
 
 #[test]
 fn a_table_read_without_columns_still_counts_its_rows() {

@@ -17,16 +17,7 @@ const PARENT: &str = "Every \"type\" ✓";
 const CHILD: &str = "child`s";
 
 fn col(name: &str, ty: Portable) -> PortableColumn {
-    PortableColumn {
-        name: name.into(),
-        ty,
-        alternatives: Vec::new(),
-        nullable: true,
-        default: None,
-        untranslated_default: None,
-        identity: false,
-        comment: None,
-    }
+    PortableColumn::new(name, ty)
 }
 
 fn int(bits: u8, unsigned: bool) -> Portable {

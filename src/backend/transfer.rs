@@ -141,6 +141,22 @@ pub struct PortableColumn {
     pub comment: Option<String>,
 }
 
+impl PortableColumn {
+    /// A nullable column of type `ty` with nothing else said about it.
+    pub fn new(name: &str, ty: Portable) -> Self {
+        PortableColumn {
+            name: name.to_string(),
+            ty,
+            alternatives: Vec::new(),
+            nullable: true,
+            default: None,
+            untranslated_default: None,
+            identity: false,
+            comment: None,
+        }
+    }
+}
+
 /// What SOURCE holds that the move cannot store exactly, found before anything is written.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExportBlocker {

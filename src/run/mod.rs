@@ -10,6 +10,7 @@
 pub mod bookkeeping;
 pub mod data_shape;
 pub mod differences;
+pub mod digest;
 pub mod final_db;
 pub mod final_keys;
 pub mod follow;

@@ -9,8 +9,6 @@
 use std::collections::BTreeMap;
 use std::sync::mpsc::sync_channel;
 
-use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
-
 use super::{Context, Outcome, Stage};
 use crate::backend::transfer::{
     BlockerKind, Cell, ExportBlocker, ImportTable, Portable, PortableColumn,
@@ -19,6 +17,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Place, Result};
 use crate::journal::Artifact;
 use crate::model::{Schema, Table};
+use crate::run::digest::Digest;
 use crate::run::moved::{LINKS_STEP, TRANSFER_DATABASE};
 
 /// Rows handed from SOURCE's reader to the copy's writer at a time.
@@ -425,35 +424,14 @@ fn refuse_blockers(
     ))
 }
 
-/// Multiset digest of a table's cells: row count, the sum of row hashes, and one sum per column
-/// (only to name the column that differs).
-#[derive(Default, PartialEq, Debug)]
-struct Digest {
-    rows: u64,
-    sum: u128,
-    columns: Vec<u64>,
-}
-
-impl Digest {
-    fn new(n: usize) -> Self {
-        Digest {
-            rows: 0,
-            sum: 0,
-            columns: vec![0; n],
-        }
+/// Adds a row of cells, by meaning, to `digest`.
+fn add_row(digest: &mut Digest, row: &[Cell], buf: &mut Vec<u8>) {
+    for (i, cell) in row.iter().enumerate() {
+        let start = buf.len();
+        cell.canonical(buf);
+        digest.column(i, start, buf);
     }
-    fn add(&mut self, row: &[Cell], buf: &mut Vec<u8>) {
-        buf.clear();
-        for (i, cell) in row.iter().enumerate() {
-            let start = buf.len();
-            cell.canonical(buf);
-            if let Some(c) = self.columns.get_mut(i) {
-                *c = c.wrapping_add(xxh3_64_with_seed(&buf[start..], i as u64));
-            }
-        }
-        self.rows += 1;
-        self.sum = self.sum.wrapping_add(xxh3_128(buf));
-    }
+    digest.end_row(buf);
 }
 
 /// Copies one table: made again from nothing (a killed copy left part of it), its rows streamed
@@ -503,7 +481,7 @@ fn copy_table(
                         }
                     }
                 }
-                digest.add(&out, &mut buf);
+                add_row(&mut digest, &out, &mut buf);
                 batch.push(out);
                 if batch.len() == BATCH {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
@@ -563,16 +541,14 @@ fn copy_table(
     let mut copy_digest = Digest::new(width);
     let mut buf = Vec::new();
     copy.read_back(plan, &mut |row| {
-        copy_digest.add(&row, &mut buf);
+        add_row(&mut copy_digest, &row, &mut buf);
         Ok(())
     })?;
     if copy_digest != source_digest {
-        let differs: Vec<&str> = plan
-            .columns
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| copy_digest.columns.get(*i) != source_digest.columns.get(*i))
-            .map(|(_, c)| c.name.as_str())
+        let differs: Vec<&str> = copy_digest
+            .differing_columns(&source_digest)
+            .into_iter()
+            .filter_map(|i| plan.columns.get(i).map(|c| c.name.as_str()))
             .collect();
         return Err(Error::env(
             place(),

@@ -20,7 +20,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
 
 use super::{Context, Outcome, Stage};
 use crate::backend::Value;
@@ -237,37 +236,18 @@ fn trusted_in_load(
         .collect())
 }
 
-/// Multiset digest of a table: the row count, the sum of row hashes, and the sum per column.
-#[derive(Default, PartialEq)]
-struct Digest {
-    rows: u64,
-    sum: u128,
-    /// Only to name the column that differs; the 128-bit row sum is the check.
-    columns: Vec<u64>,
+use crate::run::digest::Digest;
+
+/// Verify's side of the digest: one value in the form both sides share.
+trait PushCanon {
+    fn push(&mut self, i: usize, v: Canon, buf: &mut Vec<u8>);
 }
 
-impl Digest {
-    /// `n` columns to track one by one, or 0 for the row sum alone (the fast first pass).
-    fn new(n: usize) -> Self {
-        Digest {
-            rows: 0,
-            sum: 0,
-            columns: vec![0; n],
-        }
-    }
-    /// Adds column `i` of the current row (columns come in order, the row's encoding grows in
-    /// `buf`, which `end_row` hashes and clears: no allocation per row).
+impl PushCanon for Digest {
     fn push(&mut self, i: usize, v: Canon, buf: &mut Vec<u8>) {
         let start = buf.len();
         v.encode(buf);
-        if let Some(c) = self.columns.get_mut(i) {
-            *c = c.wrapping_add(xxh3_64_with_seed(&buf[start..], i as u64));
-        }
-    }
-    fn end_row(&mut self, buf: &mut Vec<u8>) {
-        self.rows += 1;
-        self.sum = self.sum.wrapping_add(xxh3_128(buf));
-        buf.clear();
+        self.column(i, start, buf);
     }
 }
 
@@ -733,11 +713,10 @@ fn verify_table(
         ));
     }
     if src_digest.sum != fin_digest.sum {
-        let cols: Vec<&str> = columns
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| src_digest.columns.get(*i) != fin_digest.columns.get(*i))
-            .map(|(_, c)| c.as_str())
+        let cols: Vec<&str> = src_digest
+            .differing_columns(&fin_digest)
+            .into_iter()
+            .filter_map(|i| columns.get(i).map(String::as_str))
             .collect();
         check.problems.push(if cols.is_empty() {
             "rows differ: the same values are paired differently".into()

@@ -169,6 +169,73 @@ impl Move {
     }
 }
 
+/// The blog fixture's text columns holding a zero byte (one row each), which PostgreSQL's text
+/// cannot store.
+pub const BLOG_ZERO_BYTES: [&str; 5] = [
+    "comment.body",
+    "content_item.body",
+    "content_item_translation.intro",
+    "mail_message.body",
+    "user.bio",
+];
+
+impl Move {
+    /// Removes the zero bytes of `columns` (`table.column`) in SOURCE (the test's own copy), as
+    /// the move's refusal tells an operator to.
+    pub fn strip_zero_bytes(&self, columns: &[&str]) {
+        for column in columns {
+            let (table, col) = column.split_once('.').unwrap();
+            match (&self.mysql, self.sqlite_path()) {
+                (Some(server), _) => conn(server, Some(&self.source))
+                    .query_drop(format!(
+                        "UPDATE `{table}` SET `{col}` = REPLACE(`{col}`, CHAR(0), '')"
+                    ))
+                    .unwrap(),
+                (None, Some(path)) => {
+                    // SQLite's replace() stops at a zero byte: the rows are cleaned here.
+                    let c = rusqlite::Connection::open(path).unwrap();
+                    let rows: Vec<(i64, String)> = c
+                        .prepare(&format!(
+                            "SELECT rowid, \"{col}\" FROM \"{table}\" WHERE instr(\"{col}\", char(0)) > 0"
+                        ))
+                        .unwrap()
+                        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .unwrap()
+                        .map(Result::unwrap)
+                        .collect();
+                    for (rowid, text) in rows {
+                        c.execute(
+                            &format!("UPDATE \"{table}\" SET \"{col}\" = ?1 WHERE rowid = ?2"),
+                            rusqlite::params![text.replace('\0', ""), rowid],
+                        )
+                        .unwrap();
+                    }
+                }
+                _ => unreachable!(),
+            }
+        }
+    }
+
+    /// `rekey run` with `extra` arguments, stalled after the first step of `stage`
+    /// (REKEY_TEST_STALL_AFTER_STEP), then killed with SIGKILL there.
+    pub fn killed_in(&self, stage: &str, extra: &[&str]) {
+        let [s, d, f] = self.urls();
+        let dir = self.run_dir();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
+            .args(["run", "--source", &s, "--data", &d, "--final", &f])
+            .args(["--run-dir", dir.to_str().unwrap(), "-q", "--jobs", "2"])
+            .args(extra)
+            .env("REKEY_TEST_STALL_AFTER_STEP", stage)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        super::wait_for_stall_at(&dir, &mut child);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
 impl Drop for Move {
     fn drop(&mut self) {
         self.drop_targets();

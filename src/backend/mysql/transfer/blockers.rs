@@ -189,16 +189,7 @@ mod tests {
     use crate::model::Column;
 
     fn portable(name: &str, ty: Portable) -> PortableColumn {
-        PortableColumn {
-            name: name.into(),
-            ty,
-            alternatives: Vec::new(),
-            nullable: true,
-            default: None,
-            untranslated_default: None,
-            identity: false,
-            comment: None,
-        }
+        PortableColumn::new(name, ty)
     }
 
     #[test]

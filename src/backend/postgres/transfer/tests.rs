@@ -190,16 +190,7 @@ fn final_columns_have_their_portable_types() {
 }
 
 pub(super) fn column(name: &str, ty: Portable) -> PortableColumn {
-    PortableColumn {
-        name: name.into(),
-        ty,
-        alternatives: Vec::new(),
-        nullable: true,
-        default: None,
-        untranslated_default: None,
-        identity: false,
-        comment: None,
-    }
+    PortableColumn::new(name, ty)
 }
 
 fn hostile_table() -> ImportTable {

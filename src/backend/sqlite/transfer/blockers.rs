@@ -185,16 +185,7 @@ mod tests {
     use rusqlite::types::ValueRef;
 
     fn col(name: &str, ty: Portable) -> PortableColumn {
-        PortableColumn {
-            name: name.into(),
-            ty,
-            alternatives: Vec::new(),
-            nullable: true,
-            default: None,
-            untranslated_default: None,
-            identity: false,
-            comment: None,
-        }
+        PortableColumn::new(name, ty)
     }
 
     /// The SQL conditions and the reader agree on every spelling: each value is counted by
