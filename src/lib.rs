@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod backend;
+pub mod calendar;
 pub mod child;
 pub mod commands;
 pub mod demo;

@@ -2,6 +2,7 @@
 //! exactly: the row events carry storage formats without names, signedness or time zone, so
 //! SOURCE's catalog (what `columns.sql` reads) says what each position is.
 
+use crate::calendar::civil_from_days;
 use mysql::binlog::value::BinlogValue;
 use mysql::Value as MyValue;
 
@@ -173,20 +174,6 @@ pub(super) fn epoch_to_utc(secs: i64, micros: u32) -> String {
         rem % 60,
         fraction(micros)
     )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod blockers;
 mod rows;
 mod types;
 
+pub(super) use crate::calendar::days_from_civil;
 use mysql::Conn;
 
 use super::pool::{Pooled, IDLE};
@@ -117,17 +118,6 @@ pub(super) fn fill(template: &str, values: &[(&str, &str)]) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub(super) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Microseconds since 1970-01-01 00:00:00 of a date and time of day.

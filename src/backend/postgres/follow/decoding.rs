@@ -4,6 +4,7 @@
 //! `B'...'` for bit strings, `'...'` with `'` doubled, or `unchanged-toast-datum`.
 
 use crate::backend::{StreamRow, Value};
+use crate::calendar::days_from_civil;
 
 /// One output row of test_decoding.
 #[derive(Debug, Clone, PartialEq)]
@@ -279,17 +280,6 @@ pub fn epoch_seconds(text: &str) -> Option<i64> {
     let os: i64 = o.next().map(|v| v.parse().ok()).unwrap_or(Some(0))?;
     let local = days_from_civil(y, m, day) * 86_400 + h * 3600 + min * 60 + sec;
     Some(local - sign * (oh * 3600 + om * 60 + os))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

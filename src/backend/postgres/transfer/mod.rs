@@ -10,6 +10,7 @@ mod write;
 
 use super::PostgresBackend;
 use crate::backend::transfer::{Cell, Export, Import, ImportDdl, ImportTable, Portable};
+use crate::calendar::{civil_from_days, days_from_civil};
 use crate::error::{Place, Result};
 use crate::model::Column;
 use crate::stage::Stage;
@@ -69,29 +70,3 @@ const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 #[cfg(test)]
 mod tests;
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm); year 0 is
-/// 1 BC.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The proleptic Gregorian date of a day since 1970-01-01 (the same algorithm, reversed).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}

@@ -131,17 +131,6 @@ fn digits(b: &[u8]) -> Option<u32> {
     Some(b.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')))
 }
 
-/// Days from 1970-01-01 to a proleptic Gregorian date (Hinnant's days_from_civil).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 fn days_in_month(y: u32, m: u32) -> u32 {
     match m {
         2 if (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400) => 29,
@@ -167,7 +156,7 @@ pub(super) fn date_days(b: &[u8]) -> std::result::Result<i32, Problem> {
     if m > 12 || d > days_in_month(y, m) {
         return Err(Problem::WrongType);
     }
-    Ok(days_from_civil(i64::from(y), m, d) as i32)
+    Ok(crate::calendar::days_from_civil(i64::from(y), i64::from(m), i64::from(d)) as i32)
 }
 
 /// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.f` (1 to 6 digits) within a day, in microseconds.
