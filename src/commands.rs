@@ -17,7 +17,6 @@ use crate::report::Report;
 use crate::run_lock::RunLock;
 use crate::secrets::{self, Prompt};
 use crate::stages::{self, Context, Stage};
-use crate::url::DbUrl as Url;
 use crate::url::{DbUrl, ProcessEnv};
 use crate::uuidgen::{Secret, SEEDED_BASE_MS};
 
@@ -942,8 +941,8 @@ fn downtime_estimate(
 /// Checks that the databases of one command can work together: all of one engine, or (a move)
 /// SOURCE on an engine that moves to DB_DATA's and DB_FINAL's, for `rekey run` and `rekey
 /// clean`. Returns whether the command moves SOURCE to another engine.
-fn engines_fit(urls: &[(Role, Url)], command: Command, live: bool) -> Result<bool> {
-    let targets: Vec<(&str, &Url)> = urls
+fn engines_fit(urls: &[(Role, DbUrl)], command: Command, live: bool) -> Result<bool> {
+    let targets: Vec<(&str, &DbUrl)> = urls
         .iter()
         .filter(|(r, _)| *r != Role::Source)
         .map(|(r, u)| (r.label(), u))
