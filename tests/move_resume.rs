@@ -101,3 +101,25 @@ fn sigkill_during_a_sqlite_transfer_then_resume() {
         "SOURCE changed"
     );
 }
+
+/// Killed after the copy's foreign keys were committed and before the journal knew: the resumed
+/// run does not add them again (SQLite's are nameless: they would be doubled).
+#[test]
+fn sigkill_after_the_copys_foreign_keys_then_resume() {
+    let Some(m) = Move::from_sqlite(
+        "kill_links",
+        include_str!("../fixtures/shapes/sqlite/source.sql"),
+    ) else {
+        return;
+    };
+    m.killed_in("transfer-links", &["--derive-final"]);
+    let count = |db: &str| {
+        m.pg.text(db, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'")
+    };
+    let added = count(&m.copy_db());
+    assert_ne!(added, "0", "the kill came before the foreign keys");
+    let out = m.run(&["--derive-final", "--resume"]);
+    assert_exit(&out, 0);
+    assert_eq!(count(&m.copy_db()), added, "foreign keys added twice");
+    assert!(m.compare(&[]) > 150);
+}
