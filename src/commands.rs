@@ -295,7 +295,7 @@ pub fn execute(
                 (Some(open(&copy)?), Some(src), None)
             }
             (false, true, src, Some(data)) => {
-                let copy = crate::run::moved::copy_url(data.url())?;
+                let copy = crate::run::moved::COPY.url(data.url())?;
                 if let Some(fin) = by_role(Role::Final) {
                     crate::run::moved::copy_apart(&copy, fin.url())?;
                 }

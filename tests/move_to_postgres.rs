@@ -353,3 +353,26 @@ fn the_sqlite_shapes_fixture_moves_to_postgres() {
         "2024-02-29 12:34:56.789012"
     );
 }
+
+/// A database named like the move's copy that the run did not create is refused, untouched.
+#[test]
+fn a_copy_database_the_run_did_not_create_is_refused() {
+    let Some(m) = Move::from_mysql("foreign_copy", SHAPES) else {
+        return;
+    };
+    storable(&m);
+    m.pg.create_database(&m.copy_db());
+    m.pg.exec(
+        &m.copy_db(),
+        "CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (7)",
+    );
+    let out = m.run(&["--derive-final", "--zero-dates", "null"]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("already exists; a move to another engine copies SOURCE into it"),
+        "{err}"
+    );
+    assert!(err.contains("DB_DATA's name plus _source"), "{err}");
+    assert_eq!(m.pg.text(&m.copy_db(), "SELECT id FROM keep_me"), "7");
+}

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::backend::{Backend, Session, StreamPosition};
 use crate::error::{io_error, Error, Result};
 use crate::model::INTERNAL_PREFIX;
+use crate::run::marker::Companion;
 use crate::url::DbUrl;
 
 /// The journal's name for the snapshot copy among the databases a run created.
@@ -18,22 +19,19 @@ pub const SNAPSHOT_DATABASE: &str = "snapshot";
 /// compared, loaded or verified); the cutover drops it.
 pub const POSITION_TABLE: &str = "_rekey_follow";
 
-/// The snapshot copy of SOURCE: a database next to DB_DATA named after it, holding SOURCE's
-/// schema (on PostgreSQL the same schema name as SOURCE's).
+/// The snapshot copy of SOURCE: a database next to DB_DATA named after it.
+pub const SNAPSHOT: Companion = Companion {
+    artifact: SNAPSHOT_DATABASE,
+    suffix: "_snapshot",
+    purpose: "the live cutover copies SOURCE's snapshot into",
+    called: "the snapshot copy",
+};
+
+/// The snapshot copy's URL, holding SOURCE's schema (on PostgreSQL the same schema name as
+/// SOURCE's).
 pub fn snapshot_url(data: &DbUrl, source: &DbUrl) -> Result<DbUrl> {
-    let mut url = data.clone();
-    url.database = format!("{}_snapshot", data.database);
+    let mut url = SNAPSHOT.url(data)?;
     url.schema = source.schema.clone();
-    // MariaDB and PostgreSQL both stop at 63-64 bytes.
-    if url.database.len() > 63 {
-        return Err(Error::usage(
-            format!(
-                "the live cutover copies SOURCE's snapshot into a database named {}, which is longer than the engine allows.",
-                url.database
-            ),
-            "Give DB_DATA a shorter database name (at most 54 characters).",
-        ));
-    }
     Ok(url)
 }
 

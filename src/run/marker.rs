@@ -1,13 +1,82 @@
-//! rekey's marker table in the databases a run creates (`_rekey_run`, holding the run's id):
+//! The databases a run creates next to DB_DATA (a live run's snapshot copy, a move's copy of
+//! SOURCE: named and claimed by one `Companion`), and rekey's marker table in the databases a run
+//! creates (`_rekey_run`, holding the run's id):
 //! `rekey clean` drops only a database that carries its own run's marker, preflight refuses a
 //! DB_DATA of another run, and derive-final takes over a DB_FINAL its own run created; after a
 //! verified run (or a live run's cutover) the marker leaves a derived DB_FINAL (`hand_over`).
 
 use super::Context;
 use crate::backend::Backend;
-use crate::error::Result;
+use crate::error::{Error, Place, Result};
 use crate::journal::Artifact;
 use crate::model::Schema;
+use crate::url::DbUrl;
+
+/// A copy of SOURCE that a run creates on DB_DATA's server, named after DB_DATA.
+pub struct Companion {
+    /// The journal's name for it among the databases the run created.
+    pub artifact: &'static str,
+    /// What follows DB_DATA's name in its own.
+    pub suffix: &'static str,
+    /// What puts rows into it, for refusals: "... copies SOURCE into" a database.
+    pub purpose: &'static str,
+    /// What it is called in a hint.
+    pub called: &'static str,
+}
+
+impl Companion {
+    /// Its URL: DB_DATA's, with DB_DATA's name plus `suffix`.
+    pub fn url(&self, data: &DbUrl) -> Result<DbUrl> {
+        let mut url = data.clone();
+        url.database = format!("{}{}", data.database, self.suffix);
+        // MariaDB and PostgreSQL both stop at 63-64 bytes.
+        if url.database.len() > 63 {
+            return Err(Error::usage(
+                format!(
+                    "{} a database named {}, which is longer than the engine allows.",
+                    self.purpose, url.database
+                ),
+                format!(
+                    "Give DB_DATA a shorter database name (at most {} characters).",
+                    63 - self.suffix.len()
+                ),
+            ));
+        }
+        Ok(url)
+    }
+
+    /// Claims `db` for the run: refuses a database of that name the run did not create,
+    /// journals it and creates it when it is absent. Returns whether the run's own was there
+    /// already (from before a resume).
+    pub fn claim(&self, ctx: &Context, place: Place, db: &dyn Backend) -> Result<bool> {
+        let ours = ctx
+            .journal
+            .artifacts(Artifact::Database)?
+            .iter()
+            .any(|(which, _)| which == self.artifact);
+        if db.database_exists()? {
+            if !ours {
+                return Err(Error::input(
+                    place,
+                    format!(
+                        "a database {} already exists; {} it and will not overwrite a database it did not create.",
+                        db.url(),
+                        self.purpose
+                    ),
+                    format!(
+                        "Drop it if it is a leftover, or give DB_DATA another name ({} is DB_DATA's name plus {}).",
+                        self.called, self.suffix
+                    ),
+                ));
+            }
+            return Ok(true);
+        }
+        ctx.journal
+            .add_artifact(Artifact::Database, self.artifact, &db.url().stored())?;
+        db.create_database(None, false)?;
+        Ok(false)
+    }
+}
 
 /// The table in DB_DATA that says which run built it.
 pub const RUN_MARKER: &str = "_rekey_run";

@@ -3,6 +3,7 @@
 //! what the transfer copied (the stages after it read only the copy).
 
 use crate::error::{Error, Result};
+use crate::run::marker::Companion;
 use crate::run::Context;
 use crate::stage::Stage;
 
@@ -11,20 +12,12 @@ pub const TRANSFER_DATABASE: &str = "transfer";
 
 /// The copy of SOURCE a move makes: a database next to DB_DATA named after it, in DB_DATA's
 /// schema.
-pub fn copy_url(data: &crate::url::DbUrl) -> Result<crate::url::DbUrl> {
-    let mut url = data.clone();
-    url.database = format!("{}_source", data.database);
-    if url.database.len() > 63 {
-        return Err(Error::usage(
-            format!(
-                "a move to another engine copies SOURCE into a database named {}, which is longer than the engine allows.",
-                url.database
-            ),
-            "Give DB_DATA a shorter database name (at most 56 characters).",
-        ));
-    }
-    Ok(url)
-}
+pub const COPY: Companion = Companion {
+    artifact: TRANSFER_DATABASE,
+    suffix: "_source",
+    purpose: "a move to another engine copies SOURCE into",
+    called: "SOURCE's copy",
+};
 
 /// Refuses a DB_FINAL named like the copy of SOURCE a move makes (`<DB_DATA>_source` on the
 /// same server): the copy would be taken for DB_FINAL, or DB_FINAL for the copy.

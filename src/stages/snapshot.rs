@@ -5,8 +5,7 @@
 
 use super::{Context, Outcome, Stage};
 use crate::error::{Error, Place, Result};
-use crate::journal::Artifact;
-use crate::run::live::SNAPSHOT_DATABASE;
+use crate::run::live::SNAPSHOT;
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let live_source = ctx.live_source()?;
@@ -33,27 +32,10 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     }
     // A snapshot a killed run began is taken again, whole: a copy cut off halfway holds no
     // single moment of SOURCE.
-    let ours = ctx
-        .journal
-        .artifacts(Artifact::Database)?
-        .iter()
-        .any(|(which, _)| which == SNAPSHOT_DATABASE);
-    if copy.database_exists()? {
-        if !ours {
-            return Err(Error::input(
-                Place::stage(Stage::Snapshot),
-                format!(
-                    "a database {} already exists; the live cutover copies SOURCE's snapshot into it and will not overwrite a database it did not create.",
-                    copy.url()
-                ),
-                "Drop it if it is a leftover, or give DB_DATA another name (the snapshot copy is DB_DATA's name plus _snapshot).",
-            ));
-        }
+    if SNAPSHOT.claim(ctx, Place::stage(Stage::Snapshot), copy.as_ref())? {
         copy.drop_database()?;
+        copy.create_database(None, false)?;
     }
-    ctx.journal
-        .add_artifact(Artifact::Database, SNAPSHOT_DATABASE, &copy.url().stored())?;
-    copy.create_database(None, false)?;
     let snapshot = live_source.snapshot_into(copy.url(), &ctx.run_id)?;
     crate::run::marker::mark(ctx, copy.as_ref())?;
     ctx.journal.set_snapshot_position(&snapshot.position)?;

@@ -15,10 +15,9 @@ use crate::backend::transfer::{
 };
 use crate::backend::Backend;
 use crate::error::{Error, Place, Result};
-use crate::journal::Artifact;
 use crate::model::{Schema, Table};
 use crate::run::digest::Digest;
-use crate::run::moved::{LINKS_STEP, TRANSFER_DATABASE};
+use crate::run::moved::{COPY, LINKS_STEP};
 
 /// Rows handed from SOURCE's reader to the copy's writer at a time.
 const BATCH: usize = 1024;
@@ -26,7 +25,6 @@ const BATCH: usize = 1024;
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let origin = ctx.moved_from()?;
     let copy = ctx.source()?;
-    let place = Place::stage(Stage::Transfer);
     let mut s = origin.connect()?;
     let schema = origin.describe(s.as_mut())?;
     drop(s);
@@ -60,27 +58,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
 
     // The copy is rekey's own database: made once, kept across a resume (tables the journal
     // has done stay), never one rekey did not create.
-    let ours = ctx
-        .journal
-        .artifacts(Artifact::Database)?
-        .iter()
-        .any(|(which, _)| which == TRANSFER_DATABASE);
-    if copy.database_exists()? {
-        if !ours {
-            return Err(Error::input(
-                place,
-                format!(
-                    "a database {} already exists; a move to another engine copies SOURCE into it and will not overwrite a database it did not create.",
-                    copy.url()
-                ),
-                "Drop it if it is a leftover, or give DB_DATA another name (SOURCE's copy is DB_DATA's name plus _source).",
-            ));
-        }
-    } else {
-        ctx.journal
-            .add_artifact(Artifact::Database, TRANSFER_DATABASE, &copy.url().stored())?;
-        copy.create_database(None, false)?;
-    }
+    COPY.claim(ctx, Place::stage(Stage::Transfer), copy.as_ref())?;
     crate::run::marker::mark(ctx, copy.as_ref())?;
     if let Some(fin) = &ctx.final_db {
         let types: Vec<String> = plan
