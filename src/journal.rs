@@ -164,10 +164,13 @@ pub enum Artifact {
     OrphansNulled,
     /// SOURCE's row counts and largest keys, as preflight read them.
     SourceSnapshot,
+    /// A move's table as the transfer copied it: the plan it was copied by and SOURCE's digest
+    /// by meaning then, which verify reads SOURCE against.
+    Transferred,
 }
 
 impl Artifact {
-    pub const ALL: [Artifact; 15] = [
+    pub const ALL: [Artifact; 16] = [
         Artifact::Database,
         Artifact::Adopted,
         Artifact::HandedOver,
@@ -183,6 +186,7 @@ impl Artifact {
         Artifact::CompareDifferences,
         Artifact::OrphansNulled,
         Artifact::SourceSnapshot,
+        Artifact::Transferred,
     ];
 
     /// The word the journal stores.
@@ -203,6 +207,7 @@ impl Artifact {
             Artifact::CompareDifferences => "compare-differences",
             Artifact::OrphansNulled => "orphans-nulled",
             Artifact::SourceSnapshot => "source-snapshot",
+            Artifact::Transferred => "transferred",
         }
     }
 

@@ -313,6 +313,40 @@ fn a_write_to_source_after_the_transfer_fails_the_run() {
     );
 }
 
+/// A write to SOURCE after the transfer that keeps every count (an UPDATE, or a row deleted and
+/// another inserted) is caught too: verify reads SOURCE again by meaning, against the digest the
+/// transfer journaled, and names the table and the column.
+#[test]
+fn an_update_to_source_after_the_transfer_fails_the_run() {
+    let Some(m) = Move::from_mysql("lateupd", SHAPES) else {
+        return;
+    };
+    let mut c = conn(m.mysql.as_ref().unwrap(), Some(&m.source));
+    storable(&m);
+    let [s, d, f] = m.urls();
+    let dir = m.run_dir();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["run", "--source", &s, "--data", &d, "--final", &f])
+        .args(["--run-dir", dir.to_str().unwrap(), "-q", "--derive-final"])
+        .args(["--zero-dates", "null"])
+        .env("REKEY_TEST_STALL_AFTER_STEP", "clone")
+        .env("REKEY_TEST_STALL_RELEASE", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_stall_at(&dir, &mut child);
+    c.query_drop("UPDATE chain1 SET v = 7 WHERE v = 2").unwrap();
+    std::fs::write(dir.join("release"), "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("chain1's values in v changed after the transfer copied it"),
+        "{err}"
+    );
+}
+
 /// SQLite's shapes (fixtures/shapes/sqlite): the rowid alias, AUTOINCREMENT, INT and BIGINT
 /// keys at their extremes, a text key, a self reference, a cycle, a WITHOUT ROWID many-to-many,
 /// hostile names, every declared type an ORM writes, a generated column, a view and a trigger.

@@ -15,6 +15,7 @@ use crate::backend::transfer::{
 };
 use crate::backend::Backend;
 use crate::error::{Error, Place, Result};
+use crate::journal::Artifact;
 use crate::model::{Schema, Table};
 use crate::run::digest::Digest;
 use crate::run::moved::{COPY, LINKS_STEP};
@@ -91,14 +92,21 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 )
             })?;
             let exported = plan.exported.get(&t.name).map_or(&t.columns, |c| c);
-            copy_table(
+            let (rows, digest) = copy_table(
                 origin.as_ref(),
                 copy.as_ref(),
                 source_table,
                 t,
                 exported,
                 zero_dates_null,
-            )
+            )?;
+            let copied = Copied::of(t, exported, &digest);
+            ctx.journal.add_artifact(
+                Artifact::Transferred,
+                &t.name,
+                &serde_json::to_string(&copied).unwrap_or_default(),
+            )?;
+            Ok(rows)
         },
     )?;
     ctx.steps(
@@ -427,7 +435,7 @@ fn copy_table(
     plan: &ImportTable,
     exported: &[PortableColumn],
     zero_dates_null: bool,
-) -> Result<u64> {
+) -> Result<(u64, Digest)> {
     let place = || Place::stage(Stage::Transfer).table(&plan.name);
     let ddl = copy.import_ddl(plan);
     let mut s = copy.connect()?;
@@ -435,56 +443,39 @@ fn copy_table(
     for sql in &ddl.before {
         s.execute(sql)?;
     }
-    let conversions: Vec<(Portable, Portable)> = exported
-        .iter()
-        .zip(&plan.columns)
-        .map(|(e, c)| (e.ty.clone(), c.ty.clone()))
-        .collect();
-    let width = plan.columns.len();
     let (tx, rx) = sync_channel::<Result<Vec<Vec<Cell>>>>(4);
     let (read, stored) = std::thread::scope(|scope| {
         let reader = scope.spawn(|| -> Result<(u64, Digest)> {
-            let mut digest = Digest::new(width);
-            let mut buf = Vec::new();
             let mut batch = Vec::with_capacity(BATCH);
-            let result = origin.export_rows(table, exported, zero_dates_null, &mut |row| {
-                let mut out = Vec::with_capacity(row.len());
-                for (i, cell) in row.into_iter().enumerate() {
-                    let (from, to) = &conversions[i];
-                    match cell.convert(from, to) {
-                        Ok(c) => out.push(c),
-                        Err(why) => {
-                            return Err(Error::input(
-                                place().column(&plan.columns[i].name),
-                                format!(
-                                    "SOURCE's value {why}, so the copy cannot store it as DB_FINAL's column asks; nothing was written to DB_DATA or DB_FINAL."
-                                ),
-                                "Fix the value in a copy of SOURCE, or give DB_FINAL's column the type SOURCE's has.",
+            let result = read_source(
+                origin,
+                table,
+                plan,
+                exported,
+                zero_dates_null,
+                NOTHING_WRITTEN,
+                &mut |row| {
+                    batch.push(row);
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        if tx.send(Ok(full)).is_err() {
+                            return Err(Error::env(
+                                place(),
+                                "the copy's writer stopped.",
+                                "Run again with --resume.",
                             ));
                         }
                     }
-                }
-                add_row(&mut digest, &out, &mut buf);
-                batch.push(out);
-                if batch.len() == BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    if tx.send(Ok(full)).is_err() {
-                        return Err(Error::env(
-                            place(),
-                            "the copy's writer stopped.",
-                            "Run again with --resume.",
-                        ));
-                    }
-                }
-                Ok(())
-            });
+                    Ok(())
+                },
+            );
             match result {
-                Ok(n) => {
+                Ok(read) => {
                     if !batch.is_empty() {
                         let _ = tx.send(Ok(batch));
                     }
                     drop(tx);
-                    Ok((n, digest))
+                    Ok(read)
                 }
                 Err(e) => {
                     // The writer must not commit a table cut short.
@@ -521,12 +512,7 @@ fn copy_table(
     for sql in &ddl.after {
         s.execute(sql)?;
     }
-    let mut copy_digest = Digest::new(width);
-    let mut buf = Vec::new();
-    copy.read_back(plan, &mut |row| {
-        add_row(&mut copy_digest, &row, &mut buf);
-        Ok(())
-    })?;
+    let copy_digest = read_copy(copy, plan)?;
     if copy_digest != source_digest {
         let differs: Vec<&str> = copy_digest
             .differing_columns(&source_digest)
@@ -544,7 +530,189 @@ fn copy_table(
             "Nothing was written to DB_DATA or DB_FINAL. Report it with the run's journal; run again with --resume to copy the table again.",
         ));
     }
-    Ok(read)
+    Ok((read, source_digest))
+}
+
+/// What a refused value means while the transfer copies (verify says what it means later).
+const NOTHING_WRITTEN: &str = "nothing was written to DB_DATA or DB_FINAL";
+
+/// SOURCE's rows of `table` as the copy stores them (each cell converted to the copy's column
+/// type, or refused), handed to `each`, with their digest by meaning and their count.
+fn read_source(
+    origin: &dyn Backend,
+    table: &Table,
+    plan: &ImportTable,
+    exported: &[PortableColumn],
+    zero_dates_null: bool,
+    consequence: &str,
+    each: &mut dyn FnMut(Vec<Cell>) -> Result<()>,
+) -> Result<(u64, Digest)> {
+    let conversions: Vec<(Portable, Portable)> = exported
+        .iter()
+        .zip(&plan.columns)
+        .map(|(e, c)| (e.ty.clone(), c.ty.clone()))
+        .collect();
+    let mut digest = Digest::new(plan.columns.len());
+    let mut buf = Vec::new();
+    let read = origin.export_rows(table, exported, zero_dates_null, &mut |row| {
+        let mut out = Vec::with_capacity(row.len());
+        for (i, cell) in row.into_iter().enumerate() {
+            let (from, to) = &conversions[i];
+            match cell.convert(from, to) {
+                Ok(c) => out.push(c),
+                Err(why) => {
+                    return Err(Error::input(
+                        Place::stage(Stage::Transfer)
+                            .table(&plan.name)
+                            .column(&plan.columns[i].name),
+                        format!(
+                            "SOURCE's value {why}, so the copy cannot store it as DB_FINAL's column asks; {consequence}."
+                        ),
+                        "Fix the value in a copy of SOURCE, or give DB_FINAL's column the type SOURCE's has.",
+                    ));
+                }
+            }
+        }
+        add_row(&mut digest, &out, &mut buf);
+        each(out)
+    })?;
+    Ok((read, digest))
+}
+
+/// The copy's rows of `plan`'s table, read back through the copy's own reader, as a digest by
+/// meaning.
+fn read_copy(copy: &dyn Backend, plan: &ImportTable) -> Result<Digest> {
+    let mut digest = Digest::new(plan.columns.len());
+    let mut buf = Vec::new();
+    copy.read_back(plan, &mut |row| {
+        add_row(&mut digest, &row, &mut buf);
+        Ok(())
+    })?;
+    Ok(digest)
+}
+
+/// What the journal keeps of a copied table (`Artifact::Transferred`).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Copied {
+    /// The plan's fingerprint: SOURCE read again by the same plan gives the same digest.
+    plan: String,
+    rows: u64,
+    sum: String,
+    columns: Vec<u64>,
+}
+
+impl Copied {
+    fn of(plan: &ImportTable, exported: &[PortableColumn], digest: &Digest) -> Copied {
+        Copied {
+            plan: fingerprint(plan, exported),
+            rows: digest.rows,
+            sum: format!("{:032x}", digest.sum),
+            columns: digest.columns.clone(),
+        }
+    }
+
+    fn digest(&self) -> Option<Digest> {
+        Some(Digest {
+            rows: self.rows,
+            sum: u128::from_str_radix(&self.sum, 16).ok()?,
+            columns: self.columns.clone(),
+        })
+    }
+}
+
+/// Everything that decides how a table's rows are read and converted, as one hash.
+fn fingerprint(plan: &ImportTable, exported: &[PortableColumn]) -> String {
+    let columns: Vec<(&PortableColumn, &PortableColumn)> =
+        exported.iter().zip(&plan.columns).collect();
+    format!(
+        "{:032x}",
+        xxhash_rust::xxh3::xxh3_128(format!("{columns:?}").as_bytes())
+    )
+}
+
+/// SOURCE's tables that no longer hold what the transfer copied, each with what differs. The
+/// stages after the transfer read only the copy, so a write to SOURCE after it (an UPDATE as
+/// much as an INSERT, or anything between a killed run and its resume) would be missing from
+/// DB_FINAL: SOURCE is read once more, by the plan the transfer used, and its digest by meaning
+/// compared with the one the transfer journaled; where the plan is not the same (DB_FINAL was
+/// derived after the transfer), with the copy itself. Empty for a run that is not a move.
+pub fn changes_since(ctx: &Context) -> Result<Vec<String>> {
+    let Some(origin) = &ctx.moved_from else {
+        return Ok(Vec::new());
+    };
+    if ctx.run.dry_run {
+        return Ok(Vec::new());
+    }
+    let copy = ctx.source()?;
+    let copied: Vec<(String, u64)> = ctx
+        .journal
+        .steps(Stage::Transfer.name())?
+        .into_iter()
+        .filter(|s| s.item != LINKS_STEP)
+        .map(|s| (s.item, s.rows))
+        .collect();
+    let journaled: BTreeMap<String, String> = ctx
+        .journal
+        .artifacts(Artifact::Transferred)?
+        .into_iter()
+        .collect();
+    let mut s = origin.connect()?;
+    let schema = origin.describe(s.as_mut())?;
+    drop(s);
+    let wanted = final_columns(ctx)?;
+    let plan = plan_copy(origin.as_ref(), copy.as_ref(), &schema, wanted.as_ref())?;
+    let zero_dates_null = ctx.run.zero_dates_null;
+    let changed = crate::run::greedy(ctx.run.jobs, &copied, |(name, rows)| {
+        let (Some(t), Some(source_table)) = (
+            plan.tables.iter().find(|t| &t.name == name),
+            schema.table(name),
+        ) else {
+            return Ok(Some(format!(
+                "{name} held {rows} rows when the transfer copied it and is gone now"
+            )));
+        };
+        let exported = plan.exported.get(name).map_or(&t.columns, |c| c);
+        let (_, now) = read_source(
+            origin.as_ref(),
+            source_table,
+            t,
+            exported,
+            zero_dates_null,
+            "the transfer copied another value, which DB_FINAL holds",
+            &mut |_| Ok(()),
+        )?;
+        let then = match journaled
+            .get(name)
+            .and_then(|d| serde_json::from_str::<Copied>(d).ok())
+            .filter(|c| c.plan == fingerprint(t, exported))
+            .and_then(|c| c.digest())
+        {
+            Some(d) => d,
+            None => read_copy(copy.as_ref(), t)?,
+        };
+        if now == then {
+            return Ok(None);
+        }
+        let columns: Vec<&str> = now
+            .differing_columns(&then)
+            .into_iter()
+            .filter_map(|i| t.columns.get(i).map(|c| c.name.as_str()))
+            .collect();
+        Ok(Some(if now.rows != then.rows {
+            format!(
+                "{name} held {} rows when the transfer copied it and holds {} now",
+                then.rows, now.rows
+            )
+        } else if columns.is_empty() {
+            format!("{name}'s rows changed after the transfer copied it")
+        } else {
+            format!(
+                "{name}'s values in {} changed after the transfer copied it",
+                columns.join(", ")
+            )
+        }))
+    })?;
+    Ok(changed.into_iter().flatten().collect())
 }
 
 /// The copy's foreign keys, once every table has its rows, in one transaction: a killed run

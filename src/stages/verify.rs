@@ -459,8 +459,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let rows = rows?;
     let mut changed =
         crate::run::source_snapshot::changes(ctx, &seen.into_inner().unwrap_or_default())?;
-    // A move's stages read SOURCE's copy: SOURCE itself is counted against what was copied.
-    changed.extend(crate::run::moved::changes_since_transfer(ctx)?);
+    // A move's stages read SOURCE's copy: SOURCE itself is read against what was copied.
+    changed.extend(super::transfer::changes_since(ctx)?);
     for c in &changed {
         ctx.say(&format!("SOURCE changed during the run: {c}"));
     }
