@@ -326,6 +326,7 @@ pub fn execute(
                 .ok()
                 .map(|s| s.glance())
         })),
+        pending_maps: Mutex::new(None),
     };
 
     if inv.run.resume && !inv.run.dry_run {
@@ -735,7 +736,31 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
         // `rekey status` tells what is left of this command from the journal alone.
         ctx.journal.set_planned_stages(&stages)?;
     }
-    for &stage in &stages {
+    let ran = each_stage(ctx, &stages, derive_final);
+    // The map files written in the background are the run's too: a command ends with them
+    // written, or, when a stage failed, with the writer stopped (`--resume` writes what is
+    // missing).
+    match ran {
+        Ok(()) => shadow::maps_ready(ctx)?,
+        Err(e) => {
+            let _ = shadow::join_maps(ctx);
+            return Err(e);
+        }
+    }
+    // A live run hands DB_FINAL over at the cutover, after the last change.
+    if command.stages().contains(&Stage::Verify)
+        && !command.stages().contains(&Stage::Follow)
+        && ctx.journal.stage_done(Stage::Load.name())?
+    {
+        crate::run::marker::hand_over(ctx)?;
+    }
+    Ok(())
+}
+
+/// The command's stages, in order.
+fn each_stage(ctx: &Context, stages: &[Stage], derive_final: bool) -> Result<()> {
+    use stages::*;
+    for &stage in stages {
         match stage {
             Stage::Introspect => ctx.stage(stage, introspect::run)?,
             Stage::Preflight => ctx.stage(stage, |c| {
@@ -761,13 +786,6 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
             }
             Stage::Follow => ctx.stage(stage, follow::run)?,
         }
-    }
-    // A live run hands DB_FINAL over at the cutover, after the last change.
-    if command.stages().contains(&Stage::Verify)
-        && !command.stages().contains(&Stage::Follow)
-        && ctx.journal.stage_done(Stage::Load.name())?
-    {
-        crate::run::marker::hand_over(ctx)?;
     }
     Ok(())
 }

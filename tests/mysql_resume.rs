@@ -94,6 +94,45 @@ fn sigkill_during_load_then_resume() {
     kill_and_resume("load");
 }
 
+/// The map files of tables with derived keys are written in the background while the stages
+/// after shadow run: a run killed before one was written (its shadow step journaled done) writes
+/// it on `--resume`, and verify finds it exact.
+#[test]
+fn a_map_file_the_background_writer_did_not_write_is_written_on_resume() {
+    let Some(server) = server() else { return };
+    let dbs = Dbs::blog(&server, "kill_maps");
+    let mut child = spawn_stalling(&dbs, "link");
+    wait_for_stall(&dbs, &mut child);
+    // A table whose keys are derived (the journal names what they derive from).
+    let j = rusqlite::Connection::open(dbs.run_dir().join("journal.sqlite")).unwrap();
+    let table: String = j
+        .query_row(
+            "SELECT name FROM artifact WHERE kind = 'keys' AND detail <> '' ORDER BY name LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(j);
+    let map = dbs.run_dir().join("map").join(format!("{table}.csv"));
+    // Once the writer has finished (its files appear complete), the kill is made to look as if
+    // it came first: the file is taken away.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !map.exists() {
+        assert!(Instant::now() < deadline, "the map file was never written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let written = std::fs::read_to_string(&map).unwrap();
+    std::fs::remove_file(&map).unwrap();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(stage_status(&dbs, "shadow").as_deref(), Some("done"));
+
+    let out = dbs.run(&["--resume"]);
+    assert_exit(&out, 0);
+    assert_eq!(report(&dbs.run_dir())["status"], "ok");
+    assert_eq!(std::fs::read_to_string(&map).unwrap(), written);
+}
+
 #[test]
 fn ctrl_c_stops_at_a_safe_point_and_says_how_to_resume() {
     let Some(server) = server() else { return };

@@ -79,6 +79,9 @@ pub struct Context {
     /// The overall progress line's figures, read from the journal (the command gives `rekey
     /// status`'s reading: the runner knows no view of the run).
     pub overall: Option<Overall>,
+    /// The map files of tables with derived keys, written in the background from shadow on
+    /// (`stages::shadow::maps_ready` waits for them where they are read).
+    pub pending_maps: Mutex<Option<std::thread::JoinHandle<Result<u64>>>>,
 }
 
 /// Reads the overall progress line's figures from the journal.

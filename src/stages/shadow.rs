@@ -39,16 +39,90 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     fresh.sort_by_key(|c| std::cmp::Reverse(size(c)));
     let parallel = data.dialect().parallel_writes();
     let moved = crate::run::data_shape::moved_tables(ctx)?;
+    // Map files of derived keys need only SOURCE: they are written while the stages after this
+    // one change DB_DATA's schema (statements that leave the cores idle).
+    let maps: std::sync::Mutex<Vec<MapJob>> = std::sync::Mutex::new(Vec::new());
     let step = |c: &&Converted| -> Result<u64> {
         let table = current.table(&c.table).cloned().unwrap_or_default();
         let map_left = current
             .table(&map_table(data.dialect(), &c.table))
             .is_some();
-        shadow_table(ctx, c, &table, map_left, &moved)
+        shadow_table(ctx, c, &table, map_left, &moved, &maps)
     };
     let mut rows = ctx.steps(Stage::Shadow, &fresh, |c| c.table.clone(), parallel, step)?;
+    let queued = std::mem::take(&mut *lock(&maps));
+    let background = queued.len();
+    if !queued.is_empty() {
+        let jobs = ctx.run.jobs;
+        let handle = std::thread::spawn(move || -> Result<u64> {
+            Ok(crate::run::greedy(jobs, &queued, write_map)?
+                .into_iter()
+                .sum())
+        });
+        *lock(&ctx.pending_maps) = Some(handle);
+    }
+    // A one-to-one table without derived keys takes its keys from its parent's map file.
+    if !following.is_empty() {
+        maps_ready(ctx)?;
+    }
     rows += ctx.steps(Stage::Shadow, &following, |c| c.table.clone(), false, step)?;
-    Ok(Outcome { rows, detail: None })
+    let detail = (background > 0).then(|| {
+        format!(
+            "the map files of {background} {} with derived keys written in the background, while the next stages run",
+            crate::text::plural(background, "table")
+        )
+    });
+    Ok(Outcome { rows, detail })
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Waits for the map files written in the background (`run`), then writes any map file of a
+/// table with derived keys that is missing: one the background writer did not finish before a
+/// kill, whose shadow step the journal already has. Called before anything reads map files.
+pub fn maps_ready(ctx: &Context) -> Result<()> {
+    // Held throughout: a second caller (the other load worker) waits instead of writing a
+    // missing map file while the background writer still writes it.
+    let mut pending = lock(&ctx.pending_maps);
+    if let Some(handle) = pending.take() {
+        crate::run::joined(
+            handle.join(),
+            Place::stage(Stage::Shadow),
+            "the thread writing map files",
+        )?;
+    }
+    if ctx.run.dry_run {
+        return Ok(());
+    }
+    for (table, key_table) in ctx.journal.artifacts(Artifact::Keys)? {
+        if key_table.is_empty() || map_paths(ctx, &table).0.exists() {
+            continue;
+        }
+        let spec = DerivedKey {
+            secret: ctx.secret.clone(),
+            base_ms: ctx.base_ms,
+            table: key_table,
+            version: ctx.conversion.uuid_version,
+        };
+        write_map(&map_job(ctx, &table, &spec)?)?;
+    }
+    drop(pending);
+    Ok(())
+}
+
+/// Waits for the background map writer, if one runs, and returns its error.
+pub fn join_maps(ctx: &Context) -> Result<()> {
+    let Some(handle) = lock(&ctx.pending_maps).take() else {
+        return Ok(());
+    };
+    crate::run::joined(
+        handle.join(),
+        Place::stage(Stage::Shadow),
+        "the thread writing map files",
+    )?;
+    Ok(())
 }
 
 fn shadow_table(
@@ -57,6 +131,7 @@ fn shadow_table(
     current: &Table,
     map_left: bool,
     moved: &Option<crate::model::Schema>,
+    maps: &std::sync::Mutex<Vec<MapJob>>,
 ) -> Result<u64> {
     let data = ctx.data()?;
     let d = data.dialect();
@@ -82,7 +157,10 @@ fn shadow_table(
             ));
             0
         }
-        Some(spec) => write_derived_map(ctx, c, spec, &bar)?,
+        Some(spec) => {
+            lock(maps).push(map_job(ctx, &c.table, spec)?);
+            0
+        }
         None => {
             // The keys come from SOURCE on its own session; the mapping table goes into DB_DATA.
             let map_type = d.uuid_type(d.map_format(ctx.conversion.uuid_format))?;
@@ -210,54 +288,74 @@ fn derivable(ctx: &Context, c: &Converted) -> Result<Option<DerivedKey>> {
     Ok((in_range(row.first()) && in_range(row.get(1))).then_some(spec))
 }
 
-/// `map/<table>.csv` of a table whose keys are derived: SOURCE's keys streamed in order, each
-/// with the UUID the engine will compute for it in swap.
-fn write_derived_map(
-    ctx: &Context,
-    c: &Converted,
-    spec: &DerivedKey,
-    bar: &crate::progress::TableProgress,
-) -> Result<u64> {
-    let format = ctx.conversion.uuid_format;
-    let (path, part) = map_paths(ctx, &c.table);
-    let mut csv = csv_writer(&part)?;
-    let source = ctx.source()?;
+/// What writing the map file of a table with derived keys needs, owned (it may run on a thread
+/// of its own while the next stages run).
+pub struct MapJob {
+    table: String,
+    spec: DerivedKey,
+    format: UuidFormat,
+    source: std::sync::Arc<dyn crate::backend::Backend>,
+    select: String,
+    path: std::path::PathBuf,
+    part: std::path::PathBuf,
+}
+
+fn map_job(ctx: &Context, table: &str, spec: &DerivedKey) -> Result<MapJob> {
+    let source = ctx.source()?.clone();
     let sd = source.dialect();
-    // The table's own rows, as verify reads them: an inheritance parent's map holds no child's key.
-    let from = match ctx.plan()?.0.table(&c.table) {
-        Some(t) => sd.own_rows(t),
-        None => sd.q(&c.table),
+    let converted = ctx.plan()?;
+    let Some(c) = converted.1.converted(table) else {
+        return Err(Error::input(
+            Place::stage(Stage::Shadow).table(table),
+            "the journal names this table's keys as derived, but SOURCE's plan does not convert it.",
+            "SOURCE changed since the run began: restore it, or run `rekey clean` and start again.",
+        ));
     };
-    let mut keys = source.connect()?;
+    // The table's own rows, as verify reads them: an inheritance parent's map holds no child's key.
+    let from = match converted.0.table(table) {
+        Some(t) => sd.own_rows(t),
+        None => sd.q(table),
+    };
+    let (path, part) = map_paths(ctx, table);
+    Ok(MapJob {
+        table: table.to_string(),
+        spec: spec.clone(),
+        format: ctx.conversion.uuid_format,
+        select: format!("SELECT {k} FROM {from} ORDER BY {k}", k = sd.q(&c.column)),
+        source,
+        path,
+        part,
+    })
+}
+
+/// `map/<table>.csv` of a table whose keys are derived: SOURCE's keys streamed in order, each
+/// with the UUID the engine computes for it (in swap's or the load's statements).
+fn write_map(job: &MapJob) -> Result<u64> {
+    let mut csv = csv_writer(&job.part)?;
+    let mut keys = job.source.connect()?;
     let mut rows = 0u64;
     let mut digits = itoa::Buffer::new();
-    keys.query(
-        &format!("SELECT {k} FROM {from} ORDER BY {k}", k = sd.q(&c.column)),
-        &mut |row| {
-            let old = row.first().and_then(Value::as_key).unwrap_or(-1);
-            let old = u64::try_from(old).map_err(|_| {
-                Error::input(
-                    Place::stage(Stage::Shadow).table(&c.table),
-                    "a key changed while rekey read it.",
-                    "SOURCE must be a snapshot nobody writes: run again with --resume on an unchanging copy.",
-                )
-            })?;
-            let id = spec.uuid(old);
-            let mut text = uuid::Uuid::encode_buffer();
-            let text: &str = match format {
-                UuidFormat::Char32 => id.simple().encode_lower(&mut text),
-                _ => id.hyphenated().encode_lower(&mut text),
-            };
-            csv.write_record([digits.format(old), text])
-                .map_err(|e| io_error("write", &part, e.into()))?;
-            rows += 1;
-            if rows.is_multiple_of(65_536) {
-                bar.set(rows);
-            }
-            Ok(())
-        },
-    )?;
-    finish_csv(csv, &part, &path)?;
+    keys.query(&job.select, &mut |row| {
+        let old = row.first().and_then(Value::as_key).unwrap_or(-1);
+        let old = u64::try_from(old).map_err(|_| {
+            Error::input(
+                Place::stage(Stage::Shadow).table(&job.table),
+                "a key changed while rekey read it.",
+                "SOURCE must be a snapshot nobody writes: run again with --resume on an unchanging copy.",
+            )
+        })?;
+        let id = job.spec.uuid(old);
+        let mut text = uuid::Uuid::encode_buffer();
+        let text: &str = match job.format {
+            UuidFormat::Char32 => id.simple().encode_lower(&mut text),
+            _ => id.hyphenated().encode_lower(&mut text),
+        };
+        csv.write_record([digits.format(old), text])
+            .map_err(|e| io_error("write", &job.part, e.into()))?;
+        rows += 1;
+        Ok(())
+    })?;
+    finish_csv(csv, &job.part, &job.path)?;
     Ok(rows)
 }
 

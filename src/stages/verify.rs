@@ -185,6 +185,14 @@ pub fn after_load(ctx: &Context, final_schema: &crate::model::Schema, table: &st
     let Some(started) = load_started(ctx, table)? else {
         return Ok(());
     };
+    // The check reads the map files; one the background writer could not write is the verify
+    // stage's to write again and report.
+    if let Err(e) = super::shadow::maps_ready(ctx) {
+        ctx.progress.note(&format!(
+            "verify of {table} after its load left to the verify stage: {e}"
+        ));
+        return Ok(());
+    }
     let maps = shared_maps(ctx);
     match verify_table(ctx, t, final_schema.table(table), &maps, false) {
         Ok((check, Some(seen))) if check.ok => {
@@ -316,6 +324,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             fin.describe(fs.as_mut())?
         }
     };
+    super::shadow::maps_ready(ctx)?;
     let maps = shared_maps(ctx);
     let trusted = if ctx.run.dry_run {
         HashMap::new()
