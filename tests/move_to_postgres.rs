@@ -410,3 +410,60 @@ fn a_copy_database_the_run_did_not_create_is_refused() {
     assert!(err.contains("DB_DATA's name plus _source"), "{err}");
     assert_eq!(m.pg.text(&m.copy_db(), "SELECT id FROM keep_me"), "7");
 }
+
+/// Text that is no character of its column's character set (an ascii column holding é's byte,
+/// kept by a non-strict server) would move as the '?' the server sends in its place, and a
+/// YEAR(2) as its last two digits: each is refused before anything is written, naming the
+/// column, and the move goes through once SOURCE is corrected as the refusal says, cp1250's
+/// Polish letters moving as themselves.
+#[test]
+fn text_outside_its_charset_and_two_digit_years_are_refused_before_anything_is_written() {
+    let Some(m) = Move::from_mysql(
+        "charset",
+        "SET SESSION sql_mode = '';
+CREATE TABLE city (id INT NOT NULL PRIMARY KEY, code VARCHAR(10) CHARACTER SET ascii NOT NULL, name VARCHAR(40) CHARACTER SET cp1250 NOT NULL, founded YEAR(2) NULL) ENGINE=InnoDB;
+INSERT INTO city VALUES (1, 'LDZ', 'Łódź', 1970), (2, _binary 0xE9, 'Kraków', 2024), (3, 'WAW?', 'Warszawa', NULL);
+",
+    ) else {
+        return;
+    };
+    let nothing_written = |m: &Move| {
+        for db in [m.copy_db(), m.data.clone(), m.final_db.clone()] {
+            assert!(!m.pg.exists(&db), "{db} was created by a refused move");
+        }
+    };
+    let out = m.run(&["--derive-final"]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("table city, column founded: YEAR(2)")
+            && err.contains("MODIFY `founded` YEAR"),
+        "{err}"
+    );
+    nothing_written(&m);
+    let mut c = conn(m.mysql.as_ref().unwrap(), Some(&m.source));
+    c.query_drop("ALTER TABLE city MODIFY founded YEAR")
+        .unwrap();
+    let out = m.run(&["--derive-final"]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("city.code: 1 row(s) of text whose bytes are no characters of the column's character set")
+            && err.contains("(keys 2)")
+            && err.contains("VARBINARY"),
+        "{err}"
+    );
+    nothing_written(&m);
+    c.query_drop("UPDATE city SET code = 'KRK' WHERE id = 2")
+        .unwrap();
+    let out = m.run(&["--derive-final"]);
+    assert_exit(&out, 0);
+    assert!(m.compare(&[]) >= 12);
+    assert_eq!(
+        m.pg.text(
+            &m.final_db,
+            "SELECT string_agg(code || ' ' || name || ' ' || coalesce(founded::text, '-'), ', ' ORDER BY code) FROM city"
+        ),
+        "KRK Kraków 2024, LDZ Łódź 1970, WAW? Warszawa -"
+    );
+}

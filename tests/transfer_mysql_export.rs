@@ -582,6 +582,126 @@ INSERT INTO odd VALUES (1, 'zzz', 'A', 'x', '2024-02-30'), (2, 'a', CONVERT(_utf
     assert_eq!(column(&rows, "d"), vec![Cell::Date(-719_528)]);
 }
 
+/// Text whose stored bytes are no character of its column's character set (kept by a
+/// non-strict server in single-byte sets such as ascii and cp1250, unassigned codes of tis620,
+/// surrogates in utf32): the server converts it to utf8mb4 with '?' or U+FFFD in their place,
+/// valid UTF-8 that would move changed. Found before the copy, naming the column and the keys;
+/// a '?' stored as such, and characters a set maps to the same Unicode character as another
+/// (sjis's backslash, armscii8's punctuation), are not.
+#[test]
+fn text_that_is_no_character_of_its_charset_is_refused() {
+    let Some(server) = server() else {
+        return;
+    };
+    let db = Db::with(
+        &server,
+        "charset",
+        r#"SET SESSION sql_mode = '';
+CREATE TABLE cs (id INT NOT NULL PRIMARY KEY, a VARCHAR(10) CHARACTER SET ascii NULL, c VARCHAR(10) CHARACTER SET cp1250 NULL, t TEXT CHARACTER SET tis620 NULL, w VARCHAR(10) CHARACTER SET utf32 NULL, j VARCHAR(10) CHARACTER SET sjis NULL, r CHAR(4) CHARACTER SET armscii8 NULL, l VARCHAR(10) CHARACTER SET latin1 NULL) ENGINE=InnoDB;
+INSERT INTO cs VALUES (1, _binary 0xE9, NULL, NULL, NULL, NULL, NULL, NULL), (2, 'ok', _binary 0x3F81, NULL, NULL, NULL, NULL, NULL), (3, NULL, _binary 0x81, _binary 0xDB, NULL, NULL, NULL, NULL), (4, NULL, NULL, NULL, _binary 0x0000D800, NULL, NULL, NULL), (5, 'why?', 'Łódź', 'ภาษาไทย', 'é😀', 'ソ\\表', _binary 0xA4, _binary 0x81), (6, '?', _binary 0x3F, '?', '?', '\\', ')', 'ÿ');
+"#,
+    );
+    let backend = db.backend();
+    let cs = db.table(&backend, "cs");
+    let columns = backend.portable_columns(&cs).unwrap();
+    // What the server sends for them: valid UTF-8, changed.
+    let pick = |names: &[&str]| -> Vec<PortableColumn> {
+        names
+            .iter()
+            .map(|n| columns.iter().find(|c| c.name == *n).unwrap().clone())
+            .collect()
+    };
+    let sent = export(&backend, &cs, &pick(&["a", "c", "t"]), false).unwrap();
+    assert_eq!(sent[0]["a"], Cell::Text("?".into()));
+    assert_eq!(sent[1]["c"], Cell::Text("??".into()));
+    assert_eq!(sent[2]["t"], Cell::Text("\u{FFFD}".into()));
+    let blockers: Vec<(String, BlockerKind, u64, Vec<String>)> = backend
+        .export_blockers(&cs, &columns)
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.column, b.problem, b.rows, b.keys))
+        .collect();
+    let keys = |k: &[&str]| k.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        blockers,
+        vec![
+            ("a".into(), BlockerKind::Unconvertible, 1, keys(&["1"])),
+            ("c".into(), BlockerKind::Unconvertible, 2, keys(&["2", "3"])),
+            ("t".into(), BlockerKind::Unconvertible, 1, keys(&["3"])),
+            ("w".into(), BlockerKind::Unconvertible, 1, keys(&["4"])),
+        ]
+    );
+    // Without those rows nothing is found, and every value moves as the characters it is.
+    conn(&server, Some(&db.name))
+        .query_drop("DELETE FROM cs WHERE id <= 4")
+        .unwrap();
+    assert!(backend.export_blockers(&cs, &columns).unwrap().is_empty());
+    let rows = export(&backend, &cs, &columns, false).unwrap();
+    let text = |t: &str| Cell::Text(t.into());
+    let got: Vec<Vec<Cell>> = rows
+        .iter()
+        .map(|r| {
+            ["a", "c", "t", "w", "j", "r", "l"]
+                .map(|n| r[n].clone())
+                .to_vec()
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            vec![
+                text("why?"),
+                text("Łódź"),
+                text("ภาษาไทย"),
+                text("é😀"),
+                text("ソ\\表"),
+                text(")"),
+                text("\u{81}"),
+            ],
+            ["?", "?", "?", "?", "\\", ")", "ÿ"].map(text).to_vec(),
+        ]
+    );
+}
+
+/// MariaDB's YEAR(2) gives the last two digits of the year it stores (2024 as 24, 2000 and 0000
+/// both as 0), in the binary protocol too: the column is refused, naming it and the ALTER that
+/// keeps every year.
+#[test]
+fn a_two_digit_year_is_refused_naming_its_column() {
+    let Some(server) = server() else {
+        return;
+    };
+    let db = Db::with(
+        &server,
+        "year2",
+        "SET SESSION sql_mode = '';
+CREATE TABLE yr (id INT NOT NULL PRIMARY KEY, y2 YEAR(2) NULL, y4 YEAR NULL) ENGINE=InnoDB;
+INSERT INTO yr VALUES (1, 2024, 2024), (2, '0000', '0000'), (3, 2000, 2000), (4, 1970, 1970);
+",
+    );
+    let backend = db.backend();
+    let yr = db.table(&backend, "yr");
+    let refused = backend.portable_columns(&yr).unwrap_err();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].contains("table yr, column y2")
+            && refused[0].contains("YEAR(2)")
+            && refused[0].contains("MODIFY"),
+        "{refused:?}"
+    );
+    // What the server sends, read as a YEAR: two digits.
+    let columns = vec![
+        PortableColumn::new("y2", Portable::Year),
+        PortableColumn::new("y4", Portable::Year),
+    ];
+    let rows = export(&backend, &yr, &columns, false).unwrap();
+    assert_eq!(column(&rows, "y2"), [24, 0, 0, 70].map(Cell::Int).to_vec());
+    assert_eq!(
+        column(&rows, "y4"),
+        [2024, 0, 2000, 1970].map(Cell::Int).to_vec()
+    );
+}
+
 /// The export's speed on narrow rows (run by hand: `cargo test --release --test
 /// transfer_mysql_export -- --ignored --nocapture`).
 

@@ -180,6 +180,10 @@ pub enum BlockerKind {
     /// A value stored under a type SOURCE's engine does not enforce (SQLite: text in an
     /// INTEGER column) that the target type cannot hold.
     WrongType,
+    /// Text whose stored bytes are no character of its column's character set (kept by a
+    /// non-strict server, or unassigned in that set): the server converts them to '?' or U+FFFD,
+    /// so the value would move changed.
+    Unconvertible,
 }
 
 /// One table of the copy on the importing engine: SOURCE's table with each column's chosen type.

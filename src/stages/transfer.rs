@@ -340,7 +340,8 @@ fn export_type(natural: Portable, chosen: &Portable) -> Portable {
 }
 
 /// Refuses, before anything is written, what SOURCE holds that the move would change: text
-/// with a zero byte, zero dates (unless `--zero-dates null`), values of the wrong type.
+/// with a zero byte, zero dates (unless `--zero-dates null`), values of the wrong type, text
+/// that is no character of its character set.
 fn refuse_blockers(
     ctx: &Context,
     origin: &dyn Backend,
@@ -385,6 +386,9 @@ fn refuse_blockers(
                 }
                 BlockerKind::ZeroDate => "zero dates, which no calendar holds",
                 BlockerKind::WrongType => "values of another type than the column's",
+                BlockerKind::Unconvertible => {
+                    "text whose bytes are no characters of the column's character set, which the server would send as '?' or U+FFFD"
+                }
             };
             format!(
                 "{}.{}: {} row(s) of {what} (keys {})",
@@ -404,6 +408,12 @@ fn refuse_blockers(
     }
     if blocking.iter().any(|b| b.problem == BlockerKind::WrongType) {
         next.push("values of another type: fix those rows in a copy of SOURCE");
+    }
+    if blocking
+        .iter()
+        .any(|b| b.problem == BlockerKind::Unconvertible)
+    {
+        next.push("text in the wrong character set: in a copy of SOURCE, give the column the character set its bytes are really in (MODIFY it to VARBINARY, then to that CHARACTER SET) or a binary type, or correct those rows");
     }
     Err(Error::input(
         Place::stage(Stage::Transfer),

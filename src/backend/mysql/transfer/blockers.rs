@@ -1,6 +1,7 @@
 //! What SOURCE holds that a move to another engine cannot store exactly, counted in one scan per
-//! table: text with a zero byte, zero dates (and days past their month's end), ENUM's error value (the '' a non-strict server
-//! stores for a value not in the list); then the first keys of each problem's rows.
+//! table: text with a zero byte, text that is no character of its character set, zero dates (and
+//! days past their month's end), ENUM's error value (the '' a non-strict server stores for a
+//! value not in the list); then the first keys of each problem's rows.
 
 use mysql::prelude::Queryable;
 
@@ -35,6 +36,41 @@ fn wide(charset: Option<&str>) -> bool {
     })
 }
 
+/// The rows whose text in `charset` the server cannot send as the characters it holds: it
+/// converts a byte sequence that is no character of the set (kept by a non-strict server, or
+/// unassigned there) to '?' or U+FFFD, valid UTF-8 that would move changed. `None` where every
+/// stored value converts exactly, for speed: utf8mb4 goes out as stored (bytes that are not UTF-8
+/// are refused while reading), the server keeps no byte that is not UTF-8 in utf8mb3 (it refuses
+/// or replaces them on every write, strict or not), latin1 gives every byte a character.
+fn unconvertible(q: &str, charset: Option<&str>) -> Option<String> {
+    let charset = charset?.to_ascii_lowercase();
+    match charset.as_str() {
+        "utf8mb4" | "utf8mb3" | "utf8" | "latin1" | "binary" => None,
+        // A '?' byte is part of other characters here: the value must come back from a
+        // conversion through Unicode as it is. Through utf16 too: it has no character for the
+        // surrogates ucs2 and utf32 keep, which utf8mb4 would carry as bytes that are not UTF-8.
+        "ucs2" | "utf16" | "utf16le" | "utf32" => Some(format!(
+            "CONVERT(CONVERT(CONVERT(CONVERT({q} USING utf16) USING utf8mb4) USING {charset}) USING binary) <> CONVERT({q} USING binary)"
+        )),
+        // Every other set is ASCII's superset, where a '?' byte is only the character '?' (in
+        // MariaDB 10.11's sets, each byte and pair of bytes tried). A conversion back is no
+        // test: several codes may stand for one character (sjis's backslash comes back as
+        // 0x815F, cp932's NEC and IBM duplicates, armscii8's punctuation), each moving as that
+        // character. What is lost shows as one more '?' than the stored bytes hold, or as
+        // U+FFFD, no character of these sets.
+        _ => {
+            let sent = format!("CONVERT(CONVERT({q} USING utf8mb4) USING binary)");
+            let stored = format!("CONVERT({q} USING binary)");
+            let marks = |v: &str| format!("LENGTH({v}) - LENGTH(REPLACE({v}, x'3F', ''))");
+            Some(format!(
+                "(LOCATE(x'EFBFBD', {sent}) > 0 OR {} > {})",
+                marks(&sent),
+                marks(&stored)
+            ))
+        }
+    }
+}
+
 /// The conditions to count for `columns` of `table`.
 pub(super) fn probes(table: &Table, columns: &[PortableColumn]) -> Vec<Probe> {
     let mut out = Vec::new();
@@ -58,6 +94,16 @@ pub(super) fn probes(table: &Table, columns: &[PortableColumn]) -> Vec<Probe> {
                     problem: BlockerKind::ZeroByte,
                     condition: format!("LOCATE(x'00', CONVERT({text} USING binary)) > 0"),
                 });
+                // ENUM's and SET's members were converted when the table was made.
+                if let (Portable::Text { .. } | Portable::Json, Some(condition)) =
+                    (&c.ty, unconvertible(&q, charset))
+                {
+                    out.push(Probe {
+                        column: c.name.clone(),
+                        problem: BlockerKind::Unconvertible,
+                        condition,
+                    });
+                }
             }
             Portable::Date | Portable::DateTime { .. } | Portable::Timestamp { .. } => {
                 out.push(Probe {
@@ -193,14 +239,19 @@ mod tests {
     }
 
     #[test]
-    fn each_text_and_date_column_is_probed_once_per_problem() {
+    fn each_text_and_date_column_is_probed_once_per_problem_its_charset_can_have() {
         let table = Table {
             name: "t".into(),
-            columns: vec![Column {
-                name: "w".into(),
-                charset: Some("utf16".into()),
-                ..Column::default()
-            }],
+            columns: ["w:utf16", "a:ascii", "l:latin1", "u:utf8mb3"]
+                .map(|c| {
+                    let (name, charset) = c.split_once(':').unwrap();
+                    Column {
+                        name: name.into(),
+                        charset: Some(charset.into()),
+                        ..Column::default()
+                    }
+                })
+                .to_vec(),
             ..Table::default()
         };
         let text = Portable::Text {
@@ -216,7 +267,10 @@ mod tests {
                 },
             ),
             portable("s", text.clone()),
-            portable("w", text),
+            portable("w", text.clone()),
+            portable("a", text.clone()),
+            portable("l", text.clone()),
+            portable("u", text),
             portable("d", Portable::DateTime { fraction: 0 }),
             portable(
                 "e",
@@ -242,6 +296,31 @@ mod tests {
                     "w",
                     &BlockerKind::ZeroByte,
                     "LOCATE(x'00', CONVERT(CONVERT(`w` USING utf8mb4) USING binary)) > 0"
+                ),
+                (
+                    "w",
+                    &BlockerKind::Unconvertible,
+                    "CONVERT(CONVERT(CONVERT(CONVERT(`w` USING utf16) USING utf8mb4) USING utf16) USING binary) <> CONVERT(`w` USING binary)"
+                ),
+                (
+                    "a",
+                    &BlockerKind::ZeroByte,
+                    "LOCATE(x'00', CONVERT(`a` USING binary)) > 0"
+                ),
+                (
+                    "a",
+                    &BlockerKind::Unconvertible,
+                    "(LOCATE(x'EFBFBD', CONVERT(CONVERT(`a` USING utf8mb4) USING binary)) > 0 OR LENGTH(CONVERT(CONVERT(`a` USING utf8mb4) USING binary)) - LENGTH(REPLACE(CONVERT(CONVERT(`a` USING utf8mb4) USING binary), x'3F', '')) > LENGTH(CONVERT(`a` USING binary)) - LENGTH(REPLACE(CONVERT(`a` USING binary), x'3F', '')))"
+                ),
+                (
+                    "l",
+                    &BlockerKind::ZeroByte,
+                    "LOCATE(x'00', CONVERT(`l` USING binary)) > 0"
+                ),
+                (
+                    "u",
+                    &BlockerKind::ZeroByte,
+                    "LOCATE(x'00', CONVERT(`u` USING binary)) > 0"
                 ),
                 (
                     "d",

@@ -12,7 +12,7 @@
 //! - BINARY(n): `Bytes(n)` fixed, also `Uuid` for BINARY(16); VARBINARY(n) and the BLOBs: `Bytes`.
 //! - DATE: `Date`; DATETIME(f): `DateTime(f)`, also `Timestamp(f)` (read as UTC);
 //!   TIMESTAMP(f): `Timestamp(f)` (rows read with the session in UTC); TIME(f): `Duration(f)`;
-//!   YEAR: `Year`.
+//!   YEAR: `Year` (MariaDB's YEAR(2) refused: it reads as two digits).
 //! - BIT(n): `Bits(n)`, BIT(1) also `Boolean`; ENUM: `Enum`, SET: `Set`, with their lists.
 //! - The spatial types: `Bytes` holding MySQL's own value of the geometry (a 4-byte SRID, then
 //!   the WKB), exactly as the server stores it. Nothing is lost, but the target holds bytes, not
@@ -22,7 +22,9 @@
 //!   INVISIBLE columns are ordinary columns here.
 //! - Anything else (INET4/INET6, VECTOR, ...) has no mapping: a line naming the column.
 
+use super::super::DIALECT;
 use crate::backend::transfer::{Cell, Portable, PortableColumn, PortableDefault};
+use crate::backend::Dialect;
 use crate::model::{Column, Table};
 
 use super::{days_from_civil, parse_date, parse_datetime, parse_duration};
@@ -33,6 +35,17 @@ pub(super) fn portable_columns(table: &Table) -> Result<Vec<PortableColumn>, Vec
     let mut out = Vec::with_capacity(table.columns.len());
     let mut refused = Vec::new();
     for column in table.columns.iter().filter(|c| c.generated.is_none()) {
+        if two_digit_year(column) {
+            refused.push(format!(
+                "table {}, column {}: YEAR(2) gives only the last two digits of the year it stores (2024 reads as 24, 2000 and 0000 both as 0), so no reader can move it exactly; in SOURCE, ALTER TABLE {} MODIFY {} YEAR (MariaDB keeps every stored year), or leave the table out with --exclude {}",
+                table.name,
+                column.name,
+                DIALECT.q(&table.name),
+                DIALECT.q(&column.name),
+                table.name
+            ));
+            continue;
+        }
         match portable_type(table, column) {
             Some((ty, alternatives)) => {
                 let (default, untranslated_default) = default_of(column, &ty);
@@ -58,6 +71,12 @@ pub(super) fn portable_columns(table: &Table) -> Result<Vec<PortableColumn>, Vec
     } else {
         Err(refused)
     }
+}
+
+/// MariaDB's YEAR(2) (MySQL makes every YEAR four digits): every reading of it, the binary
+/// protocol's included, gives the stored year modulo 100.
+fn two_digit_year(column: &Column) -> bool {
+    column.data_type == "year" && column.column_type.eq_ignore_ascii_case("year(2)")
 }
 
 /// The portable type of `column` and its exact alternatives, or `None` when it has none.
@@ -669,6 +688,16 @@ mod tests {
         let lines = portable_columns(&table_of(vec![inet])).unwrap_err();
         assert_eq!(lines.len(), 1);
         assert!(lines[0].contains("table t, column addr: the type inet6"));
+        let mut short_year = column("year", "year(2)");
+        short_year.name = "y".into();
+        let lines =
+            portable_columns(&table_of(vec![short_year, column("year", "year(4)")])).unwrap_err();
+        assert_eq!(lines.len(), 1);
+        assert!(
+            lines[0].starts_with("table t, column y: YEAR(2)")
+                && lines[0].contains("ALTER TABLE `t` MODIFY `y` YEAR"),
+            "{lines:?}"
+        );
     }
 
     #[test]
