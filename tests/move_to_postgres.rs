@@ -376,3 +376,66 @@ fn a_copy_database_the_run_did_not_create_is_refused() {
     assert!(err.contains("DB_DATA's name plus _source"), "{err}");
     assert_eq!(m.pg.text(&m.copy_db(), "SELECT id FROM keep_me"), "7");
 }
+
+/// SOURCE's defaults where DB_FINAL's column takes another exact type: a BIT(1)'s of a boolean
+/// column is true or false (not a bit string PostgreSQL cannot cast), a DATETIME's of a
+/// timestamptz column the same moment as the rows (UTC), whatever the inserting session's zone;
+/// one the chosen type would change (a TINYINT(1)'s 2 of a boolean column) is not carried over,
+/// and listed.
+#[test]
+fn defaults_take_the_type_db_finals_column_chooses() {
+    let Some(m) = Move::from_mysql(
+        "defaults",
+        "CREATE TABLE flagged (code VARCHAR(10) NOT NULL PRIMARY KEY, \
+         on_off BIT(1) NOT NULL DEFAULT b'1', \
+         at DATETIME(3) NOT NULL DEFAULT '2020-06-01 12:00:00.000', \
+         level TINYINT(1) NOT NULL DEFAULT 2) ENGINE=InnoDB; \
+         INSERT INTO flagged VALUES ('moved', b'0', '2021-01-02 03:04:05.678', 1);",
+    ) else {
+        return;
+    };
+    m.pg.create_database(&m.final_db);
+    m.pg.exec(
+        &m.final_db,
+        "CREATE TABLE flagged (code character varying(10) PRIMARY KEY, \
+         on_off boolean NOT NULL DEFAULT true, \
+         at timestamp(3) with time zone NOT NULL DEFAULT '2020-06-01 12:00:00+00', \
+         level boolean NOT NULL DEFAULT false)",
+    );
+    // The statements a dry run shows say the zone, so they mean the same in any session.
+    let out = m.run(&["--dry-run"]);
+    assert_exit(&out, 0);
+    let said = stdout(&out);
+    assert!(
+        said.contains("DEFAULT (true)::boolean")
+            && said.contains(
+                "DEFAULT ('2020-06-01 12:00:00.000000+00'::timestamp(3) with time zone)::timestamp(3) with time zone"
+            ),
+        "{said}"
+    );
+    let out = m.run(&[]);
+    assert_exit(&out, 0);
+    assert!(m.compare(&[]) > 0);
+    let got = m.pg.text(
+        &m.copy_db(),
+        "SET TimeZone = 'Pacific/Kiritimati'; INSERT INTO flagged (code, level) \
+         VALUES ('new', true) RETURNING on_off::text || ' ' || (at = '2020-06-01 12:00:00+00')::text",
+    );
+    assert_eq!(got, "true true");
+    let detail = stage(&report(&m.run_dir()), "transfer")["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        detail.contains("flagged.level: default not carried over, as the copy's type would change it: 2 is not a boolean"),
+        "{detail}"
+    );
+    assert_eq!(
+        m.pg.text(
+            &m.copy_db(),
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'flagged' \
+             AND column_name = 'level' AND column_default IS NULL"
+        ),
+        "1"
+    );
+}

@@ -11,7 +11,7 @@ use std::sync::mpsc::sync_channel;
 
 use super::{Context, Outcome, Stage};
 use crate::backend::transfer::{
-    BlockerKind, Cell, ExportBlocker, ImportTable, Portable, PortableColumn,
+    BlockerKind, Cell, ExportBlocker, ImportTable, Portable, PortableColumn, PortableDefault,
 };
 use crate::backend::Backend;
 use crate::error::{Error, Place, Result};
@@ -215,6 +215,21 @@ pub fn plan_copy(
                     bits: 64,
                     unsigned: false,
                 };
+            }
+            // SOURCE's default is a value of SOURCE's type: converted like the rows (a BIT(1)
+            // default of a boolean column is true or false, a DATETIME's a moment in UTC), or,
+            // where the chosen type would change it, not carried over.
+            if let Some(PortableDefault::Value(cell)) = &col.default {
+                match cell.clone().convert(&natural, &col.ty) {
+                    Ok(converted) => col.default = Some(PortableDefault::Value(converted)),
+                    Err(why) => {
+                        notes.push(format!(
+                            "{}.{}: default not carried over, as the copy's type would change it: {why}",
+                            table.name, col.name
+                        ));
+                        col.default = None;
+                    }
+                }
             }
             if let Some(d) = &col.untranslated_default {
                 notes.push(format!(

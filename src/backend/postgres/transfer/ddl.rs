@@ -226,6 +226,11 @@ pub(super) fn literal(cell: &Cell, ty: &Portable) -> String {
         Cell::Text(s) | Cell::Enum(s) => DIALECT.lit(s),
         Cell::Bytes(b) => DIALECT.blob_literal(b),
         Cell::Date(d) => typed(&date_text(i64::from(*d))),
+        // A date and time a moment's column takes is read as UTC (`Cell::convert`): said so,
+        // or the server would read it in the session's zone.
+        Cell::DateTime(us) if matches!(ty, Portable::Timestamp { .. }) => {
+            typed(&datetime_text(*us, "+00"))
+        }
         Cell::DateTime(us) => typed(&datetime_text(*us, "")),
         Cell::Timestamp(us) => typed(&datetime_text(*us, "+00")),
         Cell::Duration(us) => typed(&duration_text(*us)),

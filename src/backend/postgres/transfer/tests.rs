@@ -335,6 +335,13 @@ fn defaults_are_literals_of_the_column_type() {
         "-1.50"
     );
     assert_eq!(literal(&Cell::Int(1), &Portable::Boolean), "true");
+    assert_eq!(
+        literal(
+            &Cell::DateTime(1_500_000_000_123_456),
+            &Portable::Timestamp { fraction: 6 }
+        ),
+        "'2017-07-14 02:40:00.123456+00'::timestamp(6) with time zone"
+    );
     let set = Portable::Set {
         values: vec!["x".into(), "y".into()],
     };
