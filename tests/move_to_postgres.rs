@@ -377,6 +377,37 @@ fn a_copy_database_the_run_did_not_create_is_refused() {
     assert_eq!(m.pg.text(&m.copy_db(), "SELECT id FROM keep_me"), "7");
 }
 
+/// SQLite's CURRENT_TIMESTAMP and CURRENT_DATE are UTC's whatever the zone of the session that
+/// inserts: so are the copy's and DB_FINAL's defaults made from them (PostgreSQL's own
+/// CURRENT_TIMESTAMP on a timestamp without time zone, and CURRENT_DATE, are the session's).
+#[test]
+fn sqlite_current_timestamp_defaults_stay_utc_in_any_session_zone() {
+    let Some(m) = Move::from_sqlite(
+        "sqnow",
+        "CREATE TABLE stamp (code TEXT PRIMARY KEY, at DATETIME DEFAULT CURRENT_TIMESTAMP, \
+         day DATE DEFAULT CURRENT_DATE); INSERT INTO stamp (code) VALUES ('moved');",
+    ) else {
+        return;
+    };
+    let out = m.run(&["--derive-final"]);
+    assert_exit(&out, 0);
+    assert!(m.compare(&[]) > 0);
+    for db in [m.copy_db(), m.final_db.clone()] {
+        // +14 and -12 hours: at every hour one of the two is on another day than UTC.
+        for zone in ["Pacific/Kiritimati", "Etc/GMT+12"] {
+            let got = m.pg.text(
+                &db,
+                &format!(
+                    "SET TimeZone = '{zone}'; INSERT INTO stamp (code) VALUES ('{zone}') \
+                     RETURNING (abs(extract(epoch FROM at - (now() AT TIME ZONE 'UTC'))) < 60 \
+                     AND day = (now() AT TIME ZONE 'UTC')::date)::text"
+                ),
+            );
+            assert_eq!(got, "true", "{db}, a row inserted in {zone}");
+        }
+    }
+}
+
 /// SOURCE's defaults where DB_FINAL's column takes another exact type: a BIT(1)'s of a boolean
 /// column is true or false (not a bit string PostgreSQL cannot cast), a DATETIME's of a
 /// timestamptz column the same moment as the rows (UTC), whatever the inserting session's zone;

@@ -115,8 +115,12 @@ pub enum Cell {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PortableDefault {
     Value(Cell),
-    /// `CURRENT_TIMESTAMP` and its synonyms (on `DateTime`/`Timestamp`/`Date` columns).
+    /// `CURRENT_TIMESTAMP` and its synonyms (on `DateTime`/`Timestamp`/`Date` columns): the
+    /// inserting session's date and time (MySQL's DATETIME, like PostgreSQL's timestamp).
     Now,
+    /// The current moment's date and time in UTC, whatever the inserting session's zone
+    /// (SQLite's CURRENT_TIMESTAMP, CURRENT_DATE, datetime('now')).
+    NowUtc,
 }
 
 /// One column of SOURCE in portable terms.

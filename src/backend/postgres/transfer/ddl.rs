@@ -198,6 +198,13 @@ fn default_sql(d: &PortableDefault, ty: &Portable) -> String {
     match (d, ty) {
         (PortableDefault::Now, Portable::Date) => "CURRENT_DATE".into(),
         (PortableDefault::Now, _) => "CURRENT_TIMESTAMP".into(),
+        // A moment needs no zone; a date and time without one, or a date, is UTC's (PostgreSQL's
+        // CURRENT_TIMESTAMP and CURRENT_DATE would be the inserting session's zone's).
+        (PortableDefault::NowUtc, Portable::Timestamp { .. }) => "CURRENT_TIMESTAMP".into(),
+        (PortableDefault::NowUtc, Portable::Date) => {
+            "(CURRENT_TIMESTAMP AT TIME ZONE 'UTC')::date".into()
+        }
+        (PortableDefault::NowUtc, _) => "(CURRENT_TIMESTAMP AT TIME ZONE 'UTC')".into(),
         (PortableDefault::Value(cell), ty) => literal(cell, ty),
     }
 }
