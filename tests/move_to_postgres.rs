@@ -470,3 +470,51 @@ fn defaults_take_the_type_db_finals_column_chooses() {
         "1"
     );
 }
+
+/// A SQLite TEXT column that DB_FINAL keeps as jsonb: its JSON moves (its default too), and text
+/// that is not JSON is refused before anything is written, naming the column and the row.
+#[test]
+fn sqlite_text_moves_into_a_json_column_when_it_is_json() {
+    let Some(m) = Move::from_sqlite(
+        "sqjson",
+        "CREATE TABLE doc (code TEXT PRIMARY KEY, meta TEXT DEFAULT '{\"a\": 1}'); \
+         INSERT INTO doc VALUES ('a', '{\"k\": [1, 2.5]}'), ('b', NULL), ('c', 'not json'), \
+         ('d', '\"\"');",
+    ) else {
+        return;
+    };
+    m.pg.create_database(&m.final_db);
+    m.pg.exec(
+        &m.final_db,
+        "CREATE TABLE doc (code text PRIMARY KEY, meta jsonb DEFAULT '{\"a\": 1}')",
+    );
+    let out = m.run(&[]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("doc.meta: 1 row(s) of values of another type than the column's (keys 'c')"),
+        "{err}"
+    );
+    assert!(!m.pg.exists(&m.copy_db()), "a refused move made the copy");
+    rusqlite::Connection::open(m.sqlite_path().unwrap())
+        .unwrap()
+        .execute("UPDATE doc SET meta = '[\"fixed\"]' WHERE code = 'c'", [])
+        .unwrap();
+    let out = m.run(&[]);
+    assert_exit(&out, 0);
+    assert!(m.compare(&[]) > 0);
+    assert_eq!(
+        m.pg.text(
+            &m.final_db,
+            "SELECT meta->'k'->>1 FROM doc WHERE code = 'a'"
+        ),
+        "2.5"
+    );
+    assert_eq!(
+        m.pg.text(
+            &m.copy_db(),
+            "INSERT INTO doc (code) VALUES ('e') RETURNING meta->>'a'"
+        ),
+        "1"
+    );
+}

@@ -338,10 +338,14 @@ pub fn plan_copy(
 
 /// The type SOURCE's reader gives a column whose own type is `natural` and whose copy takes
 /// `chosen`: its own, converted on the way (`Cell::convert`), except bytes for text, which the
-/// reader gives as they are stored (a text with a zero byte that DB_FINAL keeps as bytea).
+/// reader gives as they are stored (a text with a zero byte that DB_FINAL keeps as bytea), and
+/// JSON for text.
 fn export_type(natural: Portable, chosen: &Portable) -> Portable {
     match (&natural, chosen) {
         (Portable::Text { .. }, Portable::Bytes { .. }) => chosen.clone(),
+        // Text that DB_FINAL keeps as JSON is read as JSON, so SOURCE's engine finds the text
+        // that is not JSON before anything is written, naming its rows (SQLite's TEXT).
+        (Portable::Text { .. }, Portable::Json) => chosen.clone(),
         _ => natural,
     }
 }
