@@ -31,6 +31,10 @@ pub(super) fn import_ddl(table: &ImportTable) -> ImportDdl {
                 // numeric(20,0) (BIGINT UNSIGNED) cannot be an identity: a sequence owned by the
                 // column numbers new rows the same way, as serial does.
                 let seq = fit(&format!("{}_{}_seq", table.name, c.name));
+                // A run killed before OWNED BY left the sequence, which dropping the table
+                // (copy_table's first statement) does not remove; the resumed run's CREATE would
+                // fail on it every time.
+                before.push(format!("DROP SEQUENCE IF EXISTS {}", DIALECT.q(&seq)));
                 before.push(format!("CREATE SEQUENCE {}", DIALECT.q(&seq)));
                 line.push_str(&format!(
                     " DEFAULT nextval({}::regclass)",
