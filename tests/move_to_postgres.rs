@@ -467,3 +467,145 @@ INSERT INTO city VALUES (1, 'LDZ', 'Łódź', 1970), (2, _binary 0xE9, 'Kraków'
         "KRK Kraków 2024, LDZ Łódź 1970, WAW? Warszawa -"
     );
 }
+
+/// SQLite's CURRENT_TIMESTAMP and CURRENT_DATE are UTC's whatever the zone of the session that
+/// inserts: so are the copy's and DB_FINAL's defaults made from them (PostgreSQL's own
+/// CURRENT_TIMESTAMP on a timestamp without time zone, and CURRENT_DATE, are the session's).
+#[test]
+fn sqlite_current_timestamp_defaults_stay_utc_in_any_session_zone() {
+    let Some(m) = Move::from_sqlite(
+        "sqnow",
+        "CREATE TABLE stamp (code TEXT PRIMARY KEY, at DATETIME DEFAULT CURRENT_TIMESTAMP, \
+         day DATE DEFAULT CURRENT_DATE); INSERT INTO stamp (code) VALUES ('moved');",
+    ) else {
+        return;
+    };
+    let out = m.run(&["--derive-final"]);
+    assert_exit(&out, 0);
+    assert!(m.compare(&[]) > 0);
+    for db in [m.copy_db(), m.final_db.clone()] {
+        // +14 and -12 hours: at every hour one of the two is on another day than UTC.
+        for zone in ["Pacific/Kiritimati", "Etc/GMT+12"] {
+            let got = m.pg.text(
+                &db,
+                &format!(
+                    "SET TimeZone = '{zone}'; INSERT INTO stamp (code) VALUES ('{zone}') \
+                     RETURNING (abs(extract(epoch FROM at - (now() AT TIME ZONE 'UTC'))) < 60 \
+                     AND day = (now() AT TIME ZONE 'UTC')::date)::text"
+                ),
+            );
+            assert_eq!(got, "true", "{db}, a row inserted in {zone}");
+        }
+    }
+}
+
+/// SOURCE's defaults where DB_FINAL's column takes another exact type: a BIT(1)'s of a boolean
+/// column is true or false (not a bit string PostgreSQL cannot cast), a DATETIME's of a
+/// timestamptz column the same moment as the rows (UTC), whatever the inserting session's zone;
+/// one the chosen type would change (a TINYINT(1)'s 2 of a boolean column) is not carried over,
+/// and listed.
+#[test]
+fn defaults_take_the_type_db_finals_column_chooses() {
+    let Some(m) = Move::from_mysql(
+        "defaults",
+        "CREATE TABLE flagged (code VARCHAR(10) NOT NULL PRIMARY KEY, \
+         on_off BIT(1) NOT NULL DEFAULT b'1', \
+         at DATETIME(3) NOT NULL DEFAULT '2020-06-01 12:00:00.000', \
+         level TINYINT(1) NOT NULL DEFAULT 2) ENGINE=InnoDB; \
+         INSERT INTO flagged VALUES ('moved', b'0', '2021-01-02 03:04:05.678', 1);",
+    ) else {
+        return;
+    };
+    m.pg.create_database(&m.final_db);
+    m.pg.exec(
+        &m.final_db,
+        "CREATE TABLE flagged (code character varying(10) PRIMARY KEY, \
+         on_off boolean NOT NULL DEFAULT true, \
+         at timestamp(3) with time zone NOT NULL DEFAULT '2020-06-01 12:00:00+00', \
+         level boolean NOT NULL DEFAULT false)",
+    );
+    // The statements a dry run shows say the zone, so they mean the same in any session.
+    let out = m.run(&["--dry-run"]);
+    assert_exit(&out, 0);
+    let said = stdout(&out);
+    assert!(
+        said.contains("DEFAULT (true)::boolean")
+            && said.contains(
+                "DEFAULT ('2020-06-01 12:00:00.000000+00'::timestamp(3) with time zone)::timestamp(3) with time zone"
+            ),
+        "{said}"
+    );
+    let out = m.run(&[]);
+    assert_exit(&out, 0);
+    assert!(m.compare(&[]) > 0);
+    let got = m.pg.text(
+        &m.copy_db(),
+        "SET TimeZone = 'Pacific/Kiritimati'; INSERT INTO flagged (code, level) \
+         VALUES ('new', true) RETURNING on_off::text || ' ' || (at = '2020-06-01 12:00:00+00')::text",
+    );
+    assert_eq!(got, "true true");
+    let detail = stage(&report(&m.run_dir()), "transfer")["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        detail.contains("flagged.level: default not carried over, as the copy's type would change it: 2 is not a boolean"),
+        "{detail}"
+    );
+    assert_eq!(
+        m.pg.text(
+            &m.copy_db(),
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'flagged' \
+             AND column_name = 'level' AND column_default IS NULL"
+        ),
+        "1"
+    );
+}
+
+/// A SQLite TEXT column that DB_FINAL keeps as jsonb: its JSON moves (its default too), and text
+/// that is not JSON is refused before anything is written, naming the column and the row.
+#[test]
+fn sqlite_text_moves_into_a_json_column_when_it_is_json() {
+    let Some(m) = Move::from_sqlite(
+        "sqjson",
+        "CREATE TABLE doc (code TEXT PRIMARY KEY, meta TEXT DEFAULT '{\"a\": 1}'); \
+         INSERT INTO doc VALUES ('a', '{\"k\": [1, 2.5]}'), ('b', NULL), ('c', 'not json'), \
+         ('d', '\"\"');",
+    ) else {
+        return;
+    };
+    m.pg.create_database(&m.final_db);
+    m.pg.exec(
+        &m.final_db,
+        "CREATE TABLE doc (code text PRIMARY KEY, meta jsonb DEFAULT '{\"a\": 1}')",
+    );
+    let out = m.run(&[]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("doc.meta: 1 row(s) of values of another type than the column's (keys 'c')"),
+        "{err}"
+    );
+    assert!(!m.pg.exists(&m.copy_db()), "a refused move made the copy");
+    rusqlite::Connection::open(m.sqlite_path().unwrap())
+        .unwrap()
+        .execute("UPDATE doc SET meta = '[\"fixed\"]' WHERE code = 'c'", [])
+        .unwrap();
+    let out = m.run(&[]);
+    assert_exit(&out, 0);
+    assert!(m.compare(&[]) > 0);
+    assert_eq!(
+        m.pg.text(
+            &m.final_db,
+            "SELECT meta->'k'->>1 FROM doc WHERE code = 'a'"
+        ),
+        "2.5"
+    );
+    assert_eq!(
+        m.pg.text(
+            &m.copy_db(),
+            "INSERT INTO doc (code) VALUES ('e') RETURNING meta->>'a'"
+        ),
+        "1"
+    );
+}

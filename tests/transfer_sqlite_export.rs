@@ -133,7 +133,7 @@ fn blog_fixture_exports_every_table() {
     );
     let created = column(&user, "created_at");
     assert_eq!(created.ty, Portable::DateTime { fraction: 6 });
-    assert_eq!(created.default, Some(PortableDefault::Now));
+    assert_eq!(created.default, Some(PortableDefault::NowUtc));
     // A plain INTEGER PRIMARY KEY is the rowid: SQLite numbers it as AUTOINCREMENT does.
     assert!(column(&portable("user_group"), "id").identity);
     assert!(!column(&portable("user_mtm_user_group"), "user_id").identity);
@@ -378,7 +378,10 @@ fn hostile_names_every_type_and_what_sqlite_lets_through() {
         column(&columns, "name").default,
         Some(PortableDefault::Value(text("none")))
     );
-    assert_eq!(column(&columns, "at").default, Some(PortableDefault::Now));
+    assert_eq!(
+        column(&columns, "at").default,
+        Some(PortableDefault::NowUtc)
+    );
     assert_eq!(
         column(&columns, "at").alternatives,
         vec![Portable::Timestamp { fraction: 6 }]

@@ -115,8 +115,12 @@ pub enum Cell {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PortableDefault {
     Value(Cell),
-    /// `CURRENT_TIMESTAMP` and its synonyms (on `DateTime`/`Timestamp`/`Date` columns).
+    /// `CURRENT_TIMESTAMP` and its synonyms (on `DateTime`/`Timestamp`/`Date` columns): the
+    /// inserting session's date and time (MySQL's DATETIME, like PostgreSQL's timestamp).
     Now,
+    /// The current moment's date and time in UTC, whatever the inserting session's zone
+    /// (SQLite's CURRENT_TIMESTAMP, CURRENT_DATE, datetime('now')).
+    NowUtc,
 }
 
 /// One column of SOURCE in portable terms.
@@ -455,6 +459,7 @@ impl Cell {
             (Cell::Text(t), Portable::Enum { .. }) => Ok(Cell::Enum(t)),
             (Cell::Enum(t), Portable::Enum { .. }) => Ok(Cell::Enum(t)),
             (Cell::Json(j), Portable::Text { .. }) => Ok(Cell::Text(j)),
+            (Cell::Text(t), Portable::Json) => json_text(t),
             (Cell::Bytes(b), Portable::Bytes { .. }) => Ok(Cell::Bytes(b)),
             (Cell::Date(d), Portable::Date) => Ok(Cell::Date(d)),
             (Cell::DateTime(m), Portable::DateTime { .. }) => Ok(Cell::DateTime(m)),
@@ -496,6 +501,15 @@ impl Cell {
             },
             Cell::Uuid(u) => put(16, &u.to_le_bytes()),
         }
+    }
+}
+
+/// Text that is one JSON value, as JSON (kept as written: jsonb normalises it the way it does
+/// SOURCE's own JSON); anything else refused.
+fn json_text(t: String) -> std::result::Result<Cell, String> {
+    match serde_json::from_str::<serde_json::Value>(&t) {
+        Ok(_) => Ok(Cell::Json(t)),
+        Err(e) => Err(format!("{t:?} is not JSON ({e})")),
     }
 }
 
@@ -662,6 +676,21 @@ mod tests {
             bits: 64,
             unsigned: false,
         };
+        // SQLite's TEXT as DB_FINAL's json: JSON text only, kept as written.
+        let any_text = Portable::Text {
+            length: None,
+            fixed: false,
+        };
+        assert_eq!(
+            Cell::Text(r#"{"k": [1, 2.5]}"#.into()).convert(&any_text, &Portable::Json),
+            Ok(Cell::Json(r#"{"k": [1, 2.5]}"#.into()))
+        );
+        for bad in ["not json", "{\"a\": 1", "[1] [2]", ""] {
+            let why = Cell::Text(bad.into())
+                .convert(&any_text, &Portable::Json)
+                .unwrap_err();
+            assert!(why.contains("is not JSON"), "{bad}: {why}");
+        }
         assert!(Cell::Int(1 << 63).convert(&big_unsigned, &big).is_err());
         assert_eq!(Cell::Int(5).convert(&big_unsigned, &big), Ok(Cell::Int(5)));
     }

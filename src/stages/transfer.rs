@@ -11,7 +11,7 @@ use std::sync::mpsc::sync_channel;
 
 use super::{Context, Outcome, Stage};
 use crate::backend::transfer::{
-    BlockerKind, Cell, ExportBlocker, ImportTable, Portable, PortableColumn,
+    BlockerKind, Cell, ExportBlocker, ImportTable, Portable, PortableColumn, PortableDefault,
 };
 use crate::backend::Backend;
 use crate::error::{Error, Place, Result};
@@ -224,6 +224,21 @@ pub fn plan_copy(
                     unsigned: false,
                 };
             }
+            // SOURCE's default is a value of SOURCE's type: converted like the rows (a BIT(1)
+            // default of a boolean column is true or false, a DATETIME's a moment in UTC), or,
+            // where the chosen type would change it, not carried over.
+            if let Some(PortableDefault::Value(cell)) = &col.default {
+                match cell.clone().convert(&natural, &col.ty) {
+                    Ok(converted) => col.default = Some(PortableDefault::Value(converted)),
+                    Err(why) => {
+                        notes.push(format!(
+                            "{}.{}: default not carried over, as the copy's type would change it: {why}",
+                            table.name, col.name
+                        ));
+                        col.default = None;
+                    }
+                }
+            }
             if let Some(d) = &col.untranslated_default {
                 notes.push(format!(
                     "{}.{}: default {d} has no exact translation and is not carried over",
@@ -331,10 +346,14 @@ pub fn plan_copy(
 
 /// The type SOURCE's reader gives a column whose own type is `natural` and whose copy takes
 /// `chosen`: its own, converted on the way (`Cell::convert`), except bytes for text, which the
-/// reader gives as they are stored (a text with a zero byte that DB_FINAL keeps as bytea).
+/// reader gives as they are stored (a text with a zero byte that DB_FINAL keeps as bytea), and
+/// JSON for text.
 fn export_type(natural: Portable, chosen: &Portable) -> Portable {
     match (&natural, chosen) {
         (Portable::Text { .. }, Portable::Bytes { .. }) => chosen.clone(),
+        // Text that DB_FINAL keeps as JSON is read as JSON, so SOURCE's engine finds the text
+        // that is not JSON before anything is written, naming its rows (SQLite's TEXT).
+        (Portable::Text { .. }, Portable::Json) => chosen.clone(),
         _ => natural,
     }
 }

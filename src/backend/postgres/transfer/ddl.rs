@@ -31,6 +31,10 @@ pub(super) fn import_ddl(table: &ImportTable) -> ImportDdl {
                 // numeric(20,0) (BIGINT UNSIGNED) cannot be an identity: a sequence owned by the
                 // column numbers new rows the same way, as serial does.
                 let seq = fit(&format!("{}_{}_seq", table.name, c.name));
+                // A run killed before OWNED BY left the sequence, which dropping the table
+                // (copy_table's first statement) does not remove; the resumed run's CREATE would
+                // fail on it every time.
+                before.push(format!("DROP SEQUENCE IF EXISTS {}", DIALECT.q(&seq)));
                 before.push(format!("CREATE SEQUENCE {}", DIALECT.q(&seq)));
                 line.push_str(&format!(
                     " DEFAULT nextval({}::regclass)",
@@ -198,6 +202,13 @@ fn default_sql(d: &PortableDefault, ty: &Portable) -> String {
     match (d, ty) {
         (PortableDefault::Now, Portable::Date) => "CURRENT_DATE".into(),
         (PortableDefault::Now, _) => "CURRENT_TIMESTAMP".into(),
+        // A moment needs no zone; a date and time without one, or a date, is UTC's (PostgreSQL's
+        // CURRENT_TIMESTAMP and CURRENT_DATE would be the inserting session's zone's).
+        (PortableDefault::NowUtc, Portable::Timestamp { .. }) => "CURRENT_TIMESTAMP".into(),
+        (PortableDefault::NowUtc, Portable::Date) => {
+            "(CURRENT_TIMESTAMP AT TIME ZONE 'UTC')::date".into()
+        }
+        (PortableDefault::NowUtc, _) => "(CURRENT_TIMESTAMP AT TIME ZONE 'UTC')".into(),
         (PortableDefault::Value(cell), ty) => literal(cell, ty),
     }
 }
@@ -226,6 +237,11 @@ pub(super) fn literal(cell: &Cell, ty: &Portable) -> String {
         Cell::Text(s) | Cell::Enum(s) => DIALECT.lit(s),
         Cell::Bytes(b) => DIALECT.blob_literal(b),
         Cell::Date(d) => typed(&date_text(i64::from(*d))),
+        // A date and time a moment's column takes is read as UTC (`Cell::convert`): said so,
+        // or the server would read it in the session's zone.
+        Cell::DateTime(us) if matches!(ty, Portable::Timestamp { .. }) => {
+            typed(&datetime_text(*us, "+00"))
+        }
         Cell::DateTime(us) => typed(&datetime_text(*us, "")),
         Cell::Timestamp(us) => typed(&datetime_text(*us, "+00")),
         Cell::Duration(us) => typed(&duration_text(*us)),

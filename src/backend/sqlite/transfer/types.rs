@@ -238,7 +238,9 @@ fn default_of(
         _ => false,
     };
     if now {
-        return (Some(PortableDefault::Now), None);
+        // SQLite's clock is UTC's (date and time functions, CURRENT_*), whatever the zone of the
+        // session that inserts.
+        return (Some(PortableDefault::NowUtc), None);
     }
     let untranslated = (None, Some(text.to_string()));
     if !is_literal(e) {
@@ -519,16 +521,17 @@ mod tests {
             (
                 "DATETIME",
                 "CURRENT_TIMESTAMP",
-                Some(PortableDefault::Now),
+                Some(PortableDefault::NowUtc),
                 false,
             ),
             (
                 "DATETIME",
                 "(datetime('now'))",
-                Some(PortableDefault::Now),
+                Some(PortableDefault::NowUtc),
                 false,
             ),
             ("DATE", "CURRENT_TIMESTAMP", None, true),
+            ("DATE", "CURRENT_DATE", Some(PortableDefault::NowUtc), false),
             ("INTEGER", "'abc'", None, true),
             ("INTEGER", "(1+1)", None, true),
             ("TEXT", "NULL", None, false),
