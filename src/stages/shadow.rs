@@ -298,6 +298,10 @@ pub struct MapJob {
     select: String,
     path: std::path::PathBuf,
     part: std::path::PathBuf,
+    /// Ctrl-C: the writer stops too (the command waits for it before it ends), leaving the
+    /// map file for `--resume` to write.
+    interrupted: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    run_dir: String,
 }
 
 fn map_job(ctx: &Context, table: &str, spec: &DerivedKey) -> Result<MapJob> {
@@ -325,6 +329,8 @@ fn map_job(ctx: &Context, table: &str, spec: &DerivedKey) -> Result<MapJob> {
         source,
         path,
         part,
+        interrupted: ctx.interrupted.clone(),
+        run_dir: crate::error::shell_word(&ctx.run.run_dir),
     })
 }
 
@@ -353,6 +359,13 @@ fn write_map(job: &MapJob) -> Result<u64> {
         csv.write_record([digits.format(old), text])
             .map_err(|e| io_error("write", &job.part, e.into()))?;
         rows += 1;
+        if rows.is_multiple_of(65_536) && job.interrupted.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(Error::Interrupted {
+                after: format!("map file of {} (part written)", job.table),
+                run_dir: job.run_dir.clone(),
+            });
+        }
         Ok(())
     })?;
     finish_csv(csv, &job.part, &job.path)?;
