@@ -279,14 +279,10 @@ fn a_move_refuses_what_it_cannot_do_and_a_dry_run_writes_nothing() {
     );
 }
 
-/// The stages after the transfer read only SOURCE's copy: a row written to SOURCE after the
-/// transfer copied its table is caught at the end (verify counts SOURCE itself against the
-/// copy), and the run fails naming the table instead of ending verified without that row.
-#[test]
-fn a_write_to_source_after_the_transfer_fails_the_run() {
-    let Some(m) = Move::from_mysql("late", SHAPES) else {
-        return;
-    };
+/// A move of the shapes fixture (as `tag`) that stalls after clone, when every table has been
+/// copied, runs `write` on SOURCE there, and goes on: the run must fail (exit 1). Its stderr.
+fn run_with_a_late_write(tag: &str, write: &str) -> Option<String> {
+    let m = Move::from_mysql(tag, SHAPES)?;
     let mut c = conn(m.mysql.as_ref().unwrap(), Some(&m.source));
     storable(&m);
     let [s, d, f] = m.urls();
@@ -302,11 +298,21 @@ fn a_write_to_source_after_the_transfer_fails_the_run() {
         .spawn()
         .unwrap();
     wait_for_stall_at(&dir, &mut child);
-    c.query_drop("INSERT INTO chain1 (v) VALUES (99)").unwrap();
+    c.query_drop(write).unwrap();
     std::fs::write(dir.join("release"), "").unwrap();
     let out = child.wait_with_output().unwrap();
     assert_exit(&out, 1);
-    let err = stderr(&out);
+    Some(stderr(&out))
+}
+
+/// The stages after the transfer read only SOURCE's copy: a row written to SOURCE after the
+/// transfer copied its table is caught at the end (verify reads SOURCE itself again), and the
+/// run fails naming the table instead of ending verified without that row.
+#[test]
+fn a_write_to_source_after_the_transfer_fails_the_run() {
+    let Some(err) = run_with_a_late_write("late", "INSERT INTO chain1 (v) VALUES (99)") else {
+        return;
+    };
     assert!(
         err.contains("chain1 held 2 rows when the transfer copied it and holds 3 now"),
         "{err}"
@@ -318,29 +324,9 @@ fn a_write_to_source_after_the_transfer_fails_the_run() {
 /// transfer journaled, and names the table and the column.
 #[test]
 fn an_update_to_source_after_the_transfer_fails_the_run() {
-    let Some(m) = Move::from_mysql("lateupd", SHAPES) else {
+    let Some(err) = run_with_a_late_write("lateupd", "UPDATE chain1 SET v = 7 WHERE v = 2") else {
         return;
     };
-    let mut c = conn(m.mysql.as_ref().unwrap(), Some(&m.source));
-    storable(&m);
-    let [s, d, f] = m.urls();
-    let dir = m.run_dir();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
-        .args(["run", "--source", &s, "--data", &d, "--final", &f])
-        .args(["--run-dir", dir.to_str().unwrap(), "-q", "--derive-final"])
-        .args(["--zero-dates", "null"])
-        .env("REKEY_TEST_STALL_AFTER_STEP", "clone")
-        .env("REKEY_TEST_STALL_RELEASE", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_stall_at(&dir, &mut child);
-    c.query_drop("UPDATE chain1 SET v = 7 WHERE v = 2").unwrap();
-    std::fs::write(dir.join("release"), "").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_exit(&out, 1);
-    let err = stderr(&out);
     assert!(
         err.contains("chain1's values in v changed after the transfer copied it"),
         "{err}"
