@@ -741,9 +741,11 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
     // written, or, when a stage failed, with the writer stopped (`--resume` writes what is
     // missing).
     match ran {
-        Ok(()) => shadow::maps_ready(ctx)?,
+        // A command that made them (run, convert) ends with every map file written.
+        Ok(()) if stages.contains(&Stage::Shadow) => crate::run::maps::maps_ready(ctx)?,
+        Ok(()) => crate::run::maps::join_maps(ctx, false)?,
         Err(e) => {
-            let _ = shadow::join_maps(ctx);
+            let _ = crate::run::maps::join_maps(ctx, true);
             return Err(e);
         }
     }

@@ -333,6 +333,20 @@ fn an_update_to_source_after_the_transfer_fails_the_run() {
     );
 }
 
+/// `--zero-dates null` is how the transfer read SOURCE: a run killed after it and resumed without
+/// the option still reads SOURCE the same way when verify compares it with what was copied.
+#[test]
+fn a_resume_without_zero_dates_null_reads_source_as_the_transfer_did() {
+    let Some(m) = Move::from_mysql("zdresume", SHAPES) else {
+        return;
+    };
+    storable(&m);
+    m.killed_in("clone", &["--derive-final", "--zero-dates", "null"]);
+    let out = m.run(&["--derive-final", "--resume"]);
+    assert_exit(&out, 0);
+    assert_eq!(report(&m.run_dir())["status"], "ok");
+}
+
 /// SQLite's shapes (fixtures/shapes/sqlite): the rowid alias, AUTOINCREMENT, INT and BIGINT
 /// keys at their extremes, a text key, a self reference, a cycle, a WITHOUT ROWID many-to-many,
 /// hostile names, every declared type an ORM writes, a generated column, a view and a trigger.

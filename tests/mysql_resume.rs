@@ -133,6 +133,47 @@ fn a_map_file_the_background_writer_did_not_write_is_written_on_resume() {
     assert_eq!(std::fs::read_to_string(&map).unwrap(), written);
 }
 
+/// `rekey clean` keeps the map files and forgets the run's secret: a new run in the directory
+/// that is killed while its own map files are still being written must not take the earlier
+/// run's for its own on `--resume` (verify would then find every key different).
+#[test]
+fn a_map_file_an_earlier_run_left_is_not_taken_for_this_runs() {
+    let Some(server) = server() else { return };
+    let dbs = Dbs::blog(&server, "stale_maps");
+    assert_exit(&dbs.run(&[]), 0);
+    let map_dir = dbs.run_dir().join("map");
+    let maps = || -> std::collections::BTreeMap<String, String> {
+        std::fs::read_dir(&map_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                let text = std::fs::read_to_string(&p).unwrap();
+                (p.file_name().unwrap().to_string_lossy().into_owned(), text)
+            })
+            .collect()
+    };
+    let earlier = maps();
+    assert!(!earlier.is_empty());
+    let dir = dbs.run_dir();
+    assert_exit(&rekey(&["clean", "--run-dir", dir.to_str().unwrap()]), 0);
+    // DB_FINAL empty again, as the application's migrations leave it.
+    let mut c = dbs.conn(&dbs.source);
+    c.query_drop(format!("DROP DATABASE `{}`", dbs.final_db))
+        .unwrap();
+    c.query_drop(format!("CREATE DATABASE `{}`", dbs.final_db))
+        .unwrap();
+    load_sql(&server, &dbs.final_db, BLOG_FINAL);
+
+    killed_in(&dbs, "shadow");
+    let out = dbs.run(&["--resume"]);
+    assert_exit(&out, 0);
+    assert_eq!(report(&dir)["status"], "ok");
+    let now = maps();
+    for (name, text) in &earlier {
+        assert_ne!(now.get(name), Some(text), "{name} is the earlier run's");
+    }
+}
+
 #[test]
 fn ctrl_c_stops_at_a_safe_point_and_says_how_to_resume() {
     let Some(server) = server() else { return };

@@ -1,6 +1,6 @@
 //! The run's new keys as the stages share them: each converted table's map file (`map/<t>.csv`,
-//! `old_id,new_id` in old-key order, written by shadow, read by shadow for keys taken from a
-//! parent and by verify) and the table whose name its derived keys use (journaled by shadow as a
+//! `old_id,new_id` in old-key order, written by shadow or `run::maps`, read by shadow for keys
+//! taken from a parent and by verify) and the table whose name its derived keys use (journaled by shadow as a
 //! `keys` artifact, read by swap's fill).
 
 use crate::journal::Artifact;
@@ -52,4 +52,34 @@ pub fn read_map(path: &Path) -> Result<impl Iterator<Item = Result<(i128, u128)>
             .ok_or_else(bad)?;
         Ok((old, new.as_u128()))
     }))
+}
+
+/// A table's map file and the name it is written under until complete.
+pub fn map_paths(ctx: &Context, table: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let path = map_file(&ctx.map_dir(), table);
+    let mut part = path.clone().into_os_string();
+    part.push(".part");
+    (path, part.into())
+}
+
+pub fn csv_writer(part: &Path) -> Result<csv::Writer<std::fs::File>> {
+    if let Some(dir) = part.parent() {
+        crate::run_files::create_private_dir(dir).map_err(|e| io_error("create", dir, e))?;
+    }
+    let file =
+        crate::run_files::create_private_file(part).map_err(|e| io_error("create", part, e))?;
+    let mut w = csv::Writer::from_writer(file);
+    w.write_record(["old_id", "new_id"])
+        .map_err(|e| io_error("write", part, e.into()))?;
+    Ok(w)
+}
+
+/// The map file appears under its final name only when complete.
+pub fn finish_csv(mut w: csv::Writer<std::fs::File>, part: &Path, path: &Path) -> Result<()> {
+    w.flush().map_err(|e| io_error("write", part, e))?;
+    let file = w
+        .into_inner()
+        .map_err(|e| io_error("write", part, e.into_error()))?;
+    file.sync_all().map_err(|e| io_error("sync", part, e))?;
+    std::fs::rename(part, path).map_err(|e| io_error("rename", part, e))
 }

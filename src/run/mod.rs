@@ -17,6 +17,7 @@ pub mod follow;
 pub mod indexes;
 pub mod keys;
 pub mod live;
+pub mod maps;
 pub mod marker;
 pub mod moved;
 pub mod names;
@@ -80,8 +81,15 @@ pub struct Context {
     /// status`'s reading: the runner knows no view of the run).
     pub overall: Option<Overall>,
     /// The map files of tables with derived keys, written in the background from shadow on
-    /// (`stages::shadow::maps_ready` waits for them where they are read).
-    pub pending_maps: Mutex<Option<std::thread::JoinHandle<Result<u64>>>>,
+    /// (`run::maps::maps_ready` waits for them where they are read).
+    pub pending_maps: Mutex<Option<Background>>,
+}
+
+/// A thread a stage leaves writing files that later stages read (shadow's map files), with the
+/// flag that asks it to stop when the command fails before it is done.
+pub struct Background {
+    pub handle: std::thread::JoinHandle<Result<u64>>,
+    pub stop: Arc<AtomicBool>,
 }
 
 /// Reads the overall progress line's figures from the journal.

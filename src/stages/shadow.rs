@@ -4,14 +4,13 @@
 //! get their values through the mapping table when swap fills the table: each row is written once.
 
 use crate::journal::Artifact;
-use crate::run::keys::{key_source, map_file, read_map};
-use std::path::Path;
+use crate::run::keys::{csv_writer, finish_csv, key_source, map_paths, read_map};
+use crate::run::maps::{lock, map_job, write_map, MapJob};
 
 use super::{Context, Outcome, Stage};
 use crate::backend::{Dialect, Session, Value};
 use crate::error::{io_error, Error, Place, Result};
 use crate::model::Table;
-use crate::options::UuidFormat;
 use crate::plan::Converted;
 use crate::run::names::{ipk, map_table, upk};
 use crate::uuidgen::{to_text, DerivedKey, UuidGen, DERIVED_KEY_LIMIT};
@@ -41,31 +40,38 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let moved = crate::run::data_shape::moved_tables(ctx)?;
     // Map files of derived keys need only SOURCE: they are written while the stages after this
     // one change DB_DATA's schema (statements that leave the cores idle).
+    // A one-to-one table (`following`) may need its parent's map file in this stage: those
+    // write theirs at once.
     let maps: std::sync::Mutex<Vec<MapJob>> = std::sync::Mutex::new(Vec::new());
-    let step = |c: &&Converted| -> Result<u64> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let step = |c: &&Converted, queue: Option<&std::sync::Mutex<Vec<MapJob>>>| -> Result<u64> {
         let table = current.table(&c.table).cloned().unwrap_or_default();
         let map_left = current
             .table(&map_table(data.dialect(), &c.table))
             .is_some();
-        shadow_table(ctx, c, &table, map_left, &moved, &maps)
+        shadow_table(ctx, c, &table, map_left, &moved, queue, &stop)
     };
-    let mut rows = ctx.steps(Stage::Shadow, &fresh, |c| c.table.clone(), parallel, step)?;
+    let mut rows = ctx.steps(
+        Stage::Shadow,
+        &fresh,
+        |c| c.table.clone(),
+        parallel,
+        |c| step(c, Some(&maps)),
+    )?;
     let queued = std::mem::take(&mut *lock(&maps));
     let background = queued.len();
-    if !queued.is_empty() {
-        let jobs = ctx.run.jobs;
-        let handle = std::thread::spawn(move || -> Result<u64> {
-            Ok(crate::run::greedy(jobs, &queued, write_map)?
-                .into_iter()
-                .sum())
-        });
-        *lock(&ctx.pending_maps) = Some(handle);
-    }
+    crate::run::maps::spawn(ctx, queued, ctx.run.jobs, stop.clone());
     // A one-to-one table without derived keys takes its keys from its parent's map file.
     if !following.is_empty() {
-        maps_ready(ctx)?;
+        crate::run::maps::maps_ready(ctx)?;
     }
-    rows += ctx.steps(Stage::Shadow, &following, |c| c.table.clone(), false, step)?;
+    rows += ctx.steps(
+        Stage::Shadow,
+        &following,
+        |c| c.table.clone(),
+        false,
+        |c| step(c, None),
+    )?;
     let detail = (background > 0).then(|| {
         format!(
             "the map files of {background} {} with derived keys written in the background, while the next stages run",
@@ -75,63 +81,14 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     Ok(Outcome { rows, detail })
 }
 
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Waits for the map files written in the background (`run`), then writes any map file of a
-/// table with derived keys that is missing: one the background writer did not finish before a
-/// kill, whose shadow step the journal already has. Called before anything reads map files.
-pub fn maps_ready(ctx: &Context) -> Result<()> {
-    // Held throughout: a second caller (the other load worker) waits instead of writing a
-    // missing map file while the background writer still writes it.
-    let mut pending = lock(&ctx.pending_maps);
-    if let Some(handle) = pending.take() {
-        crate::run::joined(
-            handle.join(),
-            Place::stage(Stage::Shadow),
-            "the thread writing map files",
-        )?;
-    }
-    if ctx.run.dry_run {
-        return Ok(());
-    }
-    for (table, key_table) in ctx.journal.artifacts(Artifact::Keys)? {
-        if key_table.is_empty() || map_paths(ctx, &table).0.exists() {
-            continue;
-        }
-        let spec = DerivedKey {
-            secret: ctx.secret.clone(),
-            base_ms: ctx.base_ms,
-            table: key_table,
-            version: ctx.conversion.uuid_version,
-        };
-        write_map(&map_job(ctx, &table, &spec)?)?;
-    }
-    drop(pending);
-    Ok(())
-}
-
-/// Waits for the background map writer, if one runs, and returns its error.
-pub fn join_maps(ctx: &Context) -> Result<()> {
-    let Some(handle) = lock(&ctx.pending_maps).take() else {
-        return Ok(());
-    };
-    crate::run::joined(
-        handle.join(),
-        Place::stage(Stage::Shadow),
-        "the thread writing map files",
-    )?;
-    Ok(())
-}
-
 fn shadow_table(
     ctx: &Context,
     c: &Converted,
     current: &Table,
     map_left: bool,
     moved: &Option<crate::model::Schema>,
-    maps: &std::sync::Mutex<Vec<MapJob>>,
+    queue: Option<&std::sync::Mutex<Vec<MapJob>>>,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<u64> {
     let data = ctx.data()?;
     let d = data.dialect();
@@ -158,8 +115,21 @@ fn shadow_table(
             0
         }
         Some(spec) => {
-            lock(maps).push(map_job(ctx, &c.table, spec)?);
-            0
+            let mut job = map_job(ctx, &c.table, spec)?;
+            job.stop = stop.clone();
+            match queue {
+                Some(queue) => {
+                    // A map file of an earlier run in this directory (kept by `clean`) must not
+                    // pass for this run's while the writer has not replaced it yet.
+                    if job.path.exists() {
+                        std::fs::remove_file(&job.path)
+                            .map_err(|e| io_error("remove", &job.path, e))?;
+                    }
+                    lock(queue).push(job);
+                    0
+                }
+                None => write_map(&job)?,
+            }
         }
         None => {
             // The keys come from SOURCE on its own session; the mapping table goes into DB_DATA.
@@ -288,90 +258,6 @@ fn derivable(ctx: &Context, c: &Converted) -> Result<Option<DerivedKey>> {
     Ok((in_range(row.first()) && in_range(row.get(1))).then_some(spec))
 }
 
-/// What writing the map file of a table with derived keys needs, owned (it may run on a thread
-/// of its own while the next stages run).
-pub struct MapJob {
-    table: String,
-    spec: DerivedKey,
-    format: UuidFormat,
-    source: std::sync::Arc<dyn crate::backend::Backend>,
-    select: String,
-    path: std::path::PathBuf,
-    part: std::path::PathBuf,
-    /// Ctrl-C: the writer stops too (the command waits for it before it ends), leaving the
-    /// map file for `--resume` to write.
-    interrupted: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    run_dir: String,
-}
-
-fn map_job(ctx: &Context, table: &str, spec: &DerivedKey) -> Result<MapJob> {
-    let source = ctx.source()?.clone();
-    let sd = source.dialect();
-    let converted = ctx.plan()?;
-    let Some(c) = converted.1.converted(table) else {
-        return Err(Error::input(
-            Place::stage(Stage::Shadow).table(table),
-            "the journal names this table's keys as derived, but SOURCE's plan does not convert it.",
-            "SOURCE changed since the run began: restore it, or run `rekey clean` and start again.",
-        ));
-    };
-    // The table's own rows, as verify reads them: an inheritance parent's map holds no child's key.
-    let from = match converted.0.table(table) {
-        Some(t) => sd.own_rows(t),
-        None => sd.q(table),
-    };
-    let (path, part) = map_paths(ctx, table);
-    Ok(MapJob {
-        table: table.to_string(),
-        spec: spec.clone(),
-        format: ctx.conversion.uuid_format,
-        select: format!("SELECT {k} FROM {from} ORDER BY {k}", k = sd.q(&c.column)),
-        source,
-        path,
-        part,
-        interrupted: ctx.interrupted.clone(),
-        run_dir: crate::error::shell_word(&ctx.run.run_dir),
-    })
-}
-
-/// `map/<table>.csv` of a table whose keys are derived: SOURCE's keys streamed in order, each
-/// with the UUID the engine computes for it (in swap's or the load's statements).
-fn write_map(job: &MapJob) -> Result<u64> {
-    let mut csv = csv_writer(&job.part)?;
-    let mut keys = job.source.connect()?;
-    let mut rows = 0u64;
-    let mut digits = itoa::Buffer::new();
-    keys.query(&job.select, &mut |row| {
-        let old = row.first().and_then(Value::as_key).unwrap_or(-1);
-        let old = u64::try_from(old).map_err(|_| {
-            Error::input(
-                Place::stage(Stage::Shadow).table(&job.table),
-                "a key changed while rekey read it.",
-                "SOURCE must be a snapshot nobody writes: run again with --resume on an unchanging copy.",
-            )
-        })?;
-        let id = job.spec.uuid(old);
-        let mut text = uuid::Uuid::encode_buffer();
-        let text: &str = match job.format {
-            UuidFormat::Char32 => id.simple().encode_lower(&mut text),
-            _ => id.hyphenated().encode_lower(&mut text),
-        };
-        csv.write_record([digits.format(old), text])
-            .map_err(|e| io_error("write", &job.part, e.into()))?;
-        rows += 1;
-        if rows.is_multiple_of(65_536) && job.interrupted.load(std::sync::atomic::Ordering::SeqCst)
-        {
-            return Err(Error::Interrupted {
-                after: format!("map file of {} (part written)", job.table),
-                run_dir: job.run_dir.clone(),
-            });
-        }
-        Ok(())
-    })?;
-    finish_csv(csv, &job.part, &job.path)?;
-    Ok(rows)
-}
-
 /// Streams the old keys in ascending order from SOURCE, gives each a UUID, and writes both the
 /// map file and the mapping table. Reading and generating run on their own thread, one batch
 /// ahead of the inserts, so the server loads one batch while the next is produced; at most three
@@ -468,35 +354,6 @@ fn generate(
         produced?;
         Ok(total)
     })
-}
-
-pub fn map_paths(ctx: &Context, table: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    let path = map_file(&ctx.map_dir(), table);
-    let mut part = path.clone().into_os_string();
-    part.push(".part");
-    (path, part.into())
-}
-
-fn csv_writer(part: &Path) -> Result<csv::Writer<std::fs::File>> {
-    if let Some(dir) = part.parent() {
-        crate::run_files::create_private_dir(dir).map_err(|e| io_error("create", dir, e))?;
-    }
-    let file =
-        crate::run_files::create_private_file(part).map_err(|e| io_error("create", part, e))?;
-    let mut w = csv::Writer::from_writer(file);
-    w.write_record(["old_id", "new_id"])
-        .map_err(|e| io_error("write", part, e.into()))?;
-    Ok(w)
-}
-
-/// The map file appears under its final name only when complete.
-fn finish_csv(mut w: csv::Writer<std::fs::File>, part: &Path, path: &Path) -> Result<()> {
-    w.flush().map_err(|e| io_error("write", part, e))?;
-    let file = w
-        .into_inner()
-        .map_err(|e| io_error("write", part, e.into_error()))?;
-    file.sync_all().map_err(|e| io_error("sync", part, e))?;
-    std::fs::rename(part, path).map_err(|e| io_error("rename", part, e))
 }
 
 /// Where a converted table's new keys come from, key by key in ascending old-key order.

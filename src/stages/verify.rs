@@ -185,9 +185,10 @@ pub fn after_load(ctx: &Context, final_schema: &crate::model::Schema, table: &st
     let Some(started) = load_started(ctx, table)? else {
         return Ok(());
     };
-    // The check reads the map files; one the background writer could not write is the verify
-    // stage's to write again and report.
-    if let Err(e) = super::shadow::maps_ready(ctx) {
+    // The check reads the map files: it waits for the background writer. A map file missing
+    // (the writer failed, or a killed run's writer did not finish) leaves the table to the
+    // verify stage, which writes it again (`maps_ready`) and reports.
+    if let Err(e) = crate::run::maps::join_maps(ctx, false) {
         ctx.progress.note(&format!(
             "verify of {table} after its load left to the verify stage: {e}"
         ));
@@ -324,7 +325,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             fin.describe(fs.as_mut())?
         }
     };
-    super::shadow::maps_ready(ctx)?;
+    crate::run::maps::maps_ready(ctx)?;
     let maps = shared_maps(ctx);
     let trusted = if ctx.run.dry_run {
         HashMap::new()
@@ -469,7 +470,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let mut changed =
         crate::run::source_snapshot::changes(ctx, &seen.into_inner().unwrap_or_default())?;
     // A move's stages read SOURCE's copy: SOURCE itself is read against what was copied.
-    changed.extend(super::transfer::changes_since(ctx)?);
+    changed.extend(crate::run::moved::changes_since(ctx)?);
     for c in &changed {
         ctx.say(&format!("SOURCE changed during the run: {c}"));
     }

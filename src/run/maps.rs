@@ -1,0 +1,176 @@
+//! The map files of tables with derived keys (`map/<t>.csv`): they need only SOURCE, so shadow
+//! queues them and they are written on a thread of their own while the next stages run
+//! (`spawn`); whatever reads map files first waits for them (`maps_ready`, `join_maps`), and a
+//! resumed run writes any that a killed run's writer did not finish.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::keys::{csv_writer, finish_csv, map_paths};
+use super::{Background, Context};
+use crate::backend::Value;
+use crate::error::{io_error, Error, Place, Result};
+use crate::journal::Artifact;
+use crate::options::UuidFormat;
+use crate::stage::Stage;
+use crate::uuidgen::DerivedKey;
+
+/// Writes `jobs` on a thread of its own, `jobs_at_once` at a time, until `join_maps` or
+/// `maps_ready` waits for it; `stop` asks it to stop.
+pub fn spawn(ctx: &Context, jobs: Vec<MapJob>, jobs_at_once: usize, stop: Arc<AtomicBool>) {
+    if jobs.is_empty() {
+        return;
+    }
+    let handle = std::thread::spawn(move || -> Result<u64> {
+        Ok(super::greedy(jobs_at_once, &jobs, write_map)?
+            .into_iter()
+            .sum())
+    });
+    *lock(&ctx.pending_maps) = Some(Background { handle, stop });
+}
+
+/// What writing the map file of a table with derived keys needs, owned (it may run on a thread
+/// of its own while the next stages run).
+pub struct MapJob {
+    table: String,
+    spec: DerivedKey,
+    format: UuidFormat,
+    source: Arc<dyn crate::backend::Backend>,
+    select: String,
+    pub path: std::path::PathBuf,
+    part: std::path::PathBuf,
+    /// Ctrl-C, or the command failing elsewhere (`join_maps`): the writer stops too (the
+    /// command waits for it before it ends), leaving the map file for `--resume` to write.
+    interrupted: Arc<AtomicBool>,
+    pub stop: Arc<AtomicBool>,
+    run_dir: String,
+}
+
+pub fn map_job(ctx: &Context, table: &str, spec: &DerivedKey) -> Result<MapJob> {
+    let source = ctx.source()?.clone();
+    let sd = source.dialect();
+    let converted = ctx.plan()?;
+    let Some(c) = converted.1.converted(table) else {
+        return Err(Error::input(
+            Place::stage(Stage::Shadow).table(table),
+            "the journal names this table's keys as derived, but SOURCE's plan does not convert it.",
+            "SOURCE changed since the run began: restore it, or run `rekey clean` and start again.",
+        ));
+    };
+    // The table's own rows, as verify reads them: an inheritance parent's map holds no child's key.
+    let from = match converted.0.table(table) {
+        Some(t) => sd.own_rows(t),
+        None => sd.q(table),
+    };
+    let (path, part) = map_paths(ctx, table);
+    Ok(MapJob {
+        table: table.to_string(),
+        spec: spec.clone(),
+        format: ctx.conversion.uuid_format,
+        select: format!("SELECT {k} FROM {from} ORDER BY {k}", k = sd.q(&c.column)),
+        source,
+        path,
+        part,
+        interrupted: ctx.interrupted.clone(),
+        stop: Arc::new(AtomicBool::new(false)),
+        run_dir: crate::error::shell_word(&ctx.run.run_dir),
+    })
+}
+
+/// `map/<table>.csv` of a table whose keys are derived: SOURCE's keys streamed in order, each
+/// with the UUID the engine computes for it (in swap's or the load's statements).
+pub fn write_map(job: &MapJob) -> Result<u64> {
+    let mut csv = csv_writer(&job.part)?;
+    let mut keys = job.source.connect()?;
+    let mut rows = 0u64;
+    let mut digits = itoa::Buffer::new();
+    keys.query(&job.select, &mut |row| {
+        let old = row.first().and_then(Value::as_key).unwrap_or(-1);
+        let old = u64::try_from(old).map_err(|_| {
+            Error::input(
+                Place::stage(Stage::Shadow).table(&job.table),
+                "a key changed while rekey read it.",
+                "SOURCE must be a snapshot nobody writes: run again with --resume on an unchanging copy.",
+            )
+        })?;
+        let id = job.spec.uuid(old);
+        let mut text = uuid::Uuid::encode_buffer();
+        let text: &str = match job.format {
+            UuidFormat::Char32 => id.simple().encode_lower(&mut text),
+            _ => id.hyphenated().encode_lower(&mut text),
+        };
+        csv.write_record([digits.format(old), text])
+            .map_err(|e| io_error("write", &job.part, e.into()))?;
+        rows += 1;
+        let stopped = |f: &AtomicBool| f.load(Ordering::SeqCst);
+        if rows.is_multiple_of(65_536) && (stopped(&job.interrupted) || stopped(&job.stop)) {
+            return Err(Error::Interrupted {
+                after: format!("map file of {} (part written)", job.table),
+                run_dir: job.run_dir.clone(),
+            });
+        }
+        Ok(())
+    })?;
+    finish_csv(csv, &job.part, &job.path)?;
+    Ok(rows)
+}
+
+/// Waits for the map files written in the background (`run`), then writes any map file of a
+/// table with derived keys that is missing: one the background writer did not finish before a
+/// kill, whose shadow step the journal already has. Called before anything reads map files.
+pub fn maps_ready(ctx: &Context) -> Result<()> {
+    // Held throughout: a second caller (the other load worker) waits instead of writing a
+    // missing map file while the background writer still writes it.
+    let mut pending = lock(&ctx.pending_maps);
+    if let Some(writer) = pending.take() {
+        joined(writer)?;
+    }
+    if ctx.run.dry_run {
+        return Ok(());
+    }
+    let plan = ctx.plan()?;
+    for (table, key_table) in ctx.journal.artifacts(Artifact::Keys)? {
+        // Only this run's tables: an earlier run in the directory (cleaned since) journaled its
+        // own, and shadow removed this run's old map files before it queued them.
+        if key_table.is_empty()
+            || plan.1.converted(&table).is_none()
+            || map_paths(ctx, &table).0.exists()
+        {
+            continue;
+        }
+        let spec = DerivedKey {
+            secret: ctx.secret.clone(),
+            base_ms: ctx.base_ms,
+            table: key_table,
+            version: ctx.conversion.uuid_version,
+        };
+        write_map(&map_job(ctx, &table, &spec)?)?;
+    }
+    drop(pending);
+    Ok(())
+}
+
+/// Waits for the background map writer, if one runs, and returns its error; `stop` asks it to
+/// stop first (the command failed: `--resume` writes what is missing).
+pub fn join_maps(ctx: &Context, stop: bool) -> Result<()> {
+    let Some(writer) = lock(&ctx.pending_maps).take() else {
+        return Ok(());
+    };
+    if stop {
+        writer.stop.store(true, Ordering::SeqCst);
+    }
+    joined(writer)
+}
+
+fn joined(writer: Background) -> Result<()> {
+    super::joined(
+        writer.handle.join(),
+        Place::stage(Stage::Shadow),
+        "the thread writing map files",
+    )?;
+    Ok(())
+}
+
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
