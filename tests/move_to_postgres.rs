@@ -129,6 +129,37 @@ fn a_key_past_bigint_is_refused_while_copying_and_nothing_reaches_data_or_final(
     assert!(!m.pg.exists(&m.final_db));
 }
 
+/// JSON text with a key twice in one object means its first value to MariaDB's JSON functions
+/// and its last to PostgreSQL: refused while copying, naming the column and the row, before
+/// DB_DATA or DB_FINAL exist; once the row keeps one value, it moves.
+#[test]
+fn json_with_a_key_twice_is_refused_while_copying() {
+    let Some(m) = Move::from_mysql(
+        "jsondup",
+        "CREATE TABLE doc (id INT NOT NULL PRIMARY KEY, meta LONGTEXT CHECK (json_valid(meta))) ENGINE=InnoDB;\n\
+         INSERT INTO doc VALUES (1, '{\"a\": [1, {\"b\": 2}]}'), (2, '{\"k\": 1, \"k\": 2}');\n",
+    ) else {
+        return;
+    };
+    let out = m.run(&["--derive-final"]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("meta") && err.contains("(2)") && err.contains("\"k\" twice"),
+        "{err}"
+    );
+    assert!(!m.pg.exists(&m.data));
+    assert!(!m.pg.exists(&m.final_db));
+    let mut c = conn(m.mysql.as_ref().unwrap(), Some(&m.source));
+    c.query_drop("UPDATE doc SET meta = '{\"k\": 1}' WHERE id = 2")
+        .unwrap();
+    assert_exit(&m.run(&["--derive-final", "--resume"]), 0);
+    assert_eq!(
+        m.pg.text(&m.final_db, "SELECT meta->>'k' FROM doc WHERE meta ? 'k'"),
+        "1"
+    );
+}
+
 #[test]
 fn the_shapes_fixture_moves_once_its_unstorable_values_are_dealt_with() {
     let Some(m) = Move::from_mysql("shapes", SHAPES) else {

@@ -505,12 +505,74 @@ impl Cell {
 }
 
 /// Text that is one JSON value, as JSON (kept as written: jsonb normalises it the way it does
-/// SOURCE's own JSON); anything else refused.
+/// SOURCE's own JSON); anything else refused, and an object with a key twice.
 fn json_text(t: String) -> std::result::Result<Cell, String> {
     match serde_json::from_str::<serde_json::Value>(&t) {
-        Ok(_) => Ok(Cell::Json(t)),
+        Ok(_) => match duplicate_json_key(&t) {
+            Some(key) => Err(format!(
+                "{t:?} holds the key {key:?} twice in one object, whose meaning PostgreSQL (the last) and SOURCE's engine (MariaDB's and SQLite's functions: the first) differ on"
+            )),
+            None => Ok(Cell::Json(t)),
+        },
         Err(e) => Err(format!("{t:?} is not JSON ({e})")),
     }
+}
+
+/// The first key found twice in one object of JSON `text`, if any. Engines disagree on which
+/// value such a key means (jsonb keeps the last; MariaDB's and SQLite's JSON functions read the
+/// first), and serde_json's map keeps the last, so the check by meaning cannot see it: it is
+/// refused instead.
+pub fn duplicate_json_key(text: &str) -> Option<String> {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    struct Walk<'a>(&'a std::cell::RefCell<Option<String>>);
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+            while seq.next_element_seed(Walk(self.0))?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key.clone()) && self.0.borrow().is_none() {
+                    *self.0.borrow_mut() = Some(key);
+                }
+                map.next_value_seed(Walk(self.0))?;
+            }
+            Ok(())
+        }
+    }
+    let found = std::cell::RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_str(text);
+    Walk(&found).deserialize(&mut de).ok()?;
+    found.into_inner()
 }
 
 /// A JSON value with its numbers in one spelling (`1e2`, `100.0` and `100` are one number to
@@ -587,6 +649,27 @@ mod tests {
             canon(&Cell::Decimal("1.5".into())),
             canon(&Cell::Decimal("15".into()))
         );
+    }
+
+    #[test]
+    fn a_json_object_with_a_key_twice_is_refused() {
+        assert_eq!(
+            duplicate_json_key(r#"{"a": 1, "b": {"c": 1, "c": 2}}"#),
+            Some("c".into())
+        );
+        assert_eq!(duplicate_json_key(r#"[{"a": 1}, {"a": 2}, "a"]"#), None);
+        assert_eq!(
+            duplicate_json_key(r#"{"a\u0062": 1, "ab": 2}"#),
+            Some("ab".into())
+        );
+        let to_json = Cell::Text(r#"{"k": 1, "k": 2}"#.into()).convert(
+            &Portable::Text {
+                length: None,
+                fixed: false,
+            },
+            &Portable::Json,
+        );
+        assert!(to_json.unwrap_err().contains("the key \"k\" twice"));
     }
 
     #[test]

@@ -65,6 +65,8 @@ enum Problem {
     ZeroDate,
     NotUtf8,
     ZeroByte,
+    /// JSON text with a key twice in one object (`transfer::duplicate_json_key`).
+    DuplicateJsonKey(String),
     /// The server sent a value of another kind than the column's type (a catalog that changed
     /// since it was read).
     Unexpected(&'static str),
@@ -138,7 +140,11 @@ fn cell(kind: Kind, value: Value, zero_dates_null: bool) -> Result<Cell, Problem
             if b.contains(&0) {
                 return Err(Problem::ZeroByte);
             }
-            Cell::Json(text(b)?)
+            let json = text(b)?;
+            if let Some(key) = crate::backend::transfer::duplicate_json_key(&json) {
+                return Err(Problem::DuplicateJsonKey(key));
+            }
+            Cell::Json(json)
         }
         (Kind::Uuid, Value::Bytes(b)) => match <[u8; 16]>::try_from(b.as_slice()) {
             Ok(raw) => Cell::Uuid(u128::from_be_bytes(raw)),
@@ -290,6 +296,11 @@ fn value_error(place: &Place, column: &PortableColumn, key: &str, problem: Probl
             place,
             format!("{row} holds text the server did not give as valid UTF-8."),
             "The column's bytes do not match its character set: convert them in SOURCE (for example ALTER the column to the character set the bytes really are in, or to a binary type), then run again.",
+        ),
+        Problem::DuplicateJsonKey(key) => Error::input(
+            place,
+            format!("{row} holds JSON with the key {key:?} twice in one object: MariaDB's JSON functions read the first value, PostgreSQL the last, so the move would change what it means."),
+            "Keep one of the two values in SOURCE (the one the application means), then run again.",
         ),
         Problem::Unexpected(what) => Error::env(
             place,
