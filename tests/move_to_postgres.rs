@@ -160,6 +160,24 @@ fn json_with_a_key_twice_is_refused_while_copying() {
     );
 }
 
+/// The same from SQLite, whose JSON functions read a doubled key's first value too.
+#[test]
+fn sqlite_json_with_a_key_twice_is_refused_while_copying() {
+    let Some(m) = Move::from_sqlite(
+        "sqjsondup",
+        "CREATE TABLE doc (id INTEGER PRIMARY KEY, meta JSON);\n\
+         INSERT INTO doc VALUES (1, '{\"a\": 1}'), (2, '[{\"k\": 1, \"k\": 2}]');\n",
+    ) else {
+        return;
+    };
+    let out = m.run(&["--derive-final"]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("meta") && err.contains("\"k\" twice"), "{err}");
+    assert!(!m.pg.exists(&m.data));
+    assert!(!m.pg.exists(&m.final_db));
+}
+
 #[test]
 fn the_shapes_fixture_moves_once_its_unstorable_values_are_dealt_with() {
     let Some(m) = Move::from_mysql("shapes", SHAPES) else {

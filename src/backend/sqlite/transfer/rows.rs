@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::model::Table;
 
 /// Why a stored value has no cell of its column's type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Problem {
     /// Not a value of the type (storage class, range, spelling, length).
     WrongType,
@@ -19,6 +19,8 @@ pub(super) enum Problem {
     ZeroByte,
     /// Text that is not valid UTF-8.
     NotUtf8,
+    /// JSON with a key twice in one object (`transfer::duplicate_json_key`).
+    DuplicateJsonKey(String),
 }
 
 /// 2^53: the integers a double holds exactly, all of them.
@@ -77,6 +79,9 @@ pub(super) fn to_cell(
             let s = text(b)?;
             if !json_ok {
                 return Err(WrongType);
+            }
+            if let Some(key) = crate::backend::transfer::duplicate_json_key(&s) {
+                return Err(Problem::DuplicateJsonKey(key));
             }
             Cell::Json(s)
         }
@@ -325,6 +330,9 @@ fn conversion_error(
         }
         Problem::NotUtf8 => "text that is not valid UTF-8".into(),
         Problem::ZeroDate => "a date with month or day 00, which no calendar has".into(),
+        Problem::DuplicateJsonKey(ref key) => format!(
+            "JSON with the key {key:?} twice in one object: SQLite's JSON functions read the first value, PostgreSQL the last, so the move would change what it means"
+        ),
         Problem::WrongType => format!(
             "a value that is not {} (declared {})",
             describe(&column.ty),
