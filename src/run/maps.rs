@@ -115,7 +115,7 @@ pub fn write_map(job: &MapJob) -> Result<u64> {
     Ok(rows)
 }
 
-/// Waits for the map files written in the background (`run`), then writes any map file of a
+/// Waits for the map files written in the background (`spawn`), then writes any map file of a
 /// table with derived keys that is missing: one the background writer did not finish before a
 /// kill, whose shadow step the journal already has. Called before anything reads map files.
 pub fn maps_ready(ctx: &Context) -> Result<()> {

@@ -2,6 +2,8 @@
 //! a mapping table `_rekey_map_<table>` (old key, UUID) and `map/<table>.csv` in the run directory;
 //! and the shadow columns `<pk>_ipk_copy` (old key) and `<pk>_upk_copy` (UUID) on the table. Rows
 //! get their values through the mapping table when swap fills the table: each row is written once.
+//! Keys derived from the old key need no mapping table: their map files are queued for
+//! `run::maps`, which writes them in the background while the next stages run.
 
 use crate::journal::Artifact;
 use crate::run::keys::{csv_writer, finish_csv, key_source, map_paths, read_map};
