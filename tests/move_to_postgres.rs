@@ -368,6 +368,22 @@ fn a_write_to_source_after_the_transfer_fails_the_run() {
     );
 }
 
+/// A table made in SOURCE after the transfer (DDL during the cutover) has none of its rows in
+/// DB_FINAL: the run fails naming it.
+#[test]
+fn a_table_made_in_source_after_the_transfer_fails_the_run() {
+    let Some(err) = run_with_a_late_write(
+        "latetbl",
+        "CREATE TABLE late_comer (id INT NOT NULL PRIMARY KEY, v INT)",
+    ) else {
+        return;
+    };
+    assert!(
+        err.contains("late_comer was made after the transfer, which did not copy it"),
+        "{err}"
+    );
+}
+
 /// A write to SOURCE after the transfer that keeps every count (an UPDATE, or a row deleted and
 /// another inserted) is caught too: verify reads SOURCE again by meaning, against the digest the
 /// transfer journaled, and names the table and the column.

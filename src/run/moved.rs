@@ -462,5 +462,18 @@ pub fn changes_since(ctx: &Context) -> Result<Vec<String>> {
             )
         }))
     })?;
-    Ok(changed.into_iter().flatten().collect())
+    let mut changed: Vec<String> = changed.into_iter().flatten().collect();
+    // A table made in SOURCE after the transfer: none of its rows reached DB_FINAL.
+    changed.extend(
+        plan.tables
+            .iter()
+            .filter(|t| !copied.iter().any(|(name, _)| *name == t.name))
+            .map(|t| {
+                format!(
+                    "{} was made after the transfer, which did not copy it",
+                    t.name
+                )
+            }),
+    );
+    Ok(changed)
 }
