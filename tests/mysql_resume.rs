@@ -153,7 +153,7 @@ fn a_map_file_an_earlier_run_left_is_not_taken_for_this_runs() {
             .collect()
     };
     let earlier = maps();
-    assert!(!earlier.is_empty());
+    assert!(earlier.values().any(|t| t.lines().count() > 1));
     let dir = dbs.run_dir();
     assert_exit(&rekey(&["clean", "--run-dir", dir.to_str().unwrap()]), 0);
     // DB_FINAL empty again, as the application's migrations leave it.
@@ -169,7 +169,8 @@ fn a_map_file_an_earlier_run_left_is_not_taken_for_this_runs() {
     assert_exit(&out, 0);
     assert_eq!(report(&dir)["status"], "ok");
     let now = maps();
-    for (name, text) in &earlier {
+    // Every key is new (a table without rows has a map file of its header alone either way).
+    for (name, text) in earlier.iter().filter(|(_, t)| t.lines().count() > 1) {
         assert_ne!(now.get(name), Some(text), "{name} is the earlier run's");
     }
 }
