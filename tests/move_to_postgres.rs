@@ -334,21 +334,9 @@ fn run_with_a_late_write(tag: &str, write: &str) -> Option<String> {
     let m = Move::from_mysql(tag, SHAPES)?;
     let mut c = conn(m.mysql.as_ref().unwrap(), Some(&m.source));
     storable(&m);
-    let [s, d, f] = m.urls();
-    let dir = m.run_dir();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
-        .args(["run", "--source", &s, "--data", &d, "--final", &f])
-        .args(["--run-dir", dir.to_str().unwrap(), "-q", "--derive-final"])
-        .args(["--zero-dates", "null"])
-        .env("REKEY_TEST_STALL_AFTER_STEP", "clone")
-        .env("REKEY_TEST_STALL_RELEASE", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_stall_at(&dir, &mut child);
+    let child = m.stalled_in("clone", &["--derive-final", "--zero-dates", "null"], true);
     c.query_drop(write).unwrap();
-    std::fs::write(dir.join("release"), "").unwrap();
+    std::fs::write(m.run_dir().join("release"), "").unwrap();
     let out = child.wait_with_output().unwrap();
     assert_exit(&out, 1);
     Some(stderr(&out))

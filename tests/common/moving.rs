@@ -217,20 +217,30 @@ impl Move {
     }
 
     /// `rekey run` with `extra` arguments, stalled after the first step of `stage`
-    /// (REKEY_TEST_STALL_AFTER_STEP), then killed with SIGKILL there.
-    pub fn killed_in(&self, stage: &str, extra: &[&str]) {
+    /// (REKEY_TEST_STALL_AFTER_STEP), once it has reached the stall; with `release`, it goes on
+    /// when the test writes `<run-dir>/release` (REKEY_TEST_STALL_RELEASE). Its stderr is piped.
+    pub fn stalled_in(&self, stage: &str, extra: &[&str], release: bool) -> std::process::Child {
         let [s, d, f] = self.urls();
         let dir = self.run_dir();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"));
+        command
             .args(["run", "--source", &s, "--data", &d, "--final", &f])
             .args(["--run-dir", dir.to_str().unwrap(), "-q", "--jobs", "2"])
             .args(extra)
             .env("REKEY_TEST_STALL_AFTER_STEP", stage)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+            .stderr(std::process::Stdio::piped());
+        if release {
+            command.env("REKEY_TEST_STALL_RELEASE", "1");
+        }
+        let mut child = command.spawn().unwrap();
         super::wait_for_stall_at(&dir, &mut child);
+        child
+    }
+
+    /// `stalled_in`, then killed with SIGKILL there.
+    pub fn killed_in(&self, stage: &str, extra: &[&str]) {
+        let mut child = self.stalled_in(stage, extra, false);
         child.kill().unwrap();
         child.wait().unwrap();
     }
