@@ -507,13 +507,11 @@ impl Cell {
 /// Text that is one JSON value, as JSON (kept as written: jsonb normalises it the way it does
 /// SOURCE's own JSON); anything else refused, and an object with a key twice.
 fn json_text(t: String) -> std::result::Result<Cell, String> {
-    match serde_json::from_str::<serde_json::Value>(&t) {
-        Ok(_) => match duplicate_json_key(&t) {
-            Some(key) => Err(format!(
-                "{t:?} holds the key {key:?} twice in one object, whose meaning PostgreSQL (the last) and SOURCE's engine (MariaDB's and SQLite's functions: the first) differ on"
-            )),
-            None => Ok(Cell::Json(t)),
-        },
+    match json_key_twice(&t) {
+        Ok(None) => Ok(Cell::Json(t)),
+        Ok(Some(key)) => Err(format!(
+            "{t:?} holds the key {key:?} twice in one object, whose meaning PostgreSQL (the last) and SOURCE's engine (MariaDB's and SQLite's functions: the first) differ on"
+        )),
         Err(e) => Err(format!("{t:?} is not JSON ({e})")),
     }
 }
@@ -523,6 +521,11 @@ fn json_text(t: String) -> std::result::Result<Cell, String> {
 /// first), and serde_json's map keeps the last, so the check by meaning cannot see it: it is
 /// refused instead.
 pub fn duplicate_json_key(text: &str) -> Option<String> {
+    json_key_twice(text).ok().flatten()
+}
+
+/// `duplicate_json_key` of text that must be one JSON value: the same walk parses it.
+fn json_key_twice(text: &str) -> serde_json::Result<Option<String>> {
     use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
     struct Walk<'a>(&'a std::cell::RefCell<Option<String>>);
     impl<'de> DeserializeSeed<'de> for Walk<'_> {
@@ -571,8 +574,9 @@ pub fn duplicate_json_key(text: &str) -> Option<String> {
     }
     let found = std::cell::RefCell::new(None);
     let mut de = serde_json::Deserializer::from_str(text);
-    Walk(&found).deserialize(&mut de).ok()?;
-    found.into_inner()
+    Walk(&found).deserialize(&mut de)?;
+    de.end()?;
+    Ok(found.into_inner())
 }
 
 /// A JSON value with its numbers in one spelling (`1e2`, `100.0` and `100` are one number to
