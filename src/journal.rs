@@ -152,6 +152,8 @@ pub enum Artifact {
     Route,
     /// A table moved into DB_FINAL (`--load-path move`).
     Move,
+    /// A DB_DATA table clone made in its converted definition (`Dialect::converts_in_clone`).
+    Converted,
     /// The load began writing DB_FINAL.
     LoadStarted,
     /// A table's verification result.
@@ -170,7 +172,7 @@ pub enum Artifact {
 }
 
 impl Artifact {
-    pub const ALL: [Artifact; 16] = [
+    pub const ALL: [Artifact; 17] = [
         Artifact::Database,
         Artifact::Adopted,
         Artifact::HandedOver,
@@ -180,6 +182,7 @@ impl Artifact {
         Artifact::Keys,
         Artifact::Route,
         Artifact::Move,
+        Artifact::Converted,
         Artifact::LoadStarted,
         Artifact::Verify,
         Artifact::VerifyInLoad,
@@ -201,6 +204,7 @@ impl Artifact {
             Artifact::Keys => "keys",
             Artifact::Route => "route",
             Artifact::Move => "move",
+            Artifact::Converted => "converted",
             Artifact::LoadStarted => "load-started",
             Artifact::Verify => "verify",
             Artifact::VerifyInLoad => "verify-in-load",

@@ -516,6 +516,72 @@ fn postgres_sigkill_during_a_one_write_load_then_resume() {
     sigkill_in_the_load_then_resume(t, &["--uuid-version", "v7"]);
 }
 
+/// DB_DATA's `page_request` as MariaDB's catalog describes it: each column with its type and key.
+fn data_columns(t: &Trio<Mariadb>, table: &str) -> Vec<(String, String, String)> {
+    use mysql::prelude::Queryable;
+    conn(&t.server.0, None)
+        .query(format!(
+            "SELECT COLUMN_NAME, COLUMN_TYPE, COLUMN_KEY FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = '{table}' ORDER BY ORDINAL_POSITION",
+            t.data
+        ))
+        .unwrap()
+}
+
+/// On MariaDB, clone makes a one-write table in its converted definition at once (derive-final's
+/// statements: its keys and indexes on the UUID columns), instead of five statements that
+/// reshape an empty copy (whose unconstrain leaves it without any key). Also after a kill in
+/// clone and a resume.
+fn clone_converts<F: Fn(&Trio<Mariadb>)>(tag: &str, run: F) {
+    let server = server_or_skip!();
+    let t = Trio::new(Mariadb(server), tag, BLOG_SOURCE, Some(BLOG_FINAL));
+    let source_before = t.server.fingerprint(&t.source);
+    run(&t);
+    assert_verified(&t.run_dir());
+    assert_same_counts(&t);
+    let columns = data_columns(&t, "page_request");
+    let id = columns.iter().find(|(name, _, _)| name == "id").unwrap();
+    assert_eq!(
+        (id.1.as_str(), id.2.as_str()),
+        ("char(32)", "PRI"),
+        "{columns:?}"
+    );
+    assert!(
+        columns.iter().all(|(name, _, _)| !name.ends_with("_copy")),
+        "{columns:?}"
+    );
+    // Link and unconstrain had nothing to do on it.
+    let report = report(&t.run_dir());
+    for (name, nothing) in [("link", "0 references"), ("unconstrain", "0 tables")] {
+        let detail = stage(&report, name)["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(detail.starts_with(nothing), "{name}: {detail}");
+    }
+    assert_eq!(
+        t.server.fingerprint(&t.source),
+        source_before,
+        "SOURCE changed"
+    );
+}
+
+#[test]
+fn mariadb_clone_makes_one_write_tables_in_their_converted_definition() {
+    clone_converts("conv", |t| assert_exit(&t.run(&[]), 0));
+}
+
+#[test]
+fn mariadb_sigkill_in_a_converting_clone_then_resume() {
+    clone_converts("convkill", |t| {
+        let mut child = t.spawn_stalling("clone", &[]);
+        wait_for_stall_at(&t.run_dir(), &mut child);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_exit(&t.run(&["--resume"]), 0);
+    });
+}
+
 #[test]
 fn a_resumed_run_keeps_its_shape_or_is_refused() {
     let server = server_or_skip!();

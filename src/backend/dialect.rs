@@ -27,11 +27,17 @@ pub trait Dialect: Send + Sync {
 
     /// Whether the load verifies each table as soon as its rows are in, while other tables load
     /// (`stages::verify::after_load`), instead of leaving every table to the verify stage.
-    /// MariaDB: no. Its load and verify both scan more than its buffer pool holds (128 MB by
-    /// default); run at once they evicted each other's pages, and the lean benchmark's load
-    /// and verify took 10.7-15.7 s together against 8.4-10.2 s one after the other.
     fn verifies_during_load(&self) -> bool {
         true
+    }
+
+    /// Whether clone makes a table on the one-write route in its converted definition at once
+    /// (`Ddl::derive_table_sql`, derive-final's statements) instead of cloning SOURCE's and
+    /// reshaping it, still empty, by shadow, link, unconstrain and swap. DB_DATA holds no rows
+    /// of such a table: only the definition compare reads. Worth it where every ALTER of an
+    /// empty table costs milliseconds of the downtime (MariaDB rebuilds the table).
+    fn converts_in_clone(&self) -> bool {
+        false
     }
 
     /// The FROM item that reads `table`'s own rows (PostgreSQL: `ONLY t`, so an inheritance

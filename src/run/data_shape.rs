@@ -148,6 +148,56 @@ pub fn is_moved(moved: &Option<Schema>, table: &str) -> bool {
     moved.as_ref().is_some_and(|m| m.table(table).is_some())
 }
 
+/// DB_DATA's tables that clone made in their converted definition (`Dialect::converts_in_clone`):
+/// shadow, link, unconstrain and swap leave their definitions alone.
+pub fn converted_in_clone(ctx: &Context) -> Result<std::collections::HashSet<String>> {
+    Ok(ctx
+        .journal
+        .artifacts(Artifact::Converted)?
+        .into_iter()
+        .map(|(table, _)| table)
+        .collect())
+}
+
+/// The tables clone makes in their converted definition, with each one's route (journaled):
+/// where DB_DATA's engine converts in clone and this run writes rows once, those whose rows go
+/// straight from SOURCE into DB_FINAL. A table's route depends on how its keys and its parents'
+/// keys are made, so every converted table's keys are decided first (`keys::decide`, which
+/// shadow does again), and the map files of derived keys start on the background writer
+/// (`maps::spawn`). Empty otherwise.
+pub fn convert_in_clone(ctx: &Context) -> Result<std::collections::HashSet<String>> {
+    let mut out = std::collections::HashSet::new();
+    if !ctx.run.one_write
+        || ctx.run.load_path == LoadChoice::Move
+        || !ctx.data()?.dialect().converts_in_clone()
+    {
+        return Ok(out);
+    }
+    let shared = super::source::load(ctx)?;
+    let (schema, plan) = &*shared;
+    // The map files of derived keys need only SOURCE: written now, while clone's statements
+    // leave the cores idle, instead of during the load (shadow queues what is not queued here).
+    let mut maps = Vec::new();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for c in plan.converted_in_follow_order() {
+        match super::keys::decide(ctx, c)? {
+            Some(spec) if c.follows.is_none() && !ctx.run.dry_run => {
+                super::maps::queue(ctx, &c.table, &spec, &stop, &mut maps)?
+            }
+            _ => {}
+        }
+    }
+    super::maps::spawn(ctx, maps, ctx.run.jobs, stop)?;
+    for t in schema.tables.iter().filter(|t| !is_internal(&t.name)) {
+        let route = route(ctx, t)?;
+        journal_route(ctx, &t.name, &route)?;
+        if route == FillRoute::OneWrite {
+            out.insert(t.name.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// The journal's artifact kind that records each table's route (`route`).
 const ROUTE: Artifact = Artifact::Route;
 /// How the journal spells the one-write route; the two-write route is its reason.

@@ -1,13 +1,15 @@
 //! The run's new keys as the stages share them: each converted table's map file (`map/<t>.csv`,
 //! `old_id,new_id` in old-key order, written by shadow or `run::maps`, read by shadow for keys
-//! taken from a parent and by verify) and the table whose name its derived keys use (journaled by shadow as a
-//! `keys` artifact, read by swap's fill).
+//! taken from a parent and by verify) and the table whose name its derived keys use (decided and
+//! journaled as a `keys` artifact by `decide`, read by swap's fill and the load).
 
 use crate::journal::Artifact;
 use std::path::Path;
 
 use super::Context;
+use crate::backend::Value;
 use crate::error::{io_error, Error, Place, Result};
+use crate::uuidgen::{DerivedKey, DERIVED_KEY_LIMIT};
 
 /// The table whose name a converted table's derived keys use (`None`: mapped), as shadow
 /// recorded it in the journal.
@@ -19,6 +21,92 @@ pub fn key_source(ctx: &Context, table: &str) -> Result<Option<String>> {
         .find(|(t, _)| t == table)
         .map(|(_, from)| from)
         .filter(|from| !from.is_empty()))
+}
+
+/// Decides which way `c`'s new keys go (`derivable`) and journals it (`key_source` reads it: the
+/// fill, the load's route, a resumed run). Shadow decides for every converted table; clone
+/// decides first where it makes one-write tables in their converted definition, since a table's
+/// route depends on how its keys and its parents' keys are made.
+pub fn decide(ctx: &Context, c: &crate::plan::Converted) -> Result<Option<DerivedKey>> {
+    let derived = derivable(ctx, c)?;
+    ctx.journal.add_artifact(
+        Artifact::Keys,
+        &c.table,
+        derived.as_ref().map(|k| k.table.as_str()).unwrap_or(""),
+    )?;
+    Ok(derived)
+}
+
+/// Whether `c`'s new keys can be computed from its old keys (in Rust for the map file, by the
+/// engine in swap), which saves writing a mapping table and joining it for every reference.
+/// They can when the engine computes them (`Dialect::derived_key_sql`), every old key is in
+/// `0..DERIVED_KEY_LIMIT`, every reference to the table is an integer column and none stores
+/// orphans as NULL (those need the mapping table's join), and a one-to-one table's parent is
+/// derived too. Returns what the
+/// keys derive from (a one-to-one table names its parent's table).
+fn derivable(ctx: &Context, c: &crate::plan::Converted) -> Result<Option<DerivedKey>> {
+    let shared = crate::run::source::load(ctx)?;
+    let (_, plan) = &*shared;
+    let data = ctx.data()?;
+    let table = match &c.follows {
+        None => c.table.clone(),
+        Some(parent) => match key_source(ctx, parent)? {
+            Some(root) => root,
+            None => return Ok(None),
+        },
+    };
+    let spec = DerivedKey {
+        secret: ctx.secret.clone(),
+        base_ms: ctx.base_ms,
+        table,
+        version: ctx.conversion.uuid_version,
+    };
+    if data
+        .dialect()
+        .derived_key_sql("0", &spec, ctx.conversion.uuid_format)
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let (schema, _) = &*shared;
+    let nulled = ctx.journal.artifacts(Artifact::OrphansNulled)?;
+    // A reference held in a text or decimal column ('007') matches its parent by value in a
+    // join, but would be hashed as written: such a parent keeps its mapping table.
+    let integer = |table: &str, column: &str| {
+        schema
+            .table(table)
+            .and_then(|t| t.column(column))
+            .is_some_and(|c| c.is_integer())
+    };
+    let needs_map = plan
+        .references
+        .iter()
+        .filter(|r| r.ref_table == c.table)
+        .any(|r| {
+            nulled.iter().any(|(label, _)| *label == r.label()) || !integer(&r.table, &r.column)
+        });
+    if needs_map || !integer(&c.table, &c.column) {
+        return Ok(None);
+    }
+    let source = ctx.source()?;
+    let sd = source.dialect();
+    let mut s = source.connect()?;
+    let row = s
+        .query_all(&format!(
+            "SELECT MIN({k}), MAX({k}) FROM {}",
+            sd.q(&c.table),
+            k = sd.q(&c.column)
+        ))?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let in_range = |v: Option<&Value>| match v {
+        None | Some(Value::Null) => true,
+        Some(v) => v
+            .as_key()
+            .is_some_and(|k| k >= 0 && k < i128::from(DERIVED_KEY_LIMIT)),
+    };
+    Ok((in_range(row.first()) && in_range(row.get(1))).then_some(spec))
 }
 
 /// `map/<table>.csv`, the table's name encoded by `run_files::file_stem`.

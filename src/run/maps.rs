@@ -16,17 +16,57 @@ use crate::stage::Stage;
 use crate::uuidgen::DerivedKey;
 
 /// Writes `jobs` on a thread of its own, `jobs_at_once` at a time, until `join_maps` or
-/// `maps_ready` waits for it; `stop` asks it to stop.
-pub fn spawn(ctx: &Context, jobs: Vec<MapJob>, jobs_at_once: usize, stop: Arc<AtomicBool>) {
+/// `maps_ready` waits for it; `stop` asks it to stop. A writer this process started earlier (clone
+/// starts one where it decides the keys, `data_shape::convert_in_clone`) is waited for first:
+/// a later stage queues only what it did not (`queued`), so that wait is rare.
+pub fn spawn(
+    ctx: &Context,
+    jobs: Vec<MapJob>,
+    jobs_at_once: usize,
+    stop: Arc<AtomicBool>,
+) -> Result<()> {
     if jobs.is_empty() {
-        return;
+        return Ok(());
     }
+    join_maps(ctx, false)?;
+    let tables: Vec<String> = jobs.iter().map(|j| j.table.clone()).collect();
     let handle = std::thread::spawn(move || -> Result<u64> {
         Ok(super::greedy(jobs_at_once, &jobs, write_map)?
             .into_iter()
             .sum())
     });
-    *lock(&ctx.pending_maps) = Some(Background { handle, stop });
+    *lock(&ctx.pending_maps) = Some(Background {
+        handle,
+        stop,
+        tables,
+    });
+    Ok(())
+}
+
+/// Adds `table`'s map file (keys derived as `spec` says) to `jobs`, for `spawn`; a map file of an
+/// earlier run in this directory (kept by `clean`) is removed first, so that it cannot pass for
+/// this run's while the writer has not replaced it yet.
+pub fn queue(
+    ctx: &Context,
+    table: &str,
+    spec: &DerivedKey,
+    stop: &Arc<AtomicBool>,
+    jobs: &mut Vec<MapJob>,
+) -> Result<()> {
+    let mut job = map_job(ctx, table, spec)?;
+    job.stop = stop.clone();
+    if job.path.exists() {
+        std::fs::remove_file(&job.path).map_err(|e| io_error("remove", &job.path, e))?;
+    }
+    jobs.push(job);
+    Ok(())
+}
+
+/// Whether this process's background writer has `table`'s map file queued.
+pub fn queued(ctx: &Context, table: &str) -> bool {
+    lock(&ctx.pending_maps)
+        .as_ref()
+        .is_some_and(|b| b.tables.iter().any(|t| t == table))
 }
 
 /// What writing the map file of a table with derived keys needs, owned (it may run on a thread
@@ -159,16 +199,15 @@ pub fn join_maps(ctx: &Context, stop: bool) -> Result<()> {
     if stop {
         writer.stop.store(true, Ordering::SeqCst);
     }
-    joined(writer)
+    joined(writer).map(|_| ())
 }
 
-fn joined(writer: Background) -> Result<()> {
+fn joined(writer: Background) -> Result<u64> {
     super::joined(
         writer.handle.join(),
         Place::stage(Stage::Shadow),
         "the thread writing map files",
-    )?;
-    Ok(())
+    )
 }
 
 pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

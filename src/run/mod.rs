@@ -90,6 +90,9 @@ pub struct Context {
 pub struct Background {
     pub handle: std::thread::JoinHandle<Result<u64>>,
     pub stop: Arc<AtomicBool>,
+    /// The tables whose map files it writes: a later stage of the same process does not queue
+    /// them again.
+    pub tables: Vec<String>,
 }
 
 /// Reads the overall progress line's figures from the journal.

@@ -1,5 +1,7 @@
 //! Stage 3: create DB_DATA and SOURCE's tables in it (no views, triggers or routines). The rows
-//! follow in swap, which writes each row once with its new keys. SOURCE is only ever read.
+//! follow in swap, which writes each row once with its new keys. A table whose rows go straight
+//! from SOURCE into DB_FINAL is made in its converted definition here where the engine says so
+//! (`Dialect::converts_in_clone`). SOURCE is only ever read.
 
 use super::{Context, Outcome, Stage};
 use crate::error::Result;
@@ -47,6 +49,10 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     // With --load-path move, a table DB_FINAL loads is built with DB_FINAL's own definition
     // (its indexes, defaults and options), so that swap fills it once and the load renames it.
     let moved = crate::run::data_shape::moved_tables(ctx)?;
+    // A table whose rows go straight from SOURCE into DB_FINAL gets its converted definition
+    // at once where the engine says so: it never holds rows, only what compare reads.
+    let converted = crate::run::data_shape::convert_in_clone(ctx)?;
+    let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
     let fin_url = ctx.final_db.as_ref().map(|f| f.url().clone());
     ctx.steps(
         Stage::Clone,
@@ -61,8 +67,20 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             }
             let statements = match (moved.as_ref().and_then(|m| m.table(&t.name)), &fin_url) {
                 (Some(like), Some(url)) => data.clone_table_sql(url, like)?,
+                _ if converted.contains(&t.name) => {
+                    let (swaps, _) =
+                        crate::run::data_shape::swaps_for(ctx, d, &t.name, &uuid_type)?;
+                    data.derive_table_sql(source.url(), t, &swaps)?
+                }
                 _ => data.clone_table_sql(source.url(), t)?,
             };
+            // Journaled before the table exists: a killed run's resumed clone makes it again
+            // either way, and the later stages must know which shape they find.
+            if converted.contains(&t.name) {
+                ctx.journal.add_artifact(Artifact::Converted, &t.name, "")?;
+            } else {
+                ctx.journal.remove_artifact(Artifact::Converted, &t.name)?;
+            }
             for sql in statements {
                 ctx.exec(&mut s, &sql)?;
             }

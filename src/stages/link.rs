@@ -16,11 +16,13 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let current = crate::run::data_shape::describe_data(ctx)?;
     let mut by_table: BTreeMap<&str, Vec<&Reference>> = BTreeMap::new();
     let moved = crate::run::data_shape::moved_tables(ctx)?;
-    for r in plan
-        .references
-        .iter()
-        .filter(|r| !r.is_primary_key && !crate::run::data_shape::is_moved(&moved, &r.table))
-    {
+    // Tables clone made in their converted definition have no integer columns to shadow.
+    let converted = crate::run::data_shape::converted_in_clone(ctx)?;
+    for r in plan.references.iter().filter(|r| {
+        !r.is_primary_key
+            && !crate::run::data_shape::is_moved(&moved, &r.table)
+            && !converted.contains(&r.table)
+    }) {
         by_table.entry(r.table.as_str()).or_default().push(r);
     }
     let groups: Vec<(&str, Vec<&Reference>)> = by_table.into_iter().collect();

@@ -5,8 +5,7 @@
 //! Keys derived from the old key need no mapping table: their map files are queued for
 //! `run::maps`, which writes them in the background while the next stages run.
 
-use crate::journal::Artifact;
-use crate::run::keys::{csv_writer, finish_csv, key_source, map_paths, read_map};
+use crate::run::keys::{csv_writer, finish_csv, map_paths, read_map};
 use crate::run::maps::{lock, map_job, write_map, MapJob};
 
 use super::{Context, Outcome, Stage};
@@ -15,7 +14,7 @@ use crate::error::{io_error, Error, Place, Result};
 use crate::model::Table;
 use crate::plan::Converted;
 use crate::run::names::{ipk, map_table, upk};
-use crate::uuidgen::{to_text, DerivedKey, UuidGen, DERIVED_KEY_LIMIT};
+use crate::uuidgen::{to_text, UuidGen};
 use uuid::Uuid;
 
 /// Keys per batch of mapping rows (one insert each): bounds memory whatever the table size.
@@ -40,6 +39,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     fresh.sort_by_key(|c| std::cmp::Reverse(size(c)));
     let parallel = data.dialect().parallel_writes();
     let moved = crate::run::data_shape::moved_tables(ctx)?;
+    let converted = crate::run::data_shape::converted_in_clone(ctx)?;
     // Map files of derived keys need only SOURCE: they are written while the stages after this
     // one change DB_DATA's schema (statements that leave the cores idle).
     // A one-to-one table (`following`) may need its parent's map file in this stage: those
@@ -51,7 +51,9 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         let map_left = current
             .table(&map_table(data.dialect(), &c.table))
             .is_some();
-        shadow_table(ctx, c, &table, map_left, &moved, queue, &stop)
+        let built =
+            crate::run::data_shape::is_moved(&moved, &c.table) || converted.contains(&c.table);
+        shadow_table(ctx, c, &table, map_left, built, queue, &stop)
     };
     let mut rows = ctx.steps(
         Stage::Shadow,
@@ -62,7 +64,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     )?;
     let queued = std::mem::take(&mut *lock(&maps));
     let background = queued.len();
-    crate::run::maps::spawn(ctx, queued, ctx.run.jobs, stop.clone());
+    crate::run::maps::spawn(ctx, queued, ctx.run.jobs, stop.clone())?;
     // A one-to-one table without derived keys takes its keys from its parent's map file.
     if !following.is_empty() {
         crate::run::maps::maps_ready(ctx)?;
@@ -88,7 +90,7 @@ fn shadow_table(
     c: &Converted,
     current: &Table,
     map_left: bool,
-    moved: &Option<crate::model::Schema>,
+    built: bool,
     queue: Option<&std::sync::Mutex<Vec<MapJob>>>,
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<u64> {
@@ -97,13 +99,7 @@ fn shadow_table(
     let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
     let table = d.q(&c.table);
     let key = d.q(&c.column);
-    let derived = derivable(ctx, c)?;
-    // Swap (and a resumed run) reads which way this table's keys go from the journal.
-    ctx.journal.add_artifact(
-        Artifact::Keys,
-        &c.table,
-        derived.as_ref().map(|k| k.table.as_str()).unwrap_or(""),
-    )?;
+    let derived = crate::run::keys::decide(ctx, c)?;
     let mut session = ctx.writer(data.as_ref())?;
     let bar = ctx
         .progress
@@ -116,23 +112,15 @@ fn shadow_table(
             ));
             0
         }
-        Some(spec) => {
-            let mut job = map_job(ctx, &c.table, spec)?;
-            job.stop = stop.clone();
-            match queue {
-                Some(queue) => {
-                    // A map file of an earlier run in this directory (kept by `clean`) must not
-                    // pass for this run's while the writer has not replaced it yet.
-                    if job.path.exists() {
-                        std::fs::remove_file(&job.path)
-                            .map_err(|e| io_error("remove", &job.path, e))?;
-                    }
-                    lock(queue).push(job);
-                    0
-                }
-                None => write_map(&job)?,
+        Some(spec) => match queue {
+            // Clone queued it (`data_shape::convert_in_clone`): its writer runs already.
+            Some(_) if crate::run::maps::queued(ctx, &c.table) => 0,
+            Some(queue) => {
+                crate::run::maps::queue(ctx, &c.table, spec, stop, &mut lock(queue))?;
+                0
             }
-        }
+            None => write_map(&map_job(ctx, &c.table, spec)?)?,
+        },
         None => {
             // The keys come from SOURCE on its own session; the mapping table goes into DB_DATA.
             let map_type = d.uuid_type(d.map_format(ctx.conversion.uuid_format))?;
@@ -165,9 +153,8 @@ fn shadow_table(
             }
         }
     };
-    // A table built with DB_FINAL's definition (to be moved there) needs no work columns: swap
-    // only fills it.
-    let moved = crate::run::data_shape::is_moved(moved, &c.table);
+    // A table built with DB_FINAL's definition (to be moved there: swap only fills it) or in its
+    // converted one (clone's, for the one-write route) needs no work columns.
     let shared = crate::run::source::load(ctx)?;
     let source_table = shared.0.table(&c.table);
     let missing: Vec<(String, String)> = [
@@ -178,7 +165,7 @@ fn shadow_table(
         (upk(d, source_table, &c.column), uuid_type.clone()),
     ]
     .into_iter()
-    .filter(|(col, _)| !moved && current.column(col).is_none())
+    .filter(|(col, _)| !built && current.column(col).is_none())
     .map(|(col, ty)| (col, d.added_column_type(Some(current), ty.trim())))
     .collect();
     for sql in d.add_columns_sql(&c.table, &missing) {
@@ -186,78 +173,6 @@ fn shadow_table(
     }
     bar.finish(rows);
     Ok(rows)
-}
-
-/// Whether `c`'s new keys can be computed from its old keys (in Rust for the map file, by the
-/// engine in swap), which saves writing a mapping table and joining it for every reference.
-/// They can when the engine computes them (`Dialect::derived_key_sql`), every old key is in
-/// `0..DERIVED_KEY_LIMIT`, every reference to the table is an integer column and none stores
-/// orphans as NULL (those need the mapping table's join), and a one-to-one table's parent is
-/// derived too. Returns what the
-/// keys derive from (a one-to-one table names its parent's table).
-fn derivable(ctx: &Context, c: &Converted) -> Result<Option<DerivedKey>> {
-    let shared = crate::run::source::load(ctx)?;
-    let (_, plan) = &*shared;
-    let data = ctx.data()?;
-    let table = match &c.follows {
-        None => c.table.clone(),
-        Some(parent) => match key_source(ctx, parent)? {
-            Some(root) => root,
-            None => return Ok(None),
-        },
-    };
-    let spec = DerivedKey {
-        secret: ctx.secret.clone(),
-        base_ms: ctx.base_ms,
-        table,
-        version: ctx.conversion.uuid_version,
-    };
-    if data
-        .dialect()
-        .derived_key_sql("0", &spec, ctx.conversion.uuid_format)
-        .is_none()
-    {
-        return Ok(None);
-    }
-    let (schema, _) = &*shared;
-    let nulled = ctx.journal.artifacts(Artifact::OrphansNulled)?;
-    // A reference held in a text or decimal column ('007') matches its parent by value in a
-    // join, but would be hashed as written: such a parent keeps its mapping table.
-    let integer = |table: &str, column: &str| {
-        schema
-            .table(table)
-            .and_then(|t| t.column(column))
-            .is_some_and(|c| c.is_integer())
-    };
-    let needs_map = plan
-        .references
-        .iter()
-        .filter(|r| r.ref_table == c.table)
-        .any(|r| {
-            nulled.iter().any(|(label, _)| *label == r.label()) || !integer(&r.table, &r.column)
-        });
-    if needs_map || !integer(&c.table, &c.column) {
-        return Ok(None);
-    }
-    let source = ctx.source()?;
-    let sd = source.dialect();
-    let mut s = source.connect()?;
-    let row = s
-        .query_all(&format!(
-            "SELECT MIN({k}), MAX({k}) FROM {}",
-            sd.q(&c.table),
-            k = sd.q(&c.column)
-        ))?
-        .into_iter()
-        .next()
-        .unwrap_or_default();
-    let in_range = |v: Option<&Value>| match v {
-        None | Some(Value::Null) => true,
-        Some(v) => v
-            .as_key()
-            .is_some_and(|k| k >= 0 && k < i128::from(DERIVED_KEY_LIMIT)),
-    };
-    Ok((in_range(row.first()) && in_range(row.get(1))).then_some(spec))
 }
 
 /// Streams the old keys in ascending order from SOURCE, gives each a UUID, and writes both the

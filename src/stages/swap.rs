@@ -20,6 +20,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
     let current = describe_data(ctx)?;
     let moved = crate::run::data_shape::moved_tables(ctx)?;
+    let converted = crate::run::data_shape::converted_in_clone(ctx)?;
     let mut tables: Vec<&Table> = source_schema
         .tables
         .iter()
@@ -34,6 +35,28 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         |t| t.name.clone(),
         d.parallel_writes(),
         |t| {
+            // Clone made this table in its converted definition and journaled its route: the
+            // one write, whose rows the load takes straight from SOURCE.
+            if converted.contains(&t.name) {
+                let route = crate::run::data_shape::journaled_route(ctx, &t.name, Some(t))?;
+                if route != FillRoute::OneWrite {
+                    return Err(crate::error::Error::mismatch(
+                        crate::error::Place::stage(Stage::Swap).table(&t.name),
+                        format!(
+                            "clone made {} in its converted definition for the one-write route, but the journal gives it another route: the run directory was changed by hand. Run `rekey clean`, then the run again from the start.",
+                            t.name
+                        ),
+                    ));
+                }
+                if ctx.run.dry_run {
+                    ctx.say(&format!(
+                        "    -- {}: no rows in DB_DATA (one-write route: the load writes them from SOURCE into DB_FINAL)",
+                        t.name
+                    ));
+                }
+                one_write.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(0);
+            }
             let target = moved.as_ref().and_then(|m| m.table(&t.name));
             if target.is_none() {
                 let (swaps, work_columns) = swaps_for(ctx, d, &t.name, &uuid_type)?;

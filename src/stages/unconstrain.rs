@@ -17,6 +17,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let mut current = describe_data(ctx)?;
     // Tables built with DB_FINAL's definitions keep their keys and indexes: they move there.
     let moved = crate::run::data_shape::moved_tables(ctx)?;
+    // Tables clone made in their converted definition hold no rows and take none in swap.
+    let converted = crate::run::data_shape::converted_in_clone(ctx)?;
     if ctx.run.dry_run && current.tables.is_empty() {
         current = source_schema.clone();
         if !data.dialect().clone_keeps_foreign_keys() {
@@ -29,7 +31,11 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let work: Vec<(crate::model::Table, Unconstrain)> = current
         .tables
         .iter()
-        .filter(|t| !is_internal(&t.name) && !crate::run::data_shape::is_moved(&moved, &t.name))
+        .filter(|t| {
+            !is_internal(&t.name)
+                && !crate::run::data_shape::is_moved(&moved, &t.name)
+                && !converted.contains(&t.name)
+        })
         .map(|t| {
             // DB_DATA holds no keys at all: the integer key columns can go, and swap's single
             // INSERT per table maintains no index.

@@ -277,6 +277,14 @@ impl Dialect for MysqlDialect {
         // load was not measured with it.
         !self.galera
     }
+
+    fn converts_in_clone(&self) -> bool {
+        // Two statements per table (CREATE ... LIKE, one ALTER) instead of five, each of which
+        // rebuilds or changes the empty table (docs/performance.md, "fourth round"). A cluster
+        // takes two writes (chunked), so it never has a one-write table.
+        !self.galera
+    }
+
     fn fits_identifier(&self, name: &str) -> bool {
         name.chars().count() <= MAX_IDENTIFIER_CHARS
     }
