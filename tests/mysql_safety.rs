@@ -601,6 +601,32 @@ fn a_second_process_on_the_same_databases_is_refused_whatever_its_run_directory(
     assert_exit(&dbs.run(&["--resume"]), 0);
 }
 
+/// A lock whose holder goes within a moment (a run killed just before) is waited for, not named
+/// as a live run: here the holder is killed half a second after the second process starts.
+#[test]
+fn a_lock_released_a_moment_later_is_waited_for() {
+    let server = server_or_skip!();
+    let dbs = Dbs::blog(&server, "srvwait");
+    let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
+    let mut first = spawn_stalling(&dbs, "clone");
+    wait_for_stall(&dbs, &mut first);
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        first.kill().unwrap();
+        first.wait().unwrap();
+    });
+    let out = run_in([&s, &d, &f], &dbs.dir.path().join("other"), &[]);
+    killer.join().unwrap();
+    // Past the lock, the second run meets the first one's DB_DATA (another run's): refused for
+    // that, not for a live run.
+    assert!(
+        !stderr(&out).contains("in use by another rekey process"),
+        "{}",
+        stderr(&out)
+    );
+    assert_exit(&dbs.run(&["--resume"]), 0);
+}
+
 #[test]
 fn verify_checks_final_foreign_keys_lists_every_differing_table_and_sees_source_change() {
     let server = server_or_skip!();

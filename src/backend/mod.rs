@@ -32,6 +32,10 @@ pub use session::Session;
 pub use transfer::{Cell, Export, Import, Portable, PortableColumn};
 pub use value::Value;
 
+/// How long taking a server lock (`Admin::hold_lock`) waits for a holder to go before naming it
+/// as a live run: the session of a run killed a moment ago ends only when the server notices.
+pub const LOCK_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
 use crate::error::{Error, Place, Result};
 use crate::url::{DbUrl, Engine};
 

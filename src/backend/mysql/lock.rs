@@ -73,7 +73,12 @@ fn take(backend: &MysqlBackend, key: &str, what: &str) -> Result<Option<Held>> {
     conn.query_drop(KEEP_ALIVE_SQL)
         .map_err(|e| sql_error(e, KEEP_ALIVE_SQL))?;
     let name = super::DIALECT.lit(&lock_name(key));
-    let sql = format!("SELECT GET_LOCK({name}, 0)");
+    // A run killed a moment ago holds the lock until the server has ended its session, which
+    // under load takes a while: waited for, briefly, rather than named as a live run.
+    let sql = format!(
+        "SELECT GET_LOCK({name}, {})",
+        crate::backend::LOCK_SETTLE.as_secs()
+    );
     let got: Option<Option<i64>> = conn.query_first(&sql).map_err(|e| sql_error(e, &sql))?;
     if got.flatten() == Some(1) {
         return Ok(Some(Held {

@@ -85,10 +85,19 @@ fn take(backend: &PostgresBackend, key: &str, what: &str) -> Result<Held> {
         .map_err(|e| sql_error(&e, KEEP_ALIVE_SQL))?;
     let (class, object) = (CLASS, object(key));
     let sql = format!("SELECT pg_try_advisory_lock({class}, {object})");
-    let got: bool = client
-        .query_one(sql.as_str(), &[])
-        .map_err(|e| sql_error(&e, &sql))?
-        .get(0);
+    // A run killed a moment ago holds the lock until the server has ended its session, which
+    // under load takes a while: asked again, briefly, before it is named as a live run.
+    let deadline = std::time::Instant::now() + crate::backend::LOCK_SETTLE;
+    let got = loop {
+        let got: bool = client
+            .query_one(sql.as_str(), &[])
+            .map_err(|e| sql_error(&e, &sql))?
+            .get(0);
+        if got || std::time::Instant::now() >= deadline {
+            break got;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     if got {
         return Ok(Held {
             client,
