@@ -319,14 +319,39 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 FillRoute::TwoWrites(_) => fin.load_table(data.as_ref(), &job)?,
             };
             let rows = same_count(t, moved)?;
-            if let Some(aside) = &aside {
-                let mut empty = || fin.empty_table(s.as_mut(), d, &own);
-                crate::run::indexes::restore_after_write(ctx, fin.as_ref(), aside, &mut empty)?;
+            bar.finish(rows);
+            // The table's rows are final: they are verified now, while other tables load, and
+            // while its indexes are built again (which changes no row and leaves them readable;
+            // a build that fails fails the step, and the verify stage trusts no check of a step
+            // that is not done).
+            let (rebuild, check) = std::thread::scope(|scope| {
+                let rebuild = aside.as_ref().map(|aside| {
+                    let (fin, s, own) = (&fin, &mut s, &own);
+                    scope.spawn(move || {
+                        let mut empty = || fin.empty_table(s.as_mut(), d, own);
+                        crate::run::indexes::restore_after_write(
+                            ctx,
+                            fin.as_ref(),
+                            aside,
+                            &mut empty,
+                        )
+                    })
+                });
+                let check = super::verify::after_load(ctx, &final_schema, t);
+                let rebuild = rebuild.map(|h| {
+                    super::joined(
+                        h.join(),
+                        Place::stage(Stage::Load).table(t),
+                        "the thread building the table's indexes again",
+                    )
+                });
+                (rebuild, check)
+            });
+            if let Some(rebuild) = rebuild {
+                rebuild?;
                 rebuilt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            bar.finish(rows);
-            // The table is final: verified now, while other tables load.
-            super::verify::after_load(ctx, &final_schema, t)?;
+            check?;
             Ok(rows)
         },
     );
