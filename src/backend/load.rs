@@ -274,6 +274,8 @@ pub struct FinalFill<'a> {
     pub key_order: Option<&'a [String]>,
     /// Called with the number of rows moved so far, when the engine can tell.
     pub progress: &'a (dyn Fn(u64) + Sync),
+    /// SOURCE's table holds many rows (`source_snapshot::large`): worth a reader of its own.
+    pub large: bool,
 }
 
 /// Whether a table's rows can go from SOURCE to DB_FINAL in one write, and if not, why (they then

@@ -9,6 +9,12 @@ pub trait Session: Send {
     fn execute(&mut self, sql: &str) -> Result<u64>;
     /// Streams the rows of a query to `each`, without holding the result in memory.
     fn query(&mut self, sql: &str, each: &mut dyn FnMut(&[Value]) -> Result<()>) -> Result<()>;
+    /// `query` for a read of many rows that needs nothing of this session's state (no
+    /// transaction, no temporary table): an engine may run it on a connection of its own, by a
+    /// faster path (PostgreSQL: one async loop instead of the sync client's per-row runtime entry).
+    fn scan(&mut self, sql: &str, each: &mut dyn FnMut(&[Value]) -> Result<()>) -> Result<()> {
+        self.query(sql, each)
+    }
     /// Inserts rows into `table` (already quoted and qualified) in batches, the engine's fastest
     /// portable way. Returns the number of rows inserted.
     fn insert_rows(

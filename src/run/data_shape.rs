@@ -247,6 +247,7 @@ pub fn route(ctx: &Context, t: &Table) -> Result<FillRoute> {
         models: &models,
         key_order: key_order.as_deref(),
         progress: &|_| {},
+        large: false,
     };
     fin.fill_final_route(source.url(), data.url(), &job)
 }

@@ -77,6 +77,8 @@ pub struct MapJob {
     format: UuidFormat,
     source: Arc<dyn crate::backend::Backend>,
     select: String,
+    /// Read by `Session::scan` (`source_snapshot::large`).
+    large: bool,
     pub path: std::path::PathBuf,
     part: std::path::PathBuf,
     /// Ctrl-C, or the command failing elsewhere (`join_maps`): the writer stops too (the
@@ -98,9 +100,9 @@ pub fn map_job(ctx: &Context, table: &str, spec: &DerivedKey) -> Result<MapJob> 
         ));
     };
     // The table's own rows, as verify reads them: an inheritance parent's map holds no child's key.
-    let from = match converted.0.table(table) {
-        Some(t) => sd.own_rows(t),
-        None => sd.q(table),
+    let (from, large) = match converted.0.table(table) {
+        Some(t) => (sd.own_rows(t), super::source_snapshot::large(ctx, t)),
+        None => (sd.q(table), false),
     };
     let (path, part) = map_paths(ctx, table);
     Ok(MapJob {
@@ -108,6 +110,7 @@ pub fn map_job(ctx: &Context, table: &str, spec: &DerivedKey) -> Result<MapJob> 
         spec: spec.clone(),
         format: ctx.conversion.uuid_format,
         select: format!("SELECT {k} FROM {from} ORDER BY {k}", k = sd.q(&c.column)),
+        large,
         source,
         path,
         part,
@@ -124,7 +127,7 @@ pub fn write_map(job: &MapJob) -> Result<u64> {
     let mut keys = job.source.connect()?;
     let mut rows = 0u64;
     let mut digits = itoa::Buffer::new();
-    keys.query(&job.select, &mut |row| {
+    let mut each = |row: &[Value]| -> Result<()> {
         let old = row.first().and_then(Value::as_key).unwrap_or(-1);
         let old = u64::try_from(old).map_err(|_| {
             Error::input(
@@ -150,7 +153,12 @@ pub fn write_map(job: &MapJob) -> Result<u64> {
             });
         }
         Ok(())
-    })?;
+    };
+    if job.large {
+        keys.scan(&job.select, &mut each)?;
+    } else {
+        keys.query(&job.select, &mut each)?;
+    }
     finish_csv(csv, &job.part, &job.path)?;
     Ok(rows)
 }

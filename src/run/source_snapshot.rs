@@ -94,6 +94,20 @@ pub fn counted_rows(ctx: &Context) -> Result<BTreeMap<String, u64>> {
         .collect())
 }
 
+/// Reads of SOURCE's tables of at least this many rows go through `Session::scan`: a connection
+/// of its own costs a few milliseconds, which a small table does not repay.
+const SCAN_ROWS: u64 = 50_000;
+
+/// Whether reading every row of SOURCE's `table` should go through `Session::scan`: by
+/// preflight's count, or the catalog's estimate where preflight counted none.
+pub fn large(ctx: &Context, table: &crate::model::Table) -> bool {
+    let counted = counted_rows(ctx)
+        .ok()
+        .and_then(|c| c.get(&table.name).copied())
+        .unwrap_or(0);
+    counted.max(table.estimated_rows) >= SCAN_ROWS
+}
+
 /// Preflight's journaled snapshot, per table (a record that does not parse is left out).
 fn recorded(ctx: &Context) -> Result<BTreeMap<String, Snapshot>> {
     Ok(ctx

@@ -461,6 +461,7 @@ fn final_fill<'a>(
         models,
         key_order: job.key_order.as_deref(),
         progress,
+        large: crate::run::source_snapshot::large(ctx, source_table),
     })
 }
 

@@ -574,6 +574,8 @@ fn verify_table(
     let table = d.own_rows(t);
 
     let tracked = if per_column { columns.len() } else { 0 };
+    // Both sides hold about as many rows: SOURCE's count decides how they are read.
+    let large = crate::run::source_snapshot::large(ctx, t);
     // Both sides are read at once, each on its own connection: a big table's check takes the
     // longer of the two reads, not their sum.
     // SOURCE, in old-key order so the table's own map file can be merged without loading it.
@@ -598,7 +600,8 @@ fn verify_table(
         let mut problems: Vec<String> = Vec::new();
         let mut buf = Vec::new();
         let mut ss = source.connect()?;
-        ss.query(&format!("SELECT {list} FROM {table}{order}"), &mut |row| {
+        let sql = format!("SELECT {list} FROM {table}{order}");
+        read_all(ss.as_mut(), large, &sql, &mut |row| {
             for (i, v) in row.iter().enumerate() {
                 if !is_uuid[i] || v.is_null() {
                     src_digest.push(i, raw(v), &mut buf);
@@ -666,33 +669,31 @@ fn verify_table(
         let mut fin_digest = Digest::new(tracked);
         let mut malformed = 0u64;
         let mut fs = fin.connect()?;
-        fs.query(
-            &format!("SELECT {final_list} FROM {}", fin.dialect().own_rows(ft)),
-            &mut |row| {
-                for (i, v) in row.iter().enumerate() {
-                    if !is_uuid[i] {
-                        fin_digest.push(i, raw(v), &mut buf);
-                        continue;
-                    }
-                    match v {
-                        Value::Null => fin_digest.push(i, Canon::Null, &mut buf),
-                        Value::Text(b) | Value::Blob(b) => match parse_stored(b, format) {
-                            Some(u) => fin_digest.push(i, Canon::Uuid(u.as_u128()), &mut buf),
-                            None => {
-                                malformed += 1;
-                                fin_digest.push(i, Canon::Null, &mut buf);
-                            }
-                        },
-                        _ => {
+        let sql = format!("SELECT {final_list} FROM {}", fin.dialect().own_rows(ft));
+        read_all(fs.as_mut(), large, &sql, &mut |row| {
+            for (i, v) in row.iter().enumerate() {
+                if !is_uuid[i] {
+                    fin_digest.push(i, raw(v), &mut buf);
+                    continue;
+                }
+                match v {
+                    Value::Null => fin_digest.push(i, Canon::Null, &mut buf),
+                    Value::Text(b) | Value::Blob(b) => match parse_stored(b, format) {
+                        Some(u) => fin_digest.push(i, Canon::Uuid(u.as_u128()), &mut buf),
+                        None => {
                             malformed += 1;
                             fin_digest.push(i, Canon::Null, &mut buf);
                         }
+                    },
+                    _ => {
+                        malformed += 1;
+                        fin_digest.push(i, Canon::Null, &mut buf);
                     }
                 }
-                fin_digest.end_row(&mut buf);
-                Ok(())
-            },
-        )?;
+            }
+            fin_digest.end_row(&mut buf);
+            Ok(())
+        })?;
         Ok((fin_digest, malformed, fs))
     };
     let (source_side, final_side) = std::thread::scope(|scope| {
@@ -755,6 +756,21 @@ fn verify_table(
         max_key: max_key.map(|k| k.to_string()),
     };
     Ok((check, Some(seen)))
+}
+
+/// Every row of `sql` to `each`: by `Session::scan` for a `large` table, which an engine may read
+/// on a connection of its own by a faster path.
+fn read_all(
+    s: &mut dyn crate::backend::Session,
+    large: bool,
+    sql: &str,
+    each: &mut dyn FnMut(&[Value]) -> Result<()>,
+) -> Result<()> {
+    if large {
+        s.scan(sql, each)
+    } else {
+        s.query(sql, each)
+    }
 }
 
 fn exact_list(d: &dyn crate::backend::Dialect, t: &Table, columns: &[String]) -> String {

@@ -16,6 +16,7 @@ use postgres::Client;
 use super::copy::{self, ArrayPatch, KeyRewrite, PipeError};
 use super::ddl::SET_ASIDE_PRIMARY_KEY_SQL;
 use super::extra::PgTable;
+use super::session::{CopyReader, ScanTarget};
 use super::{catalog_rows, sql_error, PostgresBackend, DIALECT};
 use crate::backend::{
     Admin, Backend, Dialect, FillFrom, FillJob, FillRoute, FinalFill, Load, LoadChoice, LoadJob,
@@ -122,23 +123,19 @@ struct Rewrites {
     keys: Vec<KeyRewrite>,
 }
 
-/// Streams `copy_out` (a COPY ... TO STDOUT on `from`) into `copy_in` (a COPY ... FROM STDIN
-/// on `to`); returns the rows read and the rows the target stored.
+/// Streams `reader` (a COPY ... TO STDOUT) into `copy_in` (a COPY ... FROM STDIN on `to`);
+/// returns the rows read and the rows the target stored.
 fn stream(
-    from: &mut Client,
-    copy_out: &str,
+    reader: &mut dyn std::io::Read,
     to: &mut Client,
     copy_in: &str,
     rewrites: &Rewrites,
     table: &str,
     progress: &dyn Fn(u64),
 ) -> Result<Moved> {
-    let mut reader = from
-        .copy_out(copy_out)
-        .map_err(|e| sql_error(&e, copy_out))?;
     let mut writer = to.copy_in(copy_in).map_err(|e| sql_error(&e, copy_in))?;
     let read = match copy::pipe(
-        &mut reader,
+        reader,
         &mut writer,
         &rewrites.arrays,
         &rewrites.keys,
@@ -326,9 +323,16 @@ impl PostgresBackend {
         }
     }
 
-    /// Streams `read` (a COPY ... TO STDOUT on `from`, DB_DATA or SOURCE) into DB_FINAL's table,
-    /// in one transaction on a bulk session: foreign-key triggers off (replica), ANALYZE after.
-    fn copy_into_final(&self, from: &mut Client, read: &str, job: &IntoFinal<'_>) -> Result<Moved> {
+    /// Streams `read` (a COPY ... TO STDOUT on `from`, DB_DATA or SOURCE; on a connection of its
+    /// own where `own` says how to open one, `session::CopyReader`) into DB_FINAL's table, in one
+    /// transaction on a bulk session: foreign-key triggers off (replica), ANALYZE after.
+    fn copy_into_final(
+        &self,
+        from: &mut Client,
+        read: &str,
+        own: Option<&ScanTarget>,
+        job: &IntoFinal<'_>,
+    ) -> Result<Moved> {
         let id = run_id(job.marker);
         let mut fin = self.client(&self.url.database, id)?;
         // Foreign keys are triggers: replica mode skips them (checked again by verify, pair by
@@ -354,9 +358,19 @@ impl PostgresBackend {
         // DB_FINAL's secondary indexes that pay to build after the rows are already aside
         // (`run/indexes.rs`, which keeps what must stay: replica identity, CLUSTER, ...).
         exec(&mut fin, "BEGIN")?;
+        let (mut own_reader, mut sync_reader);
+        let reader: &mut dyn std::io::Read = match own {
+            Some(target) => {
+                own_reader = CopyReader::open(target, read)?;
+                &mut own_reader
+            }
+            None => {
+                sync_reader = from.copy_out(read).map_err(|e| sql_error(&e, read))?;
+                &mut sync_reader
+            }
+        };
         let moved = stream(
-            from,
-            read,
+            reader,
             &mut fin,
             &format!(
                 "{}COPY {table} ({list}) FROM STDIN (FORMAT binary)",
@@ -434,9 +448,11 @@ impl Load for PostgresBackend {
             "{}COPY {target} ({list}) FROM STDIN (FORMAT binary)",
             job.marker
         );
+        let mut reader = src
+            .copy_out(&copy_out)
+            .map_err(|e| sql_error(&e, &copy_out))?;
         let moved = stream(
-            &mut src,
-            &copy_out,
+            &mut reader,
             &mut data,
             &copy_in,
             &rewrites,
@@ -560,6 +576,7 @@ impl Load for PostgresBackend {
         self.copy_into_final(
             &mut from,
             &read,
+            None,
             &IntoFinal {
                 table: job.table,
                 columns: job.columns,
@@ -630,16 +647,24 @@ impl Load for PostgresBackend {
         let reader = PostgresBackend::new(source.url().clone());
         let mut src = reader.client(&source.url().database, id)?;
         let read = Self::final_source_copy(job);
+        // A large table's rows come on a connection of their own (`session::CopyReader`).
+        let mut own = job
+            .large
+            .then(|| reader.own_connection(&source.url().database, id));
         if fill.order_by.is_some() && job.key_order.is_none() {
             // SOURCE's sort (reading only: a session setting).
             let setting = work_mem();
             src.batch_execute(&setting)
                 .map_err(|e| sql_error(&e, &setting))?;
+            if let Some(own) = own.as_mut() {
+                own.settings = format!("{};\n{setting}", own.settings);
+            }
         }
         let columns: Vec<String> = fill.columns.iter().map(|c| c.name.clone()).collect();
         let moved = self.copy_into_final(
             &mut src,
             &read,
+            own.as_ref(),
             &IntoFinal {
                 table: &fill.table.name,
                 columns: &columns,

@@ -53,7 +53,12 @@ impl PostgresBackend {
     }
 
     fn config(&self, database: &str, application_name: &str) -> Config {
-        let mut c = Config::new();
+        Config::from(self.async_config(database, application_name))
+    }
+
+    /// `config` for tokio-postgres' client, which `Session::scan` drives itself.
+    fn async_config(&self, database: &str, application_name: &str) -> tokio_postgres::Config {
+        let mut c = tokio_postgres::Config::new();
         c.host(&self.url.host)
             .port(self.url.port)
             .dbname(database)
@@ -92,10 +97,7 @@ impl PostgresBackend {
     /// resumed run can stop what a killed one left running. An idle connection of this process
     /// with the same key is reused (`pool.rs`).
     fn client(&self, database: &str, run_id: Option<&str>) -> Result<Pooled> {
-        let application_name = match run_id {
-            Some(id) => format!("rekey:{id}"),
-            None => "rekey".to_string(),
-        };
+        let application_name = application_name(run_id);
         // Only the URL's own database: an idle session on a maintenance database would stop
         // other clients' CREATE DATABASE, which copies template1 and needs it to themselves.
         let key = if database == self.url.database {
@@ -130,9 +132,20 @@ impl PostgresBackend {
     }
 
     fn session(&self, run_id: Option<&str>) -> Result<PostgresSession> {
-        Ok(PostgresSession::new(
-            self.client(&self.url.database, run_id)?,
-        ))
+        let database = &self.url.database;
+        Ok(PostgresSession::new(self.client(database, run_id)?)
+            .scanning(self.own_connection(database, run_id)))
+    }
+
+    /// What a large read's connection of its own needs (`session::ScanTarget`): the session
+    /// `client` would open, unpooled.
+    fn own_connection(&self, database: &str, run_id: Option<&str>) -> session::ScanTarget {
+        session::ScanTarget {
+            config: self.async_config(database, &application_name(run_id)),
+            settings: session_settings(self.schema()),
+            url: self.url.clone(),
+            database: database.to_string(),
+        }
     }
 
     /// A session on the server: the URL's database, or where it does not exist (yet) one that
@@ -214,6 +227,15 @@ pub(crate) fn readable(e: &postgres::Error) -> String {
         source = inner.source();
     }
     s
+}
+
+/// How rekey's sessions name themselves in pg_stat_activity: with the run they belong to, so that
+/// a resumed run finds and stops what a killed one left running.
+fn application_name(run_id: Option<&str>) -> String {
+    match run_id {
+        Some(id) => format!("rekey:{id}"),
+        None => "rekey".to_string(),
+    }
 }
 
 fn connect_error(url: &DbUrl, database: &str, e: &postgres::Error, retries: u32) -> Error {
