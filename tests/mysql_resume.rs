@@ -82,6 +82,12 @@ fn sigkill_during_clone_then_resume() {
 }
 
 #[test]
+fn sigkill_during_shadow_then_resume() {
+    // The one-write route: clone made the tables converted and started the map files.
+    kill_and_resume("shadow", &[]);
+}
+
+#[test]
 fn sigkill_during_link_then_resume() {
     // The staged path a rehearsal takes: on the one-write route MariaDB's clone makes each table
     // converted and link has nothing to do.

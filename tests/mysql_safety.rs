@@ -602,7 +602,7 @@ fn a_second_process_on_the_same_databases_is_refused_whatever_its_run_directory(
 }
 
 /// A lock whose holder goes within a moment (a run killed just before) is waited for, not named
-/// as a live run: here the holder is killed half a second after the second process starts.
+/// as a live run: here the holder is killed while the second process waits for its lock.
 #[test]
 fn a_lock_released_a_moment_later_is_waited_for() {
     let server = server_or_skip!();
@@ -610,13 +610,35 @@ fn a_lock_released_a_moment_later_is_waited_for() {
     let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
     let mut first = spawn_stalling(&dbs, "clone");
     wait_for_stall(&dbs, &mut first);
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        first.kill().unwrap();
-        first.wait().unwrap();
-    });
-    let out = run_in([&s, &d, &f], &dbs.dir.path().join("other"), &[]);
-    killer.join().unwrap();
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["run", "--source", &s, "--data", &d, "--final", &f, "-q"])
+        .args(["--run-dir", dbs.dir.path().join("other").to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first run is killed while the second waits for its lock.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut c = dbs.conn(&dbs.source);
+    loop {
+        let waiting: u64 = c
+            .query_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT GET_LOCK(%'",
+            )
+            .unwrap()
+            .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second run never asked for the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let out = second.wait_with_output().unwrap();
     // Past the lock, the second run meets the first one's DB_DATA (another run's): refused for
     // that, not for a live run.
     assert!(

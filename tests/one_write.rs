@@ -552,6 +552,15 @@ fn clone_converts<F: Fn(&Trio<Mariadb>)>(tag: &str, run: F) {
     );
     // Link and unconstrain had nothing to do on it.
     let report = report(&t.run_dir());
+    let clone = stage(&report, "clone")["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        clone.contains("of them in their converted definition")
+            && clone.contains("written in the background"),
+        "{clone}"
+    );
     for (name, nothing) in [("link", "0 references"), ("unconstrain", "0 tables")] {
         let detail = stage(&report, name)["detail"]
             .as_str()

@@ -12,6 +12,8 @@ pub trait Session: Send {
     /// `query` for a read of many rows that needs nothing of this session's state (no
     /// transaction, no temporary table): an engine may run it on a connection of its own, by a
     /// faster path (PostgreSQL: one async loop instead of the sync client's per-row runtime entry).
+    /// `each` must not use a PostgreSQL session itself: it runs inside that loop's runtime, where
+    /// the sync client cannot start its own.
     fn scan(&mut self, sql: &str, each: &mut dyn FnMut(&[Value]) -> Result<()>) -> Result<()> {
         self.query(sql, each)
     }

@@ -62,6 +62,13 @@ pub fn queue(
     Ok(())
 }
 
+/// How many map files this process's background writer has queued.
+pub fn queued_count(ctx: &Context) -> usize {
+    lock(&ctx.pending_maps)
+        .as_ref()
+        .map_or(0, |b| b.tables.len())
+}
+
 /// Whether this process's background writer has `table`'s map file queued.
 pub fn queued(ctx: &Context, table: &str) -> bool {
     lock(&ctx.pending_maps)

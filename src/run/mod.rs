@@ -213,7 +213,20 @@ impl Context {
                 .note(&format!("{name}: done in an earlier run, skipped"));
             return Ok(());
         }
-        self.check_interrupt(&format!("the stage before {name}"))?;
+        if let Err(e) = self.check_interrupt(&format!("the stage before {name}")) {
+            // Recorded as this stage's, so the journal (the report, `rekey status`) says where
+            // the run stopped even when the signal came between two stages.
+            if !self.run.dry_run {
+                self.journal.stage_started(name)?;
+                let _ = self.journal.stage_failed(
+                    name,
+                    StageStatus::Interrupted,
+                    0.0,
+                    &redact(&e.to_string()),
+                );
+            }
+            return Err(e.at(&Place::stage(stage)));
+        }
         if let Some(locks) = &self.locks {
             locks.still_held().map_err(|e| e.at(&Place::stage(stage)))?;
         }

@@ -90,12 +90,26 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     if let Some(moved) = &moved {
         add_moved_foreign_keys(ctx, moved)?;
     }
+    let mut detail = format!(
+        "{} created",
+        crate::text::count(tables.len() as u64, "table")
+    );
+    if !converted.is_empty() {
+        detail.push_str(&format!(
+            ", {} of them in their converted definition (one-write route)",
+            converted.len()
+        ));
+    }
+    let maps = crate::run::maps::queued_count(ctx);
+    if maps > 0 {
+        detail.push_str(&format!(
+            "; the map files of {} with derived keys written in the background, while the next stages run",
+            crate::text::count(maps as u64, "table")
+        ));
+    }
     Ok(Outcome {
         rows: 0,
-        detail: Some(format!(
-            "{} created",
-            crate::text::count(tables.len() as u64, "table")
-        )),
+        detail: Some(detail),
     })
 }
 

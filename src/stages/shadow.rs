@@ -51,9 +51,9 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         let map_left = current
             .table(&map_table(data.dialect(), &c.table))
             .is_some();
-        let built =
-            crate::run::data_shape::is_moved(&moved, &c.table) || converted.contains(&c.table);
-        shadow_table(ctx, c, &table, map_left, built, queue, &stop)
+        let converted = converted.contains(&c.table);
+        let built = crate::run::data_shape::is_moved(&moved, &c.table) || converted;
+        shadow_table(ctx, c, &table, map_left, built, converted, queue, &stop)
     };
     let mut rows = ctx.steps(
         Stage::Shadow,
@@ -91,6 +91,7 @@ fn shadow_table(
     current: &Table,
     map_left: bool,
     built: bool,
+    converted: bool,
     queue: Option<&std::sync::Mutex<Vec<MapJob>>>,
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<u64> {
@@ -99,7 +100,20 @@ fn shadow_table(
     let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
     let table = d.q(&c.table);
     let key = d.q(&c.column);
+    // Clone decided first where it made the table converted (its route rests on it): the same
+    // question must get the same answer.
+    let before = crate::run::keys::key_source(ctx, &c.table)?;
     let derived = crate::run::keys::decide(ctx, c)?;
+    if converted && before.as_deref() != derived.as_ref().map(|k| k.table.as_str()) {
+        return Err(Error::input(
+            Place::stage(Stage::Shadow).table(&c.table),
+            format!(
+                "SOURCE changed since clone decided how the new keys of {} are made.",
+                c.table
+            ),
+            "SOURCE must be a snapshot nobody writes: restore an unchanging copy, run `rekey clean`, then run again.",
+        ));
+    }
     let mut session = ctx.writer(data.as_ref())?;
     let bar = ctx
         .progress

@@ -43,7 +43,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                     return Err(crate::error::Error::mismatch(
                         crate::error::Place::stage(Stage::Swap).table(&t.name),
                         format!(
-                            "clone made {} in its converted definition for the one-write route, but the journal gives it another route: the run directory was changed by hand. Run `rekey clean`, then the run again from the start.",
+                            "clone made {} in its converted definition for the one-write route, but the journal gives it another route: SOURCE or the servers changed since clone, or the run directory was changed by hand. Run `rekey clean`, then the run again from the start.",
                             t.name
                         ),
                     ));

@@ -279,9 +279,9 @@ impl Dialect for MysqlDialect {
     }
 
     fn converts_in_clone(&self) -> bool {
-        // Two statements per table (CREATE ... LIKE, one ALTER) instead of five, each of which
-        // rebuilds or changes the empty table (docs/performance.md, "fourth round"). A cluster
-        // takes two writes (chunked), so it never has a one-write table.
+        // derive-final's statements (CREATE ... LIKE, one ALTER for the default formats) instead
+        // of five, each of which rebuilds or changes the empty table (docs/performance.md,
+        // "fourth round"). A cluster takes two writes (chunked): it has no one-write table.
         !self.galera
     }
 

@@ -213,8 +213,6 @@ fn next_tuple(buf: &mut [u8], patches: &[ArrayPatch]) -> Result<Tuple, PipeError
     Ok(Tuple::Complete(at))
 }
 
-/// Appends `tuple` (complete, as `next_tuple` measured it) to `out` with its `keys` fields
-/// replaced by their derived keys; NULL stays NULL.
 /// The last new keys derived per rewritten field, by old key modulo its size: a reference to a
 /// small parent repeats the same few old keys, each an MD5 (14% of rekey's CPU on the
 /// PostgreSQL lean benchmark, three keys per row) that is computed once instead.
@@ -240,6 +238,8 @@ impl Memo {
     }
 }
 
+/// Appends `tuple` (complete, as `next_tuple` measured it) to `out` with its `keys` fields
+/// replaced by their derived keys (`memo[i]` remembers those of `keys[i]`); NULL stays NULL.
 fn rewrite_tuple(
     tuple: &[u8],
     keys: &[KeyRewrite],

@@ -159,11 +159,26 @@ fn connect_own(target: &ScanTarget) -> Result<(tokio::runtime::Runtime, tokio_po
             )
         })?;
     let client = runtime.block_on(async {
-        let (client, connection) = target
-            .config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| super::connect_error(&target.url, &target.database, &e, 0))?;
+        // Retried as the session's own connection is (`PostgresBackend::client`).
+        let mut attempt = 0;
+        let (client, connection) = loop {
+            match target.config.connect(tokio_postgres::NoTls).await {
+                Ok(c) => break c,
+                Err(e) if super::is_unreachable(&e) && attempt < target.url.retries => {
+                    attempt += 1;
+                    // Nothing else runs on this runtime yet.
+                    std::thread::sleep(target.url.retry_delay);
+                }
+                Err(e) => {
+                    return Err(super::connect_error(
+                        &target.url,
+                        &target.database,
+                        &e,
+                        attempt,
+                    ))
+                }
+            }
+        };
         // Ends when the client is dropped; an error of its own comes with the client's calls.
         tokio::spawn(connection);
         client
