@@ -51,9 +51,14 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         let map_left = current
             .table(&map_table(data.dialect(), &c.table))
             .is_some();
-        let converted = converted.contains(&c.table);
-        let built = crate::run::data_shape::is_moved(&moved, &c.table) || converted;
-        shadow_table(ctx, c, &table, map_left, built, converted, queue, &stop)
+        let shape = if converted.contains(&c.table) {
+            Shape::Converted
+        } else if crate::run::data_shape::is_moved(&moved, &c.table) {
+            Shape::Moved
+        } else {
+            Shape::Cloned
+        };
+        shadow_table(ctx, c, &table, map_left, shape, queue, &stop)
     };
     let mut rows = ctx.steps(
         Stage::Shadow,
@@ -85,13 +90,23 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     Ok(Outcome { rows, detail })
 }
 
+/// How clone made a table in DB_DATA.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// SOURCE's definition: shadow adds the work columns.
+    Cloned,
+    /// DB_FINAL's definition (`--load-path move`).
+    Moved,
+    /// Its converted definition (`data_shape::convert_in_clone`).
+    Converted,
+}
+
 fn shadow_table(
     ctx: &Context,
     c: &Converted,
     current: &Table,
     map_left: bool,
-    built: bool,
-    converted: bool,
+    shape: Shape,
     queue: Option<&std::sync::Mutex<Vec<MapJob>>>,
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<u64> {
@@ -104,7 +119,8 @@ fn shadow_table(
     // question must get the same answer.
     let before = crate::run::keys::key_source(ctx, &c.table)?;
     let derived = crate::run::keys::decide(ctx, c)?;
-    if converted && before.as_deref() != derived.as_ref().map(|k| k.table.as_str()) {
+    if shape == Shape::Converted && before.as_deref() != derived.as_ref().map(|k| k.table.as_str())
+    {
         return Err(Error::input(
             Place::stage(Stage::Shadow).table(&c.table),
             format!(
@@ -179,7 +195,7 @@ fn shadow_table(
         (upk(d, source_table, &c.column), uuid_type.clone()),
     ]
     .into_iter()
-    .filter(|(col, _)| !built && current.column(col).is_none())
+    .filter(|(col, _)| shape == Shape::Cloned && current.column(col).is_none())
     .map(|(col, ty)| (col, d.added_column_type(Some(current), ty.trim())))
     .collect();
     for sql in d.add_columns_sql(&c.table, &missing) {
