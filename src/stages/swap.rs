@@ -27,6 +27,16 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         .filter(|t| !is_internal(&t.name))
         .collect();
     let one_write = std::sync::atomic::AtomicUsize::new(0);
+    // A table on the one-write route: its rows go from SOURCE straight into DB_FINAL in the load.
+    let left_empty = |t: &Table| {
+        if ctx.run.dry_run {
+            ctx.say(&format!(
+                "    -- {}: no rows in DB_DATA (one-write route: the load writes them from SOURCE into DB_FINAL)",
+                t.name
+            ));
+        }
+        one_write.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    };
     // Largest first, so parallel jobs finish together.
     tables.sort_by_key(|t| std::cmp::Reverse(t.estimated_rows));
     let rows = ctx.steps(
@@ -48,13 +58,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                         ),
                     ));
                 }
-                if ctx.run.dry_run {
-                    ctx.say(&format!(
-                        "    -- {}: no rows in DB_DATA (one-write route: the load writes them from SOURCE into DB_FINAL)",
-                        t.name
-                    ));
-                }
-                one_write.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                left_empty(t);
                 return Ok(0);
             }
             let target = moved.as_ref().and_then(|m| m.table(&t.name));
@@ -97,13 +101,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 let route = crate::run::data_shape::route(ctx, t)?;
                 crate::run::data_shape::journal_route(ctx, &t.name, &route)?;
                 if route == FillRoute::OneWrite {
-                    if ctx.run.dry_run {
-                        ctx.say(&format!(
-                            "    -- {}: no rows in DB_DATA (one-write route: the load writes them from SOURCE into DB_FINAL)",
-                            t.name
-                        ));
-                    }
-                    one_write.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    left_empty(t);
                     return Ok(0);
                 }
             }
