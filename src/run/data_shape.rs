@@ -12,7 +12,6 @@ use crate::error::Result;
 use crate::journal::Artifact;
 use crate::model::{is_internal, Column, Schema, Table};
 use crate::options::{ConversionOptions, UuidVersion};
-use crate::uuidgen::DerivedKey;
 
 /// DB_DATA's catalog as it is now. Empty in a dry run before DB_DATA exists.
 pub fn describe_data(ctx: &Context) -> Result<Schema> {
@@ -303,12 +302,7 @@ pub fn fill_columns(ctx: &Context, t: &Table, names: &[&str]) -> Result<Vec<Fill
     // A key derived from the old key is computed in the fill; a mapped one is joined.
     let keys_of = |table: &str, own: bool| -> Result<FillFrom> {
         Ok(match super::keys::key_source(ctx, table)? {
-            Some(from) => FillFrom::Derived(DerivedKey {
-                secret: ctx.secret.clone(),
-                base_ms: ctx.base_ms,
-                table: from,
-                version: ctx.conversion.uuid_version,
-            }),
+            Some(from) => FillFrom::Derived(ctx.derived_key(from)),
             None if own => FillFrom::OwnKey {
                 map: d.q(&map_table(d, table)),
             },

@@ -66,12 +66,7 @@ impl Keys {
         let mut sources = HashMap::new();
         for c in &plan.converted {
             let source = match super::keys::key_source(ctx, &c.table)? {
-                Some(root) => KeySource::Derived(DerivedKey {
-                    secret: ctx.secret.clone(),
-                    base_ms: ctx.base_ms,
-                    table: root,
-                    version: ctx.conversion.uuid_version,
-                }),
+                Some(root) => KeySource::Derived(ctx.derived_key(root)),
                 None => {
                     let mut pairs = HashMap::new();
                     for pair in super::keys::read_map(&super::keys::map_file(&map_dir, &c.table))? {

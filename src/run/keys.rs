@@ -55,12 +55,7 @@ fn derivable(ctx: &Context, c: &crate::plan::Converted) -> Result<Option<Derived
             None => return Ok(None),
         },
     };
-    let spec = DerivedKey {
-        secret: ctx.secret.clone(),
-        base_ms: ctx.base_ms,
-        table,
-        version: ctx.conversion.uuid_version,
-    };
+    let spec = ctx.derived_key(table);
     if data
         .dialect()
         .derived_key_sql("0", &spec, ctx.conversion.uuid_format)

@@ -193,13 +193,7 @@ pub fn maps_ready(ctx: &Context) -> Result<()> {
         {
             continue;
         }
-        let spec = DerivedKey {
-            secret: ctx.secret.clone(),
-            base_ms: ctx.base_ms,
-            table: key_table,
-            version: ctx.conversion.uuid_version,
-        };
-        write_map(&map_job(ctx, &table, &spec)?)?;
+        write_map(&map_job(ctx, &table, &ctx.derived_key(key_table))?)?;
     }
     drop(pending);
     Ok(())

@@ -99,6 +99,17 @@ pub struct Background {
 pub type Overall = Box<dyn Fn(&Journal) -> Option<Glance> + Send + Sync>;
 
 impl Context {
+    /// How this run derives new keys named after `table` (a converted table, or the root a
+    /// one-to-one table takes its keys from): the run's secret, time base and UUID version.
+    pub fn derived_key(&self, table: String) -> crate::uuidgen::DerivedKey {
+        crate::uuidgen::DerivedKey {
+            secret: self.secret.clone(),
+            base_ms: self.base_ms,
+            table,
+            version: self.conversion.uuid_version,
+        }
+    }
+
     pub fn source(&self) -> Result<&Arc<dyn Backend>> {
         self.source
             .as_ref()
