@@ -28,7 +28,7 @@ pub use load::{
     Arrival, FillColumn, FillFrom, FillJob, FillRoute, FinalFill, Load, LoadChoice, LoadJob,
     LoadPath, Moved,
 };
-pub use session::Session;
+pub use session::{read_all, Session};
 pub use transfer::{Cell, Export, Import, Portable, PortableColumn};
 pub use value::Value;
 

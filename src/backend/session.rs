@@ -53,3 +53,18 @@ impl dyn Session + '_ {
         Ok(rows.into_iter().next().and_then(|r| r.into_iter().next()))
     }
 }
+
+/// Every row of `sql` to `each`: by `Session::scan` for a `large` table (many rows, which an engine
+/// may read on a connection of its own by a faster path), else by `Session::query`.
+pub fn read_all(
+    s: &mut dyn Session,
+    large: bool,
+    sql: &str,
+    each: &mut dyn FnMut(&[Value]) -> Result<()>,
+) -> Result<()> {
+    if large {
+        s.scan(sql, each)
+    } else {
+        s.query(sql, each)
+    }
+}

@@ -1,5 +1,6 @@
-//! The map files of tables with derived keys (`map/<t>.csv`): they need only SOURCE, so shadow
-//! queues them and they are written on a thread of their own while the next stages run
+//! The map files of tables with derived keys (`map/<t>.csv`): they need only SOURCE, so clone (where
+//! it decides the keys) or shadow queues them and they are written on a thread of their own while
+//! the next stages run
 //! (`spawn`); whatever reads map files first waits for them (`maps_ready`, `join_maps`), and a
 //! resumed run writes any that a killed run's writer did not finish.
 
@@ -161,18 +162,15 @@ pub fn write_map(job: &MapJob) -> Result<u64> {
         }
         Ok(())
     };
-    if job.large {
-        keys.scan(&job.select, &mut each)?;
-    } else {
-        keys.query(&job.select, &mut each)?;
-    }
+    crate::backend::read_all(keys.as_mut(), job.large, &job.select, &mut each)?;
     finish_csv(csv, &job.part, &job.path)?;
     Ok(rows)
 }
 
 /// Waits for the map files written in the background (`spawn`), then writes any map file of a
 /// table with derived keys that is missing: one the background writer did not finish before a
-/// kill, whose shadow step the journal already has. Called before anything reads map files.
+/// kill, whose keys the journal already has (decided by clone or shadow). Called before anything
+/// reads map files.
 pub fn maps_ready(ctx: &Context) -> Result<()> {
     // Held throughout: a second caller (the other load worker) waits instead of writing a
     // missing map file while the background writer still writes it.
@@ -186,7 +184,7 @@ pub fn maps_ready(ctx: &Context) -> Result<()> {
     let plan = ctx.plan()?;
     for (table, key_table) in ctx.journal.artifacts(Artifact::Keys)? {
         // Only this run's tables: an earlier run in the directory (cleaned since) journaled its
-        // own, and shadow removed this run's old map files before it queued them.
+        // own, and `queue` removed this run's old map files before they were queued.
         if key_table.is_empty()
             || plan.1.converted(&table).is_none()
             || map_paths(ctx, &table).0.exists()

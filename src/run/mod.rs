@@ -224,20 +224,6 @@ impl Context {
                 .note(&format!("{name}: done in an earlier run, skipped"));
             return Ok(());
         }
-        if let Err(e) = self.check_interrupt(&format!("the stage before {name}")) {
-            // Recorded as this stage's, so the journal (the report, `rekey status`) says where
-            // the run stopped even when the signal came between two stages.
-            if !self.run.dry_run {
-                self.journal.stage_started(name)?;
-                let _ = self.journal.stage_failed(
-                    name,
-                    StageStatus::Interrupted,
-                    0.0,
-                    &redact(&e.to_string()),
-                );
-            }
-            return Err(e.at(&Place::stage(stage)));
-        }
         if let Some(locks) = &self.locks {
             locks.still_held().map_err(|e| e.at(&Place::stage(stage)))?;
         }
@@ -249,7 +235,12 @@ impl Context {
         }
         self.show_overall();
         let started = Instant::now();
-        let outcome = f(self).map_err(|e| e.at(&Place::stage(stage)));
+        // A signal that came since the last stage stops the run here, journaled as this stage's
+        // (the report and `rekey status` say where the run stopped).
+        let outcome = self
+            .check_interrupt(&format!("the stage before {name}"))
+            .and_then(|()| f(self))
+            .map_err(|e| e.at(&Place::stage(stage)));
         let secs = started.elapsed().as_secs_f64();
         let mut outcome = match outcome {
             Ok(o) => o,

@@ -601,7 +601,7 @@ fn verify_table(
         let mut buf = Vec::new();
         let mut ss = source.connect()?;
         let sql = format!("SELECT {list} FROM {table}{order}");
-        read_all(ss.as_mut(), large, &sql, &mut |row| {
+        crate::backend::read_all(ss.as_mut(), large, &sql, &mut |row| {
             for (i, v) in row.iter().enumerate() {
                 if !is_uuid[i] || v.is_null() {
                     src_digest.push(i, raw(v), &mut buf);
@@ -670,7 +670,7 @@ fn verify_table(
         let mut malformed = 0u64;
         let mut fs = fin.connect()?;
         let sql = format!("SELECT {final_list} FROM {}", fin.dialect().own_rows(ft));
-        read_all(fs.as_mut(), large, &sql, &mut |row| {
+        crate::backend::read_all(fs.as_mut(), large, &sql, &mut |row| {
             for (i, v) in row.iter().enumerate() {
                 if !is_uuid[i] {
                     fin_digest.push(i, raw(v), &mut buf);
@@ -756,21 +756,6 @@ fn verify_table(
         max_key: max_key.map(|k| k.to_string()),
     };
     Ok((check, Some(seen)))
-}
-
-/// Every row of `sql` to `each`: by `Session::scan` for a `large` table, which an engine may read
-/// on a connection of its own by a faster path.
-fn read_all(
-    s: &mut dyn crate::backend::Session,
-    large: bool,
-    sql: &str,
-    each: &mut dyn FnMut(&[Value]) -> Result<()>,
-) -> Result<()> {
-    if large {
-        s.scan(sql, each)
-    } else {
-        s.query(sql, each)
-    }
 }
 
 fn exact_list(d: &dyn crate::backend::Dialect, t: &Table, columns: &[String]) -> String {

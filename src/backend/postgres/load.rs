@@ -16,7 +16,7 @@ use postgres::Client;
 use super::copy::{self, ArrayPatch, KeyRewrite, PipeError};
 use super::ddl::SET_ASIDE_PRIMARY_KEY_SQL;
 use super::extra::PgTable;
-use super::session::{CopyReader, ScanTarget};
+use super::session::{CopyReader, OwnConnection};
 use super::{catalog_rows, sql_error, PostgresBackend, DIALECT};
 use crate::backend::{
     Admin, Backend, Dialect, FillFrom, FillJob, FillRoute, FinalFill, Load, LoadChoice, LoadJob,
@@ -330,7 +330,7 @@ impl PostgresBackend {
         &self,
         from: &mut Client,
         read: &str,
-        own: Option<&ScanTarget>,
+        own: Option<&OwnConnection>,
         job: &IntoFinal<'_>,
     ) -> Result<Moved> {
         let id = run_id(job.marker);

@@ -109,17 +109,9 @@ impl PostgresBackend {
         if let Some(reused) = (!key.is_empty()).then(|| IDLE.reuse(&key)).flatten() {
             return Ok(reused);
         }
-        let mut attempt = 0;
-        let mut client = loop {
-            match self.config(database, &application_name).connect(NoTls) {
-                Ok(c) => break c,
-                Err(e) if is_unreachable(&e) && attempt < self.url.retries => {
-                    attempt += 1;
-                    thread::sleep(self.url.retry_delay);
-                }
-                Err(e) => return Err(connect_error(&self.url, database, &e, attempt)),
-            }
-        };
+        let mut client = with_retries(&self.url, database, || {
+            self.config(database, &application_name).connect(NoTls)
+        })?;
         client
             .batch_execute(&settings)
             .map_err(|e| sql_error(&e, &settings))?;
@@ -137,10 +129,10 @@ impl PostgresBackend {
             .scanning(self.own_connection(database, run_id)))
     }
 
-    /// What a large read's connection of its own needs (`session::ScanTarget`): the session
+    /// What a large read's connection of its own needs (`session::OwnConnection`): the session
     /// `client` would open, unpooled.
-    fn own_connection(&self, database: &str, run_id: Option<&str>) -> session::ScanTarget {
-        session::ScanTarget {
+    fn own_connection(&self, database: &str, run_id: Option<&str>) -> session::OwnConnection {
+        session::OwnConnection {
             config: self.async_config(database, &application_name(run_id)),
             settings: session_settings(self.schema()),
             url: self.url.clone(),
@@ -227,6 +219,26 @@ pub(crate) fn readable(e: &postgres::Error) -> String {
         source = inner.source();
     }
     s
+}
+
+/// `connect()` to `database` of `url`, again while the server is unreachable or starting (the
+/// URL's retries), never on refused credentials: every connection rekey opens, pooled or its own.
+fn with_retries<T>(
+    url: &DbUrl,
+    database: &str,
+    mut connect: impl FnMut() -> std::result::Result<T, postgres::Error>,
+) -> Result<T> {
+    let mut attempt = 0;
+    loop {
+        match connect() {
+            Ok(c) => return Ok(c),
+            Err(e) if is_unreachable(&e) && attempt < url.retries => {
+                attempt += 1;
+                thread::sleep(url.retry_delay);
+            }
+            Err(e) => return Err(connect_error(url, database, &e, attempt)),
+        }
+    }
 }
 
 /// How rekey's sessions name themselves in pg_stat_activity: with the run they belong to, so that

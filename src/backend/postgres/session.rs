@@ -19,11 +19,11 @@ pub struct PostgresSession {
     /// Whether application_name already names the run (see `execute`).
     tagged: bool,
     /// Where `scan` opens its own connection; `None`: it reads on this one.
-    scans: Option<ScanTarget>,
+    scans: Option<OwnConnection>,
 }
 
 /// What a `scan`'s own connection needs: the session's server, database, name and settings.
-pub(super) struct ScanTarget {
+pub(super) struct OwnConnection {
     pub config: tokio_postgres::Config,
     pub settings: String,
     pub url: crate::url::DbUrl,
@@ -39,7 +39,7 @@ impl PostgresSession {
         }
     }
 
-    pub(super) fn scanning(mut self, target: ScanTarget) -> Self {
+    pub(super) fn scanning(mut self, target: OwnConnection) -> Self {
         self.scans = Some(target);
         self
     }
@@ -147,7 +147,9 @@ fn row_values(row: &tokio_postgres::Row, values: &mut Vec<Value>, sql: &str) -> 
 
 /// A connection of its own for `target`, with its session settings, on a runtime of its own that
 /// drives it while one of its calls is awaited (`Runtime::block_on`).
-fn connect_own(target: &ScanTarget) -> Result<(tokio::runtime::Runtime, tokio_postgres::Client)> {
+fn connect_own(
+    target: &OwnConnection,
+) -> Result<(tokio::runtime::Runtime, tokio_postgres::Client)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -158,35 +160,14 @@ fn connect_own(target: &ScanTarget) -> Result<(tokio::runtime::Runtime, tokio_po
                 "Check the machine's resources (threads, file descriptors), then run again.",
             )
         })?;
-    let client = runtime.block_on(async {
-        // Retried as the session's own connection is (`PostgresBackend::client`).
-        let mut attempt = 0;
-        let (client, connection) = loop {
-            match target.config.connect(tokio_postgres::NoTls).await {
-                Ok(c) => break c,
-                Err(e) if super::is_unreachable(&e) && attempt < target.url.retries => {
-                    attempt += 1;
-                    // Nothing else runs on this runtime yet.
-                    std::thread::sleep(target.url.retry_delay);
-                }
-                Err(e) => {
-                    return Err(super::connect_error(
-                        &target.url,
-                        &target.database,
-                        &e,
-                        attempt,
-                    ))
-                }
-            }
-        };
-        // Ends when the client is dropped; an error of its own comes with the client's calls.
-        tokio::spawn(connection);
-        client
-            .batch_execute(&target.settings)
-            .await
-            .map_err(|e| sql_error(&e, &target.settings))?;
-        Ok::<_, Error>(client)
+    let (client, connection) = super::with_retries(&target.url, &target.database, || {
+        runtime.block_on(target.config.connect(tokio_postgres::NoTls))
     })?;
+    // Ends when the client is dropped; an error of its own comes with the client's calls.
+    runtime.spawn(connection);
+    runtime
+        .block_on(client.batch_execute(&target.settings))
+        .map_err(|e| sql_error(&e, &target.settings))?;
     Ok((runtime, client))
 }
 
@@ -194,7 +175,7 @@ fn connect_own(target: &ScanTarget) -> Result<(tokio::runtime::Runtime, tokio_po
 /// enters its runtime once per row, and that entry (context, scheduler, wakers) was 29% of rekey's
 /// CPU on the PostgreSQL lean benchmark, in verify and the map files.
 fn scan_on(
-    target: &ScanTarget,
+    target: &OwnConnection,
     sql: &str,
     each: &mut dyn FnMut(&[Value]) -> Result<()>,
 ) -> Result<()> {
@@ -231,7 +212,7 @@ pub(super) struct CopyReader {
 const COPY_CHUNK: usize = 256 * 1024;
 
 impl CopyReader {
-    pub(super) fn open(target: &ScanTarget, sql: &str) -> Result<Self> {
+    pub(super) fn open(target: &OwnConnection, sql: &str) -> Result<Self> {
         let (runtime, client) = connect_own(target)?;
         let stream = runtime
             .block_on(client.copy_out(sql))
