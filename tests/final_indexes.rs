@@ -237,6 +237,31 @@ fn postgres_rebuilt_keys_keep_their_storage_and_tablespace() {
     assert!(detail.contains("built after their rows"), "{detail}");
 }
 
+/// A large table's key is rebuilt as a unique index first, which the table's check can read
+/// during the build, then made the key; a deferrable key, whose index `CREATE UNIQUE INDEX`
+/// cannot make, is added back whole. Both come back as they were.
+#[test]
+fn postgres_a_deferrable_key_set_aside_comes_back_deferrable() {
+    let pg = pg_or_skip!();
+    let dbs = pg_blog_large(&pg, "hi_defer");
+    pg.exec(
+        &dbs.final_db,
+        "ALTER TABLE page_request DROP CONSTRAINT page_request_pkey, \
+         ADD CONSTRAINT page_request_pkey PRIMARY KEY (id) DEFERRABLE INITIALLY DEFERRED",
+    );
+    let before = pg_definitions(&dbs);
+    assert!(before.contains("DEFERRABLE INITIALLY DEFERRED"), "{before}");
+    assert_exit(&dbs.run(&[]), 0);
+    assert_eq!(pg_definitions(&dbs), before);
+    assert_eq!(
+        pg.text(
+            &dbs.final_db,
+            "SELECT condeferrable::text FROM pg_constraint WHERE conname = 'page_request_pkey'"
+        ),
+        "true"
+    );
+}
+
 fn pg_killed_aside(tag: &str, then_clean: bool) {
     let pg = pg_or_skip!();
     let dbs = pg_blog_large(&pg, tag);

@@ -2,7 +2,7 @@
 //! load of DB_FINAL from DB_DATA, and the one-write route: DB_FINAL filled straight from SOURCE in
 //! the load, keys computed on the way (`Load::fill_final`), where the engine can.
 
-use super::{Backend, Dialect, Session};
+use super::{Backend, Dialect, Session, Value};
 use crate::error::{Error, Place, Result};
 use crate::model::{Column, Schema, Table};
 pub use crate::options::LoadChoice;
@@ -276,6 +276,16 @@ pub struct FinalFill<'a> {
     pub progress: &'a (dyn Fn(u64) + Sync),
     /// SOURCE's table holds many rows (`source_snapshot::large`): worth a reader of its own.
     pub large: bool,
+    /// Where an engine that streams SOURCE's rows through rekey hands each over as it passes
+    /// (`SourceTap`); an engine that fills DB_FINAL in the server ignores it.
+    pub tap: Option<&'a std::sync::Mutex<dyn SourceTap + 'a>>,
+}
+
+/// Receives the SOURCE rows a one-write fill streams through rekey (`FinalFill::tap`), as
+/// `Session::query` gives them: the values of `fill.columns`, in that order, every row once, on
+/// a thread of the engine's while the rows are written. An error ends the calls, never the fill.
+pub trait SourceTap: Send {
+    fn row(&mut self, row: &[Value]) -> Result<()>;
 }
 
 /// Whether a table's rows can go from SOURCE to DB_FINAL in one write, and if not, why (they then
@@ -307,6 +317,13 @@ pub trait Load {
     /// Copies every row of `job.table` from `data` (another database of this engine) into this
     /// one, through the engine's bulk path. Returns the rows read and the rows stored.
     fn load_table(&self, data: &dyn Backend, job: &LoadJob<'_>) -> Result<Moved>;
+    /// What to run on this database (as DB_FINAL) once `table`'s rows are in, beside its check
+    /// (statistics for the planner), for a table whose indexes stayed in place: the restore of
+    /// indexes set aside (`Ddl::indexes_aside`) gathers them itself, where it pays. `marker`
+    /// tags each statement as the run's.
+    fn after_rows_sql(&self, _table: &str, _marker: &str) -> Vec<String> {
+        Vec::new()
+    }
     /// Removes the rows an interrupted load left in `table` (its own rows, as
     /// `Dialect::own_rows` names them) of this database, on a
     /// session `s` of it whose dialect is `d`, with constraint checks off (DB_FINAL keeps its

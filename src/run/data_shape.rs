@@ -247,6 +247,7 @@ pub fn route(ctx: &Context, t: &Table) -> Result<FillRoute> {
         key_order: key_order.as_deref(),
         progress: &|_| {},
         large: false,
+        tap: None,
     };
     fin.fill_final_route(source.url(), data.url(), &job)
 }

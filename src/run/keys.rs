@@ -1,6 +1,7 @@
 //! The run's new keys as the stages share them: each converted table's map file (`map/<t>.csv`,
-//! `old_id,new_id` in old-key order, written by shadow or `run::maps`, read by shadow for keys
-//! taken from a parent and by verify) and the table whose name its derived keys use (decided and
+//! `old_id,new_id`, written by shadow or `run::maps` in old-key order, or, for a table nothing
+//! references, by the load's check of it in the order the rows came (`maps::left_to_check`);
+//! read by shadow for keys taken from a parent and by verify) and the table whose name its derived keys use (decided and
 //! journaled as a `keys` artifact by `decide`, read by swap's fill and the load).
 
 use crate::journal::Artifact;
@@ -109,7 +110,7 @@ pub fn map_file(map_dir: &Path, table: &str) -> std::path::PathBuf {
     map_dir.join(format!("{}.csv", crate::run_files::file_stem(table)))
 }
 
-/// Reads a map file (`old_id,new_id`, in ascending old-key order) one pair at a time.
+/// Reads a map file (`old_id,new_id`) one pair at a time, in the order it was written.
 pub fn read_map(path: &Path) -> Result<impl Iterator<Item = Result<(i128, u128)>>> {
     let file = std::fs::File::open(path).map_err(|e| {
         Error::usage(
@@ -155,6 +156,24 @@ pub fn csv_writer(part: &Path) -> Result<csv::Writer<std::fs::File>> {
     w.write_record(["old_id", "new_id"])
         .map_err(|e| io_error("write", part, e.into()))?;
     Ok(w)
+}
+
+/// Writes one line of a map file: the old key, and the new key as the run's format stores it.
+pub fn write_pair(
+    w: &mut csv::Writer<std::fs::File>,
+    part: &Path,
+    old: u64,
+    id: uuid::Uuid,
+    format: crate::options::UuidFormat,
+) -> Result<()> {
+    let mut digits = itoa::Buffer::new();
+    let mut text = uuid::Uuid::encode_buffer();
+    let text: &str = match format {
+        crate::options::UuidFormat::Char32 => id.simple().encode_lower(&mut text),
+        _ => id.hyphenated().encode_lower(&mut text),
+    };
+    w.write_record([digits.format(old), text])
+        .map_err(|e| io_error("write", part, e.into()))
 }
 
 /// The map file appears under its final name only when complete.

@@ -59,8 +59,44 @@ pub fn queue(
     if job.path.exists() {
         std::fs::remove_file(&job.path).map_err(|e| io_error("remove", &job.path, e))?;
     }
-    jobs.push(job);
+    if !left_to_check(ctx, table)? {
+        jobs.push(job);
+    }
     Ok(())
+}
+
+/// How many tables with derived keys leave their map file to the load's check (`left_to_check`).
+pub fn left_to_checks(ctx: &Context) -> Result<usize> {
+    let mut n = 0;
+    for (table, key_table) in ctx.journal.artifacts(Artifact::Keys)? {
+        if !key_table.is_empty() && left_to_check(ctx, &table)? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Whether `table`'s map file is left to the load's check of the table (`verify::source`),
+/// whose read of SOURCE derives every key of the table anyway, instead of the background
+/// writer, which would read SOURCE's keys once more: a table that no other table references (no
+/// check or stage needs its map file before its own check), in a command that loads and checks
+/// each table in the load, and not a live run (which reads map files as it follows). Where the
+/// check does not write it, `maps_ready` does.
+pub fn left_to_check(ctx: &Context, table: &str) -> Result<bool> {
+    if ctx.run.dry_run || ctx.run.follow {
+        return Ok(false);
+    }
+    let checks_in_load = |b: Option<&std::sync::Arc<dyn crate::backend::Backend>>| {
+        b.is_some_and(|b| b.dialect().verifies_during_load())
+    };
+    if !checks_in_load(ctx.source.as_ref()) || !checks_in_load(ctx.final_db.as_ref()) {
+        return Ok(false);
+    }
+    if !ctx.journal.planned_stages()?.contains(&Stage::Load) {
+        return Ok(false);
+    }
+    let plan = ctx.plan()?;
+    Ok(!plan.1.references.iter().any(|r| r.ref_table == table))
 }
 
 /// How many map files this process's background writer has queued.
@@ -134,7 +170,6 @@ pub fn write_map(job: &MapJob) -> Result<u64> {
     let mut csv = csv_writer(&job.part)?;
     let mut keys = job.source.connect()?;
     let mut rows = 0u64;
-    let mut digits = itoa::Buffer::new();
     let mut each = |row: &[Value]| -> Result<()> {
         let old = row.first().and_then(Value::as_key).unwrap_or(-1);
         let old = u64::try_from(old).map_err(|_| {
@@ -144,14 +179,7 @@ pub fn write_map(job: &MapJob) -> Result<u64> {
                 "SOURCE must be a snapshot nobody writes: run again with --resume on an unchanging copy.",
             )
         })?;
-        let id = job.spec.uuid(old);
-        let mut text = uuid::Uuid::encode_buffer();
-        let text: &str = match job.format {
-            UuidFormat::Char32 => id.simple().encode_lower(&mut text),
-            _ => id.hyphenated().encode_lower(&mut text),
-        };
-        csv.write_record([digits.format(old), text])
-            .map_err(|e| io_error("write", &job.part, e.into()))?;
+        super::keys::write_pair(&mut csv, &job.part, old, job.spec.uuid(old), job.format)?;
         rows += 1;
         let stopped = |f: &AtomicBool| f.load(Ordering::SeqCst);
         if rows.is_multiple_of(65_536) && (stopped(&job.interrupted) || stopped(&job.stop)) {

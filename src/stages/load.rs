@@ -311,44 +311,75 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             // The statements' own counts, not a COUNT(*) of both tables afterwards: that would
             // read every row of both once more, and verify counts SOURCE and DB_FINAL anyway.
             // The one place a table's rows are written into DB_FINAL, whichever the route.
+            // A one-write fill that streams SOURCE's rows through rekey hands them to the
+            // table's check on the way (`verify::source_tap`): it then need not read SOURCE.
+            let mut tapped = None;
             let moved = match route {
                 FillRoute::OneWrite => {
                     let fill = final_fill(ctx, plan.as_ref(), tl, &marker, &on_chunk, &set)?;
-                    fin.fill_final(ctx.source()?.as_ref(), data.as_ref(), &fill)?
+                    let names: Vec<String> =
+                        fill.fill.columns.iter().map(|c| c.name.clone()).collect();
+                    let tap = super::verify::source_tap(ctx, &final_schema, t, &names)
+                        .map(std::sync::Mutex::new);
+                    let fill = FinalFill {
+                        tap: tap
+                            .as_ref()
+                            .map(|m| m as &std::sync::Mutex<dyn crate::backend::SourceTap>),
+                        ..fill
+                    };
+                    let moved = fin.fill_final(ctx.source()?.as_ref(), data.as_ref(), &fill)?;
+                    drop(fill);
+                    tapped = tap
+                        .and_then(|m| m.into_inner().ok())
+                        .filter(|pass| pass.complete(moved.read));
+                    moved
                 }
                 FillRoute::TwoWrites(_) => fin.load_table(data.as_ref(), &job)?,
             };
             let rows = same_count(t, moved)?;
             bar.finish(rows);
             // The table's rows are final: they are verified now, while other tables load, and
-            // while its indexes are built again (which changes no row and leaves them readable;
-            // a build that fails fails the step, and the verify stage trusts no check of a step
-            // that is not done).
-            let (rebuild, check) = std::thread::scope(|scope| {
-                let rebuild = aside.as_ref().map(|aside| {
-                    let (fin, s, own) = (&fin, &mut s, &own);
-                    scope.spawn(move || {
-                        let mut empty = || fin.empty_table(s.as_mut(), d, own);
-                        crate::run::indexes::restore_after_write(
-                            ctx,
-                            fin.as_ref(),
-                            aside,
-                            &mut empty,
-                        )
+            // while its indexes are built again and its statistics gathered (which change no row
+            // and leave them readable; a build that fails fails the step, and the verify stage
+            // trusts no check of a step that is not done).
+            let after_rows = match aside {
+                Some(_) => Vec::new(),
+                None => fin.after_rows_sql(t, &marker),
+            };
+            let (finish, check) = std::thread::scope(|scope| {
+                let finish = (aside.is_some() || !after_rows.is_empty()).then(|| {
+                    let (fin, s, own, aside, after_rows) =
+                        (&fin, &mut s, &own, &aside, &after_rows);
+                    scope.spawn(move || -> Result<()> {
+                        if let Some(aside) = aside {
+                            let mut empty = || fin.empty_table(s.as_mut(), d, own);
+                            crate::run::indexes::restore_after_write(
+                                ctx,
+                                fin.as_ref(),
+                                aside,
+                                &mut empty,
+                            )?;
+                        }
+                        for sql in after_rows {
+                            ctx.exec_on(s.as_mut(), sql)?;
+                        }
+                        Ok(())
                     })
                 });
-                let check = super::verify::after_load(ctx, &final_schema, t);
-                let rebuild = rebuild.map(|h| {
+                let check = super::verify::after_load(ctx, &final_schema, t, tapped);
+                let finish = finish.map(|h| {
                     super::joined(
                         h.join(),
                         Place::stage(Stage::Load).table(t),
                         "the thread building the table's indexes again",
                     )
                 });
-                (rebuild, check)
+                (finish, check)
             });
-            if let Some(rebuild) = rebuild {
-                rebuild?;
+            if let Some(finish) = finish {
+                finish?;
+            }
+            if aside.is_some() {
                 rebuilt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             check?;
@@ -462,6 +493,7 @@ fn final_fill<'a>(
         key_order: job.key_order.as_deref(),
         progress,
         large: crate::run::source_snapshot::large(ctx, source_table),
+        tap: None,
     })
 }
 

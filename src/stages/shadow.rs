@@ -81,12 +81,21 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         false,
         |c| step(c, None),
     )?;
-    let detail = (background > 0).then(|| {
-        format!(
+    let mut detail = Vec::new();
+    if background > 0 {
+        detail.push(format!(
             "the map files of {background} {} with derived keys written in the background, while the next stages run",
             crate::text::plural(background, "table")
-        )
-    });
+        ));
+    }
+    let left = crate::run::maps::left_to_checks(ctx)?;
+    if left > 0 {
+        detail.push(format!(
+            "the map files of {} that nothing references written by each table's check in the load, which derives their keys anyway",
+            crate::text::count(left as u64, "table")
+        ));
+    }
+    let detail = (!detail.is_empty()).then(|| detail.join("; "));
     Ok(Outcome { rows, detail })
 }
 

@@ -49,13 +49,15 @@ pub enum PipeError {
 
 /// Streams a binary COPY from `from` to `to`, patching array element OIDs and replacing the
 /// `keys` fields by their derived keys, calling `progress` with the tuples passed so far every so
-/// often. Returns the number of tuples.
+/// often, and `tee` with the tuples read (whole tuples, as read, array OIDs patched; no header,
+/// no trailer). Returns the number of tuples.
 pub fn pipe(
     from: &mut dyn Read,
     to: &mut dyn Write,
     patches: &[ArrayPatch],
     keys: &[KeyRewrite],
     progress: &dyn Fn(u64),
+    tee: &mut dyn FnMut(&[u8]),
 ) -> Result<u64, PipeError> {
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
     // Rewritten tuples change length: they are written from here instead of from `buf`.
@@ -87,6 +89,7 @@ pub fn pipe(
             }
         }
         let mut finished = false;
+        let first = pos;
         loop {
             match next_tuple(&mut buf[pos..], patches)? {
                 Tuple::Complete(n) => {
@@ -100,12 +103,17 @@ pub fn pipe(
                     if !keys.is_empty() {
                         out.extend_from_slice(TRAILER);
                     }
-                    pos += 2;
                     finished = true;
                     break;
                 }
                 Tuple::Incomplete => break,
             }
+        }
+        if pos > first {
+            tee(&buf[first..pos]);
+        }
+        if finished {
+            pos += 2;
         }
         if keys.is_empty() {
             to.write_all(&buf[..pos]).map_err(PipeError::Write)?;
@@ -211,6 +219,32 @@ fn next_tuple(buf: &mut [u8], patches: &[ArrayPatch]) -> Result<Tuple, PipeError
         at += len;
     }
     Ok(Tuple::Complete(at))
+}
+
+/// Decodes the tuple at the start of `buf` (whole tuples, as `pipe` tees them) into `values`, one
+/// per field of `types` (`session::to_value`: what a query of the same columns reads); returns
+/// its length, or `None` when it is not a tuple of those fields.
+pub fn decode_tuple(buf: &[u8], types: &[Type], values: &mut Vec<Value>) -> Option<usize> {
+    values.clear();
+    let fields = i16::from_be_bytes([*buf.first()?, *buf.get(1)?]);
+    if usize::try_from(fields).ok()? != types.len() {
+        return None;
+    }
+    let mut at = 2usize;
+    for ty in types {
+        let len = i32::from_be_bytes(buf.get(at..at + 4)?.try_into().ok()?);
+        at += 4;
+        let raw = match usize::try_from(len) {
+            Ok(n) => {
+                let field = buf.get(at..at + n)?;
+                at += n;
+                Some(field)
+            }
+            Err(_) => None,
+        };
+        values.push(super::session::to_value(ty, raw));
+    }
+    Some(at)
 }
 
 /// The last new keys derived per rewritten field, by old key modulo its size: a reference to a
@@ -418,12 +452,85 @@ mod tests {
             vec![None, None],
         ]);
         let mut out = Vec::new();
-        let n = pipe(&mut input.as_slice(), &mut out, &[], &[], &|_| {}).unwrap();
+        let n = pipe(
+            &mut input.as_slice(),
+            &mut out,
+            &[],
+            &[],
+            &|_| {},
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!(n, 3);
         assert_eq!(out, input);
         let mut out = Vec::new();
         let mut trickle = Trickle(std::io::Cursor::new(stream(&[vec![Some(b"x")]])));
-        assert_eq!(pipe(&mut trickle, &mut out, &[], &[], &|_| {}).unwrap(), 1);
+        assert_eq!(
+            pipe(&mut trickle, &mut out, &[], &[], &|_| {}, &mut |_| {}).unwrap(),
+            1
+        );
+    }
+
+    #[test]
+    fn tees_every_tuple_once_and_decodes_it_as_a_query_reads_it() {
+        let big = vec![b'z'; 3 * CHUNK];
+        let (seven, minus_two) = (7i32.to_be_bytes(), (-2i32).to_be_bytes());
+        let (one_and_half, zero) = (1.5f64.to_be_bytes(), 0f64.to_be_bytes());
+        let rows: Vec<Vec<Option<&[u8]>>> = vec![
+            vec![Some(&seven), Some(b"abc"), None],
+            vec![Some(&minus_two), Some(&big), Some(&one_and_half)],
+            vec![None, Some(b""), Some(&zero)],
+        ];
+        let input = stream(&rows);
+        // Whatever the reads' sizes, the tee gets whole tuples, all of them, header and
+        // trailer left out.
+        for whole in [true, false] {
+            let mut teed = Vec::new();
+            let mut out = Vec::new();
+            let n = if whole {
+                pipe(
+                    &mut input.as_slice(),
+                    &mut out,
+                    &[],
+                    &[],
+                    &|_| {},
+                    &mut |t| teed.extend_from_slice(t),
+                )
+            } else {
+                let mut trickle = Trickle(std::io::Cursor::new(input.clone()));
+                pipe(&mut trickle, &mut out, &[], &[], &|_| {}, &mut |t| {
+                    teed.extend_from_slice(t)
+                })
+            }
+            .unwrap();
+            assert_eq!(n, 3);
+            assert_eq!(teed, input[HEADER.len()..input.len() - TRAILER.len()]);
+            let types = [Type::INT4, Type::TEXT, Type::FLOAT8];
+            let (mut at, mut decoded, mut values) = (0, Vec::new(), Vec::new());
+            while at < teed.len() {
+                at += decode_tuple(&teed[at..], &types, &mut values).unwrap();
+                decoded.push(values.clone());
+            }
+            assert_eq!(
+                decoded,
+                vec![
+                    vec![Value::Int(7), Value::Text(b"abc".to_vec()), Value::Null],
+                    vec![Value::Int(-2), Value::Text(big.clone()), Value::Real(1.5)],
+                    vec![Value::Null, Value::Text(Vec::new()), Value::Real(0.0)],
+                ]
+            );
+        }
+        // A tuple of other fields than the types, or cut short, is not read.
+        let teed = &input[HEADER.len()..input.len() - TRAILER.len()];
+        assert_eq!(decode_tuple(teed, &[Type::INT4], &mut Vec::new()), None);
+        assert_eq!(
+            decode_tuple(
+                &teed[..10],
+                &[Type::INT4, Type::TEXT, Type::FLOAT8],
+                &mut Vec::new()
+            ),
+            None
+        );
     }
 
     #[test]
@@ -440,7 +547,15 @@ mod tests {
             field: 1,
             element_oid: 99999,
         };
-        pipe(&mut input.as_slice(), &mut out, &[patch], &[], &|_| {}).unwrap();
+        pipe(
+            &mut input.as_slice(),
+            &mut out,
+            &[patch],
+            &[],
+            &|_| {},
+            &mut |_| {},
+        )
+        .unwrap();
         let at = HEADER.len() + 2 + 4 + 1 + 4 + 8;
         assert_eq!(&out[at..at + 4], &99999u32.to_be_bytes());
         assert_eq!(out.len(), input.len());
@@ -464,7 +579,15 @@ mod tests {
         let bytes: Vec<[u8; 4]> = olds.iter().map(|o| o.to_be_bytes()).collect();
         let rows: Vec<Vec<Option<&[u8]>>> = bytes.iter().map(|b| vec![Some(&b[..])]).collect();
         let mut out = Vec::new();
-        pipe(&mut stream(&rows).as_slice(), &mut out, &[], &keys, &|_| {}).unwrap();
+        pipe(
+            &mut stream(&rows).as_slice(),
+            &mut out,
+            &[],
+            &keys,
+            &|_| {},
+            &mut |_| {},
+        )
+        .unwrap();
         let ids: Vec<[u8; 16]> = olds
             .iter()
             .map(|o| *key.uuid(*o as u64).as_bytes())
@@ -505,7 +628,7 @@ mod tests {
             // One byte per read: tuples straddle every chunk boundary.
             let mut trickle = Trickle(std::io::Cursor::new(input.clone()));
             assert_eq!(
-                pipe(&mut trickle, &mut out, &[], &keys, &|_| {}).unwrap(),
+                pipe(&mut trickle, &mut out, &[], &keys, &|_| {}, &mut |_| {}).unwrap(),
                 2
             );
             let as_stored = |id: uuid::Uuid| -> Vec<u8> {
@@ -535,13 +658,21 @@ mod tests {
                 &mut Vec::new(),
                 &[],
                 &keys,
-                &|_| {}
+                &|_| {},
+                &mut |_| {}
             ),
             Err(PipeError::Key(_))
         ));
         let odd = stream(&[vec![Some(b"abc")]]);
         assert!(matches!(
-            pipe(&mut odd.as_slice(), &mut Vec::new(), &[], &keys, &|_| {}),
+            pipe(
+                &mut odd.as_slice(),
+                &mut Vec::new(),
+                &[],
+                &keys,
+                &|_| {},
+                &mut |_| {}
+            ),
             Err(PipeError::Malformed(_))
         ));
     }
@@ -552,7 +683,14 @@ mod tests {
         input.truncate(input.len() - 3);
         let mut out = Vec::new();
         assert!(matches!(
-            pipe(&mut input.as_slice(), &mut out, &[], &[], &|_| {}),
+            pipe(
+                &mut input.as_slice(),
+                &mut out,
+                &[],
+                &[],
+                &|_| {},
+                &mut |_| {}
+            ),
             Err(PipeError::Malformed(_))
         ));
     }

@@ -46,6 +46,9 @@ struct AsideConstraint {
 struct AsideKey {
     #[serde(flatten)]
     key: AsideConstraint,
+    /// Its index's `CREATE UNIQUE INDEX`; none for a deferrable key.
+    #[serde(default)]
+    index: Option<String>,
     foreign_keys: Vec<AsideConstraint>,
 }
 
@@ -74,26 +77,39 @@ impl AsideKey {
         format!("ALTER TABLE {table} {}", clauses.join(", "))
     }
 
-    /// The statements that add them back as they were: one DO block (one transaction) that adds
-    /// the key, then each foreign key, each only when a constraint of that name is missing (a
-    /// restore that a kill interrupted runs again), then their comments. Adding a foreign key
-    /// checks every row against the key (the table's rows were written with its triggers off).
-    fn restore_sql(&self, table: &str) -> Vec<String> {
+    /// The statements that add them back as they were, in two parts. First the key's unique
+    /// index, built apart because `CREATE INDEX` lets the table be read (`ADD PRIMARY KEY` locks
+    /// out readers for the whole build): the load's check of the table reads its rows during
+    /// the build. Then one DO block (one transaction) that makes the index the key (a catalog
+    /// change) and adds each foreign key, each only when a constraint of that name is missing (a
+    /// restore that a kill interrupted runs again), and their comments. A deferrable key, whose
+    /// index `CREATE UNIQUE INDEX` cannot make, is added whole by the DO block. Adding a foreign
+    /// key checks every row against the key (the table's rows were written with its triggers
+    /// off).
+    fn restore_sql(&self, table: &str) -> (Vec<String>, Vec<String>) {
         let rel = DIALECT.lit(table);
-        let add = |k: &AsideConstraint| {
+        let add = |k: &AsideConstraint, definition: &str| {
             format!(
-                "IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {rel}::regclass AND conname = {}) THEN ALTER TABLE {table} ADD CONSTRAINT {} {}; END IF;",
+                "IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {rel}::regclass AND conname = {}) THEN ALTER TABLE {table} ADD CONSTRAINT {} {definition}; END IF;",
                 DIALECT.lit(&k.name),
                 DIALECT.q(&k.name),
-                k.definition
             )
         };
-        let body: Vec<String> = self.constraints().map(add).collect();
-        let mut out = vec![format!(
+        let (build, key) = match &self.index {
+            Some(index) => (
+                vec![if_not_exists(index)],
+                format!("PRIMARY KEY USING INDEX {}", DIALECT.q(&self.key.name)),
+            ),
+            None => (Vec::new(), self.key.definition.clone()),
+        };
+        let body: Vec<String> = std::iter::once(add(&self.key, &key))
+            .chain(self.foreign_keys.iter().map(|f| add(f, &f.definition)))
+            .collect();
+        let mut constraints = vec![format!(
             "DO {DO_QUOTE} BEGIN {} END {DO_QUOTE}",
             body.join(" ")
         )];
-        out.extend(self.constraints().filter_map(|k| {
+        constraints.extend(self.constraints().filter_map(|k| {
             k.comment.as_ref().map(|c| {
                 format!(
                     "COMMENT ON CONSTRAINT {} ON {table} IS {}",
@@ -102,7 +118,7 @@ impl AsideKey {
                 )
             })
         }));
-        out
+        (build, constraints)
     }
 
     /// Whether its text can go in the DO block as it is.
@@ -544,12 +560,18 @@ impl Ddl for PostgresBackend {
             super::load::MAINTENANCE_WORK_MEM.to_string(),
             DATABASE_TABLESPACE.to_string(),
         ];
+        // The builds, then the table's statistics (an expression index's need the index), then
+        // the key's constraints: their ALTER waits for the table's readers, the builds and
+        // ANALYZE do not (the load's check reads the table meanwhile).
+        let mut constraints = Vec::new();
         if let Some(k) = &key {
             let t = qualified(&table.name);
             names.push(k.key.name.clone());
             names.extend(k.foreign_keys.iter().map(|f| f.name.clone()));
             set_aside.push(k.drop_sql(&t));
-            restore.extend(k.restore_sql(&t));
+            let (build, added) = k.restore_sql(&t);
+            restore.extend(build);
+            constraints = added;
         }
         if !rows.is_empty() {
             let drops: Vec<String> = rows.iter().map(|r| qualified(&r.name)).collect();
@@ -569,6 +591,8 @@ impl Ddl for PostgresBackend {
             }));
             names.extend(rows.into_iter().map(|r| r.name));
         }
+        restore.push(format!("ANALYZE {}", qualified(&table.name)));
+        restore.extend(constraints);
         Ok(Some(IndexesAside {
             table: table.name.clone(),
             names,

@@ -28,6 +28,9 @@ use crate::model::{is_internal, Table};
 use crate::options::{OrphanPolicy, UuidFormat};
 use crate::uuidgen::parse_stored;
 
+mod source;
+pub use source::SourcePass;
+
 /// One table's verification, as the report shows it.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TableCheck {
@@ -126,6 +129,10 @@ const IN_LOAD: Artifact = Artifact::VerifyInLoad;
 struct InLoad {
     check: TableCheck,
     seen: crate::run::source_snapshot::Snapshot,
+    /// SOURCE's side came from the rows the load streamed through rekey (`source_tap`), not
+    /// from a read of its own.
+    #[serde(default)]
+    streamed: bool,
     /// The journal's start of the load step whose rows were checked: a table loaded again (a
     /// resumed load) has a step that started later, and this check is not about its rows. As
     /// text: Rust's shortest form of the f64 parses back exactly, serde_json's number parsing
@@ -162,7 +169,12 @@ fn load_started(ctx: &Context, table: &str) -> Result<Option<f64>> {
 /// that differs, or that cannot be checked here (a `rekey load` without --source), is left to
 /// the verify stage, which reads it again and names what differs. Whatever an earlier load of the
 /// table journaled is forgotten first: it was about other rows.
-pub fn after_load(ctx: &Context, final_schema: &crate::model::Schema, table: &str) -> Result<()> {
+pub fn after_load(
+    ctx: &Context,
+    final_schema: &crate::model::Schema,
+    table: &str,
+    tapped: Option<SourcePass>,
+) -> Result<()> {
     if ctx.run.dry_run {
         return Ok(());
     }
@@ -195,11 +207,13 @@ pub fn after_load(ctx: &Context, final_schema: &crate::model::Schema, table: &st
         return Ok(());
     }
     let maps = shared_maps(ctx);
-    match verify_table(ctx, t, final_schema.table(table), &maps, false) {
+    let streamed = tapped.is_some();
+    match verify_table(ctx, t, final_schema.table(table), &maps, false, tapped) {
         Ok((check, Some(seen))) if check.ok => {
             let done = InLoad {
                 check,
                 seen,
+                streamed,
                 load_started: started.to_string(),
                 process: this_process().to_string(),
             };
@@ -367,12 +381,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 // table loaded still fails the run.
                 Some(done) => (done.check.clone(), None),
                 None => {
-                    let (check, read) = verify_table(ctx, t, ft, &maps, false)?;
+                    let (check, read) = verify_table(ctx, t, ft, &maps, false, None)?;
                     if check.ok {
                         (check, read)
                     } else {
                         // Read both sides again, digesting each column, to name what differs.
-                        verify_table(ctx, t, ft, &maps, true)?
+                        verify_table(ctx, t, ft, &maps, true, None)?
                     }
                 }
             };
@@ -419,6 +433,10 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let in_load = tables
         .iter()
         .filter(|t| trusted.contains_key(&t.name))
+        .count();
+    let streamed = tables
+        .iter()
+        .filter(|t| trusted.get(&t.name).is_some_and(|c| c.streamed))
         .count();
     forget_maps();
     let seconds: Vec<(String, f64)> = checks
@@ -502,8 +520,14 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     );
     if in_load > 0 {
         detail.push_str(&format!(
-            " ({in_load} of them by the load, each right after its rows were in)"
+            " ({in_load} of them by the load, each right after its rows were in"
         ));
+        if streamed > 0 {
+            detail.push_str(&format!(
+                "; SOURCE's side of {streamed} from the rows the load streamed through rekey"
+            ));
+        }
+        detail.push(')');
     }
     Ok(Outcome {
         rows,
@@ -513,12 +537,112 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
 
 /// Checks one table; returns the check and what its read of SOURCE saw (rows, largest key) for
 /// `source_snapshot`, `None` when it did not read SOURCE.
+/// The columns a table's check compares: SOURCE's writable columns that DB_FINAL has.
+/// Generated columns are DB_FINAL's to compute (the load leaves them out): their inputs are
+/// compared, and one computed from a converted key differs by design.
+fn checked_columns(t: &Table, ft: &Table) -> Vec<String> {
+    t.writable_columns()
+        .filter(|c| ft.column(&c.name).is_some())
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+/// What a SOURCE pass over `columns` of `t` needs: which are UUIDs, each reference's parent
+/// mapping (`parent` finds it, `None` when it is not to be had: then so are the columns), the
+/// own key's position.
+fn pass_columns(
+    plan: &crate::plan::Plan,
+    t: &Table,
+    columns: &[String],
+    parent: &mut dyn FnMut(&str) -> Result<Option<Arc<Map>>>,
+) -> Result<Option<source::Columns>> {
+    let uuid_cols = plan.uuid_columns(&t.name);
+    let own_key = plan.converted(&t.name).map(|c| c.column.clone());
+    let mut parents: Vec<Option<Arc<Map>>> = Vec::with_capacity(columns.len());
+    let mut is_uuid = Vec::with_capacity(columns.len());
+    for c in columns {
+        let role = uuid_cols.iter().find(|(col, _)| col == c);
+        is_uuid.push(role.is_some());
+        parents.push(match role {
+            Some((col, p)) if Some(col) != own_key.as_ref() => match parent(p)? {
+                Some(m) => Some(m),
+                None => return Ok(None),
+            },
+            _ => None,
+        });
+    }
+    let own_index = own_key
+        .as_ref()
+        .and_then(|k| columns.iter().position(|c| c == k));
+    Ok(Some(source::Columns {
+        names: columns.to_vec(),
+        is_uuid,
+        parents,
+        own_index,
+    }))
+}
+
+/// A SOURCE pass for the one-write load of `table` to feed as it streams the rows (`columns`,
+/// in the load's order) into DB_FINAL, so that the table's in-load check (`after_load`) need not
+/// read SOURCE again. `None` where the check would not run in the load, or needs what the load's
+/// stream does not give: a key not derived (its map file is the only mapping), orphans stored as
+/// NULL, a parent's map file not written yet (the load does not wait for it), a column the load
+/// does not read.
+pub fn source_tap(
+    ctx: &Context,
+    final_schema: &crate::model::Schema,
+    table: &str,
+    columns: &[String],
+) -> Option<SourcePass> {
+    if ctx.run.dry_run || ctx.conversion.orphans == OrphanPolicy::Null {
+        return None;
+    }
+    let (source, shared) = (ctx.source().ok()?, ctx.source_schema.get()?);
+    let fin = ctx.final_db().ok()?;
+    if !source.dialect().verifies_during_load() || !fin.dialect().verifies_during_load() {
+        return None;
+    }
+    let t = shared.0.table(table)?;
+    let ft = final_schema.table(table)?;
+    if is_internal(table) || loaded_elsewhere(table, final_schema, &shared.0) {
+        return None;
+    }
+    let checked = checked_columns(t, ft);
+    let positions: Vec<usize> = checked
+        .iter()
+        .map(|c| columns.iter().position(|l| l == c))
+        .collect::<Option<_>>()?;
+    let plan = ctx.plan().ok()?;
+    let maps = shared_maps(ctx);
+    let cols = pass_columns(&plan.1, t, &checked, &mut |p| source::written(&maps, p)).ok()??;
+    let own = match plan.1.converted(table) {
+        None => source::Own::None,
+        Some(_) => {
+            let key = ctx.derived_key(crate::run::keys::key_source(ctx, table).ok()??);
+            let (map, part) = crate::run::keys::map_paths(ctx, table);
+            let left = crate::run::maps::left_to_check(ctx, table).ok()?;
+            let write = match left {
+                true => Some(source::MapOut::create(part, ctx.conversion.uuid_format).ok()?),
+                false => None,
+            };
+            source::Own::Derived {
+                key,
+                map,
+                pairs: 0,
+                write,
+            }
+        }
+    };
+    Some(source::SourcePass::new(table, cols, own, false, 0).with_positions(positions))
+}
+
 fn verify_table(
     ctx: &Context,
     t: &Table,
     ft: Option<&Table>,
     maps: &Maps,
     per_column: bool,
+    tapped: Option<source::SourcePass>,
 ) -> Result<(TableCheck, Option<crate::run::source_snapshot::Snapshot>)> {
     let (_, plan) = &*ctx.plan()?;
     let mut check = TableCheck {
@@ -536,13 +660,7 @@ fn verify_table(
     let source = ctx.source()?;
     let fin = ctx.final_db()?;
     let d = source.dialect();
-    // Generated columns are DB_FINAL's to compute (the load leaves them out): their inputs are
-    // compared, and one computed from a converted key differs by design.
-    let columns: Vec<String> = t
-        .writable_columns()
-        .filter(|c| ft.column(&c.name).is_some())
-        .map(|c| c.name.clone())
-        .collect();
+    let columns = checked_columns(t, ft);
     for c in &t.columns {
         if ft.column(&c.name).is_none() {
             check
@@ -550,22 +668,7 @@ fn verify_table(
                 .push(format!("column {} missing in DB_FINAL", c.name));
         }
     }
-    let uuid_cols = plan.uuid_columns(&t.name);
     let own_key = plan.converted(&t.name).map(|c| c.column.clone());
-    // Per column: None for raw, Some(parent map) for a reference, and the own key by merge.
-    let mut parents: Vec<Option<Arc<Map>>> = Vec::with_capacity(columns.len());
-    let mut is_uuid = Vec::with_capacity(columns.len());
-    for c in &columns {
-        let role = uuid_cols.iter().find(|(col, _)| col == c);
-        is_uuid.push(role.is_some());
-        parents.push(match role {
-            Some((col, parent)) if Some(col) != own_key.as_ref() => Some(maps.get(parent)?),
-            _ => None,
-        });
-    }
-    let own_index = own_key
-        .as_ref()
-        .and_then(|k| columns.iter().position(|c| c == k));
     let format = ctx.conversion.uuid_format;
     let orphans_null = ctx.conversion.orphans == OrphanPolicy::Null;
     // Each side renders its own column types exactly (a FLOAT's text form drops digits).
@@ -574,94 +677,64 @@ fn verify_table(
     let table = d.own_rows(t);
 
     let tracked = if per_column { columns.len() } else { 0 };
+    let is_uuid: Vec<bool> =
+        plan.uuid_columns(&t.name)
+            .iter()
+            .fold(vec![false; columns.len()], |mut v, (col, _)| {
+                if let Some(i) = columns.iter().position(|c| c == col) {
+                    v[i] = true;
+                }
+                v
+            });
     // Both sides hold about as many rows: SOURCE's count decides how they are read.
     let large = crate::run::source_snapshot::large(ctx, t);
     // Both sides are read at once, each on its own connection: a big table's check takes the
-    // longer of the two reads, not their sum.
+    // longer of the two reads, not their sum. A load that streamed the rows through rekey
+    // digested SOURCE's side on the way (`source_tap`): only its map file is read here.
     // SOURCE, in old-key order so the table's own map file can be merged without loading it.
-    let read_source = || -> Result<(Digest, Vec<String>, Option<i128>)> {
-        let mut src_digest = Digest::new(tracked);
-        // The largest own key, for `source_snapshot`; and the map file's entries, all of which
-        // must be SOURCE's keys (so a reference found in a parent's map file is a parent row
-        // that verify found in DB_FINAL: `final_keys::implied_by_verify`).
-        let mut max_key: Option<i128> = None;
-        let mut map_entries = 0u64;
-        let mut own_map = match &own_key {
-            Some(_) => Some(
-                crate::run::keys::read_map(&crate::run::keys::map_file(&ctx.map_dir(), &t.name))?
-                    .peekable(),
-            ),
-            None => None,
+    let read_source = || -> Result<source::SourceSide> {
+        if let Some(pass) = tapped {
+            return pass.finish();
+        }
+        let mut parent = |p: &str| maps.get(p).map(Some);
+        let Some(cols) = pass_columns(plan, t, &columns, &mut parent)? else {
+            return Ok((Digest::new(tracked), Vec::new(), None));
         };
-        let order = own_key
-            .as_ref()
-            .map(|k| format!(" ORDER BY {}", d.q(k)))
-            .unwrap_or_default();
-        let mut problems: Vec<String> = Vec::new();
-        let mut buf = Vec::new();
+        // Derived keys are derived again as the rows come, in any order, and checked against
+        // the map file, or written to it where no one did (`maps::left_to_check`); a mapped
+        // key's map file is merged in old-key order.
+        let (map, part) = crate::run::keys::map_paths(ctx, &t.name);
+        let (own, order) = match (&own_key, crate::run::keys::key_source(ctx, &t.name)?) {
+            (None, _) => (source::Own::None, String::new()),
+            (Some(_), Some(from)) => {
+                let write = match map.exists() {
+                    true => None,
+                    false => Some(source::MapOut::create(part, format)?),
+                };
+                let key = ctx.derived_key(from);
+                let pairs = 0;
+                (
+                    source::Own::Derived {
+                        key,
+                        map,
+                        pairs,
+                        write,
+                    },
+                    String::new(),
+                )
+            }
+            (Some(k), None) => {
+                let map: source::MapPairs = Box::new(crate::run::keys::read_map(&map)?);
+                let map = map.peekable();
+                let order = format!(" ORDER BY {}", d.q(k));
+                (source::Own::Merge { map, entries: 0 }, order)
+            }
+        };
+        let mut pass = source::SourcePass::new(&t.name, cols, own, orphans_null, tracked);
         let mut ss = source.connect()?;
         let sql = format!("SELECT {list} FROM {table}{order}");
-        crate::backend::read_all(ss.as_mut(), large, &sql, &mut |row| {
-            for (i, v) in row.iter().enumerate() {
-                if !is_uuid[i] || v.is_null() {
-                    src_digest.push(i, raw(v), &mut buf);
-                    continue;
-                }
-                let key = v.as_key().unwrap_or(i128::MIN);
-                if Some(i) == own_index {
-                    max_key = max_key.max(Some(key));
-                }
-                let mapped = match own_map.as_mut().filter(|_| Some(i) == own_index) {
-                    Some(m) => loop {
-                        match m.peek() {
-                            Some(Ok((k, _))) if *k < key => {
-                                m.next();
-                                map_entries += 1;
-                            }
-                            Some(Ok((k, u))) if *k == key => break Some(*u),
-                            Some(Err(_)) => {
-                                if let Some(Err(e)) = m.next() {
-                                    return Err(e);
-                                }
-                            }
-                            _ => break None,
-                        }
-                    },
-                    None => parents[i].as_ref().and_then(|p| p.get(key)),
-                };
-                match mapped {
-                    Some(u) => src_digest.push(i, Canon::Uuid(u), &mut buf),
-                    None if orphans_null && Some(i) != own_index => {
-                        src_digest.push(i, Canon::Null, &mut buf)
-                    }
-                    None => {
-                        if problems.len() < 5 {
-                            problems.push(format!(
-                                "{} = {key} in SOURCE has no entry in the id mapping",
-                                columns[i]
-                            ));
-                        }
-                        src_digest.push(i, Canon::Int(0), &mut buf);
-                    }
-                }
-            }
-            src_digest.end_row(&mut buf);
-            Ok(())
-        })?;
-        if let Some(m) = own_map {
-            for entry in m {
-                entry?;
-                map_entries += 1;
-            }
-            if map_entries != src_digest.rows {
-                problems.push(format!(
-                    "map/{}.csv holds {map_entries} keys, SOURCE {} rows: SOURCE changed since its keys were mapped",
-                    crate::run_files::file_stem(&t.name),
-                    src_digest.rows
-                ));
-            }
-        }
-        Ok((src_digest, problems, max_key))
+        crate::backend::read_all(ss.as_mut(), large, &sql, &mut |row| pass.row(row))?;
+        pass.finish()
     };
     // DB_FINAL, in any order.
     let read_final = || -> Result<(Digest, u64, Box<dyn crate::backend::Session>)> {
@@ -796,6 +869,7 @@ mod tests {
                 rows: 1,
                 max_key: Some("1".into()),
             },
+            streamed: false,
             load_started: started.to_string(),
             process: process.into(),
         };
