@@ -742,7 +742,7 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
     // missing).
     match ran {
         // A command that made them (run, convert) ends with every map file written.
-        Ok(()) if stages.contains(&Stage::Shadow) => crate::run::maps::maps_ready(ctx)?,
+        Ok(()) if stages.contains(&Stage::Shadow) => crate::run::maps::maps_ready(ctx, false)?,
         Ok(()) => crate::run::maps::join_maps(ctx, false)?,
         Err(e) => {
             let _ = crate::run::maps::join_maps(ctx, true);

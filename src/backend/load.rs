@@ -317,6 +317,11 @@ pub trait Load {
     /// Copies every row of `job.table` from `data` (another database of this engine) into this
     /// one, through the engine's bulk path. Returns the rows read and the rows stored.
     fn load_table(&self, data: &dyn Backend, job: &LoadJob<'_>) -> Result<Moved>;
+    /// Whether `fill_final` streams SOURCE's rows through rekey and hands each to
+    /// `FinalFill::tap` (an engine that fills DB_FINAL in the server does not).
+    fn taps_source(&self) -> bool {
+        false
+    }
     /// What to run on this database (as DB_FINAL) once `table`'s rows are in, beside its check
     /// (statistics for the planner), for a table whose indexes stayed in place: the restore of
     /// indexes set aside (`Ddl::indexes_aside`) gathers them itself, where it pays. `marker`

@@ -1,8 +1,10 @@
 //! The map files of tables with derived keys (`map/<t>.csv`): they need only SOURCE, so clone (where
 //! it decides the keys) or shadow queues them and they are written on a thread of their own while
 //! the next stages run
-//! (`spawn`); whatever reads map files first waits for them (`maps_ready`, `join_maps`), and a
-//! resumed run writes any that a killed run's writer did not finish.
+//! (`spawn`), but for a table nothing references, whose check in the load derives its keys anyway
+//! and writes its map file (`left_to_check`); whatever reads map files first waits for them
+//! (`maps_ready`, `join_maps`), and `maps_ready` writes any that is missing (a killed run's
+//! writer did not finish it, or no check wrote it).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -83,7 +85,8 @@ pub fn left_to_checks(ctx: &Context) -> Result<usize> {
 /// each table in the load, and not a live run (which reads map files as it follows). Where the
 /// check does not write it, `maps_ready` does.
 pub fn left_to_check(ctx: &Context, table: &str) -> Result<bool> {
-    if ctx.run.dry_run || ctx.run.follow {
+    // A move renames DB_DATA's tables into DB_FINAL: no check reads SOURCE in the load.
+    if ctx.run.dry_run || ctx.run.follow || ctx.run.load_path == crate::options::LoadChoice::Move {
         return Ok(false);
     }
     let checks_in_load = |b: Option<&std::sync::Arc<dyn crate::backend::Backend>>| {
@@ -197,9 +200,11 @@ pub fn write_map(job: &MapJob) -> Result<u64> {
 
 /// Waits for the map files written in the background (`spawn`), then writes any map file of a
 /// table with derived keys that is missing: one the background writer did not finish before a
-/// kill, whose keys the journal already has (decided by clone or shadow). Called before anything
-/// reads map files.
-pub fn maps_ready(ctx: &Context) -> Result<()> {
+/// kill, whose keys the journal already has (decided by clone or shadow), or one left to the
+/// load's check (`left_to_check`) that no check wrote; `parents_only` (shadow, for one-to-one
+/// tables before the load) leaves the latter to their checks. Called before anything reads map
+/// files.
+pub fn maps_ready(ctx: &Context, parents_only: bool) -> Result<()> {
     // Held throughout: a second caller (the other load worker) waits instead of writing a
     // missing map file while the background writer still writes it.
     let mut pending = lock(&ctx.pending_maps);
@@ -216,6 +221,7 @@ pub fn maps_ready(ctx: &Context) -> Result<()> {
         if key_table.is_empty()
             || plan.1.converted(&table).is_none()
             || map_paths(ctx, &table).0.exists()
+            || (parents_only && left_to_check(ctx, &table)?)
         {
             continue;
         }

@@ -266,8 +266,13 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                         columns.len()
                     )),
                 }
-                if let Some(aside) = &aside {
-                    crate::run::indexes::restore(ctx, fin.as_ref(), aside)?;
+                match &aside {
+                    Some(aside) => crate::run::indexes::restore(ctx, fin.as_ref(), aside)?,
+                    None => {
+                        for sql in fin.after_rows_sql(t, "") {
+                            ctx.say(&format!("    {sql};"));
+                        }
+                    }
                 }
                 return Ok(0);
             }
@@ -371,7 +376,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                     super::joined(
                         h.join(),
                         Place::stage(Stage::Load).table(t),
-                        "the thread building the table's indexes again",
+                        "the thread building the table's indexes again and gathering its statistics",
                     )
                 });
                 (finish, check)

@@ -3,7 +3,8 @@
 //! and the shadow columns `<pk>_ipk_copy` (old key) and `<pk>_upk_copy` (UUID) on the table. Rows
 //! get their values through the mapping table when swap fills the table: each row is written once.
 //! Keys derived from the old key need no mapping table: their map files are queued for
-//! `run::maps`, which writes them in the background while the next stages run.
+//! `run::maps`, which writes them in the background while the next stages run, but for tables
+//! nothing references, whose map files their checks in the load write (`maps::left_to_check`).
 
 use crate::run::keys::{csv_writer, finish_csv, map_paths, read_map};
 use crate::run::maps::{lock, map_job, write_map, MapJob};
@@ -72,7 +73,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     crate::run::maps::spawn(ctx, queued, ctx.run.jobs, stop.clone())?;
     // A one-to-one table without derived keys takes its keys from its parent's map file.
     if !following.is_empty() {
-        crate::run::maps::maps_ready(ctx)?;
+        crate::run::maps::maps_ready(ctx, true)?;
     }
     rows += ctx.steps(
         Stage::Shadow,

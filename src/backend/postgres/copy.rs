@@ -520,6 +520,30 @@ mod tests {
                 ]
             );
         }
+        // With keys rewritten on the way, the tee still gets SOURCE's tuples: the old keys.
+        let keys = [KeyRewrite {
+            field: 0,
+            key: DerivedKey {
+                secret: crate::uuidgen::Secret::from_seed(42),
+                base_ms: 0,
+                table: "t".into(),
+                version: crate::options::UuidVersion::V4,
+            },
+            format: UuidFormat::Native,
+        }];
+        let keyed = stream(&[vec![Some(&seven), Some(b"a")], vec![None, Some(b"b")]]);
+        let (mut teed, mut out) = (Vec::new(), Vec::new());
+        pipe(
+            &mut keyed.as_slice(),
+            &mut out,
+            &[],
+            &keys,
+            &|_| {},
+            &mut |t| teed.extend_from_slice(t),
+        )
+        .unwrap();
+        assert_eq!(teed, keyed[HEADER.len()..keyed.len() - TRAILER.len()]);
+        assert_ne!(out, keyed, "the key was rewritten in what was written");
         // A tuple of other fields than the types, or cut short, is not read.
         let teed = &input[HEADER.len()..input.len() - TRAILER.len()];
         assert_eq!(decode_tuple(teed, &[Type::INT4], &mut Vec::new()), None);

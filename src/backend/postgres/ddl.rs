@@ -46,7 +46,7 @@ struct AsideConstraint {
 struct AsideKey {
     #[serde(flatten)]
     key: AsideConstraint,
-    /// Its index's `CREATE UNIQUE INDEX`; none for a deferrable key.
+    /// Its btree index's `CREATE UNIQUE INDEX`; none for a deferrable key.
     #[serde(default)]
     index: Option<String>,
     foreign_keys: Vec<AsideConstraint>,
@@ -65,16 +65,23 @@ impl AsideKey {
         std::iter::once(&self.key).chain(&self.foreign_keys)
     }
 
-    /// The statement that drops the foreign keys, then the key: one ALTER of one table, atomic,
-    /// and a no-op once they are gone (IF EXISTS), so `--resume` can run it again.
-    fn drop_sql(&self, table: &str) -> String {
+    /// The statements that drop the foreign keys, then the key: one ALTER of one table, and a
+    /// no-op once they are gone (IF EXISTS), so `--resume` can run them again; then the key's
+    /// index where it stands alone (`index_name`, schema-qualified): a restore killed between
+    /// its build and the ALTER that makes it the key leaves it so, and a load into the table
+    /// would maintain it row by row.
+    fn drop_sql(&self, table: &str, index_name: &str) -> Vec<String> {
         let clauses: Vec<String> = self
             .foreign_keys
             .iter()
             .chain(std::iter::once(&self.key))
             .map(|k| format!("DROP CONSTRAINT IF EXISTS {}", DIALECT.q(&k.name)))
             .collect();
-        format!("ALTER TABLE {table} {}", clauses.join(", "))
+        let mut out = vec![format!("ALTER TABLE {table} {}", clauses.join(", "))];
+        if self.index.is_some() {
+            out.push(format!("DROP INDEX IF EXISTS {index_name}"));
+        }
+        out
     }
 
     /// The statements that add them back as they were, in two parts. First the key's unique
@@ -82,8 +89,8 @@ impl AsideKey {
     /// out readers for the whole build): the load's check of the table reads its rows during
     /// the build. Then one DO block (one transaction) that makes the index the key (a catalog
     /// change) and adds each foreign key, each only when a constraint of that name is missing (a
-    /// restore that a kill interrupted runs again), and their comments. A deferrable key, whose
-    /// index `CREATE UNIQUE INDEX` cannot make, is added whole by the DO block. Adding a foreign
+    /// restore that a kill interrupted runs again), and their comments. A deferrable key (rare;
+    /// its index is not an immediate one) is added whole by the DO block. Adding a foreign
     /// key checks every row against the key (the table's rows were written with its triggers
     /// off).
     fn restore_sql(&self, table: &str) -> (Vec<String>, Vec<String>) {
@@ -568,7 +575,7 @@ impl Ddl for PostgresBackend {
             let t = qualified(&table.name);
             names.push(k.key.name.clone());
             names.extend(k.foreign_keys.iter().map(|f| f.name.clone()));
-            set_aside.push(k.drop_sql(&t));
+            set_aside.extend(k.drop_sql(&t, &qualified(&k.key.name)));
             let (build, added) = k.restore_sql(&t);
             restore.extend(build);
             constraints = added;
@@ -625,7 +632,54 @@ fn swapped_column(s: &Swap) -> String {
 
 #[cfg(test)]
 mod set_aside_tests {
-    use super::if_not_exists;
+    use super::{if_not_exists, AsideConstraint, AsideKey};
+
+    fn key(index: Option<&str>) -> AsideKey {
+        AsideKey {
+            key: AsideConstraint {
+                name: "t_pkey".into(),
+                definition: "PRIMARY KEY (id)".into(),
+                comment: None,
+            },
+            index: index.map(String::from),
+            foreign_keys: vec![AsideConstraint {
+                name: "t_parent_fkey".into(),
+                definition: "FOREIGN KEY (parent) REFERENCES public.t(id)".into(),
+                comment: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_key_comes_back_as_a_readable_index_build_then_a_catalog_change() {
+        let k = key(Some(
+            "CREATE UNIQUE INDEX t_pkey ON public.t USING btree (id)",
+        ));
+        let (build, constraints) = k.restore_sql("public.t");
+        assert_eq!(
+            build,
+            ["CREATE UNIQUE INDEX IF NOT EXISTS t_pkey ON public.t USING btree (id)"]
+        );
+        assert!(
+            constraints[0].contains("ADD CONSTRAINT \"t_pkey\" PRIMARY KEY USING INDEX \"t_pkey\"")
+        );
+        assert!(constraints[0].contains("ADD CONSTRAINT \"t_parent_fkey\" FOREIGN KEY"));
+        // A restore killed between the two leaves the index alone: setting the key aside
+        // again drops it too.
+        assert_eq!(
+            k.drop_sql("public.t", "public.t_pkey"),
+            [
+                "ALTER TABLE public.t DROP CONSTRAINT IF EXISTS \"t_parent_fkey\", DROP CONSTRAINT IF EXISTS \"t_pkey\"",
+                "DROP INDEX IF EXISTS public.t_pkey",
+            ]
+        );
+        // A deferrable key is added whole, as it was set aside.
+        let deferrable = key(None);
+        let (build, constraints) = deferrable.restore_sql("public.t");
+        assert!(build.is_empty());
+        assert!(constraints[0].contains("ADD CONSTRAINT \"t_pkey\" PRIMARY KEY (id);"));
+        assert_eq!(deferrable.drop_sql("public.t", "public.t_pkey").len(), 1);
+    }
 
     #[test]
     fn a_restored_index_is_created_only_when_missing() {

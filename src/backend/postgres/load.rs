@@ -756,6 +756,11 @@ impl Load for PostgresBackend {
         Ok(out)
     }
 
+    /// The one-write COPY passes through rekey (`copy_into_final`'s tee).
+    fn taps_source(&self) -> bool {
+        true
+    }
+
     /// Statistics per table, as soon as its rows are in: the workers analyze one table while
     /// the other loads (after the last table, one ANALYZE of the database and the sequences had
     /// taken 1.85 s of a 10.23 s load), and beside the table's check instead of before it. A

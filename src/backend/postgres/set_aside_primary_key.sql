@@ -12,14 +12,16 @@
 -- Columns:
 --   name          text   the primary key's constraint (and index) name
 --   definition    text   pg_get_constraintdef: PRIMARY KEY (...) [INCLUDE (...)]
---   index         text   pg_get_indexdef of its index, NULL for a deferrable key (whose index a
---                        CREATE UNIQUE INDEX cannot make)
+--   index         text   pg_get_indexdef of its btree index, built before the key is added back
+--                        by ADD CONSTRAINT ... USING INDEX; NULL otherwise (a deferrable key,
+--                        which its recheck trigger keeps in place anyway), added whole
 --   comment       text   COMMENT ON CONSTRAINT, NULL when none
 --   foreign_keys  json   [{name, definition, comment}] the table's own foreign keys on the key, by name
 SELECT k.conname::text AS name,
        pg_get_constraintdef(k.oid) AS definition,
        obj_description(k.oid, 'pg_constraint') AS comment,
-       CASE WHEN NOT k.condeferrable THEN pg_get_indexdef(k.conindid) END AS index,
+       CASE WHEN NOT k.condeferrable AND ic.relam = (SELECT oid FROM pg_am WHERE amname = 'btree')
+            THEN pg_get_indexdef(k.conindid) END AS index,
        COALESCE((SELECT json_agg(json_build_object('name', f.conname::text,
                                                    'definition', pg_get_constraintdef(f.oid),
                                                    'comment', obj_description(f.oid, 'pg_constraint'))

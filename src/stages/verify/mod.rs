@@ -1,4 +1,6 @@
-//! Stage 10: an independent end-to-end check of SOURCE against DB_FINAL through the map files: per
+//! Stage 10: an end-to-end check of SOURCE against DB_FINAL through the map files, independent of
+//! how the rows were written (SOURCE's side comes from a read of its own, or, for a table the load
+//! streamed through rekey, from those rows as read, decoded apart from the stream's rewrite): per
 //! table, row counts and an order-independent hash of every row (converted columns compared through
 //! the id mapping, so every child/parent pair must be the same pair); every UUID well formed and
 //! every new key unique; DB_FINAL's own foreign keys on its rows; SOURCE against the counts
@@ -180,20 +182,12 @@ pub fn after_load(
     }
     ctx.journal.remove_artifact(IN_LOAD, table)?;
     ctx.test_stall_at("load-then-verify");
-    let (Ok(source), Some(shared)) = (ctx.source(), ctx.source_schema.get()) else {
+    let Some(shared) = checked_in_load(ctx, final_schema, table) else {
         return Ok(());
     };
-    let fin = ctx.final_db()?;
-    if !source.dialect().verifies_during_load() || !fin.dialect().verifies_during_load() {
-        return Ok(());
-    }
-    let schema = &shared.0;
-    let Some(t) = schema.table(table) else {
+    let Some(t) = shared.0.table(table) else {
         return Ok(());
     };
-    if is_internal(table) || loaded_elsewhere(table, final_schema, schema) {
-        return Ok(());
-    }
     let Some(started) = load_started(ctx, table)? else {
         return Ok(());
     };
@@ -207,6 +201,12 @@ pub fn after_load(
         return Ok(());
     }
     let maps = shared_maps(ctx);
+    // A stream that lost rows would hand the check as few: the rows it saw must be SOURCE's as
+    // preflight counted them, or the check reads SOURCE itself.
+    let counted = crate::run::source_snapshot::counted_rows(ctx)?
+        .get(table)
+        .copied();
+    let tapped = tapped.filter(|pass| Some(pass.rows()) == counted);
     let streamed = tapped.is_some();
     match verify_table(ctx, t, final_schema.table(table), &maps, false, tapped) {
         Ok((check, Some(seen))) if check.ok => {
@@ -339,7 +339,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             fin.describe(fs.as_mut())?
         }
     };
-    crate::run::maps::maps_ready(ctx)?;
+    crate::run::maps::maps_ready(ctx, false)?;
     let maps = shared_maps(ctx);
     let trusted = if ctx.run.dry_run {
         HashMap::new()
@@ -535,8 +535,26 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     })
 }
 
-/// Checks one table; returns the check and what its read of SOURCE saw (rows, largest key) for
-/// `source_snapshot`, `None` when it did not read SOURCE.
+/// SOURCE's schema and plan when `table` is checked by the load that loads it: SOURCE given, both
+/// engines checking in the load (`Dialect::verifies_during_load`), a table of SOURCE's that is
+/// not DB_FINAL's own bookkeeping.
+fn checked_in_load(
+    ctx: &Context,
+    final_schema: &crate::model::Schema,
+    table: &str,
+) -> Option<Arc<(crate::model::Schema, crate::plan::Plan)>> {
+    let (source, shared) = (ctx.source().ok()?, ctx.source_schema.get()?);
+    let fin = ctx.final_db().ok()?;
+    if !source.dialect().verifies_during_load() || !fin.dialect().verifies_during_load() {
+        return None;
+    }
+    shared.0.table(table)?;
+    if is_internal(table) || loaded_elsewhere(table, final_schema, &shared.0) {
+        return None;
+    }
+    Some(shared.clone())
+}
+
 /// The columns a table's check compares: SOURCE's writable columns that DB_FINAL has.
 /// Generated columns are DB_FINAL's to compute (the load leaves them out): their inputs are
 /// compared, and one computed from a converted key differs by design.
@@ -597,16 +615,13 @@ pub fn source_tap(
     if ctx.run.dry_run || ctx.conversion.orphans == OrphanPolicy::Null {
         return None;
     }
-    let (source, shared) = (ctx.source().ok()?, ctx.source_schema.get()?);
-    let fin = ctx.final_db().ok()?;
-    if !source.dialect().verifies_during_load() || !fin.dialect().verifies_during_load() {
+    // Only an engine that streams the rows through rekey hands them over.
+    if !ctx.final_db().ok()?.taps_source() {
         return None;
     }
+    let shared = checked_in_load(ctx, final_schema, table)?;
     let t = shared.0.table(table)?;
     let ft = final_schema.table(table)?;
-    if is_internal(table) || loaded_elsewhere(table, final_schema, &shared.0) {
-        return None;
-    }
     let checked = checked_columns(t, ft);
     let positions: Vec<usize> = checked
         .iter()
@@ -619,12 +634,7 @@ pub fn source_tap(
         None => source::Own::None,
         Some(_) => {
             let key = ctx.derived_key(crate::run::keys::key_source(ctx, table).ok()??);
-            let (map, part) = crate::run::keys::map_paths(ctx, table);
-            let left = crate::run::maps::left_to_check(ctx, table).ok()?;
-            let write = match left {
-                true => Some(source::MapOut::create(part, ctx.conversion.uuid_format).ok()?),
-                false => None,
-            };
+            let (map, write) = source::map_out(ctx, table).ok()?;
             source::Own::Derived {
                 key,
                 map,
@@ -636,6 +646,9 @@ pub fn source_tap(
     Some(source::SourcePass::new(table, cols, own, false, 0).with_positions(positions))
 }
 
+/// Checks one table; returns the check and what its pass over SOURCE saw (rows, largest key)
+/// for `source_snapshot`, `None` when it did not read SOURCE. `tapped`: SOURCE's side already
+/// digested from the load's stream (`source_tap`).
 fn verify_table(
     ctx: &Context,
     t: &Table,
@@ -691,7 +704,6 @@ fn verify_table(
     // Both sides are read at once, each on its own connection: a big table's check takes the
     // longer of the two reads, not their sum. A load that streamed the rows through rekey
     // digested SOURCE's side on the way (`source_tap`): only its map file is read here.
-    // SOURCE, in old-key order so the table's own map file can be merged without loading it.
     let read_source = || -> Result<source::SourceSide> {
         if let Some(pass) = tapped {
             return pass.finish();
@@ -703,14 +715,10 @@ fn verify_table(
         // Derived keys are derived again as the rows come, in any order, and checked against
         // the map file, or written to it where no one did (`maps::left_to_check`); a mapped
         // key's map file is merged in old-key order.
-        let (map, part) = crate::run::keys::map_paths(ctx, &t.name);
         let (own, order) = match (&own_key, crate::run::keys::key_source(ctx, &t.name)?) {
             (None, _) => (source::Own::None, String::new()),
             (Some(_), Some(from)) => {
-                let write = match map.exists() {
-                    true => None,
-                    false => Some(source::MapOut::create(part, format)?),
-                };
+                let (map, write) = source::map_out(ctx, &t.name)?;
                 let key = ctx.derived_key(from);
                 let pairs = 0;
                 (
@@ -724,6 +732,7 @@ fn verify_table(
                 )
             }
             (Some(k), None) => {
+                let map = crate::run::keys::map_file(&ctx.map_dir(), &t.name);
                 let map: source::MapPairs = Box::new(crate::run::keys::read_map(&map)?);
                 let map = map.peekable();
                 let order = format!(" ORDER BY {}", d.q(k));

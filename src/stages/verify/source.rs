@@ -130,6 +130,11 @@ impl SourcePass {
         self.digest.rows == read
     }
 
+    /// The rows the pass saw.
+    pub(super) fn rows(&self) -> u64 {
+        self.digest.rows
+    }
+
     pub(super) fn row(&mut self, row: &[Value]) -> Result<()> {
         for i in 0..self.columns.len() {
             let v = match &self.positions {
@@ -251,11 +256,28 @@ impl SourcePass {
             ));
         } else if !same {
             problems.push(format!(
-                "{map_name} does not hold the keys derived for SOURCE's rows: run the conversion again"
+                "{map_name} does not hold the keys derived for SOURCE's rows: it was changed after it was written; remove it and run `rekey verify` with the run's directory, which writes it again"
             ));
         }
         Ok((digest, problems, max_key))
     }
+}
+
+/// `table`'s map file, and where a pass over its rows writes it: nowhere when it is there (the
+/// pass checks it), or when this process's background writer has it queued (the writer writes
+/// it; the check waits for the writer before it reads the file); otherwise (a table whose map
+/// file is left to its check, `maps::left_to_check`, or one a killed run did not finish) the
+/// pass writes it.
+pub(super) fn map_out(
+    ctx: &crate::run::Context,
+    table: &str,
+) -> Result<(std::path::PathBuf, Option<Box<MapOut>>)> {
+    let (map, part) = crate::run::keys::map_paths(ctx, table);
+    if map.exists() || crate::run::maps::queued(ctx, table) {
+        return Ok((map, None));
+    }
+    let out = MapOut::create(part, ctx.conversion.uuid_format)?;
+    Ok((map, Some(out)))
 }
 
 /// A load hands its rows over through this (`backend::SourceTap`).
