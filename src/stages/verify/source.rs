@@ -263,17 +263,17 @@ impl SourcePass {
     }
 }
 
-/// `table`'s map file, and where a pass over its rows writes it: nowhere when it is there (the
-/// pass checks it), or when this process's background writer has it queued (the writer writes
-/// it; the check waits for the writer before it reads the file); otherwise (a table whose map
-/// file is left to its check, `maps::left_to_check`, or one a killed run did not finish) the
-/// pass writes it.
+/// `table`'s map file, and where a pass over its rows writes it: only a table whose map file is
+/// left to its check (`maps::left_to_check`, decided the same way in every stage of a process:
+/// no background writer has it queued) and is not there yet. Any other map file is the
+/// background writer's or `maps_ready`'s; the pass checks it, once the check has waited for
+/// the writer.
 pub(super) fn map_out(
     ctx: &crate::run::Context,
     table: &str,
 ) -> Result<(std::path::PathBuf, Option<Box<MapOut>>)> {
     let (map, part) = crate::run::keys::map_paths(ctx, table);
-    if map.exists() || crate::run::maps::queued(ctx, table) {
+    if map.exists() || !crate::run::maps::left_to_check(ctx, table)? {
         return Ok((map, None));
     }
     let out = MapOut::create(part, ctx.conversion.uuid_format)?;
