@@ -434,6 +434,16 @@ mod tests {
         out
     }
 
+    /// `pipe` without progress or tee.
+    fn piped(
+        from: &mut dyn Read,
+        to: &mut dyn Write,
+        patches: &[ArrayPatch],
+        keys: &[KeyRewrite],
+    ) -> Result<u64, PipeError> {
+        pipe(from, to, patches, keys, &|_| {}, &mut |_| {})
+    }
+
     /// A reader that hands out one byte at a time: every tuple straddles reads.
     struct Trickle(std::io::Cursor<Vec<u8>>);
     impl Read for Trickle {
@@ -452,23 +462,12 @@ mod tests {
             vec![None, None],
         ]);
         let mut out = Vec::new();
-        let n = pipe(
-            &mut input.as_slice(),
-            &mut out,
-            &[],
-            &[],
-            &|_| {},
-            &mut |_| {},
-        )
-        .unwrap();
+        let n = piped(&mut input.as_slice(), &mut out, &[], &[]).unwrap();
         assert_eq!(n, 3);
         assert_eq!(out, input);
         let mut out = Vec::new();
         let mut trickle = Trickle(std::io::Cursor::new(stream(&[vec![Some(b"x")]])));
-        assert_eq!(
-            pipe(&mut trickle, &mut out, &[], &[], &|_| {}, &mut |_| {}).unwrap(),
-            1
-        );
+        assert_eq!(piped(&mut trickle, &mut out, &[], &[]).unwrap(), 1);
     }
 
     #[test]
@@ -571,15 +570,7 @@ mod tests {
             field: 1,
             element_oid: 99999,
         };
-        pipe(
-            &mut input.as_slice(),
-            &mut out,
-            &[patch],
-            &[],
-            &|_| {},
-            &mut |_| {},
-        )
-        .unwrap();
+        piped(&mut input.as_slice(), &mut out, &[patch], &[]).unwrap();
         let at = HEADER.len() + 2 + 4 + 1 + 4 + 8;
         assert_eq!(&out[at..at + 4], &99999u32.to_be_bytes());
         assert_eq!(out.len(), input.len());
@@ -603,15 +594,7 @@ mod tests {
         let bytes: Vec<[u8; 4]> = olds.iter().map(|o| o.to_be_bytes()).collect();
         let rows: Vec<Vec<Option<&[u8]>>> = bytes.iter().map(|b| vec![Some(&b[..])]).collect();
         let mut out = Vec::new();
-        pipe(
-            &mut stream(&rows).as_slice(),
-            &mut out,
-            &[],
-            &keys,
-            &|_| {},
-            &mut |_| {},
-        )
-        .unwrap();
+        piped(&mut stream(&rows).as_slice(), &mut out, &[], &keys).unwrap();
         let ids: Vec<[u8; 16]> = olds
             .iter()
             .map(|o| *key.uuid(*o as u64).as_bytes())
@@ -651,10 +634,7 @@ mod tests {
             let mut out = Vec::new();
             // One byte per read: tuples straddle every chunk boundary.
             let mut trickle = Trickle(std::io::Cursor::new(input.clone()));
-            assert_eq!(
-                pipe(&mut trickle, &mut out, &[], &keys, &|_| {}, &mut |_| {}).unwrap(),
-                2
-            );
+            assert_eq!(piped(&mut trickle, &mut out, &[], &keys).unwrap(), 2);
             let as_stored = |id: uuid::Uuid| -> Vec<u8> {
                 match format {
                     UuidFormat::Native | UuidFormat::Binary16 => id.as_bytes().to_vec(),
@@ -677,26 +657,12 @@ mod tests {
         let negative = stream(&[vec![Some(&(-1i32).to_be_bytes())]]);
         let keys = [rewrite(0, "user", UuidFormat::Native)];
         assert!(matches!(
-            pipe(
-                &mut negative.as_slice(),
-                &mut Vec::new(),
-                &[],
-                &keys,
-                &|_| {},
-                &mut |_| {}
-            ),
+            piped(&mut negative.as_slice(), &mut Vec::new(), &[], &keys),
             Err(PipeError::Key(_))
         ));
         let odd = stream(&[vec![Some(b"abc")]]);
         assert!(matches!(
-            pipe(
-                &mut odd.as_slice(),
-                &mut Vec::new(),
-                &[],
-                &keys,
-                &|_| {},
-                &mut |_| {}
-            ),
+            piped(&mut odd.as_slice(), &mut Vec::new(), &[], &keys),
             Err(PipeError::Malformed(_))
         ));
     }
@@ -707,14 +673,7 @@ mod tests {
         input.truncate(input.len() - 3);
         let mut out = Vec::new();
         assert!(matches!(
-            pipe(
-                &mut input.as_slice(),
-                &mut out,
-                &[],
-                &[],
-                &|_| {},
-                &mut |_| {}
-            ),
+            piped(&mut input.as_slice(), &mut out, &[], &[]),
             Err(PipeError::Malformed(_))
         ));
     }

@@ -392,8 +392,11 @@ impl PostgresBackend {
         // (`run/indexes.rs`, which keeps what must stay: replica identity, CLUSTER, ...).
         // SOURCE's types of the streamed columns, for a tap (before the sync reader holds
         // `from`).
-        let tap_types = match job.tap {
-            Some(_) => Some(result_types(from, &format!("SELECT {list} FROM {table}"))?),
+        let tap = match job.tap {
+            Some(tap) => Some((
+                tap,
+                result_types(from, &format!("SELECT {list} FROM {table}"))?,
+            )),
             None => None,
         };
         exec(&mut fin, "BEGIN")?;
@@ -423,8 +426,8 @@ impl PostgresBackend {
                 tee,
             )
         };
-        let moved = match (job.tap, &tap_types) {
-            (Some(tap), Some(types)) => std::thread::scope(|scope| {
+        let moved = match &tap {
+            Some((tap, types)) => std::thread::scope(|scope| {
                 let (send, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(TAP_CHUNKS);
                 scope.spawn(move || feed_tap(chunks, types, tap));
                 let mut send = Some(send);
@@ -438,7 +441,7 @@ impl PostgresBackend {
                     }
                 })
             })?,
-            _ => to_final(&mut |_: &[u8]| {})?,
+            None => to_final(&mut |_: &[u8]| {})?,
         };
         // Statistics come after the indexes (`after_rows_sql`), beside the table's check.
         exec(&mut fin, "COMMIT")?;

@@ -566,14 +566,13 @@ fn checked_columns(t: &Table, ft: &Table) -> Vec<String> {
 }
 
 /// What a SOURCE pass over `columns` of `t` needs: which are UUIDs, each reference's parent
-/// mapping (`parent` finds it, `None` when it is not to be had: then so are the columns), the
-/// own key's position.
+/// mapping, the own key's position.
 fn pass_columns(
     plan: &crate::plan::Plan,
     t: &Table,
     columns: &[String],
-    parent: &mut dyn FnMut(&str) -> Result<Option<Arc<Map>>>,
-) -> Result<Option<source::Columns>> {
+    maps: &Maps,
+) -> Result<source::Columns> {
     let uuid_cols = plan.uuid_columns(&t.name);
     let own_key = plan.converted(&t.name).map(|c| c.column.clone());
     let mut parents: Vec<Option<Arc<Map>>> = Vec::with_capacity(columns.len());
@@ -582,22 +581,19 @@ fn pass_columns(
         let role = uuid_cols.iter().find(|(col, _)| col == c);
         is_uuid.push(role.is_some());
         parents.push(match role {
-            Some((col, p)) if Some(col) != own_key.as_ref() => match parent(p)? {
-                Some(m) => Some(m),
-                None => return Ok(None),
-            },
+            Some((col, p)) if Some(col) != own_key.as_ref() => Some(maps.get(p)?),
             _ => None,
         });
     }
     let own_index = own_key
         .as_ref()
         .and_then(|k| columns.iter().position(|c| c == k));
-    Ok(Some(source::Columns {
+    Ok(source::Columns {
         names: columns.to_vec(),
         is_uuid,
         parents,
         own_index,
-    }))
+    })
 }
 
 /// A SOURCE pass for the one-write load of `table` to feed as it streams the rows (`columns`,
@@ -628,19 +624,14 @@ pub fn source_tap(
         .map(|c| columns.iter().position(|l| l == c))
         .collect::<Option<_>>()?;
     let plan = ctx.plan().ok()?;
-    let maps = shared_maps(ctx);
-    let cols = pass_columns(&plan.1, t, &checked, &mut |p| source::written(&maps, p)).ok()??;
+    // The load does not wait for the background writer: a parent's map file not written yet
+    // (it appears whole, renamed from its part) cannot be read, and there is no tap.
+    let cols = pass_columns(&plan.1, t, &checked, &shared_maps(ctx)).ok()?;
     let own = match plan.1.converted(table) {
         None => source::Own::None,
         Some(_) => {
-            let key = ctx.derived_key(crate::run::keys::key_source(ctx, table).ok()??);
-            let (map, write) = source::map_out(ctx, table).ok()?;
-            source::Own::Derived {
-                key,
-                map,
-                pairs: 0,
-                write,
-            }
+            let from = crate::run::keys::key_source(ctx, table).ok()??;
+            source::Own::derived(ctx, table, from).ok()?
         }
     };
     Some(source::SourcePass::new(table, cols, own, false, 0).with_positions(positions))
@@ -690,59 +681,42 @@ fn verify_table(
     let table = d.own_rows(t);
 
     let tracked = if per_column { columns.len() } else { 0 };
-    let is_uuid: Vec<bool> =
-        plan.uuid_columns(&t.name)
-            .iter()
-            .fold(vec![false; columns.len()], |mut v, (col, _)| {
-                if let Some(i) = columns.iter().position(|c| c == col) {
-                    v[i] = true;
+    // SOURCE's pass: handed over by a load that streamed the rows through rekey and digested
+    // them on the way (`source_tap`: only its map file is read here), or made here. Derived
+    // keys are derived again as the rows come, in any order, and checked against the map file,
+    // or written to it where no one did (`maps::left_to_check`); a mapped key's map file is
+    // merged in old-key order.
+    let (mut pass, read) = match tapped {
+        Some(pass) => (pass, None),
+        None => {
+            let cols = pass_columns(plan, t, &columns, maps)?;
+            let (own, order) = match (&own_key, crate::run::keys::key_source(ctx, &t.name)?) {
+                (None, _) => (source::Own::None, String::new()),
+                (Some(_), Some(from)) => (source::Own::derived(ctx, &t.name, from)?, String::new()),
+                (Some(k), None) => {
+                    let map = crate::run::keys::map_file(&ctx.map_dir(), &t.name);
+                    let map: source::MapPairs = Box::new(crate::run::keys::read_map(&map)?);
+                    let map = map.peekable();
+                    (
+                        source::Own::Merge { map, entries: 0 },
+                        format!(" ORDER BY {}", d.q(k)),
+                    )
                 }
-                v
-            });
+            };
+            let pass = source::SourcePass::new(&t.name, cols, own, orphans_null, tracked);
+            (pass, Some(format!("SELECT {list} FROM {table}{order}")))
+        }
+    };
+    let is_uuid = pass.is_uuid().to_vec();
     // Both sides hold about as many rows: SOURCE's count decides how they are read.
     let large = crate::run::source_snapshot::large(ctx, t);
     // Both sides are read at once, each on its own connection: a big table's check takes the
-    // longer of the two reads, not their sum. A load that streamed the rows through rekey
-    // digested SOURCE's side on the way (`source_tap`): only its map file is read here.
-    let read_source = || -> Result<source::SourceSide> {
-        if let Some(pass) = tapped {
-            return pass.finish();
+    // longer of the two reads, not their sum.
+    let read_source = move || -> Result<source::SourceSide> {
+        if let Some(sql) = read {
+            let mut ss = source.connect()?;
+            crate::backend::read_all(ss.as_mut(), large, &sql, &mut |row| pass.row(row))?;
         }
-        let mut parent = |p: &str| maps.get(p).map(Some);
-        let Some(cols) = pass_columns(plan, t, &columns, &mut parent)? else {
-            return Ok((Digest::new(tracked), Vec::new(), None));
-        };
-        // Derived keys are derived again as the rows come, in any order, and checked against
-        // the map file, or written to it where no one did (`maps::left_to_check`); a mapped
-        // key's map file is merged in old-key order.
-        let (own, order) = match (&own_key, crate::run::keys::key_source(ctx, &t.name)?) {
-            (None, _) => (source::Own::None, String::new()),
-            (Some(_), Some(from)) => {
-                let (map, write) = source::map_out(ctx, &t.name)?;
-                let key = ctx.derived_key(from);
-                let pairs = 0;
-                (
-                    source::Own::Derived {
-                        key,
-                        map,
-                        pairs,
-                        write,
-                    },
-                    String::new(),
-                )
-            }
-            (Some(k), None) => {
-                let map = crate::run::keys::map_file(&ctx.map_dir(), &t.name);
-                let map: source::MapPairs = Box::new(crate::run::keys::read_map(&map)?);
-                let map = map.peekable();
-                let order = format!(" ORDER BY {}", d.q(k));
-                (source::Own::Merge { map, entries: 0 }, order)
-            }
-        };
-        let mut pass = source::SourcePass::new(&t.name, cols, own, orphans_null, tracked);
-        let mut ss = source.connect()?;
-        let sql = format!("SELECT {list} FROM {table}{order}");
-        crate::backend::read_all(ss.as_mut(), large, &sql, &mut |row| pass.row(row))?;
         pass.finish()
     };
     // DB_FINAL, in any order.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_128;
 
-use super::{raw, Canon, Map, Maps, PushCanon};
+use super::{raw, Canon, Map, PushCanon};
 use crate::backend::Value;
 use crate::error::Result;
 use crate::run::digest::Digest;
@@ -34,6 +34,28 @@ pub(super) enum Own {
         pairs: u128,
         write: Option<Box<MapOut>>,
     },
+}
+
+impl Own {
+    /// `table`'s keys derived from `from`'s name (`keys::key_source`) as the run derives them,
+    /// checked against the table's map file, or written to it: only a table whose map file is
+    /// left to its check (`maps::left_to_check`, decided the same way in every stage of a
+    /// process: no background writer has it queued) and is not there yet. Any other map file is
+    /// the background writer's or `maps_ready`'s; the pass checks it, once the check has waited
+    /// for the writer.
+    pub(super) fn derived(ctx: &crate::run::Context, table: &str, from: String) -> Result<Own> {
+        let (map, part) = crate::run::keys::map_paths(ctx, table);
+        let write = match map.exists() || !crate::run::maps::left_to_check(ctx, table)? {
+            true => None,
+            false => Some(MapOut::create(part, ctx.conversion.uuid_format)?),
+        };
+        Ok(Own::Derived {
+            key: ctx.derived_key(from),
+            map,
+            pairs: 0,
+            write,
+        })
+    }
 }
 
 /// A map file the pass writes as it derives the keys: under its part name until `finish`.
@@ -133,6 +155,11 @@ impl SourcePass {
     /// The rows the pass saw.
     pub(super) fn rows(&self) -> u64 {
         self.digest.rows
+    }
+
+    /// Per column: whether it holds UUIDs in DB_FINAL.
+    pub(super) fn is_uuid(&self) -> &[bool] {
+        &self.is_uuid
     }
 
     pub(super) fn row(&mut self, row: &[Value]) -> Result<()> {
@@ -263,37 +290,11 @@ impl SourcePass {
     }
 }
 
-/// `table`'s map file, and where a pass over its rows writes it: only a table whose map file is
-/// left to its check (`maps::left_to_check`, decided the same way in every stage of a process:
-/// no background writer has it queued) and is not there yet. Any other map file is the
-/// background writer's or `maps_ready`'s; the pass checks it, once the check has waited for
-/// the writer.
-pub(super) fn map_out(
-    ctx: &crate::run::Context,
-    table: &str,
-) -> Result<(std::path::PathBuf, Option<Box<MapOut>>)> {
-    let (map, part) = crate::run::keys::map_paths(ctx, table);
-    if map.exists() || !crate::run::maps::left_to_check(ctx, table)? {
-        return Ok((map, None));
-    }
-    let out = MapOut::create(part, ctx.conversion.uuid_format)?;
-    Ok((map, Some(out)))
-}
-
 /// A load hands its rows over through this (`backend::SourceTap`).
 impl crate::backend::SourceTap for SourcePass {
     fn row(&mut self, row: &[Value]) -> Result<()> {
         SourcePass::row(self, row)
     }
-}
-
-/// A parent's mapping if its map file is written (the load does not wait for the background
-/// writer to hand its rows over; a map file appears whole, renamed from its part).
-pub(super) fn written(maps: &Maps, parent: &str) -> Result<Option<Arc<Map>>> {
-    if !crate::run::keys::map_file(&maps.dir, parent).exists() {
-        return Ok(None);
-    }
-    maps.get(parent).map(Some)
 }
 
 #[cfg(test)]
