@@ -95,7 +95,9 @@ fn mysql_killed_aside(tag: &str, then_clean: bool) {
         let out = clean(&dbs.run_dir());
         assert_exit(&out, 0);
         assert!(
-            stdout(&out).contains("restored the secondary indexes of "),
+            stdout(&out).contains(
+                "restored what a load set aside (secondary indexes, automatic statistics) of "
+            ),
             "{}",
             stdout(&out)
         );
@@ -115,6 +117,131 @@ fn mysql_indexes_aside_at_a_kill_come_back_on_resume() {
 #[test]
 fn mysql_indexes_aside_at_a_kill_come_back_on_clean() {
     mysql_killed_aside("hi_kcln", true);
+}
+
+/// Two tables large enough (60,000 rows) that MariaDB loads them with InnoDB's automatic
+/// statistics off: `log` leaves the option to the server, `tally` says STATS_AUTO_RECALC=1 in
+/// DB_FINAL; `note` (3 rows) is too small to bother. ANALYZE on SOURCE so its estimates, which
+/// decide, are the rows.
+fn mysql_large(server: &str, tag: &str) -> Dbs {
+    let dbs = Dbs::new(server, tag);
+    load_sql(
+        server,
+        &dbs.source,
+        "CREATE TABLE note (id INT NOT NULL PRIMARY KEY, body VARCHAR(20) NOT NULL);\n\
+INSERT INTO note VALUES (1, 'a'), (2, 'b'), (3, 'c');\n\
+CREATE TABLE log (id INT NOT NULL PRIMARY KEY, note_id INT NULL, seen INT NOT NULL, CONSTRAINT fk_log_note FOREIGN KEY (note_id) REFERENCES note (id));\n\
+INSERT INTO log SELECT seq, 1 + seq % 3, seq FROM seq_1_to_60000;\n\
+CREATE TABLE tally (id INT NOT NULL PRIMARY KEY, n INT NOT NULL);\n\
+INSERT INTO tally SELECT seq, seq % 7 FROM seq_1_to_60000;\n\
+ANALYZE TABLE note, log, tally;\n",
+    );
+    let dir = dbs.run_dir();
+    assert_exit(
+        &rekey(&[
+            "derive-final",
+            "--source",
+            &dbs.src_url(),
+            "--final",
+            &dbs.final_url(),
+            "--run-dir",
+            dir.to_str().unwrap(),
+            "-q",
+        ]),
+        0,
+    );
+    load_sql(
+        server,
+        &dbs.final_db,
+        "ALTER TABLE tally STATS_AUTO_RECALC=1;\n",
+    );
+    dbs
+}
+
+/// information_schema's CREATE_OPTIONS of DB_FINAL's `table`.
+fn mysql_options(dbs: &Dbs, table: &str) -> String {
+    dbs.conn(&dbs.final_db)
+        .query_first(format!("SELECT CREATE_OPTIONS FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'"))
+        .unwrap()
+        .unwrap()
+}
+
+/// InnoDB's persistent statistics' row count of DB_FINAL's `table`.
+fn mysql_stats_rows(dbs: &Dbs, table: &str) -> u64 {
+    dbs.conn(&dbs.final_db)
+        .query_first(format!(
+            "SELECT n_rows FROM mysql.innodb_table_stats WHERE database_name = '{}' AND table_name = '{table}'",
+            dbs.final_db
+        ))
+        .unwrap()
+        .unwrap_or(0)
+}
+
+#[test]
+fn mysql_large_tables_load_without_automatic_statistics_and_get_them_once() {
+    let server = server_or_skip!();
+    let dbs = mysql_large(&server, "st_run");
+    let before = mysql_definitions(&dbs);
+    assert!(
+        before["tally"].contains("STATS_AUTO_RECALC=1"),
+        "{}",
+        before["tally"]
+    );
+    assert_exit(&dbs.run(&[]), 0);
+    let detail = load_detail(&dbs);
+    assert!(
+        detail.contains("statistics of 2 tables gathered once after their rows"),
+        "{detail}"
+    );
+    assert_eq!(mysql_definitions(&dbs), before);
+    // ANALYZE ran: the statistics count the rows (InnoDB estimates from sampled pages).
+    for table in ["log", "tally"] {
+        let n = mysql_stats_rows(&dbs, table);
+        assert!((50_000..70_000).contains(&n), "{table}: n_rows {n}");
+    }
+}
+
+/// SIGKILL while a large table loads with its automatic statistics off: `--resume` (or
+/// `rekey clean`) puts the option back as it was, byte for byte in SHOW CREATE TABLE.
+fn mysql_killed_statistics_aside(tag: &str, then_clean: bool) {
+    let server = server_or_skip!();
+    let dbs = mysql_large(&server, tag);
+    let before = mysql_definitions(&dbs);
+    let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
+    let mut child = spawn_stalling_aside([&s, &d, &f], &dbs.run_dir());
+    wait_for_stall_at(&dbs.run_dir(), &mut child);
+    let stalled = std::fs::read_to_string(dbs.run_dir().join("stalled")).unwrap();
+    assert!(["log", "tally"].contains(&stalled.as_str()), "{stalled}");
+    assert!(
+        mysql_options(&dbs, &stalled).contains("stats_auto_recalc=0"),
+        "{stalled}: {}",
+        mysql_options(&dbs, &stalled)
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    if then_clean {
+        let out = clean(&dbs.run_dir());
+        assert_exit(&out, 0);
+        assert!(
+            stdout(&out).contains("restored what a load set aside"),
+            "{}",
+            stdout(&out)
+        );
+    } else {
+        assert_exit(&dbs.run(&["--resume"]), 0);
+        assert_exit(&dbs.verify(), 0);
+    }
+    assert_eq!(mysql_definitions(&dbs), before);
+}
+
+#[test]
+fn mysql_statistics_aside_at_a_kill_come_back_on_resume() {
+    mysql_killed_statistics_aside("st_kres", false);
+}
+
+#[test]
+fn mysql_statistics_aside_at_a_kill_come_back_on_clean() {
+    mysql_killed_statistics_aside("st_kcln", true);
 }
 
 /// What DB_FINAL gets besides the blog fixture's indexes (plain, composite, expression, partial
@@ -295,7 +422,9 @@ fn pg_killed_aside(tag: &str, then_clean: bool) {
         let out = clean(&dbs.run_dir());
         assert_exit(&out, 0);
         assert!(
-            stdout(&out).contains("restored the secondary indexes of "),
+            stdout(&out).contains(
+                "restored what a load set aside (secondary indexes, automatic statistics) of "
+            ),
             "{}",
             stdout(&out)
         );

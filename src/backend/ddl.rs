@@ -8,15 +8,20 @@ use crate::error::Result;
 use crate::model::{Table, Trigger};
 use crate::url::DbUrl;
 
-/// A table's secondary indexes set aside for its load, as the journal keeps them (an `indexes`
-/// artifact, written before the first is dropped): the statements that drop them and those that
-/// build them again exactly as they were, so an interrupted load, `--resume` or `rekey clean` can
-/// put them back.
+/// What of a DB_FINAL table is set aside for its load, as the journal keeps it (an `indexes`
+/// artifact, written before the first statement runs): its secondary indexes and, on MariaDB,
+/// InnoDB's automatic statistics; the statements that set them aside and those that put them
+/// back exactly as they were, so an interrupted load, `--resume` or `rekey clean` can restore
+/// them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexesAside {
     pub table: String,
-    /// The indexes' names, for the report.
+    /// The indexes' names, for the report (none when only the statistics are aside).
     pub names: Vec<String>,
+    /// The engine's automatic statistics are off for the load; the restore turns them back on
+    /// as they were and gathers them once (absent in records of older builds: false).
+    #[serde(default)]
+    pub statistics: bool,
     /// One atomic statement where the engine allows (with the session settings it needs first):
     /// a kill leaves every index or none aside.
     pub set_aside: Vec<String>,
@@ -97,8 +102,15 @@ pub trait Ddl {
     fn sets_aside_indexes(&self, _table: &Table) -> bool {
         false
     }
-    /// `table`'s secondary indexes to set aside for its load, read from the live catalog on
-    /// `s` (DB_FINAL): the statements that drop them and that restore them byte for byte.
+    /// Whether `indexes_aside` may set anything of `table` aside for its load: its secondary
+    /// indexes (`sets_aside_indexes`), or a setting the load runs faster without (MariaDB:
+    /// InnoDB's automatic statistics of a large table).
+    fn sets_aside_for_load(&self, table: &Table) -> bool {
+        self.sets_aside_indexes(table)
+    }
+    /// What of `table` to set aside for its load (its secondary indexes where
+    /// `sets_aside_indexes`, a setting where the engine has one), read from the live catalog on
+    /// `s` (DB_FINAL): the statements that set them aside and that restore them byte for byte.
     /// `table.estimated_rows` is the rows the load expects (an engine may keep a small table's
     /// keys). PostgreSQL sets aside the primary key too, with the foreign keys on it, where no
     /// other table's foreign key relies on it.

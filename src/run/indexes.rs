@@ -47,12 +47,12 @@ pub fn set_aside(
         drop_indexes(ctx, fin.connect()?.as_mut(), &saved)?;
         return Ok(Some(saved));
     }
-    if !fin.sets_aside_indexes(table) {
+    let mut expected = table.clone();
+    expected.estimated_rows = rows;
+    if !fin.sets_aside_for_load(&expected) {
         return Ok(None);
     }
     let mut s = fin.connect()?;
-    let mut expected = table.clone();
-    expected.estimated_rows = rows;
     let Some(aside) = fin.indexes_aside(s.as_mut(), &expected)? else {
         return Ok(None);
     };
@@ -195,11 +195,12 @@ fn restore_on(ctx: &Context, s: &mut dyn Session, aside: &IndexesAside) -> Resul
         s.execute(&format!("{marker}{sql}")).map_err(|e| {
             let place = Place::stage(Stage::Load).table(&aside.table);
             let message = format!(
-                "DB_FINAL's indexes {} were set aside for the load and could not be built again: {}.",
-                aside.names.join(", "),
+                "DB_FINAL's table {} had its {} set aside for the load, and they could not be put back: {}.",
+                aside.table,
+                what_is_aside(aside),
                 e.message()
             );
-            let hint = "The journal keeps their definitions: fix the cause (a duplicate in a unique index names its key and value), then `rekey run --resume` or `rekey clean` builds them again.";
+            let hint = "The journal keeps their definitions: fix the cause (a duplicate in a unique index names its key and value), then `rekey run --resume` or `rekey clean` puts them back.";
             // A duplicate is the data's fault (exit 2), anything else the server's (exit 3).
             match e.exit_code() {
                 2 => Error::input(place, message, hint),
@@ -211,6 +212,21 @@ fn restore_on(ctx: &Context, s: &mut dyn Session, aside: &IndexesAside) -> Resul
         ctx.journal.remove_artifact(ARTIFACT, &aside.table)?;
     }
     Ok(())
+}
+
+/// What `aside` holds, for a message: "indexes a, b", "InnoDB's automatic statistics", or both.
+fn what_is_aside(aside: &IndexesAside) -> String {
+    let mut parts = Vec::new();
+    if !aside.names.is_empty() {
+        parts.push(format!("indexes {}", aside.names.join(", ")));
+    }
+    if aside.statistics {
+        parts.push("InnoDB's automatic statistics".to_string());
+    }
+    if parts.is_empty() {
+        parts.push("settings".to_string());
+    }
+    parts.join(" and ")
 }
 
 /// The journal's record of `table`'s indexes set aside, if any.

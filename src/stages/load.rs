@@ -221,6 +221,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     // Largest tables first, so the parallel jobs finish together.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.estimate));
     let rebuilt = std::sync::atomic::AtomicUsize::new(0);
+    // Tables whose only thing aside was the engine's automatic statistics.
+    let analyzed = std::sync::atomic::AtomicUsize::new(0);
 
     let result = ctx.steps(
         Stage::Load,
@@ -384,8 +386,13 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             if let Some(finish) = finish {
                 finish?;
             }
-            if aside.is_some() {
-                rebuilt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(aside) = &aside {
+                let counter = if aside.names.is_empty() {
+                    &analyzed
+                } else {
+                    &rebuilt
+                };
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             check?;
             Ok(rows)
@@ -445,6 +452,13 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         detail.push_str(&format!(
             "; secondary indexes of {rebuilt} {} built after their rows",
             crate::text::plural(rebuilt, "table")
+        ));
+    }
+    let analyzed = analyzed.into_inner();
+    if analyzed > 0 {
+        detail.push_str(&format!(
+            "; statistics of {analyzed} {} gathered once after their rows",
+            crate::text::plural(analyzed, "table")
         ));
     }
     Ok(Outcome {

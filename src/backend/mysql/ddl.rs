@@ -13,6 +13,7 @@ use crate::model::{Column, Table, Trigger};
 use crate::url::DbUrl;
 
 const SHOW_CREATE_TABLE_SQL: &str = include_str!("show_create_table.sql");
+const TABLE_OPTIONS_SQL: &str = include_str!("table_options.sql");
 
 /// The secondary index lines of a `SHOW CREATE TABLE` text, as printed (`UNIQUE KEY `u` (`a`)`,
 /// `KEY `k` (`b`(10)) COMMENT 'x'`), in its order, each with its index's name. None when a line
@@ -366,54 +367,117 @@ impl Ddl for MysqlBackend {
                 .all(|i| matches!(i.kind.as_str(), "BTREE" | "HASH"))
     }
 
+    fn sets_aside_for_load(&self, table: &Table) -> bool {
+        self.sets_aside_indexes(table)
+            || (self.flavour().sets_aside_statistics()
+                && table.estimated_rows >= STATISTICS_ASIDE_ROWS)
+    }
+
     fn indexes_aside(&self, s: &mut dyn Session, table: &Table) -> Result<Option<IndexesAside>> {
-        if !self.sets_aside_indexes(table) {
+        if !self.sets_aside_for_load(table) {
             return Ok(None);
         }
         let name = DIALECT.q(&table.name);
-        let show = s.query_all(&SHOW_CREATE_TABLE_SQL.replace("{table}", &name))?;
-        let create = show
-            .first()
-            .and_then(|r| r.get(1))
-            .and_then(|v| v.as_string())
-            .unwrap_or_default();
-        // The load session keeps unique checks off for this table: its unique keys must go, or
-        // the load must not start (FACTS.md: the bulk path would drop duplicates in silence).
-        let lines = secondary_index_lines(&create).ok_or_else(|| {
-            Error::env(
-                Place::stage(crate::stage::Stage::Load).table(&table.name),
-                "DB_FINAL's SHOW CREATE TABLE printed index definitions rekey cannot set aside and restore exactly; nothing was changed.",
-                "Report this as a bug, with the table's SHOW CREATE TABLE.",
-            )
-        })?;
-        if lines.is_empty() {
+        let lines = if self.sets_aside_indexes(table) {
+            let show = s.query_all(&SHOW_CREATE_TABLE_SQL.replace("{table}", &name))?;
+            let create = show
+                .first()
+                .and_then(|r| r.get(1))
+                .and_then(|v| v.as_string())
+                .unwrap_or_default();
+            // The load session keeps unique checks off for this table: its unique keys must go,
+            // or the load must not start (FACTS.md: the bulk path would drop duplicates in
+            // silence).
+            secondary_index_lines(&create).ok_or_else(|| {
+                Error::env(
+                    Place::stage(crate::stage::Stage::Load).table(&table.name),
+                    "DB_FINAL's SHOW CREATE TABLE printed index definitions rekey cannot set aside and restore exactly; nothing was changed.",
+                    "Report this as a bug, with the table's SHOW CREATE TABLE.",
+                )
+            })?
+        } else {
+            Vec::new()
+        };
+        let recalc = if self.flavour().sets_aside_statistics()
+            && table.estimated_rows >= STATISTICS_ASIDE_ROWS
+        {
+            let options =
+                s.query_all(&TABLE_OPTIONS_SQL.replace("{table}", &DIALECT.lit(&table.name)))?;
+            options.first().and_then(|r| {
+                let text = |i: usize| r.get(i).and_then(|v| v.as_string()).unwrap_or_default();
+                automatic_statistics(&text(0), &text(1))
+            })
+        } else {
+            None
+        };
+        if lines.is_empty() && recalc.is_none() {
             return Ok(None);
         }
-        // IF [NOT] EXISTS makes both statements safe to run again: a kill between the journal's
-        // record and the drop, or between the rebuild and forgetting the record, leaves the
-        // indexes in place with the record saying they are aside; `--resume` drops them again
-        // and a restore adds only what is missing. MariaDB has both clauses (10.0+/10.1+);
-        // MySQL 8 has neither on indexes, but MySQL never sets indexes aside
-        // (`MysqlDialect::sets_aside_indexes`), so these statements only ever reach MariaDB.
-        let drops: Vec<String> = lines
-            .iter()
-            .map(|(n, _)| format!("DROP INDEX IF EXISTS {}", DIALECT.q(n)))
-            .collect();
-        // One ALTER adds them back in SHOW CREATE TABLE's order, which is the order it prints
-        // them in afterwards (unique keys first, then the others as created): byte-identical.
-        let adds: Vec<String> = lines.iter().map(|(_, l)| add_if_not_exists(l)).collect();
+        // foreign_key_checks = 0 lets an index a foreign key needs go (error 1553 otherwise);
+        // the constraint stays and finds its index again when it is back.
+        let mut set_aside = vec!["SET SESSION foreign_key_checks = 0".to_string()];
+        let mut restore = Vec::new();
+        if !lines.is_empty() {
+            // IF [NOT] EXISTS makes both statements safe to run again: a kill between the
+            // journal's record and the drop, or between the rebuild and forgetting the record,
+            // leaves the indexes in place with the record saying they are aside; `--resume`
+            // drops them again and a restore adds only what is missing. MariaDB has both
+            // clauses (10.0+/10.1+); MySQL 8 has neither on indexes, but MySQL never sets
+            // indexes aside (`MysqlDialect::sets_aside_indexes`), so these statements only
+            // ever reach MariaDB.
+            let drops: Vec<String> = lines
+                .iter()
+                .map(|(n, _)| format!("DROP INDEX IF EXISTS {}", DIALECT.q(n)))
+                .collect();
+            set_aside.push(format!("ALTER TABLE {name} {}", drops.join(", ")));
+            // One ALTER adds them back in SHOW CREATE TABLE's order, which is the order it
+            // prints them in afterwards (unique keys first, then the others as created):
+            // byte-identical.
+            let adds: Vec<String> = lines.iter().map(|(_, l)| add_if_not_exists(l)).collect();
+            restore.push(format!("ALTER TABLE {name} {}", adds.join(", ")));
+        }
+        if let Some(recalc) = &recalc {
+            // Instant table-option changes (the rows stay where they are), each safe to run
+            // again; the option comes back as SHOW CREATE TABLE printed it (DEFAULT prints
+            // nothing). ANALYZE then gathers the statistics the load did not, so the
+            // application's first queries after the cutover are planned on the rows.
+            set_aside.push(format!("ALTER TABLE {name} STATS_AUTO_RECALC = 0"));
+            restore.push(format!("ALTER TABLE {name} STATS_AUTO_RECALC = {recalc}"));
+            restore.push(format!("ANALYZE TABLE {name}"));
+        }
         Ok(Some(IndexesAside {
             table: table.name.clone(),
             names: lines.into_iter().map(|(n, _)| n).collect(),
-            // foreign_key_checks = 0 lets an index a foreign key needs go (error 1553
-            // otherwise); the constraint stays and finds its index again when it is back.
-            set_aside: vec![
-                "SET SESSION foreign_key_checks = 0".into(),
-                format!("ALTER TABLE {name} {}", drops.join(", ")),
-            ],
-            restore: vec![format!("ALTER TABLE {name} {}", adds.join(", "))],
+            statistics: recalc.is_some(),
+            set_aside,
+            restore,
         }))
     }
+}
+
+/// Rows from which a table's load goes without InnoDB's automatic statistics
+/// (`MysqlDialect::sets_aside_statistics`): below it the load ends before the statistics task's
+/// spin costs what three more statements do.
+const STATISTICS_ASIDE_ROWS: u64 = 50_000;
+
+/// What `STATS_AUTO_RECALC` to put back after a load with InnoDB's automatic statistics off, from
+/// information_schema's ENGINE and CREATE_OPTIONS of the table (`table_options.sql`): `DEFAULT`
+/// when the table leaves it to the server, `1` when it says so. None when there is nothing to set
+/// aside (they are off already, the statistics are not persistent, not InnoDB) or when a
+/// partitioned table's ALTER was not measured to stay instant.
+fn automatic_statistics(engine: &str, create_options: &str) -> Option<&'static str> {
+    if !engine.eq_ignore_ascii_case("InnoDB") {
+        return None;
+    }
+    let mut recalc = "DEFAULT";
+    for option in create_options.split_ascii_whitespace() {
+        match option.to_ascii_lowercase().as_str() {
+            "stats_auto_recalc=0" | "stats_persistent=0" | "partitioned" => return None,
+            "stats_auto_recalc=1" => recalc = "1",
+            _ => {}
+        }
+    }
+    Some(recalc)
 }
 
 #[cfg(test)]

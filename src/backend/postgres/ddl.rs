@@ -603,6 +603,7 @@ impl Ddl for PostgresBackend {
         Ok(Some(IndexesAside {
             table: table.name.clone(),
             names,
+            statistics: false,
             // The key's ALTER and the indexes' DROP in one string: the simple protocol runs
             // them as one transaction, so a kill leaves all or nothing aside.
             set_aside: vec![set_aside.join("; ")],
