@@ -329,8 +329,7 @@ impl Context {
         if !first {
             return;
         }
-        let _ =
-            crate::run_files::write_private(&self.run.run_dir.join("stalled"), label.as_bytes());
+        self.mark_stalled(label);
         let through = std::env::var_os("REKEY_TEST_STALL_THROUGH_CTRL_C").is_some();
         let release = std::env::var_os("REKEY_TEST_STALL_RELEASE").is_some();
         while through || !self.interrupted.load(Ordering::SeqCst) {
@@ -338,6 +337,15 @@ impl Context {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// The test hooks' `<run-dir>/stalled`, holding `label`: written aside and renamed into
+    /// place, so a test that sees the file reads the whole label.
+    fn mark_stalled(&self, label: &str) {
+        let part = self.run.run_dir.join("stalled.part");
+        if crate::run_files::write_private(&part, label.as_bytes()).is_ok() {
+            let _ = std::fs::rename(&part, self.run.run_dir.join("stalled"));
         }
     }
 
@@ -356,10 +364,7 @@ impl Context {
         if CHUNKS.fetch_add(1, Ordering::SeqCst) != 1 {
             return;
         }
-        let _ = crate::run_files::write_private(
-            &self.run.run_dir.join("stalled"),
-            stage.name().as_bytes(),
-        );
+        self.mark_stalled(stage.name());
         while !self.interrupted.load(Ordering::SeqCst) {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
