@@ -201,6 +201,47 @@ fn mysql_large_tables_load_without_automatic_statistics_and_get_them_once() {
     }
 }
 
+/// `log` (60,000 rows) references `note` (3): the load computes note's 3 keys once, into a
+/// temporary MEMORY table of DB_DATA its session joins, instead of deriving one per row of log;
+/// the run verifies every row. An account that may not create temporary tables in DB_DATA
+/// gets the statement that derives them in the row, and its run verifies too.
+#[test]
+fn mysql_a_large_tables_references_to_a_small_parent_join_its_keys_computed_once() {
+    let server = server_or_skip!();
+    let dbs = mysql_large(&server, "st_keys");
+    let dry = dbs.run(&["--dry-run"]);
+    assert_exit(&dry, 0);
+    let text = stdout(&dry);
+    let keys = format!("`{}`.`rekey_keys_1`", dbs.data);
+    assert!(
+        text.contains(&format!(
+            "CREATE TEMPORARY TABLE {keys} (old_id BIGINT NOT NULL PRIMARY KEY, new_id char(32)"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("LEFT JOIN {keys} k1 ON k1.old_id = s.`note_id`")),
+        "{text}"
+    );
+    assert!(!text.contains("rekey_keys_0"), "{text}");
+    assert_exit(&dbs.run(&[]), 0);
+    assert_exit(&dbs.verify(), 0);
+
+    let dbs = mysql_large(&server, "st_nokeys");
+    let data_grants = "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, REFERENCES, CREATE VIEW, SHOW VIEW, TRIGGER, LOCK TABLES ON `{db}`.* TO {user}";
+    let account = Account::new(
+        &dbs.server,
+        "st_nokeys",
+        &[
+            format!("GRANT ALL PRIVILEGES ON `{}`.* TO {{user}}", dbs.source),
+            format!("GRANT ALL PRIVILEGES ON `{}`.* TO {{user}}", dbs.final_db),
+            data_grants.replace("{db}", &dbs.data),
+        ],
+    );
+    assert_exit(&account.run(&dbs, &[]), 0);
+    assert_exit(&dbs.verify(), 0);
+}
+
 /// SIGKILL while a large table loads with its automatic statistics off: `--resume` (or
 /// `rekey clean`) puts the option back as it was, byte for byte in SHOW CREATE TABLE.
 fn mysql_killed_statistics_aside(tag: &str, then_clean: bool) {

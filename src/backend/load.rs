@@ -128,6 +128,10 @@ pub enum FillFrom {
     /// A key the engine computes from the old key (`Dialect::derived_key_sql`): the table's own
     /// key, or a reference (the spec names the parent). No mapping table, no join.
     Derived(DerivedKey),
+    /// A reference: a table (quoted) of the parent's keys as this column stores them
+    /// (`old_id`, `new_id`), filled by the fill's own session for its statement and LEFT JOINed
+    /// (`FinalFill::small_parents`).
+    Keys { map: String },
 }
 
 #[derive(Debug, Clone)]
@@ -227,6 +231,13 @@ impl<'a> FillJob<'a> {
                     ));
                     exprs.push(new_key(&alias));
                 }
+                FillFrom::Keys { map } => {
+                    let alias = format!("k{i}");
+                    joins.push(format!(
+                        " LEFT JOIN {map} {alias} ON {alias}.old_id = s.{col}"
+                    ));
+                    exprs.push(format!("{alias}.new_id"));
+                }
                 FillFrom::Derived(spec) => exprs.push(
                     d.derived_key_sql(&format!("s.{col}"), spec, self.format)
                         .ok_or_else(|| {
@@ -279,6 +290,22 @@ pub struct FinalFill<'a> {
     /// Where an engine that streams SOURCE's rows through rekey hands each over as it passes
     /// (`SourceTap`); an engine that fills DB_FINAL in the server ignores it.
     pub tap: Option<&'a std::sync::Mutex<dyn SourceTap + 'a>>,
+    /// The references whose keys the fill derives, of a large table, to a parent SOURCE holds
+    /// far fewer rows of (`SmallParent`): an engine that derives keys in its statement may
+    /// compute the parent's keys once and join them instead of once per row (MariaDB).
+    pub small_parents: Vec<SmallParent>,
+}
+
+/// A derived reference of a one-write fill (`FinalFill::small_parents`): the referencing
+/// column, SOURCE's parent table and the key column it references, whose new keys are
+/// `FillFrom::Derived`'s spec applied to that key. Only where a missing parent fails the run
+/// (`--orphans fail`): a joined reference with no parent row reads NULL, which the table's
+/// check then names.
+#[derive(Debug, Clone)]
+pub struct SmallParent {
+    pub column: String,
+    pub table: String,
+    pub key: String,
 }
 
 /// Receives the SOURCE rows a one-write fill streams through rekey (`FinalFill::tap`), as

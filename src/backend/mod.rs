@@ -26,7 +26,7 @@ pub use dialect::Dialect;
 pub use follow::{ChangeStream, Follow, RowChange, SourceTransaction, StreamPosition, StreamRow};
 pub use load::{
     Arrival, FillColumn, FillFrom, FillJob, FillRoute, FinalFill, Load, LoadChoice, LoadJob,
-    LoadPath, Moved, SourceTap,
+    LoadPath, Moved, SmallParent, SourceTap,
 };
 pub use session::{read_all, Session};
 pub use transfer::{Cell, Export, Import, Portable, PortableColumn};

@@ -248,6 +248,7 @@ pub fn route(ctx: &Context, t: &Table) -> Result<FillRoute> {
         progress: &|_| {},
         large: false,
         tap: None,
+        small_parents: Vec::new(),
     };
     fin.fill_final_route(source.url(), data.url(), &job)
 }

@@ -496,6 +496,12 @@ fn final_fill<'a>(
     };
     let names: Vec<&str> = models.iter().map(|c| c.name.as_str()).collect();
     let columns = crate::run::data_shape::fill_columns(ctx, source_table, &names)?;
+    let large = crate::run::source_snapshot::large(ctx, source_table);
+    let small_parents = if large && ctx.conversion.orphans == crate::options::OrphanPolicy::Fail {
+        small_parents(&shared.0, &shared.1, source_table, &columns)
+    } else {
+        Vec::new()
+    };
     Ok(FinalFill {
         fill: crate::backend::FillJob {
             table: source_table,
@@ -511,9 +517,38 @@ fn final_fill<'a>(
         models,
         key_order: job.key_order.as_deref(),
         progress,
-        large: crate::run::source_snapshot::large(ctx, source_table),
+        large,
         tap: None,
+        small_parents,
     })
+}
+
+/// The references of `table` whose keys `columns` derive, to a parent SOURCE estimates at a
+/// quarter of the table's rows or fewer (`FinalFill::small_parents`): each parent key then
+/// stands for four rows or more, and its key computed once pays for the join.
+fn small_parents(
+    schema: &crate::model::Schema,
+    plan: &crate::plan::Plan,
+    table: &crate::model::Table,
+    columns: &[crate::backend::FillColumn],
+) -> Vec<crate::backend::SmallParent> {
+    plan.references_from(&table.name)
+        .filter(|r| {
+            columns.iter().any(|c| {
+                c.name == r.column && matches!(c.from, crate::backend::FillFrom::Derived(_))
+            })
+        })
+        .filter(|r| {
+            schema
+                .table(&r.ref_table)
+                .is_some_and(|p| p.estimated_rows.saturating_mul(4) <= table.estimated_rows)
+        })
+        .map(|r| crate::backend::SmallParent {
+            column: r.column.clone(),
+            table: r.ref_table.clone(),
+            key: r.ref_column.clone(),
+        })
+        .collect()
 }
 
 /// One table the load writes into DB_FINAL, as the stage planned it (see `LoadJob`).

@@ -125,6 +125,14 @@ impl MysqlDialect {
         self.family == Family::MariaDb && !self.galera
     }
 
+    /// The one-write fill computes a small parent's keys once, into a temporary MEMORY table it
+    /// joins (`FinalFill::small_parents`), instead of deriving the reference in every row.
+    /// MariaDB, where it was measured; MySQL 8 keeps the expression (not measured, and its
+    /// replication restricts temporary tables in some GTID modes).
+    pub fn joins_small_parents(&self) -> bool {
+        self.family == Family::MariaDb
+    }
+
     /// A native UUID column type (MariaDB 10.7+; MySQL has none: `uuid_to_bin()` into
     /// BINARY(16) is its recipe).
     pub fn has_uuid_type(&self) -> bool {
