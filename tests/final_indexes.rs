@@ -85,10 +85,21 @@ fn mysql_killed_aside(tag: &str, then_clean: bool) {
     let server = server_or_skip!();
     let dbs = mysql_blog(&server, tag);
     let before = mysql_definitions(&dbs);
+    mysql_killed_at_stall(&dbs, then_clean, &mut |_| {
+        assert_ne!(mysql_definitions(&dbs), before, "no index was set aside");
+    });
+}
+
+/// `rekey run` on `dbs` killed while the first table's load has what it sets aside aside
+/// (`at_stall` is handed that table's name, to look at it then); `--resume` (or, `then_clean`,
+/// `rekey clean`) puts it all back: SHOW CREATE TABLE of every table as before.
+fn mysql_killed_at_stall(dbs: &Dbs, then_clean: bool, at_stall: &mut dyn FnMut(&str)) {
+    let before = mysql_definitions(dbs);
     let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
     let mut child = spawn_stalling_aside([&s, &d, &f], &dbs.run_dir());
     wait_for_stall_at(&dbs.run_dir(), &mut child);
-    assert_ne!(mysql_definitions(&dbs), before, "no index was set aside");
+    let stalled = std::fs::read_to_string(dbs.run_dir().join("stalled")).unwrap();
+    at_stall(&stalled);
     child.kill().unwrap();
     child.wait().unwrap();
     if then_clean {
@@ -106,7 +117,7 @@ fn mysql_killed_aside(tag: &str, then_clean: bool) {
         assert_exit(&dbs.run(&["--resume"]), 0);
         assert_exit(&dbs.verify(), 0);
     }
-    assert_eq!(mysql_definitions(&dbs), before);
+    assert_eq!(mysql_definitions(dbs), before);
 }
 
 #[test]
@@ -247,32 +258,14 @@ fn mysql_a_large_tables_references_to_a_small_parent_join_its_keys_computed_once
 fn mysql_killed_statistics_aside(tag: &str, then_clean: bool) {
     let server = server_or_skip!();
     let dbs = mysql_large(&server, tag);
-    let before = mysql_definitions(&dbs);
-    let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
-    let mut child = spawn_stalling_aside([&s, &d, &f], &dbs.run_dir());
-    wait_for_stall_at(&dbs.run_dir(), &mut child);
-    let stalled = std::fs::read_to_string(dbs.run_dir().join("stalled")).unwrap();
-    assert!(["log", "tally"].contains(&stalled.as_str()), "{stalled}");
-    assert!(
-        mysql_options(&dbs, &stalled).contains("stats_auto_recalc=0"),
-        "{stalled}: {}",
-        mysql_options(&dbs, &stalled)
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
-    if then_clean {
-        let out = clean(&dbs.run_dir());
-        assert_exit(&out, 0);
+    mysql_killed_at_stall(&dbs, then_clean, &mut |stalled| {
+        assert!(["log", "tally"].contains(&stalled), "{stalled}");
+        let options = mysql_options(&dbs, stalled);
         assert!(
-            stdout(&out).contains("restored what a load set aside"),
-            "{}",
-            stdout(&out)
+            options.contains("stats_auto_recalc=0"),
+            "{stalled}: {options}"
         );
-    } else {
-        assert_exit(&dbs.run(&["--resume"]), 0);
-        assert_exit(&dbs.verify(), 0);
-    }
-    assert_eq!(mysql_definitions(&dbs), before);
+    });
 }
 
 #[test]

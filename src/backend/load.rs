@@ -306,6 +306,8 @@ pub struct SmallParent {
     pub column: String,
     pub table: String,
     pub key: String,
+    /// SOURCE's estimate of the parent's rows (an engine bounds the memory its keys take).
+    pub rows: u64,
 }
 
 /// Receives the SOURCE rows a one-write fill streams through rekey (`FinalFill::tap`), as

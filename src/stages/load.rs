@@ -538,15 +538,14 @@ fn small_parents(
                 c.name == r.column && matches!(c.from, crate::backend::FillFrom::Derived(_))
             })
         })
-        .filter(|r| {
-            schema
-                .table(&r.ref_table)
-                .is_some_and(|p| p.estimated_rows.saturating_mul(4) <= table.estimated_rows)
-        })
-        .map(|r| crate::backend::SmallParent {
-            column: r.column.clone(),
-            table: r.ref_table.clone(),
-            key: r.ref_column.clone(),
+        .filter_map(|r| {
+            let rows = schema.table(&r.ref_table)?.estimated_rows;
+            (rows.saturating_mul(4) <= table.estimated_rows).then(|| crate::backend::SmallParent {
+                column: r.column.clone(),
+                table: r.ref_table.clone(),
+                key: r.ref_column.clone(),
+                rows,
+            })
         })
         .collect()
 }

@@ -23,6 +23,11 @@ use crate::error::{Error, Place, Result};
 use crate::model::Column;
 use crate::url::DbUrl;
 
+/// The most parent rows whose keys a one-write fill keeps in a MEMORY table (SOURCE's estimate):
+/// at most `KEYS_TABLE_BYTES` of the server's memory per loading session.
+const KEYS_TABLE_ROWS: u64 = 250_000;
+const KEYS_TABLE_BYTES: u64 = 64 << 20;
+
 /// The one-write fill's statements (`MysqlBackend::final_statements`): the session's settings,
 /// the parents' keys tables it fills for itself, the INSERT ... SELECT.
 struct FinalStatements {
@@ -105,7 +110,10 @@ impl MysqlBackend {
         spec: &crate::uuidgen::DerivedKey,
         i: usize,
     ) -> Option<(Vec<String>, String)> {
-        let parent = job.small_parents.iter().find(|p| p.column == c.name)?;
+        let parent = job
+            .small_parents
+            .iter()
+            .find(|p| p.column == c.name && p.rows <= KEYS_TABLE_ROWS)?;
         let held = job.fill.table.column(&c.name).filter(|m| m.is_integer())?;
         let stored = job.models.iter().find(|m| m.name == c.name)?;
         let old = if held.column_type.to_ascii_lowercase().contains("unsigned") {
@@ -126,6 +134,9 @@ impl MysqlBackend {
             .derived_key_sql(&format!("p.{key}"), spec, job.fill.format)?;
         Some((
             vec![
+                // The session's own limit on MEMORY tables, not the server's: room for
+                // KEYS_TABLE_ROWS keys of 36 four-byte characters with their hash index.
+                format!("SET SESSION max_heap_table_size = {KEYS_TABLE_BYTES}"),
                 format!(
                     "CREATE TEMPORARY TABLE {map} (old_id {old} NOT NULL PRIMARY KEY, new_id {}{charset} NOT NULL) ENGINE=MEMORY",
                     stored.column_type
