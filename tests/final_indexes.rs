@@ -106,9 +106,8 @@ fn mysql_killed_at_stall(dbs: &Dbs, then_clean: bool, at_stall: &mut dyn FnMut(&
         let out = clean(&dbs.run_dir());
         assert_exit(&out, 0);
         assert!(
-            stdout(&out).contains(
-                "restored what a load set aside (secondary indexes, automatic statistics) of "
-            ),
+            stdout(&out)
+                .contains("restored what a load set aside (secondary indexes, settings) of "),
             "{}",
             stdout(&out)
         );
@@ -456,9 +455,8 @@ fn pg_killed_aside(tag: &str, then_clean: bool) {
         let out = clean(&dbs.run_dir());
         assert_exit(&out, 0);
         assert!(
-            stdout(&out).contains(
-                "restored what a load set aside (secondary indexes, automatic statistics) of "
-            ),
+            stdout(&out)
+                .contains("restored what a load set aside (secondary indexes, settings) of "),
             "{}",
             stdout(&out)
         );

@@ -221,7 +221,7 @@ fn what_is_aside(aside: &IndexesAside) -> String {
         parts.push(format!("indexes {}", aside.names.join(", ")));
     }
     if aside.statistics {
-        parts.push("InnoDB's automatic statistics".to_string());
+        parts.push("automatic statistics".to_string());
     }
     if parts.is_empty() {
         parts.push("settings".to_string());

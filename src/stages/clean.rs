@@ -46,7 +46,7 @@ pub fn run(ctx: &Context) -> Result<Vec<String>> {
         let fin = ctx.final_db()?;
         let (tables, emptied) = crate::run::indexes::restore_all_emptying(ctx, fin.as_ref())?;
         done.push(format!(
-            "{} what a load set aside (secondary indexes, automatic statistics) of {tables} {} in DB_FINAL",
+            "{} what a load set aside (secondary indexes, settings) of {tables} {} in DB_FINAL",
             if dry { "would restore" } else { "restored" },
             crate::text::plural(tables, "table")
         ));

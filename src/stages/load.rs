@@ -221,7 +221,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     // Largest tables first, so the parallel jobs finish together.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.estimate));
     let rebuilt = std::sync::atomic::AtomicUsize::new(0);
-    // Tables whose only thing aside was the engine's automatic statistics.
+    // Tables whose automatic statistics were off for their rows and gathered after them.
     let analyzed = std::sync::atomic::AtomicUsize::new(0);
 
     let result = ctx.steps(
@@ -387,12 +387,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 finish?;
             }
             if let Some(aside) = &aside {
-                let counter = if aside.names.is_empty() {
-                    &analyzed
-                } else {
-                    &rebuilt
-                };
-                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if !aside.names.is_empty() {
+                    rebuilt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                if aside.statistics {
+                    analyzed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
             }
             check?;
             Ok(rows)
@@ -498,7 +498,8 @@ fn final_fill<'a>(
     let columns = crate::run::data_shape::fill_columns(ctx, source_table, &names)?;
     let large = crate::run::source_snapshot::large(ctx, source_table);
     let small_parents = if large && ctx.conversion.orphans == crate::options::OrphanPolicy::Fail {
-        small_parents(&shared.0, &shared.1, source_table, &columns)
+        let counted = crate::run::source_snapshot::counted_rows(ctx)?;
+        small_parents(&shared.0, &shared.1, source_table, &columns, &counted)
     } else {
         Vec::new()
     };
@@ -523,15 +524,20 @@ fn final_fill<'a>(
     })
 }
 
-/// The references of `table` whose keys `columns` derive, to a parent SOURCE estimates at a
-/// quarter of the table's rows or fewer (`FinalFill::small_parents`): each parent key then
-/// stands for four rows or more, and its key computed once pays for the join.
+/// The references of `table` whose keys `columns` derive, to a parent of a quarter of the
+/// table's rows or fewer (`FinalFill::small_parents`): each parent key then stands for four rows
+/// or more, and its key computed once pays for the join. Rows are preflight's count (`counted`)
+/// where it has one, else SOURCE's estimate.
 fn small_parents(
     schema: &crate::model::Schema,
     plan: &crate::plan::Plan,
     table: &crate::model::Table,
     columns: &[crate::backend::FillColumn],
+    counted: &std::collections::BTreeMap<String, u64>,
 ) -> Vec<crate::backend::SmallParent> {
+    let rows_of =
+        |t: &crate::model::Table| counted.get(&t.name).copied().unwrap_or(t.estimated_rows);
+    let table_rows = rows_of(table);
     plan.references_from(&table.name)
         .filter(|r| {
             columns.iter().any(|c| {
@@ -539,8 +545,8 @@ fn small_parents(
             })
         })
         .filter_map(|r| {
-            let rows = schema.table(&r.ref_table)?.estimated_rows;
-            (rows.saturating_mul(4) <= table.estimated_rows).then(|| crate::backend::SmallParent {
+            let rows = rows_of(schema.table(&r.ref_table)?);
+            (rows.saturating_mul(4) <= table_rows).then(|| crate::backend::SmallParent {
                 column: r.column.clone(),
                 table: r.ref_table.clone(),
                 key: r.ref_column.clone(),

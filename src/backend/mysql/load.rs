@@ -33,6 +33,8 @@ const KEYS_TABLE_BYTES: u64 = 64 << 20;
 struct FinalStatements {
     setup: Vec<String>,
     keys: Vec<String>,
+    /// The keys tables `keys` makes (qualified).
+    maps: Vec<String>,
     fill: String,
 }
 
@@ -62,6 +64,7 @@ impl MysqlBackend {
         let data_db = DIALECT.q(&data.database);
         let source_db = DIALECT.q(&source.database);
         let mut key_sql = Vec::new();
+        let mut maps = Vec::new();
         let mut columns = Vec::new();
         for (i, c) in job.fill.columns.iter().enumerate() {
             let from = match &c.from {
@@ -75,6 +78,7 @@ impl MysqlBackend {
                     match self.parent_keys(&source_db, &data_db, job, c, spec, i) {
                         Some((sql, map)) => {
                             key_sql.extend(sql);
+                            maps.push(map.clone());
                             FillFrom::Keys { map }
                         }
                         None => c.from.clone(),
@@ -94,6 +98,7 @@ impl MysqlBackend {
         Ok(FinalStatements {
             setup,
             keys: key_sql,
+            maps,
             fill: fill.insert_select_sql(d, &source_db)?,
         })
     }
@@ -135,8 +140,11 @@ impl MysqlBackend {
         Some((
             vec![
                 // The session's own limit on MEMORY tables, not the server's: room for
-                // KEYS_TABLE_ROWS keys of 36 four-byte characters with their hash index.
-                format!("SET SESSION max_heap_table_size = {KEYS_TABLE_BYTES}"),
+                // KEYS_TABLE_ROWS keys of 36 four-byte characters with their hash index (never
+                // below the server's, which also bounds the statement's own temporary tables).
+                format!(
+                    "SET SESSION max_heap_table_size = GREATEST(@@max_heap_table_size, {KEYS_TABLE_BYTES})"
+                ),
                 format!(
                     "CREATE TEMPORARY TABLE {map} (old_id {old} NOT NULL PRIMARY KEY, new_id {}{charset} NOT NULL) ENGINE=MEMORY",
                     stored.column_type
@@ -254,16 +262,23 @@ impl Load for MysqlBackend {
             }
             Ok(())
         };
-        let FinalStatements { setup, keys, fill } =
-            self.final_statements(source.url(), data.url(), job, true)?;
+        let FinalStatements {
+            setup,
+            keys,
+            maps,
+            fill,
+        } = self.final_statements(source.url(), data.url(), job, true)?;
         for sql in &setup {
             run(&mut s, sql)?;
         }
         // The parents' keys tables are a speed-up only: a server that refuses them (no CREATE
-        // TEMPORARY TABLES on DB_DATA, a parent larger than max_heap_table_size) gets the
-        // statement that derives every reference in the row.
+        // TEMPORARY TABLES on DB_DATA, more keys than estimated) gets the statement that
+        // derives every reference in the row, without the memory a half-filled one holds.
         let mut fill = fill;
         if keys.iter().try_for_each(|sql| run(&mut s, sql)).is_err() {
+            for map in &maps {
+                s.execute(&format!("DROP TEMPORARY TABLE IF EXISTS {map}"))?;
+            }
             fill = self
                 .final_statements(source.url(), data.url(), job, false)?
                 .fill;
@@ -280,8 +295,9 @@ impl Load for MysqlBackend {
         data: &DbUrl,
         job: &FinalFill<'_>,
     ) -> Result<Vec<String>> {
-        let FinalStatements { setup, keys, fill } =
-            self.final_statements(source, data, job, true)?;
+        let FinalStatements {
+            setup, keys, fill, ..
+        } = self.final_statements(source, data, job, true)?;
         Ok(setup.into_iter().chain(keys).chain([fill]).collect())
     }
 
