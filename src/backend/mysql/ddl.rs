@@ -485,6 +485,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn automatic_statistics_come_back_as_create_options_had_them() {
+        assert_eq!(automatic_statistics("InnoDB", ""), Some("DEFAULT"));
+        assert_eq!(
+            automatic_statistics("InnoDB", "stats_auto_recalc=1"),
+            Some("1")
+        );
+        assert_eq!(automatic_statistics("InnoDB", "STATS_AUTO_RECALC=0"), None);
+        assert_eq!(
+            automatic_statistics("InnoDB", "stats_persistent=0 stats_auto_recalc=1"),
+            None
+        );
+        assert_eq!(automatic_statistics("InnoDB", "partitioned"), None);
+        assert_eq!(automatic_statistics("Aria", ""), None);
+    }
+
+    #[test]
     fn secondary_index_lines_are_read_in_show_create_order() {
         let create = "CREATE TABLE `c` (\n  `id` char(32) NOT NULL,\n  `u` varchar(10) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `u``x` (`u`),\n  KEY `kb` (`b`(10)) COMMENT 'hi',\n  KEY `fk` (`pid`),\n  CONSTRAINT `fk` FOREIGN KEY (`pid`) REFERENCES `p` (`id`)\n) ENGINE=InnoDB";
         assert_eq!(
