@@ -306,7 +306,8 @@ pub struct SmallParent {
     pub column: String,
     pub table: String,
     pub key: String,
-    /// SOURCE's estimate of the parent's rows (an engine bounds the memory its keys take).
+    /// The parent's rows: preflight's count, else SOURCE's estimate (an engine bounds the
+    /// memory its keys take).
     pub rows: u64,
 }
 

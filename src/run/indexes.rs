@@ -214,7 +214,7 @@ fn restore_on(ctx: &Context, s: &mut dyn Session, aside: &IndexesAside) -> Resul
     Ok(())
 }
 
-/// What `aside` holds, for a message: "indexes a, b", "InnoDB's automatic statistics", or both.
+/// What `aside` holds, for a message: "indexes a, b", "automatic statistics", or both.
 fn what_is_aside(aside: &IndexesAside) -> String {
     let mut parts = Vec::new();
     if !aside.names.is_empty() {
