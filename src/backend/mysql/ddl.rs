@@ -368,9 +368,7 @@ impl Ddl for MysqlBackend {
     }
 
     fn sets_aside_for_load(&self, table: &Table) -> bool {
-        self.sets_aside_indexes(table)
-            || (self.flavour().sets_aside_statistics()
-                && table.estimated_rows >= STATISTICS_ASIDE_ROWS)
+        self.sets_aside_indexes(table) || self.sets_aside_statistics(table)
     }
 
     fn indexes_aside(&self, s: &mut dyn Session, table: &Table) -> Result<Option<IndexesAside>> {
@@ -398,9 +396,7 @@ impl Ddl for MysqlBackend {
         } else {
             Vec::new()
         };
-        let recalc = if self.flavour().sets_aside_statistics()
-            && table.estimated_rows >= STATISTICS_ASIDE_ROWS
-        {
+        let recalc = if self.sets_aside_statistics(table) {
             let options =
                 s.query_all(&TABLE_OPTIONS_SQL.replace("{table}", &DIALECT.lit(&table.name)))?;
             options.first().and_then(|r| {
@@ -452,6 +448,14 @@ impl Ddl for MysqlBackend {
             set_aside,
             restore,
         }))
+    }
+}
+
+impl MysqlBackend {
+    /// Whether `table`'s load goes without InnoDB's automatic statistics, if its options allow
+    /// (`automatic_statistics`): a large table on a server that sets them aside.
+    fn sets_aside_statistics(&self, table: &Table) -> bool {
+        self.flavour().sets_aside_statistics() && table.estimated_rows >= STATISTICS_ASIDE_ROWS
     }
 }
 

@@ -53,13 +53,7 @@ impl MysqlBackend {
         // The load's bulk session (foreign-key checks off, InnoDB's bulk path into the empty
         // table), unique checks on where DB_FINAL has unique keys (see `load_table`).
         let d = self.flavour();
-        let mut setup = d.bulk_session(job.fill.arrival);
-        if !job.fill.unique_keys.is_empty() {
-            setup.push("SET SESSION unique_checks = 1".into());
-        }
-        if job.fill.secret().is_some() {
-            setup.extend(d.derived_key_secret_sql().map(str::to_string));
-        }
+        let setup = self.fill_session(&job.fill);
         // Mapping tables live in DB_DATA; the statement runs in DB_FINAL.
         let data_db = DIALECT.q(&data.database);
         let source_db = DIALECT.q(&source.database);
@@ -101,6 +95,35 @@ impl MysqlBackend {
             maps,
             fill: fill.insert_select_sql(d, &source_db)?,
         })
+    }
+
+    /// A fill's session settings, swap's and the one-write load's: the bulk session for the
+    /// way its rows arrive, unique checks on where the table keeps unique keys, and the derived
+    /// keys' secret where the fill derives any.
+    fn fill_session(&self, job: &FillJob<'_>) -> Vec<String> {
+        let d = self.flavour();
+        let mut out = d.bulk_session(job.arrival);
+        if !job.unique_keys.is_empty() {
+            out.push("SET SESSION unique_checks = 1".into());
+        }
+        if job.secret().is_some() {
+            out.extend(d.derived_key_secret_sql().map(str::to_string));
+        }
+        out
+    }
+
+    /// Runs one of `job`'s statements on the session that fills: the secret's statement gets
+    /// the secret as a parameter, never in its text.
+    fn run_fill_statement(&self, s: &mut MysqlSession, job: &FillJob<'_>, sql: &str) -> Result<()> {
+        match job.secret() {
+            Some(secret) if Some(sql) == self.flavour().derived_key_secret_sql() => {
+                s.execute_with(sql, vec![secret.text().into()])?
+            }
+            _ => {
+                s.execute(sql)?;
+            }
+        }
+        Ok(())
     }
 
     /// The statements that make and fill the keys table of the parent that `c` (the fill's
@@ -166,17 +189,8 @@ impl Load for MysqlBackend {
         let mut statements = self.fill_table_sql(source.url(), job)?.into_iter();
         let fill = statements.next_back().unwrap_or_default();
         let mut s = self.session(true)?;
-        let set_secret = self.flavour().derived_key_secret_sql();
         for sql in statements {
-            match job.secret() {
-                // The secret set on the very session that fills, as a parameter.
-                Some(secret) if Some(sql.as_str()) == set_secret => {
-                    s.execute_with(&sql, vec![secret.text().into()])?
-                }
-                _ => {
-                    s.execute(&sql)?;
-                }
-            }
+            self.run_fill_statement(&mut s, job, &sql)?;
         }
         if let Some(limits) = s.write_limits()? {
             return self.fill_in_chunks(s, source.url(), job, &limits);
@@ -195,15 +209,8 @@ impl Load for MysqlBackend {
         // which new keys ascend in): every row is an append. A table built with DB_FINAL's
         // definition (to be moved there) has its indexes, and its unique keys are checked (see
         // `load_table`).
-        let d = self.flavour();
-        let mut out = d.bulk_session(job.arrival);
-        if !job.unique_keys.is_empty() {
-            out.push("SET SESSION unique_checks = 1".into());
-        }
-        if job.secret().is_some() {
-            out.extend(d.derived_key_secret_sql().map(str::to_string));
-        }
-        out.push(job.insert_select_sql(d, &DIALECT.q(&source.database))?);
+        let mut out = self.fill_session(job);
+        out.push(job.insert_select_sql(self.flavour(), &DIALECT.q(&source.database))?);
         Ok(out)
     }
 
@@ -250,18 +257,7 @@ impl Load for MysqlBackend {
         self.source_table(source.url(), &job.fill.table.name)?;
         // DB_FINAL's session: the INSERT's unqualified table is DB_FINAL's.
         let mut s = self.session(true)?;
-        let set_secret = self.flavour().derived_key_secret_sql();
-        let run = |s: &mut MysqlSession, sql: &str| -> Result<()> {
-            match job.fill.secret() {
-                Some(secret) if Some(sql) == set_secret => {
-                    s.execute_with(sql, vec![secret.text().into()])?
-                }
-                _ => {
-                    s.execute(sql)?;
-                }
-            }
-            Ok(())
-        };
+        let run = |s: &mut MysqlSession, sql: &str| self.run_fill_statement(s, &job.fill, sql);
         let FinalStatements {
             setup,
             keys,
