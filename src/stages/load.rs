@@ -220,6 +220,21 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         .count();
     // Largest tables first, so the parallel jobs finish together.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.estimate));
+    // Every table's indexes and statistics go aside before the first row of any table, while
+    // nothing writes DB_FINAL: an engine's ALTER of a table waits for the statements writing its
+    // foreign-key neighbours (MariaDB locks a child's parents while it writes the child, and an
+    // ALTER of a child locks its parents), 1-2 s a table once the largest tables loaded. A
+    // resumed load sets aside per table, after emptying what an interrupted load left.
+    let mut early = std::collections::HashMap::new();
+    if !ctx.run.dry_run && !resumed {
+        for j in &jobs {
+            if let Some(m) = final_schema.table(&j.table) {
+                let aside = crate::run::indexes::set_aside(ctx, fin.as_ref(), m, j.estimate)?;
+                early.insert(j.table.clone(), aside);
+            }
+        }
+    }
+    let early = std::sync::Mutex::new(early);
     let rebuilt = std::sync::atomic::AtomicUsize::new(0);
     // Tables whose automatic statistics were off for their rows and gathered after them.
     let analyzed = std::sync::atomic::AtomicUsize::new(0);
@@ -309,11 +324,16 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 resume_after: resume.as_deref(),
                 on_chunk: &on_chunk,
             };
-            // Secondary indexes go just before the table's rows are written and come back
-            // just after (`indexes.rs`), so verify and the other tables need not wait.
-            let aside = match final_schema.table(t) {
-                Some(m) => crate::run::indexes::set_aside(ctx, fin.as_ref(), m, *estimate)?,
-                None => None,
+            // Secondary indexes went aside before the first table's rows (or go now, in a
+            // resumed load) and come back just after this table's (`indexes.rs`), so verify
+            // and the other tables need not wait.
+            let early = crate::run::maps::lock(&early).remove(t);
+            let aside = match (early, final_schema.table(t)) {
+                (Some(aside), _) => aside,
+                (None, Some(m)) => {
+                    crate::run::indexes::set_aside(ctx, fin.as_ref(), m, *estimate)?
+                }
+                (None, None) => None,
             };
             // The statements' own counts, not a COUNT(*) of both tables afterwards: that would
             // read every row of both once more, and verify counts SOURCE and DB_FINAL anyway.
