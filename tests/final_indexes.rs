@@ -260,6 +260,51 @@ fn mysql_large_tables_load_without_automatic_statistics_and_get_them_once() {
     }
 }
 
+/// A large table's automatic statistics come back once every table's rows are in, not right
+/// after its own: their ALTER would wait for the statements writing the table's foreign-key
+/// neighbours. With one job, when the first table's step has done its work, its rows are in and
+/// its statistics still aside; killed there, `--resume` puts everything back byte for byte.
+#[test]
+fn mysql_statistics_come_back_once_every_table_is_loaded() {
+    let server = server_or_skip!();
+    let dbs = mysql_large(&server, "st_end");
+    let before = mysql_definitions(&dbs);
+    let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["run", "--source", &s, "--data", &d, "--final", &f])
+        .args([
+            "--run-dir",
+            dbs.run_dir().to_str().unwrap(),
+            "-q",
+            "--jobs",
+            "1",
+        ])
+        .env("REKEY_TEST_STALL_AFTER_STEP", "load")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_stall_at(&dbs.run_dir(), &mut child);
+    let now = mysql_definitions(&dbs);
+    let mut c = dbs.conn(&dbs.final_db);
+    let loaded_aside: Vec<&str> = ["log", "tally"]
+        .into_iter()
+        .filter(|t| {
+            let rows: u64 = c
+                .query_first(format!("SELECT COUNT(*) FROM `{t}`"))
+                .unwrap()
+                .unwrap();
+            rows > 0 && now[*t].contains("STATS_AUTO_RECALC=0")
+        })
+        .collect();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(loaded_aside.len(), 1, "{now:?}");
+    assert_exit(&dbs.run(&["--resume"]), 0);
+    assert_exit(&dbs.verify(), 0);
+    assert_eq!(mysql_definitions(&dbs), before);
+}
+
 /// `log` (60,000 rows) references `note` (3): the load computes note's 3 keys once, into a
 /// temporary MEMORY table of DB_DATA its session joins, instead of deriving one per row of log;
 /// the run verifies every row. An account that may not create temporary tables in DB_DATA

@@ -28,6 +28,16 @@ pub struct IndexesAside {
     /// One atomic statement, or statements that each do nothing when run again, so that a
     /// restore interrupted by a kill can run again.
     pub restore: Vec<String>,
+    /// Restoring statements that wait until every table's rows are in, after `restore` (the
+    /// load's end runs them; `--resume` and `rekey clean` too): an ALTER during the load waits
+    /// for the statements writing the table's foreign-key neighbours. Each safe to run again
+    /// (absent in records of older builds: none).
+    #[serde(default)]
+    pub at_load_end: Vec<String>,
+    /// `restore` ran after the table's rows and `at_load_end` is what is left; a load of the
+    /// table again (a resumed step) sets the indexes aside again first, and clears this.
+    #[serde(default)]
+    pub indexes_back: bool,
 }
 
 /// What unconstrain removes from one table of DB_DATA.

@@ -43,7 +43,12 @@ pub fn set_aside(
     table: &Table,
     rows: u64,
 ) -> Result<Option<IndexesAside>> {
-    if let Some(saved) = saved(ctx, &table.name)? {
+    if let Some(mut saved) = saved(ctx, &table.name)? {
+        // Loaded again (a resumed step): its indexes go aside again, and come back after.
+        if saved.indexes_back {
+            saved.indexes_back = false;
+            record(ctx, &saved)?;
+        }
         drop_indexes(ctx, fin.connect()?.as_mut(), &saved)?;
         return Ok(Some(saved));
     }
@@ -57,11 +62,7 @@ pub fn set_aside(
         return Ok(None);
     };
     if !ctx.run.dry_run {
-        ctx.journal.add_artifact(
-            ARTIFACT,
-            &table.name,
-            &serde_json::to_string(&aside).unwrap_or_default(),
-        )?;
+        record(ctx, &aside)?;
         test_stall_point(ctx, "REKEY_TEST_STALL_INDEXES_JOURNALED", &table.name);
     }
     drop_indexes(ctx, s.as_mut(), &aside)?;
@@ -119,7 +120,7 @@ pub fn restore_after_write(
     empty: &mut dyn FnMut() -> Result<()>,
 ) -> Result<()> {
     let mut s = fin.connect()?;
-    let Err(e) = restore_on(ctx, s.as_mut(), aside) else {
+    let Err(e) = restore_indexes(ctx, s.as_mut(), aside) else {
         return Ok(());
     };
     if e.exit_code() != 2 {
@@ -134,14 +135,17 @@ pub fn restore_after_write(
     ))
 }
 
-/// Puts back every table's indexes the journal says are aside (a load that failed or was
-/// killed). Returns how many tables' came back. The load's end and `rekey clean` run this.
+/// Puts back whatever the journal says is aside: the statements each table's record left to the
+/// load's end (`IndexesAside::at_load_end`), and everything of a table whose load failed or was
+/// killed. Returns how many tables' indexes came back. The load's end runs this.
 pub fn restore_all(ctx: &Context, s: &mut dyn Session) -> Result<usize> {
     let mut count = 0;
     for (table, _) in ctx.journal.artifacts(ARTIFACT)? {
         if let Some(aside) = saved(ctx, &table)? {
             restore_on(ctx, s, &aside)?;
-            count += 1;
+            if !aside.names.is_empty() && !aside.indexes_back {
+                count += 1;
+            }
         }
     }
     Ok(count)
@@ -185,9 +189,56 @@ pub fn restore_all_emptying(ctx: &Context, fin: &dyn Backend) -> Result<(usize, 
     Ok((count, emptied))
 }
 
+/// Everything `aside` holds back, then the record is forgotten.
 fn restore_on(ctx: &Context, s: &mut dyn Session, aside: &IndexesAside) -> Result<()> {
+    if !aside.indexes_back {
+        run_restoring(ctx, s, aside, &aside.restore)?;
+    }
+    if ctx.run.dry_run && !aside.at_load_end.is_empty() {
+        ctx.say("    -- once every table's rows are in:");
+    }
+    run_restoring(ctx, s, aside, &aside.at_load_end)?;
+    if !ctx.run.dry_run {
+        ctx.journal.remove_artifact(ARTIFACT, &aside.table)?;
+    }
+    Ok(())
+}
+
+/// Just after the table's rows: `aside`'s indexes back; what waits for the load's end
+/// (`IndexesAside::at_load_end`) stays in the record, marked `indexes_back`.
+fn restore_indexes(ctx: &Context, s: &mut dyn Session, aside: &IndexesAside) -> Result<()> {
+    if aside.at_load_end.is_empty() || ctx.run.dry_run {
+        return restore_on(ctx, s, aside);
+    }
+    run_restoring(ctx, s, aside, &aside.restore)?;
+    record(
+        ctx,
+        &IndexesAside {
+            indexes_back: true,
+            ..aside.clone()
+        },
+    )
+}
+
+/// Journals `aside` as the table's record.
+fn record(ctx: &Context, aside: &IndexesAside) -> Result<()> {
+    ctx.journal.add_artifact(
+        ARTIFACT,
+        &aside.table,
+        &serde_json::to_string(aside).unwrap_or_default(),
+    )
+}
+
+/// Runs restoring `statements` of `aside` (a dry run prints them); an error names what was aside
+/// and what to do.
+fn run_restoring(
+    ctx: &Context,
+    s: &mut dyn Session,
+    aside: &IndexesAside,
+    statements: &[String],
+) -> Result<()> {
     let marker = ctx.marker();
-    for sql in &aside.restore {
+    for sql in statements {
         if ctx.run.dry_run {
             ctx.say(&format!("    {sql};"));
             continue;
@@ -208,16 +259,13 @@ fn restore_on(ctx: &Context, s: &mut dyn Session, aside: &IndexesAside) -> Resul
             }
         })?;
     }
-    if !ctx.run.dry_run {
-        ctx.journal.remove_artifact(ARTIFACT, &aside.table)?;
-    }
     Ok(())
 }
 
 /// What `aside` holds, for a message: "indexes a, b", "automatic statistics", or both.
 fn what_is_aside(aside: &IndexesAside) -> String {
     let mut parts = Vec::new();
-    if !aside.names.is_empty() {
+    if !aside.names.is_empty() && !aside.indexes_back {
         parts.push(format!("indexes {}", aside.names.join(", ")));
     }
     if aside.statistics {

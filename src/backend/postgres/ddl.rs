@@ -608,6 +608,8 @@ impl Ddl for PostgresBackend {
             // them as one transaction, so a kill leaves all or nothing aside.
             set_aside: vec![set_aside.join("; ")],
             restore,
+            at_load_end: Vec::new(),
+            indexes_back: false,
         }))
     }
 }
