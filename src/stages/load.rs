@@ -225,21 +225,26 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     // foreign-key neighbours (MariaDB locks a child's parents while it writes the child, and an
     // ALTER of a child locks its parents), 1-2 s a table once the largest tables loaded. A
     // resumed load sets aside per table, after emptying what an interrupted load left.
+    // One that fails fails the load as a step would: what went aside comes back below.
     let mut early = std::collections::HashMap::new();
-    if !ctx.run.dry_run && !resumed {
-        for j in &jobs {
-            if let Some(m) = final_schema.table(&j.table) {
-                let aside = crate::run::indexes::set_aside(ctx, fin.as_ref(), m, j.estimate)?;
-                early.insert(j.table.clone(), aside);
+    let mut set_aside_early = || -> Result<()> {
+        if !ctx.run.dry_run && !resumed {
+            for j in &jobs {
+                if let Some(m) = final_schema.table(&j.table) {
+                    let aside = crate::run::indexes::set_aside(ctx, fin.as_ref(), m, j.estimate)?;
+                    early.insert(j.table.clone(), aside);
+                }
             }
         }
-    }
+        Ok(())
+    };
+    let early_result = set_aside_early();
     let early = std::sync::Mutex::new(early);
     let rebuilt = std::sync::atomic::AtomicUsize::new(0);
     // Tables whose automatic statistics were off for their rows and gathered after them.
     let analyzed = std::sync::atomic::AtomicUsize::new(0);
 
-    let result = ctx.steps(
+    let result = early_result.and_then(|()| ctx.steps(
         Stage::Load,
         &jobs,
         |j: &TableLoad| j.table.clone(),
@@ -417,7 +422,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             check?;
             Ok(rows)
         },
-    );
+    ));
 
     // Indexes and triggers come back whether or not every table loaded. A live run keeps the
     // triggers aside while it follows SOURCE (the changes they would make come in the stream),
