@@ -249,7 +249,7 @@ fn mysql_large_tables_load_without_automatic_statistics_and_get_them_once() {
     assert_exit(&dbs.run(&[]), 0);
     let detail = load_detail(&dbs);
     assert!(
-        detail.contains("statistics of 2 tables gathered once after their rows"),
+        detail.contains("statistics of 2 tables gathered once, after every table's rows"),
         "{detail}"
     );
     assert_eq!(mysql_definitions(&dbs), before);

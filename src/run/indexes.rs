@@ -29,7 +29,8 @@ pub fn as_loaded<'a>(fin: &dyn Backend, table: &'a Table) -> Cow<'a, Table> {
     }
 }
 
-/// Just before `table`'s rows are written: sets its secondary indexes aside, journaled first.
+/// Before `table`'s rows are written (a fresh load: before any table's rows): sets its secondary
+/// indexes aside, journaled first.
 /// Returns what `restore` puts back after the write; `None` when nothing is aside. A table an
 /// interrupted run left aside is not read again (its catalog may lack them now): the journal's
 /// record is the one to restore, and its drop runs again, since a kill just after the record

@@ -229,9 +229,14 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let mut early = std::collections::HashMap::new();
     let mut set_aside_early = || -> Result<()> {
         if !ctx.run.dry_run && !resumed {
-            for j in &jobs {
+            for (done, j) in jobs.iter().enumerate() {
+                ctx.check_interrupt(&format!(
+                    "setting aside the indexes of {done} of {} tables",
+                    jobs.len()
+                ))?;
                 if let Some(m) = final_schema.table(&j.table) {
-                    let aside = crate::run::indexes::set_aside(ctx, fin.as_ref(), m, j.estimate)?;
+                    let aside = crate::run::indexes::set_aside(ctx, fin.as_ref(), m, j.estimate)
+                        .map_err(|e| e.at(&Place::stage(Stage::Load).table(&j.table)))?;
                     early.insert(j.table.clone(), aside);
                 }
             }
@@ -261,8 +266,9 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             } = tl;
             let columns: Vec<String> = models.iter().map(|c| c.name.clone()).collect();
             if ctx.run.dry_run {
-                // In the order a run executes them: indexes aside, the rows, indexes back.
-                // Before derive-final there is no DB_FINAL whose indexes could be listed.
+                // Table by table: indexes aside, the rows, indexes back (a run sets every
+                // table's aside before the first row, and runs what waits for the load's end
+                // there). Before derive-final there is no DB_FINAL whose indexes could be listed.
                 let aside = match (&predicted, final_schema.table(t)) {
                     (None, Some(m)) => {
                         crate::run::indexes::set_aside(ctx, fin.as_ref(), m, *estimate)?
@@ -482,7 +488,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let analyzed = analyzed.into_inner();
     if analyzed > 0 {
         detail.push_str(&format!(
-            "; statistics of {analyzed} {} gathered once after their rows",
+            "; statistics of {analyzed} {} gathered once, after every table's rows",
             crate::text::plural(analyzed, "table")
         ));
     }
