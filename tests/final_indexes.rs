@@ -119,53 +119,64 @@ fn mysql_killed_at_stall(dbs: &Dbs, then_clean: bool, at_stall: &mut dyn FnMut(&
     assert_eq!(mysql_definitions(dbs), before);
 }
 
-/// Every table's indexes go aside before the first row of any table: an ALTER waits for the
-/// statements writing the table's foreign-key neighbours. With one job, while the first table's
-/// rows are checked, the table loaded next has no row yet and its unique key is already aside;
-/// killed there, `--resume` brings every definition back byte for byte.
-#[test]
-fn mysql_every_tables_indexes_go_aside_before_the_first_row() {
-    let server = server_or_skip!();
-    let dbs = mysql_blog(&server, "hi_early");
-    let before = mysql_definitions(&dbs);
+/// `rekey run --jobs 1` stalled at REKEY_TEST_STALL_AFTER_STEP=`point`, where `in_final` names
+/// the tables of `candidates` that hold rows (`loaded`) or not, and whose SHOW CREATE TABLE
+/// contains their text (or not: `contains`); then killed, finished by `--resume`, verified, and
+/// every definition back byte for byte. Returns the tables that matched at the stall.
+fn mysql_one_job_stalled_at(
+    dbs: &Dbs,
+    point: &str,
+    candidates: &[(&str, &str)],
+    loaded: bool,
+    contains: bool,
+) -> Vec<String> {
+    let before = mysql_definitions(dbs);
     let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
+    let dir = dbs.run_dir();
     let mut child = Command::new(env!("CARGO_BIN_EXE_rekey"))
         .args(["run", "--source", &s, "--data", &d, "--final", &f])
-        .args([
-            "--run-dir",
-            dbs.run_dir().to_str().unwrap(),
-            "-q",
-            "--jobs",
-            "1",
-        ])
-        .env("REKEY_TEST_STALL_AFTER_STEP", "load-then-verify")
+        .args(["--run-dir", dir.to_str().unwrap(), "-q", "--jobs", "1"])
+        .env("REKEY_TEST_STALL_AFTER_STEP", point)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for_stall_at(&dbs.run_dir(), &mut child);
-    let now = mysql_definitions(&dbs);
+    wait_for_stall_at(&dir, &mut child);
+    let now = mysql_definitions(dbs);
     let mut c = dbs.conn(&dbs.final_db);
-    let unloaded_aside: Vec<&str> = [
-        ("content_item", "uq_ci_title_id"),
-        ("comment", "uq_comment_id_user"),
-    ]
-    .into_iter()
-    .filter(|(t, key)| {
-        let rows: u64 = c
-            .query_first(format!("SELECT COUNT(*) FROM `{t}`"))
-            .unwrap()
-            .unwrap();
-        rows == 0 && !now[*t].contains(key)
-    })
-    .map(|(t, _)| t)
-    .collect();
+    let matched: Vec<String> = candidates
+        .iter()
+        .filter(|(t, text)| {
+            let rows: u64 = c
+                .query_first(format!("SELECT COUNT(*) FROM `{t}`"))
+                .unwrap()
+                .unwrap();
+            (rows > 0) == loaded && now[*t].contains(text) == contains
+        })
+        .map(|(t, _)| t.to_string())
+        .collect();
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(!unloaded_aside.is_empty(), "{now:?}");
     assert_exit(&dbs.run(&["--resume"]), 0);
     assert_exit(&dbs.verify(), 0);
-    assert_eq!(mysql_definitions(&dbs), before);
+    assert_eq!(mysql_definitions(dbs), before);
+    matched
+}
+
+/// Every table's indexes go aside before the first row of any table: an ALTER waits for the
+/// statements writing the table's foreign-key neighbours. With one job, while the first table's
+/// rows are checked, a table not loaded yet has its unique key aside already; killed there,
+/// `--resume` brings every definition back byte for byte.
+#[test]
+fn mysql_every_tables_indexes_go_aside_before_the_first_row() {
+    let server = server_or_skip!();
+    let dbs = mysql_blog(&server, "hi_early");
+    let keys = [
+        ("content_item", "uq_ci_title_id"),
+        ("comment", "uq_comment_id_user"),
+    ];
+    let unloaded_aside = mysql_one_job_stalled_at(&dbs, "load-then-verify", &keys, false, false);
+    assert!(!unloaded_aside.is_empty());
 }
 
 #[test]
@@ -268,41 +279,12 @@ fn mysql_large_tables_load_without_automatic_statistics_and_get_them_once() {
 fn mysql_statistics_come_back_once_every_table_is_loaded() {
     let server = server_or_skip!();
     let dbs = mysql_large(&server, "st_end");
-    let before = mysql_definitions(&dbs);
-    let (s, d, f) = (dbs.src_url(), dbs.data_url(), dbs.final_url());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rekey"))
-        .args(["run", "--source", &s, "--data", &d, "--final", &f])
-        .args([
-            "--run-dir",
-            dbs.run_dir().to_str().unwrap(),
-            "-q",
-            "--jobs",
-            "1",
-        ])
-        .env("REKEY_TEST_STALL_AFTER_STEP", "load")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_stall_at(&dbs.run_dir(), &mut child);
-    let now = mysql_definitions(&dbs);
-    let mut c = dbs.conn(&dbs.final_db);
-    let loaded_aside: Vec<&str> = ["log", "tally"]
-        .into_iter()
-        .filter(|t| {
-            let rows: u64 = c
-                .query_first(format!("SELECT COUNT(*) FROM `{t}`"))
-                .unwrap()
-                .unwrap();
-            rows > 0 && now[*t].contains("STATS_AUTO_RECALC=0")
-        })
-        .collect();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert_eq!(loaded_aside.len(), 1, "{now:?}");
-    assert_exit(&dbs.run(&["--resume"]), 0);
-    assert_exit(&dbs.verify(), 0);
-    assert_eq!(mysql_definitions(&dbs), before);
+    let off = [
+        ("log", "STATS_AUTO_RECALC=0"),
+        ("tally", "STATS_AUTO_RECALC=0"),
+    ];
+    let loaded_aside = mysql_one_job_stalled_at(&dbs, "load", &off, true, true);
+    assert_eq!(loaded_aside.len(), 1);
 }
 
 /// `log` (60,000 rows) references `note` (3): the load computes note's 3 keys once, into a
