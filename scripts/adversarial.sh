@@ -22,9 +22,9 @@ B=$PWD/target/release/rekey
 D2=/var/tmp/rekey-adversarial
 if ! mysql -uroot -h127.0.0.1 -P3307 -e 'select 1' >/dev/null 2>&1; then
     rm -rf "$D2"; mkdir -p "$D2/tmp"; chown -R mysql:mysql "$D2"
-    mariadb-install-db --user=mysql --datadir="$D2/data" >/dev/null 2>&1
-    # Its own tmpdir: mariadbd deletes every #sql* file in its tmpdir when it starts, and /tmp
-    # holds the shared server's internal temporary tables.
+    # Its own tmpdir, for the installer's bootstrap server too: mariadbd deletes every #sql* file
+    # in its tmpdir when it starts, and /tmp holds the shared server's internal temporary tables.
+    mariadb-install-db --user=mysql --datadir="$D2/data" --tmpdir="$D2/tmp" >/dev/null 2>&1
     (mariadbd --user=mysql --datadir="$D2/data" --tmpdir="$D2/tmp" --port=3307 \
         --bind-address=127.0.0.1 --socket="$D2/sock" --pid-file="$D2/pid" --log-error="$D2/error.log" --skip-log-bin \
         --innodb-buffer-pool-size=64M >"$D2/log" 2>&1 &)

@@ -276,7 +276,10 @@ galera_install_db() {
     if have mariadb-install-db; then installer=mariadb-install-db; else installer=mysql_install_db; fi
     log "node$n: $installer (root@localhost and root@127.0.0.1 with an empty password)"
     out=$(galera_node_dir "$n")/install-db.log
+    # Its bootstrap server deletes every #sql* file in its tmpdir too (galera_start_node).
+    as_root install -d -o mysql -g mysql -m 0750 "$(galera_node_dir "$n")/tmp"
     if ! as_root "$installer" --no-defaults --user=mysql --basedir=/usr --datadir="$(galera_datadir "$n")" \
+        --tmpdir="$(galera_node_dir "$n")/tmp" \
         --auth-root-authentication-method=normal --skip-test-db \
         --innodb-log-file-size=48M --innodb-buffer-pool-size=64M >"$out" 2>&1; then
         tail -n 30 "$out" >&2 || true

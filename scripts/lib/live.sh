@@ -48,7 +48,8 @@ live_my_up() {
         as_root rm -rf -- "$d"
         as_root install -d -o mysql -g mysql -m 0750 "$d" "$d/tmp"
         log "initialising the binlog MariaDB in $d"
-        as_root mariadb-install-db --no-defaults --user=mysql --datadir="$d/data" --skip-test-db \
+        # Its bootstrap server deletes every #sql* file in its tmpdir too: its own.
+        as_root mariadb-install-db --no-defaults --user=mysql --datadir="$d/data" --tmpdir="$d/tmp" --skip-test-db \
             --auth-root-authentication-method=normal >"$d.install.log" 2>&1 ||
             { tail -n 20 "$d.install.log" >&2; die "mariadb-install-db failed for the binlog MariaDB"; }
     fi

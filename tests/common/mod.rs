@@ -578,9 +578,15 @@ impl SecondServer {
         };
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
+        // A tmpdir of its own, for the installer's bootstrap server too: mariadbd deletes every
+        // #sql* file in its tmpdir when it starts, and /tmp holds the shared server's internal
+        // temporary tables (a CI run's catalog query on the shared server failed on one).
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
         let installed = Command::new("mariadb-install-db")
             .args(["--no-defaults", "--auth-root-authentication-method=normal"])
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg("--skip-test-db")
             .output()
             .expect("mariadb-install-db");
@@ -595,10 +601,6 @@ impl SecondServer {
             .output()
             .map(|o| stdout(&o).trim() == "0")
             .unwrap_or(false);
-        // A tmpdir of its own: mariadbd deletes every #sql* file in its tmpdir when it starts,
-        // and /tmp holds the shared server's internal temporary tables.
-        let tmp = dir.path().join("tmp");
-        std::fs::create_dir(&tmp).unwrap();
         let mut server = Command::new(bin);
         server
             .arg("--no-defaults")
