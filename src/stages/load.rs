@@ -220,215 +220,202 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         .count();
     // Largest tables first, so the parallel jobs finish together.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.estimate));
-    // Every table's indexes and statistics go aside before the first row of any table, while
-    // nothing writes DB_FINAL: an engine's ALTER of a table waits for the statements writing its
-    // foreign-key neighbours (MariaDB locks a child's parents while it writes the child, and an
-    // ALTER of a child locks its parents), 1-2 s a table once the largest tables loaded. A
-    // resumed load sets aside per table, after emptying what an interrupted load left.
-    // One that fails fails the load as a step would: what went aside comes back below.
-    let mut early = std::collections::HashMap::new();
-    let mut set_aside_early = || -> Result<()> {
-        if !ctx.run.dry_run && !resumed {
-            for (done, j) in jobs.iter().enumerate() {
-                ctx.check_interrupt(&format!(
-                    "setting aside the indexes of {done} of {} tables",
-                    jobs.len()
-                ))?;
-                if let Some(m) = final_schema.table(&j.table) {
-                    let aside = crate::run::indexes::set_aside(ctx, fin.as_ref(), m, j.estimate)
-                        .map_err(|e| e.at(&Place::stage(Stage::Load).table(&j.table)))?;
-                    early.insert(j.table.clone(), aside);
-                }
-            }
-        }
-        Ok(())
+    // Every table's indexes and statistics go aside before the first row of any table
+    // (`set_aside_before_rows`); a resumed load sets aside per table, after emptying what an
+    // interrupted load left. One that fails fails the load as a step would: what went aside
+    // comes back below.
+    let early = if ctx.run.dry_run || resumed {
+        Ok(std::collections::HashMap::new())
+    } else {
+        set_aside_before_rows(ctx, fin.as_ref(), &final_schema, &jobs)
     };
-    let early_result = set_aside_early();
-    let early = std::sync::Mutex::new(early);
     let rebuilt = std::sync::atomic::AtomicUsize::new(0);
     // Tables whose automatic statistics were off for their rows and gathered after them.
     let analyzed = std::sync::atomic::AtomicUsize::new(0);
 
-    let result = early_result.and_then(|()| ctx.steps(
-        Stage::Load,
-        &jobs,
-        |j: &TableLoad| j.table.clone(),
-        d.parallel_writes(),
-        |tl| {
-            let TableLoad {
-                table: t,
-                models,
-                estimate,
-                arrival,
-                unique,
-                key_order,
-                route,
-            } = tl;
-            let columns: Vec<String> = models.iter().map(|c| c.name.clone()).collect();
-            if ctx.run.dry_run {
-                // Table by table: indexes aside, the rows, indexes back (a run sets every
-                // table's aside before the first row, and runs what waits for the load's end
-                // there). Before derive-final there is no DB_FINAL whose indexes could be listed.
-                let aside = match (&predicted, final_schema.table(t)) {
+    let result = early.and_then(|early| {
+        let early = std::sync::Mutex::new(early);
+        ctx.steps(
+            Stage::Load,
+            &jobs,
+            |j: &TableLoad| j.table.clone(),
+            d.parallel_writes(),
+            |tl| {
+                let TableLoad {
+                    table: t,
+                    models,
+                    estimate,
+                    arrival,
+                    unique,
+                    key_order,
+                    route,
+                } = tl;
+                let columns: Vec<String> = models.iter().map(|c| c.name.clone()).collect();
+                if ctx.run.dry_run {
+                    // Table by table: indexes aside, the rows, indexes back (a run sets every
+                    // table's aside before the first row, and runs what waits for the load's end
+                    // there). Before derive-final there is no DB_FINAL whose indexes could be listed.
+                    let aside = match (&predicted, final_schema.table(t)) {
+                        (None, Some(m)) => {
+                            crate::run::indexes::set_aside(ctx, fin.as_ref(), m, *estimate)?
+                        }
+                        _ => None,
+                    };
+                    match route {
+                        FillRoute::OneWrite => {
+                            ctx.say(&format!(
+                                "    -- load {t} ({} columns) from SOURCE, one write",
+                                columns.len()
+                            ));
+                            let source = ctx.source()?;
+                            let on_chunk = |_: &str| Ok(());
+                            let marker = ctx.marker();
+                            let fill = final_fill(ctx, plan.as_ref(), tl, &marker, &on_chunk, &|_| {})?;
+                            for sql in fin.fill_final_sql(source.url(), data.url(), &fill)? {
+                                ctx.say(&format!("    {sql};"));
+                            }
+                        }
+                        FillRoute::TwoWrites(_) => ctx.say(&format!(
+                            "    -- load {t} ({} columns) from DB_DATA by {path}",
+                            columns.len()
+                        )),
+                    }
+                    match &aside {
+                        Some(aside) => crate::run::indexes::restore(ctx, fin.as_ref(), aside)?,
+                        None => {
+                            for sql in fin.after_rows_sql(t, "") {
+                                ctx.say(&format!("    {sql};"));
+                            }
+                        }
+                    }
+                    return Ok(0);
+                }
+                let mut s = fin.connect()?;
+                // A table half-loaded by an interrupted run starts again from empty, unless the
+                // engine loads it in journaled chunks (Galera): then it continues after the last.
+                let resume = ctx.chunk_point(Stage::Load, t)?;
+                // Its own rows only: an inheritance parent's rows include its children's, which may
+                // be loaded already (largest tables load first), and must not be emptied with it.
+                let own = final_schema
+                    .table(t)
+                    .map_or_else(|| d.q(t), |m| d.own_rows(m));
+                if resume.is_none() && s.has_rows(&own)? {
+                    fin.empty_table(s.as_mut(), d, &own)?;
+                }
+                let on_chunk = |point: &str| ctx.chunk_done(Stage::Load, t, point);
+                let bar = ctx.progress.table("load", t, *estimate);
+                let tag = format!("{}-{}-{}", ctx.run_id, sanitize(t), std::process::id());
+                let set = |n: u64| bar.set(n);
+                let marker = ctx.marker();
+                let job = LoadJob {
+                    table: t,
+                    arrival: *arrival,
+                    columns: &columns,
+                    models,
+                    unique_keys: unique,
+                    key_order: key_order.as_deref(),
+                    path: &load_path,
+                    file_tag: &tag,
+                    marker: &marker,
+                    progress: &set,
+                    resume_after: resume.as_deref(),
+                    on_chunk: &on_chunk,
+                };
+                // Secondary indexes went aside before the first table's rows (or go now, in a
+                // resumed load) and come back just after this table's (`indexes.rs`), so verify
+                // and the other tables need not wait.
+                let early = crate::run::maps::lock(&early).remove(t);
+                let aside = match (early, final_schema.table(t)) {
+                    (Some(aside), _) => aside,
                     (None, Some(m)) => {
                         crate::run::indexes::set_aside(ctx, fin.as_ref(), m, *estimate)?
                     }
-                    _ => None,
+                    (None, None) => None,
                 };
-                match route {
+                // The statements' own counts, not a COUNT(*) of both tables afterwards: that would
+                // read every row of both once more, and verify counts SOURCE and DB_FINAL anyway.
+                // The one place a table's rows are written into DB_FINAL, whichever the route.
+                // A one-write fill that streams SOURCE's rows through rekey hands them to the
+                // table's check on the way (`verify::source_tap`): it then need not read SOURCE.
+                let mut tapped = None;
+                let moved = match route {
                     FillRoute::OneWrite => {
-                        ctx.say(&format!(
-                            "    -- load {t} ({} columns) from SOURCE, one write",
-                            columns.len()
-                        ));
-                        let source = ctx.source()?;
-                        let on_chunk = |_: &str| Ok(());
-                        let marker = ctx.marker();
-                        let fill = final_fill(ctx, plan.as_ref(), tl, &marker, &on_chunk, &|_| {})?;
-                        for sql in fin.fill_final_sql(source.url(), data.url(), &fill)? {
-                            ctx.say(&format!("    {sql};"));
-                        }
+                        let fill = final_fill(ctx, plan.as_ref(), tl, &marker, &on_chunk, &set)?;
+                        let names: Vec<String> =
+                            fill.fill.columns.iter().map(|c| c.name.clone()).collect();
+                        let tap = super::verify::source_tap(ctx, &final_schema, t, &names)
+                            .map(std::sync::Mutex::new);
+                        let fill = FinalFill {
+                            tap: tap
+                                .as_ref()
+                                .map(|m| m as &std::sync::Mutex<dyn crate::backend::SourceTap>),
+                            ..fill
+                        };
+                        let moved = fin.fill_final(ctx.source()?.as_ref(), data.as_ref(), &fill)?;
+                        drop(fill);
+                        tapped = tap
+                            .and_then(|m| m.into_inner().ok())
+                            .filter(|pass| pass.complete(moved.read));
+                        moved
                     }
-                    FillRoute::TwoWrites(_) => ctx.say(&format!(
-                        "    -- load {t} ({} columns) from DB_DATA by {path}",
-                        columns.len()
-                    )),
+                    FillRoute::TwoWrites(_) => fin.load_table(data.as_ref(), &job)?,
+                };
+                let rows = same_count(t, moved)?;
+                bar.finish(rows);
+                // The table's rows are final: they are verified now, while other tables load, and
+                // while its indexes are built again and its statistics gathered (which change no row
+                // and leave them readable; a build that fails fails the step, and the verify stage
+                // trusts no check of a step that is not done).
+                let after_rows = match aside {
+                    Some(_) => Vec::new(),
+                    None => fin.after_rows_sql(t, &marker),
+                };
+                let (finish, check) = std::thread::scope(|scope| {
+                    let finish = (aside.is_some() || !after_rows.is_empty()).then(|| {
+                        let (fin, s, own, aside, after_rows) =
+                            (&fin, &mut s, &own, &aside, &after_rows);
+                        scope.spawn(move || -> Result<()> {
+                            if let Some(aside) = aside {
+                                let mut empty = || fin.empty_table(s.as_mut(), d, own);
+                                crate::run::indexes::restore_after_write(
+                                    ctx,
+                                    fin.as_ref(),
+                                    aside,
+                                    &mut empty,
+                                )?;
+                            }
+                            for sql in after_rows {
+                                ctx.exec_on(s.as_mut(), sql)?;
+                            }
+                            Ok(())
+                        })
+                    });
+                    let check = super::verify::after_load(ctx, &final_schema, t, tapped);
+                    let finish = finish.map(|h| {
+                        super::joined(
+                            h.join(),
+                            Place::stage(Stage::Load).table(t),
+                            "the thread building the table's indexes again and gathering its statistics",
+                        )
+                    });
+                    (finish, check)
+                });
+                if let Some(finish) = finish {
+                    finish?;
                 }
-                match &aside {
-                    Some(aside) => crate::run::indexes::restore(ctx, fin.as_ref(), aside)?,
-                    None => {
-                        for sql in fin.after_rows_sql(t, "") {
-                            ctx.say(&format!("    {sql};"));
-                        }
+                if let Some(aside) = &aside {
+                    if !aside.names.is_empty() {
+                        rebuilt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    if aside.statistics {
+                        analyzed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
-                return Ok(0);
-            }
-            let mut s = fin.connect()?;
-            // A table half-loaded by an interrupted run starts again from empty, unless the
-            // engine loads it in journaled chunks (Galera): then it continues after the last.
-            let resume = ctx.chunk_point(Stage::Load, t)?;
-            // Its own rows only: an inheritance parent's rows include its children's, which may
-            // be loaded already (largest tables load first), and must not be emptied with it.
-            let own = final_schema
-                .table(t)
-                .map_or_else(|| d.q(t), |m| d.own_rows(m));
-            if resume.is_none() && s.has_rows(&own)? {
-                fin.empty_table(s.as_mut(), d, &own)?;
-            }
-            let on_chunk = |point: &str| ctx.chunk_done(Stage::Load, t, point);
-            let bar = ctx.progress.table("load", t, *estimate);
-            let tag = format!("{}-{}-{}", ctx.run_id, sanitize(t), std::process::id());
-            let set = |n: u64| bar.set(n);
-            let marker = ctx.marker();
-            let job = LoadJob {
-                table: t,
-                arrival: *arrival,
-                columns: &columns,
-                models,
-                unique_keys: unique,
-                key_order: key_order.as_deref(),
-                path: &load_path,
-                file_tag: &tag,
-                marker: &marker,
-                progress: &set,
-                resume_after: resume.as_deref(),
-                on_chunk: &on_chunk,
-            };
-            // Secondary indexes went aside before the first table's rows (or go now, in a
-            // resumed load) and come back just after this table's (`indexes.rs`), so verify
-            // and the other tables need not wait.
-            let early = crate::run::maps::lock(&early).remove(t);
-            let aside = match (early, final_schema.table(t)) {
-                (Some(aside), _) => aside,
-                (None, Some(m)) => {
-                    crate::run::indexes::set_aside(ctx, fin.as_ref(), m, *estimate)?
-                }
-                (None, None) => None,
-            };
-            // The statements' own counts, not a COUNT(*) of both tables afterwards: that would
-            // read every row of both once more, and verify counts SOURCE and DB_FINAL anyway.
-            // The one place a table's rows are written into DB_FINAL, whichever the route.
-            // A one-write fill that streams SOURCE's rows through rekey hands them to the
-            // table's check on the way (`verify::source_tap`): it then need not read SOURCE.
-            let mut tapped = None;
-            let moved = match route {
-                FillRoute::OneWrite => {
-                    let fill = final_fill(ctx, plan.as_ref(), tl, &marker, &on_chunk, &set)?;
-                    let names: Vec<String> =
-                        fill.fill.columns.iter().map(|c| c.name.clone()).collect();
-                    let tap = super::verify::source_tap(ctx, &final_schema, t, &names)
-                        .map(std::sync::Mutex::new);
-                    let fill = FinalFill {
-                        tap: tap
-                            .as_ref()
-                            .map(|m| m as &std::sync::Mutex<dyn crate::backend::SourceTap>),
-                        ..fill
-                    };
-                    let moved = fin.fill_final(ctx.source()?.as_ref(), data.as_ref(), &fill)?;
-                    drop(fill);
-                    tapped = tap
-                        .and_then(|m| m.into_inner().ok())
-                        .filter(|pass| pass.complete(moved.read));
-                    moved
-                }
-                FillRoute::TwoWrites(_) => fin.load_table(data.as_ref(), &job)?,
-            };
-            let rows = same_count(t, moved)?;
-            bar.finish(rows);
-            // The table's rows are final: they are verified now, while other tables load, and
-            // while its indexes are built again and its statistics gathered (which change no row
-            // and leave them readable; a build that fails fails the step, and the verify stage
-            // trusts no check of a step that is not done).
-            let after_rows = match aside {
-                Some(_) => Vec::new(),
-                None => fin.after_rows_sql(t, &marker),
-            };
-            let (finish, check) = std::thread::scope(|scope| {
-                let finish = (aside.is_some() || !after_rows.is_empty()).then(|| {
-                    let (fin, s, own, aside, after_rows) =
-                        (&fin, &mut s, &own, &aside, &after_rows);
-                    scope.spawn(move || -> Result<()> {
-                        if let Some(aside) = aside {
-                            let mut empty = || fin.empty_table(s.as_mut(), d, own);
-                            crate::run::indexes::restore_after_write(
-                                ctx,
-                                fin.as_ref(),
-                                aside,
-                                &mut empty,
-                            )?;
-                        }
-                        for sql in after_rows {
-                            ctx.exec_on(s.as_mut(), sql)?;
-                        }
-                        Ok(())
-                    })
-                });
-                let check = super::verify::after_load(ctx, &final_schema, t, tapped);
-                let finish = finish.map(|h| {
-                    super::joined(
-                        h.join(),
-                        Place::stage(Stage::Load).table(t),
-                        "the thread building the table's indexes again and gathering its statistics",
-                    )
-                });
-                (finish, check)
-            });
-            if let Some(finish) = finish {
-                finish?;
-            }
-            if let Some(aside) = &aside {
-                if !aside.names.is_empty() {
-                    rebuilt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                if aside.statistics {
-                    analyzed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-            }
-            check?;
-            Ok(rows)
-        },
-    ));
+                check?;
+                Ok(rows)
+            },
+        )
+    });
 
     // Indexes and triggers come back whether or not every table loaded. A live run keeps the
     // triggers aside while it follows SOURCE (the changes they would make come in the stream),
@@ -553,6 +540,32 @@ fn final_fill<'a>(
         tap: None,
         small_parents,
     })
+}
+
+/// Sets aside every table's indexes and statistics in DB_FINAL before the first row of any
+/// table, one after the other, while nothing writes DB_FINAL: an engine's ALTER of a table waits
+/// for the statements writing its foreign-key neighbours (MariaDB locks a child's parents while it
+/// writes the child, and an ALTER of a child locks its parents), 1-2 s a table once the largest
+/// tables loaded. Returns each table's record for its step to take.
+fn set_aside_before_rows(
+    ctx: &Context,
+    fin: &dyn crate::backend::Backend,
+    final_schema: &crate::model::Schema,
+    jobs: &[TableLoad],
+) -> Result<std::collections::HashMap<String, Option<crate::backend::IndexesAside>>> {
+    let mut early = std::collections::HashMap::new();
+    for (done, j) in jobs.iter().enumerate() {
+        ctx.check_interrupt(&format!(
+            "setting aside the indexes of {done} of {} tables",
+            jobs.len()
+        ))?;
+        if let Some(m) = final_schema.table(&j.table) {
+            let aside = crate::run::indexes::set_aside(ctx, fin, m, j.estimate)
+                .map_err(|e| e.at(&Place::stage(Stage::Load).table(&j.table)))?;
+            early.insert(j.table.clone(), aside);
+        }
+    }
+    Ok(early)
 }
 
 /// The references of `table` whose keys `columns` derive, to a parent of a quarter of the
