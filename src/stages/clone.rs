@@ -70,7 +70,10 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 _ if converted.contains(&t.name) => {
                     let (swaps, _) =
                         crate::run::data_shape::swaps_for(ctx, d, &t.name, &uuid_type)?;
-                    data.derive_table_sql(source.url(), t, &swaps)?
+                    match data.derive_table_at_once(source.url(), t, &swaps)? {
+                        Some(create) => vec![create],
+                        None => data.derive_table_sql(source.url(), t, &swaps)?,
+                    }
                 }
                 _ => data.clone_table_sql(source.url(), t)?,
             };

@@ -50,7 +50,11 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         })
         .collect::<Result<Vec<_>>>()?;
     for (t, swaps) in &tables {
-        for sql in fin.derive_table_sql(source.url(), t, swaps)? {
+        let statements = match fin.derive_table_at_once(source.url(), t, swaps)? {
+            Some(create) => vec![create],
+            None => fin.derive_table_sql(source.url(), t, swaps)?,
+        };
+        for sql in statements {
             ctx.exec(&mut s, &sql)?;
         }
     }

@@ -74,6 +74,87 @@ fn backtick_name(text: &str) -> Option<String> {
     None
 }
 
+/// SOURCE's `SHOW CREATE TABLE` text turned into the one CREATE TABLE that `CREATE TABLE ... LIKE`
+/// and `derive_table_sql`'s ALTER would leave: each of `columns` (quoted name, definition) on
+/// its own line in place of SOURCE's, the table-level CHECKs named in `checks` and every foreign
+/// key left out (LIKE copies none), no AUTO_INCREMENT counter (LIKE starts a new one). None
+/// unless every line is one SHOW CREATE TABLE prints, every column and check is found once, and
+/// the table is not partitioned: the two statements then run as before.
+pub(super) fn converted_create(
+    create: &str,
+    columns: &[(String, String)],
+    checks: &[String],
+) -> Option<String> {
+    let lines: Vec<&str> = create.lines().collect();
+    let (head, rest) = lines.split_first()?;
+    let end = rest.iter().position(|l| l.starts_with(')'))?;
+    let (body, tail) = rest.split_at(end);
+    if !head.starts_with("CREATE TABLE `") || !head.ends_with(" (") || tail.len() != 1 {
+        return None;
+    }
+    let mut replaced = vec![false; columns.len()];
+    let mut dropped = vec![false; checks.len()];
+    let mut parts = Vec::with_capacity(body.len());
+    for line in body {
+        let item = line.strip_prefix("  ")?;
+        let item = item.strip_suffix(',').unwrap_or(item);
+        if item.starts_with('`') {
+            let name = backtick_name(item)?;
+            match columns.iter().position(|(q, _)| *q == DIALECT.q(&name)) {
+                Some(i) if !replaced[i] => {
+                    replaced[i] = true;
+                    parts.push(columns[i].1.clone());
+                }
+                Some(_) => return None,
+                None => parts.push(item.to_string()),
+            }
+        } else if let Some(rest) = item.strip_prefix("CONSTRAINT ") {
+            let name = backtick_name(rest)?;
+            let after = &rest[DIALECT.q(&name).len()..];
+            if after.starts_with(" FOREIGN KEY ") {
+                continue;
+            }
+            if !after.starts_with(" CHECK ") {
+                return None;
+            }
+            match checks.iter().position(|c| *c == name) {
+                Some(i) if !dropped[i] => dropped[i] = true,
+                Some(_) => return None,
+                None => parts.push(item.to_string()),
+            }
+        } else if [
+            "PRIMARY KEY ",
+            "UNIQUE KEY ",
+            "KEY ",
+            "FULLTEXT KEY ",
+            "SPATIAL KEY ",
+        ]
+        .iter()
+        .any(|k| item.starts_with(k))
+        {
+            parts.push(item.to_string());
+        } else {
+            return None;
+        }
+    }
+    if parts.is_empty() || replaced.contains(&false) || dropped.contains(&false) {
+        return None;
+    }
+    // Table options precede any quoted text (a COMMENT comes last).
+    let options = tail[0];
+    let options = match options.find(" AUTO_INCREMENT=") {
+        Some(at) if !options[..at].contains('\'') => {
+            let value = at + " AUTO_INCREMENT=".len();
+            let end = options[value..]
+                .find(' ')
+                .map_or(options.len(), |n| value + n);
+            format!("{}{}", &options[..at], &options[end..])
+        }
+        _ => options.to_string(),
+    };
+    Some(format!("{head}\n  {}\n{options}", parts.join(",\n  ")))
+}
+
 /// SOURCE's `SHOW CREATE TABLE` text turned into a table of DB_DATA (or a derived DB_FINAL) on
 /// Galera, where `CREATE TABLE ... LIKE` is refused outright when wsrep_mode requires keys (even
 /// for a keyed table: ERROR 4165): without foreign keys (as LIKE makes it), InnoDB (MyISAM and
@@ -135,20 +216,59 @@ impl MysqlBackend {
     /// On Galera: the CREATE TABLE of SOURCE's table `from` (qualified) as `keyed_innodb` makes
     /// it, with rekey's invisible key when `add_key`.
     fn create_from_source(&self, from: &str, table: &Table, add_key: bool) -> Result<String> {
-        let mut s = self.server_session()?;
-        let show = (&mut s as &mut dyn Session).query_all(&format!("SHOW CREATE TABLE {from}"))?;
-        let create = show
-            .first()
-            .and_then(|r| r.get(1))
-            .and_then(|v| v.as_string())
-            .unwrap_or_default();
-        keyed_innodb(&create, add_key).ok_or_else(|| {
+        keyed_innodb(&self.show_create(from)?, add_key).ok_or_else(|| {
             Error::env(
                 Place::default().table(&table.name),
                 "SHOW CREATE TABLE printed a definition rekey cannot read.",
                 "Report this as a bug, with the table's SHOW CREATE TABLE.",
             )
         })
+    }
+
+    /// The `SHOW CREATE TABLE` text of `from` (qualified), as this server prints it.
+    fn show_create(&self, from: &str) -> Result<String> {
+        let mut s = self.server_session()?;
+        let show = (&mut s as &mut dyn Session)
+            .query_all(&SHOW_CREATE_TABLE_SQL.replace("{table}", from))?;
+        Ok(show
+            .first()
+            .and_then(|r| r.get(1))
+            .and_then(|v| v.as_string())
+            .unwrap_or_default())
+    }
+
+    /// Each swapped column of `table` as derive-final defines it (name, UUID type,
+    /// nullability, the column's comment kept): `MODIFY`'s clause, and the column's line of a
+    /// CREATE TABLE.
+    fn swapped_columns(table: &Table, swaps: &[Swap]) -> Vec<(String, String)> {
+        swaps
+            .iter()
+            .map(|s| {
+                let comment = table
+                    .column(&s.column)
+                    .and_then(|c| c.comment.as_deref())
+                    .map(|c| format!(" COMMENT {}", DIALECT.lit(c)))
+                    .unwrap_or_default();
+                let name = DIALECT.q(&s.column);
+                let definition = format!(
+                    "{name} {} {}{comment}",
+                    s.uuid_type,
+                    if s.nullable { "NULL" } else { "NOT NULL" },
+                );
+                (name, definition)
+            })
+            .collect()
+    }
+
+    /// The table-level CHECKs of `table` written for its integer keys: they cannot hold for
+    /// UUIDs (MODIFY drops the column-level ones with the column's old definition).
+    fn integer_checks(table: &Table, swaps: &[Swap]) -> Vec<String> {
+        table
+            .checks
+            .iter()
+            .filter(|c| c.column.is_none() && swaps.iter().any(|s| c.mentions(&s.column)))
+            .map(|c| c.name.clone())
+            .collect()
     }
 
     /// SOURCE's table, qualified for a statement on this server; SOURCE must be on it (or on
@@ -295,30 +415,13 @@ impl Ddl for MysqlBackend {
         } else {
             format!("CREATE TABLE {name} LIKE {from}")
         }];
-        let clauses: Vec<String> = swaps
-            .iter()
-            .map(|s| {
-                let comment = table
-                    .column(&s.column)
-                    .and_then(|c| c.comment.as_deref())
-                    .map(|c| format!(" COMMENT {}", DIALECT.lit(c)))
-                    .unwrap_or_default();
-                format!(
-                    "MODIFY {} {} {}{}",
-                    DIALECT.q(&s.column),
-                    s.uuid_type,
-                    if s.nullable { "NULL" } else { "NOT NULL" },
-                    comment
-                )
-            })
+        let clauses: Vec<String> = Self::swapped_columns(table, swaps)
+            .into_iter()
+            .map(|(_, definition)| format!("MODIFY {definition}"))
             .collect();
-        // A condition written for integer keys cannot hold for UUIDs (MODIFY below drops the
-        // column-level ones with the column's old definition).
-        let checks: Vec<String> = table
-            .checks
+        let checks: Vec<String> = Self::integer_checks(table, swaps)
             .iter()
-            .filter(|c| c.column.is_none() && swaps.iter().any(|s| c.mentions(&s.column)))
-            .map(|c| format!("DROP CONSTRAINT {}", DIALECT.q(&c.name)))
+            .map(|c| format!("DROP CONSTRAINT {}", DIALECT.q(c)))
             .collect();
         out.extend(alter(&table.name, &checks));
         // MariaDB converts no integer to its UUID type, not even in an empty table; text can.
@@ -330,6 +433,24 @@ impl Ddl for MysqlBackend {
         out.extend(alter(&table.name, &via_text));
         out.extend(alter(&table.name, &clauses));
         Ok(out)
+    }
+
+    fn derive_table_at_once(
+        &self,
+        source: &DbUrl,
+        table: &Table,
+        swaps: &[Swap],
+    ) -> Result<Option<String>> {
+        // A cluster's copy is rebuilt as InnoDB with keys (`create_from_source`).
+        if self.flavour().galera() {
+            return Ok(None);
+        }
+        let from = self.source_table(source, &table.name)?;
+        Ok(converted_create(
+            &self.show_create(&from)?,
+            &Self::swapped_columns(table, swaps),
+            &Self::integer_checks(table, swaps),
+        ))
     }
 
     fn derive_constraints_sql(&self, table: &Table, _swaps: &[Swap]) -> Vec<String> {
@@ -535,6 +656,130 @@ mod tests {
             add_if_not_exists("KEY `kb` (`b`(10)) COMMENT 'hi'"),
             "ADD KEY IF NOT EXISTS `kb` (`b`(10)) COMMENT 'hi'"
         );
+    }
+
+    #[test]
+    fn one_create_replaces_the_swapped_columns_and_leaves_out_what_like_and_alter_drop() {
+        let create = "CREATE TABLE `legacy``note` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n  `node_id` int(11) DEFAULT NULL CHECK (`node_id` > 0),\n  `idx` int(11) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  KEY `fk_n` (`node_id`),\n  CONSTRAINT `fk_n` FOREIGN KEY (`node_id`) REFERENCES `node` (`id`),\n  CONSTRAINT `not self` CHECK (`node_id` <> `id`),\n  CONSTRAINT `small` CHECK (`idx` < 10)\n) ENGINE=Aria AUTO_INCREMENT=3 DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci COMMENT='AUTO_INCREMENT=9'";
+        let columns = vec![
+            ("`id`".to_string(), "`id` CHAR(32) NOT NULL".to_string()),
+            (
+                "`node_id`".to_string(),
+                "`node_id` CHAR(32) NULL COMMENT 'n'".to_string(),
+            ),
+        ];
+        let checks = vec!["not self".to_string()];
+        assert_eq!(
+            converted_create(create, &columns, &checks).unwrap(),
+            "CREATE TABLE `legacy``note` (\n  `id` CHAR(32) NOT NULL,\n  `node_id` CHAR(32) NULL COMMENT 'n',\n  `idx` int(11) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  KEY `fk_n` (`node_id`),\n  CONSTRAINT `small` CHECK (`idx` < 10)\n) ENGINE=Aria DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci COMMENT='AUTO_INCREMENT=9'"
+        );
+        // What it cannot write the same as LIKE and ALTER, it leaves to them.
+        let missing = vec![("`gone`".to_string(), "`gone` CHAR(32) NULL".to_string())];
+        assert_eq!(converted_create(create, &missing, &[]), None);
+        assert_eq!(
+            converted_create(create, &columns, &["elsewhere".to_string()]),
+            None
+        );
+        let parted = "CREATE TABLE `p` (\n  `id` int(11) NOT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=latin1\n PARTITION BY KEY (`id`)\nPARTITIONS 2";
+        assert_eq!(converted_create(parted, &columns[..1], &[]), None);
+        let period = "CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `s` date NOT NULL,\n  `e` date NOT NULL,\n  PERIOD FOR `p` (`s`, `e`)\n) ENGINE=InnoDB";
+        assert_eq!(converted_create(period, &columns[..1], &[]), None);
+    }
+
+    /// On the test server, for tables with what a definition can hold (quoted names, comments,
+    /// checks on and off the swapped columns, foreign keys, generated and invisible columns,
+    /// another engine and charset, an AUTO_INCREMENT counter, partitions), one CREATE makes
+    /// what CREATE ... LIKE and ALTER make, byte for byte in SHOW CREATE TABLE, for every UUID
+    /// type.
+    #[test]
+    fn one_create_makes_the_table_like_and_alter_make() {
+        use crate::backend::Catalog;
+        let Some(server) = super::super::test_server("mysql") else {
+            return;
+        };
+        let db = |name: &str| {
+            let mut url = server.url.clone();
+            url.database = name.to_string();
+            MysqlBackend::new(url)
+        };
+        let (src, like, once) = (
+            db("rekey_t_once_src"),
+            db("rekey_t_once_like"),
+            db("rekey_t_once_one"),
+        );
+        let mut s = server.session(false).unwrap();
+        for sql in [
+            "DROP DATABASE IF EXISTS rekey_t_once_src",
+            "DROP DATABASE IF EXISTS rekey_t_once_like",
+            "DROP DATABASE IF EXISTS rekey_t_once_one",
+            "CREATE DATABASE rekey_t_once_src DEFAULT CHARSET utf8mb4",
+            "CREATE DATABASE rekey_t_once_like DEFAULT CHARSET utf8mb4",
+            "CREATE DATABASE rekey_t_once_one DEFAULT CHARSET utf8mb4",
+            "CREATE TABLE rekey_t_once_src.`par``ent` (id INT AUTO_INCREMENT PRIMARY KEY COMMENT 'the ''key''', `we ird` VARCHAR(20) NOT NULL DEFAULT 'a,b' COMMENT 'x', UNIQUE KEY `u w` (`we ird`)) COMMENT 'a ''table'' AUTO_INCREMENT=5'",
+            "INSERT INTO rekey_t_once_src.`par``ent` (`we ird`) VALUES ('one'), ('two')",
+            "CREATE TABLE rekey_t_once_src.`child note` (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, parent_id INT NULL CHECK (parent_id > 0), amount DECIMAL(10,2) NOT NULL DEFAULT 0.00, made TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, twice DECIMAL(11,2) AS (amount * 2) VIRTUAL, hid INT INVISIBLE, KEY `by parent` (parent_id, amount), CONSTRAINT `fk parent` FOREIGN KEY (parent_id) REFERENCES `par``ent` (id) ON DELETE CASCADE, CONSTRAINT `not self` CHECK (parent_id <> id), CONSTRAINT `paid` CHECK (amount >= 0)) DEFAULT CHARSET latin1 ROW_FORMAT=COMPACT",
+            "CREATE TABLE rekey_t_once_src.counted (id INT NOT NULL PRIMARY KEY, n INT NOT NULL AUTO_INCREMENT, KEY (n))",
+            "INSERT INTO rekey_t_once_src.counted (id) VALUES (1), (2), (3)",
+            "CREATE TABLE rekey_t_once_src.archived (id INT NOT NULL PRIMARY KEY, body TEXT, FULLTEXT KEY ft (body)) ENGINE=MyISAM",
+            "CREATE TABLE rekey_t_once_src.parted (id INT NOT NULL PRIMARY KEY, v INT) PARTITION BY KEY (id) PARTITIONS 2",
+        ] {
+            s.execute(sql).unwrap();
+        }
+        let schema = src.describe(&mut src.session(true).unwrap()).unwrap();
+        let mut at_once = Vec::new();
+        for uuid_type in ["CHAR(32)", "UUID", "BINARY(16)"] {
+            for t in &schema.tables {
+                let swaps: Vec<Swap> = t
+                    .columns
+                    .iter()
+                    .filter(|c| c.name == "id" || c.name.ends_with("_id"))
+                    .map(|c| Swap {
+                        column: c.name.clone(),
+                        shadow: String::new(),
+                        uuid_type: uuid_type.to_string(),
+                        nullable: c.nullable,
+                    })
+                    .collect();
+                let name = DIALECT.q(&t.name);
+                let mut a = like.session(true).unwrap();
+                let mut b = once.session(true).unwrap();
+                a.execute(&format!("DROP TABLE IF EXISTS {name}")).unwrap();
+                b.execute(&format!("DROP TABLE IF EXISTS {name}")).unwrap();
+                for sql in like.derive_table_sql(&src.url, t, &swaps).unwrap() {
+                    a.execute(&sql).unwrap();
+                }
+                match once.derive_table_at_once(&src.url, t, &swaps).unwrap() {
+                    Some(sql) => {
+                        at_once.push(format!("{} {uuid_type}", t.name));
+                        b.execute(&sql).unwrap();
+                    }
+                    None => {
+                        for sql in once.derive_table_sql(&src.url, t, &swaps).unwrap() {
+                            b.execute(&sql).unwrap();
+                        }
+                    }
+                }
+                let show = |backend: &MysqlBackend| {
+                    backend
+                        .show_create(&format!("{}.{name}", DIALECT.q(&backend.url.database)))
+                        .unwrap()
+                };
+                assert_eq!(show(&like), show(&once), "{} as {uuid_type}", t.name);
+            }
+        }
+        // Every table but the partitioned one, in every type.
+        assert_eq!(at_once.len(), 12, "{at_once:?}");
+        assert!(
+            !at_once.iter().any(|t| t.starts_with("parted")),
+            "{at_once:?}"
+        );
+        for sql in [
+            "DROP DATABASE rekey_t_once_src",
+            "DROP DATABASE rekey_t_once_like",
+            "DROP DATABASE rekey_t_once_one",
+        ] {
+            s.execute(sql).unwrap();
+        }
     }
 
     #[test]

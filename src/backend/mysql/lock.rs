@@ -115,19 +115,9 @@ fn take(backend: &MysqlBackend, key: &str, what: &str) -> Result<Option<Held>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::url::{DbUrl, ProcessEnv};
 
-    /// The test server (REKEY_TEST_MYSQL_URL), or None outside a run that requires one.
     fn test_server() -> Option<MysqlBackend> {
-        let Ok(base) = std::env::var("REKEY_TEST_MYSQL_URL") else {
-            assert!(
-                std::env::var("REKEY_REQUIRE_MYSQL").is_err(),
-                "REKEY_TEST_MYSQL_URL is not set"
-            );
-            return None;
-        };
-        let url = DbUrl::parse(&format!("{base}/mysql"), &ProcessEnv).unwrap();
-        Some(MysqlBackend::new(url))
+        super::super::test_server("mysql")
     }
 
     /// The lock's connection outlives the server's default idle limit: its session's
