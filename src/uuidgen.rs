@@ -248,18 +248,15 @@ pub fn to_text(id: &Uuid, format: UuidFormat) -> String {
 pub fn parse_stored(bytes: &[u8], format: UuidFormat) -> Option<Uuid> {
     match format {
         UuidFormat::Binary16 => Uuid::from_slice(bytes).ok(),
-        UuidFormat::Char32 => {
-            let text = std::str::from_utf8(bytes).ok()?;
-            (text.len() == 32 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-                .then(|| Uuid::try_parse(text).ok())
-                .flatten()
-        }
-        UuidFormat::Char36 | UuidFormat::Native => {
-            let text = std::str::from_utf8(bytes).ok()?;
-            (text.len() == 36 && !text.bytes().any(|b| b.is_ascii_uppercase()))
-                .then(|| Uuid::try_parse(text).ok())
-                .flatten()
-        }
+        // Parsed as ASCII bytes: a byte that is not a hex digit or a hyphen fails the parse.
+        UuidFormat::Char32 => (bytes.len() == 32
+            && bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .then(|| Uuid::try_parse_ascii(bytes).ok())
+        .flatten(),
+        UuidFormat::Char36 | UuidFormat::Native => (bytes.len() == 36
+            && !bytes.iter().any(|b| b.is_ascii_uppercase()))
+        .then(|| Uuid::try_parse_ascii(bytes).ok())
+        .flatten(),
     }
 }
 
@@ -446,5 +443,31 @@ mod tests {
         assert_eq!(parse_stored(b"ABCDEF", UuidFormat::Char32), None);
         let upper = to_text(&id, UuidFormat::Char32).to_uppercase();
         assert_eq!(parse_stored(upper.as_bytes(), UuidFormat::Char32), None);
+        // Only the format's own form, lowercase, of ASCII hex digits, is a stored UUID.
+        let hyphenated = to_text(&id, UuidFormat::Char36);
+        assert_eq!(
+            parse_stored(hyphenated.as_bytes(), UuidFormat::Native),
+            Some(id)
+        );
+        assert_eq!(
+            parse_stored(hyphenated.as_bytes(), UuidFormat::Char32),
+            None
+        );
+        let simple = to_text(&id, UuidFormat::Char32);
+        assert_eq!(parse_stored(simple.as_bytes(), UuidFormat::Char36), None);
+        let upper = hyphenated.to_uppercase();
+        assert_eq!(parse_stored(upper.as_bytes(), UuidFormat::Native), None);
+        let braced = format!("{{{hyphenated}}}");
+        assert_eq!(parse_stored(braced.as_bytes(), UuidFormat::Char36), None);
+        for bad in [
+            hyphenated.replacen('-', "g", 1),
+            simple.replacen('0', "g", 1),
+        ] {
+            assert_eq!(parse_stored(bad.as_bytes(), UuidFormat::Char36), None);
+            assert_eq!(parse_stored(bad.as_bytes(), UuidFormat::Char32), None);
+        }
+        let mut not_utf8 = simple.into_bytes();
+        not_utf8[0] = 0xff;
+        assert_eq!(parse_stored(&not_utf8, UuidFormat::Char32), None);
     }
 }
