@@ -1161,3 +1161,44 @@ fn a_row_changed_in_final_before_a_streamed_check_fails_the_run() {
         "{note}"
     );
 }
+
+/// DB_FINAL's native uuid columns are read as their 16 bytes (`uuid_send`, not their text): a
+/// reference changed there to another parent's key, well formed and satisfying the foreign
+/// key, still fails verify, naming the column, and the untouched run verifies.
+#[test]
+fn a_native_uuid_changed_in_final_fails_verify() {
+    let pg = pg_or_skip!();
+    let dbs = Databases::new(pg.clone(), "uuid_bytes");
+    pg.exec(
+        &dbs.source,
+        "CREATE TABLE parent (id bigserial PRIMARY KEY, name text NOT NULL);
+         INSERT INTO parent (name) SELECT 'p' || g FROM generate_series(1, 50) g;
+         CREATE TABLE child (id bigserial PRIMARY KEY, parent_id bigint NOT NULL REFERENCES parent (id));
+         INSERT INTO child (parent_id) SELECT 1 + g % 50 FROM generate_series(1, 60000) g;",
+    );
+    pg.drop_database(&dbs.final_db);
+    assert_exit(&dbs.run(&["--derive-final", "--uuid-format", "native"]), 0);
+    assert_exit(&dbs.verify(&[]), 0);
+    pg.exec(
+        &dbs.final_db,
+        "UPDATE child SET parent_id = (SELECT id FROM parent WHERE id <> child.parent_id LIMIT 1)
+         WHERE ctid = (SELECT min(ctid) FROM child)",
+    );
+    let out = dbs.verify(&[]);
+    assert_exit(&out, 1);
+    let report = report(&dbs.run_dir());
+    let child = report["verification"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["table"] == "child")
+        .unwrap()
+        .clone();
+    assert_eq!(child["ok"], false, "{child}");
+    assert!(
+        child["problems"]
+            .to_string()
+            .contains("values differ in parent_id"),
+        "{child}"
+    );
+}

@@ -203,6 +203,13 @@ pub trait Dialect: Send + Sync {
         self.q(&column.name)
     }
 
+    /// A select expression that reads `column`, a UUID column stored as `format`, as its 16
+    /// bytes, where every value such a column can hold is a well-formed UUID (a native uuid
+    /// type) and the bytes cost less to read than its text; None: read it as stored.
+    fn uuid_bytes_select(&self, _column: &str, _format: UuidFormat) -> Option<String> {
+        None
+    }
+
     fn q(&self, name: &str) -> String {
         ident::quote(self.quote_style(), name)
     }

@@ -677,7 +677,6 @@ fn verify_table(
     let orphans_null = ctx.conversion.orphans == OrphanPolicy::Null;
     // Each side renders its own column types exactly (a FLOAT's text form drops digits).
     let list = exact_list(d, t, &columns);
-    let final_list = exact_list(fin.dialect(), ft, &columns);
     let table = d.own_rows(t);
 
     let tracked = if per_column { columns.len() } else { 0 };
@@ -708,6 +707,26 @@ fn verify_table(
         }
     };
     let is_uuid = pass.is_uuid().to_vec();
+    // DB_FINAL's UUID columns as their 16 bytes where its engine reads those cheaper than the
+    // text (`Dialect::uuid_bytes_select`), each then read as `Binary16`.
+    let fd = fin.dialect();
+    let stored: Vec<(String, UuidFormat)> = columns
+        .iter()
+        .zip(&is_uuid)
+        .map(|(c, &uuid)| {
+            let bytes = uuid.then(|| fd.uuid_bytes_select(c, format)).flatten();
+            match (bytes, ft.column(c)) {
+                (Some(select), _) => (select, UuidFormat::Binary16),
+                (None, Some(col)) => (fd.exact_select(col), format),
+                (None, None) => (fd.q(c), format),
+            }
+        })
+        .collect();
+    let final_list = stored
+        .iter()
+        .map(|(select, _)| select.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     // Both sides hold about as many rows: SOURCE's count decides how they are read.
     let large = crate::run::source_snapshot::large(ctx, t);
     // Both sides are read at once, each on its own connection: a big table's check takes the
@@ -734,7 +753,7 @@ fn verify_table(
                 }
                 match v {
                     Value::Null => fin_digest.push(i, Canon::Null, &mut buf),
-                    Value::Text(b) | Value::Blob(b) => match parse_stored(b, format) {
+                    Value::Text(b) | Value::Blob(b) => match parse_stored(b, stored[i].1) {
                         Some(u) => fin_digest.push(i, Canon::Uuid(u.as_u128()), &mut buf),
                         None => {
                             malformed += 1;
