@@ -31,6 +31,14 @@ pub trait Dialect: Send + Sync {
         true
     }
 
+    /// Whether the engine reads a column's distinct values from an index that starts with it
+    /// without reading every entry (MariaDB/MySQL's loose index scan): preflight then looks for
+    /// a reference's orphans among its distinct values first, and counts rows only when some
+    /// value has no parent.
+    fn reads_distinct_by_index(&self) -> bool {
+        false
+    }
+
     /// Whether clone makes a table on the one-write route in its converted definition at once
     /// (`Ddl::derive_table_sql`, derive-final's statements) instead of cloning SOURCE's and
     /// reshaping it, still empty, by shadow, link, unconstrain and swap. DB_DATA holds no rows

@@ -423,6 +423,11 @@ pub fn find_orphans(ctx: &Context, refs: &[Reference]) -> Result<Vec<Orphans>> {
             key = d.q(&r.ref_column),
         );
         let mut s = source.connect()?;
+        if let Some(sql) = distinct_orphans_sql(d, &shared.0, r) {
+            if s.query_u64(&sql)? == 0 {
+                return Ok(None);
+            }
+        }
         let count = s.query_u64(&format!("SELECT COUNT(*) {from}"))?;
         if count == 0 {
             return Ok(None);
@@ -446,6 +451,29 @@ pub fn find_orphans(ctx: &Context, refs: &[Reference]) -> Result<Vec<Orphans>> {
     let mut all: Vec<Orphans> = found.into_iter().flatten().collect();
     all.sort_by_key(|o| refs.iter().position(|r| r.label() == o.reference));
     Ok(all)
+}
+
+/// The count of reference `r`'s distinct values that have no parent row, where the engine
+/// reads them from an index that starts with the column (`Dialect::reads_distinct_by_index`)
+/// and the column holds integers (a text value equal to another under its collation, `'7'` and
+/// `'7 '`, would stand for both, and they need not join alike). None: the join counts rows.
+fn distinct_orphans_sql(d: &dyn Dialect, schema: &Schema, r: &Reference) -> Option<String> {
+    let table = schema.table(&r.table)?;
+    let indexed = table
+        .indexes
+        .iter()
+        .any(|i| i.columns.first() == Some(&r.column) && i.kind.eq_ignore_ascii_case("BTREE"));
+    let integer = table.column(&r.column).is_some_and(|c| c.is_integer());
+    (d.reads_distinct_by_index() && indexed && integer).then(|| {
+        format!(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT {col} FROM {} WHERE {col} IS NOT NULL) c LEFT JOIN {} p ON {} WHERE p.{key} IS NULL",
+            d.q(&r.table),
+            d.q(&r.ref_table),
+            parent_join(d, schema, r),
+            col = d.q(&r.column),
+            key = d.q(&r.ref_column),
+        )
+    })
 }
 
 /// The join of reference `r`'s rows (`c`) to their parent rows (`p`) in SOURCE: a reference held
@@ -634,4 +662,85 @@ pub fn derive_final(ctx: &Context) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::mysql::MysqlDialect;
+    use crate::backend::postgres::PostgresDialect;
+    use crate::model::{Column, Index, Table};
+    use crate::plan::Origin;
+
+    fn log(reference: &str, data_type: &str, index_kind: Option<&str>) -> Schema {
+        let column = |name: &str, data_type: &str| Column {
+            name: name.into(),
+            data_type: data_type.into(),
+            ..Column::default()
+        };
+        Schema {
+            tables: vec![Table {
+                name: "view log".into(),
+                columns: vec![column("id", "bigint"), column(reference, data_type)],
+                primary_key: vec!["id".into()],
+                indexes: index_kind
+                    .map(|kind| Index {
+                        name: "by post".into(),
+                        columns: vec![reference.into()],
+                        unique: false,
+                        kind: kind.into(),
+                        create_sql: None,
+                    })
+                    .into_iter()
+                    .collect(),
+                ..Table::default()
+            }],
+            ..Schema::default()
+        }
+    }
+
+    fn reference(column: &str) -> Reference {
+        Reference {
+            table: "view log".into(),
+            column: column.into(),
+            ref_table: "post".into(),
+            ref_column: "id".into(),
+            nullable: true,
+            origin: Origin::Constraint,
+            constraint: None,
+            is_primary_key: false,
+        }
+    }
+
+    /// Where the engine reads an indexed integer column's distinct values without reading every
+    /// entry, orphans are looked for among those values first; otherwise the join counts rows.
+    #[test]
+    fn orphans_are_looked_for_among_distinct_values_where_an_index_gives_them() {
+        let schema = log("post_id", "int", Some("BTREE"));
+        assert_eq!(
+            distinct_orphans_sql(&MysqlDialect, &schema, &reference("post_id")).as_deref(),
+            Some("SELECT COUNT(*) FROM (SELECT DISTINCT `post_id` FROM `view log` WHERE `post_id` IS NOT NULL) c LEFT JOIN `post` p ON p.`id` = c.`post_id` WHERE p.`id` IS NULL")
+        );
+        // PostgreSQL reads every entry for DISTINCT: its anti-join is as cheap.
+        assert_eq!(
+            distinct_orphans_sql(&PostgresDialect, &schema, &reference("post_id")),
+            None
+        );
+        // No index that starts with the column, or not one that gives its values in order.
+        for schema in [
+            log("post_id", "int", None),
+            log("post_id", "int", Some("FULLTEXT")),
+        ] {
+            assert_eq!(
+                distinct_orphans_sql(&MysqlDialect, &schema, &reference("post_id")),
+                None
+            );
+        }
+        // A text reference: values equal under the collation need not join alike.
+        let text = log("post_ref", "varchar", Some("BTREE"));
+        assert_eq!(
+            distinct_orphans_sql(&MysqlDialect, &text, &reference("post_ref")),
+            None
+        );
+    }
 }
