@@ -912,3 +912,35 @@ fn a_wrong_user_gets_a_credentials_hint_at_once_not_a_retry() {
     root.query_drop(format!("DROP USER IF EXISTS '{socket_user}'@'%'"))
         .unwrap();
 }
+
+/// A table name is only ever SQL as a quoted identifier: one holding a line break and a
+/// statement, which would end a `--` comment around a placeholder of a statement rekey reads
+/// from its `.sql` files, converts (clone, derive-final, the load's indexes set aside) and runs
+/// nothing of it.
+#[test]
+fn a_table_name_with_a_line_break_and_a_statement_runs_nothing() {
+    let server = server_or_skip!();
+    let mut dbs = Dbs::new(&server, "linebreak");
+    let canary = dbs.extra("canary");
+    let hostile = format!("note\nDROP DATABASE {canary}; #");
+    let mut c = dbs.conn(&dbs.source);
+    c.query_drop(format!("CREATE DATABASE `{canary}`")).unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE `{hostile}` (id INT AUTO_INCREMENT PRIMARY KEY, body VARCHAR(10), UNIQUE KEY ub (body))"
+    ))
+    .unwrap();
+    c.query_drop(format!(
+        "INSERT INTO `{hostile}` (body) VALUES ('a'), ('b'), ('c')"
+    ))
+    .unwrap();
+    c.query_drop(format!("DROP DATABASE `{}`", dbs.final_db))
+        .unwrap();
+    let out = dbs.run(&["--derive-final"]);
+    assert_exit(&out, 0);
+    assert!(dbs.exists(&canary), "a statement in a table name ran");
+    let rows: Vec<String> = dbs
+        .conn(&dbs.final_db)
+        .query(format!("SELECT body FROM `{hostile}` ORDER BY body"))
+        .unwrap();
+    assert_eq!(rows, ["a", "b", "c"]);
+}

@@ -81,6 +81,44 @@ mod tests {
     use super::*;
     use crate::model::{Index, Table};
 
+    /// A `{placeholder}` in a `--` comment of an engine's `.sql` file would be replaced too,
+    /// and a name with a line break in it would end the comment and run as SQL.
+    #[test]
+    fn no_sql_file_has_a_placeholder_in_a_comment() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/backend");
+        let mut files = 0;
+        for engine in std::fs::read_dir(&root).unwrap() {
+            let dir = engine.unwrap().path();
+            if !dir.is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(&dir).unwrap() {
+                let path = file.unwrap().path();
+                if path.extension().is_none_or(|e| e != "sql") {
+                    continue;
+                }
+                files += 1;
+                for line in std::fs::read_to_string(&path).unwrap().lines() {
+                    let Some(comment) = line.split_once("--").map(|(_, c)| c) else {
+                        continue;
+                    };
+                    let placeholder = comment.split('{').skip(1).any(|after| {
+                        after.split_once('}').is_some_and(|(word, _)| {
+                            !word.is_empty()
+                                && word.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                        })
+                    });
+                    assert!(!placeholder, "{}: {line}", path.display());
+                }
+            }
+        }
+        assert!(
+            files > 20,
+            "{files} .sql files found under {}",
+            root.display()
+        );
+    }
+
     fn table(primary_key: &[&str], indexes: &[&str]) -> Table {
         Table {
             name: "t".into(),

@@ -397,8 +397,10 @@ pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome
     })
 }
 
-/// Counts, per reference, the non-NULL values that have no parent row in SOURCE. One query per
-/// reference (it reads the referencing column's index, not the table), references in parallel.
+/// Counts, per reference, the non-NULL values that have no parent row in SOURCE: an anti-join per
+/// reference (it reads the referencing column's index, not the table), after a count of the
+/// distinct values without a parent where the engine reads those from an index
+/// (`distinct_orphans_sql`), samples only where some row has none; references in parallel.
 pub fn find_orphans(ctx: &Context, refs: &[Reference]) -> Result<Vec<Orphans>> {
     let source = ctx.source()?;
     let d = source.dialect();
@@ -459,10 +461,17 @@ pub fn find_orphans(ctx: &Context, refs: &[Reference]) -> Result<Vec<Orphans>> {
 /// `'7 '`, would stand for both, and they need not join alike). None: the join counts rows.
 fn distinct_orphans_sql(d: &dyn Dialect, schema: &Schema, r: &Reference) -> Option<String> {
     let table = schema.table(&r.table)?;
-    let indexed = table
-        .indexes
-        .iter()
-        .any(|i| i.columns.first() == Some(&r.column) && i.kind.eq_ignore_ascii_case("BTREE"));
+    // InnoDB's primary key is a B-tree too (a junction table's reference often leads it).
+    let clustered = table
+        .engine
+        .as_deref()
+        .is_some_and(|e| e.eq_ignore_ascii_case("InnoDB"))
+        && table.primary_key.first() == Some(&r.column);
+    let indexed = clustered
+        || table
+            .indexes
+            .iter()
+            .any(|i| i.columns.first() == Some(&r.column) && i.kind.eq_ignore_ascii_case("BTREE"));
     let integer = table.column(&r.column).is_some_and(|c| c.is_integer());
     (d.reads_distinct_by_index() && indexed && integer).then(|| {
         format!(
@@ -736,6 +745,15 @@ mod tests {
                 None
             );
         }
+        // A junction table's reference that leads InnoDB's primary key (a B-tree as well).
+        let mut junction = log("post_id", "int", None);
+        junction.tables[0].primary_key = vec!["post_id".into(), "id".into()];
+        assert_eq!(
+            distinct_orphans_sql(&MysqlDialect, &junction, &reference("post_id")),
+            None
+        );
+        junction.tables[0].engine = Some("InnoDB".into());
+        assert!(distinct_orphans_sql(&MysqlDialect, &junction, &reference("post_id")).is_some());
         // A text reference: values equal under the collation need not join alike.
         let text = log("post_ref", "varchar", Some("BTREE"));
         assert_eq!(

@@ -21,23 +21,6 @@ mod session;
 mod tests_mysql8;
 mod transfer;
 
-/// The test server (REKEY_TEST_MYSQL_URL) with `database` as its URL's database, or None outside
-/// a run that requires one.
-#[cfg(test)]
-fn test_server(database: &str) -> Option<MysqlBackend> {
-    let Ok(base) = std::env::var("REKEY_TEST_MYSQL_URL") else {
-        assert!(
-            std::env::var("REKEY_REQUIRE_MYSQL").is_err(),
-            "REKEY_TEST_MYSQL_URL is not set"
-        );
-        return None;
-    };
-    let url = crate::url::DbUrl::parse(&format!("{base}/{database}"), &crate::url::ProcessEnv);
-    Some(MysqlBackend::new(
-        url.expect("REKEY_TEST_MYSQL_URL is a URL"),
-    ))
-}
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -427,4 +410,21 @@ fn split_statements(sql: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(|s| s.trim_end_matches(';').to_string())
         .collect()
+}
+
+/// The test server (REKEY_TEST_MYSQL_URL) with `database` as its URL's database, or None outside
+/// a run that requires one.
+#[cfg(test)]
+fn test_server(database: &str) -> Option<MysqlBackend> {
+    let Ok(base) = std::env::var("REKEY_TEST_MYSQL_URL") else {
+        assert!(
+            std::env::var("REKEY_REQUIRE_MYSQL").is_err(),
+            "REKEY_TEST_MYSQL_URL is not set"
+        );
+        return None;
+    };
+    let url = crate::url::DbUrl::parse(&format!("{base}/{database}"), &crate::url::ProcessEnv);
+    Some(MysqlBackend::new(
+        url.expect("REKEY_TEST_MYSQL_URL is a URL"),
+    ))
 }

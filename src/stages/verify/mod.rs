@@ -708,14 +708,24 @@ fn verify_table(
     };
     let is_uuid = pass.is_uuid().to_vec();
     // DB_FINAL's UUID columns as their 16 bytes where its engine reads those cheaper than the
-    // text (`Dialect::uuid_bytes_select`), each then read as `Binary16`.
+    // text (`Dialect::uuid_bytes_select`), each then read as `Binary16`; only a column of the
+    // type `uuid_type` names (a `rekey verify` may meet one changed since the run's compare).
     let fd = fin.dialect();
+    let uuid_type = fd.uuid_type(format).ok();
     let stored: Vec<(String, UuidFormat)> = columns
         .iter()
         .zip(&is_uuid)
         .map(|(c, &uuid)| {
-            let bytes = uuid.then(|| fd.uuid_bytes_select(c, format)).flatten();
-            match (bytes, ft.column(c)) {
+            let col = ft.column(c);
+            let typed = col.is_some_and(|col| {
+                uuid_type
+                    .as_deref()
+                    .is_some_and(|t| col.data_type.eq_ignore_ascii_case(t))
+            });
+            let bytes = (uuid && typed)
+                .then(|| fd.uuid_bytes_select(c, format))
+                .flatten();
+            match (bytes, col) {
                 (Some(select), _) => (select, UuidFormat::Binary16),
                 (None, Some(col)) => (fd.exact_select(col), format),
                 (None, None) => (fd.q(c), format),
