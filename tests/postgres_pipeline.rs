@@ -1145,20 +1145,25 @@ fn a_row_changed_in_final_before_a_streamed_check_fails_the_run() {
     std::fs::write(dbs.run_dir().join("release"), b"").unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let report = report(&dbs.run_dir());
-    let note = report["verification"]
+    assert_values_differ(&dbs.run_dir(), "note", "body");
+}
+
+/// The report of the run in `dir` says `table` failed verify, its values differing in `column`.
+fn assert_values_differ(dir: &std::path::Path, table: &str, column: &str) {
+    let report = report(dir);
+    let check = report["verification"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["table"] == "note")
+        .find(|c| c["table"] == table)
         .unwrap()
         .clone();
-    assert_eq!(note["ok"], false, "{note}");
+    assert_eq!(check["ok"], false, "{check}");
     assert!(
-        note["problems"]
+        check["problems"]
             .to_string()
-            .contains("values differ in body"),
-        "{note}"
+            .contains(&format!("values differ in {column}")),
+        "{check}"
     );
 }
 
@@ -1184,21 +1189,6 @@ fn a_native_uuid_changed_in_final_fails_verify() {
         "UPDATE child SET parent_id = (SELECT id FROM parent WHERE id <> child.parent_id LIMIT 1)
          WHERE ctid = (SELECT min(ctid) FROM child)",
     );
-    let out = dbs.verify(&[]);
-    assert_exit(&out, 1);
-    let report = report(&dbs.run_dir());
-    let child = report["verification"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["table"] == "child")
-        .unwrap()
-        .clone();
-    assert_eq!(child["ok"], false, "{child}");
-    assert!(
-        child["problems"]
-            .to_string()
-            .contains("values differ in parent_id"),
-        "{child}"
-    );
+    assert_exit(&dbs.verify(&[]), 1);
+    assert_values_differ(&dbs.run_dir(), "child", "parent_id");
 }
