@@ -90,6 +90,14 @@ pub trait Ddl {
     ) -> Result<Option<String>> {
         Ok(None)
     }
+    /// The statements that make `table` as `derive_table_sql` makes it: the one CREATE of
+    /// `derive_table_at_once` where the engine writes it, else `derive_table_sql`'s.
+    fn derive_table(&self, source: &DbUrl, table: &Table, swaps: &[Swap]) -> Result<Vec<String>> {
+        match self.derive_table_at_once(source, table, swaps)? {
+            Some(create) => Ok(vec![create]),
+            None => self.derive_table_sql(source, table, swaps),
+        }
+    }
     /// Statements that add `table`'s foreign keys (and what else may name other tables: rules,
     /// row-security policies) in DB_FINAL once every table of derive-final exists with its final
     /// column types; `swaps` are its converted columns (engines that declare foreign keys inline

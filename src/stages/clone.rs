@@ -70,10 +70,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 _ if converted.contains(&t.name) => {
                     let (swaps, _) =
                         crate::run::data_shape::swaps_for(ctx, d, &t.name, &uuid_type)?;
-                    match data.derive_table_at_once(source.url(), t, &swaps)? {
-                        Some(create) => vec![create],
-                        None => data.derive_table_sql(source.url(), t, &swaps)?,
-                    }
+                    data.derive_table(source.url(), t, &swaps)?
                 }
                 _ => data.clone_table_sql(source.url(), t)?,
             };

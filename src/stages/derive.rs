@@ -50,11 +50,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         })
         .collect::<Result<Vec<_>>>()?;
     for (t, swaps) in &tables {
-        let statements = match fin.derive_table_at_once(source.url(), t, swaps)? {
-            Some(create) => vec![create],
-            None => fin.derive_table_sql(source.url(), t, swaps)?,
-        };
-        for sql in statements {
+        for sql in fin.derive_table(source.url(), t, swaps)? {
             ctx.exec(&mut s, &sql)?;
         }
     }

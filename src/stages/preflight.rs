@@ -416,14 +416,7 @@ pub fn find_orphans(ctx: &Context, refs: &[Reference]) -> Result<Vec<Orphans>> {
         )
     });
     let found = super::greedy(ctx.run.jobs, &ordered, |r| {
-        let from = format!(
-            "FROM {} c LEFT JOIN {} p ON {} WHERE c.{col} IS NOT NULL AND p.{key} IS NULL",
-            d.q(&r.table),
-            d.q(&r.ref_table),
-            parent_join(d, &shared.0, r),
-            col = d.q(&r.column),
-            key = d.q(&r.ref_column),
-        );
+        let from = orphan_rows(d, &shared.0, r, &d.q(&r.table));
         let mut s = source.connect()?;
         if let Some(sql) = distinct_orphans_sql(d, &shared.0, r) {
             if s.query_u64(&sql)? == 0 {
@@ -474,15 +467,25 @@ fn distinct_orphans_sql(d: &dyn Dialect, schema: &Schema, r: &Reference) -> Opti
             .any(|i| i.columns.first() == Some(&r.column) && i.kind.eq_ignore_ascii_case("BTREE"));
     let integer = table.column(&r.column).is_some_and(|c| c.is_integer());
     (d.reads_distinct_by_index() && indexed && integer).then(|| {
-        format!(
-            "SELECT COUNT(*) FROM (SELECT DISTINCT {col} FROM {} WHERE {col} IS NOT NULL) c LEFT JOIN {} p ON {} WHERE p.{key} IS NULL",
+        let values = format!(
+            "(SELECT DISTINCT {col} FROM {} WHERE {col} IS NOT NULL)",
             d.q(&r.table),
-            d.q(&r.ref_table),
-            parent_join(d, schema, r),
             col = d.q(&r.column),
-            key = d.q(&r.ref_column),
-        )
+        );
+        format!("SELECT COUNT(*) {}", orphan_rows(d, schema, r, &values))
     })
+}
+
+/// `FROM ... WHERE ...` of the rows of `rows` (reference `r`'s table, or a derived table of its
+/// column, as `c`) whose value has no parent row (`p`) in SOURCE.
+fn orphan_rows(d: &dyn Dialect, schema: &Schema, r: &Reference, rows: &str) -> String {
+    format!(
+        "FROM {rows} c LEFT JOIN {} p ON {} WHERE c.{col} IS NOT NULL AND p.{key} IS NULL",
+        d.q(&r.ref_table),
+        parent_join(d, schema, r),
+        col = d.q(&r.column),
+        key = d.q(&r.ref_column),
+    )
 }
 
 /// The join of reference `r`'s rows (`c`) to their parent rows (`p`) in SOURCE: a reference held
@@ -536,14 +539,10 @@ fn list_orphans(ctx: &Context, r: &Reference) -> Result<Option<String>> {
         .map_err(|e| crate::error::io_error("write", &path, e.into()))?;
     let selected: Vec<String> = header.iter().map(|c| format!("c.{}", d.q(c))).collect();
     let sql = format!(
-        "SELECT {} FROM {} c LEFT JOIN {} p ON {} WHERE c.{col} IS NOT NULL AND p.{key} IS NULL ORDER BY {}",
+        "SELECT {} {} ORDER BY {}",
         selected.join(", "),
-        d.q(&r.table),
-        d.q(&r.ref_table),
-        parent_join(d, &shared.0, r),
+        orphan_rows(d, &shared.0, r, &d.q(&r.table)),
         selected.join(", "),
-        col = d.q(&r.column),
-        key = d.q(&r.ref_column),
     );
     let mut s = source.connect()?;
     s.query(&sql, &mut |row| {
@@ -728,7 +727,7 @@ mod tests {
         let schema = log("post_id", "int", Some("BTREE"));
         assert_eq!(
             distinct_orphans_sql(&MysqlDialect, &schema, &reference("post_id")).as_deref(),
-            Some("SELECT COUNT(*) FROM (SELECT DISTINCT `post_id` FROM `view log` WHERE `post_id` IS NOT NULL) c LEFT JOIN `post` p ON p.`id` = c.`post_id` WHERE p.`id` IS NULL")
+            Some("SELECT COUNT(*) FROM (SELECT DISTINCT `post_id` FROM `view log` WHERE `post_id` IS NOT NULL) c LEFT JOIN `post` p ON p.`id` = c.`post_id` WHERE c.`post_id` IS NOT NULL AND p.`id` IS NULL")
         );
         // PostgreSQL reads every entry for DISTINCT: its anti-join is as cheap.
         assert_eq!(

@@ -57,6 +57,18 @@ fn add_if_not_exists(line: &str) -> String {
     }
 }
 
+/// The bytes of `SHOW CREATE TABLE` of `table` (quoted, or qualified) on session `s`, as the
+/// server sent them (none for a table it printed nothing for).
+fn show_create_on(s: &mut dyn Session, table: &str) -> Result<Vec<u8>> {
+    let show = s.query_all(&SHOW_CREATE_TABLE_SQL.replace("{table}", table))?;
+    Ok(
+        match show.into_iter().next().and_then(|r| r.into_iter().nth(1)) {
+            Some(Value::Text(b) | Value::Blob(b)) => b,
+            _ => Vec::new(),
+        },
+    )
+}
+
 /// A `SHOW CREATE TABLE` text after its first line, `CREATE TABLE `name` (`: the table's name
 /// may hold a line break.
 fn after_head(create: &str) -> Option<&str> {
@@ -274,12 +286,7 @@ impl MysqlBackend {
     /// text of rekey's could write back exactly.
     fn show_create(&self, from: &str) -> Result<Option<String>> {
         let mut s = self.server_session()?;
-        let show = (&mut s as &mut dyn Session)
-            .query_all(&SHOW_CREATE_TABLE_SQL.replace("{table}", from))?;
-        Ok(match show.first().and_then(|r| r.get(1)) {
-            Some(Value::Text(b) | Value::Blob(b)) => String::from_utf8(b.clone()).ok(),
-            _ => Some(String::new()),
-        })
+        Ok(String::from_utf8(show_create_on(&mut s, from)?).ok())
     }
 
     /// Each swapped column of `table` as derive-final defines it (name, UUID type,
@@ -547,12 +554,7 @@ impl Ddl for MysqlBackend {
         }
         let name = DIALECT.q(&table.name);
         let lines = if self.sets_aside_indexes(table) {
-            let show = s.query_all(&SHOW_CREATE_TABLE_SQL.replace("{table}", &name))?;
-            let create = show
-                .first()
-                .and_then(|r| r.get(1))
-                .and_then(|v| v.as_string())
-                .unwrap_or_default();
+            let create = String::from_utf8_lossy(&show_create_on(s, &name)?).into_owned();
             // The load session keeps unique checks off for this table: its unique keys must go,
             // or the load must not start (FACTS.md: the bulk path would drop duplicates in
             // silence).
