@@ -38,11 +38,16 @@ impl Snapshot {
     }
 }
 
-fn take(ctx: &Context, tables: &[&Table]) -> Result<BTreeMap<String, Snapshot>> {
+fn take(
+    ctx: &Context,
+    tables: &[&Table],
+    known: &BTreeMap<String, u64>,
+) -> Result<BTreeMap<String, Snapshot>> {
     let source = ctx.source()?;
     let d = source.dialect();
     let plan = ctx.plan()?;
-    let found = super::greedy(ctx.run.jobs, tables, |t| {
+    let ordered = largest_first(tables, known);
+    let found = super::greedy(ctx.run.jobs, &ordered, |t| {
         let key = plan.1.converted(&t.name).map(|c| d.q(&c.column));
         let sql = match &key {
             Some(k) => format!("SELECT COUNT(*), MAX({k}) FROM {}", d.own_rows(t)),
@@ -61,6 +66,19 @@ fn take(ctx: &Context, tables: &[&Table]) -> Result<BTreeMap<String, Snapshot>> 
     Ok(found.into_iter().collect())
 }
 
+/// `tables` in the order the workers should count them: largest first (by `known` counts, else
+/// the catalog's estimate), so the count of a large table starts at once instead of after every
+/// small one on its worker, where it alone would hold up the end (the snapshot is taken before
+/// the first write and again after the last, both on the run's clock).
+fn largest_first<'a>(tables: &[&'a Table], known: &BTreeMap<String, u64>) -> Vec<&'a Table> {
+    let mut ordered = tables.to_vec();
+    ordered.sort_by_key(|t| {
+        let rows = known.get(&t.name).copied().unwrap_or(0);
+        std::cmp::Reverse(rows.max(t.estimated_rows))
+    });
+    ordered
+}
+
 /// Journals SOURCE's snapshot, once per run (a preflight run again after a failure takes it anew:
 /// nothing was written yet).
 pub fn record(ctx: &Context) -> Result<()> {
@@ -74,7 +92,7 @@ pub fn record(ctx: &Context) -> Result<()> {
         .iter()
         .filter(|t| !is_internal(&t.name))
         .collect();
-    for (name, snap) in take(ctx, &tables)? {
+    for (name, snap) in take(ctx, &tables, &BTreeMap::new())? {
         ctx.journal.add_artifact(
             ARTIFACT,
             &name,
@@ -133,7 +151,8 @@ pub fn changes(ctx: &Context, seen: &BTreeMap<String, Snapshot>) -> Result<Vec<S
         .iter()
         .filter(|t| recorded.contains_key(&t.name) && !seen.contains_key(&t.name))
         .collect();
-    let mut now = take(ctx, &tables)?;
+    let counted = recorded.iter().map(|(k, v)| (k.clone(), v.rows)).collect();
+    let mut now = take(ctx, &tables, &counted)?;
     now.extend(seen.iter().map(|(k, v)| (k.clone(), v.clone())));
     let mut out = Vec::new();
     for (name, before) in &recorded {
@@ -152,4 +171,46 @@ pub fn changes(ctx: &Context, seen: &BTreeMap<String, Snapshot>) -> Result<Vec<S
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(name: &str, estimated_rows: u64) -> Table {
+        Table {
+            name: name.into(),
+            estimated_rows,
+            ..Table::default()
+        }
+    }
+
+    #[test]
+    fn the_largest_tables_are_counted_first() {
+        // Catalog estimates (by name the large log tables came between and after small ones),
+        // and one table whose estimate is missing but which preflight counted large.
+        let tables = [
+            table("a_small", 150),
+            table("like_log", 580_000),
+            table("member", 20_000),
+            table("unanalyzed", 0),
+            table("view_log", 800_000),
+        ];
+        let refs: Vec<&Table> = tables.iter().collect();
+        let names = |known: &BTreeMap<String, u64>| -> Vec<String> {
+            largest_first(&refs, known)
+                .into_iter()
+                .map(|t| t.name.clone())
+                .collect()
+        };
+        assert_eq!(
+            names(&BTreeMap::new()),
+            ["view_log", "like_log", "member", "a_small", "unanalyzed"]
+        );
+        let known = BTreeMap::from([("unanalyzed".to_string(), 1_000_000)]);
+        assert_eq!(
+            names(&known),
+            ["unanalyzed", "view_log", "like_log", "member", "a_small"]
+        );
+    }
 }
