@@ -737,6 +737,9 @@ fn run_stages(ctx: &Context, command: Command) -> Result<()> {
         ctx.journal.set_planned_stages(&stages)?;
     }
     let ran = each_stage(ctx, &stages, derive_final);
+    // A read-ahead no load took (the command failed before, or stopped at the load) ends here,
+    // before anything below writes map files.
+    crate::stages::verify::ahead::stop(ctx);
     // The map files written in the background are the run's too: a command ends with them
     // written, or, when a stage failed, with the writer stopped (`--resume` writes what is
     // missing).
@@ -768,7 +771,11 @@ fn each_stage(ctx: &Context, stages: &[Stage], derive_final: bool) -> Result<()>
             Stage::Preflight => ctx.stage(stage, |c| {
                 preflight::run(c, true, c.final_db.is_some() && !derive_final)
             })?,
-            Stage::Clone => ctx.stage(stage, clone::run)?,
+            Stage::Clone => {
+                ctx.stage(stage, clone::run)?;
+                // The load's checks' side of SOURCE, read while the stages up to the load run.
+                verify::ahead::start(ctx)?;
+            }
             Stage::Shadow => ctx.stage(stage, shadow::run)?,
             Stage::Link => ctx.stage(stage, link::run)?,
             Stage::Unconstrain => ctx.stage(stage, unconstrain::run)?,

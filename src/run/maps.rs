@@ -33,7 +33,10 @@ pub fn spawn(
     }
     join_maps(ctx, false)?;
     let tables: Vec<String> = jobs.iter().map(|j| j.table.clone()).collect();
+    let finished = Arc::new(AtomicBool::new(false));
+    let ended = Ended(finished.clone());
     let handle = std::thread::spawn(move || -> Result<u64> {
+        let _ended = ended;
         Ok(super::greedy(jobs_at_once, &jobs, write_map)?
             .into_iter()
             .sum())
@@ -42,8 +45,27 @@ pub fn spawn(
         handle,
         stop,
         tables,
+        finished,
     });
     Ok(())
+}
+
+/// Sets its flag when dropped: at the end of the writer's thread, also on an error or a panic.
+struct Ended(Arc<AtomicBool>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Whether no map file is still being written in the background: the writer of this process
+/// ended, or none was started. A reader that cannot wait on the writer (`stages::verify::ahead`
+/// reads parents' map files from its own thread) polls it.
+pub fn writer_finished(ctx: &Context) -> Arc<AtomicBool> {
+    lock(&ctx.pending_maps)
+        .as_ref()
+        .map_or_else(|| Arc::new(AtomicBool::new(true)), |b| b.finished.clone())
 }
 
 /// Adds `table`'s map file (keys derived as `spec` says) to `jobs`, for `spawn`; a map file of an

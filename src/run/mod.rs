@@ -93,6 +93,9 @@ pub struct Background {
     /// The tables whose map files it writes: a later stage of the same process does not queue
     /// them again.
     pub tables: Vec<String>,
+    /// Set once the thread has ended, however it ended: a reader of its files that cannot wait
+    /// on the handle (`stages::verify::ahead`) knows a file still missing will not come.
+    pub finished: Arc<AtomicBool>,
 }
 
 /// Reads the overall progress line's figures from the journal.

@@ -360,6 +360,12 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                     }
                     FillRoute::TwoWrites(_) => fin.load_table(data.as_ref(), &job)?,
                 };
+                // SOURCE's side read ahead (`verify::ahead`) is taken whatever the route: its
+                // thread writes the table's map file, which the check below may write too.
+                let ahead = super::verify::ahead::take(ctx, t);
+                if tapped.is_none() {
+                    tapped = ahead.filter(|pass| pass.complete(moved.read));
+                }
                 let rows = same_count(t, moved)?;
                 bar.finish(rows);
                 // The table's rows are final: they are verified now, while other tables load, and

@@ -95,6 +95,8 @@ pub struct SourcePass {
     /// (a load's column list).
     positions: Option<Vec<usize>>,
     map_name: String,
+    /// Made before the load by a read of its own (`ahead`), not from the load's stream.
+    ahead: bool,
 }
 
 /// What a pass found: its digest, the problems it named, the largest own key.
@@ -137,7 +139,24 @@ impl SourcePass {
             max_key: None,
             positions: None,
             map_name: format!("map/{}.csv", crate::run_files::file_stem(table)),
+            ahead: false,
         }
+    }
+
+    /// A pass read ahead, before the load (`ahead`).
+    pub(super) fn read_ahead(mut self) -> Self {
+        self.ahead = true;
+        self
+    }
+
+    /// Whether the pass was read ahead.
+    pub(super) fn is_read_ahead(&self) -> bool {
+        self.ahead
+    }
+
+    /// The columns the pass digests, in the check's order.
+    pub(super) fn column_names(&self) -> &[String] {
+        &self.columns
     }
 
     /// Rows handed over hold column `i`'s value at `positions[i]`.

@@ -1,0 +1,273 @@
+//! SOURCE's side of a large table's in-load check, read ahead: where the load fills DB_FINAL in
+//! the server (`INSERT ... SELECT`, which hands rekey no row), clone starts one thread that reads
+//! and digests each large one-write table of SOURCE as the check would, while clone's DDL and the
+//! stages up to the load leave the cores idle; the table's load step takes the pass after its
+//! rows are in (`take`), so the check reads only DB_FINAL. A pass is used only if it saw as many
+//! rows as the load read (`SourcePass::complete`) and preflight counted, over the columns the
+//! check compares; else the check reads SOURCE itself, as it always did. SOURCE changed between
+//! the read and the load makes the check differ (the verify stage then reads both sides again),
+//! never pass.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::source::{Own, SourcePass};
+use super::{exact_list, pass_columns, shared_maps, Maps};
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::journal::Artifact;
+use crate::model::{is_internal, Table};
+use crate::options::{LoadChoice, OrphanPolicy};
+use crate::run::maps::lock;
+use crate::run::Context;
+
+/// The process's read-ahead: the thread reading, and what it has read, until the load takes it
+/// (a command runs one; the run directory tells whose it is).
+static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
+
+struct Running {
+    run_dir: std::path::PathBuf,
+    handle: std::thread::JoinHandle<()>,
+    stop: Arc<AtomicBool>,
+    tables: Vec<String>,
+    passes: Arc<Passes>,
+}
+
+/// What the thread has read, shared with the load's workers.
+#[derive(Default)]
+struct Passes {
+    state: Mutex<Read>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct Read {
+    /// The table being read.
+    current: Option<String>,
+    /// Each table read: its pass, or None where none could be made.
+    done: HashMap<String, Option<SourcePass>>,
+    /// Tables the load asked for before the thread began them: it leaves them alone.
+    skipped: HashSet<String>,
+}
+
+/// One table's read, owned by the thread.
+struct Job {
+    table: Table,
+    columns: Vec<String>,
+    own: Own,
+    sql: String,
+}
+
+/// What every job of the thread shares.
+struct Shared {
+    source: Arc<dyn Backend>,
+    plan: Arc<(crate::model::Schema, crate::plan::Plan)>,
+    maps: Arc<Maps>,
+    /// The background map writer ended: a parent's map file still missing will not come.
+    maps_written: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Starts reading ahead SOURCE's side of the large tables whose rows the load writes straight
+/// from SOURCE (the one-write route clone journaled), largest first, on one thread. Nothing
+/// starts in a dry run, a live run (SOURCE changes while it runs), a resumed load, with
+/// `--orphans null`, or where the load streams SOURCE's rows through rekey and digests them on
+/// the way (`Load::taps_source`).
+pub fn start(ctx: &Context) -> Result<()> {
+    stop(ctx);
+    // Another command's in this process (the library run twice at once) keeps its own.
+    if lock(&RUNNING).is_some()
+        || ctx.run.dry_run
+        || ctx.run.follow
+        || ctx.run.load_path == LoadChoice::Move
+        || ctx.conversion.orphans == OrphanPolicy::Null
+    {
+        return Ok(());
+    }
+    let (Some(source), Some(fin)) = (&ctx.source, &ctx.final_db) else {
+        return Ok(());
+    };
+    if fin.taps_source()
+        || !source.dialect().verifies_during_load()
+        || !fin.dialect().verifies_during_load()
+        || !ctx.journal.artifacts(Artifact::LoadStarted)?.is_empty()
+    {
+        return Ok(());
+    }
+    let one_write: HashSet<String> = crate::run::data_shape::journaled_routes(&ctx.journal)?
+        .into_iter()
+        .filter(|(_, route)| route == crate::run::data_shape::ONE_WRITE)
+        .map(|(table, _)| table)
+        .collect();
+    if one_write.is_empty() {
+        return Ok(());
+    }
+    let plan = crate::run::source::load(ctx)?;
+    let counted = crate::run::source_snapshot::counted_rows(ctx)?;
+    let rows = |t: &Table| counted.get(&t.name).copied().unwrap_or(t.estimated_rows);
+    let mut tables: Vec<&Table> = plan
+        .0
+        .tables
+        .iter()
+        .filter(|t| {
+            one_write.contains(&t.name)
+                && !is_internal(&t.name)
+                && crate::run::source_snapshot::large(ctx, t)
+        })
+        .collect();
+    tables.sort_by_key(|t| std::cmp::Reverse(rows(t)));
+    let d = source.dialect();
+    let mut jobs = Vec::new();
+    for t in tables {
+        let own = match plan.1.converted(&t.name) {
+            None => Own::None,
+            // A mapped key's pairs come from its map file in old-key order: the check merges it.
+            Some(_) => match crate::run::keys::key_source(ctx, &t.name)? {
+                Some(from) => Own::derived(ctx, &t.name, from)?,
+                None => continue,
+            },
+        };
+        // The columns the check compares, as DB_FINAL is to have them (compare makes sure);
+        // `take`'s caller uses the pass only if they are the check's.
+        let columns: Vec<String> = t.writable_columns().map(|c| c.name.clone()).collect();
+        let sql = format!(
+            "SELECT {} FROM {}",
+            exact_list(d, t, &columns),
+            d.own_rows(t)
+        );
+        jobs.push(Job {
+            table: t.clone(),
+            columns,
+            own,
+            sql,
+        });
+    }
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let shared = Shared {
+        source: source.clone(),
+        plan: plan.clone(),
+        maps: shared_maps(ctx),
+        maps_written: crate::run::maps::writer_finished(ctx),
+        stop: stop.clone(),
+    };
+    let tables: Vec<String> = jobs.iter().map(|j| j.table.name.clone()).collect();
+    let passes = Arc::new(Passes::default());
+    let mark = std::env::var_os("REKEY_TEST_MARK_READ_AHEAD")
+        .is_some()
+        .then(|| ctx.run.run_dir.join("read-ahead"));
+    let theirs = passes.clone();
+    let handle = std::thread::spawn(move || {
+        let mut read = Vec::new();
+        for job in jobs {
+            let name = job.table.name.clone();
+            {
+                let mut state = lock(&theirs.state);
+                if shared.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                if state.skipped.contains(&name) {
+                    continue;
+                }
+                state.current = Some(name.clone());
+            }
+            // A panic must not leave the table `current`: its load step would wait for ever.
+            let pass =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_table(&shared, job)))
+                    .unwrap_or(None);
+            if pass.is_some() {
+                read.push(name.clone());
+            }
+            let mut state = lock(&theirs.state);
+            state.current = None;
+            state.done.insert(name, pass);
+            theirs.changed.notify_all();
+        }
+        // Test hook: the tests change SOURCE once every read is done.
+        if let Some(path) = mark {
+            let _ = std::fs::write(path, read.join("\n"));
+        }
+    });
+    *lock(&RUNNING) = Some(Running {
+        run_dir: ctx.run.run_dir.clone(),
+        handle,
+        stop,
+        tables,
+        passes,
+    });
+    Ok(())
+}
+
+/// One table's pass over SOURCE, or None where it could not be made (a parent's map file that
+/// will not come, a read that failed or was stopped): the check then reads SOURCE itself.
+fn read_table(shared: &Shared, job: Job) -> Option<SourcePass> {
+    // A reference's parent mapping is its map file, which the background writer may not have
+    // written yet (it appears whole, renamed from its part).
+    let columns = loop {
+        let written = shared.maps_written.load(Ordering::SeqCst);
+        match pass_columns(&shared.plan.1, &job.table, &job.columns, &shared.maps) {
+            Ok(c) => break c,
+            Err(_) if written || shared.stop.load(Ordering::SeqCst) => return None,
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+        }
+    };
+    let mut pass = SourcePass::new(&job.table.name, columns, job.own, false, 0).read_ahead();
+    let mut s = shared.source.connect().ok()?;
+    crate::backend::read_all(s.as_mut(), true, &job.sql, &mut |row| {
+        if shared.stop.load(Ordering::Relaxed) {
+            return Err(Error::usage("the read ahead was stopped", ""));
+        }
+        pass.row(row)
+    })
+    .ok()?;
+    Some(pass)
+}
+
+/// SOURCE's side of `table` read ahead: waited for while the thread reads it; None for a table
+/// it does not read, could not read, or has not begun (it then leaves the table alone). Every
+/// load step asks, whatever its table's route, before anything else may write the table's map
+/// file.
+pub fn take(ctx: &Context, table: &str) -> Option<SourcePass> {
+    let passes = {
+        let running = lock(&RUNNING);
+        let run = running.as_ref().filter(|r| r.run_dir == ctx.run.run_dir)?;
+        if !run.tables.iter().any(|t| t == table) {
+            return None;
+        }
+        run.passes.clone()
+    };
+    let mut state = lock(&passes.state);
+    loop {
+        if let Some(pass) = state.done.remove(table) {
+            return pass;
+        }
+        if state.current.as_deref() != Some(table) {
+            state.skipped.insert(table.to_string());
+            return None;
+        }
+        state = passes
+            .changed
+            .wait(state)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    }
+}
+
+/// Stops a read-ahead and forgets what it read (what the load did not take: a command that
+/// failed before the load, a table the load did not fill): before the verify stage, and at the
+/// end of a command.
+pub fn stop(ctx: &Context) {
+    let mine = {
+        let mut running = lock(&RUNNING);
+        match running.as_ref() {
+            Some(r) if r.run_dir == ctx.run.run_dir => running.take(),
+            _ => None,
+        }
+    };
+    if let Some(run) = mine {
+        run.stop.store(true, Ordering::SeqCst);
+        let _ = run.handle.join();
+    }
+}
