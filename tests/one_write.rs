@@ -69,17 +69,23 @@ impl<S: TestServer> Trio<S> {
     }
 
     fn spawn_stalling(&self, stage: &str, extra: &[&str]) -> std::process::Child {
+        self.stalling(stage, extra).spawn().unwrap()
+    }
+
+    /// `rekey run` on two workers (with `extra`) that stalls after the first step of `stage`
+    /// (REKEY_TEST_STALL_AFTER_STEP), not yet started.
+    fn stalling(&self, stage: &str, extra: &[&str]) -> std::process::Command {
         let [s, d, f] = self.urls();
-        std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"));
+        command
             .args(["run", "--source", &s, "--data", &d, "--final", &f])
             .args(["--run-dir", self.run_dir().to_str().unwrap(), "-q"])
             .args(["--jobs", "2"])
             .args(extra)
             .env("REKEY_TEST_STALL_AFTER_STEP", stage)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
+            .stderr(std::process::Stdio::piped());
+        command
     }
 }
 
@@ -783,16 +789,10 @@ fn mariadb_source_changed_after_the_read_ahead_is_verified_as_loaded() {
         eprintln!("skipped: no MariaDB");
         return;
     };
-    let [s, d, f] = t.urls();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
-        .args(["run", "--source", &s, "--data", &d, "--final", &f])
-        .args(["--run-dir", t.run_dir().to_str().unwrap(), "-q"])
-        .args(["--jobs", "2"])
-        .env("REKEY_TEST_STALL_AFTER_STEP", "swap")
+    let mut child = t
+        .stalling("swap", &[])
         .env("REKEY_TEST_STALL_RELEASE", "1")
         .env("REKEY_TEST_MARK_READ_AHEAD", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     wait_for_stall_at(&t.run_dir(), &mut child);

@@ -1,12 +1,12 @@
 //! SOURCE's side of a large table's in-load check, read ahead: where the load fills DB_FINAL in
-//! the server (`INSERT ... SELECT`, which hands rekey no row), clone starts one thread that reads
-//! and digests each large one-write table of SOURCE as the check would, while clone's DDL and the
-//! stages up to the load leave the cores idle; the table's load step takes the pass after its
-//! rows are in (`take`), so the check reads only DB_FINAL. A pass is used only if it saw as many
-//! rows as the load read (`SourcePass::complete`) and preflight counted, over the columns the
-//! check compares; else the check reads SOURCE itself, as it always did. SOURCE changed between
-//! the read and the load makes the check differ (the verify stage then reads both sides again),
-//! never pass.
+//! the server (`INSERT ... SELECT`, which hands rekey no row), the runner starts one thread once
+//! clone has journaled each table's route; it reads and digests each large one-write table of
+//! SOURCE as the check would, while shadow to compare and the load's first seconds run, and the
+//! table's load step takes the pass after its rows are in (`take`), so the check after the fill
+//! reads only DB_FINAL. A pass is used only if it saw as many rows as the load read
+//! (`SourcePass::complete`) and preflight counted, over the columns the check compares; else the
+//! check reads SOURCE itself, as it always did. SOURCE changed between the read and the load
+//! makes the check differ (the verify stage then reads both sides again), never pass.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
