@@ -720,20 +720,29 @@ fn a_one_write_load_without_source_is_refused_before_any_write() {
 }
 
 /// A large log table nobody references (60,000 rows: over the 50,000 from which a table's
-/// check reads SOURCE on a connection of its own) and its small parent.
+/// check reads SOURCE on a connection of its own; even keys, so a key can move below the
+/// largest) and its small parent.
 const LOG_SOURCE: &str = "
 CREATE TABLE parent (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20) NOT NULL) ENGINE=InnoDB;
 INSERT INTO parent (id, name) SELECT seq, CONCAT('p', seq) FROM seq_1_to_100;
 CREATE TABLE log (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, parent_id INT NULL, note VARCHAR(20) NOT NULL,
   CONSTRAINT fk_log_parent FOREIGN KEY (parent_id) REFERENCES parent (id)) ENGINE=InnoDB;
-INSERT INTO log (id, parent_id, note) SELECT seq, IF(seq % 10 = 0, NULL, 1 + seq % 100), CONCAT('n', seq) FROM seq_1_to_60000;
+INSERT INTO log (id, parent_id, note) SELECT 2 * seq, IF(seq % 10 = 0, NULL, 1 + seq % 100), CONCAT('n', seq) FROM seq_1_to_60000;
 ";
 
-/// A Trio of LOG_SOURCE with DB_FINAL made by `rekey derive-final` first, as the application's
+/// LOG_SOURCE's log table with a one-to-one table beside it: its key is a log's key, so its new
+/// keys are the log's (its map file written by shadow, not by its check).
+const LOG_DETAIL: &str = "
+CREATE TABLE log_detail (log_id BIGINT NOT NULL PRIMARY KEY, extra VARCHAR(20) NOT NULL,
+  CONSTRAINT fk_detail_log FOREIGN KEY (log_id) REFERENCES log (id)) ENGINE=InnoDB;
+INSERT INTO log_detail (log_id, extra) SELECT 2 * seq, CONCAT('x', seq) FROM seq_1_to_60000;
+";
+
+/// A Trio of `source_sql` with DB_FINAL made by `rekey derive-final` first, as the application's
 /// migrations would have made it before the cutover.
-fn log_trio(tag: &str) -> Option<Trio<Mariadb>> {
+fn log_trio(tag: &str, source_sql: &str) -> Option<Trio<Mariadb>> {
     let server = common::server()?;
-    let t = Trio::new(Mariadb(server), tag, LOG_SOURCE, None);
+    let t = Trio::new(Mariadb(server), tag, source_sql, None);
     let [s, _, f] = t.urls();
     let out = rekey(&[
         "derive-final",
@@ -757,12 +766,13 @@ fn verify_detail(run_dir: &std::path::Path) -> String {
 }
 
 /// Where the load fills DB_FINAL inside the server (MariaDB's INSERT ... SELECT hands rekey no
-/// row), a large table's check has SOURCE's side read ahead from clone on: the load's check
-/// then reads DB_FINAL alone, the run is verified, and the map file the pass writes holds every
-/// key.
+/// row), a large table's check has SOURCE's side read ahead after clone: the load's check then
+/// reads DB_FINAL alone, the run is verified, and the map files hold every key: the one-to-one
+/// table's as shadow wrote it, the log's as the background writer wrote it (the passes check
+/// them), with no file of the passes left.
 #[test]
 fn mariadb_a_large_tables_check_reads_source_ahead() {
-    let Some(t) = log_trio("ahead") else {
+    let Some(t) = log_trio("ahead", &format!("{LOG_SOURCE}{LOG_DETAIL}")) else {
         eprintln!("skipped: no MariaDB");
         return;
     };
@@ -772,20 +782,27 @@ fn mariadb_a_large_tables_check_reads_source_ahead() {
     assert_same_counts(&t);
     let detail = verify_detail(&t.run_dir());
     assert!(
-        detail.contains("SOURCE's side of 1 read ahead"),
-        "the log table's check took SOURCE's side read ahead: {detail}"
+        detail.contains("SOURCE's side of 2 read ahead"),
+        "the two large tables' checks took SOURCE's side read ahead: {detail}"
     );
-    let map = mapping(&t.run_dir(), "log");
-    assert_eq!(map.len(), 60_000);
+    for table in ["log", "log_detail"] {
+        assert_eq!(mapping(&t.run_dir(), table).len(), 60_000, "{table}");
+    }
+    assert_eq!(
+        tree(&t.run_dir().join("map")),
+        ["log.csv", "log_detail.csv", "parent.csv"]
+    );
 }
 
 /// SOURCE changed after its side was read ahead and before the load read it (a write the
-/// operator did not stop): DB_FINAL holds SOURCE as the load read it, the load's check differs
-/// from the pass read ahead and is not trusted, and the verify stage reads both sides again and
-/// finds them equal. Nothing is lost, and the read-ahead never vouches for rows it did not see.
+/// operator did not stop; neither the row count nor the largest key changes): DB_FINAL holds
+/// SOURCE as the load read it, the load's check differs from the pass read ahead and is not
+/// trusted, the map file the pass wrote is not kept, and the verify stage writes the map file
+/// anew and reads both sides again: equal. Nothing is lost, and the read-ahead never vouches
+/// for rows it did not see.
 #[test]
 fn mariadb_source_changed_after_the_read_ahead_is_verified_as_loaded() {
-    let Some(t) = log_trio("ahead_changed") else {
+    let Some(t) = log_trio("ahead_changed", LOG_SOURCE) else {
         eprintln!("skipped: no MariaDB");
         return;
     };
@@ -808,8 +825,10 @@ fn mariadb_source_changed_after_the_read_ahead_is_verified_as_loaded() {
     assert_eq!(std::fs::read_to_string(&marked).unwrap(), "log");
     {
         use mysql::prelude::Queryable;
-        conn(&t.server.0, Some(&t.source))
-            .query_drop("UPDATE log SET note = 'changed' WHERE id = 7")
+        let mut c = conn(&t.server.0, Some(&t.source));
+        c.query_drop("UPDATE log SET note = 'changed' WHERE id = 8")
+            .unwrap();
+        c.query_drop("UPDATE log SET id = 13 WHERE id = 14")
             .unwrap();
     }
     std::fs::write(t.run_dir().join("release"), b"").unwrap();
@@ -829,5 +848,15 @@ fn mariadb_source_changed_after_the_read_ahead_is_verified_as_loaded() {
     assert!(
         !detail.contains("read ahead"),
         "a pass that differs from DB_FINAL is not the table's check: {detail}"
+    );
+    let map = mapping(&t.run_dir(), "log");
+    assert!(
+        map.contains_key("13") && !map.contains_key("14"),
+        "the map file holds SOURCE's keys as loaded"
+    );
+    assert_eq!(
+        tree(&t.run_dir().join("map")),
+        ["log.csv", "parent.csv"],
+        "no map file of the pass read ahead is left"
     );
 }

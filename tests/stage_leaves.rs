@@ -1,6 +1,6 @@
 //! The layering docs/architecture.md promises, read from the source text: every stage is a leaf
 //! (it takes what stages share from `crate::run`, never from another stage; the one exception is
-//! the load's `verify::after_load`), nothing below the stages imports them, and the step runner
+//! the load's use of verify: `after_load`, `source_tap` and `ahead::take`), nothing below the stages imports them, and the step runner
 //! knows no view of the run (`status`, `report`). `python3 scripts/imports.py` draws the whole
 //! graph.
 

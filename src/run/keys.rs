@@ -177,11 +177,16 @@ pub fn write_pair(
 }
 
 /// The map file appears under its final name only when complete.
-pub fn finish_csv(mut w: csv::Writer<std::fs::File>, part: &Path, path: &Path) -> Result<()> {
+pub fn finish_csv(w: csv::Writer<std::fs::File>, part: &Path, path: &Path) -> Result<()> {
+    sync_csv(w, part)?;
+    std::fs::rename(part, path).map_err(|e| io_error("rename", part, e))
+}
+
+/// Writes out and syncs the CSV file `w` writes at `part`, leaving it under that name.
+pub fn sync_csv(mut w: csv::Writer<std::fs::File>, part: &Path) -> Result<()> {
     w.flush().map_err(|e| io_error("write", part, e))?;
     let file = w
         .into_inner()
         .map_err(|e| io_error("write", part, e.into_error()))?;
-    file.sync_all().map_err(|e| io_error("sync", part, e))?;
-    std::fs::rename(part, path).map_err(|e| io_error("rename", part, e))
+    file.sync_all().map_err(|e| io_error("sync", part, e))
 }

@@ -59,9 +59,9 @@ impl Drop for Ended {
     }
 }
 
-/// Whether no map file is still being written in the background: the writer of this process
-/// ended, or none was started. A reader that cannot wait on the writer (`stages::verify::ahead`
-/// reads parents' map files from its own thread) polls it.
+/// Whether the background writer running now has ended (true where none runs): a reader that
+/// cannot wait on it (`stages::verify::ahead` reads parents' map files from its own thread)
+/// polls it. A writer a later stage starts is not this one.
 pub fn writer_finished(ctx: &Context) -> Arc<AtomicBool> {
     lock(&ctx.pending_maps)
         .as_ref()

@@ -94,7 +94,8 @@ pub struct Background {
     /// them again.
     pub tables: Vec<String>,
     /// Set once the thread has ended, however it ended: a reader of its files that cannot wait
-    /// on the handle (`stages::verify::ahead`) knows a file still missing will not come.
+    /// on the handle (`stages::verify::ahead`) knows a file it was to write and still missing
+    /// will not come from it.
     pub finished: Arc<AtomicBool>,
 }
 

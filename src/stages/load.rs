@@ -360,8 +360,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                     }
                     FillRoute::TwoWrites(_) => fin.load_table(data.as_ref(), &job)?,
                 };
-                // SOURCE's side read ahead (`verify::ahead`) is taken whatever the route: its
-                // thread writes the table's map file, which the check below may write too.
+                // SOURCE's side read ahead (`verify::ahead`) is taken whatever the route, so that
+                // its thread is done with the table before the check below.
                 let ahead = super::verify::ahead::take(ctx, t);
                 if tapped.is_none() {
                     tapped = ahead.filter(|pass| pass.complete(moved.read));

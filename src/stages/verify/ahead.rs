@@ -9,28 +9,31 @@
 //! makes the check differ (the verify stage then reads both sides again), never pass.
 
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::source::{Own, SourcePass};
+use super::source::{MapOut, Own, SourcePass};
 use super::{exact_list, pass_columns, shared_maps, Maps};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::journal::Artifact;
 use crate::model::{is_internal, Table};
-use crate::options::{LoadChoice, OrphanPolicy};
+use crate::options::{LoadChoice, OrphanPolicy, UuidFormat};
 use crate::run::maps::lock;
 use crate::run::Context;
+use crate::uuidgen::DerivedKey;
 
 /// The process's read-ahead: the thread reading, and what it has read, until the load takes it
 /// (a command runs one; the run directory tells whose it is).
 static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
 
 struct Running {
-    run_dir: std::path::PathBuf,
+    run_dir: PathBuf,
     handle: std::thread::JoinHandle<()>,
     stop: Arc<AtomicBool>,
-    tables: Vec<String>,
+    /// The tables it reads, each with the path of the map file it may write (`kept_path`).
+    tables: Vec<(String, Option<PathBuf>)>,
     passes: Arc<Passes>,
 }
 
@@ -55,8 +58,21 @@ struct Read {
 struct Job {
     table: Table,
     columns: Vec<String>,
-    own: Own,
+    own: OwnKey,
     sql: String,
+}
+
+/// How the pass finds the table's new keys: none converted, or derived as the run derives them,
+/// checked against the table's map file (another's to write) or written to a file of the pass's
+/// own (`kept_path`), which becomes the map file only once the table's check found DB_FINAL equal
+/// (`settle`): SOURCE may change between the read and the load.
+enum OwnKey {
+    None,
+    Derived {
+        key: DerivedKey,
+        map: PathBuf,
+        write: Option<PathBuf>,
+    },
 }
 
 /// What every job of the thread shares.
@@ -64,20 +80,47 @@ struct Shared {
     source: Arc<dyn Backend>,
     plan: Arc<(crate::model::Schema, crate::plan::Plan)>,
     maps: Arc<Maps>,
-    /// The background map writer ended: a parent's map file still missing will not come.
+    /// The background map writer running when the read-ahead started ended: a parent's map file
+    /// it was to write and still missing will not come (the pass is then not made).
     maps_written: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
+    /// Ctrl-C: the read stops at once, as the stages do at their next safe point.
+    interrupted: Arc<AtomicBool>,
+    format: UuidFormat,
+}
+
+impl Shared {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.interrupted.load(Ordering::Relaxed)
+    }
+}
+
+/// Where a pass read ahead writes the map file of `map`'s table before its check settles it.
+fn kept_path(map: &Path) -> PathBuf {
+    let mut path = map.as_os_str().to_owned();
+    path.push(".ahead");
+    path.into()
 }
 
 /// Starts reading ahead SOURCE's side of the large tables whose rows the load writes straight
 /// from SOURCE (the one-write route clone journaled), largest first, on one thread. Nothing
 /// starts in a dry run, a live run (SOURCE changes while it runs), a resumed load, with
 /// `--orphans null`, or where the load streams SOURCE's rows through rekey and digests them on
-/// the way (`Load::taps_source`).
-pub fn start(ctx: &Context) -> Result<()> {
+/// the way (`Load::taps_source`). A speed-up only: what keeps it from starting is noted, never
+/// the run's failure.
+pub fn start(ctx: &Context) {
     stop(ctx);
-    // Another command's in this process (the library run twice at once) keeps its own.
-    if lock(&RUNNING).is_some()
+    if let Err(e) = try_start(ctx) {
+        ctx.progress
+            .note(&format!("the load's checks read SOURCE themselves: {e}"));
+    }
+}
+
+fn try_start(ctx: &Context) -> Result<()> {
+    // Held until the thread is in place: another command's in this process (the library run
+    // twice at once) keeps its own.
+    let mut running = lock(&RUNNING);
+    if running.is_some()
         || ctx.run.dry_run
         || ctx.run.follow
         || ctx.run.load_path == LoadChoice::Move
@@ -121,15 +164,25 @@ pub fn start(ctx: &Context) -> Result<()> {
     let mut jobs = Vec::new();
     for t in tables {
         let own = match plan.1.converted(&t.name) {
-            None => Own::None,
+            None => OwnKey::None,
             // A mapped key's pairs come from its map file in old-key order: the check merges it.
             Some(_) => match crate::run::keys::key_source(ctx, &t.name)? {
-                Some(from) => Own::derived(ctx, &t.name, from)?,
+                // As `Own::derived` decides: written where the check would write it.
+                Some(from) => {
+                    let map = crate::run::keys::map_paths(ctx, &t.name).0;
+                    let write = (!map.exists() && crate::run::maps::left_to_check(ctx, &t.name)?)
+                        .then(|| kept_path(&map));
+                    OwnKey::Derived {
+                        key: ctx.derived_key(from),
+                        map,
+                        write,
+                    }
+                }
                 None => continue,
             },
         };
         // The columns the check compares, as DB_FINAL is to have them (compare makes sure);
-        // `take`'s caller uses the pass only if they are the check's.
+        // the check uses the pass only if they are its own.
         let columns: Vec<String> = t.writable_columns().map(|c| c.name.clone()).collect();
         let sql = format!(
             "SELECT {} FROM {}",
@@ -153,8 +206,19 @@ pub fn start(ctx: &Context) -> Result<()> {
         maps: shared_maps(ctx),
         maps_written: crate::run::maps::writer_finished(ctx),
         stop: stop.clone(),
+        interrupted: ctx.interrupted.clone(),
+        format: ctx.conversion.uuid_format,
     };
-    let tables: Vec<String> = jobs.iter().map(|j| j.table.name.clone()).collect();
+    let tables: Vec<(String, Option<PathBuf>)> = jobs
+        .iter()
+        .map(|j| {
+            let kept = match &j.own {
+                OwnKey::Derived { write, .. } => write.clone(),
+                OwnKey::None => None,
+            };
+            (j.table.name.clone(), kept)
+        })
+        .collect();
     let passes = Arc::new(Passes::default());
     let mark = std::env::var_os("REKEY_TEST_MARK_READ_AHEAD")
         .is_some()
@@ -166,7 +230,7 @@ pub fn start(ctx: &Context) -> Result<()> {
             let name = job.table.name.clone();
             {
                 let mut state = lock(&theirs.state);
-                if shared.stop.load(Ordering::SeqCst) {
+                if shared.stopped() {
                     break;
                 }
                 if state.skipped.contains(&name) {
@@ -191,7 +255,7 @@ pub fn start(ctx: &Context) -> Result<()> {
             let _ = std::fs::write(path, read.join("\n"));
         }
     });
-    *lock(&RUNNING) = Some(Running {
+    *running = Some(Running {
         run_dir: ctx.run.run_dir.clone(),
         handle,
         stop,
@@ -210,31 +274,54 @@ fn read_table(shared: &Shared, job: Job) -> Option<SourcePass> {
         let written = shared.maps_written.load(Ordering::SeqCst);
         match pass_columns(&shared.plan.1, &job.table, &job.columns, &shared.maps) {
             Ok(c) => break c,
-            Err(_) if written || shared.stop.load(Ordering::SeqCst) => return None,
+            Err(_) if written || shared.stopped() => return None,
             Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
         }
     };
-    let mut pass = SourcePass::new(&job.table.name, columns, job.own, false, 0).read_ahead();
-    let mut s = shared.source.connect().ok()?;
-    crate::backend::read_all(s.as_mut(), true, &job.sql, &mut |row| {
-        if shared.stop.load(Ordering::Relaxed) {
-            return Err(Error::usage("the read ahead was stopped", ""));
+    let (own, kept) = match job.own {
+        OwnKey::None => (Own::None, None),
+        OwnKey::Derived { key, map, write } => {
+            let out = match &write {
+                Some(path) => Some(MapOut::kept(path.clone(), shared.format).ok()?),
+                None => None,
+            };
+            let own = Own::Derived {
+                key,
+                map,
+                pairs: 0,
+                write: out,
+            };
+            (own, write)
         }
-        pass.row(row)
-    })
-    .ok()?;
-    Some(pass)
+    };
+    let mut pass = SourcePass::new(&job.table.name, columns, own, false, 0).read_ahead();
+    let read = shared.source.connect().and_then(|mut s| {
+        crate::backend::read_all(s.as_mut(), true, &job.sql, &mut |row| {
+            if shared.stopped() {
+                return Err(Error::usage("the read ahead was stopped", ""));
+            }
+            pass.row(row)
+        })
+    });
+    match read {
+        Ok(()) => Some(pass),
+        Err(_) => {
+            drop(pass);
+            if let Some(path) = kept {
+                let _ = std::fs::remove_file(path);
+            }
+            None
+        }
+    }
 }
 
 /// SOURCE's side of `table` read ahead: waited for while the thread reads it; None for a table
-/// it does not read, could not read, or has not begun (it then leaves the table alone). Every
-/// load step asks, whatever its table's route, before anything else may write the table's map
-/// file.
+/// it does not read, could not read, or has not begun (it then leaves the table alone).
 pub fn take(ctx: &Context, table: &str) -> Option<SourcePass> {
     let passes = {
         let running = lock(&RUNNING);
         let run = running.as_ref().filter(|r| r.run_dir == ctx.run.run_dir)?;
-        if !run.tables.iter().any(|t| t == table) {
+        if !run.tables.iter().any(|(t, _)| t == table) {
             return None;
         }
         run.passes.clone()
@@ -255,9 +342,26 @@ pub fn take(ctx: &Context, table: &str) -> Option<SourcePass> {
     }
 }
 
+/// After `table`'s in-load check: the map file a pass read ahead wrote under its own name becomes
+/// the table's map file if the check found DB_FINAL equal to that pass (`verified`) and no map
+/// file is there yet; otherwise it is removed (SOURCE may have changed since it was read, and the
+/// verify stage writes the map file anew, `maps_ready`). Nothing to do for another table.
+pub fn settle(ctx: &Context, table: &str, verified: bool) -> Result<()> {
+    let (map, _) = crate::run::keys::map_paths(ctx, table);
+    let kept = kept_path(&map);
+    if !kept.exists() {
+        return Ok(());
+    }
+    if verified && !map.exists() {
+        return std::fs::rename(&kept, &map)
+            .map_err(|e| crate::error::io_error("rename", &kept, e));
+    }
+    std::fs::remove_file(&kept).map_err(|e| crate::error::io_error("remove", &kept, e))
+}
+
 /// Stops a read-ahead and forgets what it read (what the load did not take: a command that
-/// failed before the load, a table the load did not fill): before the verify stage, and at the
-/// end of a command.
+/// failed before the load, a table the load did not fill), with the map files its passes wrote:
+/// before the verify stage, and at the end of a command.
 pub fn stop(ctx: &Context) {
     let mine = {
         let mut running = lock(&RUNNING);
@@ -269,5 +373,11 @@ pub fn stop(ctx: &Context) {
     if let Some(run) = mine {
         run.stop.store(true, Ordering::SeqCst);
         let _ = run.handle.join();
+        drop(run.passes);
+        for (_, kept) in run.tables {
+            if let Some(path) = kept.filter(|p| p.exists()) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
 }

@@ -174,26 +174,41 @@ fn load_started(ctx: &Context, table: &str) -> Result<Option<f64>> {
 /// load's), on the load's worker, and journals the check when the table is identical. A table
 /// that differs, or that cannot be checked here (a `rekey load` without --source), is left to
 /// the verify stage, which reads it again and names what differs. Whatever an earlier load of the
-/// table journaled is forgotten first: it was about other rows.
+/// table journaled is forgotten first: it was about other rows. The map file a pass read ahead
+/// wrote becomes the table's only if the check that used the pass found DB_FINAL equal
+/// (`ahead::settle`).
 pub fn after_load(
     ctx: &Context,
     final_schema: &crate::model::Schema,
     table: &str,
     tapped: Option<SourcePass>,
 ) -> Result<()> {
+    let checked = check_after_load(ctx, final_schema, table, tapped);
+    let settled = ahead::settle(ctx, table, matches!(checked, Ok(true)));
+    checked?;
+    settled
+}
+
+/// `after_load`'s check; true when it used a pass read ahead and found DB_FINAL equal.
+fn check_after_load(
+    ctx: &Context,
+    final_schema: &crate::model::Schema,
+    table: &str,
+    tapped: Option<SourcePass>,
+) -> Result<bool> {
     if ctx.run.dry_run {
-        return Ok(());
+        return Ok(false);
     }
     ctx.journal.remove_artifact(IN_LOAD, table)?;
     ctx.test_stall_at("load-then-verify");
     let Some(shared) = checked_in_load(ctx, final_schema, table) else {
-        return Ok(());
+        return Ok(false);
     };
     let Some(t) = shared.0.table(table) else {
-        return Ok(());
+        return Ok(false);
     };
     let Some(started) = load_started(ctx, table)? else {
-        return Ok(());
+        return Ok(false);
     };
     // The check reads the map files: it waits for the background writer. A map file missing
     // (the writer failed, or a killed run's writer did not finish) leaves the table to the
@@ -202,7 +217,7 @@ pub fn after_load(
         ctx.progress.note(&format!(
             "verify of {table} after its load left to the verify stage: {e}"
         ));
-        return Ok(());
+        return Ok(false);
     }
     let maps = shared_maps(ctx);
     // A stream that lost rows would hand the check as few: the rows it saw must be SOURCE's as
@@ -210,7 +225,13 @@ pub fn after_load(
     let counted = crate::run::source_snapshot::counted_rows(ctx)?
         .get(table)
         .copied();
-    let tapped = tapped.filter(|pass| Some(pass.rows()) == counted);
+    // A pass made before the check (streamed by the load, or read ahead) counts only over the
+    // columns the check compares now: DB_FINAL is the load's, which may not be what the pass
+    // was made for.
+    let columns = final_schema.table(table).map(|ft| checked_columns(t, ft));
+    let tapped = tapped.filter(|pass| {
+        Some(pass.rows()) == counted && columns.as_deref() == Some(pass.column_names())
+    });
     let ahead = tapped.as_ref().is_some_and(|pass| pass.is_read_ahead());
     let streamed = tapped.is_some() && !ahead;
     match verify_table(ctx, t, final_schema.table(table), &maps, false, tapped) {
@@ -227,15 +248,16 @@ pub fn after_load(
                 IN_LOAD,
                 table,
                 &serde_json::to_string(&done).unwrap_or_default(),
-            )
+            )?;
+            Ok(ahead)
         }
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(false),
         // Not the load's failure: the verify stage reads the table again and reports it.
         Err(e) => {
             ctx.progress.note(&format!(
                 "verify of {table} after its load left to the verify stage: {e}"
             ));
-            Ok(())
+            Ok(false)
         }
     }
 }
@@ -702,10 +724,6 @@ fn verify_table(
     // keys are derived again as the rows come, in any order, and checked against the map file,
     // or written to it where no one did (`maps::left_to_check`); a mapped key's map file is
     // merged in old-key order.
-    // A pass made before the check (streamed by the load, or read ahead) counts only over the
-    // columns the check compares now: DB_FINAL is the load's, which may not be what the pass
-    // was made for.
-    let tapped = tapped.filter(|pass| pass.column_names() == columns.as_slice());
     let (mut pass, read) = match tapped {
         Some(pass) => (pass, None),
         None => {
