@@ -1,8 +1,8 @@
 //! The layering docs/architecture.md promises, read from the source text: every stage is a leaf
 //! (it takes what stages share from `crate::run`, never from another stage; the one exception is
-//! the load's use of verify: `after_load`, `source_tap` and `ahead::take`), nothing below the stages imports them, and the step runner
-//! knows no view of the run (`status`, `report`). `python3 scripts/imports.py` draws the whole
-//! graph.
+//! the load's use of verify: `after_load`, `source_tap` and `ahead::take`), nothing below the
+//! stages imports them, and the step runner knows no view of the run (`status`, `report`).
+//! `python3 scripts/imports.py` draws the whole graph.
 
 use std::path::Path;
 
