@@ -72,10 +72,7 @@ fn take(
 /// the first write and again after the last, both on the run's clock).
 fn largest_first<'a>(tables: &[&'a Table], known: &BTreeMap<String, u64>) -> Vec<&'a Table> {
     let mut ordered = tables.to_vec();
-    ordered.sort_by_key(|t| {
-        let rows = known.get(&t.name).copied().unwrap_or(0);
-        std::cmp::Reverse(rows.max(t.estimated_rows))
-    });
+    ordered.sort_by_key(|t| std::cmp::Reverse(rows_of(known, t)));
     ordered
 }
 
@@ -119,11 +116,23 @@ const SCAN_ROWS: u64 = 50_000;
 /// Whether reading every row of SOURCE's `table` should go through `Session::scan`: by
 /// preflight's count, or the catalog's estimate where preflight counted none.
 pub fn large(ctx: &Context, table: &crate::model::Table) -> bool {
-    let counted = counted_rows(ctx)
-        .ok()
-        .and_then(|c| c.get(&table.name).copied())
-        .unwrap_or(0);
-    counted.max(table.estimated_rows) >= SCAN_ROWS
+    let counted = counted_rows(ctx).unwrap_or_default();
+    large_by(&counted, table)
+}
+
+/// `large`, with preflight's counts in hand (`counted_rows`), for a caller that weighs many
+/// tables: `large` reads them from the journal each time.
+pub fn large_by(counted: &BTreeMap<String, u64>, table: &crate::model::Table) -> bool {
+    rows_of(counted, table) >= SCAN_ROWS
+}
+
+/// `table`'s rows as preflight counted them, or the catalog's estimate where that is more.
+pub fn rows_of(counted: &BTreeMap<String, u64>, table: &crate::model::Table) -> u64 {
+    counted
+        .get(&table.name)
+        .copied()
+        .unwrap_or(0)
+        .max(table.estimated_rows)
 }
 
 /// Preflight's journaled snapshot, per table (a record that does not parse is left out).

@@ -32,8 +32,8 @@ struct Running {
     run_dir: PathBuf,
     handle: std::thread::JoinHandle<()>,
     stop: Arc<AtomicBool>,
-    /// The tables it reads, each with the path of the map file it may write (`kept_path`).
-    tables: Vec<(String, Option<PathBuf>)>,
+    /// The tables it reads.
+    tables: Vec<String>,
     passes: Arc<Passes>,
 }
 
@@ -148,7 +148,6 @@ fn try_start(ctx: &Context) -> Result<()> {
     }
     let plan = crate::run::source::load(ctx)?;
     let counted = crate::run::source_snapshot::counted_rows(ctx)?;
-    let rows = |t: &Table| counted.get(&t.name).copied().unwrap_or(t.estimated_rows);
     let mut tables: Vec<&Table> = plan
         .0
         .tables
@@ -156,10 +155,10 @@ fn try_start(ctx: &Context) -> Result<()> {
         .filter(|t| {
             one_write.contains(&t.name)
                 && !is_internal(&t.name)
-                && crate::run::source_snapshot::large(ctx, t)
+                && crate::run::source_snapshot::large_by(&counted, t)
         })
         .collect();
-    tables.sort_by_key(|t| std::cmp::Reverse(rows(t)));
+    tables.sort_by_key(|t| std::cmp::Reverse(crate::run::source_snapshot::rows_of(&counted, t)));
     let d = source.dialect();
     let mut jobs = Vec::new();
     for t in tables {
@@ -209,16 +208,7 @@ fn try_start(ctx: &Context) -> Result<()> {
         interrupted: ctx.interrupted.clone(),
         format: ctx.conversion.uuid_format,
     };
-    let tables: Vec<(String, Option<PathBuf>)> = jobs
-        .iter()
-        .map(|j| {
-            let kept = match &j.own {
-                OwnKey::Derived { write, .. } => write.clone(),
-                OwnKey::None => None,
-            };
-            (j.table.name.clone(), kept)
-        })
-        .collect();
+    let tables: Vec<String> = jobs.iter().map(|j| j.table.name.clone()).collect();
     let passes = Arc::new(Passes::default());
     let mark = std::env::var_os("REKEY_TEST_MARK_READ_AHEAD")
         .is_some()
@@ -282,7 +272,7 @@ fn read_table(shared: &Shared, job: Job) -> Option<SourcePass> {
         OwnKey::None => (Own::None, None),
         OwnKey::Derived { key, map, write } => {
             let out = match &write {
-                Some(path) => Some(MapOut::kept(path.clone(), shared.format).ok()?),
+                Some(path) => Some(MapOut::create(path.clone(), shared.format).ok()?),
                 None => None,
             };
             let own = Own::Derived {
@@ -321,7 +311,7 @@ pub fn take(ctx: &Context, table: &str) -> Option<SourcePass> {
     let passes = {
         let running = lock(&RUNNING);
         let run = running.as_ref().filter(|r| r.run_dir == ctx.run.run_dir)?;
-        if !run.tables.iter().any(|(t, _)| t == table) {
+        if !run.tables.iter().any(|t| t == table) {
             return None;
         }
         run.passes.clone()
@@ -374,10 +364,8 @@ pub fn stop(ctx: &Context) {
         run.stop.store(true, Ordering::SeqCst);
         let _ = run.handle.join();
         drop(run.passes);
-        for (_, kept) in run.tables {
-            if let Some(path) = kept.filter(|p| p.exists()) {
-                let _ = std::fs::remove_file(path);
-            }
+        for table in &run.tables {
+            let _ = settle(ctx, table, false);
         }
     }
 }

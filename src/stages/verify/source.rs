@@ -59,13 +59,12 @@ impl Own {
 }
 
 /// A map file the pass writes as it derives the keys: under its part name until `finish`, which
-/// gives it its name, or (`kept`, a pass read ahead) leaves it under its own name for the check
-/// to give it the map file's only if the check found DB_FINAL equal (`ahead::settle`).
+/// gives it its name, or (a pass read ahead) leaves it under its own name for the check to give
+/// it the map file's only if the check found DB_FINAL equal (`ahead::settle`).
 pub(super) struct MapOut {
     csv: csv::Writer<std::fs::File>,
     part: std::path::PathBuf,
     format: crate::options::UuidFormat,
-    kept: bool,
 }
 
 impl MapOut {
@@ -77,18 +76,7 @@ impl MapOut {
             csv: crate::run::keys::csv_writer(&part)?,
             part,
             format,
-            kept: false,
         }))
-    }
-
-    /// A map file that `finish` writes out but does not name (see `MapOut`).
-    pub(super) fn kept(
-        path: std::path::PathBuf,
-        format: crate::options::UuidFormat,
-    ) -> Result<Box<Self>> {
-        let mut out = Self::create(path, format)?;
-        out.kept = true;
-        Ok(out)
     }
 }
 
@@ -279,6 +267,7 @@ impl SourcePass {
             max_key,
             own,
             map_name,
+            ahead,
             ..
         } = self;
         let (entries, same) = match own {
@@ -297,7 +286,7 @@ impl SourcePass {
             } => {
                 // These pairs are the map file: it appears under its name, complete (a pass read
                 // ahead leaves that to its check's outcome).
-                match out.kept {
+                match ahead {
                     true => crate::run::keys::sync_csv(out.csv, &out.part)?,
                     false => crate::run::keys::finish_csv(out.csv, &out.part, &map)?,
                 }
