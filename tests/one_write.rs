@@ -794,6 +794,41 @@ fn mariadb_a_large_tables_check_reads_source_ahead() {
     );
 }
 
+/// On the one-write route clone makes every table in its converted definition, and the stages
+/// after it until compare have nothing to do to DB_DATA: they do not describe its catalog (nine
+/// queries on MariaDB). DB_DATA's catalog is read by clone (to find what an interrupted run
+/// left), by compare and by the load, and by nobody else.
+#[test]
+fn mariadb_one_write_stages_leave_data_s_catalog_alone() {
+    let Some(t) = log_trio(
+        "described",
+        "CREATE TABLE parent (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20) NOT NULL) ENGINE=InnoDB;
+INSERT INTO parent (id, name) SELECT seq, CONCAT('p', seq) FROM seq_1_to_20;
+CREATE TABLE child (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, parent_id INT NULL,
+  CONSTRAINT fk_child_parent FOREIGN KEY (parent_id) REFERENCES parent (id)) ENGINE=InnoDB;
+INSERT INTO child (id, parent_id) SELECT seq, 1 + seq % 20 FROM seq_1_to_50;",
+    ) else {
+        eprintln!("skipped: no MariaDB");
+        return;
+    };
+    let [s, d, f] = t.urls();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["run", "--source", &s, "--data", &d, "--final", &f])
+        .args(["--run-dir", t.run_dir().to_str().unwrap(), "-q"])
+        .env("REKEY_TEST_MARK_DESCRIBES", "1")
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert_verified(&t.run_dir());
+    assert_same_counts(&t);
+    let described = std::fs::read_to_string(t.run_dir().join("data-described")).unwrap();
+    assert_eq!(
+        described.lines().count(),
+        3,
+        "DB_DATA's catalog described by clone, compare and the load only"
+    );
+}
+
 /// SOURCE changed after its side was read ahead and before the load read it (a write the
 /// operator did not stop; neither the row count nor the largest key changes): DB_FINAL holds
 /// SOURCE as the load read it, the load's check differs from the pass read ahead and is not

@@ -19,8 +19,46 @@ pub fn describe_data(ctx: &Context) -> Result<Schema> {
     if ctx.run.dry_run && !data.database_exists()? {
         return Ok(Schema::default());
     }
+    // Test hook: each description of DB_DATA's catalog in a run is a line of
+    // `<run-dir>/data-described` (the stages that need none must not ask).
+    if std::env::var_os("REKEY_TEST_MARK_DESCRIBES").is_some() {
+        use std::io::Write;
+        let path = ctx.run.run_dir.join("data-described");
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "described");
+        }
+    }
     let mut s = data.connect()?;
     data.describe(s.as_mut())
+}
+
+/// DB_DATA's catalog as it is when a stage first asks (`describe_data`), described at most once
+/// per stage: a stage whose every table clone made in its converted definition (the one-write
+/// route) asks nothing of it, and a MariaDB catalog takes nine queries, 20-30 ms, to describe.
+pub struct DataCatalog<'a> {
+    ctx: &'a Context,
+    described: std::sync::OnceLock<Schema>,
+}
+
+impl<'a> DataCatalog<'a> {
+    pub fn new(ctx: &'a Context) -> Self {
+        DataCatalog {
+            ctx,
+            described: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn get(&self) -> Result<&Schema> {
+        if let Some(schema) = self.described.get() {
+            return Ok(schema);
+        }
+        let schema = describe_data(self.ctx)?;
+        Ok(self.described.get_or_init(|| schema))
+    }
 }
 
 /// DB_DATA's catalog, or in a dry run before it exists, the shape the conversion would give it.

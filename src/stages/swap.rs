@@ -9,7 +9,7 @@ use super::{Context, Outcome, Stage};
 use crate::backend::{Arrival, FillJob, FillRoute};
 use crate::error::Result;
 use crate::model::{is_internal, Table};
-use crate::run::data_shape::{describe_data, fill_columns, swaps_for, with_shadows};
+use crate::run::data_shape::{fill_columns, swaps_for, with_shadows, DataCatalog};
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = crate::run::source::load(ctx)?;
@@ -18,7 +18,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let source = ctx.source()?;
     let d = data.dialect();
     let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
-    let current = describe_data(ctx)?;
+    let current = DataCatalog::new(ctx);
     let moved = crate::run::data_shape::moved_tables(ctx)?;
     let converted = crate::run::data_shape::converted_in_clone(ctx)?;
     let mut tables: Vec<&Table> = source_schema
@@ -64,7 +64,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             let target = moved.as_ref().and_then(|m| m.table(&t.name));
             if target.is_none() {
                 let (swaps, work_columns) = swaps_for(ctx, d, &t.name, &uuid_type)?;
-                let shape = match current.table(&t.name) {
+                let shape = match current.get()?.table(&t.name) {
                     Some(shape) => shape.clone(),
                     // Dry run: DB_DATA does not exist; swap what shadow and link would have added.
                     None => with_shadows((*t).clone(), &swaps, &work_columns),

@@ -14,11 +14,22 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = crate::run::source::load(ctx)?;
     let (source_schema, plan) = &*shared;
     let data = ctx.data()?;
-    let mut current = describe_data(ctx)?;
     // Tables built with DB_FINAL's definitions keep their keys and indexes: they move there.
     let moved = crate::run::data_shape::moved_tables(ctx)?;
     // Tables clone made in their converted definition hold no rows and take none in swap.
     let converted = crate::run::data_shape::converted_in_clone(ctx)?;
+    // DB_DATA holds only the tables clone made: where it made every one converted (the
+    // one-write route), there is nothing to ask its catalog.
+    let all_converted = source_schema
+        .tables
+        .iter()
+        .filter(|t| !is_internal(&t.name))
+        .all(|t| converted.contains(&t.name));
+    let mut current = if all_converted && !ctx.run.dry_run {
+        crate::model::Schema::default()
+    } else {
+        describe_data(ctx)?
+    };
     if ctx.run.dry_run && current.tables.is_empty() {
         current = source_schema.clone();
         if !data.dialect().clone_keeps_foreign_keys() {
