@@ -76,11 +76,11 @@ fn largest_first<'a>(tables: &[&'a Table], known: &BTreeMap<String, u64>) -> Vec
     ordered
 }
 
-/// Journals SOURCE's snapshot, once per run (a preflight run again after a failure takes it anew:
-/// nothing was written yet).
-pub fn record(ctx: &Context) -> Result<()> {
+/// SOURCE's snapshot, counted now (nothing in a dry run): preflight's, which `store` journals
+/// once per run (a preflight run again after a failure takes it anew: nothing was written yet).
+pub fn count(ctx: &Context) -> Result<BTreeMap<String, Snapshot>> {
     if ctx.run.dry_run {
-        return Ok(());
+        return Ok(BTreeMap::new());
     }
     let shared = super::source::load(ctx)?;
     let tables: Vec<&Table> = shared
@@ -89,7 +89,12 @@ pub fn record(ctx: &Context) -> Result<()> {
         .iter()
         .filter(|t| !is_internal(&t.name))
         .collect();
-    for (name, snap) in take(ctx, &tables, &BTreeMap::new())? {
+    take(ctx, &tables, &BTreeMap::new())
+}
+
+/// Journals a snapshot `count` took, as the run's.
+pub fn store(ctx: &Context, snapshot: BTreeMap<String, Snapshot>) -> Result<()> {
+    for (name, snap) in snapshot {
         ctx.journal.add_artifact(
             ARTIFACT,
             &name,
