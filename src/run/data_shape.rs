@@ -36,28 +36,17 @@ pub fn describe_data(ctx: &Context) -> Result<Schema> {
     data.describe(s.as_mut())
 }
 
-/// DB_DATA's catalog as it is when a stage first asks (`describe_data`), described at most once
-/// per stage: a stage whose every table clone made in its converted definition (the one-write
-/// route) asks nothing of it, and a MariaDB catalog takes nine queries, 20-30 ms, to describe.
-pub struct DataCatalog<'a> {
-    ctx: &'a Context,
-    described: std::sync::OnceLock<Schema>,
-}
-
-impl<'a> DataCatalog<'a> {
-    pub fn new(ctx: &'a Context) -> Self {
-        DataCatalog {
-            ctx,
-            described: std::sync::OnceLock::new(),
-        }
-    }
-
-    pub fn get(&self) -> Result<&Schema> {
-        if let Some(schema) = self.described.get() {
-            return Ok(schema);
-        }
-        let schema = describe_data(self.ctx)?;
-        Ok(self.described.get_or_init(|| schema))
+/// DB_DATA's catalog for a stage whose steps change DB_DATA's tables in parallel: described
+/// before any step runs (a description made while another step alters its table may read that
+/// table half-made), and only where one of the stage's tables asks for it (`needed`); otherwise
+/// empty. On the one-write route, where clone made every table in its converted definition,
+/// shadow, link, unconstrain and swap ask nothing of it (a MariaDB catalog takes nine queries,
+/// 20-30 ms, to describe).
+pub fn describe_data_if(ctx: &Context, needed: bool) -> Result<Schema> {
+    if needed {
+        describe_data(ctx)
+    } else {
+        Ok(Schema::default())
     }
 }
 

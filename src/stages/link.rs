@@ -13,7 +13,6 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = crate::run::source::load(ctx)?;
     let (schema, plan) = &*shared;
     let data = ctx.data()?;
-    let current = crate::run::data_shape::DataCatalog::new(ctx);
     let mut by_table: BTreeMap<&str, Vec<&Reference>> = BTreeMap::new();
     let moved = crate::run::data_shape::moved_tables(ctx)?;
     // Tables clone made in their converted definition have no integer columns to shadow.
@@ -26,6 +25,8 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         by_table.entry(r.table.as_str()).or_default().push(r);
     }
     let groups: Vec<(&str, Vec<&Reference>)> = by_table.into_iter().collect();
+    // Only the tables that get shadow columns are asked about (none on the one-write route).
+    let current = crate::run::data_shape::describe_data_if(ctx, !groups.is_empty())?;
     ctx.steps(
         Stage::Link,
         &groups,
@@ -34,7 +35,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         |(t, refs)| {
             let d = data.dialect();
             let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
-            let existing = current.get()?.table(t);
+            let existing = current.table(t);
             let missing: Vec<(String, String)> = refs
                 .iter()
                 .map(|r| ufk(d, schema.table(t), &r.column))

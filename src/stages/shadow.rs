@@ -24,8 +24,16 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = crate::run::source::load(ctx)?;
     let (schema, plan) = &*shared;
     let data = ctx.data()?;
-    let current = crate::run::data_shape::DataCatalog::new(ctx);
+    let converted = crate::run::data_shape::converted_in_clone(ctx)?;
     let ordered = plan.converted_in_follow_order();
+    // DB_DATA's catalog is asked about a table clone did not convert (its work columns) and a
+    // table whose keys are not derived (a mapping table an interrupted run left).
+    let mut needed = false;
+    for c in &ordered {
+        needed |=
+            !converted.contains(&c.table) || crate::run::keys::key_source(ctx, &c.table)?.is_none();
+    }
+    let current = crate::run::data_shape::describe_data_if(ctx, needed)?;
     // Tables with fresh keys are independent; one-to-one tables need their parent's map first.
     let (fresh, following): (Vec<&Converted>, Vec<&Converted>) =
         ordered.into_iter().partition(|c| c.follows.is_none());
@@ -39,7 +47,6 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     fresh.sort_by_key(|c| std::cmp::Reverse(size(c)));
     let parallel = data.dialect().parallel_writes();
     let moved = crate::run::data_shape::moved_tables(ctx)?;
-    let converted = crate::run::data_shape::converted_in_clone(ctx)?;
     // Map files of derived keys need only SOURCE: they are written while the stages after this
     // one change DB_DATA's schema (statements that leave the cores idle).
     // A one-to-one table (`following`) may need its parent's map file in this stage: those
@@ -109,7 +116,7 @@ enum Shape {
 fn shadow_table(
     ctx: &Context,
     c: &Converted,
-    current: &crate::run::data_shape::DataCatalog<'_>,
+    current: &crate::model::Schema,
     shape: Shape,
     queue: Option<&std::sync::Mutex<Vec<MapJob>>>,
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -167,7 +174,7 @@ fn shadow_table(
             session = ctx.writer(data.as_ref())?;
             // A mapping table an interrupted run left is made again (only then: on a cluster
             // every DDL statement, even a DROP of nothing, stalls every node).
-            let map_left = current.get()?.table(&map_table(d, &c.table)).is_some();
+            let map_left = current.table(&map_table(d, &c.table)).is_some();
             if ctx.run.dry_run || map_left {
                 ctx.exec(&mut session, &format!("DROP TABLE IF EXISTS {map}"))?;
             }
@@ -199,7 +206,7 @@ fn shadow_table(
     let shared = crate::run::source::load(ctx)?;
     let source_table = shared.0.table(&c.table);
     let missing: Vec<(String, String)> = if shape == Shape::Cloned {
-        let current = current.get()?.table(&c.table).cloned().unwrap_or_default();
+        let current = current.table(&c.table).cloned().unwrap_or_default();
         [
             (
                 ipk(d, source_table, &c.column),

@@ -9,7 +9,7 @@ use super::{Context, Outcome, Stage};
 use crate::backend::{Arrival, FillJob, FillRoute};
 use crate::error::Result;
 use crate::model::{is_internal, Table};
-use crate::run::data_shape::{fill_columns, swaps_for, with_shadows, DataCatalog};
+use crate::run::data_shape::{describe_data_if, fill_columns, swaps_for, with_shadows};
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = crate::run::source::load(ctx)?;
@@ -18,7 +18,6 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let source = ctx.source()?;
     let d = data.dialect();
     let uuid_type = d.uuid_type(ctx.conversion.uuid_format)?;
-    let current = DataCatalog::new(ctx);
     let moved = crate::run::data_shape::moved_tables(ctx)?;
     let converted = crate::run::data_shape::converted_in_clone(ctx)?;
     let mut tables: Vec<&Table> = source_schema
@@ -26,6 +25,9 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         .iter()
         .filter(|t| !is_internal(&t.name))
         .collect();
+    // Only a table clone did not convert is swapped from DB_DATA's shape of it (none on the
+    // one-write route).
+    let current = describe_data_if(ctx, tables.iter().any(|t| !converted.contains(&t.name)))?;
     let one_write = std::sync::atomic::AtomicUsize::new(0);
     // A table on the one-write route: its rows go from SOURCE straight into DB_FINAL in the load.
     let left_empty = |t: &Table| {
@@ -64,7 +66,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
             let target = moved.as_ref().and_then(|m| m.table(&t.name));
             if target.is_none() {
                 let (swaps, work_columns) = swaps_for(ctx, d, &t.name, &uuid_type)?;
-                let shape = match current.get()?.table(&t.name) {
+                let shape = match current.table(&t.name) {
                     Some(shape) => shape.clone(),
                     // Dry run: DB_DATA does not exist; swap what shadow and link would have added.
                     None => with_shadows((*t).clone(), &swaps, &work_columns),

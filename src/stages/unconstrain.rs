@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::model::is_internal;
 
 use super::Stage;
-use crate::run::data_shape::describe_data;
+use crate::run::data_shape::describe_data_if;
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let shared = crate::run::source::load(ctx)?;
@@ -25,11 +25,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         .iter()
         .filter(|t| !is_internal(&t.name))
         .all(|t| converted.contains(&t.name));
-    let mut current = if all_converted && !ctx.run.dry_run {
-        crate::model::Schema::default()
-    } else {
-        describe_data(ctx)?
-    };
+    let mut current = describe_data_if(ctx, !all_converted || ctx.run.dry_run)?;
     if ctx.run.dry_run && current.tables.is_empty() {
         current = source_schema.clone();
         if !data.dialect().clone_keeps_foreign_keys() {
