@@ -39,9 +39,9 @@ pub fn describe_data(ctx: &Context) -> Result<Schema> {
 /// DB_DATA's catalog for a stage whose steps change DB_DATA's tables in parallel: described
 /// before any step runs (a description made while another step alters its table may read that
 /// table half-made), and only where one of the stage's tables asks for it (`needed`); otherwise
-/// empty. On the one-write route, where clone made every table in its converted definition,
-/// shadow, link, unconstrain and swap ask nothing of it (a MariaDB catalog takes nine queries,
-/// 20-30 ms, to describe).
+/// empty. On the one-write route, where clone made every table in its converted definition and
+/// every key is derived, shadow, link, unconstrain and swap ask nothing of it (a MariaDB catalog
+/// takes nine queries, 20-30 ms, to describe).
 pub fn describe_data_if(ctx: &Context, needed: bool) -> Result<Schema> {
     if needed {
         describe_data(ctx)

@@ -10,11 +10,12 @@
 
 use crate::journal::Artifact;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
 use super::Context;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{is_internal, Table};
 
 const ARTIFACT: Artifact = Artifact::SourceSnapshot;
@@ -42,12 +43,18 @@ fn take(
     ctx: &Context,
     tables: &[&Table],
     known: &BTreeMap<String, u64>,
+    stop: Option<&AtomicBool>,
 ) -> Result<BTreeMap<String, Snapshot>> {
     let source = ctx.source()?;
     let d = source.dialect();
     let plan = ctx.plan()?;
     let ordered = largest_first(tables, known);
     let found = super::greedy(ctx.run.jobs, &ordered, |t| {
+        // No table is begun once the caller has no use for the counts (greedy hands out no
+        // other after an error).
+        if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+            return Err(Error::usage("the count of SOURCE's rows was stopped", ""));
+        }
         let key = plan.1.converted(&t.name).map(|c| d.q(&c.column));
         let sql = match &key {
             Some(k) => format!("SELECT COUNT(*), MAX({k}) FROM {}", d.own_rows(t)),
@@ -78,7 +85,8 @@ fn largest_first<'a>(tables: &[&'a Table], known: &BTreeMap<String, u64>) -> Vec
 
 /// SOURCE's snapshot, counted now (nothing in a dry run): preflight's, which `store` journals
 /// once per run (a preflight run again after a failure takes it anew: nothing was written yet).
-pub fn count(ctx: &Context) -> Result<BTreeMap<String, Snapshot>> {
+/// Once `stop` is set no other table is begun, and the count fails.
+pub fn count(ctx: &Context, stop: &AtomicBool) -> Result<BTreeMap<String, Snapshot>> {
     if ctx.run.dry_run {
         return Ok(BTreeMap::new());
     }
@@ -89,7 +97,7 @@ pub fn count(ctx: &Context) -> Result<BTreeMap<String, Snapshot>> {
         .iter()
         .filter(|t| !is_internal(&t.name))
         .collect();
-    take(ctx, &tables, &BTreeMap::new())
+    take(ctx, &tables, &BTreeMap::new(), Some(stop))
 }
 
 /// Journals a snapshot `count` took, as the run's.
@@ -166,7 +174,7 @@ pub fn changes(ctx: &Context, seen: &BTreeMap<String, Snapshot>) -> Result<Vec<S
         .filter(|t| recorded.contains_key(&t.name) && !seen.contains_key(&t.name))
         .collect();
     let counted = recorded.iter().map(|(k, v)| (k.clone(), v.rows)).collect();
-    let mut now = take(ctx, &tables, &counted)?;
+    let mut now = take(ctx, &tables, &counted, None)?;
     now.extend(seen.iter().map(|(k, v)| (k.clone(), v.clone())));
     let mut out = Vec::new();
     for (name, before) in &recorded {

@@ -319,13 +319,19 @@ fn unique_keys(
 }
 
 pub fn run(ctx: &Context, check_data: bool, check_final: bool) -> Result<Outcome> {
-    // SOURCE's counts (the run's snapshot) are taken while the checks run: both are reads of
-    // SOURCE that change nothing, and the counts of the large tables had waited for every check
-    // (the lean benchmark's preflight: the orphans' scans, then the catalog's, then the counts).
-    // They are journaled only once every check passed.
+    // SOURCE's counts (the run's snapshot) are taken while the checks run: the counts only
+    // read SOURCE, the checks write nothing it reads, and the counts of the large tables had
+    // waited for every check (the lean benchmark's preflight: the orphans' scans, then the
+    // catalogs, then the counts). They use `--jobs` connections to SOURCE beside the orphan
+    // checks' (no more than the load holds), are journaled only once every check passed, and
+    // stop at the next table when one failed, whose error is the one reported.
+    let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let counting = scope.spawn(|| crate::run::source_snapshot::count(ctx));
+        let counting = scope.spawn(|| crate::run::source_snapshot::count(ctx, &stop));
         let checked = checks(ctx, check_data, check_final);
+        if checked.is_err() {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         let counted = crate::run::joined(
             counting.join(),
             Place::stage(Stage::Preflight),
