@@ -96,14 +96,10 @@ fn orphans_fail_the_run_with_a_listing_before_anything_is_written() {
     );
     // SOURCE's counts are taken while the checks run, and journaled only once they all passed:
     // a run that resumes after the orphans are fixed takes them anew.
-    let journal = rusqlite::Connection::open(dbs.run_dir().join("journal.sqlite")).unwrap();
-    let snapshots: i64 = journal
-        .query_row(
-            "SELECT COUNT(*) FROM artifact WHERE kind = 'source-snapshot'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let snapshots: i64 = journal_value(
+        &dbs.run_dir(),
+        "SELECT COUNT(*) FROM artifact WHERE kind = 'source-snapshot'",
+    );
     assert_eq!(
         snapshots, 0,
         "a failed preflight journaled SOURCE's snapshot"

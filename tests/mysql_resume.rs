@@ -114,15 +114,10 @@ fn a_map_file_the_background_writer_did_not_write_is_written_on_resume() {
     let mut child = spawn_stalling(&dbs, "swap");
     wait_for_stall(&dbs, &mut child);
     // A table whose keys are derived (the journal names what they derive from).
-    let j = rusqlite::Connection::open(dbs.run_dir().join("journal.sqlite")).unwrap();
-    let table: String = j
-        .query_row(
-            "SELECT name FROM artifact WHERE kind = 'keys' AND detail <> '' ORDER BY name LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    drop(j);
+    let table: String = journal_value(
+        &dbs.run_dir(),
+        "SELECT name FROM artifact WHERE kind = 'keys' AND detail <> '' ORDER BY name LIMIT 1",
+    );
     let map = dbs.run_dir().join("map").join(format!("{table}.csv"));
     // Once the writer has finished (its files appear complete), the kill is made to look as if
     // it came first: the file is taken away.

@@ -50,6 +50,16 @@ pub fn describe_data_if(ctx: &Context, needed: bool) -> Result<Schema> {
     }
 }
 
+/// Whether clone made every table of SOURCE (`schema`) in its converted definition (`converted`,
+/// `converted_in_clone`): DB_DATA then holds no table that unconstrain or swap reshape.
+pub fn all_converted(schema: &Schema, converted: &std::collections::HashSet<String>) -> bool {
+    schema
+        .tables
+        .iter()
+        .filter(|t| !is_internal(&t.name))
+        .all(|t| converted.contains(&t.name))
+}
+
 /// DB_DATA's catalog, or in a dry run before it exists, the shape the conversion would give it.
 pub fn data_or_predicted(ctx: &Context) -> Result<Schema> {
     let current = describe_data(ctx)?;

@@ -15,13 +15,17 @@ use crate::uuidgen::{DerivedKey, DERIVED_KEY_LIMIT};
 /// The table whose name a converted table's derived keys use (`None`: mapped), as shadow
 /// recorded it in the journal.
 pub fn key_source(ctx: &Context, table: &str) -> Result<Option<String>> {
+    Ok(key_sources(ctx)?.remove(table))
+}
+
+/// `key_source` of every table whose keys are derived, read at once.
+pub fn key_sources(ctx: &Context) -> Result<std::collections::HashMap<String, String>> {
     Ok(ctx
         .journal
         .artifacts(Artifact::Keys)?
         .into_iter()
-        .find(|(t, _)| t == table)
-        .map(|(_, from)| from)
-        .filter(|from| !from.is_empty()))
+        .filter(|(_, from)| !from.is_empty())
+        .collect())
 }
 
 /// Decides which way `c`'s new keys go (`derivable`) and journals it (`key_source` reads it: the

@@ -28,11 +28,10 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let ordered = plan.converted_in_follow_order();
     // DB_DATA's catalog is asked about a table clone did not convert (its work columns) and a
     // table whose keys are not derived (a mapping table an interrupted run left).
-    let mut needed = false;
-    for c in &ordered {
-        needed |=
-            !converted.contains(&c.table) || crate::run::keys::key_source(ctx, &c.table)?.is_none();
-    }
+    let derived = crate::run::keys::key_sources(ctx)?;
+    let needed = ordered
+        .iter()
+        .any(|c| !converted.contains(&c.table) || !derived.contains_key(&c.table));
     let current = crate::run::data_shape::describe_data_if(ctx, needed)?;
     // Tables with fresh keys are independent; one-to-one tables need their parent's map first.
     let (fresh, following): (Vec<&Converted>, Vec<&Converted>) =

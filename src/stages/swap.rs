@@ -27,7 +27,10 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         .collect();
     // Only a table clone did not convert is swapped from DB_DATA's shape of it (none on the
     // one-write route).
-    let current = describe_data_if(ctx, tables.iter().any(|t| !converted.contains(&t.name)))?;
+    let current = describe_data_if(
+        ctx,
+        !crate::run::data_shape::all_converted(source_schema, &converted),
+    )?;
     let one_write = std::sync::atomic::AtomicUsize::new(0);
     // A table on the one-write route: its rows go from SOURCE straight into DB_FINAL in the load.
     let left_empty = |t: &Table| {

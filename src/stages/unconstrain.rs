@@ -20,11 +20,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
     let converted = crate::run::data_shape::converted_in_clone(ctx)?;
     // DB_DATA holds only the tables clone made: where it made every one converted (the
     // one-write route), there is nothing to ask its catalog.
-    let all_converted = source_schema
-        .tables
-        .iter()
-        .filter(|t| !is_internal(&t.name))
-        .all(|t| converted.contains(&t.name));
+    let all_converted = crate::run::data_shape::all_converted(source_schema, &converted);
     let mut current = describe_data_if(ctx, !all_converted || ctx.run.dry_run)?;
     if ctx.run.dry_run && current.tables.is_empty() {
         current = source_schema.clone();

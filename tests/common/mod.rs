@@ -306,6 +306,14 @@ pub fn mapping(run_dir: &Path, table: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The first column of `sql`'s first row in the run directory's journal.
+pub fn journal_value<T: rusqlite::types::FromSql>(run_dir: &Path, sql: &str) -> T {
+    rusqlite::Connection::open(run_dir.join("journal.sqlite"))
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
 pub fn report(run_dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap()).unwrap()
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::source::{MapOut, Own, SourcePass};
+use super::source::{map_to_write, MapOut, Own, SourcePass};
 use super::{exact_list, pass_columns, shared_maps, Maps};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -166,11 +166,11 @@ fn try_start(ctx: &Context) -> Result<()> {
             None => OwnKey::None,
             // A mapped key's pairs come from its map file in old-key order: the check merges it.
             Some(_) => match crate::run::keys::key_source(ctx, &t.name)? {
-                // As `Own::derived` decides: written where the check would write it.
+                // Written where the check would write it (`Own::derived`), under the pass's own
+                // name.
                 Some(from) => {
-                    let map = crate::run::keys::map_paths(ctx, &t.name).0;
-                    let write = (!map.exists() && crate::run::maps::left_to_check(ctx, &t.name)?)
-                        .then(|| kept_path(&map));
+                    let (map, part) = map_to_write(ctx, &t.name)?;
+                    let write = part.map(|_| kept_path(&map));
                     OwnKey::Derived {
                         key: ctx.derived_key(from),
                         map,

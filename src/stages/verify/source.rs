@@ -44,10 +44,10 @@ impl Own {
     /// the background writer's or `maps_ready`'s; the pass checks it, once the check has waited
     /// for the writer.
     pub(super) fn derived(ctx: &crate::run::Context, table: &str, from: String) -> Result<Own> {
-        let (map, part) = crate::run::keys::map_paths(ctx, table);
-        let write = match map.exists() || !crate::run::maps::left_to_check(ctx, table)? {
-            true => None,
-            false => Some(MapOut::create(part, ctx.conversion.uuid_format)?),
+        let (map, part) = map_to_write(ctx, table)?;
+        let write = match part {
+            Some(part) => Some(MapOut::create(part, ctx.conversion.uuid_format)?),
+            None => None,
         };
         Ok(Own::Derived {
             key: ctx.derived_key(from),
@@ -56,6 +56,17 @@ impl Own {
             write,
         })
     }
+}
+
+/// `table`'s map file, and the part name a pass deriving its keys writes it under: none where the
+/// map file is there already or another writes it (`maps::left_to_check`).
+pub(super) fn map_to_write(
+    ctx: &crate::run::Context,
+    table: &str,
+) -> Result<(std::path::PathBuf, Option<std::path::PathBuf>)> {
+    let (map, part) = crate::run::keys::map_paths(ctx, table);
+    let write = !map.exists() && crate::run::maps::left_to_check(ctx, table)?;
+    Ok((map, write.then_some(part)))
 }
 
 /// A map file the pass writes as it derives the keys: under its part name until `finish`, which
@@ -286,9 +297,10 @@ impl SourcePass {
             } => {
                 // These pairs are the map file: it appears under its name, complete (a pass read
                 // ahead leaves that to its check's outcome).
-                match ahead {
-                    true => crate::run::keys::sync_csv(out.csv, &out.part)?,
-                    false => crate::run::keys::finish_csv(out.csv, &out.part, &map)?,
+                if ahead {
+                    crate::run::keys::sync_csv(out.csv, &out.part)?;
+                } else {
+                    crate::run::keys::finish_csv(out.csv, &out.part, &map)?;
                 }
                 return Ok((digest, problems, max_key));
             }
