@@ -829,6 +829,87 @@ INSERT INTO child (id, parent_id) SELECT seq, 1 + seq % 20 FROM seq_1_to_50;",
     );
 }
 
+/// On PostgreSQL, clone makes a one-write table as swap would have left it: each UUID column
+/// where its integer column was, no defaults, constraints or indexes (compare reads columns
+/// only). Shadow, link, unconstrain and swap then have nothing to do, and only clone, compare
+/// and the load describe DB_DATA's catalog. Also after a kill in clone and a resume.
+fn postgres_clone_converts(tag: &str, kill: bool) {
+    let pg = pg_or_skip!();
+    let t = Trio::new(pg, tag, PG_BLOG_SOURCE, Some(PG_BLOG_FINAL));
+    let source_before = t.server.fingerprint(&t.source);
+    let [s, d, f] = t.urls();
+    if kill {
+        let mut child = t.spawn_stalling("clone", &[]);
+        wait_for_stall_at(&t.run_dir(), &mut child);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let mut args = vec!["run", "--source", &s, "--data", &d, "--final", &f];
+    let dir = t.run_dir();
+    args.extend(["--run-dir", dir.to_str().unwrap(), "-q"]);
+    if kill {
+        args.push("--resume");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(&args)
+        .env("REKEY_TEST_MARK_DESCRIBES", "1")
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert_verified(&t.run_dir());
+    assert_same_counts(&t);
+    let columns = t.server.texts(
+        &t.data,
+        "SELECT column_name || ' ' || data_type FROM information_schema.columns \
+         WHERE table_name = 'page_request' ORDER BY ordinal_position",
+    );
+    let columns: Vec<String> = columns.into_iter().flatten().collect();
+    assert_eq!(columns.first().map(String::as_str), Some("id uuid"));
+    assert!(columns.iter().all(|c| !c.contains("_copy")), "{columns:?}");
+    for (what, sql) in [
+        ("defaults", "SELECT count(*) FROM pg_attrdef"),
+        ("constraints", "SELECT count(*) FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid JOIN pg_namespace n ON n.oid = r.relnamespace WHERE n.nspname = 'public' AND r.relname <> '_rekey_run'"),
+        ("indexes", "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND tablename <> '_rekey_run'"),
+    ] {
+        assert_eq!(
+            t.server.texts(&t.data, sql),
+            vec![Some("0".to_string())],
+            "{what} in DB_DATA"
+        );
+    }
+    let report = report(&t.run_dir());
+    for (name, nothing) in [("link", "0 references"), ("unconstrain", "0 tables")] {
+        let detail = stage(&report, name)["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(detail.starts_with(nothing), "{name}: {detail}");
+    }
+    if !kill {
+        let described = std::fs::read_to_string(t.run_dir().join("data-described")).unwrap();
+        assert_eq!(
+            described.lines().count(),
+            3,
+            "DB_DATA's catalog described by clone, compare and the load only"
+        );
+    }
+    assert_eq!(
+        t.server.fingerprint(&t.source),
+        source_before,
+        "SOURCE changed"
+    );
+}
+
+#[test]
+fn postgres_clone_makes_one_write_tables_in_their_converted_definition() {
+    postgres_clone_converts("pgconv", false);
+}
+
+#[test]
+fn postgres_sigkill_in_a_converting_clone_then_resume() {
+    postgres_clone_converts("pgconvkill", true);
+}
+
 /// SOURCE changed after its side was read ahead and before the load read it (a write the
 /// operator did not stop; neither the row count nor the largest key changes): DB_FINAL holds
 /// SOURCE as the load read it, the load's check differs from the pass read ahead and is not

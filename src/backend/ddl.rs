@@ -98,6 +98,18 @@ pub trait Ddl {
             None => self.derive_table_sql(source, table, swaps),
         }
     }
+    /// DB_DATA's `table` in its converted definition, made by clone where the table's rows go
+    /// straight from SOURCE into DB_FINAL (`Dialect::converts_in_clone`): it never holds rows,
+    /// and compare reads only its columns. `derive_table`'s statements unless the engine makes
+    /// a barer table more cheaply.
+    fn converted_table_sql(
+        &self,
+        source: &DbUrl,
+        table: &Table,
+        swaps: &[Swap],
+    ) -> Result<Vec<String>> {
+        self.derive_table(source, table, swaps)
+    }
     /// Statements that add `table`'s foreign keys (and what else may name other tables: rules,
     /// row-security policies) in DB_FINAL once every table of derive-final exists with its final
     /// column types; `swaps` are its converted columns (engines that declare foreign keys inline

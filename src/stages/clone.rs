@@ -70,7 +70,7 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 _ if converted.contains(&t.name) => {
                     let (swaps, _) =
                         crate::run::data_shape::swaps_for(ctx, d, &t.name, &uuid_type)?;
-                    data.derive_table(source.url(), t, &swaps)?
+                    data.converted_table_sql(source.url(), t, &swaps)?
                 }
                 _ => data.clone_table_sql(source.url(), t)?,
             };

@@ -198,6 +198,37 @@ impl Ddl for PostgresBackend {
         Ok(out)
     }
 
+    /// The table clone's `clone_table_sql` makes, with each converted column in its integer
+    /// column's place (as swap remakes an empty table): no defaults, constraints or indexes,
+    /// which compare does not read, so nothing is left for shadow, link, unconstrain or swap.
+    fn converted_table_sql(
+        &self,
+        _source: &DbUrl,
+        table: &Table,
+        swaps: &[Swap],
+    ) -> Result<Vec<String>> {
+        let extra = PgTable::of(table);
+        let mut out: Vec<String> = extra
+            .types
+            .iter()
+            .map(|t| create_type_sql(&t.create_sql))
+            .collect();
+        let columns: Vec<String> = table
+            .columns
+            .iter()
+            .map(|c| match swaps.iter().find(|s| s.column == c.name) {
+                Some(s) => swapped_column(s),
+                None => data_column(c, extra.column(&c.name)),
+            })
+            .collect();
+        out.push(format!(
+            "CREATE TABLE {} ({})",
+            DIALECT.q(&table.name),
+            columns.join(", ")
+        ));
+        Ok(out)
+    }
+
     fn unconstrain_sql(&self, table: &Table, what: &Unconstrain) -> Vec<String> {
         let extra = PgTable::of(table);
         let constraint = |name: &str| {
