@@ -564,6 +564,18 @@ impl Journal {
         })
     }
 
+    /// The detail of one artifact, if it is recorded.
+    pub fn artifact(&self, kind: Artifact, name: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COALESCE(detail, '') FROM artifact WHERE kind = ?1 AND name = ?2",
+                params![kind.as_str(), name],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
     pub fn artifacts(&self, kind: Artifact) -> Result<Vec<(String, String)>> {
         self.with(|c| {
             let mut st = c.prepare(

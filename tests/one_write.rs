@@ -288,6 +288,19 @@ fn default_run_writes_once<S: TestServer + Rows>(
         t.server.column_type(&t.data, "page_request", "id"),
         key_type
     );
+    // Preflight's snapshot counted each converted table's range of old keys, from which the run
+    // decided that its new keys are derived (no query of its own).
+    let min: String = journal_value(
+        &t.run_dir(),
+        "SELECT json_extract(detail, '$.min_key') FROM artifact \
+         WHERE kind = 'source-snapshot' AND name = 'page_request'",
+    );
+    assert_eq!(
+        Some(min),
+        t.server
+            .texts(&t.source, "SELECT MIN(id) FROM page_request")
+            .remove(0)
+    );
     // The map files are there for redirects and audits.
     let map = mapping(&t.run_dir(), "page_request");
     assert_eq!(map.len() as u64, t.server.rows(&t.source, "page_request"));

@@ -88,6 +88,11 @@ fn derivable(ctx: &Context, c: &crate::plan::Converted) -> Result<Option<Derived
     if needs_map || !integer(&c.table, &c.column) {
         return Ok(None);
     }
+    // Preflight's snapshot counted the keys' range (SOURCE does not change during a run: verify
+    // finds out if it did); asked of SOURCE only where it did not (a dry run, an older journal).
+    if let Some((min, max)) = crate::run::source_snapshot::key_range(ctx, &c.table)? {
+        return Ok(range_derivable(&min, &max).then_some(spec));
+    }
     let source = ctx.source()?;
     let sd = source.dialect();
     let mut s = source.connect()?;
@@ -100,13 +105,26 @@ fn derivable(ctx: &Context, c: &crate::plan::Converted) -> Result<Option<Derived
         .into_iter()
         .next()
         .unwrap_or_default();
-    let in_range = |v: Option<&Value>| match v {
+    let fits = |v: Option<&Value>| match v {
         None | Some(Value::Null) => true,
-        Some(v) => v
-            .as_key()
-            .is_some_and(|k| k >= 0 && k < i128::from(DERIVED_KEY_LIMIT)),
+        Some(v) => v.as_key().is_some_and(key_derivable),
     };
-    Ok((in_range(row.first()) && in_range(row.get(1))).then_some(spec))
+    Ok((fits(row.first()) && fits(row.get(1))).then_some(spec))
+}
+
+/// Whether an old key is one a derived key can be made of.
+fn key_derivable(k: i128) -> bool {
+    k >= 0 && k < i128::from(DERIVED_KEY_LIMIT)
+}
+
+/// Whether a table whose smallest and largest old keys are `min` and `max` (as text; `None`: no
+/// rows) can have its keys derived.
+fn range_derivable(min: &Option<String>, max: &Option<String>) -> bool {
+    let fits = |k: &Option<String>| match k {
+        None => true,
+        Some(k) => k.trim().parse::<i128>().is_ok_and(key_derivable),
+    };
+    fits(min) && fits(max)
 }
 
 /// `map/<table>.csv`, the table's name encoded by `run_files::file_stem`.
@@ -193,4 +211,26 @@ pub fn sync_csv(mut w: csv::Writer<std::fs::File>, part: &Path) -> Result<()> {
         .into_inner()
         .map_err(|e| io_error("write", part, e.into_error()))?;
     file.sync_all().map_err(|e| io_error("sync", part, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_of_old_keys_is_derivable_only_from_zero_to_the_limit() {
+        let k = |v: &str| Some(v.to_string());
+        assert!(range_derivable(&k("1"), &k("800000")));
+        assert!(range_derivable(&None, &None), "an empty table");
+        assert!(range_derivable(
+            &k("0"),
+            &k(&(DERIVED_KEY_LIMIT - 1).to_string())
+        ));
+        assert!(!range_derivable(&k("-1"), &k("10")));
+        assert!(!range_derivable(
+            &k("1"),
+            &k(&DERIVED_KEY_LIMIT.to_string())
+        ));
+        assert!(!range_derivable(&k("1"), &k("not a number")));
+    }
 }

@@ -25,6 +25,11 @@ pub struct Snapshot {
     pub rows: u64,
     /// The largest old key of a converted table, as text.
     pub max_key: Option<String>,
+    /// The smallest old key of a converted table, as text, where preflight counted it (not by
+    /// verify, nor in a journal of an earlier version). Whether the table's keys can be derived
+    /// depends on it (`keys::derivable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_key: Option<String>,
 }
 
 impl Snapshot {
@@ -56,8 +61,9 @@ fn take(
             return Err(Error::usage("the count of SOURCE's rows was stopped", ""));
         }
         let key = plan.1.converted(&t.name).map(|c| d.q(&c.column));
+        // MIN beside MAX costs one more descent of the key's index.
         let sql = match &key {
-            Some(k) => format!("SELECT COUNT(*), MAX({k}) FROM {}", d.own_rows(t)),
+            Some(k) => format!("SELECT COUNT(*), MAX({k}), MIN({k}) FROM {}", d.own_rows(t)),
             None => format!("SELECT COUNT(*) FROM {}", d.own_rows(t)),
         };
         let mut s = source.connect()?;
@@ -67,6 +73,7 @@ fn take(
             Snapshot {
                 rows: row.first().and_then(|v| v.as_u64()).unwrap_or(0),
                 max_key: row.get(1).and_then(|v| v.as_string()),
+                min_key: row.get(2).and_then(|v| v.as_string()),
             },
         ))
     })?;
@@ -146,6 +153,21 @@ pub fn rows_of(counted: &BTreeMap<String, u64>, table: &crate::model::Table) -> 
         .copied()
         .unwrap_or(0)
         .max(table.estimated_rows)
+}
+
+/// The smallest and largest old key of converted `table` as preflight's snapshot counted them
+/// (both `None` where the table held no rows); `None` where the snapshot did not count them (no
+/// preflight yet, a dry run, a journal of an earlier version).
+pub fn key_range(ctx: &Context, table: &str) -> Result<Option<(Option<String>, Option<String>)>> {
+    let snap: Option<Snapshot> = ctx
+        .journal
+        .artifact(ARTIFACT, table)?
+        .and_then(|detail| serde_json::from_str(&detail).ok());
+    Ok(snap.and_then(|snap| match snap.min_key {
+        Some(min) => Some((Some(min), snap.max_key)),
+        None if snap.rows == 0 => Some((None, None)),
+        None => None,
+    }))
 }
 
 /// Preflight's journaled snapshot, per table (a record that does not parse is left out).

@@ -878,6 +878,7 @@ fn verify_table(
     let seen = crate::run::source_snapshot::Snapshot {
         rows: src_digest.rows,
         max_key: max_key.map(|k| k.to_string()),
+        min_key: None,
     };
     Ok((check, Some(seen)))
 }
@@ -919,6 +920,7 @@ mod tests {
             seen: crate::run::source_snapshot::Snapshot {
                 rows: 1,
                 max_key: Some("1".into()),
+                min_key: None,
             },
             streamed: false,
             ahead: false,
