@@ -62,10 +62,16 @@ fn take(
             return Err(Error::usage("the count of SOURCE's rows was stopped", ""));
         }
         let key = plan.1.converted(&t.name).map(|c| d.q(&c.column));
-        // MIN beside MAX costs one more descent of the key's index.
+        // Each figure its own subquery of one statement (one snapshot of the table): the key's
+        // MAX and MIN are then one descent of its index each, where beside COUNT(*) in one
+        // select list they are computed over every row the count reads (PostgreSQL lean at 10x:
+        // 0.1 s more of preflight for the MIN alone).
+        let from = d.own_rows(t);
         let sql = match &key {
-            Some(k) => format!("SELECT COUNT(*), MAX({k}), MIN({k}) FROM {}", d.own_rows(t)),
-            None => format!("SELECT COUNT(*) FROM {}", d.own_rows(t)),
+            Some(k) => format!(
+                "SELECT (SELECT COUNT(*) FROM {from}), (SELECT MAX({k}) FROM {from}), (SELECT MIN({k}) FROM {from})"
+            ),
+            None => format!("SELECT COUNT(*) FROM {from}"),
         };
         let mut s = source.connect()?;
         let row = s.query_all(&sql)?.into_iter().next().unwrap_or_default();
