@@ -68,6 +68,25 @@ impl<S: TestServer> Trio<S> {
         run_in([&s, &d, &f], &self.run_dir(), extra)
     }
 
+    /// `rekey run` (with `extra`) that marks each description of DB_DATA's catalog
+    /// (REKEY_TEST_MARK_DESCRIBES), and how many there were, once it succeeded and verified.
+    fn run_counting_describes(&self, extra: &[&str]) -> usize {
+        let [s, d, f] = self.urls();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
+            .args(["run", "--source", &s, "--data", &d, "--final", &f])
+            .args(["--run-dir", self.run_dir().to_str().unwrap(), "-q"])
+            .args(extra)
+            .env("REKEY_TEST_MARK_DESCRIBES", "1")
+            .output()
+            .unwrap();
+        assert_exit(&out, 0);
+        assert_verified(&self.run_dir());
+        std::fs::read_to_string(self.run_dir().join("data-described"))
+            .unwrap()
+            .lines()
+            .count()
+    }
+
     fn spawn_stalling(&self, stage: &str, extra: &[&str]) -> std::process::Child {
         self.stalling(stage, extra).spawn().unwrap()
     }
@@ -536,6 +555,17 @@ fn postgres_sigkill_during_a_one_write_load_then_resume() {
 }
 
 /// DB_DATA's `page_request` as MariaDB's catalog describes it: each column with its type and key.
+/// A run whose clone made every table converted: link and unconstrain found nothing to do.
+fn assert_link_and_unconstrain_had_nothing_to_do(report: &serde_json::Value) {
+    for (name, nothing) in [("link", "0 references"), ("unconstrain", "0 tables")] {
+        let detail = stage(report, name)["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(detail.starts_with(nothing), "{name}: {detail}");
+    }
+}
+
 fn data_columns(t: &Trio<Mariadb>, table: &str) -> Vec<(String, String, String)> {
     use mysql::prelude::Queryable;
     conn(&t.server.0, None)
@@ -580,13 +610,7 @@ fn clone_converts<F: Fn(&Trio<Mariadb>)>(tag: &str, run: F) {
             && clone.contains("written in the background"),
         "{clone}"
     );
-    for (name, nothing) in [("link", "0 references"), ("unconstrain", "0 tables")] {
-        let detail = stage(&report, name)["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        assert!(detail.starts_with(nothing), "{name}: {detail}");
-    }
+    assert_link_and_unconstrain_had_nothing_to_do(&report);
     assert_eq!(
         t.server.fingerprint(&t.source),
         source_before,
@@ -824,20 +848,10 @@ INSERT INTO child (id, parent_id) SELECT seq, 1 + seq % 20 FROM seq_1_to_50;",
         eprintln!("skipped: no MariaDB");
         return;
     };
-    let [s, d, f] = t.urls();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
-        .args(["run", "--source", &s, "--data", &d, "--final", &f])
-        .args(["--run-dir", t.run_dir().to_str().unwrap(), "-q"])
-        .env("REKEY_TEST_MARK_DESCRIBES", "1")
-        .output()
-        .unwrap();
-    assert_exit(&out, 0);
-    assert_verified(&t.run_dir());
+    let described = t.run_counting_describes(&[]);
     assert_same_counts(&t);
-    let described = std::fs::read_to_string(t.run_dir().join("data-described")).unwrap();
     assert_eq!(
-        described.lines().count(),
-        3,
+        described, 3,
         "DB_DATA's catalog described by clone, compare and the load only"
     );
 }
@@ -850,26 +864,13 @@ fn postgres_clone_converts(tag: &str, kill: bool) {
     let pg = pg_or_skip!();
     let t = Trio::new(pg, tag, PG_BLOG_SOURCE, Some(PG_BLOG_FINAL));
     let source_before = t.server.fingerprint(&t.source);
-    let [s, d, f] = t.urls();
     if kill {
         let mut child = t.spawn_stalling("clone", &[]);
         wait_for_stall_at(&t.run_dir(), &mut child);
         child.kill().unwrap();
         child.wait().unwrap();
     }
-    let mut args = vec!["run", "--source", &s, "--data", &d, "--final", &f];
-    let dir = t.run_dir();
-    args.extend(["--run-dir", dir.to_str().unwrap(), "-q"]);
-    if kill {
-        args.push("--resume");
-    }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
-        .args(&args)
-        .env("REKEY_TEST_MARK_DESCRIBES", "1")
-        .output()
-        .unwrap();
-    assert_exit(&out, 0);
-    assert_verified(&t.run_dir());
+    let described = t.run_counting_describes(if kill { &["--resume"] } else { &[] });
     assert_same_counts(&t);
     let columns = t.server.texts(
         &t.data,
@@ -891,18 +892,10 @@ fn postgres_clone_converts(tag: &str, kill: bool) {
         );
     }
     let report = report(&t.run_dir());
-    for (name, nothing) in [("link", "0 references"), ("unconstrain", "0 tables")] {
-        let detail = stage(&report, name)["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        assert!(detail.starts_with(nothing), "{name}: {detail}");
-    }
+    assert_link_and_unconstrain_had_nothing_to_do(&report);
     if !kill {
-        let described = std::fs::read_to_string(t.run_dir().join("data-described")).unwrap();
         assert_eq!(
-            described.lines().count(),
-            3,
+            described, 3,
             "DB_DATA's catalog described by clone, compare and the load only"
         );
     }

@@ -163,6 +163,31 @@ fn data_column(c: &Column, pg: Option<&PgColumn>) -> String {
     s
 }
 
+/// DB_DATA's bare copy of `table` (its types first): SOURCE's columns, each of `swaps` as its
+/// UUID column in the integer column's place; no defaults, constraints or indexes.
+fn bare_table_sql(table: &Table, swaps: &[Swap]) -> Vec<String> {
+    let extra = PgTable::of(table);
+    let mut out: Vec<String> = extra
+        .types
+        .iter()
+        .map(|t| create_type_sql(&t.create_sql))
+        .collect();
+    let columns: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| match swaps.iter().find(|s| s.column == c.name) {
+            Some(s) => swapped_column(s),
+            None => data_column(c, extra.column(&c.name)),
+        })
+        .collect();
+    out.push(format!(
+        "CREATE TABLE {} ({})",
+        DIALECT.q(&table.name),
+        columns.join(", ")
+    ));
+    out
+}
+
 fn state_sql(trigger: &Trigger, state: &str) -> String {
     let verb = match state {
         "D" => "DISABLE TRIGGER",
@@ -179,23 +204,7 @@ fn state_sql(trigger: &Trigger, state: &str) -> String {
 
 impl Ddl for PostgresBackend {
     fn clone_table_sql(&self, _source: &DbUrl, table: &Table) -> Result<Vec<String>> {
-        let extra = PgTable::of(table);
-        let mut out: Vec<String> = extra
-            .types
-            .iter()
-            .map(|t| create_type_sql(&t.create_sql))
-            .collect();
-        let columns: Vec<String> = table
-            .columns
-            .iter()
-            .map(|c| data_column(c, extra.column(&c.name)))
-            .collect();
-        out.push(format!(
-            "CREATE TABLE {} ({})",
-            DIALECT.q(&table.name),
-            columns.join(", ")
-        ));
-        Ok(out)
+        Ok(bare_table_sql(table, &[]))
     }
 
     /// The table clone's `clone_table_sql` makes, with each converted column in its integer
@@ -207,26 +216,7 @@ impl Ddl for PostgresBackend {
         table: &Table,
         swaps: &[Swap],
     ) -> Result<Vec<String>> {
-        let extra = PgTable::of(table);
-        let mut out: Vec<String> = extra
-            .types
-            .iter()
-            .map(|t| create_type_sql(&t.create_sql))
-            .collect();
-        let columns: Vec<String> = table
-            .columns
-            .iter()
-            .map(|c| match swaps.iter().find(|s| s.column == c.name) {
-                Some(s) => swapped_column(s),
-                None => data_column(c, extra.column(&c.name)),
-            })
-            .collect();
-        out.push(format!(
-            "CREATE TABLE {} ({})",
-            DIALECT.q(&table.name),
-            columns.join(", ")
-        ));
-        Ok(out)
+        Ok(bare_table_sql(table, swaps))
     }
 
     fn unconstrain_sql(&self, table: &Table, what: &Unconstrain) -> Vec<String> {
