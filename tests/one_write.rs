@@ -554,7 +554,6 @@ fn postgres_sigkill_during_a_one_write_load_then_resume() {
     sigkill_in_the_load_then_resume(t, &["--uuid-version", "v7"]);
 }
 
-/// DB_DATA's `page_request` as MariaDB's catalog describes it: each column with its type and key.
 /// A run whose clone made every table converted: link and unconstrain found nothing to do.
 fn assert_link_and_unconstrain_had_nothing_to_do(report: &serde_json::Value) {
     for (name, nothing) in [("link", "0 references"), ("unconstrain", "0 tables")] {
@@ -566,6 +565,7 @@ fn assert_link_and_unconstrain_had_nothing_to_do(report: &serde_json::Value) {
     }
 }
 
+/// DB_DATA's `page_request` as MariaDB's catalog describes it: each column with its type and key.
 fn data_columns(t: &Trio<Mariadb>, table: &str) -> Vec<(String, String, String)> {
     use mysql::prelude::Queryable;
     conn(&t.server.0, None)
@@ -914,6 +914,38 @@ fn postgres_clone_makes_one_write_tables_in_their_converted_definition() {
 #[test]
 fn postgres_sigkill_in_a_converting_clone_then_resume() {
     postgres_clone_converts("pgconvkill", true);
+}
+
+/// A key of SOURCE changed after its table was loaded and checked, keeping its row count and
+/// largest key (the smallest key moved): verify's end count of SOURCE names the change, since the
+/// run decided from preflight's range that the table's keys are derived, and the run fails.
+#[test]
+fn mariadb_a_smallest_key_changed_during_the_run_fails_it() {
+    let Some(t) = log_trio("min_changed", LOG_SOURCE) else {
+        eprintln!("skipped: no MariaDB");
+        return;
+    };
+    let mut child = t
+        .stalling("verify", &[])
+        .env("REKEY_TEST_STALL_RELEASE", "1")
+        .spawn()
+        .unwrap();
+    wait_for_stall_at(&t.run_dir(), &mut child);
+    {
+        use mysql::prelude::Queryable;
+        conn(&t.server.0, Some(&t.source))
+            .query_drop("UPDATE log SET id = 1 WHERE id = 2")
+            .unwrap();
+    }
+    std::fs::write(t.run_dir().join("release"), b"").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("SOURCE changed during the run")
+            && text.contains("log's smallest key was 2 at preflight and is 1 now"),
+        "{text}"
+    );
 }
 
 /// SOURCE changed after its side was read ahead and before the load read it (a write the

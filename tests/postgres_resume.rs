@@ -127,6 +127,18 @@ fn sigkill_during_shadow_then_resume() {
     kill_and_resume("shadow");
 }
 
+/// Shadow and swap of the staged path a rehearsal takes, where they reshape DB_DATA's copy (on
+/// the one-write route clone makes each table converted and they have nothing to do to it).
+#[test]
+fn sigkill_during_shadow_of_a_full_copy_then_resume() {
+    kill_and_resume_with("shadow", &["--full-data-copy"]);
+}
+
+#[test]
+fn sigkill_during_swap_of_a_full_copy_then_resume() {
+    kill_and_resume_with("swap", &["--full-data-copy"]);
+}
+
 #[test]
 fn sigkill_during_link_then_resume() {
     // The staged path a rehearsal takes: on the one-write route clone makes each table

@@ -21,9 +21,11 @@ const KEEP: usize = 32;
 /// its reset, a round trip that succeeded, just said so. A run checks a connection out about
 /// a thousand times, most of them milliseconds after it came back, and each question is a
 /// round trip that wakes the server (MariaDB lean: 1,000 pings of 3,000 round trips spent on
-/// the pool). One the server ended within this window fails at its first statement instead, as
-/// one that the server ends while in use does.
-const FRESH: Duration = Duration::from_millis(1000);
+/// the pool). Well under the shortest idle limit a server is given (`wait_timeout`,
+/// `idle_session_timeout`: a second at the least), so that only a server that ends a session
+/// for another reason within this window makes its first statement fail, as one that the
+/// server ends while in use does.
+const FRESH: Duration = Duration::from_millis(250);
 
 /// A connection that can be made new again.
 pub trait Reusable: Send + Sized + 'static {

@@ -88,18 +88,23 @@ fn derivable(ctx: &Context, c: &crate::plan::Converted) -> Result<Option<Derived
     if needs_map || !integer(&c.table, &c.column) {
         return Ok(None);
     }
-    // Preflight's snapshot counted the keys' range (SOURCE does not change during a run: verify
-    // finds out if it did); asked of SOURCE only where it did not (a dry run, an older journal).
-    if let Some((min, max)) = crate::run::source_snapshot::key_range(ctx, &c.table)? {
+    // Preflight's snapshot counted the keys' range; SOURCE is asked only where it did not (a
+    // dry run, an older journal). SOURCE must not change during a run: verify's end count
+    // compares the range too, and a key outside it is refused where the map file is written
+    // and where the load derives keys (`maps`, PostgreSQL's COPY rewrite).
+    if let Some((min, max)) = crate::run::source_snapshot::key_range(&ctx.journal, &c.table)? {
         return Ok(range_derivable(&min, &max).then_some(spec));
     }
     let source = ctx.source()?;
     let sd = source.dialect();
+    let from = match schema.table(&c.table) {
+        Some(t) => sd.own_rows(t),
+        None => sd.q(&c.table),
+    };
     let mut s = source.connect()?;
     let row = s
         .query_all(&format!(
-            "SELECT MIN({k}), MAX({k}) FROM {}",
-            sd.q(&c.table),
+            "SELECT MIN({k}), MAX({k}) FROM {from}",
             k = sd.q(&c.column)
         ))?
         .into_iter()

@@ -26,9 +26,9 @@ pub struct Snapshot {
     pub rows: u64,
     /// The largest old key of a converted table, as text.
     pub max_key: Option<String>,
-    /// The smallest old key of a converted table, as text, where preflight counted it (not by
-    /// verify, nor in a journal of an earlier version). Whether the table's keys can be derived
-    /// depends on it (`keys::derivable`).
+    /// The smallest old key of a converted table, as text, where it was counted (by preflight
+    /// and verify's end count; not by verify's own reads, nor in a journal of an earlier
+    /// version). Whether the table's keys can be derived depends on it (`keys::derivable`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_key: Option<String>,
 }
@@ -37,11 +37,25 @@ impl Snapshot {
     /// Whether two largest keys are the same key: by value where both are integers (an engine
     /// may spell `MAX(key)` and the row's own value differently), else as written.
     fn same_max(&self, other: &Snapshot) -> bool {
-        let number = |k: &Option<String>| k.as_deref().and_then(|k| k.trim().parse::<i128>().ok());
-        match (number(&self.max_key), number(&other.max_key)) {
-            (Some(a), Some(b)) => a == b,
-            _ => self.max_key == other.max_key,
+        same_key(&self.max_key, &other.max_key)
+    }
+
+    /// Whether the smallest keys are the same key, where both were counted.
+    fn same_min(&self, other: &Snapshot) -> bool {
+        match (&self.min_key, &other.min_key) {
+            (Some(_), Some(_)) => same_key(&self.min_key, &other.min_key),
+            _ => true,
         }
+    }
+}
+
+/// Whether two keys are the same key: by value where both are integers (an engine may spell
+/// `MAX(key)` and the row's own value differently), else as written.
+fn same_key(a: &Option<String>, b: &Option<String>) -> bool {
+    let number = |k: &Option<String>| k.as_deref().and_then(|k| k.trim().parse::<i128>().ok());
+    match (number(a), number(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => a == b,
     }
 }
 
@@ -165,9 +179,11 @@ pub fn rows_of(counted: &BTreeMap<String, u64>, table: &crate::model::Table) -> 
 /// The smallest and largest old key of converted `table` as preflight's snapshot counted them
 /// (both `None` where the table held no rows); `None` where the snapshot did not count them (no
 /// preflight yet, a dry run, a journal of an earlier version).
-pub fn key_range(ctx: &Context, table: &str) -> Result<Option<(Option<String>, Option<String>)>> {
-    let snap: Option<Snapshot> = ctx
-        .journal
+pub fn key_range(
+    journal: &crate::journal::Journal,
+    table: &str,
+) -> Result<Option<(Option<String>, Option<String>)>> {
+    let snap: Option<Snapshot> = journal
         .artifact(ARTIFACT, table)?
         .and_then(|detail| serde_json::from_str(&detail).ok());
     Ok(snap.and_then(|snap| match snap.min_key {
@@ -218,6 +234,12 @@ pub fn changes(ctx: &Context, seen: &BTreeMap<String, Snapshot>) -> Result<Vec<S
                 before.max_key.as_deref().unwrap_or("none"),
                 after.max_key.as_deref().unwrap_or("none")
             )),
+            // The range the run decided its derived keys from (`keys::derivable`).
+            Some(after) if !after.same_min(before) => out.push(format!(
+                "{name}'s smallest key was {} at preflight and is {} now",
+                before.min_key.as_deref().unwrap_or("none"),
+                after.min_key.as_deref().unwrap_or("none")
+            )),
             Some(_) => {}
         }
     }
@@ -227,6 +249,33 @@ pub fn changes(ctx: &Context, seen: &BTreeMap<String, Snapshot>) -> Result<Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_range_comes_from_a_snapshot_that_counted_it() {
+        let j = crate::journal::Journal::in_memory().unwrap();
+        let put = |name: &str, detail: &str| j.add_artifact(ARTIFACT, name, detail).unwrap();
+        put("counted", r#"{"rows":3,"max_key":"9","min_key":"2"}"#);
+        put("empty", r#"{"rows":0,"max_key":null}"#);
+        put("older", r#"{"rows":3,"max_key":"9"}"#);
+        let range = |name: &str| key_range(&j, name).unwrap();
+        assert_eq!(range("counted"), Some((Some("2".into()), Some("9".into()))));
+        assert_eq!(range("empty"), Some((None, None)));
+        // A journal of an earlier version counted no smallest key; a table it did not count.
+        assert_eq!(range("older"), None);
+        assert_eq!(range("missing"), None);
+    }
+
+    #[test]
+    fn a_smallest_key_that_changed_is_a_change_and_one_not_counted_is_not() {
+        let snap = |min: Option<&str>| Snapshot {
+            rows: 3,
+            max_key: Some("9".into()),
+            min_key: min.map(String::from),
+        };
+        assert!(snap(Some("2")).same_min(&snap(Some("02"))));
+        assert!(!snap(Some("2")).same_min(&snap(Some("-1"))));
+        assert!(snap(Some("2")).same_min(&snap(None)));
+    }
 
     fn table(name: &str, estimated_rows: u64) -> Table {
         Table {
