@@ -41,8 +41,9 @@ pub trait Dialect: Send + Sync {
 
     /// Whether clone makes a table on the one-write route in its converted definition at once
     /// (`Ddl::converted_table_sql`: derive-final's statements, or a barer table where the engine
-    /// makes one more cheaply) instead of cloning SOURCE's and reshaping it, still empty, by shadow, link, unconstrain
-    /// and swap. DB_DATA holds no rows of such a table: only the definition compare reads.
+    /// makes one more cheaply) instead of cloning SOURCE's and reshaping it, still empty, by
+    /// shadow, link, unconstrain and swap. DB_DATA holds no rows of such a table: only the
+    /// definition compare reads.
     /// Worth it where every ALTER of an empty table costs milliseconds of the downtime (MariaDB
     /// rebuilds the table), or where each of those stages reads DB_DATA's catalog anew
     /// (PostgreSQL).
