@@ -3,8 +3,8 @@
 //! which the run decides whether the table's keys can be derived: `key_range`), and verify
 //! compares them with what its own read of each table's rows saw (`Seen`): the rows it hashed and
 //! the largest key among them, the same figures `COUNT(*)` and `MAX(key)` of that moment give,
-//! without reading the table again. So each table is found unchanged from preflight up to its verification, which also
-//! found DB_FINAL equal to it then. Only a table verify did not read in this process (a verify
+//! without reading the table again. So each table is found unchanged from preflight up to its
+//! verification, which also found DB_FINAL equal to it then. Only a table verify did not read in this process (a verify
 //! step done by an earlier attempt) is counted again by a query at the end. Counts and the
 //! largest key catch inserts and deletes; an engine's table checksum (CHECKSUM TABLE) reads every
 //! row once more, which verify's own read of SOURCE already pays for.

@@ -1,8 +1,9 @@
 //! PostgreSQL's schema statements, built from the neutral model and the `PgTable` the catalog kept
 //! beside it. DB_DATA's tables are bare (columns only: DB_DATA holds no constraints, and swap
 //! recreates each empty table with its UUID columns in place, one atomic statement, since
-//! PostgreSQL cannot move a column; clone makes a one-write table that way at once). derive-final creates each table with its final types directly,
-//! so no identity, default or view is ever in the way of a type change.
+//! PostgreSQL cannot move a column; clone makes a one-write table that way at once).
+//! derive-final creates each table with its final types directly, so no identity, default or
+//! view is ever in the way of a type change.
 
 use super::extra::{PgColumn, PgTable};
 use super::{catalog_rows, PostgresBackend, DIALECT};
